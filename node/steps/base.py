@@ -1,0 +1,47 @@
+"""How a step handler gets its rows and what it returns.
+
+A handler receives its step request and a :class:`FrameSource`, asks it for a frame of
+exactly the variables it needs (cohort and visit already applied), and returns the result
+together with the :class:`~schemas.steps.base.Disclosure` the privacy gate checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pandas as pd
+
+from schemas.cohort import Cohort
+from schemas.steps.base import Disclosure, StepBase, StepResult
+
+
+class FrameSource(Protocol):
+    """The node's rows, as frames.
+
+    ``frame`` returns one row per person at ``visit`` (person-level variables joined in)
+    that satisfies ``cohort``, indexed by the person's internal integer ``row_id`` (never
+    the person id), with one column per requested variable: float64 for numeric, integer
+    and binary variables (NaN = missing), pandas ``Categorical`` with the dictionary's
+    categories (first = reference) for categorical ones, and the pseudo-variable ``site``
+    as a categorical with the one category of this node's site id. No rows are dropped
+    for missing values: complete-case handling is the step's job.
+    """
+
+    @property
+    def site(self) -> str: ...
+
+    def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
+        ...
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A step's result and what it discloses."""
+
+    result: StepResult
+    disclosure: Disclosure
+
+
+Handler = Callable[[StepBase, FrameSource], Computed]

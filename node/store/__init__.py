@@ -1,0 +1,1 @@
+"""The node's store: the CDM tables (SQLAlchemy 2) and how to open them."""
