@@ -1,0 +1,285 @@
+"""Dictionary variables and the data dictionary that holds them (CDM v1).
+
+A :class:`Variable` is one harmonized variable: its code, label, type, unit, range,
+categories, level (person or visit) and source (person table, observation file or
+derived at the node). Its :attr:`Variable.content_hash` is the sha256 of the canonical
+JSON of its definition, so two sites can prove they mean the same thing by a name. A
+:class:`Dictionary` is a versioned set of variables with a hash over all of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import numbers
+from typing import Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+from schemas.errors import DictionaryError, FedpsyError
+
+DICTIONARY_VERSION: Literal["cdm-v1"] = "cdm-v1"
+CODE_PATTERN = r"^[a-z][a-z0-9_]*$"
+CODE_MAX_LENGTH = 64
+
+VariableType = Literal["numeric", "integer", "binary", "categorical"]
+Level = Literal["person", "visit"]
+Source = Literal["person", "observation", "derived"]
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: the form every content hash is taken of."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def sha256_hex(text: str) -> str:
+    """The sha256 hex digest of ``text`` encoded as UTF-8."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        return math.isnan(float(value))
+    return False
+
+
+def _format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class Variable(BaseModel):
+    """One variable of the data dictionary; the fields are those of CDM v1."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: StrictStr = Field(pattern=CODE_PATTERN, max_length=CODE_MAX_LENGTH)
+    label: StrictStr = Field(min_length=1)
+    type: VariableType
+    unit: StrictStr | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    categories: tuple[StrictStr, ...] | None = None
+    open: StrictBool = False
+    level: Level = "visit"
+    source: Source = "observation"
+    derived: StrictStr | None = None
+    description: StrictStr | None = None
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _number_only(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value!r}")
+        # 1 and 1.0 are the same bound; store it one way so the content hash agrees
+        return int(value) if float(value).is_integer() else float(value)
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories_are_strings(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"must be a list of strings, got {type(value).__name__}")
+        if not value:
+            raise ValueError("must list at least one category")
+        for item in value:
+            if not isinstance(item, str) or not item:
+                raise ValueError(
+                    f"every category must be a non-empty string, got {item!r} "
+                    "(quote values such as '1' or 'yes' in YAML)"
+                )
+        seen: set[str] = set()
+        for item in value:
+            if item in seen:
+                raise ValueError(f"category {item!r} is listed twice")
+            seen.add(item)
+        return tuple(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[str] = []
+        if self.type == "categorical":
+            if self.categories is None and not self.open:
+                problems.append("categories: required for a categorical variable unless open: true")
+            for bound in ("min", "max"):
+                if getattr(self, bound) is not None:
+                    problems.append(f"{bound}: not allowed for a categorical variable")
+        else:
+            if self.categories is not None:
+                problems.append(
+                    f"categories: not allowed for type {self.type} "
+                    "(only categorical variables have categories)"
+                )
+            if self.open:
+                problems.append("open: only a categorical variable can be open")
+        if self.type == "binary":
+            for bound in ("min", "max"):
+                if getattr(self, bound) is not None:
+                    problems.append(f"{bound}: not allowed for a binary variable (values are 0/1)")
+        if self.type == "integer":
+            for bound in ("min", "max"):
+                limit = getattr(self, bound)
+                if limit is not None and not float(limit).is_integer():
+                    problems.append(f"{bound}: {limit} is not a whole number (type integer)")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            problems.append(f"min {_format_number(self.min)} > max {_format_number(self.max)}")
+        if self.source == "derived" and not (self.derived and self.derived.strip()):
+            problems.append("derived: a rule text is required when source is derived")
+        if self.source != "derived" and self.derived is not None:
+            problems.append(
+                f"derived: only allowed when source is derived (source is {self.source})"
+            )
+        if self.source == "person" and self.level != "person":
+            problems.append("level: must be person when source is person")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def definition(self) -> dict[str, Any]:
+        """Every field of the definition as JSON-ready values (what the hash covers)."""
+        return self.model_dump(mode="json")
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 hex of the canonical JSON of :meth:`definition`."""
+        return sha256_hex(canonical_json(self.definition()))
+
+    def check_value(self, value: object) -> str | None:
+        """The rule ``value`` breaks (e.g. ``"max 7"``), or None when it is allowed.
+
+        A missing value (None or NaN) breaks no rule here; whether a value may be missing
+        is decided by the caller. Values must already be parsed: numbers for numeric,
+        integer and binary variables, strings for categorical ones.
+        """
+        if _is_missing(value):
+            return None
+        if self.type == "binary":
+            if isinstance(value, bool | numbers.Real) and value in (0, 1):
+                return None
+            return "binary 0|1"
+        if self.type == "categorical":
+            if not isinstance(value, str):
+                return "type categorical"
+            if self.open or self.categories is None or value in self.categories:
+                return None
+            return "categories " + "|".join(self.categories)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return f"type {self.type}"
+        number = float(value)
+        if not math.isfinite(number):
+            return f"type {self.type}"
+        if self.type == "integer" and not number.is_integer():
+            return "type integer"
+        if self.min is not None and number < self.min:
+            return f"min {_format_number(self.min)}"
+        if self.max is not None and number > self.max:
+            return f"max {_format_number(self.max)}"
+        return None
+
+
+class Dictionary(BaseModel):
+    """A versioned set of variables, keyed by code in definition order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal["cdm-v1"] = DICTIONARY_VERSION
+    variables: dict[str, Variable] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _keys_are_codes(self) -> Self:
+        for key, variable in self.variables.items():
+            if key != variable.code:
+                raise ValueError(f"variables: key {key!r} holds variable {variable.code!r}")
+        return self
+
+    @classmethod
+    def from_variables(cls, variables: list[Variable]) -> Dictionary:
+        """A dictionary of ``variables``; a code given twice is a ``dictionary_clash``."""
+        by_code: dict[str, Variable] = {}
+        for variable in variables:
+            if variable.code in by_code:
+                raise DictionaryError(
+                    f"variable {variable.code!r} is defined twice", code="dictionary_clash"
+                )
+            by_code[variable.code] = variable
+        return cls(variables=by_code)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.variables
+
+    def __len__(self) -> int:
+        return len(self.variables)
+
+    def variable_hashes(self) -> dict[str, str]:
+        """Each variable's content hash, by code."""
+        return {code: variable.content_hash for code, variable in self.variables.items()}
+
+    @property
+    def hash(self) -> str:
+        """sha256 hex of canonical JSON ``{"variables": sorted hashes, "version": …}``."""
+        hashes = sorted(self.variable_hashes().values())
+        return sha256_hex(canonical_json({"variables": hashes, "version": self.version}))
+
+    def get(self, code: str) -> Variable:
+        """The variable named ``code``; an ``unknown_variable`` error suggests close codes."""
+        try:
+            return self.variables[code]
+        except KeyError:
+            pass
+        close = difflib.get_close_matches(code, list(self.variables), n=3, cutoff=0.6)
+        hint = (
+            "did you mean " + ", ".join(repr(c) for c in close) + "?"
+            if close
+            else "see the variable catalog for the defined codes"
+        )
+        raise FedpsyError(
+            f"variable {code!r} is not defined in dictionary {self.version}; {hint}",
+            code="unknown_variable",
+            extra={"variable": code, "suggestions": close},
+        )
+
+    def extend(self, other: Dictionary) -> Dictionary:
+        """A new dictionary with ``other``'s variables added; redefining one is a clash."""
+        clashes = [code for code in other.variables if code in self.variables]
+        if clashes:
+            names = ", ".join(repr(c) for c in clashes)
+            raise DictionaryError(
+                f"variable(s) {names} already defined; use new codes for new variables",
+                code="dictionary_clash",
+                extra={"variables": clashes},
+            )
+        return Dictionary(version=self.version, variables={**self.variables, **other.variables})
+
+    def codes(
+        self,
+        *,
+        source: Source | None = None,
+        level: Level | None = None,
+        type: VariableType | None = None,
+    ) -> list[str]:
+        """Codes in definition order, filtered by source, level and type when given."""
+        return [
+            code
+            for code, variable in self.variables.items()
+            if (source is None or variable.source == source)
+            and (level is None or variable.level == level)
+            and (type is None or variable.type == type)
+        ]
