@@ -1,0 +1,57 @@
+"""Step name → the node's handler for it, and :func:`run_step`.
+
+Adding a step means writing its handler (``(request, FrameSource) -> Computed``) and adding
+it to :data:`HANDLERS` with :func:`bind`, which checks that the request has the type the
+handler expects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from node.steps.base import Computed, FrameSource, Handler
+from node.steps.moments import moments
+from node.steps.tabulate import count, crosstab, histogram
+from schemas.errors import FedpsyError
+from schemas.steps.base import StepBase
+from schemas.steps.moments import MomentsStep
+from schemas.steps.tabulate import CountStep, CrosstabStep, HistogramStep
+
+logger = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=StepBase)
+
+
+def bind(request_type: type[S], handler: Callable[[S, FrameSource], Computed]) -> Handler:
+    """A :data:`Handler` for ``handler`` that first checks the request's type."""
+
+    def run(step: StepBase, source: FrameSource) -> Computed:
+        if not isinstance(step, request_type):
+            raise FedpsyError(
+                f"step {step.step!r} is not a {request_type.__name__}", code="request_invalid"
+            )
+        return handler(step, source)
+
+    run.__name__ = getattr(handler, "__name__", "handler")
+    return run
+
+
+HANDLERS: dict[str, Handler] = {
+    "count": bind(CountStep, count),
+    "moments": bind(MomentsStep, moments),
+    "histogram": bind(HistogramStep, histogram),
+    "crosstab": bind(CrosstabStep, crosstab),
+}
+
+
+def run_step(step: StepBase, source: FrameSource) -> Computed:
+    """Compute ``step`` on ``source``'s rows."""
+    handler = HANDLERS.get(step.step)
+    if handler is None:
+        raise FedpsyError(
+            f"this node has no handler for step {step.step!r}", code="request_invalid"
+        )
+    logger.debug("running step %s at %s", step.step, source.site)
+    return handler(step, source)

@@ -1,0 +1,70 @@
+"""Handlers of the counting steps: count, histogram, crosstab."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from node.steps.base import Computed, FrameSource
+from node.steps.levels import codes_of, levels_of, numeric_values
+from schemas.steps.base import Disclosure
+from schemas.steps.tabulate import (
+    CountResult,
+    CountStep,
+    CrosstabResult,
+    CrosstabStep,
+    HistogramResult,
+    HistogramStep,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def count(step: CountStep, source: FrameSource) -> Computed:
+    """Rows in the cohort at the visit."""
+    n = len(source.frame([], step.visit, step.cohort))
+    return Computed(CountResult(n=n), Disclosure(rows=n))
+
+
+def histogram(step: HistogramStep, source: FrameSource) -> Computed:
+    """Counts of one variable in fixed bins (numpy's convention: last bin closed)."""
+    frame = source.frame([step.variable], step.visit, step.cohort)
+    x = numeric_values(frame, [step.variable])[:, 0]
+    present = x[~np.isnan(x)]
+    edges = np.asarray(step.edges, dtype=np.float64)
+    below = int(np.sum(present < edges[0]))
+    above = int(np.sum(present > edges[-1]))
+    inside = present[(present >= edges[0]) & (present <= edges[-1])]
+    index = np.searchsorted(edges, inside, side="right") - 1
+    index[index == len(edges) - 1] = len(edges) - 2  # the top edge closes the last bin
+    counts = np.bincount(index, minlength=len(edges) - 1)
+    result = HistogramResult(
+        counts=[int(c) for c in counts],
+        below=below,
+        above=above,
+        missing=int(len(x) - len(present)),
+    )
+    cells = (*result.counts, below, above)
+    return Computed(result, Disclosure(rows=len(present), cells=cells))
+
+
+def crosstab(step: CrosstabStep, source: FrameSource) -> Computed:
+    """Contingency counts; rows missing either variable are counted in ``missing``.
+
+    Rows whose value lies outside levels given in the request are left out (neither
+    counted nor missing).
+    """
+    frame = source.frame([step.row, step.column], step.visit, step.cohort)
+    rows = levels_of(frame[step.row], step.row, step.row_levels)
+    columns = levels_of(frame[step.column], step.column, step.column_levels)
+    r = codes_of(frame[step.row], rows)
+    c = codes_of(frame[step.column], columns)
+    missing = int(np.sum((r == -1) | (c == -1)))
+    keep = (r >= 0) & (c >= 0)
+    flat = np.bincount(r[keep] * len(columns) + c[keep], minlength=len(rows) * len(columns))
+    table = flat.reshape(len(rows), len(columns))
+    result = CrosstabResult(
+        rows=rows, columns=columns, counts=[[int(v) for v in row] for row in table], missing=missing
+    )
+    return Computed(result, Disclosure(rows=int(keep.sum()), cells=tuple(int(v) for v in flat)))

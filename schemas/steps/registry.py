@@ -1,0 +1,75 @@
+"""Every step the wire protocol knows: name → request model, result model, additivity.
+
+A node parses an incoming step with :func:`parse_step`; the coordinator looks up the
+result model it expects and whether the step may be secure-summed (``additive``: every
+numeric field of its result is summed over sites by :mod:`schemas.steps.additive`).
+Adding a step means adding one :class:`StepSpec` to :data:`STEPS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.errors import FedpsyError
+from schemas.steps.base import StepBase, StepResult
+from schemas.steps.moments import MomentsResult, MomentsStep
+from schemas.steps.tabulate import (
+    CountResult,
+    CountStep,
+    CrosstabResult,
+    CrosstabStep,
+    HistogramResult,
+    HistogramStep,
+)
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """The wire models of one step and whether its results sum over sites."""
+
+    request: type[StepBase]
+    result: type[StepResult]
+    additive: bool
+
+
+STEPS: dict[str, StepSpec] = {
+    "count": StepSpec(CountStep, CountResult, additive=True),
+    "moments": StepSpec(MomentsStep, MomentsResult, additive=True),
+    "histogram": StepSpec(HistogramStep, HistogramResult, additive=True),
+    "crosstab": StepSpec(CrosstabStep, CrosstabResult, additive=True),
+}
+
+
+def step_spec(name: str) -> StepSpec:
+    """The spec of step ``name`` (``request_invalid`` if there is none)."""
+    try:
+        return STEPS[name]
+    except KeyError:
+        known = ", ".join(sorted(STEPS))
+        raise FedpsyError(
+            f"unknown step {name!r}; known steps: {known}", code="request_invalid"
+        ) from None
+
+
+def parse_step(data: Mapping[str, Any]) -> StepBase:
+    """Validate a step request (a decoded JSON object) into its model."""
+    name = data.get("step") if isinstance(data, Mapping) else None
+    if not isinstance(name, str):
+        raise FedpsyError("a step request needs a string field 'step'", code="request_invalid")
+    spec = step_spec(name)
+    try:
+        return spec.request.model_validate(dict(data))
+    except ValidationError as exc:
+        raise FedpsyError(f"step {name!r}: {_describe(exc)}", code="request_invalid") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

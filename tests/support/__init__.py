@@ -1,0 +1,1 @@
+"""Test support: an in-process federation and site splitting."""
