@@ -1,0 +1,1 @@
+"""fedpsy benchmarks: ``make bench`` runs them all, prints tables and writes JSON."""

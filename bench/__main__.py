@@ -1,0 +1,17 @@
+"""Run every benchmark (or those named): ``python -m bench [ingest …]``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = ["ingest"]
+
+
+def main(names: list[str]) -> None:
+    for name in names or BENCHMARKS:
+        importlib.import_module(f"bench.{name}").run()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,89 @@
+"""The researcher API of a running coordinator (FastAPI).
+
+Every ``/v1`` endpoint needs a researcher token (``Authorization: Bearer TOKEN``, created
+with ``fedpsy coordinator add-user``). ``POST /v1/analyses`` queues a job and returns its
+id (or, with ``?wait=true``, the result envelope); ``GET /v1/analyses/{id}`` shows its
+per-site progress and result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from coordinator.catalog import catalog
+from coordinator.service import Coordinator
+from coordinator.store import jobs, registry
+from schemas import __version__
+from schemas.errors import FedpsyError
+
+PROBLEM = "application/problem+json"
+
+
+def create_app(coordinator: Coordinator) -> FastAPI:
+    app = FastAPI(title="fedpsy coordinator", version=__version__,
+                  description="Researcher API: submit analyses, follow jobs, browse the "
+                              "catalog. Only aggregates that every site allowed are shown.")
+    running: set[asyncio.Task[Any]] = set()
+
+    @app.exception_handler(FedpsyError)
+    async def _error(request: Request, exc: FedpsyError) -> JSONResponse:
+        return JSONResponse(exc.problem(request.url.path), status_code=exc.http_status,
+                            media_type=PROBLEM)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = FedpsyError(str(exc.errors()[0].get("msg", "invalid")) if exc.errors() else "",
+                          code="request_invalid")
+        return JSONResponse(err.problem(request.url.path), status_code=422, media_type=PROBLEM)
+
+    def researcher(authorization: Annotated[str | None, Header()] = None) -> str:
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        return registry.user_for_token(coordinator.engine, token)
+
+    User = Annotated[str, Depends(researcher)]
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/v1/analyses", status_code=202)
+    async def submit(user: User, request: Annotated[dict[str, Any], Body()],
+                     wait: bool = False) -> JSONResponse:
+        job_id = uuid.uuid4().hex
+        jobs.create_job(coordinator.engine, job_id, user, request)
+        if wait:
+            result = await coordinator.run(request, user, job_id)
+            return JSONResponse(result, status_code=200)
+        task = asyncio.create_task(coordinator.run(request, user, job_id))
+        running.add(task)
+        task.add_done_callback(running.discard)
+        return JSONResponse({"job_id": job_id, "status": "queued"}, status_code=202)
+
+    @app.get("/v1/analyses")
+    def job_list(user: User) -> list[dict[str, Any]]:
+        return jobs.list_jobs(coordinator.engine)
+
+    @app.get("/v1/analyses/{job_id}")
+    def job(user: User, job_id: str) -> dict[str, Any]:
+        found = jobs.get_job(coordinator.engine, job_id)
+        if found is None:
+            raise FedpsyError(f"no job {job_id!r}", code="not_found")
+        return found
+
+    @app.get("/v1/nodes")
+    def nodes(user: User) -> list[dict[str, Any]]:
+        return [{"site": n.site, "url": n.url, "fingerprint": n.fingerprint,
+                 "dictionary_hash": n.dictionary_hash, "last_seen": n.last_seen}
+                for n in registry.list_nodes(coordinator.engine)]
+
+    @app.get("/v1/catalog")
+    def variables(user: User) -> dict[str, Any]:
+        return catalog(registry.list_nodes(coordinator.engine))
+
+    return app

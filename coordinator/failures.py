@@ -1,0 +1,42 @@
+"""How sites fail a job: refusals (a privacy policy said no) and errors, named per site."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
+
+
+@dataclass
+class SiteFailure(Exception):
+    """One site's failure: a catalog code and a public detail."""
+
+    code: str
+    detail: str = ""
+
+    @property
+    def refused(self) -> bool:
+        kind = CATALOG.get(self.code)
+        return kind is not None and kind.exit_code == EXIT_REFUSED
+
+
+class SitesFailed(FedpsyError):
+    """One or more sites refused or failed; ``failures`` names each with its code."""
+
+    def __init__(self, failures: dict[str, SiteFailure]) -> None:
+        self.failures = failures
+        refused = all(f.refused for f in failures.values())
+        detail = "; ".join(f"site {s}: {f.code}" + (f" ({f.detail})" if f.detail else "")
+                           for s, f in sorted(failures.items()))
+        code = "refused" if refused else self._error_code(failures)
+        super().__init__(detail, code=code,
+                         extra={"sites": {s: f.code for s, f in sorted(failures.items())}})
+
+    @staticmethod
+    def _error_code(failures: dict[str, SiteFailure]) -> str:
+        codes = {f.code for f in failures.values() if not f.refused}
+        return codes.pop() if len(codes) == 1 and next(iter(codes)) in CATALOG else "internal"
+
+    @property
+    def refusing_sites(self) -> list[str]:
+        return sorted(s for s, f in self.failures.items() if f.refused)

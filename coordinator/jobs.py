@@ -1,0 +1,90 @@
+"""Running one analysis request as a job and wrapping its answer in the result envelope.
+
+Envelope: ``{"status": "ok"|"refused"|"error", "analysis", "result", "sites": {SITE: {"n"}},
+"reason": {"code", "detail", "sites"?}, "request_id", "privacy"}``; with
+``"on_refusal": "drop_site"`` a refused site is left out, the analysis re-run on the others
+and ``"dropped_sites": {SITE: CODE}`` says who was left out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from coordinator.analyses import run_analysis
+from coordinator.compat import check_compatible
+from coordinator.failures import SitesFailed
+from coordinator.federation import Federation
+from schemas.analyses import parse_request
+from schemas.cohort import selected_sites
+from schemas.errors import CATALOG, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, FedpsyError
+
+log = logging.getLogger(__name__)
+FederationFor = Callable[[list[str]], Federation]
+
+
+def envelope(status: str, analysis: object, request_id: str, *,
+             result: dict[str, Any] | None = None, sites: dict[str, dict[str, int]] | None = None,
+             reason: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"status": status, "analysis": analysis, "result": result or {},
+            "sites": sites or {}, "reason": reason, "request_id": request_id,
+            "privacy": {"secure_aggregation": False, "dp": None}}
+
+
+def _failed(exc: FedpsyError, analysis: object, request_id: str) -> dict[str, Any]:
+    refused = CATALOG[exc.code].exit_code == EXIT_REFUSED
+    reason: dict[str, Any] = {"code": exc.code, "detail": exc.detail or exc.message}
+    if "sites" in exc.extra:
+        reason["sites"] = exc.extra["sites"]
+    return envelope("refused" if refused else "error", analysis, request_id, reason=reason)
+
+
+def exit_status(result: Mapping[str, Any]) -> int:
+    """The CLI exit code for an envelope: 0 ok, 3 refused, 2 bad request, 1 other errors."""
+    if result["status"] == "ok":
+        return EXIT_OK
+    if result["status"] == "refused":
+        return EXIT_REFUSED
+    code = (result.get("reason") or {}).get("code", "internal")
+    return CATALOG[code].exit_code if code in CATALOG else EXIT_ERROR
+
+
+async def run_request(data: Mapping[str, Any], variable_hashes: Mapping[str, Mapping[str, str]],
+                      federation_for: FederationFor, request_id: str) -> dict[str, Any]:
+    """Validate, check compatibility, run, and wrap. Never raises for expected failures."""
+    analysis = data.get("analysis") if isinstance(data, Mapping) else None
+    try:
+        request = parse_request(data)
+        sites = selected_sites(request.cohort, sorted(variable_hashes))
+        if not sites:
+            raise FedpsyError("no registered site matches the request's site condition",
+                              code="request_invalid")
+        check_compatible(request.variables(), {s: variable_hashes[s] for s in sites})
+    except FedpsyError as exc:
+        return _failed(exc, analysis, request_id)
+    dropped: dict[str, str] = {}
+    while True:
+        try:
+            result, site_n = await run_analysis(request, federation_for(sites))
+            break
+        except SitesFailed as exc:
+            refusing = exc.refusing_sites
+            if (request.on_refusal == "drop_site" and refusing
+                    and len(refusing) == len(exc.failures) and len(refusing) < len(sites)):
+                dropped.update({s: exc.failures[s].code for s in refusing})
+                sites = [s for s in sites if s not in refusing]
+                continue
+            return _failed(exc, analysis, request_id)
+        except FedpsyError as exc:
+            return _failed(exc, analysis, request_id)
+    out = envelope("ok", analysis, request_id, result=result.model_dump(mode="json"),
+                   sites={s: {"n": int(site_n.get(s, 0))} for s in sites})
+    if dropped:
+        out["dropped_sites"] = dropped
+    return out
+
+
+def sites_of(nodes: Sequence[Any]) -> dict[str, Mapping[str, str]]:
+    """``{site: variable_hashes}`` from node records."""
+    return {n.site: n.variable_hashes for n in nodes}

@@ -1,0 +1,133 @@
+"""The coordinator: its directory, key, registry and the running of jobs over HTTP."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine, create_engine
+
+from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.http_federation import Endpoint, HttpFederation
+from coordinator.jobs import envelope, run_request
+from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, write_config
+from coordinator.store import jobs, registry
+from coordinator.store.tables import metadata
+from schemas.errors import FedpsyError
+from schemas.keys import (
+    fingerprint,
+    generate_private_key,
+    load_private_key,
+    public_key_from_pem,
+    write_private_key,
+    write_public_key,
+)
+from schemas.wire import NodeInfo
+
+
+def open_state(url: str) -> Engine:
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    return engine
+
+
+@dataclass
+class Coordinator:
+    """An opened coordinator directory."""
+
+    dir: CoordinatorDir
+    config: CoordinatorConfig
+    engine: Engine
+    key: Ed25519PrivateKey
+
+    @classmethod
+    def create(cls, root: Path, database_url: str | None = None) -> Coordinator:
+        cdir = CoordinatorDir(root)
+        write_config(cdir, database_url)
+        key = generate_private_key()
+        write_private_key(cdir.private_key, key)
+        write_public_key(cdir.public_key, key.public_key())
+        return cls.open(root)
+
+    @classmethod
+    def open(cls, root: Path) -> Coordinator:
+        cdir = CoordinatorDir(root).require()
+        config = load_config(cdir)
+        return cls(cdir, config, open_state(cdir.store_url(config)),
+                   load_private_key(cdir.private_key))
+
+    def add_node(self, site: str, url: str, verify: bool | str = True) -> registry.NodeRecord:
+        """Fetch the node's ``/v1/info`` and pin its key and dictionary."""
+        try:
+            response = httpx.get(url.rstrip("/") + "/v1/info", timeout=10, verify=verify)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise FedpsyError(f"cannot reach the node at {url}: {exc}",
+                              code="site_unreachable") from None
+        info = NodeInfo.model_validate_json(response.content)
+        key = public_key_from_pem(info.public_key.encode(), f"{url}/v1/info public_key")
+        return registry.save_node(self.engine, site, url, info, fingerprint(key))
+
+    async def _refresh(self, client: httpx.AsyncClient,
+                       nodes: list[registry.NodeRecord]) -> dict[str, dict[str, str]]:
+        """Current variable hashes per site; a site whose key changed is an error."""
+        hashes: dict[str, dict[str, str]] = {}
+        failures: dict[str, SiteFailure] = {}
+        for node in nodes:
+            try:
+                response = await client.get(node.url + "/v1/info", timeout=10)
+                info = NodeInfo.model_validate_json(response.content)
+            except (httpx.HTTPError, ValueError) as exc:
+                failures[node.site] = SiteFailure("site_unreachable", str(exc) or type(exc).__name__)
+                continue
+            got = fingerprint(public_key_from_pem(info.public_key.encode()))
+            if got != node.fingerprint:
+                failures[node.site] = SiteFailure(
+                    "bad_signature", "the node presents a different key than the one pinned "
+                    "at add-node; re-register it if the site rotated its key")
+                continue
+            registry.touch_node(self.engine, node.site, info)
+            hashes[node.site] = info.variable_hashes
+        if failures:
+            raise SitesFailed(failures)
+        return hashes
+
+    async def run(self, request: dict[str, Any], user: str | None = None,
+                  job_id: str | None = None) -> dict[str, Any]:
+        """Run one request over the registered nodes; returns the result envelope."""
+        job_id = job_id or uuid.uuid4().hex
+        if jobs.get_job(self.engine, job_id) is None:
+            jobs.create_job(self.engine, job_id, user, request)
+        nodes = registry.list_nodes(self.engine)
+        deadline = time.monotonic() + self.config.job_deadline_s
+        async with httpx.AsyncClient() as client:
+            try:
+                if not nodes:
+                    raise FedpsyError("no nodes registered; add one with `fedpsy coordinator "
+                                      "add-node DIR --site SITE --url URL`", code="bad_input")
+                hashes = await self._refresh(client, nodes)
+            except FedpsyError as exc:
+                result = envelope("error", request.get("analysis"), job_id,
+                                  reason={"code": exc.code, "detail": exc.detail,
+                                          **({"sites": exc.extra["sites"]}
+                                             if "sites" in exc.extra else {})})
+                jobs.finish_job(self.engine, job_id, result)
+                return result
+            by_site = {n.site: n for n in nodes}
+
+            def federation_for(sites: list[str]) -> HttpFederation:
+                return HttpFederation(
+                    [Endpoint(s, by_site[s].url) for s in sites], self.key, job_id,
+                    str(request.get("analysis")), client,
+                    request_timeout=self.config.request_timeout_s, deadline=deadline,
+                    on_site=lambda site, status: jobs.set_site_status(self.engine, job_id,
+                                                                      site, status))
+
+            result = await run_request(request, hashes, federation_for, job_id)
+        jobs.finish_job(self.engine, job_id, result)
+        return result

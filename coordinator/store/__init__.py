@@ -1,0 +1,1 @@
+"""The coordinator's state: registered nodes, jobs, researchers."""

@@ -1,0 +1,106 @@
+"""Registered nodes and researchers (tokens stored only as SHA-256 digests)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, insert, select, update
+
+from coordinator.store import tables as t
+from schemas.errors import FedpsyError
+from schemas.wire import NodeInfo
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """A node the coordinator knows, with its pinned identity."""
+
+    site: str
+    url: str
+    public_key: str
+    fingerprint: str
+    dictionary_hash: str
+    variable_hashes: dict[str, str]
+    last_seen: float | None
+
+
+def _record(row: dict[str, object]) -> NodeRecord:
+    return NodeRecord(site=str(row["site"]), url=str(row["url"]), public_key=str(row["public_key"]),
+                      fingerprint=str(row["fingerprint"]),
+                      dictionary_hash=str(row["dictionary_hash"]),
+                      variable_hashes=json.loads(str(row["variable_hashes"])),
+                      last_seen=row["last_seen"] if isinstance(row["last_seen"], float) else None)
+
+
+def save_node(engine: Engine, site: str, url: str, info: NodeInfo, fingerprint: str) -> NodeRecord:
+    """Register (or re-register) a node with the identity it presented."""
+    if info.site != site:
+        raise FedpsyError(f"the node at {url} says it is site {info.site!r}, not {site!r}",
+                          code="bad_input")
+    values = {"url": url.rstrip("/"), "public_key": info.public_key, "fingerprint": fingerprint,
+              "dictionary_hash": info.dictionary_hash,
+              "variable_hashes": json.dumps(info.variable_hashes, sort_keys=True),
+              "last_seen": time.time()}
+    with engine.begin() as conn:
+        exists = conn.execute(select(t.node.c.site).where(t.node.c.site == site)).first()
+        if exists:
+            conn.execute(update(t.node).where(t.node.c.site == site).values(**values))
+        else:
+            conn.execute(insert(t.node).values(site=site, added_at=time.time(), **values))
+    return get_node(engine, site)
+
+
+def get_node(engine: Engine, site: str) -> NodeRecord:
+    with engine.connect() as conn:
+        row = conn.execute(select(t.node).where(t.node.c.site == site)).mappings().first()
+    if row is None:
+        raise FedpsyError(f"no node registered as {site!r}", code="not_found")
+    return _record(dict(row))
+
+
+def list_nodes(engine: Engine) -> list[NodeRecord]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.node).order_by(t.node.c.site)).mappings().all()
+    return [_record(dict(r)) for r in rows]
+
+
+def touch_node(engine: Engine, site: str, info: NodeInfo | None = None) -> None:
+    """Record that a node answered (and its current dictionary, when known)."""
+    values: dict[str, object] = {"last_seen": time.time()}
+    if info is not None:
+        values["dictionary_hash"] = info.dictionary_hash
+        values["variable_hashes"] = json.dumps(info.variable_hashes, sort_keys=True)
+    with engine.begin() as conn:
+        conn.execute(update(t.node).where(t.node.c.site == site).values(**values))
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def add_user(engine: Engine, name: str) -> str:
+    """Create a researcher and return their token (shown once, stored as a digest)."""
+    token = "fpy_" + secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        if conn.execute(select(t.user.c.name).where(t.user.c.name == name)).first():
+            raise FedpsyError(f"user {name!r} already exists", code="bad_input")
+        conn.execute(insert(t.user).values(name=name, token_sha256=token_digest(token),
+                                           created_at=time.time()))
+    return token
+
+
+def user_for_token(engine: Engine, token: str) -> str:
+    """The user a token belongs to, or an ``unauthorized`` error."""
+    digest = token_digest(token)
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.user.c.name, t.user.c.token_sha256)).all()
+    for name, stored in rows:
+        if hmac.compare_digest(stored, digest):
+            return str(name)
+    raise FedpsyError("unknown or missing token; ask the coordinator for one "
+                      "(`fedpsy coordinator add-user`)", code="unauthorized")

@@ -1,0 +1,23 @@
+"""The ``fedpsy`` command: one entry point wiring the node, coordinator and tools."""
+
+from __future__ import annotations
+
+import typer
+
+from fedpsy.coordinator_cli import app as coordinator_app
+from fedpsy.node_cli import app as node_app
+from fedpsy.run import run, sandbox
+from fedpsy.tools import demo, synth
+
+app = typer.Typer(help="fedpsy: federated analysis for psychiatric research consortia.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(node_app, name="node")
+app.add_typer(coordinator_app, name="coordinator")
+app.command()(synth)
+app.command()(demo)
+app.command()(run)
+app.command()(sandbox)
+
+
+def main() -> None:
+    app()

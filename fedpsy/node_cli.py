@@ -1,0 +1,188 @@
+"""``fedpsy node …``: what site IT runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fedpsy.errors import cli_errors
+from fedpsy.progress import progress_bar
+from node.site import NodeSite
+from node.trust import add_trusted_key
+
+app = typer.Typer(help="Run a site's node: create it, load data, serve it.", no_args_is_help=True)
+out = Console(highlight=False)
+
+DirArg = Annotated[Path, typer.Argument(help="The node directory.")]
+
+
+@app.command()
+@cli_errors
+def init(
+    directory: DirArg,
+    site: Annotated[str, typer.Option(help="Site id, e.g. 'berlin'.")],
+    database_url: Annotated[str | None, typer.Option(
+        help="Store URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in DIR).")
+    ] = None,
+) -> None:
+    """Create a node directory: config, store, keys, default policy, admin token."""
+    node = NodeSite.create(directory, site, database_url)
+    out.print(f"node '{node.config.site}' created in {directory}")
+    out.print(f"store: {node.store_url_redacted}")
+    out.print(f"policy: {node.dir.policy} (edit it to set the site's disclosure rules)")
+
+
+@app.command()
+@cli_errors
+def ingest(
+    directory: DirArg,
+    file: Annotated[Path, typer.Argument(help="A CSV/Parquet file or a folder of them.")],
+    table: Annotated[str | None, typer.Option(
+        help="person|visit|observations|drug_exposure|mrs_measure|event "
+             "(default: from the file name, else a flat observation file).")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Mapping YAML (rename, recode, units).")
+                       ] = None,
+    dictionary: Annotated[list[Path] | None, typer.Option(
+        help="Extension dictionary YAML adding site variables (repeatable).")] = None,
+) -> None:
+    """Validate and load data in one transaction (all or nothing)."""
+    node = NodeSite.open(directory, tuple(dictionary or ()))
+    with progress_bar(f"ingest {file.name}", node.rows_to_ingest(file, table)) as tick:
+        report = node.ingest(file, table, mapping, tick)
+    for f in report.files:
+        if f.unchanged:
+            out.print(f"{f.file}: unchanged (already loaded, same sha256)")
+        else:
+            out.print(f"{f.file}: {f.rows} rows into {f.table} ({f.values} values)")
+    out.print(f"derived values recomputed: {report.derived_values}")
+
+
+@app.command()
+@cli_errors
+def status(
+    directory: DirArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Rows per table and the latest ingest batches."""
+    info = NodeSite.open(directory).status()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    out.print(f"site {info['site']}  dictionary {info['dictionary_hash'][:12]}")
+    tab = Table("table", "rows")
+    for name, rows in info["tables"].items():
+        tab.add_row(name, str(rows))
+    out.print(tab)
+    if info["batches"]:
+        bt = Table("batch", "file", "table", "rows", "outcome", "loaded at")
+        for b in info["batches"]:
+            bt.add_row(str(b["batch_id"]), b["file_name"], b["table_name"], str(b["rows"]),
+                       b["outcome"], b["loaded_at"])
+        out.print(bt)
+
+
+@app.command()
+@cli_errors
+def trust(
+    directory: DirArg,
+    coordinator_key: Annotated[Path, typer.Option(help="The coordinator's public key (PEM).")],
+) -> None:
+    """Trust a coordinator's public key: signed requests from it will be answered."""
+    node = NodeSite.open(directory)
+    added = add_trusted_key(node.dir.root, coordinator_key)
+    out.print(f"trusted coordinator key {added.fingerprint}")
+
+
+@app.command()
+@cli_errors
+def serve(
+    directory: DirArg,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8701,
+) -> None:
+    """Serve the node's API (health, info, signed tasks, admin)."""
+    import uvicorn
+
+    from node.api import create_app
+    from node.service import NodeService
+    from schemas.logs import configure_json_logs
+
+    node = NodeSite.open(directory)
+    configure_json_logs()
+    app = create_app(NodeService(node), node.dir.admin_token.read_text().strip())
+    out.print(f"node '{node.config.site}' serving on http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+@cli_errors
+def approve(
+    directory: DirArg,
+    task_id: Annotated[str | None, typer.Argument(help="Task to approve.")] = None,
+    list_pending: Annotated[bool, typer.Option("--list", help="Show pending tasks and exactly "
+                                               "what each would release.")] = False,
+    reject: Annotated[str | None, typer.Option(help="Task to reject.")] = None,
+) -> None:
+    """The approval queue: list pending tasks, approve one, or reject one."""
+    from node.service import NodeService
+
+    service = NodeService(NodeSite.open(directory))
+    if reject:
+        service.decide(reject, approve=False)
+        out.print(f"task {reject} rejected")
+    elif task_id:
+        service.decide(task_id, approve=True)
+        out.print(f"task {task_id} approved: its result will be released")
+    else:
+        pending = service.tasks.pending()
+        if not pending:
+            out.print("no pending tasks")
+        for item in pending:
+            out.print(f"[bold]{item['task_id']}[/]  analysis {item['request']['analysis']}  "
+                      f"step {item['step']}")
+            out.print(json.dumps(item["would_leave"], indent=2), markup=False)
+    del list_pending  # listing is the default action
+
+
+@app.command()
+@cli_errors
+def audit(
+    directory: DirArg,
+    verify: Annotated[bool, typer.Option(help="Check the hash chain; exit 1 if broken.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The audit log: every task, decision and exactly what left."""
+    from node.audit import AuditLog
+
+    log = AuditLog(NodeSite.open(directory).engine)
+    if verify:
+        report = log.verify()
+        if as_json:
+            typer.echo(json.dumps(report.__dict__))
+        elif report.ok:
+            out.print(f"audit log intact ({report.checked} entries)")
+        else:
+            out.print(f"[bold red]audit log broken[/] at entry {report.first_broken_seq}: "
+                      f"{report.reason}")
+        raise typer.Exit(0 if report.ok else 1)
+    entries = log.entries()
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    for e in entries:
+        out.print(f"{e['seq']:>5} {e['at']} {e['kind']:<9} {e.get('task_id') or ''}")
+
+
+@app.command()
+@cli_errors
+def policy(directory: DirArg) -> None:
+    """Show the site's policy in force (edit DIR/policy.toml to change it)."""
+    from node.policy import load_policy
+
+    node = NodeSite.open(directory)
+    typer.echo(json.dumps(load_policy(node.dir.policy).model_dump(mode="json"), indent=2))

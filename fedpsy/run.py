@@ -1,0 +1,112 @@
+"""``fedpsy run`` and ``fedpsy sandbox``: run analysis requests and print result JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from coordinator.jobs import exit_status
+from coordinator.service import Coordinator
+from fedpsy.errors import cli_errors
+from fedpsy.serving import BackgroundServer
+from node.api import create_app
+from node.service import NodeService
+from node.site import NodeSite
+from node.trust import add_trusted_key
+from schemas.errors import FedpsyError
+
+DONE = ("ok", "refused", "error")
+
+
+def read_request(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FedpsyError(f"{path}: {exc}", code="request_invalid") from None
+    if not isinstance(data, dict):
+        raise FedpsyError(f"{path}: a request is a JSON object", code="request_invalid")
+    return data
+
+
+def run_remote(url: str, token: str | None, request: dict[str, Any],
+               poll: float = 0.5) -> dict[str, Any]:
+    """Submit to a running coordinator and wait for the job to finish."""
+    if not token:
+        raise FedpsyError("a coordinator URL needs a token: --token or FEDPSY_TOKEN",
+                          code="unauthorized")
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
+        try:
+            response = client.post("/v1/analyses", json=request)
+            if response.status_code >= 400:
+                problem = response.json()
+                raise FedpsyError(problem.get("detail", ""), code=problem.get("code", "internal"))
+            job_id = response.json()["job_id"]
+            while True:
+                job = client.get(f"/v1/analyses/{job_id}").json()
+                if job["status"] in DONE and job["result"] is not None:
+                    return dict(job["result"])
+                time.sleep(poll)
+        except httpx.HTTPError as exc:
+            raise FedpsyError(f"cannot reach the coordinator at {url}: {exc}",
+                              code="site_unreachable") from None
+
+
+@cli_errors
+def run(
+    request: Annotated[Path, typer.Argument(help="The analysis request (JSON).")],
+    coordinator: Annotated[str, typer.Option(help="Coordinator directory or URL.")],
+    token: Annotated[str | None, typer.Option(envvar="FEDPSY_TOKEN",
+                                              help="Researcher token (URL only).")] = None,
+) -> None:
+    """Run one analysis request; print the result JSON on stdout."""
+    data = read_request(request)
+    if coordinator.startswith(("http://", "https://")):
+        result = run_remote(coordinator, token, data)
+    else:
+        result = asyncio.run(Coordinator.open(Path(coordinator)).run(data))
+    typer.echo(json.dumps(result))
+    raise typer.Exit(exit_status(result))
+
+
+def parse_site(spec: str) -> tuple[str, Path]:
+    name, sep, file = spec.partition("=")
+    if not sep or not name or not file:
+        raise FedpsyError(f"--site {spec!r}: use NAME=FILE.csv", code="bad_input")
+    return name, Path(file)
+
+
+@cli_errors
+def sandbox(
+    requests: Annotated[list[Path], typer.Argument(help="Request JSON files, run in order.")],
+    site: Annotated[list[str], typer.Option(help="NAME=FILE.csv (repeat per site).")],
+    dictionary: Annotated[list[Path] | None, typer.Option(
+        help="Extension dictionary for every site.")] = None,
+) -> None:
+    """Real nodes on loopback ports and a coordinator; prints one result per line."""
+    data = [read_request(r) for r in requests]
+    worst = 0
+    with tempfile.TemporaryDirectory(prefix="fedpsy-sandbox-") as tmp, ExitStack() as stack:
+        root = Path(tmp)
+        coord = Coordinator.create(root / "coordinator")
+        for name, file in map(parse_site, site):
+            NodeSite.create(root / name, name, None)
+            node = NodeSite.open(root / name, tuple(dictionary or ()))
+            node.ingest(file)
+            add_trusted_key(node.dir.root, coord.dir.public_key)
+            token = node.dir.admin_token.read_text().strip()
+            server = stack.enter_context(BackgroundServer(create_app(NodeService(node), token)))
+            coord.add_node(name, server.url)
+        for request in data:
+            result = asyncio.run(coord.run(request))
+            typer.echo(json.dumps(result))
+            worst = max(worst, exit_status(result))
+    raise typer.Exit(worst)

@@ -1,0 +1,113 @@
+"""The node's HTTP API (FastAPI), built by a factory from an opened node.
+
+``GET /health`` and ``GET /v1/info`` are public (no patient data); ``POST /v1/tasks`` and
+``GET /v1/tasks/{id}`` need a request signed by a trusted coordinator key; ``/admin/*``
+needs the node's admin token (``DIR/admin_token``) as a bearer token. Errors are RFC 9457
+problem bodies (``application/problem+json``) carrying the fedpsy error ``code``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from node.service import NodeService
+from schemas import __version__
+from schemas.errors import FedpsyError
+from schemas.wire import Health, NodeInfo, TaskOutcome
+
+PROBLEM = "application/problem+json"
+
+
+def problem_response(exc: FedpsyError, instance: str) -> JSONResponse:
+    return JSONResponse(exc.problem(instance), status_code=exc.http_status, media_type=PROBLEM)
+
+
+def _outcome_response(outcome: TaskOutcome) -> JSONResponse:
+    if outcome.status in ("refused", "rejected"):
+        reason = outcome.reason or {"code": "refused", "detail": ""}
+        exc = FedpsyError(reason.get("detail", ""), code=reason.get("code", "refused"),
+                          extra={"task_id": outcome.task_id, "site": outcome.site})
+        return problem_response(exc, f"/v1/tasks/{outcome.task_id}")
+    status = 202 if outcome.status == "pending" else 200
+    return JSONResponse(outcome.model_dump(mode="json"), status_code=status)
+
+
+def create_app(service: NodeService, admin_token: str) -> FastAPI:
+    """The node application for ``service``."""
+    app = FastAPI(title=f"fedpsy node {service.site}", version=__version__,
+                  description="A fedpsy site node: answers signed computation steps through "
+                              "its privacy gate. No endpoint returns rows.")
+
+    @app.exception_handler(FedpsyError)
+    async def _fedpsy_error(request: Request, exc: FedpsyError) -> JSONResponse:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        err = FedpsyError(f"{where}: {first.get('msg')}", code="request_invalid")
+        return problem_response(err, request.url.path)
+
+    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
+        supplied = (authorization or "").removeprefix("Bearer ").strip()
+        if not supplied or not hmac.compare_digest(supplied, admin_token):
+            raise FedpsyError("send the node's admin token as 'Authorization: Bearer TOKEN' "
+                              "(it is in DIR/admin_token)", code="unauthorized")
+
+    async def signed(request: Request) -> tuple[str, bytes]:
+        body = await request.body()
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        key = await run_in_threadpool(service.authenticate, dict(request.headers),
+                                      request.method, path, body)
+        return key, body
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        return service.health()
+
+    @app.get("/v1/info", response_model=NodeInfo)
+    def info() -> NodeInfo:
+        return service.info()
+
+    @app.post("/v1/tasks", response_model=TaskOutcome,
+              responses={202: {"model": TaskOutcome}, 401: {}, 403: {}, 422: {}})
+    async def submit(request: Request) -> JSONResponse:
+        key, body = await signed(request)
+        outcome = await run_in_threadpool(service.submit, body, key)
+        return _outcome_response(outcome)
+
+    @app.get("/v1/tasks/{task_id}", response_model=TaskOutcome,
+             responses={202: {"model": TaskOutcome}, 401: {}, 403: {}, 404: {}})
+    async def task(task_id: str, request: Request) -> JSONResponse:
+        await signed(request)
+        return _outcome_response(await run_in_threadpool(service.outcome, task_id))
+
+    admin_dep = [Depends(admin)]
+
+    @app.get("/admin/tasks", dependencies=admin_dep)
+    def pending() -> list[dict[str, Any]]:
+        return service.tasks.pending()
+
+    @app.post("/admin/tasks/{task_id}/approve", dependencies=admin_dep)
+    def approve(task_id: str) -> dict[str, Any]:
+        return service.decide(task_id, approve=True).model_dump(mode="json")
+
+    @app.post("/admin/tasks/{task_id}/reject", dependencies=admin_dep)
+    def reject(task_id: str) -> dict[str, Any]:
+        return service.decide(task_id, approve=False).model_dump(mode="json")
+
+    @app.get("/admin/audit", dependencies=admin_dep)
+    def audit(verify: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"entries": service.audit.entries()}
+        if verify:
+            out["verify"] = service.audit.verify().__dict__
+        return out
+
+    return app

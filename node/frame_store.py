@@ -1,0 +1,95 @@
+"""The node's rows as frames, read from its store for exactly the variables a step needs.
+
+Observation values at the requested visit and person-level values are pivoted wide, the
+person table's columns joined in, and the result served through
+:class:`~node.frame_memory.DataFrameSource` (cohort, categories, ``site``). Frames are
+indexed by the store's stable ``person.row_id``, so the differencing guard's bitsets stay
+valid when new persons are loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from node.frame_memory import DataFrameSource
+from node.store import tables as t
+from node.store.tables import PERSON_LEVEL
+from schemas.cohort import Cohort
+from schemas.dictionary import Dictionary
+from schemas.errors import FedpsyError
+
+PERSON_COLUMNS = ("sex", "birth_year", "primary_diagnosis")
+
+
+class StoreFrameSource:
+    """A FrameSource over the node's store."""
+
+    def __init__(self, engine: Engine, site: str, dictionary: Dictionary) -> None:
+        self._engine = engine
+        self._site = site
+        self._dictionary = dictionary
+
+    @property
+    def site(self) -> str:
+        return self._site
+
+    def cohort_rows(self, visit: str, cohort: Cohort | None) -> pd.Index:
+        """Row ids of the persons in ``cohort`` at ``visit`` (for the differencing guard)."""
+        return self.frame([], visit, cohort).index
+
+    def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
+        wanted = list(dict.fromkeys(variables))
+        needed = set(wanted) | (cohort.variables() if cohort is not None else set())
+        needed.discard("site")
+        for code in sorted(needed):
+            self._dictionary.get(code)  # unknown variables: a clear error naming them
+        wide = self._wide(sorted(needed), visit)
+        categories = {code: self._categories(code, wide) for code in needed
+                      if self._dictionary.get(code).type == "categorical"}
+        source = DataFrameSource(self._site, wide, categories)
+        framed = source.frame(wanted, visit, cohort)
+        framed.index = pd.Index(wide["row_id"].to_numpy()[framed.index.to_numpy()],
+                                name="row_id")
+        return framed
+
+    def _categories(self, code: str, wide: pd.DataFrame) -> list[str]:
+        var = self._dictionary.get(code)
+        if var.categories is not None:
+            return list(var.categories)
+        return sorted({str(v) for v in wide[code].dropna()})
+
+    def _wide(self, codes: list[str], visit: str) -> pd.DataFrame:
+        """One row per person at ``visit`` (persons without the visit are absent)."""
+        p, o, v = t.person.c, t.observation.c, t.visit.c
+        obs_codes = [c for c in codes if c not in PERSON_COLUMNS]
+        with self._engine.connect() as conn:
+            people = pd.DataFrame(conn.execute(
+                select(p.person_id, p.row_id, *(p[c] for c in PERSON_COLUMNS if c in codes))
+            ).mappings().all(), columns=["person_id", "row_id",
+                                         *(c for c in PERSON_COLUMNS if c in codes)])
+            at_visit = {r[0] for r in conn.execute(
+                select(o.person_id).where(o.visit == visit).distinct())}
+            at_visit |= {r[0] for r in conn.execute(select(v.person_id).where(v.label == visit))}
+            long = pd.DataFrame(conn.execute(
+                select(o.person_id, o.visit, o.variable, o.value_num, o.value_text).where(
+                    o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL]))
+            ).mappings().all(), columns=["person_id", "visit", "variable", "value_num",
+                                         "value_text"])
+        if people.empty:
+            raise FedpsyError(f"site {self._site!r} holds no data yet", code="not_found")
+        people = people[people["person_id"].isin(at_visit)]
+        long["value"] = long["value_num"].astype(object).where(long["value_num"].notna(),
+                                                               long["value_text"])
+        wide = long.pivot_table(index="person_id", columns="variable", values="value",
+                                aggfunc="first") if not long.empty else pd.DataFrame()
+        out = people.set_index("person_id").join(wide, how="left").reset_index()
+        for code in obs_codes:
+            if code not in out.columns:
+                out[code] = pd.NA if self._dictionary.get(code).type == "categorical" else float(
+                    "nan")
+        out["visit"] = visit
+        # DataFrameSource numbers persons by sorted person_id: keep that order to map back
+        return out.sort_values("person_id").reset_index(drop=True)

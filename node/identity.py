@@ -1,0 +1,29 @@
+"""The node's Ed25519 identity: created at init, presented in ``/v1/info``."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from node.layout import NodeDir
+from schemas.keys import (
+    generate_private_key,
+    load_private_key,
+    public_pem,
+    write_private_key,
+    write_public_key,
+)
+
+
+def create_identity(node_dir: NodeDir) -> None:
+    """Write a fresh key pair into ``DIR/keys`` (private key 0600)."""
+    key = generate_private_key()
+    write_private_key(node_dir.private_key, key)
+    write_public_key(node_dir.public_key, key.public_key())
+
+
+def load_identity(node_dir: NodeDir) -> Ed25519PrivateKey:
+    return load_private_key(node_dir.private_key)
+
+
+def public_key_pem(node_dir: NodeDir) -> str:
+    return public_pem(load_identity(node_dir).public_key()).decode("ascii")

@@ -1,0 +1,222 @@
+"""Loading one file (a table file or a flat observation file) inside the ingest transaction.
+
+Every cell is checked; problems are collected over the whole file (first 20 listed, all
+counted) and, if there are any, the caller's transaction is rolled back: the store is left
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping as MappingT
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from node.derive.drugs import add_cpz
+from node.ingest.context import IngestContext, records
+from node.ingest.mapping import Mapping
+from node.ingest.problems import Problem, Problems
+from node.ingest.reader import check_file, iter_chunks
+from node.ingest.rules import ID_PATTERN, LABEL_PATTERN, Rule, pattern_rule, variable_rule
+from node.ingest.tablespec import TableSpec
+from node.ingest.upsert import upsert
+from node.store import tables as t
+from node.store.tables import PERSON_LEVEL
+
+DEFAULT_VISIT = "baseline"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What loading one file did."""
+
+    file: str
+    table: str
+    rows: int
+    values: int
+    unchanged: bool = False
+
+
+def _check_columns(file: str, header: list[str], rules: MappingT[str, Rule],
+                   required: set[str], problems: Problems, hint: str) -> None:
+    for col in sorted(required - set(header)):
+        problems.add(Problem(file, None, col, None, "required column is missing"))
+    for col in header:
+        if col not in rules:
+            problems.add(Problem(file, None, col, None, f"unknown column; {hint}"))
+
+
+def _validate(file: str, frame: pd.DataFrame, first_row: int, rules: MappingT[str, Rule],
+              problems: Problems) -> dict[str, pd.Series]:
+    parsed: dict[str, pd.Series] = {}
+    for col, rule in rules.items():
+        if col not in frame.columns:
+            continue
+        checked = rule(frame[col])
+        parsed[col] = checked.values
+        bad = np.flatnonzero(checked.bad)
+        for idx in bad[:20]:
+            problems.add(Problem(file, first_row + int(idx), col, str(frame[col].iloc[idx]),
+                                 checked.rule))
+        problems.total += max(len(bad) - 20, 0)
+    return parsed
+
+
+def _duplicates(file: str, keys: pd.DataFrame, first_row: int, seen: set[tuple[object, ...]],
+                problems: Problems) -> None:
+    for idx, key in enumerate(keys.itertuples(index=False, name=None)):
+        if key in seen:
+            problems.add(Problem(file, first_row + idx, ", ".join(keys.columns),
+                                 " / ".join(map(str, key)), "duplicate key"))
+        else:
+            seen.add(key)
+
+
+def load_table_file(ctx: IngestContext, path: Path, spec: TableSpec, mapping: Mapping,
+                    batch_id: int, problems: Problems) -> FileOutcome:
+    file = path.name
+    header = [mapping.columns.get(c, c) for c in check_file(path)]
+    _check_columns(file, header, spec.columns, set(spec.required), problems,
+                   f"table {spec.name} has columns {', '.join(spec.columns)}")
+    if problems:
+        return FileOutcome(file, spec.name, 0, 0)
+    seen: set[tuple[object, ...]] = set()
+    rows = 0
+    for chunk in iter_chunks(path):
+        frame = mapping.apply(chunk.frame)
+        parsed = pd.DataFrame(_validate(file, frame, chunk.first_row, spec.columns, problems))
+        if "end_day" in parsed and "start_day" in parsed:
+            bad = np.flatnonzero((parsed["end_day"] < parsed["start_day"]).to_numpy())
+            for idx in bad[:20]:
+                problems.add(Problem(file, chunk.first_row + int(idx), "end_day",
+                                     str(frame["end_day"].iloc[idx]), "end_day >= start_day"))
+        if problems:
+            ctx.tick(len(frame))
+            continue
+        _duplicates(file, parsed[list(spec.key)], chunk.first_row, seen, problems)
+        pids = parsed["person_id"]
+        if spec.name == "person":
+            fresh = [p for p in pids if p not in ctx.persons]
+            ctx.create_persons(fresh, batch_id)
+        else:
+            ctx.unknown_persons(file, ((chunk.first_row + i, p) for i, p in enumerate(pids)),
+                                problems)
+        if problems:
+            ctx.tick(len(frame))
+            continue
+        parsed = parsed.rename(columns=spec.rename)
+        if spec.name == "person":
+            parsed["row_id"] = [ctx.persons[p] for p in pids]
+        if spec.name == "drug_exposure":
+            parsed = add_cpz(parsed)
+        parsed["batch_id"] = batch_id
+        key = tuple(spec.rename.get(k, k) for k in spec.key)
+        upsert(ctx.conn, spec.table, records(parsed), key)
+        ctx.touched.update(pids)
+        rows += len(parsed)
+        ctx.tick(len(frame))
+    return FileOutcome(file, spec.name, rows, rows * (len(spec.columns) - len(spec.key)))
+
+
+def flat_rules(ctx: IngestContext) -> dict[str, Rule]:
+    rules: dict[str, Rule] = {
+        "person_id": pattern_rule(ID_PATTERN, "person id: 1-64 letters, digits, '.', '_' or '-'"),
+        "visit": pattern_rule(LABEL_PATTERN, "visit label: 1-32 letters, digits, '_' or '-'",
+                              required=False),
+    }
+    for code in ctx.dictionary.codes(source="observation"):
+        rules[code] = variable_rule(ctx.dictionary.get(code))
+    return rules
+
+
+def _flat_hint(ctx: IngestContext, header: list[str], file: str, problems: Problems) -> None:
+    for col in header:
+        var = ctx.dictionary.variables.get(col)
+        if var is not None and var.source == "derived":
+            problems.add(Problem(file, None, col, None,
+                                 "derived variable: it is computed at the node, remove the "
+                                 "column"))
+        elif var is not None and var.source == "person":
+            problems.add(Problem(file, None, col, None,
+                                 "person-table column: load it with the person file "
+                                 "(--table person)"))
+
+
+def load_flat_file(ctx: IngestContext, path: Path, mapping: Mapping, batch_id: int,
+                   problems: Problems) -> FileOutcome:
+    file = path.name
+    header = [mapping.columns.get(c, c) for c in check_file(path)]
+    rules = flat_rules(ctx)
+    _flat_hint(ctx, header, file, problems)
+    if problems:
+        return FileOutcome(file, "observation", 0, 0)
+    _check_columns(file, header, rules, {"person_id"}, problems,
+                   "not a dictionary variable (add it with --dictionary extra.yaml, rename it "
+                   "with --mapping, or drop it)")
+    if problems:
+        return FileOutcome(file, "observation", 0, 0)
+    variables = [c for c in header if c not in ("person_id", "visit")]
+    person_level = {c for c in variables if ctx.dictionary.get(c).level == "person"}
+    seen: set[tuple[object, ...]] = set()
+    person_values: dict[tuple[str, str], object] = {}
+    rows = values = 0
+    for chunk in iter_chunks(path):
+        frame = mapping.apply(chunk.frame)
+        parsed = _validate(file, frame, chunk.first_row, rules, problems)
+        visit = parsed.get("visit")
+        visits = (visit.fillna(DEFAULT_VISIT) if visit is not None
+                  else pd.Series(DEFAULT_VISIT, index=frame.index))
+        keys = pd.DataFrame({"person_id": parsed["person_id"], "visit": visits})
+        if not problems:
+            _duplicates(file, keys, chunk.first_row, seen, problems)
+        if problems:
+            ctx.tick(len(frame))
+            continue
+        long = _to_long(file, keys, parsed, variables, person_level, person_values,
+                        chunk.first_row, problems)
+        if problems:
+            ctx.tick(len(frame))
+            continue
+        ctx.create_persons(dict.fromkeys(keys["person_id"]), batch_id)
+        long["batch_id"] = batch_id
+        upsert(ctx.conn, t.observation, records(long), ("person_id", "visit", "variable"))
+        ctx.touched.update(keys["person_id"])
+        rows += len(frame)
+        values += len(long)
+        ctx.tick(len(frame))
+    return FileOutcome(file, "observation", rows, values)
+
+
+def _to_long(file: str, keys: pd.DataFrame, parsed: dict[str, pd.Series], variables: list[str],
+             person_level: set[str], person_values: dict[tuple[str, str], object],
+             first_row: int, problems: Problems) -> pd.DataFrame:
+    parts = []
+    for code in variables:
+        col = parsed[code]
+        present = col.notna().to_numpy()
+        if not present.any():
+            continue
+        pids = keys["person_id"].to_numpy()[present]
+        vals = col.to_numpy()[present]
+        is_text = col.dtype == object
+        if code in person_level:
+            for i, (pid, val) in enumerate(zip(pids, vals, strict=True)):
+                old = person_values.setdefault((pid, code), val)
+                if old != val:
+                    row = first_row + int(np.flatnonzero(present)[i])
+                    problems.add(Problem(file, row, code, str(val),
+                                         f"person-level variable given twice with different "
+                                         f"values for person {pid}"))
+            visit_labels = np.full(len(pids), PERSON_LEVEL, dtype=object)
+        else:
+            visit_labels = keys["visit"].to_numpy()[present]
+        parts.append(pd.DataFrame({
+            "person_id": pids, "visit": visit_labels, "variable": code,
+            "value_num": None if is_text else vals.astype(float),
+            "value_text": vals if is_text else None}))
+    if not parts:
+        return pd.DataFrame(columns=["person_id", "visit", "variable", "value_num", "value_text"])
+    long = pd.concat(parts, ignore_index=True)
+    return long.drop_duplicates(subset=["person_id", "visit", "variable"])

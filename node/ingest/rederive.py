@@ -1,0 +1,66 @@
+"""Recomputing derived variables for the persons an ingest touched, in its transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import pandas as pd
+from sqlalchemy import Connection, Table, delete, select
+
+from node.derive import derive_all
+from node.derive.pipeline import FOLLOWUP_VARIABLE
+from node.derive.scales import PANSS_ITEMS, QIDS_ITEMS
+from node.ingest.context import records
+from node.ingest.upsert import upsert
+from node.store import tables as t
+from schemas.dictionary import Dictionary
+
+IN_BATCH = 2_000
+SOURCE_VARIABLES = (*PANSS_ITEMS, *QIDS_ITEMS, FOLLOWUP_VARIABLE)
+"""The observation variables the derivations read."""
+
+
+def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), IN_BATCH):
+        yield list(ids[start:start + IN_BATCH])
+
+
+def _read(conn: Connection, table: Table, ids: Sequence[str] | None,
+          *extra: object) -> pd.DataFrame:
+    cols = [c for c in table.c if c.name not in ("batch_id", "row_id", "exposure_id",
+                                                  "measure_id", "event_id")]
+    if ids is None:
+        return pd.DataFrame(conn.execute(select(*cols).where(*extra)).mappings().all(),
+                            columns=[c.name for c in cols])
+    frames = [
+        pd.DataFrame(conn.execute(select(*cols).where(table.c.person_id.in_(batch), *extra))
+                     .mappings().all(), columns=[c.name for c in cols])
+        for batch in _batches(ids)
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=[c.name for c in cols])
+
+
+def rederive(conn: Connection, dictionary: Dictionary, touched: Iterable[str],
+             total_persons: int) -> int:
+    """Replace the derived values of ``touched`` persons; returns the values written."""
+    ids = sorted(set(touched))
+    if not ids:
+        return 0
+    scope: list[str] | None = None if len(ids) * 2 > total_persons else ids
+    sources = sorted(SOURCE_VARIABLES)
+    persons = _read(conn, t.person, scope)
+    visits = _read(conn, t.visit, scope)
+    obs = _read(conn, t.observation, scope, t.observation.c.variable.in_(sources))
+    drugs = _read(conn, t.drug_exposure, scope)
+    mrs = _read(conn, t.mrs_measure, scope)
+    events = _read(conn, t.event, scope)
+    derived = derive_all(persons, visits, obs, drugs, mrs, events)
+    codes = sorted(dictionary.codes(source="derived"))
+    for batch in _batches(ids):
+        conn.execute(delete(t.observation).where(t.observation.c.person_id.in_(batch),
+                                                 t.observation.c.variable.in_(codes)))
+    derived = derived[derived["variable"].isin(codes)]
+    derived = derived.assign(batch_id=None)
+    upsert(conn, t.observation, records(derived), ("person_id", "visit", "variable"))
+    return len(derived)

@@ -1,0 +1,158 @@
+"""The node's behaviour behind its API: authenticate, gate, compute, audit, release.
+
+Every task passes, in order: signature check (key trusted, body intact, fresh, not
+replayed) → task and step validation → analysis allowed by policy → differencing guard on
+the cohort → the step's computation → disclosure check of what would leave → manual
+approval where the policy asks for it → release. Each decision is written to the audit log,
+including exactly what left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from node.audit import AuditLog
+from node.auth import verify_request
+from node.differencing import DifferencingGuard
+from node.frame_store import StoreFrameSource
+from node.gate import check_disclosure
+from node.identity import public_key_pem
+from node.nonces import NonceStore
+from node.policy import Policy, load_policy
+from node.site import NodeSite
+from node.steps.registry import run_step
+from node.tasks import TaskStore
+from node.trust import load_trusted
+from schemas import __version__
+from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
+from schemas.steps.registry import STEPS, parse_step
+from schemas.wire import Health, NodeInfo, PolicySummary, TaskOutcome, TaskRequest
+
+log = logging.getLogger(__name__)
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class NodeService:
+    """One node's task handling, independent of the HTTP layer."""
+
+    def __init__(self, node: NodeSite, clock: Callable[[], float] = time.time) -> None:
+        self.node = node
+        self.clock = clock
+        self.policy: Policy = load_policy(node.dir.policy)
+        self.nonces = NonceStore(node.engine)
+        self.frames = StoreFrameSource(node.engine, node.config.site, node.dictionary)
+        self.guard = DifferencingGuard(node.engine, self.policy.min_cohort)
+        self.audit = AuditLog(node.engine)
+        self.tasks = TaskStore(node.engine, node.config.site)
+
+    @property
+    def site(self) -> str:
+        return self.node.config.site
+
+    def health(self) -> Health:
+        return Health(site=self.site, version=__version__,
+                      dictionary_hash=self.node.dictionary.hash)
+
+    def info(self) -> NodeInfo:
+        p = self.policy
+        return NodeInfo(
+            site=self.site, version=__version__, dictionary_version=self.node.dictionary.version,
+            dictionary_hash=self.node.dictionary.hash,
+            variable_hashes=self.node.dictionary.variable_hashes(),
+            public_key=public_key_pem(self.node.dir),
+            policy=PolicySummary(
+                min_cell=p.min_cell, min_cohort=p.min_cohort, min_model_rows=p.min_model_rows,
+                max_parameter_fraction=p.max_parameter_fraction,
+                max_categories=p.max_categories, allowed_analyses=list(p.allowed_analyses),
+                manual_approval=[a for a in p.allowed_analyses
+                                 if p.approval_for(a) == "manual"],
+                require_secure_aggregation=p.require_secure_aggregation),
+            steps=sorted(STEPS))
+
+    def authenticate(self, headers: Mapping[str, str], method: str, path: str,
+                     body: bytes) -> str:
+        """Verify the request's signature; returns the signing key's fingerprint."""
+        trusted = load_trusted(self.node.dir.root)
+        verified = verify_request(headers, method, path, body, trusted, self.nonces,
+                                  self.clock())
+        return verified.key_fingerprint
+
+    def submit(self, body: bytes, key: str) -> TaskOutcome:
+        """Handle an authenticated task (idempotent per task id)."""
+        try:
+            task = TaskRequest.model_validate_json(body)
+        except ValidationError as exc:
+            raise FedpsyError(f"task: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}",
+                              code="request_invalid") from None
+        known = self.tasks.get(task.task_id)
+        if known is not None:
+            return known
+        request = task.model_dump(mode="json")
+        self.audit.append("received", task.task_id, {"key": key, **request})
+        try:
+            step = parse_step(task.step)
+            if not self.policy.allows(task.analysis):
+                raise FedpsyError(f"analysis {task.analysis!r} is not allowed at this site",
+                                  code="analysis_not_allowed")
+            rows = self.frames.cohort_rows(step.visit, step.cohort)
+            self.guard.check(rows.to_numpy(), self.node.dictionary.hash)
+            computed = run_step(step, self.frames)
+            check_disclosure(self.policy, task.analysis, step.step, computed.disclosure)
+        except FedpsyError as exc:
+            if CATALOG[exc.code].exit_code != EXIT_REFUSED:
+                self.audit.append("error", task.task_id, {"code": exc.code})
+                raise
+            reason = {"code": exc.code, "detail": exc.detail or exc.message}
+            self.tasks.save(task.task_id, task.step.get("step", "?"), "refused", request,
+                            {"reason": reason})
+            self.audit.append("refused", task.task_id, reason)
+            return TaskOutcome(task_id=task.task_id, site=self.site, status="refused",
+                               reason=reason)
+        leaving = {"rows": computed.disclosure.rows,
+                   "result": computed.result.model_dump(mode="json")}
+        if self.policy.approval_for(task.analysis) == "manual":
+            self.tasks.save(task.task_id, step.step, "pending", request, leaving)
+            self.audit.append("pending", task.task_id, {"digest": _digest(leaving)})
+            return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
+        self.guard.remember(rows.to_numpy(), self.node.dictionary.hash)
+        self.tasks.save(task.task_id, step.step, "answered", request, leaving)
+        self._released(task.task_id, leaving)
+        return TaskOutcome(task_id=task.task_id, site=self.site, status="answered", **leaving)
+
+    def _released(self, task_id: str, leaving: dict[str, Any]) -> None:
+        self.audit.append("released", task_id, {"digest": _digest(leaving), "left": leaving})
+
+    def outcome(self, task_id: str) -> TaskOutcome:
+        found = self.tasks.get(task_id)
+        if found is None:
+            raise FedpsyError(f"no task {task_id!r} at this node", code="not_found")
+        return found
+
+    def decide(self, task_id: str, approve: bool) -> TaskOutcome:
+        """The site's decision on a pending task."""
+        found = self.outcome(task_id)
+        if found.status != "pending":
+            raise FedpsyError(f"task {task_id} is {found.status}, not pending", code="bad_input")
+        if not approve:
+            self.tasks.decide(task_id, "rejected")
+            self.audit.append("rejected", task_id, {})
+            return self.outcome(task_id)
+        request = self.tasks.request_of(task_id) or {}
+        step = parse_step(request["step"])
+        rows = self.frames.cohort_rows(step.visit, step.cohort)
+        self.guard.check(rows.to_numpy(), self.node.dictionary.hash)
+        self.guard.remember(rows.to_numpy(), self.node.dictionary.hash)
+        self.tasks.decide(task_id, "answered")
+        answered = self.outcome(task_id)
+        self._released(task_id, {"rows": answered.rows, "result": answered.result})
+        return answered
