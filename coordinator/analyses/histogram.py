@@ -45,6 +45,17 @@ def coarsen(edges: list[float]) -> list[float]:
     return kept
 
 
+def only_small_cells(exc: FedpsyError) -> bool:
+    """Whether every refusal behind ``exc`` is ``cell_too_small`` (coarser bins may pass).
+
+    A federation reports per-site failures as ``extra["sites"]`` (site → code); a bare
+    error carries the code itself.
+    """
+    sites = exc.extra.get("sites")
+    codes = {str(c) for c in sites.values()} if isinstance(sites, dict) else {exc.code}
+    return codes == {"cell_too_small"}
+
+
 async def binned(
     federation: Federation, variable: str, edges: list[float], *, cohort: Cohort | None, visit: str
 ) -> Binned:
@@ -55,7 +66,7 @@ async def binned(
         try:
             total = await federation.sum(step, tabulate.HistogramResult)
         except FedpsyError as exc:
-            if exc.code != "cell_too_small" or len(edges) <= 2:
+            if not only_small_cells(exc) or len(edges) <= 2:
                 raise
             edges = coarsen(edges)
             coarsened += 1
@@ -86,7 +97,8 @@ def merge_small(
         out_counts.append(acc)
         out_edges.append(edges[-1])
     while len(out_counts) > 1 and 0 < out_counts[-1] < minimum:
-        out_counts[-2] += out_counts.pop()
+        last = out_counts.pop()
+        out_counts[-1] += last
         del out_edges[-2]
     return out_edges, out_counts
 
@@ -114,69 +126,109 @@ async def histogram(request: HistogramRequest, federation: Federation) -> Histog
     )
 
 
+class _OutsideRange(Exception):
+    """An order statistic lies below (``side`` -1) or above (+1) the histogram's range."""
+
+    def __init__(self, side: int) -> None:
+        super().__init__(side)
+        self.side = side
+
+
 def _order_statistic(k: int, b: Binned) -> float:
     """Estimate the ``k``-th (0-based) smallest value: spread evenly within its bin."""
-    inside = sum(b.counts)
-    if k < b.below or k >= b.below + inside:
-        raise FedpsyError(
-            "a requested quantile lies outside [lower, upper]; give a wider lower and upper",
-            code="request_invalid",
-        )
+    if k < b.below:
+        raise _OutsideRange(-1)
     before = b.below
     for j, c in enumerate(b.counts):
         if k < before + c:
             lo, hi = b.edges[j], b.edges[j + 1]
             return lo + (k - before + 0.5) / c * (hi - lo)
         before += c
-    raise AssertionError("unreachable")
+    raise _OutsideRange(1)
 
 
-async def quantiles(request: QuantilesRequest, federation: Federation) -> QuantilesResult:
-    """Quantiles interpolated in a fine histogram; ``error_bound`` is the widest bin."""
-    lower, upper = request.lower, request.upper
-    if lower is None or upper is None:
-        mo = await pooled_moments(
-            federation,
-            [request.variable],
-            cohort=request.cohort,
-            visit=request.visit,
-            complete_cases=False,
-        )
-        n = int(mo.n[0, 0])
-        if n == 0:
-            raise FedpsyError(
-                f"no values of {request.variable!r} in the cohort", code="request_invalid"
-            )
-        mean = float(mo.mean[0, 0])
-        sd = math.sqrt(float(mo.m2[0, 0]) / (n - 1)) if n > 1 else 0.0
-        spread = 8.0 * sd if sd > 0 else max(abs(mean), 1.0) * 1e-6
-        lower, upper = mean - spread, mean + spread
-    edges = [float(e) for e in np.linspace(lower, upper, request.bins + 1)]
-    edges[0], edges[-1] = lower, upper
-    b = await binned(
-        federation, request.variable, edges, cohort=request.cohort, visit=request.visit
-    )
+def _interpolate(b: Binned, probabilities: list[float]) -> list[float]:
+    """numpy's default ("linear") quantiles with each order statistic estimated in its bin."""
     n = sum(b.counts) + b.below + b.above
-    if n == 0:
-        raise FedpsyError(
-            f"no values of {request.variable!r} in the cohort", code="request_invalid"
-        )
     values = []
-    for p in request.probabilities:
+    for p in probabilities:
         h = (n - 1) * p
         k = math.floor(h)
         lo = _order_statistic(k, b)
         hi = _order_statistic(min(k + 1, n - 1), b) if h > k else lo
         values.append(lo + (h - k) * (hi - lo))
-    bound = float(np.max(np.diff(b.edges)))
-    return QuantilesResult(
-        variable=request.variable,
-        probabilities=list(request.probabilities),
-        values=values,
-        error_bound=bound,
-        lower=lower,
-        upper=upper,
-        bins=len(b.edges) - 1,
-        n=n,
-        missing=b.missing,
+    return values
+
+
+WIDENINGS = 6  # each widening multiplies the range by 4 on the side that needs it
+
+
+async def quantiles(request: QuantilesRequest, federation: Federation) -> QuantilesResult:
+    """Quantiles interpolated in a fine histogram; ``error_bound`` is the widest bin.
+
+    Without a given range the histogram spans the pooled mean ± 8 sd (two-round moments);
+    when a requested quantile falls outside it, that side is widened (the bound grows with
+    it) and the counts are asked again. With a given range that is an error instead.
+    """
+    lower, upper = request.lower, request.upper
+    given = lower is not None and upper is not None
+    if lower is None or upper is None:
+        lower, upper = await _default_range(request, federation)
+    for _ in range(WIDENINGS + 1):
+        edges = [float(e) for e in np.linspace(lower, upper, request.bins + 1)]
+        edges[0], edges[-1] = lower, upper
+        b = await binned(
+            federation, request.variable, edges, cohort=request.cohort, visit=request.visit
+        )
+        n = sum(b.counts) + b.below + b.above
+        if n == 0:
+            raise FedpsyError(
+                f"no values of {request.variable!r} in the cohort", code="request_invalid"
+            )
+        try:
+            values = _interpolate(b, list(request.probabilities))
+        except _OutsideRange as out:
+            if given:
+                raise FedpsyError(
+                    "a requested quantile lies outside [lower, upper]; give a wider range",
+                    code="request_invalid",
+                ) from None
+            width = upper - lower
+            lower, upper = (
+                (lower - 3 * width, upper) if out.side < 0 else (lower, upper + 3 * width)
+            )
+            continue
+        return QuantilesResult(
+            variable=request.variable,
+            probabilities=list(request.probabilities),
+            values=values,
+            error_bound=float(np.max(np.diff(b.edges))),
+            lower=lower,
+            upper=upper,
+            bins=len(b.edges) - 1,
+            n=n,
+            missing=b.missing,
+        )
+    raise FedpsyError(
+        f"the values of {request.variable!r} spread too far for a histogram; give lower and upper",
+        code="request_invalid",
     )
+
+
+async def _default_range(request: QuantilesRequest, federation: Federation) -> tuple[float, float]:
+    mo = await pooled_moments(
+        federation,
+        [request.variable],
+        cohort=request.cohort,
+        visit=request.visit,
+        complete_cases=False,
+    )
+    n = int(mo.n[0, 0])
+    if n == 0:
+        raise FedpsyError(
+            f"no values of {request.variable!r} in the cohort", code="request_invalid"
+        )
+    mean = float(mo.mean[0, 0])
+    sd = math.sqrt(float(mo.m2[0, 0]) / (n - 1)) if n > 1 else 0.0
+    spread = 8.0 * sd if sd > 0 else max(abs(mean), 1.0) * 1e-6
+    return mean - spread, mean + spread

@@ -1,10 +1,11 @@
 """``quantiles``: approximate quantiles from a fine fixed-edge histogram.
 
 Exact quantiles would disclose single values, so the coordinator secure-sums counts in
-``bins`` equal bins over ``[lower, upper]`` (default: the pooled mean ± 8 sd) and
-interpolates linearly within bins. Each value is within ``error_bound`` (the bin width
-actually used) of numpy's default ("linear") quantile of the pooled rows, provided the
-data lie within ``[lower, upper]``; a quantile falling outside is an error.
+``bins`` equal bins over ``[lower, upper]`` and interpolates linearly within bins. Each value
+is within ``error_bound`` (the widest bin actually used) of numpy's default ("linear")
+quantile of the pooled rows. Without a given range the bins span the pooled mean ± 8 sd,
+widened (×4 on the side that needs it) while a requested quantile falls outside; with a
+given range such a quantile is an error. ``lower`` / ``upper`` report the range used.
 """
 
 from __future__ import annotations

@@ -4,12 +4,14 @@ Each step request and each result goes through JSON (``model_dump_json`` /
 ``model_validate_json``) as it would over the wire; nodes run their real handlers
 (``node.steps.registry.run_step``). ``min_rows`` / ``min_cell`` optionally stand in for a
 node's privacy gate: a result whose disclosure has fewer rows, or a non-zero cell below the
-minimum, is refused (``cohort_too_small`` / ``cell_too_small``). Every exchange is recorded
-in :attr:`InProcessFederation.log` for tests to inspect.
+minimum, is refused (``cohort_too_small`` / ``cell_too_small``). Failures are raised as the
+HTTP federation raises them (:class:`~coordinator.failures.SitesFailed`, naming each site).
+Every exchange is recorded in :attr:`InProcessFederation.log` for tests to inspect.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,11 +20,14 @@ from typing import Literal, TypeVar
 import numpy as np
 import pandas as pd
 
+from coordinator.analyses import run_analysis
+from coordinator.failures import SiteFailure, SitesFailed
 from node.frame_memory import DataFrameSource
 from node.steps.base import FrameSource
 from node.steps.registry import run_step
+from schemas.analyses import AnalysisResult, parse_request
 from schemas.cohort import Cohort, selected_sites
-from schemas.errors import FedpsyError
+from schemas.errors import FedpsyError, Refused
 from schemas.steps.additive import add_results
 from schemas.steps.base import Disclosure, StepBase, StepResult
 from schemas.steps.registry import parse_step, step_spec
@@ -85,22 +90,30 @@ class InProcessFederation:
     def _ask(self, step: StepBase, result_type: type[R], exchange: Exchange) -> dict[str, R]:
         wire = step.model_dump_json()
         out: dict[str, R] = {}
+        failures: dict[str, SiteFailure] = {}
         for site, source in self._sources.items():
             received = parse_step(json.loads(wire))
-            computed = run_step(received, source)
-            self._gate(site, computed.disclosure)
+            try:
+                computed = run_step(received, source)
+                self._gate(computed.disclosure)
+            except FedpsyError as exc:
+                failures[site] = SiteFailure(exc.code, exc.detail)
+                continue
             result = result_type.model_validate_json(computed.result.model_dump_json())
             out[site] = result
             exchange.results[site] = result
             exchange.disclosures[site] = computed.disclosure
+        if failures:
+            raise SitesFailed(failures)
         self._rows = {s: exchange.disclosures[s].rows for s in out}
         return out
 
-    def _gate(self, site: str, disclosure: Disclosure) -> None:
+    def _gate(self, disclosure: Disclosure) -> None:
+        """A stand-in for the node's threshold rules (zero cells may leave)."""
         if self.min_rows is not None and disclosure.rows < self.min_rows:
-            raise FedpsyError(f"site {site!r}", code="cohort_too_small")
+            raise Refused("the cohort is below the minimum", code="cohort_too_small")
         if self.min_cell is not None and any(0 < c < self.min_cell for c in disclosure.cells):
-            raise FedpsyError(f"site {site!r}", code="cell_too_small")
+            raise Refused("a cell is below the minimum", code="cell_too_small")
 
 
 def split_sites(
@@ -155,3 +168,14 @@ def pooled(
         for src in sources.values()
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+def run_request(
+    sources: Mapping[str, FrameSource], data: Mapping[str, object], **gate: int
+) -> tuple[AnalysisResult, dict[str, int], InProcessFederation]:
+    """Parse ``data``, run it over an in-process federation of ``sources`` (sites chosen by
+    the request's cohort; ``gate`` passes ``min_rows`` / ``min_cell``)."""
+    request = parse_request(data)
+    federation = InProcessFederation(sources, cohort=request.cohort, **gate)
+    result, rows = asyncio.run(run_analysis(request, federation))
+    return result, rows, federation

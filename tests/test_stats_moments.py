@@ -1,0 +1,186 @@
+"""Summary, correlation and t-test over unequal sites equal the pooled references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from schemas.analyses.correlation import CorrelationResult
+from schemas.analyses.summary import SummaryResult
+from schemas.analyses.ttest import TTestResult
+from tests.support.datasets import diabetes, fair, wine
+from tests.support.federation import run_request, split_sites
+
+RTOL = 1e-10
+SEX = {"sex": ["F", "M"]}
+
+
+def test_summary_equals_pooled_with_missing_values() -> None:
+    df = diabetes(missing=0.1, seed=3)
+    sites = split_sites(df, [1, 2, 5], seed=1, sort_by="age", categories=SEX)
+    result, rows, _ = run_request(
+        sites, {"analysis": "summary", "variables": ["bmi", "bp", "target", "s5"]}
+    )
+    assert isinstance(result, SummaryResult)
+    assert sum(rows.values()) == len(df)
+    for code in ("bmi", "bp", "target", "s5"):
+        x = df[code].dropna()
+        got = result.variables[code]
+        assert got.n == len(x)
+        assert got.missing == int(df[code].isna().sum())
+        assert got.mean == pytest.approx(x.mean(), rel=RTOL, abs=1e-17)
+        assert got.var == pytest.approx(np.var(x, ddof=1), rel=RTOL)
+        assert got.sd == pytest.approx(np.std(x, ddof=1), rel=RTOL)
+    assert result.variables["bmi"].missing > 0
+
+
+def test_summary_stays_exact_when_the_mean_dwarfs_the_spread() -> None:
+    """1e9 + column: one round of raw Σx² loses the variance; two rounds keep it."""
+    df = diabetes()
+    df["shifted_target"] = df["target"] + 1e9
+    df["shifted_bmi"] = df["bmi"] + 1e9
+    sites = split_sites(df, [3, 1, 2], seed=5, sort_by="target", categories=SEX)
+    columns = ["shifted_target", "shifted_bmi"]
+    result, _, _ = run_request(sites, {"analysis": "summary", "variables": columns})
+    assert isinstance(result, SummaryResult)
+    for code in columns:
+        x = df[code].to_numpy()
+        got = result.variables[code]
+        assert got.mean == pytest.approx(np.mean(x), rel=1e-15)
+        assert got.var == pytest.approx(np.var(x, ddof=1), rel=RTOL)
+        assert got.sd == pytest.approx(np.std(x, ddof=1), rel=RTOL)
+        # the one-round formula on the same numbers misses by far more than the bar
+        naive = (np.sum(x * x) - np.sum(x) ** 2 / len(x)) / (len(x) - 1)
+        assert abs(naive - np.var(x, ddof=1)) / np.var(x, ddof=1) > 1e-5
+
+
+def test_summary_per_variable_counts_and_cohort() -> None:
+    df = diabetes(missing=0.2, seed=9)
+    sites = split_sites(df, [2, 2, 3], seed=2, sort_by="bmi", categories=SEX)
+    cohort = {
+        "all": [{"var": "sex", "op": "==", "value": "F"}, {"var": "age", "op": ">", "value": 0}]
+    }
+    result, rows, _ = run_request(
+        sites, {"analysis": "summary", "variables": ["bmi", "bp"], "cohort": cohort}
+    )
+    assert isinstance(result, SummaryResult)
+    sub = df[(df["sex"] == "F") & (df["age"] > 0)]
+    for code in ("bmi", "bp"):
+        assert result.variables[code].n == sub[code].notna().sum()
+        assert result.variables[code].missing == sub[code].isna().sum()
+        assert result.variables[code].mean == pytest.approx(sub[code].mean(), rel=RTOL)
+        assert result.variables[code].sd == pytest.approx(sub[code].std(ddof=1), rel=RTOL)
+    assert sum(rows.values()) == len(sub[["bmi", "bp"]].dropna(how="all"))
+
+
+def test_correlation_matrix_on_complete_cases() -> None:
+    df = diabetes(missing=0.1, seed=4)
+    df["shifted"] = df["s1"] * 1000 + 1e9
+    variables = ["bmi", "bp", "shifted", "target"]
+    sites = split_sites(df, [1, 3, 2], seed=7, sort_by="target", categories=SEX)
+    result, rows, _ = run_request(sites, {"analysis": "correlation", "variables": variables})
+    assert isinstance(result, CorrelationResult)
+    complete = df[variables].dropna()
+    assert result.n == len(complete) == sum(rows.values())
+    assert result.missing == len(df) - len(complete)
+    expected = np.corrcoef(complete.to_numpy().T)
+    np.testing.assert_allclose(np.array(result.matrix, dtype=float), expected, rtol=RTOL)
+    r, _ = stats.pearsonr(complete["bmi"], complete["shifted"])
+    assert result.matrix[0][2] == pytest.approx(r, rel=RTOL)
+
+
+def test_correlation_on_wine() -> None:
+    df = wine()
+    variables = ["alcohol", "malic_acid", "magnesium", "proline", "hue"]
+    sites = split_sites(
+        df, [5, 2, 3], seed=11, sort_by="proline", categories={"cultivar": ["c0", "c1", "c2"]}
+    )
+    result, _, _ = run_request(sites, {"analysis": "correlation", "variables": variables})
+    assert isinstance(result, CorrelationResult)
+    np.testing.assert_allclose(
+        np.array(result.matrix, dtype=float), df[variables].corr().to_numpy(), rtol=RTOL
+    )
+
+
+def _check_ttest(result: TTestResult, a: pd.Series, b: pd.Series) -> None:
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    pooled = stats.ttest_ind(a, b, equal_var=True)
+    assert result.welch.statistic == pytest.approx(welch.statistic, rel=RTOL)
+    assert result.welch.df == pytest.approx(welch.df, rel=RTOL)
+    assert result.welch.p_value == pytest.approx(welch.pvalue, rel=1e-8)
+    assert result.pooled.statistic == pytest.approx(pooled.statistic, rel=RTOL)
+    assert result.pooled.df == pytest.approx(pooled.df, rel=RTOL)
+    assert result.pooled.p_value == pytest.approx(pooled.pvalue, rel=1e-8)
+
+
+def test_ttest_categorical_group_equals_scipy() -> None:
+    df = diabetes(missing=0.15, seed=6)
+    sites = split_sites(df, [1, 4, 2], seed=3, sort_by="sex", categories=SEX)
+    result, rows, _ = run_request(sites, {"analysis": "ttest", "variable": "bmi", "group": "sex"})
+    assert isinstance(result, TTestResult)
+    used = df[["bmi", "sex"]].dropna()
+    a, b = used.loc[used["sex"] == "F", "bmi"], used.loc[used["sex"] == "M", "bmi"]
+    assert list(result.groups) == ["F", "M"]
+    assert result.groups["F"].n == len(a) and result.groups["M"].n == len(b)
+    assert result.groups["F"].mean == pytest.approx(a.mean(), rel=RTOL)
+    assert result.groups["M"].sd == pytest.approx(b.std(ddof=1), rel=RTOL)
+    assert result.missing == len(df) - len(used) and sum(rows.values()) == len(used)
+    _check_ttest(result, a, b)
+
+
+def test_ttest_binary_group_with_large_offset() -> None:
+    df = fair()
+    df["shifted"] = df["yrs_married"] + 1e9
+    sites = split_sites(df, [2, 7, 3], seed=8, sort_by="age")
+    result, _, _ = run_request(
+        sites, {"analysis": "ttest", "variable": "shifted", "group": "had_affair"}
+    )
+    assert isinstance(result, TTestResult)
+    assert list(result.groups) == ["0", "1"]
+    a = df.loc[df["had_affair"] == 0, "shifted"]
+    b = df.loc[df["had_affair"] == 1, "shifted"]
+    _check_ttest(result, a, b)
+
+
+def test_ttest_by_site_and_chosen_levels() -> None:
+    df = wine()
+    sites = split_sites(
+        df, [2, 3, 4], seed=1, sort_by="alcohol", categories={"cultivar": ["c0", "c1", "c2"]}
+    )
+    frames = {s: src.frame(["alcohol", "cultivar"], "baseline", None) for s, src in sites.items()}
+    result, _, _ = run_request(
+        sites,
+        {"analysis": "ttest", "variable": "alcohol", "group": "cultivar", "levels": ["c2", "c0"]},
+    )
+    assert isinstance(result, TTestResult)
+    _check_ttest(
+        result, df.loc[df.cultivar == "c2", "alcohol"], df.loc[df.cultivar == "c0", "alcohol"]
+    )
+    cohort = {"all": [{"var": "site", "op": "in", "value": ["site1", "site3"]}]}
+    result, rows, _ = run_request(
+        sites, {"analysis": "ttest", "variable": "alcohol", "group": "site", "cohort": cohort}
+    )
+    assert isinstance(result, TTestResult)
+    assert set(rows) == {"site1", "site3"} and list(result.groups) == ["site1", "site3"]
+    _check_ttest(result, frames["site1"]["alcohol"], frames["site3"]["alcohol"])
+
+
+def test_ttest_with_three_levels_asks_for_two() -> None:
+    from schemas.errors import FedpsyError
+
+    sites = split_sites(wine(), [1, 1, 1], seed=1, categories={"cultivar": ["c0", "c1", "c2"]})
+    with pytest.raises(FedpsyError) as err:
+        run_request(sites, {"analysis": "ttest", "variable": "alcohol", "group": "cultivar"})
+    assert err.value.code == "request_invalid" and "levels" in err.value.detail
+
+
+def test_moments_travel_only_as_sums() -> None:
+    """Every exchange of these analyses is a secure-summable step."""
+    sites = split_sites(diabetes(), [1, 2, 3], seed=1, categories=SEX)
+    _, _, federation = run_request(sites, {"analysis": "summary", "variables": ["bmi"]})
+    assert [e.mode for e in federation.log] == ["sum", "sum"]
+    first, second = federation.log
+    assert first.step.model_dump()["center"] is None
+    assert second.step.model_dump()["center"] is not None
