@@ -43,13 +43,21 @@ def levels_of(column: pd.Series, variable: str, given: list[str] | None) -> list
 def codes_of(column: pd.Series, levels: list[str]) -> npt.NDArray[np.int64]:
     """Per row: the index of its level, :data:`MISSING` or :data:`OTHER`."""
     position = {lv: i for i, lv in enumerate(levels)}
-    out = np.full(len(column), MISSING, dtype=np.int64)
-    raw = column.astype(object).to_numpy()
-    for i, value in enumerate(raw):
-        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-            continue
-        text = label(value) if isinstance(value, int | float) else str(value)
-        out[i] = position.get(text, OTHER)
+    if is_categorical(column):
+        lookup = np.array(
+            [position.get(str(c), OTHER) for c in column.cat.categories], dtype=np.int64
+        )
+        raw = column.cat.codes.to_numpy()
+        out = np.full(len(column), MISSING, dtype=np.int64)
+        present = raw >= 0
+        out[present] = lookup[raw[present]]
+        return out
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    out = np.full(len(values), MISSING, dtype=np.int64)
+    present = ~np.isnan(values)
+    distinct, inverse = np.unique(values[present], return_inverse=True)
+    lookup = np.array([position.get(label(float(v)), OTHER) for v in distinct], dtype=np.int64)
+    out[present] = lookup[inverse] if len(distinct) else OTHER
     return out
 
 
