@@ -9,6 +9,7 @@ per-site progress and result.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Annotated, Any
 
@@ -23,12 +24,24 @@ from schemas import __version__
 from schemas.errors import FedpsyError
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+def researcher(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """The researcher a bearer token belongs to (401 otherwise)."""
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    coordinator: Coordinator = request.app.state.coordinator
+    return registry.user_for_token(coordinator.engine, token)
+
+
+User = Annotated[str, Depends(researcher)]
 
 
 def create_app(coordinator: Coordinator) -> FastAPI:
     app = FastAPI(title="fedpsy coordinator", version=__version__,
                   description="Researcher API: submit analyses, follow jobs, browse the "
                               "catalog. Only aggregates that every site allowed are shown.")
+    app.state.coordinator = coordinator
     running: set[asyncio.Task[Any]] = set()
 
     @app.exception_handler(FedpsyError)
@@ -36,17 +49,19 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         return JSONResponse(exc.problem(request.url.path), status_code=exc.http_status,
                             media_type=PROBLEM)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", extra={"path": request.url.path,
+                                                 "error": type(exc).__name__})
+        err = FedpsyError("see the server log", code="internal")
+        return JSONResponse(err.problem(request.url.path), status_code=500,
+                            media_type=PROBLEM)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         err = FedpsyError(str(exc.errors()[0].get("msg", "invalid")) if exc.errors() else "",
                           code="request_invalid")
         return JSONResponse(err.problem(request.url.path), status_code=422, media_type=PROBLEM)
-
-    def researcher(authorization: Annotated[str | None, Header()] = None) -> str:
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        return registry.user_for_token(coordinator.engine, token)
-
-    User = Annotated[str, Depends(researcher)]
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -60,7 +60,7 @@ async def run_request(data: Mapping[str, Any], variable_hashes: Mapping[str, Map
         if not sites:
             raise FedpsyError("no registered site matches the request's site condition",
                               code="request_invalid")
-        check_compatible(request.variables(), {s: variable_hashes[s] for s in sites})
+        check_compatible(request.used_variables(), {s: variable_hashes[s] for s in sites})
     except FedpsyError as exc:
         return _failed(exc, analysis, request_id)
     dropped: dict[str, str] = {}

@@ -170,7 +170,7 @@ def audit(
             out.print(f"[bold red]audit log broken[/] at entry {report.first_broken_seq}: "
                       f"{report.reason}")
         raise typer.Exit(0 if report.ok else 1)
-    entries = log.entries()
+    entries = log.entries(json=True)
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
         return

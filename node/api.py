@@ -9,6 +9,7 @@ problem bodies (``application/problem+json``) carrying the fedpsy error ``code``
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
@@ -22,6 +23,7 @@ from schemas.errors import FedpsyError
 from schemas.wire import Health, NodeInfo, TaskOutcome
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 def problem_response(exc: FedpsyError, instance: str) -> JSONResponse:
@@ -47,6 +49,14 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
     @app.exception_handler(FedpsyError)
     async def _fedpsy_error(request: Request, exc: FedpsyError) -> JSONResponse:
         return problem_response(exc, request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", extra={"path": request.url.path,
+                                                 "error": type(exc).__name__})
+        err = FedpsyError("see the server log", code="internal")
+        return JSONResponse(err.problem(request.url.path), status_code=500,
+                            media_type=PROBLEM)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -105,7 +115,7 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
 
     @app.get("/admin/audit", dependencies=admin_dep)
     def audit(verify: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"entries": service.audit.entries()}
+        out: dict[str, Any] = {"entries": service.audit.entries(json=True)}
         if verify:
             out["verify"] = service.audit.verify().__dict__
         return out

@@ -49,7 +49,7 @@ class StoreFrameSource:
         wide = self._wide(sorted(needed), visit)
         categories = {code: self._categories(code, wide) for code in needed
                       if self._dictionary.get(code).type == "categorical"}
-        source = DataFrameSource(self._site, wide, categories)
+        source = DataFrameSource(self._site, wide.drop(columns=["row_id"]), categories)
         framed = source.frame(wanted, visit, cohort)
         framed.index = pd.Index(wide["row_id"].to_numpy()[framed.index.to_numpy()],
                                 name="row_id")

@@ -200,7 +200,7 @@ def _to_long(file: str, keys: pd.DataFrame, parsed: dict[str, pd.Series], variab
             continue
         pids = keys["person_id"].to_numpy()[present]
         vals = col.to_numpy()[present]
-        is_text = col.dtype == object
+        is_text = not pd.api.types.is_numeric_dtype(col)
         if code in person_level:
             for i, (pid, val) in enumerate(zip(pids, vals, strict=True)):
                 old = person_values.setdefault((pid, code), val)

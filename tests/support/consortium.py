@@ -1,0 +1,101 @@
+"""A real local consortium for tests: nodes with their own stores, served over loopback
+HTTP, trusting a coordinator that signs every request."""
+
+from __future__ import annotations
+
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from coordinator.service import Coordinator
+from fedpsy.serving import BackgroundServer
+from node.api import create_app
+from node.service import NodeService
+from node.site import NodeSite
+from node.trust import add_trusted_key
+
+
+def clinical_sites(sizes: dict[str, int], seed: int = 3) -> dict[str, tuple[pd.DataFrame,
+                                                                             pd.DataFrame]]:
+    """(person, flat observation) frames per site in dictionary codes, sites differing."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    start = 0
+    for shift, (site, n) in enumerate(sizes.items()):
+        ids = [f"{site[:3].upper()}-{i:05d}" for i in range(start, start + n)]
+        start += n
+        person = pd.DataFrame({
+            "person_id": ids,
+            "sex": rng.choice(["F", "M"], n, p=[0.4 + 0.1 * shift, 0.6 - 0.1 * shift]),
+            "birth_year": rng.integers(1950, 2005, n),
+            "primary_diagnosis": rng.choice(["F20", "F25", "F32", "F33"], n)})
+        age = rng.uniform(18, 80, n).round(1)
+        madrs = np.clip(rng.normal(25 + 3 * shift + 0.1 * age, 6), 0, 60).round()
+        obs = pd.DataFrame({
+            "person_id": ids, "visit": "baseline", "age": age,
+            "education_years": rng.integers(8, 22, n),
+            "madrs_total": madrs,
+            "hamd17_total": np.clip(0.6 * madrs + rng.normal(0, 3, n), 0, 52).round(),
+            "cgi_s": rng.integers(1, 8, n),
+            "ketamine": (rng.random(n) < 0.3 + 0.1 * shift).astype(int),
+            "rtms_protocol": rng.choice(["none", "hf_rtms", "itbs"], n)})
+        obs.loc[rng.random(n) < 0.05, "madrs_total"] = np.nan
+        out[site] = (person, obs)
+    return out
+
+
+def edit_policy(path: Path, **values: str) -> None:
+    """Set top-level policy keys to TOML ``values`` (e.g. ``default_approval='"manual"'``)."""
+    text = path.read_text(encoding="utf-8")
+    for key, value in values.items():
+        pattern = re.compile(rf"^{key} = (\[[^\]]*\]|[^\n]*)$", re.MULTILINE)
+        text, n = pattern.subn(f"{key} = {value}", text, count=1)
+        assert n == 1, f"no top-level key {key} in {path}"
+    path.write_text(text, encoding="utf-8")
+
+
+@dataclass
+class LocalConsortium:
+    """Nodes (served) and a coordinator in ``root``."""
+
+    root: Path
+    coordinator: Coordinator
+    nodes: dict[str, NodeSite] = field(default_factory=dict)
+    services: dict[str, NodeService] = field(default_factory=dict)
+    servers: dict[str, BackgroundServer] = field(default_factory=dict)
+    pooled: pd.DataFrame = field(default_factory=pd.DataFrame)
+    stack: ExitStack = field(default_factory=ExitStack)
+
+    @classmethod
+    def build(cls, root: Path, data: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+              policy_extra: dict[str, dict[str, str]] | None = None) -> LocalConsortium:
+        coord = Coordinator.create(root / "coordinator")
+        consortium = cls(root, coord)
+        frames = []
+        for site, (person, obs) in data.items():
+            folder = root / "data" / site
+            folder.mkdir(parents=True)
+            person.to_csv(folder / "person.csv", index=False)
+            obs.to_csv(folder / "observations.csv", index=False)
+            node = NodeSite.create(root / "nodes" / site, site, None)
+            if policy_extra and site in policy_extra:
+                edit_policy(node.dir.policy, **policy_extra[site])
+            node.ingest(folder)
+            add_trusted_key(node.dir.root, coord.dir.public_key)
+            service = NodeService(node)
+            server = consortium.stack.enter_context(
+                BackgroundServer(create_app(service, node.dir.admin_token.read_text().strip())))
+            coord.add_node(site, server.url)
+            consortium.nodes[site] = node
+            consortium.services[site] = service
+            consortium.servers[site] = server
+            frames.append(obs.merge(person, on="person_id").assign(site=site))
+        consortium.pooled = pd.concat(frames, ignore_index=True)
+        return consortium
+
+    def close(self) -> None:
+        self.stack.close()
