@@ -45,6 +45,8 @@ CATALOG: dict[str, ErrorKind] = {
     "already_initialized": ErrorKind("The directory is already initialized.", EXIT_BAD_INPUT,
                                      409),
     "config_invalid": ErrorKind("The configuration is not valid.", EXIT_BAD_INPUT, 400),
+    "not_estimable": ErrorKind("The model cannot be estimated from the rows it was given.",
+                               EXIT_BAD_INPUT, 422),
     "key_invalid": ErrorKind("A key is not a valid Ed25519 key.", EXIT_BAD_INPUT, 400),
     # refused by a privacy policy (exit 3, HTTP 403)
     "refused": ErrorKind("The request was refused by a site's privacy policy.",

@@ -12,15 +12,23 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from coordinator.analyses.glm import glm
 from coordinator.analyses.histogram import histogram, quantiles
+from coordinator.analyses.lmm import lmm
+from coordinator.analyses.meta import meta
 from coordinator.analyses.moments import correlation, summary, ttest
+from coordinator.analyses.ols import ols
 from coordinator.analyses.tables import count, crosstab
 from coordinator.federation import Federation
 from schemas.analyses.base import AnalysisBase, AnalysisResult
 from schemas.analyses.correlation import CorrelationRequest
 from schemas.analyses.count import CountRequest
 from schemas.analyses.crosstab import CrosstabRequest
+from schemas.analyses.glm import GlmRequest
 from schemas.analyses.histogram import HistogramRequest
+from schemas.analyses.lmm import LmmRequest
+from schemas.analyses.meta import MetaRequest
+from schemas.analyses.ols import OlsRequest
 from schemas.analyses.quantiles import QuantilesRequest
 from schemas.analyses.summary import SummaryRequest
 from schemas.analyses.ttest import TTestRequest
@@ -57,6 +65,10 @@ ANALYSES: dict[str, Algorithm] = {
     "crosstab": bind(CrosstabRequest, crosstab),
     "correlation": bind(CorrelationRequest, correlation),
     "ttest": bind(TTestRequest, ttest),
+    "ols": bind(OlsRequest, ols),
+    "glm": bind(GlmRequest, glm),
+    "lmm": bind(LmmRequest, lmm),
+    "meta": bind(MetaRequest, meta),
 }
 
 

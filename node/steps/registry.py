@@ -12,11 +12,17 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from node.steps.base import Computed, FrameSource, Handler
+from node.steps.design import column_moments, crossprod, lmm_stats
+from node.steps.glm import glm_score
 from node.steps.moments import moments
+from node.steps.site_fit import site_fit
 from node.steps.tabulate import count, crosstab, histogram
 from schemas.errors import FedpsyError
 from schemas.steps.base import StepBase
+from schemas.steps.design import ColumnMomentsStep, CrossprodStep, LmmStatsStep
+from schemas.steps.glm import GlmScoreStep
 from schemas.steps.moments import MomentsStep
+from schemas.steps.site_fit import SiteFitStep
 from schemas.steps.tabulate import CountStep, CrosstabStep, HistogramStep
 
 logger = logging.getLogger(__name__)
@@ -43,6 +49,11 @@ HANDLERS: dict[str, Handler] = {
     "moments": bind(MomentsStep, moments),
     "histogram": bind(HistogramStep, histogram),
     "crosstab": bind(CrosstabStep, crosstab),
+    "column_moments": bind(ColumnMomentsStep, column_moments),
+    "crossprod": bind(CrossprodStep, crossprod),
+    "glm_score": bind(GlmScoreStep, glm_score),
+    "lmm_stats": bind(LmmStatsStep, lmm_stats),
+    "site_fit": bind(SiteFitStep, site_fit),
 }
 
 

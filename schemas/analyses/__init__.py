@@ -18,7 +18,11 @@ from schemas.analyses.base import AnalysisBase, AnalysisResult
 from schemas.analyses.correlation import CorrelationRequest, CorrelationResult
 from schemas.analyses.count import CountRequest, CountResult
 from schemas.analyses.crosstab import CrosstabRequest, CrosstabResult
+from schemas.analyses.glm import GlmRequest, GlmResult
 from schemas.analyses.histogram import HistogramRequest, HistogramResult
+from schemas.analyses.lmm import LmmRequest, LmmResult
+from schemas.analyses.meta import MetaRequest, MetaResult
+from schemas.analyses.ols import OlsRequest, OlsResult
 from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
 from schemas.analyses.summary import SummaryRequest, SummaryResult
 from schemas.analyses.ttest import TTestRequest, TTestResult
@@ -33,6 +37,10 @@ AnalysisRequest = Annotated[
         CrosstabRequest,
         CorrelationRequest,
         TTestRequest,
+        OlsRequest,
+        GlmRequest,
+        LmmRequest,
+        MetaRequest,
     ],
     Field(discriminator="analysis"),
 ]
@@ -45,6 +53,10 @@ RESULTS: dict[str, type[AnalysisResult]] = {
     "crosstab": CrosstabResult,
     "correlation": CorrelationResult,
     "ttest": TTestResult,
+    "ols": OlsResult,
+    "glm": GlmResult,
+    "lmm": LmmResult,
+    "meta": MetaResult,
 }
 
 

@@ -16,7 +16,17 @@ from pydantic import ValidationError
 
 from schemas.errors import FedpsyError
 from schemas.steps.base import StepBase, StepResult
+from schemas.steps.design import (
+    ColumnMomentsResult,
+    ColumnMomentsStep,
+    CrossprodResult,
+    CrossprodStep,
+    LmmStatsResult,
+    LmmStatsStep,
+)
+from schemas.steps.glm import GlmScoreResult, GlmScoreStep
 from schemas.steps.moments import MomentsResult, MomentsStep
+from schemas.steps.site_fit import SiteFitResult, SiteFitStep
 from schemas.steps.tabulate import (
     CountResult,
     CountStep,
@@ -41,6 +51,11 @@ STEPS: dict[str, StepSpec] = {
     "moments": StepSpec(MomentsStep, MomentsResult, additive=True),
     "histogram": StepSpec(HistogramStep, HistogramResult, additive=True),
     "crosstab": StepSpec(CrosstabStep, CrosstabResult, additive=True),
+    "column_moments": StepSpec(ColumnMomentsStep, ColumnMomentsResult, additive=True),
+    "crossprod": StepSpec(CrossprodStep, CrossprodResult, additive=True),
+    "glm_score": StepSpec(GlmScoreStep, GlmScoreResult, additive=True),
+    "lmm_stats": StepSpec(LmmStatsStep, LmmStatsResult, additive=False),
+    "site_fit": StepSpec(SiteFitStep, SiteFitResult, additive=False),
 }
 
 

@@ -1,0 +1,132 @@
+"""Design matrices from a formula and a site's frame, the same columns at every site.
+
+The frame comes from a :class:`~node.steps.base.FrameSource`: categorical variables are
+pandas ``Categorical`` with their dictionary categories (the first is the reference level),
+binary and numeric variables float64. formulaic encodes a categorical from its declared
+categories, not from the values present, so a site lacking a level still gets that level's
+column (all zeros) and every site builds the same columns with formulaic's names
+(``Intercept``, ``age``, ``sex[T.M]``). Binary variables stay plain numeric terms.
+
+Rows missing any variable the formula names are dropped (complete cases) and counted in
+``missing``; so are rows where a transform is not finite (``log`` of a non-positive
+value). The coordinator may send back a column list (``columns``), e.g. without a level
+absent from every site; the design keeps exactly those columns in that order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from formulaic import model_matrix
+
+from schemas.errors import FedpsyError
+from schemas.formula import parse_formula
+
+logger = logging.getLogger(__name__)
+
+Matrix = npt.NDArray[np.float64]
+
+_CONTEXT = {"log": np.log, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt}
+
+
+@dataclass(frozen=True)
+class Design:
+    """A complete-case design: ``x`` (rows × columns), outcome ``y``, and counts."""
+
+    x: Matrix
+    y: Matrix
+    columns: list[str]
+    total: int
+    missing: int
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+
+def formula_variables(formula: str) -> list[str]:
+    """The variables a handler must ask its frame source for."""
+    return parse_formula(formula).variables
+
+
+def _recategorize(frame: pd.DataFrame, categories: Mapping[str, Sequence[str]]) -> None:
+    for variable, levels in categories.items():
+        if variable not in frame.columns:
+            continue
+        frame[variable] = pd.Categorical(
+            frame[variable].astype(object), categories=[str(c) for c in levels]
+        )
+
+
+def build_design(
+    formula: str,
+    frame: pd.DataFrame,
+    *,
+    columns: Sequence[str] | None = None,
+    categories: Mapping[str, Sequence[str]] | None = None,
+) -> Design:
+    """The complete-case design of ``formula`` on ``frame``.
+
+    ``categories`` replaces the levels of the named categorical variables (the coordinator
+    sends every site id as the levels of ``site``); ``columns`` selects and orders the
+    design columns. The outcome must be one numeric column.
+    """
+    parts = parse_formula(formula)
+    variables = parts.variables
+    data = frame.loc[:, variables].copy()
+    if categories:
+        _recategorize(data, categories)
+    for name in parts.outcome:
+        if isinstance(data[name].dtype, pd.CategoricalDtype):
+            raise FedpsyError(
+                f"formula {formula!r}: the outcome {name!r} is categorical; "
+                "models need a numeric or binary outcome",
+                code="request_invalid",
+            )
+    total = len(data)
+    complete = data[data.notna().all(axis=1).to_numpy()]
+    with np.errstate(all="ignore"):
+        matrices = model_matrix(formula, complete, context=_CONTEXT)
+    lhs = matrices.lhs
+    rhs = matrices.rhs
+    if lhs.shape[1] != 1:
+        raise FedpsyError(
+            f"formula {formula!r}: the outcome must be one numeric column, got {lhs.shape[1]}",
+            code="request_invalid",
+        )
+    built = [str(c) for c in rhs.columns]
+    if columns is not None:
+        unknown = [c for c in columns if c not in built]
+        if unknown:
+            raise FedpsyError(
+                f"formula {formula!r} has no design columns {unknown}; it has {built}",
+                code="request_invalid",
+            )
+        rhs = rhs.loc[:, list(columns)]
+        built = list(columns)
+    x = np.asarray(rhs.to_numpy(dtype=np.float64), dtype=np.float64).reshape(
+        len(complete), len(built)
+    )
+    y = np.asarray(lhs.to_numpy(dtype=np.float64), dtype=np.float64).reshape(len(complete))
+    finite = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    if not finite.all():
+        x, y = x[finite], y[finite]
+    missing = total - int(x.shape[0])
+    logger.debug(
+        "design %s: %d rows, %d missing, %d columns", formula, x.shape[0], missing, len(built)
+    )
+    return Design(
+        x=np.ascontiguousarray(x),
+        y=np.ascontiguousarray(y),
+        columns=built,
+        total=total,
+        missing=missing,
+    )
+
+
+__all__ = ["Design", "build_design", "formula_variables"]

@@ -1,0 +1,48 @@
+"""Handler of the site-fit step: this site's estimate and standard error of one term."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from node.local_fit import fit_local
+from node.steps.base import Computed, FrameSource
+from node.steps.design import design_of
+from schemas.errors import FedpsyError
+from schemas.steps.base import Disclosure
+from schemas.steps.site_fit import SiteFitResult, SiteFitStep
+
+logger = logging.getLogger(__name__)
+
+
+def site_fit(step: SiteFitStep, source: FrameSource) -> Computed:
+    """Fit the formula on this site's rows and report ``step.term``."""
+    design = design_of(step, source)
+    if step.term not in design.columns:
+        raise FedpsyError(
+            f"term {step.term!r} is not a column of {step.formula!r}; its "
+            f"columns are {design.columns}",
+            code="request_invalid",
+        )
+    fit = fit_local(design, step.family)
+    if step.term not in fit.columns:
+        raise FedpsyError(
+            f"term {step.term!r} cannot be estimated from this site's rows "
+            "(its column is zero here)",
+            code="not_estimable",
+        )
+    k = fit.columns.index(step.term)
+    result = SiteFitResult(
+        term=step.term,
+        n=fit.n,
+        missing=design.missing,
+        estimate=float(fit.estimates[k]),
+        std_error=math.sqrt(float(fit.covariance[k, k])),
+        parameters=len(fit.columns),
+        df_residual=fit.df_residual,
+        converged=fit.converged,
+    )
+    return Computed(result, Disclosure(rows=fit.n, parameters=len(fit.columns)))
+
+
+__all__ = ["site_fit"]
