@@ -125,13 +125,13 @@ def test_any_other_change_breaks_the_signature(
     key: Ed25519PrivateKey, trusted: dict[str, Ed25519PublicKey], nonces: NonceStore, change: str
 ) -> None:
     headers = sign_headers(key, "POST", PATH, BODY, now=NOW)
-    kwargs: dict[str, str] = {}
+    method, path = "POST", PATH
     if change == "method":
-        kwargs["method"] = "PUT"
+        method = "PUT"
     elif change == "path":
-        kwargs["path"] = "/v1/admin?wait=1"
+        path = "/v1/admin?wait=1"
     elif change == "query":
-        kwargs["path"] = "/v1/tasks?wait=2"
+        path = "/v1/tasks?wait=2"
     elif change == "timestamp":
         headers[HEADER_TIMESTAMP] = str(int(NOW) + 1)
     elif change == "nonce":
@@ -143,7 +143,7 @@ def test_any_other_change_breaks_the_signature(
     else:
         other = sign_headers(generate_private_key(), "POST", PATH, BODY, now=NOW)
         headers[HEADER_SIGNATURE] = other[HEADER_SIGNATURE]
-    assert code_of(headers, trusted, nonces, **kwargs) == "bad_signature"  # type: ignore[arg-type]
+    assert code_of(headers, trusted, nonces, method=method, path=path) == "bad_signature"
 
 
 def test_time_window_is_inclusive_both_ways(
