@@ -1,0 +1,33 @@
+"""Write transactions that serialize with every other writer of one table.
+
+The audit log and the differencing guard read the table and then write depending on
+what they read (the next sequence number; whether a cohort is too close to an answered
+one). Two processes doing that at once must not interleave, so the read and the write
+run in one transaction holding a write lock taken *before* the read:
+
+* SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock at once (the driver would
+  otherwise start the transaction only at the first write, after the read). This relies
+  on the driver's default deferred transactions, as ``node.store.engine`` configures it.
+* PostgreSQL: ``LOCK TABLE … IN SHARE ROW EXCLUSIVE MODE`` conflicts with itself and with
+  every write, but not with plain reads, so readers (``verify``, listings) never wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, Table
+
+
+@contextmanager
+def locked(engine: Engine, table: Table) -> Iterator[Connection]:
+    """A connection in a transaction holding the write lock on ``table``; commits on exit."""
+    backend = engine.dialect.name
+    with engine.begin() as conn:
+        if backend == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif backend == "postgresql":
+            name = engine.dialect.identifier_preparer.format_table(table)
+            conn.exec_driver_sql(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
+        yield conn
