@@ -7,7 +7,8 @@ import typer
 from fedpsy.coordinator_cli import app as coordinator_app
 from fedpsy.node_cli import app as node_app
 from fedpsy.run import run, sandbox
-from fedpsy.tools import demo, synth
+from fedpsy.demo import demo
+from fedpsy.tools import synth
 
 app = typer.Typer(help="fedpsy: federated analysis for psychiatric research consortia.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
