@@ -124,7 +124,7 @@ class NodeService:
             self.tasks.save(task.task_id, step.step, "pending", request, leaving)
             self.audit.append("pending", task.task_id, {"digest": _digest(leaving)})
             return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
-        self.guard.remember(rows.to_numpy(), self.node.dictionary.hash)
+        self.guard.admit(rows.to_numpy(), self.node.dictionary.hash)  # atomic re-check
         self.tasks.save(task.task_id, step.step, "answered", request, leaving)
         self._released(task.task_id, leaving)
         return TaskOutcome(task_id=task.task_id, site=self.site, status="answered", **leaving)
@@ -150,8 +150,7 @@ class NodeService:
         request = self.tasks.request_of(task_id) or {}
         step = parse_step(request["step"])
         rows = self.frames.cohort_rows(step.visit, step.cohort)
-        self.guard.check(rows.to_numpy(), self.node.dictionary.hash)
-        self.guard.remember(rows.to_numpy(), self.node.dictionary.hash)
+        self.guard.admit(rows.to_numpy(), self.node.dictionary.hash)
         self.tasks.decide(task_id, "answered")
         answered = self.outcome(task_id)
         self._released(task_id, {"rows": answered.rows, "result": answered.result})
