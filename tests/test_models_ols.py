@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 from coordinator.failures import SitesFailed
+from node.steps.base import FrameSource
 from schemas.analyses.ols import OlsResult
 from schemas.errors import FedpsyError
 from tests.support.datasets import diabetes
@@ -37,19 +40,19 @@ def longley() -> pd.DataFrame:
     return df
 
 
-def run_ols(sources: dict, formula: str) -> OlsResult:  # type: ignore[type-arg]
+def run_ols(sources: Mapping[str, FrameSource], formula: str) -> OlsResult:
     result, _, _ = run_request(sources, {"analysis": "ols", "formula": formula})
     assert isinstance(result, OlsResult)
     return result
 
 
-def estimates(result: OlsResult) -> tuple[np.ndarray, np.ndarray]:
+def estimates(result: OlsResult) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     est = np.array([c.estimate for c in result.coefficients])
     se = np.array([c.std_error for c in result.coefficients], dtype=float)
     return est, se
 
 
-def rel(a: np.ndarray | float, b: np.ndarray | float) -> float:
+def rel(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     return float(np.max(np.abs(np.asarray(a) - np.asarray(b)) / np.abs(np.asarray(b))))
 
 
@@ -59,8 +62,10 @@ def exact_longley() -> tuple[list[float], float]:
     x = [[Fraction(1)] + [Fraction(float(v)) for v in row] for row in df.iloc[:, 1:].to_numpy()]
     y = [Fraction(float(v)) for v in df["totemp"]]
     p = len(x[0])
-    aug = [
-        [sum(r[i] * r[j] for r in x) for j in range(p)] + [sum(r[i] * t for r, t in zip(x, y))]
+    zero = Fraction(0)
+    aug: list[list[Fraction]] = [
+        [sum((r[i] * r[j] for r in x), zero) for j in range(p)]
+        + [sum((r[i] * t for r, t in zip(x, y, strict=True)), zero)]
         for i in range(p)
     ]
     for i in range(p):
@@ -69,7 +74,13 @@ def exact_longley() -> tuple[list[float], float]:
                 f = aug[k][i] / aug[i][i]
                 aug[k] = [a - f * b for a, b in zip(aug[k], aug[i], strict=True)]
     beta = [aug[i][p] / aug[i][i] for i in range(p)]
-    rss = sum((t - sum(b * v for b, v in zip(beta, r))) ** 2 for r, t in zip(x, y))
+    rss = sum(
+        (
+            (t - sum((b * v for b, v in zip(beta, r, strict=True)), zero)) ** 2
+            for r, t in zip(x, y, strict=True)
+        ),
+        zero,
+    )
     return [float(b) for b in beta], float(np.sqrt(float(rss) / (len(y) - p)))
 
 
@@ -113,8 +124,9 @@ def test_longley_matches_statsmodels() -> None:
 def age_groups(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     cut = out["age"].quantile([1 / 3, 2 / 3]).to_numpy()
-    out["agegrp"] = np.where(out["age"] < cut[0], "young", np.where(out["age"] < cut[1],
-                                                                    "middle", "old"))
+    out["agegrp"] = np.where(
+        out["age"] < cut[0], "young", np.where(out["age"] < cut[1], "middle", "old")
+    )
     return out
 
 
