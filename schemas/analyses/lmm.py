@@ -1,7 +1,9 @@
 """``lmm``: linear mixed model with a random intercept per site, fitted by REML.
 
 ``y = Xβ + u_site + ε`` with ``u ~ N(0, τ²)`` per site and ``ε ~ N(0, σ²)``. Result:
-fixed-effect ``coefficients`` (statistic = z, as statsmodels MixedLM), ``n``, ``missing``,
+fixed-effect ``coefficients`` (statistic = z, as statsmodels MixedLM; standard errors from
+``(XᵀV̂⁻¹X)⁻¹`` as lme4, nlme and SAS report them — statsmodels' ``bse_fe`` also includes
+observed fixed/variance cross terms and differs slightly), ``n``, ``missing``,
 ``groups`` (sites with rows), ``variance_components`` ``{"site": τ², "residual": σ²}``,
 ``log_likelihood`` (the REML criterion at the optimum), ``converged`` and the ``dropped``
 terms. Each site's sufficient statistics leave it on their own, so the policy must allow
