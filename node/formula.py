@@ -81,6 +81,18 @@ def build_design(
     data = frame.loc[:, variables].copy()
     if categories:
         _recategorize(data, categories)
+    for name in variables:
+        column = data[name]
+        if not (
+            isinstance(column.dtype, pd.CategoricalDtype)
+            or pd.api.types.is_numeric_dtype(column.dtype)
+        ):
+            # formulaic would take the levels from the values present: different per site
+            raise FedpsyError(
+                f"variable {name!r} is text without dictionary categories; formulas need "
+                "numeric, binary or categorical variables",
+                code="request_invalid",
+            )
     for name in parts.outcome:
         if isinstance(data[name].dtype, pd.CategoricalDtype):
             raise FedpsyError(

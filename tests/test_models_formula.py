@@ -143,3 +143,10 @@ def test_design_steps_disclose_rows_and_parameters() -> None:
     np.testing.assert_allclose(cp["xtx"], [[4.0, z.sum()], [z.sum(), z @ z]], rtol=1e-15)
     np.testing.assert_allclose(cp["xty"], [yt.sum(), z @ yt], rtol=1e-15)
     assert cp["yty"] == pytest.approx(yt @ yt, rel=1e-15)
+
+
+def test_text_without_categories_is_refused() -> None:
+    # its levels would come from the values present, which differ between sites
+    data = frame().assign(dx=lambda d: d["dx"].astype(object))
+    with pytest.raises(FedpsyError, match="text without dictionary categories"):
+        build_design("y ~ dx", data)

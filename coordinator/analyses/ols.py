@@ -120,7 +120,7 @@ async def ols(request: OlsRequest, federation: Federation) -> OlsResult:
         df_total = n
     sigma2 = rss / df
     beta, cov = basis.to_original(gamma, sigma2 * inverse, outcome_scaled=False)
-    r2 = 1.0 - rss / tss if tss > 0.0 else math.nan
+    r2 = min(max(1.0 - rss / tss, 0.0), 1.0) if tss > 0.0 else math.nan
     adj = 1.0 - (1.0 - r2) * df_total / df if tss > 0.0 else math.nan
     logger.debug("ols %s: n=%d p=%d r2=%.6g", request.formula, n, p, r2)
     return OlsResult(
