@@ -68,6 +68,7 @@ RESULT = {"seconds": time.perf_counter() - start, "values": report.files[0].valu
 
 BASELINE = """
 import sys, time
+import pandas as pd
 from sqlalchemy import create_engine
 url, csv = sys.argv[1], sys.argv[2]
 engine = create_engine(url)
@@ -75,7 +76,10 @@ start = time.perf_counter()
 values = 0
 for chunk in pd.read_csv(csv, chunksize=50000):
     long = chunk.melt(id_vars=["person_id", "visit"], var_name="variable",
-                      value_name="value_num").dropna(subset=["value_num"])
+                      value_name="value").dropna(subset=["value"])
+    num = pd.to_numeric(long["value"], errors="coerce")
+    long = long.assign(value_num=num, value_text=long["value"].where(num.isna()))
+    long = long.drop(columns="value")
     long.to_sql("observation", engine, if_exists="append", index=False, chunksize=5000)
     values += len(long)
 RESULT = {"seconds": time.perf_counter() - start, "values": values}

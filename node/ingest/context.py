@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
@@ -82,9 +81,3 @@ class IngestContext:
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
-
-def records(frame: Any) -> list[dict[str, Any]]:
-    """Rows of a frame as dicts with NaN replaced by None (what the driver wants)."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    out: list[dict[str, Any]] = clean.to_dict("records")
-    return out

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from node.derive.drugs import add_cpz
-from node.ingest.context import IngestContext, records
+from node.ingest.context import IngestContext
 from node.ingest.mapping import Mapping
 from node.ingest.problems import Problem, Problems
 from node.ingest.reader import check_file, iter_chunks
@@ -113,7 +113,7 @@ def load_table_file(ctx: IngestContext, path: Path, spec: TableSpec, mapping: Ma
             parsed = add_cpz(parsed)
         parsed["batch_id"] = batch_id
         key = tuple(spec.rename.get(k, k) for k in spec.key)
-        upsert(ctx.conn, spec.table, records(parsed), key)
+        upsert(ctx.conn, spec.table, parsed, key)
         ctx.touched.update(pids)
         rows += len(parsed)
         ctx.tick(len(frame))
@@ -181,7 +181,7 @@ def load_flat_file(ctx: IngestContext, path: Path, mapping: Mapping, batch_id: i
             continue
         ctx.create_persons(dict.fromkeys(keys["person_id"]), batch_id)
         long["batch_id"] = batch_id
-        upsert(ctx.conn, t.observation, records(long), ("person_id", "visit", "variable"))
+        upsert(ctx.conn, t.observation, long, ("person_id", "visit", "variable"))
         ctx.touched.update(keys["person_id"])
         rows += len(frame)
         values += len(long)
@@ -219,4 +219,5 @@ def _to_long(file: str, keys: pd.DataFrame, parsed: dict[str, pd.Series], variab
     if not parts:
         return pd.DataFrame(columns=["person_id", "visit", "variable", "value_num", "value_text"])
     long = pd.concat(parts, ignore_index=True)
-    return long.drop_duplicates(subset=["person_id", "visit", "variable"])
+    long = long.drop_duplicates(subset=["person_id", "visit", "variable"])
+    return long.sort_values(["variable", "visit", "person_id"])  # the store's key order

@@ -17,7 +17,7 @@ import pandas as pd
 
 from node.ingest.problems import fail
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 20_000
 
 
 @dataclass(frozen=True)

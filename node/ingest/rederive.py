@@ -10,7 +10,6 @@ from sqlalchemy import Connection, Table, delete, select
 from node.derive import derive_all
 from node.derive.pipeline import FOLLOWUP_VARIABLE
 from node.derive.scales import PANSS_ITEMS, QIDS_ITEMS
-from node.ingest.context import records
 from node.ingest.upsert import upsert
 from node.store import tables as t
 from schemas.dictionary import Dictionary
@@ -55,12 +54,14 @@ def rederive(conn: Connection, dictionary: Dictionary, touched: Iterable[str],
     drugs = _read(conn, t.drug_exposure, scope)
     mrs = _read(conn, t.mrs_measure, scope)
     events = _read(conn, t.event, scope)
-    derived = derive_all(persons, visits, obs, drugs, mrs, events)
+    any_drugs = conn.execute(select(t.drug_exposure.c.person_id).limit(1)).first() is not None
+    derived = derive_all(persons, visits, obs, drugs, mrs, events,
+                         site_has_drug_rows=any_drugs)
     codes = sorted(dictionary.codes(source="derived"))
     for batch in _batches(ids):
         conn.execute(delete(t.observation).where(t.observation.c.person_id.in_(batch),
                                                  t.observation.c.variable.in_(codes)))
     derived = derived[derived["variable"].isin(codes)]
     derived = derived.assign(batch_id=None)
-    upsert(conn, t.observation, records(derived), ("person_id", "visit", "variable"))
+    upsert(conn, t.observation, derived, ("person_id", "visit", "variable"))
     return len(derived)

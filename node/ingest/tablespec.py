@@ -60,7 +60,8 @@ def table_specs(dictionary: Dictionary) -> dict[str, TableSpec]:
             key=("person_id", "visit"), rename={"visit": "label"}),
         "drug_exposure": TableSpec(
             "drug_exposure", t.drug_exposure,
-            {"person_id": pid, "drug": choice_rule(list(load_ddd_table()["drug"]), required=True, fold_case=True),
+            {"person_id": pid,
+             "drug": choice_rule(list(load_ddd_table()["drug"]), required=True, fold_case=True),
              "start_day": day},
             {"end_day": number_rule(integer=True, lo=-36500, hi=36500),
              "daily_dose_mg": number_rule(lo=0, hi=100000),

@@ -1,26 +1,44 @@
-"""Inserting rows so that a newer batch replaces the values of an older one (same key)."""
+"""Inserting rows so that a newer batch replaces the values of an older one (same key).
+
+Rows go to the driver as plain tuples through one prepared ``INSERT … ON CONFLICT DO
+UPDATE`` statement (the same SQL on SQLite and PostgreSQL, only the placeholder differs),
+which keeps per-row overhead low for large files.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
 
-BATCH = 5_000
+BATCH = 10_000
 
 
-def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
-           key: Sequence[str]) -> None:
-    """Insert ``rows``; where ``key`` already exists, overwrite the other columns."""
-    if not rows:
+def _sql(conn: Connection, table: Table, columns: Sequence[str], key: Sequence[str]) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quote = conn.dialect.identifier_preparer.quote
+    cols = ", ".join(quote(c) for c in columns)
+    marks = ", ".join(mark for _ in columns)
+    target = ", ".join(quote(c) for c in key)
+    updates = [f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in key]
+    action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+    return (f"INSERT INTO {quote(table.name)} ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT ({target}) {action}")
+
+
+def _column_values(values: pd.Series) -> list[Any]:
+    """Python values (None for missing) the DB drivers accept."""
+    return values.astype(object).where(values.notna(), None).tolist()
+
+
+def upsert(conn: Connection, table: Table, frame: pd.DataFrame, key: Sequence[str]) -> None:
+    """Insert the rows of ``frame``; where ``key`` already exists, overwrite the rest."""
+    if frame.empty:
         return
-    dialect = conn.dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(table)
-    update = {c: stmt.excluded[c] for c in rows[0] if c not in key}
-    stmt = (stmt.on_conflict_do_update(index_elements=list(key), set_=update) if update
-            else stmt.on_conflict_do_nothing(index_elements=list(key)))
-    for start in range(0, len(rows), BATCH):
-        conn.execute(stmt, list(rows[start:start + BATCH]))
+    columns = [str(c) for c in frame.columns]
+    sql = _sql(conn, table, columns, key)
+    data = list(zip(*(_column_values(frame[c]) for c in columns), strict=True))
+    for start in range(0, len(data), BATCH):
+        conn.exec_driver_sql(sql, data[start:start + BATCH])

@@ -70,13 +70,14 @@ visit = Table(
 observation = Table(
     "observation",
     metadata,
-    Column("person_id", String(64), ForeignKey("person.person_id"), primary_key=True),
-    Column("visit", String(32), primary_key=True),
+    # key order (variable, visit, person): frames read by variable and visit, and loading
+    # in key order keeps inserts cheap; one index serves both
     Column("variable", String(64), primary_key=True),
+    Column("visit", String(32), primary_key=True),
+    Column("person_id", String(64), ForeignKey("person.person_id"), primary_key=True),
     Column("value_num", Float, nullable=True),
     Column("value_text", Text, nullable=True),
     Column("batch_id", Integer, ForeignKey("ingest_batch.batch_id"), nullable=True),
-    Index("ix_observation_variable_visit", "variable", "visit"),
 )
 
 drug_exposure = Table(
