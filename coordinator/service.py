@@ -83,7 +83,8 @@ class Coordinator:
                 response = await client.get(node.url + "/v1/info", timeout=10)
                 info = NodeInfo.model_validate_json(response.content)
             except (httpx.HTTPError, ValueError) as exc:
-                failures[node.site] = SiteFailure("site_unreachable", str(exc) or type(exc).__name__)
+                failures[node.site] = SiteFailure("site_unreachable",
+                                                  str(exc) or type(exc).__name__)
                 continue
             got = fingerprint(public_key_from_pem(info.public_key.encode()))
             if got != node.fingerprint:

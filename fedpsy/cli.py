@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from fedpsy.coordinator_cli import app as coordinator_app
+from fedpsy.demo import demo
 from fedpsy.node_cli import app as node_app
 from fedpsy.run import run, sandbox
-from fedpsy.demo import demo
 from fedpsy.tools import synth
 
 app = typer.Typer(help="fedpsy: federated analysis for psychiatric research consortia.",

@@ -149,7 +149,7 @@ def test_bad_row_late_in_file_rolls_back_everything(loaded: Engine, tmp_path: Pa
     frame.loc[n - 1, "age"] = 400
     path = tmp_path / "big.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(FedpsyError, match=f"row {n}.*max 110"):
+    with pytest.raises(FedpsyError, match=rf"row {n}.*max 110"):
         ingest(loaded, DICT, path)
     assert counts(loaded) == before
 
@@ -161,7 +161,7 @@ def test_folder_is_all_or_nothing(store_engine: Engine, tmp_path: Path) -> None:
     write(folder, "observations.csv", FLAT)
     write(folder, "event.csv", "person_id,kind,day\nP1,relapse,-3\nP2,relapse,x\n")
     before = counts(store_engine)
-    with pytest.raises(FedpsyError, match="event.csv, row 2"):
+    with pytest.raises(FedpsyError, match=r"event\.csv, row 2"):
         ingest(store_engine, DICT, folder)
     assert counts(store_engine) == before
     write(folder, "event.csv", "person_id,kind,day\nP1,relapse,-3\nP2,relapse,30\n")
@@ -191,7 +191,7 @@ units: {education_years: {from: months, factor: 0.08333333333333333}}
 
 def test_bad_mapping_named(tmp_path: Path) -> None:
     path = write(tmp_path, "map.yaml", "colums: {a: b}\n")
-    with pytest.raises(FedpsyError, match="map.yaml: colums"):
+    with pytest.raises(FedpsyError, match=r"map\.yaml: colums"):
         load_mapping(path)
 
 

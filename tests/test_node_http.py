@@ -228,8 +228,8 @@ def test_audit_records_what_left_and_verifies(consortium: LocalConsortium) -> No
 
 
 def test_trust_rejects_a_bad_key_file(consortium: LocalConsortium, tmp_path: Path) -> None:
-    from schemas.errors import FedpsyError
     from node.trust import add_trusted_key
+    from schemas.errors import FedpsyError
 
     bad = tmp_path / "bad.pub"
     bad.write_text("not a key")

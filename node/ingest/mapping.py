@@ -46,7 +46,7 @@ class Mapping(BaseModel):
             out = out.assign(visit=out["visit"].map(lambda v: self.visits.get(v, v)))
         for column, codes in self.recode.items():
             if column in out.columns:
-                out[column] = out[column].map(lambda v, c=codes: c.get(v, v))  # type: ignore[misc]
+                out[column] = out[column].map(lambda v, c=codes: c.get(v, v))
         for column, conv in self.units.items():
             if column in out.columns:
                 out[column] = _convert(out[column], conv)

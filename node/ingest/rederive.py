@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import ColumnElement, Connection, Table, delete, select
 
 from node.derive import derive_all
 from node.derive.pipeline import FOLLOWUP_VARIABLE
@@ -25,7 +25,7 @@ def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
 
 
 def _read(conn: Connection, table: Table, ids: Sequence[str] | None,
-          *extra: object) -> pd.DataFrame:
+          *extra: ColumnElement[bool]) -> pd.DataFrame:
     cols = [c for c in table.c if c.name not in ("batch_id", "row_id", "exposure_id",
                                                   "measure_id", "event_id")]
     if ids is None:
