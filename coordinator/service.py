@@ -61,6 +61,15 @@ class Coordinator:
         return cls(cdir, config, open_state(cdir.store_url(config)),
                    load_private_key(cdir.private_key))
 
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Coordinator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def add_node(self, site: str, url: str, verify: bool | str = True) -> registry.NodeRecord:
         """Fetch the node's ``/v1/info`` and pin its key and dictionary."""
         try:

@@ -27,9 +27,10 @@ def init(
         help="State store URL (default: SQLite in DIR).")] = None,
 ) -> None:
     """Create a coordinator: config, state store and its Ed25519 signing key."""
-    coord = Coordinator.create(directory, database_url)
+    with Coordinator.create(directory, database_url) as coord:
+        public_key = coord.dir.public_key
     out.print(f"coordinator created in {directory}")
-    out.print(f"public key: {coord.dir.public_key}  (give it to every site: "
+    out.print(f"public key: {public_key}  (give it to every site: "
               "`fedpsy node trust NODE_DIR --coordinator-key coordinator.pub`)")
 
 
@@ -41,7 +42,8 @@ def add_node(
     url: Annotated[str, typer.Option(help="The node's base URL, e.g. https://node.site:8701")],
 ) -> None:
     """Register a node: fetch its /v1/info and pin its key and dictionary."""
-    record = Coordinator.open(directory).add_node(site, url)
+    with Coordinator.open(directory) as coord:
+        record = coord.add_node(site, url)
     out.print(f"node {record.site} at {record.url} registered (key {record.fingerprint[:16]}…)")
 
 
@@ -52,7 +54,8 @@ def add_user(
     name: Annotated[str, typer.Argument(help="The researcher's name.")],
 ) -> None:
     """Create a researcher and print their API token (shown once)."""
-    token = registry.add_user(Coordinator.open(directory).engine, name)
+    with Coordinator.open(directory) as coord:
+        token = registry.add_user(coord.engine, name)
     typer.echo(token)
 
 
@@ -61,7 +64,9 @@ def add_user(
 def nodes(directory: DirArg) -> None:
     """List registered nodes."""
     table = Table("site", "url", "key", "dictionary", "last seen")
-    for n in registry.list_nodes(Coordinator.open(directory).engine):
+    with Coordinator.open(directory) as coord:
+        records = registry.list_nodes(coord.engine)
+    for n in records:
         table.add_row(n.site, n.url, n.fingerprint[:16], n.dictionary_hash[:12],
                       f"{n.last_seen:.0f}" if n.last_seen else "")
     out.print(table)
@@ -83,4 +88,5 @@ def serve(
     coord = Coordinator.open(directory)
     configure_json_logs()
     out.print(f"coordinator serving on http://{host}:{port}")
-    uvicorn.run(create_app(coord), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(create_app(coord), host=host, port=port, log_config=None, access_log=False,
+                ws="none")

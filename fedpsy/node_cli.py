@@ -31,10 +31,10 @@ def init(
     ] = None,
 ) -> None:
     """Create a node directory: config, store, keys, default policy, admin token."""
-    node = NodeSite.create(directory, site, database_url)
-    out.print(f"node '{node.config.site}' created in {directory}")
-    out.print(f"store: {node.store_url_redacted}")
-    out.print(f"policy: {node.dir.policy} (edit it to set the site's disclosure rules)")
+    with NodeSite.create(directory, site, database_url) as node:
+        out.print(f"node '{node.config.site}' created in {directory}")
+        out.print(f"store: {node.store_url_redacted}")
+        out.print(f"policy: {node.dir.policy} (edit it to set the site's disclosure rules)")
 
 
 @app.command()
@@ -51,8 +51,8 @@ def ingest(
         help="Extension dictionary YAML adding site variables (repeatable).")] = None,
 ) -> None:
     """Validate and load data in one transaction (all or nothing)."""
-    node = NodeSite.open(directory, tuple(dictionary or ()))
-    with progress_bar(f"ingest {file.name}", node.rows_to_ingest(file, table)) as tick:
+    with (NodeSite.open(directory, tuple(dictionary or ())) as node,
+          progress_bar(f"ingest {file.name}", node.rows_to_ingest(file, table)) as tick):
         report = node.ingest(file, table, mapping, tick)
     for f in report.files:
         if f.unchanged:
@@ -69,7 +69,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Rows per table and the latest ingest batches."""
-    info = NodeSite.open(directory).status()
+    with NodeSite.open(directory) as node:
+        info = node.status()
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -93,8 +94,8 @@ def trust(
     coordinator_key: Annotated[Path, typer.Option(help="The coordinator's public key (PEM).")],
 ) -> None:
     """Trust a coordinator's public key: signed requests from it will be answered."""
-    node = NodeSite.open(directory)
-    added = add_trusted_key(node.dir.root, coordinator_key)
+    with NodeSite.open(directory) as node:
+        added = add_trusted_key(node.dir.root, coordinator_key)
     out.print(f"trusted coordinator key {added.fingerprint}")
 
 
@@ -116,7 +117,8 @@ def serve(
     configure_json_logs()
     app = create_app(NodeService(node), node.dir.admin_token.read_text().strip())
     out.print(f"node '{node.config.site}' serving on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
+                ws="none")
 
 
 @app.command()
@@ -131,22 +133,24 @@ def approve(
     """The approval queue: list pending tasks, approve one, or reject one."""
     from node.service import NodeService
 
-    service = NodeService(NodeSite.open(directory))
-    if reject:
-        service.decide(reject, approve=False)
-        out.print(f"task {reject} rejected")
-    elif task_id:
-        service.decide(task_id, approve=True)
-        out.print(f"task {task_id} approved: its result will be released")
-    else:
+    del list_pending  # listing is what happens without TASK_ID or --reject
+    with NodeSite.open(directory) as node:
+        service = NodeService(node)
+        if reject:
+            service.decide(reject, approve=False)
+            out.print(f"task {reject} rejected")
+            return
+        if task_id:
+            service.decide(task_id, approve=True)
+            out.print(f"task {task_id} approved: its result will be released")
+            return
         pending = service.tasks.pending()
-        if not pending:
-            out.print("no pending tasks")
-        for item in pending:
-            out.print(f"[bold]{item['task_id']}[/]  analysis {item['request']['analysis']}  "
-                      f"step {item['step']}")
-            out.print(json.dumps(item["would_leave"], indent=2), markup=False)
-    del list_pending  # listing is the default action
+    if not pending:
+        out.print("no pending tasks")
+    for item in pending:
+        out.print(f"[bold]{item['task_id']}[/]  analysis {item['request']['analysis']}  "
+                  f"step {item['step']}")
+        out.print(json.dumps(item["would_leave"], indent=2), markup=False)
 
 
 @app.command()
@@ -159,9 +163,11 @@ def audit(
     """The audit log: every task, decision and exactly what left."""
     from node.audit import AuditLog
 
-    log = AuditLog(NodeSite.open(directory).engine)
-    if verify:
+    with NodeSite.open(directory) as node:
+        log = AuditLog(node.engine)
         report = log.verify()
+        entries = log.entries(json=True)
+    if verify:
         if as_json:
             typer.echo(json.dumps(report.__dict__))
         elif report.ok:
@@ -170,7 +176,6 @@ def audit(
             out.print(f"[bold red]audit log broken[/] at entry {report.first_broken_seq}: "
                       f"{report.reason}")
         raise typer.Exit(0 if report.ok else 1)
-    entries = log.entries(json=True)
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
         return
@@ -184,5 +189,6 @@ def policy(directory: DirArg) -> None:
     """Show the site's policy in force (edit DIR/policy.toml to change it)."""
     from node.policy import load_policy
 
-    node = NodeSite.open(directory)
-    typer.echo(json.dumps(load_policy(node.dir.policy).model_dump(mode="json"), indent=2))
+    with NodeSite.open(directory) as node:
+        policy_in_force = load_policy(node.dir.policy)
+    typer.echo(json.dumps(policy_in_force.model_dump(mode="json"), indent=2))

@@ -72,7 +72,8 @@ def run(
     if coordinator.startswith(("http://", "https://")):
         result = run_remote(coordinator, token, data)
     else:
-        result = asyncio.run(Coordinator.open(Path(coordinator)).run(data))
+        with Coordinator.open(Path(coordinator)) as coord:
+            result = asyncio.run(coord.run(data))
     typer.echo(json.dumps(result))
     raise typer.Exit(exit_status(result))
 
@@ -96,10 +97,10 @@ def sandbox(
     worst = 0
     with tempfile.TemporaryDirectory(prefix="fedpsy-sandbox-") as tmp, ExitStack() as stack:
         root = Path(tmp)
-        coord = Coordinator.create(root / "coordinator")
+        coord = stack.enter_context(Coordinator.create(root / "coordinator"))
         for name, file in map(parse_site, site):
-            NodeSite.create(root / name, name, None)
-            node = NodeSite.open(root / name, tuple(dictionary or ()))
+            NodeSite.create(root / name, name, None).close()
+            node = stack.enter_context(NodeSite.open(root / name, tuple(dictionary or ())))
             node.ingest(file)
             add_trusted_key(node.dir.root, coord.dir.public_key)
             token = node.dir.admin_token.read_text().strip()

@@ -55,6 +55,16 @@ class NodeSite:
                               code="store_error") from exc
         return cls(node_dir, config, dictionary, engine)
 
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> NodeSite:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def store_url_redacted(self) -> str:
         return redact(self.config.store_url(self.dir))

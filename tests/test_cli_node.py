@@ -1,0 +1,107 @@
+"""The node command line on both backends: init, ingest (file and folder), status --json,
+exit codes for bad input, and the contract's JSON shape."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fedpsy.cli import app
+from fedpsy.synth import generate
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def synth_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folders = generate(1, 120, 5, tmp_path_factory.mktemp("synth"), None)
+    return next(iter(folders.values()))
+
+
+def init(tmp_path: Path, store_url: str) -> Path:
+    node = tmp_path / "node"
+    args = ["node", "init", str(node), "--site", "oslo"]
+    if not store_url.startswith("sqlite"):
+        args += ["--database-url", store_url]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return node
+
+
+def test_init_ingest_status(tmp_path: Path, store_url: str, synth_site: Path) -> None:
+    node = init(tmp_path, store_url)
+    assert (node / "policy.toml").is_file()
+    assert stat.S_IMODE((node / "keys" / "node.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((node / "admin_token").stat().st_mode) == 0o600
+    assert (node / "store.sqlite").exists() == store_url.startswith("sqlite")
+    loaded = runner.invoke(app, ["node", "ingest", str(node), str(synth_site)])
+    assert loaded.exit_code == 0, loaded.output
+    status = runner.invoke(app, ["node", "status", str(node), "--json"])
+    assert status.exit_code == 0, status.output
+    info = json.loads(status.stdout)
+    assert set(info) == {"site", "dictionary_hash", "tables", "batches"}
+    assert info["site"] == "oslo"
+    persons = len((synth_site / "person.csv").read_text().splitlines()) - 1
+    assert info["tables"]["person"] == persons
+    assert set(info["tables"]) == {"person", "visit", "observation", "drug_exposure",
+                                   "mrs_measure", "event"}
+    assert {b["table_name"] for b in info["batches"]} >= {"person", "observations"}
+    again = runner.invoke(app, ["node", "ingest", str(node), str(synth_site)])
+    assert again.exit_code == 0 and "unchanged" in again.output
+
+
+def test_bad_file_exit_2_and_store_unchanged(tmp_path: Path, store_url: str) -> None:
+    node = init(tmp_path, store_url)
+    bad = tmp_path / "obs.csv"
+    bad.write_text("person_id,visit,panss_p1\nP1,baseline,8\n")
+    result = runner.invoke(app, ["node", "ingest", str(node), str(bad)])
+    assert result.exit_code == 2
+    assert "obs.csv, row 1, column 'panss_p1': value '8': max 7" in result.output
+    status = json.loads(runner.invoke(app, ["node", "status", str(node), "--json"]).stdout)
+    assert status["tables"]["observation"] == 0 and status["batches"] == []
+
+
+def test_not_initialized_and_bad_site(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["node", "status", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2
+    assert "fedpsy node init" in missing.output
+    bad = runner.invoke(app, ["node", "init", str(tmp_path / "n"), "--site", "Bad Site!"])
+    assert bad.exit_code == 2
+    assert "site id" in bad.output
+    twice = tmp_path / "twice"
+    assert runner.invoke(app, ["node", "init", str(twice), "--site", "a"]).exit_code == 0
+    assert runner.invoke(app, ["node", "init", str(twice), "--site", "a"]).exit_code == 2
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["node", "init", str(tmp_path / "n"), "--site", "a",
+                                 "--database-url",
+                                 "postgresql+psycopg://nobody@127.0.0.1:1/none"])
+    assert result.exit_code == 1
+    assert "cannot open the store at postgresql+psycopg://nobody@127.0.0.1:1/none" in \
+        result.output
+
+
+def test_extension_dictionary_adds_a_variable(tmp_path: Path) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("group: site\nvariables:\n  - code: site_score\n    label: Site score\n"
+                     "    type: integer\n    min: 0\n    max: 10\n")
+    data = tmp_path / "obs.csv"
+    data.write_text("person_id,visit,site_score\nP1,baseline,4\nP2,baseline,11\n")
+    bad = runner.invoke(app, ["node", "ingest", str(node), str(data), "--dictionary",
+                              str(extra)])
+    assert bad.exit_code == 2 and "site_score" in bad.output and "max 10" in bad.output
+    data.write_text("person_id,visit,site_score\nP1,baseline,4\nP2,baseline,10\n")
+    ok = runner.invoke(app, ["node", "ingest", str(node), str(data)])
+    assert ok.exit_code == 0, ok.output  # the extension stays with the node
+    clash = tmp_path / "clash.yaml"
+    clash.write_text("group: x\nvariables:\n  - code: age\n    label: Age\n    type: numeric\n")
+    result = runner.invoke(app, ["node", "ingest", str(node), str(data), "--dictionary",
+                                 str(clash)])
+    assert result.exit_code == 2 and "age" in result.output
