@@ -1,35 +1,41 @@
 """The researcher API of a running coordinator (FastAPI).
 
 Every ``/v1`` endpoint needs a researcher token (``Authorization: Bearer TOKEN``, created
-with ``fedpsy coordinator add-user``). ``POST /v1/analyses`` queues a job and returns its
-id (or, with ``?wait=true``, the result envelope); ``GET /v1/analyses/{id}`` shows its
-per-site progress and result.
+with ``fedpsy coordinator add-user``; the dashboard's login cookie also works).
+``POST /v1/analyses`` queues a job and returns its id (or, with ``?wait=true``, the result
+envelope); ``GET /v1/analyses/{id}`` shows its per-site progress and result. The dashboard
+(``coordinator.web``) is served by the same application.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Annotated, Any
 
+import httpx
 from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from coordinator.catalog import catalog
+from coordinator.catalog import catalog, site_counts
 from coordinator.service import Coordinator
 from coordinator.store import jobs, registry
+from coordinator.web import mount_dashboard
+from coordinator.web.session import request_token
 from schemas import __version__
 from schemas.errors import FedpsyError
 
 PROBLEM = "application/problem+json"
+CATALOG_TTL_S = 600.0
 log = logging.getLogger(__name__)
 
 
 def researcher(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
-    """The researcher a bearer token belongs to (401 otherwise)."""
-    token = (authorization or "").removeprefix("Bearer ").strip()
+    """The researcher a bearer token (or the dashboard's cookie) belongs to (401 otherwise)."""
+    token = request_token(request, authorization)
     coordinator: Coordinator = request.app.state.coordinator
     return registry.user_for_token(coordinator.engine, token)
 
@@ -42,6 +48,8 @@ def create_app(coordinator: Coordinator) -> FastAPI:
                   description="Researcher API: submit analyses, follow jobs, browse the "
                               "catalog. Only aggregates that every site allowed are shown.")
     app.state.coordinator = coordinator
+    app.state.catalog_counts = None
+    mount_dashboard(app)
     running: set[asyncio.Task[Any]] = set()
 
     @app.exception_handler(FedpsyError)
@@ -98,7 +106,15 @@ def create_app(coordinator: Coordinator) -> FastAPI:
                 for n in registry.list_nodes(coordinator.engine)]
 
     @app.get("/v1/catalog")
-    def variables(user: User) -> dict[str, Any]:
-        return catalog(registry.list_nodes(coordinator.engine))
+    async def variables(user: User, counts: bool = True) -> dict[str, Any]:
+        nodes = registry.list_nodes(coordinator.engine)
+        if not counts:
+            return catalog(nodes)
+        cached = app.state.catalog_counts
+        if cached is None or time.monotonic() - cached[0] > CATALOG_TTL_S:
+            async with httpx.AsyncClient() as client:
+                cached = (time.monotonic(), await site_counts(coordinator.key, nodes, client))
+            app.state.catalog_counts = cached
+        return catalog(nodes, cached[1])
 
     return app

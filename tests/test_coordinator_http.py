@@ -163,6 +163,14 @@ def test_researcher_api_and_url_run(consortium: LocalConsortium, tmp_path: Path)
         catalog = httpx.get(server.url + "/v1/catalog", headers=headers).json()
         age = next(v for v in catalog["variables"] if v["code"] == "age")
         assert age["sites"] == {s: "same" for s in sorted(SIZES)}
+        # counts are rounded to 10 and never below the minimum
+        assert age["counts"] == {s: 10 * round(n / 10) for s, n in SIZES.items()}
+        assert catalog["persons"] == {s: 10 * round(n / 10) for s, n in SIZES.items()}
+        madrs = next(v for v in catalog["variables"] if v["code"] == "madrs_total")
+        observed = consortium.pooled.groupby("site")["madrs_total"].count()
+        assert madrs["counts"] == {s: 10 * round(observed[s] / 10) for s in SIZES}
+        absent = next(v for v in catalog["variables"] if v["code"] == "panss_p1")
+        assert absent["counts"] == {s: None for s in SIZES}  # nobody: suppressed
         request = tmp_path / "req.json"
         request.write_text(json.dumps({"analysis": "summary", "variables": ["age"]}))
         out = CliRunner().invoke(app, ["run", str(request), "--coordinator", server.url,

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+from node.steps.availability import availability
 from node.steps.base import Computed, FrameSource, Handler
 from node.steps.design import column_moments, crossprod, lmm_stats
 from node.steps.glm import glm_score
@@ -18,6 +19,7 @@ from node.steps.moments import moments
 from node.steps.site_fit import site_fit
 from node.steps.tabulate import count, crosstab, histogram
 from schemas.errors import FedpsyError
+from schemas.steps.availability import AvailabilityStep
 from schemas.steps.base import StepBase
 from schemas.steps.design import ColumnMomentsStep, CrossprodStep, LmmStatsStep
 from schemas.steps.glm import GlmScoreStep
@@ -54,6 +56,7 @@ HANDLERS: dict[str, Handler] = {
     "glm_score": bind(GlmScoreStep, glm_score),
     "lmm_stats": bind(LmmStatsStep, lmm_stats),
     "site_fit": bind(SiteFitStep, site_fit),
+    "availability": bind(AvailabilityStep, availability),
 }
 
 

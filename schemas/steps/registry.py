@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.errors import FedpsyError
+from schemas.steps.availability import AvailabilityResult, AvailabilityStep
 from schemas.steps.base import StepBase, StepResult
 from schemas.steps.design import (
     ColumnMomentsResult,
@@ -56,6 +57,7 @@ STEPS: dict[str, StepSpec] = {
     "glm_score": StepSpec(GlmScoreStep, GlmScoreResult, additive=True),
     "lmm_stats": StepSpec(LmmStatsStep, LmmStatsResult, additive=False),
     "site_fit": StepSpec(SiteFitStep, SiteFitResult, additive=False),
+    "availability": StepSpec(AvailabilityStep, AvailabilityResult, additive=False),
 }
 
 
