@@ -2,7 +2,8 @@
 
 ``GET /health`` and ``GET /v1/info`` are public (no patient data); ``POST /v1/tasks`` and
 ``GET /v1/tasks/{id}`` need a request signed by a trusted coordinator key; ``/admin/*``
-needs the node's admin token (``DIR/admin_token``) as a bearer token. Errors are RFC 9457
+needs the node's admin token (``DIR/admin_token``) as a bearer token; the admin pages
+under ``/ui`` (``node.web``) log in with the same token. Errors are RFC 9457
 problem bodies (``application/problem+json``) carrying the fedpsy error ``code``.
 """
 
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from node.service import NodeService
+from node.web import mount_admin_pages
 from schemas import __version__
 from schemas.errors import FedpsyError
 from schemas.wire import Health, NodeInfo, TaskOutcome
@@ -120,4 +122,5 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
             out["verify"] = service.audit.verify().__dict__
         return out
 
+    mount_admin_pages(app, service, admin_token)
     return app

@@ -1,0 +1,76 @@
+"""The analysis builder: a form per analysis, a cohort filter, a live JSON preview.
+
+The page carries the catalog (codes, labels, types, units, categories) for completion and
+typed cohort values; ``builder.js`` assembles the request, shows it, asks
+``POST /analyses/validate`` whether it parses, and submits it to ``POST /v1/analyses``
+(authenticated by the login cookie) before opening the job's page.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, get_args
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+
+from coordinator.web.forms import analysis_forms
+from coordinator.web.pages import current_catalog
+from coordinator.web.rendering import render, web_user
+from schemas.analyses import parse_request
+from schemas.cohort import Op
+from schemas.dictionary import load_dictionary
+from schemas.errors import FedpsyError
+
+router = APIRouter(include_in_schema=False)
+User = Annotated[str, Depends(web_user)]
+OPS: tuple[str, ...] = get_args(Op)
+
+
+def builder_variables(cat: dict[str, Any]) -> list[dict[str, Any]]:
+    """Variables for completion, with categories from the dictionary and ``site`` first."""
+    shipped = load_dictionary().variables
+    out: list[dict[str, Any]] = [
+        {
+            "code": "site",
+            "label": "Site (the node's registered name)",
+            "type": "categorical",
+            "unit": None,
+            "categories": cat["sites"],
+            "sites": {s: "same" for s in cat["sites"]},
+        }
+    ]
+    for v in cat["variables"]:
+        known = shipped.get(v["code"])
+        out.append({**v, "categories": list(known.categories or []) if known else []})
+    return out
+
+
+@router.get("/analyses/new", response_class=HTMLResponse)
+def new_analysis(request: Request, user: User, analysis: str = "summary") -> HTMLResponse:
+    forms = analysis_forms()
+    chosen = forms.get(analysis) or forms["summary"]
+    cat = current_catalog(request)
+    return render(
+        request,
+        "builder.html",
+        user=user,
+        page="builder",
+        forms=forms,
+        form=chosen,
+        sites=cat["sites"],
+        variables=builder_variables(cat),
+        ops=OPS,
+    )
+
+
+@router.post("/analyses/validate")
+def validate(user: User, request: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    """Whether a request parses, with the message that says what to fix."""
+    try:
+        parsed = parse_request(request)
+    except FedpsyError as exc:
+        return {"ok": False, "detail": exc.detail or exc.message}
+    except ValidationError as exc:  # a nested model outside the request union's checks
+        return {"ok": False, "detail": str(exc.errors()[0]["msg"])}
+    return {"ok": True, "variables": sorted(parsed.used_variables())}

@@ -1,0 +1,84 @@
+"""Dashboard pages that browse the consortium: overview, variable catalog, job list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from coordinator.catalog import catalog
+from coordinator.store import jobs, registry
+from coordinator.web.overview import site_rows, when
+from coordinator.web.rendering import coordinator, render, web_user
+
+router = APIRouter(include_in_schema=False)
+User = Annotated[str, Depends(web_user)]
+TYPES = ("numeric", "integer", "binary", "categorical")
+
+
+def job_rows(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Jobs with readable times and a one-line per-site state."""
+    return [
+        {
+            **j,
+            "created": when(j["created_at"]),
+            "site_states": ", ".join(f"{s}: {v}" for s, v in sorted(j["sites"].items())),
+        }
+        for j in found
+    ]
+
+
+def current_catalog(request: Request) -> dict[str, Any]:
+    return catalog(registry.list_nodes(coordinator(request).engine))
+
+
+@router.get("/", response_class=HTMLResponse)
+async def overview(request: Request, user: User) -> HTMLResponse:
+    cat = current_catalog(request)
+    engine = coordinator(request).engine
+    sites = await site_rows(engine, cat)
+    recent = job_rows(jobs.list_jobs(engine, limit=5))
+    return render(
+        request,
+        "overview.html",
+        user=user,
+        page="overview",
+        sites=sites,
+        jobs=recent,
+        variables=len(cat["variables"]),
+    )
+
+
+@router.get("/catalog", response_class=HTMLResponse)
+def variable_catalog(
+    request: Request, user: User, q: str = "", type: str = "", site: str = ""
+) -> HTMLResponse:
+    cat = current_catalog(request)
+    needle = q.strip().lower()
+    shown = [
+        v
+        for v in cat["variables"]
+        if (not needle or needle in v["code"].lower() or needle in (v["label"] or "").lower())
+        and (not type or v["type"] == type)
+        and (not site or site in v["sites"])
+    ]
+    return render(
+        request,
+        "catalog.html",
+        user=user,
+        page="catalog",
+        sites=cat["sites"],
+        variables=shown,
+        total=len(cat["variables"]),
+        q=q,
+        type=type,
+        site=site,
+        types=TYPES,
+    )
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def job_list(request: Request, user: User) -> HTMLResponse:
+    found = job_rows(jobs.list_jobs(coordinator(request).engine, limit=100))
+    return render(request, "jobs.html", user=user, page="jobs", jobs=found)

@@ -1,0 +1,154 @@
+"""Plots of model results: coefficients, forest plots and Kaplan–Meier curves.
+
+Shapes follow the result table of the design (``coefficients`` rows with ``term``,
+``estimate``, ``std_error``; ``meta`` ``per_site`` with its pooled estimates; Kaplan–Meier
+``groups: {label: {time, survival, at_risk, events}}``). Confidence intervals are Wald
+intervals, estimate ± z·SE (t with the residual df for least squares), as statsmodels'
+``conf_int``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from scipy import stats
+
+from coordinator.web.vega import Z_95, Plot, Row, interval_layers, number, plot
+
+SCALE_OF = {"binomial": "log odds ratio", "poisson": "log rate ratio", "cox": "log hazard ratio"}
+
+
+def coefficient_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
+    df = result.get("df_residual")
+    crit = float(stats.t.ppf(0.975, df)) if request.get("analysis") == "ols" and df else Z_95
+    rows: list[Row] = []
+    for c in result["coefficients"]:
+        est, se = number(c.get("estimate")), number(c.get("std_error"))
+        if c.get("term") == "Intercept" or est is None:
+            continue
+        half = crit * se if se is not None else 0.0
+        rows.append(
+            {
+                "term": c["term"],
+                "estimate": est,
+                "std_error": se,
+                "low": est - half,
+                "high": est + half,
+                "p_value": c.get("p_value"),
+            }
+        )
+    if not rows:
+        return []
+    scale = SCALE_OF.get(str(result.get("family") or request.get("analysis")), "estimate")
+    return [
+        plot(
+            "coefficients",
+            "Coefficients with 95% confidence intervals",
+            f"{len(rows)} coefficients ({scale}) with 95% intervals; the intercept is "
+            "listed in the table only.",
+            rows,
+            {"layer": interval_layers("term", x_title=scale)},
+            height=max(110, 34 * len(rows)),
+        )
+    ]
+
+
+def forest_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
+    rows: list[Row] = [
+        {
+            "label": f"{s['site']} (n={s['n']})",
+            "kind": "site",
+            "estimate": s["estimate"],
+            "low": s["ci_low"],
+            "high": s["ci_high"],
+            "weight": s.get("weight"),
+        }
+        for s in result["per_site"]
+    ]
+    for key, name in (("random", "random effects"), ("fixed", "fixed effect")):
+        pooled = result.get(key)
+        if pooled:
+            rows.append(
+                {
+                    "label": f"pooled, {name}",
+                    "kind": "pooled",
+                    "estimate": pooled["estimate"],
+                    "low": pooled["ci_low"],
+                    "high": pooled["ci_high"],
+                    "weight": None,
+                }
+            )
+    level = float(result.get("level", 0.95))
+    term = result.get("term", "term")
+    layers = interval_layers("label", color="kind", x_title=f"{term} ({level:.0%} CI)")
+    layers[1]["mark"] = {"type": "point", "filled": True, "shape": "diamond", "size": 110}
+    layers[1]["encoding"]["shape"] = {
+        "field": "kind",
+        "type": "nominal",
+        "scale": {"domain": ["site", "pooled"], "range": ["square", "diamond"]},
+    }
+    return [
+        plot(
+            "forest",
+            f"Forest plot of {term}",
+            f"Per-site estimates of {term} with {level:.0%} intervals and the pooled "
+            f"estimates (I² = {float(result.get('i_squared', 0)):.0%}).",
+            rows,
+            {"layer": layers},
+            height=max(110, 34 * len(rows)),
+        )
+    ]
+
+
+def kaplan_meier_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
+    rows: list[Row] = []
+    for label, g in result["groups"].items():
+        for i, (t, s) in enumerate(zip(g["time"], g["survival"], strict=True)):
+            row = {"group": str(label), "time": t, "survival": s}
+            for extra in ("at_risk", "events", "lower", "upper"):
+                if isinstance(g.get(extra), list):
+                    row[extra] = g[extra][i]
+            rows.append(row)
+    colour = {"field": "group", "type": "nominal", "title": request.get("group") or "group"}
+    layers: list[dict[str, Any]] = [
+        {
+            "mark": {"type": "line", "interpolate": "step-after", "strokeWidth": 2},
+            "encoding": {
+                "color": colour,
+                "y": {
+                    "field": "survival",
+                    "type": "quantitative",
+                    "scale": {"domain": [0, 1]},
+                    "title": "survival probability",
+                },
+                "tooltip": [
+                    {"field": "group"},
+                    {"field": "time"},
+                    {"field": "survival", "format": ".3f"},
+                    *([{"field": "at_risk"}] if "at_risk" in rows[0] else []),
+                ],
+            },
+        }
+    ]
+    if rows and "lower" in rows[0] and "upper" in rows[0]:
+        layers.insert(
+            0,
+            {
+                "mark": {"type": "area", "interpolate": "step-after", "opacity": 0.15},
+                "encoding": {"color": colour, "y": {"field": "lower"}, "y2": {"field": "upper"}},
+            },
+        )
+    time_title = request.get("time") or "time"
+    return [
+        plot(
+            "survival",
+            "Kaplan–Meier survival curves",
+            f"Survival over {time_title} for {len(result['groups'])} groups.",
+            rows,
+            {
+                "encoding": {"x": {"field": "time", "type": "quantitative", "title": time_title}},
+                "layer": layers,
+            },
+        )
+    ]

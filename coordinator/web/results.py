@@ -1,0 +1,105 @@
+"""A job's page (live per-site progress, then tables and plots) and its downloads.
+
+Everything shown or offered for download comes from the job's stored result envelope,
+which is what the coordinator received from the sites: a value a site's gate refused never
+reached it. Downloads: ``/jobs/{id}/result.json`` (the envelope),
+``/jobs/{id}/tables/{name}.csv`` and ``/jobs/{id}/plots/{name}.csv|.json`` (a plot's data).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from coordinator.store import jobs
+from coordinator.web.overview import when
+from coordinator.web.plots import find_plot, plots_for
+from coordinator.web.rendering import coordinator, render, secure, web_user
+from coordinator.web.tables import find_table, tables_for
+
+router = APIRouter(include_in_schema=False)
+User = Annotated[str, Depends(web_user)]
+FINISHED = ("ok", "refused", "error")
+
+
+def _job(request: Request, job_id: str) -> dict[str, Any] | None:
+    return jobs.get_job(coordinator(request).engine, job_id)
+
+
+def _download(content: str, media_type: str, filename: str) -> Response:
+    return secure(
+        Response(
+            content,
+            media_type=media_type,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    )
+
+
+def _missing(request: Request, user: str, what: str) -> HTMLResponse:
+    return render(request, "missing.html", status_code=404, user=user, page="jobs", what=what)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, user: User, job_id: str) -> HTMLResponse:
+    job = _job(request, job_id)
+    if job is None:
+        return _missing(request, user, f"job {job_id}")
+    envelope = job["result"] or {}
+    finished = job["status"] in FINISHED and bool(envelope)
+    return render(
+        request,
+        "job.html",
+        user=user,
+        page="jobs",
+        job=job,
+        envelope=envelope,
+        finished=finished,
+        created=when(job["created_at"]),
+        tables=tables_for(envelope, job["request"]) if finished else [],
+        plots=plots_for(envelope, job["request"]) if finished else [],
+    )
+
+
+@router.get("/jobs/{job_id}/result.json")
+def result_json(request: Request, user: User, job_id: str) -> Response:
+    job = _job(request, job_id)
+    if job is None or not job["result"]:
+        return _missing(request, user, f"a result of job {job_id}")
+    return _download(
+        json.dumps(job["result"], indent=2), "application/json", f"fedpsy-{job_id}.json"
+    )
+
+
+@router.get("/jobs/{job_id}/tables/{name}.csv")
+def table_csv(request: Request, user: User, job_id: str, name: str) -> Response:
+    job = _job(request, job_id)
+    table = find_table(job["result"] or {}, job["request"], name) if job else None
+    if table is None:
+        return _missing(request, user, f"table {name} of job {job_id}")
+    return _download(table.to_csv(), "text/csv; charset=utf-8", f"fedpsy-{job_id}-{name}.csv")
+
+
+@router.get("/jobs/{job_id}/plots/{name}.{fmt}")
+def plot_data(request: Request, user: User, job_id: str, name: str, fmt: str) -> Response:
+    job = _job(request, job_id)
+    found = find_plot(job["result"] or {}, job["request"], name) if job else None
+    if found is None or fmt not in ("csv", "json"):
+        return _missing(request, user, f"plot {name} of job {job_id}")
+    if fmt == "json":
+        return _download(
+            json.dumps(found.rows, indent=2), "application/json", f"fedpsy-{job_id}-{name}.json"
+        )
+    columns: list[str] = []
+    for row in found.rows:
+        columns += [k for k in row if k not in columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(found.rows)
+    return _download(out.getvalue(), "text/csv; charset=utf-8", f"fedpsy-{job_id}-{name}.csv")
