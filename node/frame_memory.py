@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from node.cohort import cohort_mask
+from node.derived import DerivedValues, Staging, apply_to_wide
 from schemas.cohort import Cohort
 from schemas.errors import FedpsyError
 
@@ -44,6 +45,7 @@ class DataFrameSource:
         self._site = site
         self._categories = {k: [str(c) for c in v] for k, v in categories.items()}
         self._wide = self._prepare(data)
+        self._staged = Staging()
 
     @property
     def site(self) -> str:
@@ -67,6 +69,16 @@ class DataFrameSource:
         rows.index.name = "row_id"
         selected = rows[cohort_mask(rows, cohort).to_numpy()]
         return selected.loc[:, list(variables)].copy()
+
+    def stage_derived(self, derived: DerivedValues) -> None:
+        """Hold a run's derived values until it is committed (see :mod:`node.derived`)."""
+        self._staged.put(derived)
+
+    def commit_derived(self, run_id: str) -> DerivedValues:
+        """Make a staged run's values variables of this frame."""
+        derived = self._staged.pop(run_id)
+        self._wide = apply_to_wide(self._wide, derived)
+        return derived
 
     def _prepare(self, data: pd.DataFrame) -> pd.DataFrame:
         wide = data.reset_index(drop=True)

@@ -48,6 +48,8 @@ CATALOG: dict[str, ErrorKind] = {
     "not_estimable": ErrorKind("The model cannot be estimated from the rows it was given.",
                                EXIT_BAD_INPUT, 422),
     "key_invalid": ErrorKind("A key is not a valid Ed25519 key.", EXIT_BAD_INPUT, 400),
+    "derived_unsupported": ErrorKind("This node cannot keep derived values.", EXIT_BAD_INPUT,
+                                     422),
     # refused by a privacy policy (exit 3, HTTP 403)
     "refused": ErrorKind("The request was refused by a site's privacy policy.",
                          EXIT_REFUSED, 403),

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from coordinator.analyses.combat import combat
 from coordinator.analyses.glm import glm
 from coordinator.analyses.histogram import histogram, quantiles
 from coordinator.analyses.lmm import lmm
@@ -21,6 +22,7 @@ from coordinator.analyses.ols import ols
 from coordinator.analyses.tables import count, crosstab
 from coordinator.federation import Federation
 from schemas.analyses.base import AnalysisBase, AnalysisResult
+from schemas.analyses.combat import CombatRequest
 from schemas.analyses.correlation import CorrelationRequest
 from schemas.analyses.count import CountRequest
 from schemas.analyses.crosstab import CrosstabRequest
@@ -69,6 +71,7 @@ ANALYSES: dict[str, Algorithm] = {
     "glm": bind(GlmRequest, glm),
     "lmm": bind(LmmRequest, lmm),
     "meta": bind(MetaRequest, meta),
+    "combat": bind(CombatRequest, combat),
 }
 
 

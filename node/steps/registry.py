@@ -13,7 +13,9 @@ from typing import TypeVar
 
 from node.steps.availability import availability
 from node.steps.base import Computed, FrameSource, Handler
+from node.steps.combat import combat_adjust, combat_batches, combat_fit, combat_residuals
 from node.steps.design import column_moments, crossprod, lmm_stats
+from node.steps.derived import commit_derived
 from node.steps.glm import glm_score
 from node.steps.moments import moments
 from node.steps.site_fit import site_fit
@@ -21,7 +23,14 @@ from node.steps.tabulate import count, crosstab, histogram
 from schemas.errors import FedpsyError
 from schemas.steps.availability import AvailabilityStep
 from schemas.steps.base import StepBase
+from schemas.steps.combat import (
+    CombatAdjustStep,
+    CombatBatchesStep,
+    CombatFitStep,
+    CombatResidualsStep,
+)
 from schemas.steps.design import ColumnMomentsStep, CrossprodStep, LmmStatsStep
+from schemas.steps.derived import CommitDerivedStep
 from schemas.steps.glm import GlmScoreStep
 from schemas.steps.moments import MomentsStep
 from schemas.steps.site_fit import SiteFitStep
@@ -57,6 +66,11 @@ HANDLERS: dict[str, Handler] = {
     "lmm_stats": bind(LmmStatsStep, lmm_stats),
     "site_fit": bind(SiteFitStep, site_fit),
     "availability": bind(AvailabilityStep, availability),
+    "combat_batches": bind(CombatBatchesStep, combat_batches),
+    "combat_fit": bind(CombatFitStep, combat_fit),
+    "combat_residuals": bind(CombatResidualsStep, combat_residuals),
+    "combat_adjust": bind(CombatAdjustStep, combat_adjust),
+    "commit_derived": bind(CommitDerivedStep, commit_derived),
 }
 
 

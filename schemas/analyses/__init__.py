@@ -15,6 +15,7 @@ from typing import Annotated, Any, Union
 from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas.analyses.base import AnalysisBase, AnalysisResult
+from schemas.analyses.combat import CombatRequest, CombatResult
 from schemas.analyses.correlation import CorrelationRequest, CorrelationResult
 from schemas.analyses.count import CountRequest, CountResult
 from schemas.analyses.crosstab import CrosstabRequest, CrosstabResult
@@ -41,6 +42,7 @@ AnalysisRequest = Annotated[
         GlmRequest,
         LmmRequest,
         MetaRequest,
+        CombatRequest,
     ],
     Field(discriminator="analysis"),
 ]
@@ -57,6 +59,7 @@ RESULTS: dict[str, type[AnalysisResult]] = {
     "glm": GlmResult,
     "lmm": LmmResult,
     "meta": MetaResult,
+    "combat": CombatResult,
 }
 
 

@@ -17,6 +17,16 @@ from pydantic import ValidationError
 from schemas.errors import FedpsyError
 from schemas.steps.availability import AvailabilityResult, AvailabilityStep
 from schemas.steps.base import StepBase, StepResult
+from schemas.steps.combat import (
+    CombatAdjustResult,
+    CombatAdjustStep,
+    CombatBatchesResult,
+    CombatBatchesStep,
+    CombatFitResult,
+    CombatFitStep,
+    CombatResidualsResult,
+    CombatResidualsStep,
+)
 from schemas.steps.design import (
     ColumnMomentsResult,
     ColumnMomentsStep,
@@ -25,6 +35,7 @@ from schemas.steps.design import (
     LmmStatsResult,
     LmmStatsStep,
 )
+from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep
 from schemas.steps.glm import GlmScoreResult, GlmScoreStep
 from schemas.steps.moments import MomentsResult, MomentsStep
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
@@ -58,6 +69,11 @@ STEPS: dict[str, StepSpec] = {
     "lmm_stats": StepSpec(LmmStatsStep, LmmStatsResult, additive=False),
     "site_fit": StepSpec(SiteFitStep, SiteFitResult, additive=False),
     "availability": StepSpec(AvailabilityStep, AvailabilityResult, additive=False),
+    "combat_batches": StepSpec(CombatBatchesStep, CombatBatchesResult, additive=False),
+    "combat_fit": StepSpec(CombatFitStep, CombatFitResult, additive=True),
+    "combat_residuals": StepSpec(CombatResidualsStep, CombatResidualsResult, additive=True),
+    "combat_adjust": StepSpec(CombatAdjustStep, CombatAdjustResult, additive=False),
+    "commit_derived": StepSpec(CommitDerivedStep, CommitDerivedResult, additive=True),
 }
 
 

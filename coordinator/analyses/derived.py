@@ -1,0 +1,62 @@
+"""Naming, defining and committing the per-person values an analysis leaves at the nodes.
+
+ComBat, PCA scores and cluster labels are computed per person at each node and never leave
+it (see :mod:`schemas.steps.derived`). The coordinator chooses a run id, writes the new
+variables' dictionary definitions (the same at every site, so their content hashes agree),
+sends them with the step that stages the values, and commits the run at every site only
+after every site answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from coordinator.federation import Federation
+from schemas.cohort import Cohort
+from schemas.dictionary.model import Variable
+from schemas.errors import FedpsyError
+from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep
+
+logger = logging.getLogger(__name__)
+
+
+def new_run_id() -> str:
+    """A fresh run id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def numeric_variable(code: str, label: str, description: str) -> Variable:
+    """The definition of a new numeric per-visit variable."""
+    return Variable(code=code, label=label, type="numeric", description=description)
+
+
+def categorical_variable(
+    code: str, label: str, categories: list[str], description: str
+) -> Variable:
+    """The definition of a new categorical per-visit variable (e.g. cluster labels)."""
+    return Variable(
+        code=code,
+        label=label,
+        type="categorical",
+        categories=tuple(categories),
+        description=description,
+    )
+
+
+async def commit(
+    federation: Federation, run_id: str, cohort: Cohort | None, visit: str, expected: int
+) -> CommitDerivedResult:
+    """Commit run ``run_id`` at every site; ``expected``: rows the run staged in total."""
+    step = CommitDerivedStep(run_id=run_id, cohort=cohort, visit=visit)
+    done = await federation.sum(step, CommitDerivedResult)
+    if done.rows != expected:
+        raise FedpsyError(
+            f"run {run_id}: the sites kept {done.rows} rows, expected {expected}",
+            code="internal",
+        )
+    logger.info("run %s committed: %d rows of %s", run_id, done.rows, done.variables)
+    return done
+
+
+__all__ = ["categorical_variable", "commit", "new_run_id", "numeric_variable"]
