@@ -18,10 +18,13 @@ from schemas.analyses.base import AnalysisBase, AnalysisResult
 from schemas.analyses.combat import CombatRequest, CombatResult
 from schemas.analyses.correlation import CorrelationRequest, CorrelationResult
 from schemas.analyses.count import CountRequest, CountResult
+from schemas.analyses.cox import CoxRequest, CoxResult
 from schemas.analyses.crosstab import CrosstabRequest, CrosstabResult
 from schemas.analyses.glm import GlmRequest, GlmResult
 from schemas.analyses.histogram import HistogramRequest, HistogramResult
+from schemas.analyses.kaplan_meier import KaplanMeierRequest, KaplanMeierResult
 from schemas.analyses.lmm import LmmRequest, LmmResult
+from schemas.analyses.logrank import LogrankRequest, LogrankResult
 from schemas.analyses.meta import MetaRequest, MetaResult
 from schemas.analyses.ols import OlsRequest, OlsResult
 from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
@@ -42,6 +45,9 @@ AnalysisRequest = Annotated[
         GlmRequest,
         LmmRequest,
         MetaRequest,
+        KaplanMeierRequest,
+        LogrankRequest,
+        CoxRequest,
         CombatRequest,
     ],
     Field(discriminator="analysis"),
@@ -59,6 +65,9 @@ RESULTS: dict[str, type[AnalysisResult]] = {
     "glm": GlmResult,
     "lmm": LmmResult,
     "meta": MetaResult,
+    "kaplan_meier": KaplanMeierResult,
+    "logrank": LogrankResult,
+    "cox": CoxResult,
     "combat": CombatResult,
 }
 

@@ -27,6 +27,7 @@ from schemas.steps.combat import (
     CombatResidualsResult,
     CombatResidualsStep,
 )
+from schemas.steps.cox import CoxEventsResult, CoxEventsStep, CoxSumsResult, CoxSumsStep
 from schemas.steps.design import (
     ColumnMomentsResult,
     ColumnMomentsStep,
@@ -39,6 +40,12 @@ from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep
 from schemas.steps.glm import GlmScoreResult, GlmScoreStep
 from schemas.steps.moments import MomentsResult, MomentsStep
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
+from schemas.steps.survival import (
+    SurvivalCountsResult,
+    SurvivalCountsStep,
+    SurvivalExtentResult,
+    SurvivalExtentStep,
+)
 from schemas.steps.tabulate import (
     CountResult,
     CountStep,
@@ -68,12 +75,16 @@ STEPS: dict[str, StepSpec] = {
     "glm_score": StepSpec(GlmScoreStep, GlmScoreResult, additive=True),
     "lmm_stats": StepSpec(LmmStatsStep, LmmStatsResult, additive=False),
     "site_fit": StepSpec(SiteFitStep, SiteFitResult, additive=False),
-    "availability": StepSpec(AvailabilityStep, AvailabilityResult, additive=False),
+    "survival_extent": StepSpec(SurvivalExtentStep, SurvivalExtentResult, additive=True),
+    "survival_counts": StepSpec(SurvivalCountsStep, SurvivalCountsResult, additive=True),
+    "cox_events": StepSpec(CoxEventsStep, CoxEventsResult, additive=True),
+    "cox_sums": StepSpec(CoxSumsStep, CoxSumsResult, additive=True),
     "combat_batches": StepSpec(CombatBatchesStep, CombatBatchesResult, additive=False),
     "combat_fit": StepSpec(CombatFitStep, CombatFitResult, additive=True),
     "combat_residuals": StepSpec(CombatResidualsStep, CombatResidualsResult, additive=True),
     "combat_adjust": StepSpec(CombatAdjustStep, CombatAdjustResult, additive=False),
     "commit_derived": StepSpec(CommitDerivedStep, CommitDerivedResult, additive=True),
+    "availability": StepSpec(AvailabilityStep, AvailabilityResult, additive=False),
 }
 
 
