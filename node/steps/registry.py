@@ -14,11 +14,13 @@ from typing import TypeVar
 from node.steps.availability import availability
 from node.steps.base import Computed, FrameSource, Handler
 from node.steps.combat import combat_adjust, combat_batches, combat_fit, combat_residuals
+from node.steps.cox import cox_events, cox_sums
 from node.steps.design import column_moments, crossprod, lmm_stats
 from node.steps.derived import commit_derived
 from node.steps.glm import glm_score
 from node.steps.moments import moments
 from node.steps.site_fit import site_fit
+from node.steps.survival import survival_counts, survival_extent
 from node.steps.tabulate import count, crosstab, histogram
 from schemas.errors import FedpsyError
 from schemas.steps.availability import AvailabilityStep
@@ -29,11 +31,13 @@ from schemas.steps.combat import (
     CombatFitStep,
     CombatResidualsStep,
 )
+from schemas.steps.cox import CoxEventsStep, CoxSumsStep
 from schemas.steps.design import ColumnMomentsStep, CrossprodStep, LmmStatsStep
 from schemas.steps.derived import CommitDerivedStep
 from schemas.steps.glm import GlmScoreStep
 from schemas.steps.moments import MomentsStep
 from schemas.steps.site_fit import SiteFitStep
+from schemas.steps.survival import SurvivalCountsStep, SurvivalExtentStep
 from schemas.steps.tabulate import CountStep, CrosstabStep, HistogramStep
 
 logger = logging.getLogger(__name__)
@@ -65,12 +69,16 @@ HANDLERS: dict[str, Handler] = {
     "glm_score": bind(GlmScoreStep, glm_score),
     "lmm_stats": bind(LmmStatsStep, lmm_stats),
     "site_fit": bind(SiteFitStep, site_fit),
-    "availability": bind(AvailabilityStep, availability),
+    "survival_extent": bind(SurvivalExtentStep, survival_extent),
+    "survival_counts": bind(SurvivalCountsStep, survival_counts),
+    "cox_events": bind(CoxEventsStep, cox_events),
+    "cox_sums": bind(CoxSumsStep, cox_sums),
     "combat_batches": bind(CombatBatchesStep, combat_batches),
     "combat_fit": bind(CombatFitStep, combat_fit),
     "combat_residuals": bind(CombatResidualsStep, combat_residuals),
     "combat_adjust": bind(CombatAdjustStep, combat_adjust),
     "commit_derived": bind(CommitDerivedStep, commit_derived),
+    "availability": bind(AvailabilityStep, availability),
 }
 
 
