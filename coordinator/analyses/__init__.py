@@ -13,22 +13,27 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from coordinator.analyses.combat import combat
+from coordinator.analyses.cox import cox
 from coordinator.analyses.glm import glm
 from coordinator.analyses.histogram import histogram, quantiles
 from coordinator.analyses.lmm import lmm
 from coordinator.analyses.meta import meta
 from coordinator.analyses.moments import correlation, summary, ttest
 from coordinator.analyses.ols import ols
+from coordinator.analyses.survival import kaplan_meier, logrank
 from coordinator.analyses.tables import count, crosstab
 from coordinator.federation import Federation
 from schemas.analyses.base import AnalysisBase, AnalysisResult
 from schemas.analyses.combat import CombatRequest
 from schemas.analyses.correlation import CorrelationRequest
 from schemas.analyses.count import CountRequest
+from schemas.analyses.cox import CoxRequest
 from schemas.analyses.crosstab import CrosstabRequest
 from schemas.analyses.glm import GlmRequest
 from schemas.analyses.histogram import HistogramRequest
+from schemas.analyses.kaplan_meier import KaplanMeierRequest
 from schemas.analyses.lmm import LmmRequest
+from schemas.analyses.logrank import LogrankRequest
 from schemas.analyses.meta import MetaRequest
 from schemas.analyses.ols import OlsRequest
 from schemas.analyses.quantiles import QuantilesRequest
@@ -71,6 +76,9 @@ ANALYSES: dict[str, Algorithm] = {
     "glm": bind(GlmRequest, glm),
     "lmm": bind(LmmRequest, lmm),
     "meta": bind(MetaRequest, meta),
+    "kaplan_meier": bind(KaplanMeierRequest, kaplan_meier),
+    "logrank": bind(LogrankRequest, logrank),
+    "cox": bind(CoxRequest, cox),
     "combat": bind(CombatRequest, combat),
 }
 
