@@ -14,8 +14,9 @@ from typing import Any
 
 from coordinator.analyses import run_analysis
 from coordinator.compat import check_compatible
-from coordinator.failures import SitesFailed
-from coordinator.federation import Federation
+from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.federation import Federation, privacy_of
+from coordinator.quorum import check_quorum_possible, go_on_without
 from schemas.analyses import parse_request
 from schemas.cohort import selected_sites
 from schemas.errors import CATALOG, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, FedpsyError
@@ -51,35 +52,42 @@ def exit_status(result: Mapping[str, Any]) -> int:
 
 
 async def run_request(data: Mapping[str, Any], variable_hashes: Mapping[str, Mapping[str, str]],
-                      federation_for: FederationFor, request_id: str) -> dict[str, Any]:
-    """Validate, check compatibility, run, and wrap. Never raises for expected failures."""
+                      federation_for: FederationFor, request_id: str,
+                      unavailable: Mapping[str, SiteFailure] | None = None) -> dict[str, Any]:
+    """Validate, check compatibility, run, and wrap. Never raises for expected failures.
+
+    ``unavailable``: sites that failed before the job started (the quorum rule of
+    :mod:`coordinator.quorum` decides whether the job goes on without them).
+    """
     analysis = data.get("analysis") if isinstance(data, Mapping) else None
     try:
         request = parse_request(data)
-        sites = selected_sites(request.cohort, sorted(variable_hashes))
+        sites = selected_sites(request.cohort, sorted({*variable_hashes, *(unavailable or {})}))
         if not sites:
             raise FedpsyError("no registered site matches the request's site condition",
                               code="request_invalid")
+        check_quorum_possible(request, sites)
+        sites, dropped = go_on_without(request, sites, unavailable or {})
         check_compatible(request.used_variables(), {s: variable_hashes[s] for s in sites})
     except FedpsyError as exc:
         return _failed(exc, analysis, request_id)
-    dropped: dict[str, str] = {}
     while True:
         try:
-            result, site_n = await run_analysis(request, federation_for(sites))
+            federation = federation_for(sites)
+            result, site_n = await run_analysis(request, federation)
             break
         except SitesFailed as exc:
-            refusing = exc.refusing_sites
-            if (request.on_refusal == "drop_site" and refusing
-                    and len(refusing) == len(exc.failures) and len(refusing) < len(sites)):
-                dropped.update({s: exc.failures[s].code for s in refusing})
-                sites = [s for s in sites if s not in refusing]
-                continue
-            return _failed(exc, analysis, request_id)
+            try:
+                sites, left_out = go_on_without(request, sites, exc.failures)
+            except FedpsyError as final:
+                return _failed(final, analysis, request_id)
+            log.info("going on without sites", extra={"job_id": request_id, "sites": left_out})
+            dropped.update(left_out)
         except FedpsyError as exc:
             return _failed(exc, analysis, request_id)
     out = envelope("ok", analysis, request_id, result=result.model_dump(mode="json"),
                    sites={s: {"n": int(site_n.get(s, 0))} for s in sites})
+    out["privacy"] = privacy_of(federation)
     if dropped:
         out["dropped_sites"] = dropped
     return out

@@ -29,6 +29,7 @@ class CoordinatorConfig(BaseModel):
     database_url: str | None = None
     job_deadline_s: float = 600.0
     request_timeout_s: float = 60.0
+    serve: dict[str, str | int | bool] | None = None  # [serve] table: coordinator/settings.py
 
 
 @dataclass(frozen=True)

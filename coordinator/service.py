@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +12,14 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, create_engine
 
-from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.failures import SiteFailure
 from coordinator.http_federation import Endpoint, HttpFederation
 from coordinator.jobs import envelope, run_request
 from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, write_config
+from coordinator.settings import coordinator_settings
 from coordinator.store import jobs, registry
 from coordinator.store.tables import metadata
+from coordinator.transport import NodeTransport, node_transport
 from schemas.errors import FedpsyError
 from schemas.keys import (
     fingerprint,
@@ -44,6 +46,7 @@ class Coordinator:
     config: CoordinatorConfig
     engine: Engine
     key: Ed25519PrivateKey
+    transport: NodeTransport = field(default_factory=NodeTransport)  # TLS towards nodes
 
     @classmethod
     def create(cls, root: Path, database_url: str | None = None) -> Coordinator:
@@ -58,8 +61,9 @@ class Coordinator:
     def open(cls, root: Path) -> Coordinator:
         cdir = CoordinatorDir(root).require()
         config = load_config(cdir)
+        transport = node_transport(coordinator_settings(root))
         return cls(cdir, config, open_state(cdir.store_url(config)),
-                   load_private_key(cdir.private_key))
+                   load_private_key(cdir.private_key), transport)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -72,8 +76,13 @@ class Coordinator:
 
     def add_node(self, site: str, url: str, verify: bool | str = True) -> registry.NodeRecord:
         """Fetch the node's ``/v1/info`` and pin its key and dictionary."""
+        self.transport.check_url(url)
         try:
-            response = httpx.get(url.rstrip("/") + "/v1/info", timeout=10, verify=verify)
+            if verify is True:
+                with self.transport.client() as client:
+                    response = client.get(url.rstrip("/") + "/v1/info", timeout=10)
+            else:
+                response = httpx.get(url.rstrip("/") + "/v1/info", timeout=10, verify=verify)
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise FedpsyError(f"cannot reach the node at {url}: {exc}",
@@ -83,13 +92,16 @@ class Coordinator:
         return registry.save_node(self.engine, site, url, info, fingerprint(key))
 
     async def _refresh(self, client: httpx.AsyncClient,
-                       nodes: list[registry.NodeRecord]) -> dict[str, dict[str, str]]:
-        """Current variable hashes per site; a site whose key changed is an error."""
+                       nodes: list[registry.NodeRecord]
+                       ) -> tuple[dict[str, dict[str, str]], dict[str, SiteFailure]]:
+        """Current variable hashes per site, and the sites that failed (unreachable, or
+        presenting another key than the pinned one); the job's quorum rule decides."""
         hashes: dict[str, dict[str, str]] = {}
         failures: dict[str, SiteFailure] = {}
         for node in nodes:
             try:
-                response = await client.get(node.url + "/v1/info", timeout=10)
+                response = await client.get(node.url + "/v1/info",
+                                            timeout=min(10.0, self.config.request_timeout_s))
                 info = NodeInfo.model_validate_json(response.content)
             except (httpx.HTTPError, ValueError) as exc:
                 failures[node.site] = SiteFailure("site_unreachable",
@@ -103,9 +115,7 @@ class Coordinator:
                 continue
             registry.touch_node(self.engine, node.site, info)
             hashes[node.site] = info.variable_hashes
-        if failures:
-            raise SitesFailed(failures)
-        return hashes
+        return hashes, failures
 
     async def run(self, request: dict[str, Any], user: str | None = None,
                   job_id: str | None = None) -> dict[str, Any]:
@@ -115,12 +125,12 @@ class Coordinator:
             jobs.create_job(self.engine, job_id, user, request)
         nodes = registry.list_nodes(self.engine)
         deadline = time.monotonic() + self.config.job_deadline_s
-        async with httpx.AsyncClient() as client:
+        async with self.transport.async_client() as client:
             try:
                 if not nodes:
                     raise FedpsyError("no nodes registered; add one with `fedpsy coordinator "
                                       "add-node DIR --site SITE --url URL`", code="bad_input")
-                hashes = await self._refresh(client, nodes)
+                hashes, down = await self._refresh(client, nodes)
             except FedpsyError as exc:
                 result = envelope("error", request.get("analysis"), job_id,
                                   reason={"code": exc.code, "detail": exc.detail,
@@ -138,6 +148,6 @@ class Coordinator:
                     on_site=lambda site, status: jobs.set_site_status(self.engine, job_id,
                                                                       site, status))
 
-            result = await run_request(request, hashes, federation_for, job_id)
+            result = await run_request(request, hashes, federation_for, job_id, down)
         jobs.finish_job(self.engine, job_id, result)
         return result

@@ -6,7 +6,9 @@ import typer
 
 from fedpsy.coordinator_cli import app as coordinator_app
 from fedpsy.demo import demo
+from fedpsy.health_cli import app as health_app
 from fedpsy.node_cli import app as node_app
+from fedpsy.pki_cli import app as pki_app
 from fedpsy.run import run, sandbox
 from fedpsy.tools import synth
 
@@ -14,6 +16,8 @@ app = typer.Typer(help="fedpsy: federated analysis for psychiatric research cons
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(node_app, name="node")
 app.add_typer(coordinator_app, name="coordinator")
+app.add_typer(pki_app, name="pki")
+app.add_typer(health_app, name="health")
 app.command()(synth)
 app.command()(demo)
 app.command()(run)

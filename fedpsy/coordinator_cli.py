@@ -76,17 +76,34 @@ def nodes(directory: DirArg) -> None:
 @cli_errors
 def serve(
     directory: DirArg,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
+    host: Annotated[str | None, typer.Option(
+        help="Interface to listen on [default: FEDPSY_COORDINATOR_HOST, coordinator.toml "
+             "[serve] host, else 127.0.0.1].", show_default=False)] = None,
+    port: Annotated[int | None, typer.Option(
+        help="Port to listen on [default: FEDPSY_COORDINATOR_PORT, coordinator.toml [serve] "
+             "port, else 8700].", show_default=False)] = None,
 ) -> None:
-    """Serve the researcher API."""
+    """Serve the researcher API; HTTPS when TLS is set. Jobs a previous run left unfinished
+    are first closed as `job_interrupted`."""
+    import logging
+
     import uvicorn
 
     from coordinator.api import create_app
+    from coordinator.recovery import fail_interrupted_jobs
+    from coordinator.settings import coordinator_settings
     from schemas.logs import configure_json_logs
 
-    coord = Coordinator.open(directory)
-    configure_json_logs()
-    out.print(f"coordinator serving on http://{host}:{port}")
-    uvicorn.run(create_app(coord), host=host, port=port, log_config=None, access_log=False,
-                ws="none")
+    settings = coordinator_settings(directory, host=host, port=port)
+    configure_json_logs(logging.getLevelNamesMapping()[settings.log_level.upper()])
+    tls = settings.server_tls
+    with Coordinator.open(directory) as coord:
+        interrupted = fail_interrupted_jobs(coord.engine)
+        if interrupted:
+            out.print(f"{len(interrupted)} job(s) left unfinished by the previous run closed "
+                      f"as job_interrupted: {', '.join(interrupted)}")
+        out.print(f"coordinator serving on {'https' if tls else 'http'}://{settings.host}:"
+                  f"{settings.port}")
+        uvicorn.run(create_app(coord), host=settings.host, port=settings.port,
+                    log_config=None, access_log=False, ws="none",
+                    **(tls.uvicorn_options() if tls else {}))

@@ -103,22 +103,33 @@ def trust(
 @cli_errors
 def serve(
     directory: DirArg,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8701,
+    host: Annotated[str | None, typer.Option(
+        help="Interface to listen on [default: FEDPSY_NODE_HOST, node.toml [serve] host, "
+             "else 127.0.0.1].", show_default=False)] = None,
+    port: Annotated[int | None, typer.Option(
+        help="Port to listen on [default: FEDPSY_NODE_PORT, node.toml [serve] port, else "
+             "8701].", show_default=False)] = None,
 ) -> None:
-    """Serve the node's API (health, info, signed tasks, admin)."""
+    """Serve the node's API (health, info, signed tasks, admin); HTTPS when TLS is set."""
+    import logging
+
     import uvicorn
 
     from node.api import create_app
     from node.service import NodeService
+    from node.settings import node_settings
     from schemas.logs import configure_json_logs
 
+    settings = node_settings(directory, host=host, port=port)
     node = NodeSite.open(directory)
-    configure_json_logs()
-    app = create_app(NodeService(node), node.dir.admin_token.read_text().strip())
-    out.print(f"node '{node.config.site}' serving on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
-                ws="none")
+    configure_json_logs(logging.getLevelNamesMapping()[settings.log_level.upper()])
+    app = create_app(NodeService(node), settings.admin_token.get_secret_value())
+    tls = settings.server_tls
+    mode = "" if tls is None else f" (TLS, client certificates: {tls.client_auth})"
+    out.print(f"node '{node.config.site}' serving on {'https' if tls else 'http'}://"
+              f"{settings.host}:{settings.port}{mode}")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                ws="none", **(tls.uvicorn_options() if tls else {}))
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ class NodeConfig(BaseModel):
     database_url: str | None = None
     created_at: str
     dictionary_extensions: tuple[str, ...] = ()
+    serve: dict[str, str | int | bool] | None = None  # [serve] table: node/settings.py
 
     def store_url(self, node_dir: NodeDir) -> str:
         return self.database_url or sqlite_url(node_dir.root)
@@ -37,8 +39,10 @@ def _toml_line(key: str, value: object) -> str:
 
 def save_config(node_dir: NodeDir, config: NodeConfig) -> None:
     lines = ["# fedpsy node configuration (written by `fedpsy node init`)"]
-    for key, value in config.model_dump(exclude_none=True).items():
+    for key, value in config.model_dump(exclude_none=True, exclude={"serve"}).items():
         lines.append(_toml_line(key, value))
+    if config.serve:
+        lines += ["", "[serve]", *(f"{k} = {json.dumps(v)}" for k, v in config.serve.items())]
     node_dir.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

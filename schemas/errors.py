@@ -85,6 +85,12 @@ CATALOG: dict[str, ErrorKind] = {
     "not_found": ErrorKind("Not found.", EXIT_ERROR, 404),
     "site_unreachable": ErrorKind("A site could not be reached.", EXIT_ERROR, 502),
     "site_timeout": ErrorKind("A site did not answer in time.", EXIT_ERROR, 504),
+    "quorum_not_met": ErrorKind("Too few sites answered for the job's quorum (min_sites).",
+                                EXIT_ERROR, 503),
+    "job_interrupted": ErrorKind("The job was interrupted by a coordinator restart; submit it "
+                                 "again.", EXIT_ERROR, 503),
+    "tls_required": ErrorKind("Plain HTTP is refused: TLS is configured.", EXIT_ERROR, 400),
+    "tls_invalid": ErrorKind("A TLS certificate or key is not valid.", EXIT_BAD_INPUT, 400),
     "not_converged": ErrorKind("The computation did not converge.", EXIT_ERROR, 500),
     "store_error": ErrorKind("The data store failed.", EXIT_ERROR, 500),
     "internal": ErrorKind("An internal error occurred.", EXIT_ERROR, 500),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.cohort import Cohort
 
@@ -15,7 +15,9 @@ class AnalysisBase(BaseModel):
     ``cohort``: which rows (nestable all/any of conditions; a top-level ``site`` condition
     selects the sites asked); ``visit``: the visit label rows are taken at;
     ``on_refusal``: ``fail`` (any refusing site refuses the whole result) or ``drop_site``
-    (answer from the remaining sites and say which were left out).
+    (answer from the remaining sites and say which were left out); ``min_sites``: the job's
+    quorum — unset, every site taking part must answer; set, sites that fail (unreachable,
+    timed out) are left out as long as at least ``min_sites`` answer (deploy/FAULTS.md).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -24,6 +26,7 @@ class AnalysisBase(BaseModel):
     cohort: Cohort | None = None
     visit: str = "baseline"
     on_refusal: Literal["fail", "drop_site"] = "fail"
+    min_sites: int | None = Field(default=None, ge=1)
 
     def analysis_variables(self) -> set[str]:
         """Variables the analysis itself uses (beyond the cohort); overridden per analysis."""

@@ -1,0 +1,64 @@
+"""``fedpsy health node|coordinator DIR``: is the local server up? (container healthcheck)
+
+Asks the server's ``/health`` on the address its settings name, over HTTPS when TLS is
+configured (verifying the chain against the configured CA and presenting the server's
+own certificate where mutual TLS is required). Exit 0 when it answers, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from fedpsy.errors import cli_errors
+from schemas.tls import health_context
+
+app = typer.Typer(help="Check that a local node or coordinator answers (exit 0/1).",
+                  no_args_is_help=True)
+DirArg = Annotated[Path, typer.Argument(help="The node or coordinator directory.")]
+Timeout = Annotated[float, typer.Option(help="Seconds to wait for the answer.")]
+
+
+def _probe(url: str, verify: ssl.SSLContext | bool, timeout: float) -> None:
+    try:
+        response = httpx.get(url + "/health", verify=verify, timeout=timeout)
+    except httpx.HTTPError as exc:
+        typer.echo(f"unhealthy: {url}/health: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if response.status_code != 200:
+        typer.echo(f"unhealthy: {url}/health answered HTTP {response.status_code}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps({"url": url, **response.json()}))
+
+
+@app.command()
+@cli_errors
+def node(directory: DirArg, timeout: Timeout = 5.0) -> None:
+    """Ask the node served from DIR (its settings: env, node.toml [serve]) for /health."""
+    from node.settings import node_settings
+
+    settings = node_settings(directory)
+    tls = settings.server_tls
+    verify: ssl.SSLContext | bool = True
+    if tls is not None:
+        verify = health_context(tls.ca_certs, tls.certfile, tls.keyfile, tls.key_password)
+    _probe(settings.url, verify, timeout)
+
+
+@app.command()
+@cli_errors
+def coordinator(directory: DirArg, timeout: Timeout = 5.0) -> None:
+    """Ask the coordinator served from DIR for /health."""
+    from coordinator.settings import coordinator_settings
+
+    settings = coordinator_settings(directory)
+    tls = settings.server_tls
+    verify: ssl.SSLContext | bool = True
+    if tls is not None:
+        verify = health_context(tls.ca_certs, tls.certfile, tls.keyfile, tls.key_password)
+    _probe(settings.url, verify, timeout)
