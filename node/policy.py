@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 KNOWN_ANALYSES: tuple[str, ...] = (
     "count", "summary", "histogram", "quantiles", "crosstab", "correlation", "ttest",
     "ols", "glm", "lmm", "meta", "cox", "kaplan_meier", "logrank", "combat", "pca",
-    "kmeans", "train", "catalog",
+    "kmeans", "gmm", "train", "catalog",
 )  # fmt: skip
 """Every analysis a policy can name; all are allowed by default."""
 

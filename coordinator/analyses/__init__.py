@@ -15,11 +15,14 @@ from typing import TypeVar
 from coordinator.analyses.combat import combat
 from coordinator.analyses.cox import cox
 from coordinator.analyses.glm import glm
+from coordinator.analyses.gmm import gmm
 from coordinator.analyses.histogram import histogram, quantiles
+from coordinator.analyses.kmeans import kmeans
 from coordinator.analyses.lmm import lmm
 from coordinator.analyses.meta import meta
 from coordinator.analyses.moments import correlation, summary, ttest
 from coordinator.analyses.ols import ols
+from coordinator.analyses.pca import pca
 from coordinator.analyses.survival import kaplan_meier, logrank
 from coordinator.analyses.tables import count, crosstab
 from coordinator.federation import Federation
@@ -30,12 +33,15 @@ from schemas.analyses.count import CountRequest
 from schemas.analyses.cox import CoxRequest
 from schemas.analyses.crosstab import CrosstabRequest
 from schemas.analyses.glm import GlmRequest
+from schemas.analyses.gmm import GmmRequest
 from schemas.analyses.histogram import HistogramRequest
 from schemas.analyses.kaplan_meier import KaplanMeierRequest
+from schemas.analyses.kmeans import KmeansRequest
 from schemas.analyses.lmm import LmmRequest
 from schemas.analyses.logrank import LogrankRequest
 from schemas.analyses.meta import MetaRequest
 from schemas.analyses.ols import OlsRequest
+from schemas.analyses.pca import PcaRequest
 from schemas.analyses.quantiles import QuantilesRequest
 from schemas.analyses.summary import SummaryRequest
 from schemas.analyses.ttest import TTestRequest
@@ -80,6 +86,9 @@ ANALYSES: dict[str, Algorithm] = {
     "logrank": bind(LogrankRequest, logrank),
     "cox": bind(CoxRequest, cox),
     "combat": bind(CombatRequest, combat),
+    "pca": bind(PcaRequest, pca),
+    "kmeans": bind(KmeansRequest, kmeans),
+    "gmm": bind(GmmRequest, gmm),
 }
 
 

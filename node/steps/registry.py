@@ -13,18 +13,21 @@ from typing import TypeVar
 
 from node.steps.availability import availability
 from node.steps.base import Computed, FrameSource, Handler
+from node.steps.clusters import gmm_stats, kmeans_candidates, kmeans_sums
 from node.steps.combat import combat_adjust, combat_batches, combat_fit, combat_residuals
 from node.steps.cox import cox_events, cox_sums
-from node.steps.design import column_moments, crossprod, lmm_stats
 from node.steps.derived import commit_derived
+from node.steps.design import column_moments, crossprod, lmm_stats
 from node.steps.glm import glm_score
 from node.steps.moments import moments
+from node.steps.pca import pca_scores
 from node.steps.site_fit import site_fit
 from node.steps.survival import survival_counts, survival_extent
 from node.steps.tabulate import count, crosstab, histogram
 from schemas.errors import FedpsyError
 from schemas.steps.availability import AvailabilityStep
 from schemas.steps.base import StepBase
+from schemas.steps.clusters import GmmStatsStep, KmeansCandidatesStep, KmeansSumsStep
 from schemas.steps.combat import (
     CombatAdjustStep,
     CombatBatchesStep,
@@ -32,10 +35,11 @@ from schemas.steps.combat import (
     CombatResidualsStep,
 )
 from schemas.steps.cox import CoxEventsStep, CoxSumsStep
-from schemas.steps.design import ColumnMomentsStep, CrossprodStep, LmmStatsStep
 from schemas.steps.derived import CommitDerivedStep
+from schemas.steps.design import ColumnMomentsStep, CrossprodStep, LmmStatsStep
 from schemas.steps.glm import GlmScoreStep
 from schemas.steps.moments import MomentsStep
+from schemas.steps.pca import PcaScoresStep
 from schemas.steps.site_fit import SiteFitStep
 from schemas.steps.survival import SurvivalCountsStep, SurvivalExtentStep
 from schemas.steps.tabulate import CountStep, CrosstabStep, HistogramStep
@@ -79,6 +83,10 @@ HANDLERS: dict[str, Handler] = {
     "combat_adjust": bind(CombatAdjustStep, combat_adjust),
     "commit_derived": bind(CommitDerivedStep, commit_derived),
     "availability": bind(AvailabilityStep, availability),
+    "pca_scores": bind(PcaScoresStep, pca_scores),
+    "kmeans_sums": bind(KmeansSumsStep, kmeans_sums),
+    "kmeans_candidates": bind(KmeansCandidatesStep, kmeans_candidates),
+    "gmm_stats": bind(GmmStatsStep, gmm_stats),
 }
 
 

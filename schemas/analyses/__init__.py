@@ -21,12 +21,15 @@ from schemas.analyses.count import CountRequest, CountResult
 from schemas.analyses.cox import CoxRequest, CoxResult
 from schemas.analyses.crosstab import CrosstabRequest, CrosstabResult
 from schemas.analyses.glm import GlmRequest, GlmResult
+from schemas.analyses.gmm import GmmRequest, GmmResult
 from schemas.analyses.histogram import HistogramRequest, HistogramResult
 from schemas.analyses.kaplan_meier import KaplanMeierRequest, KaplanMeierResult
+from schemas.analyses.kmeans import KmeansRequest, KmeansResult
 from schemas.analyses.lmm import LmmRequest, LmmResult
 from schemas.analyses.logrank import LogrankRequest, LogrankResult
 from schemas.analyses.meta import MetaRequest, MetaResult
 from schemas.analyses.ols import OlsRequest, OlsResult
+from schemas.analyses.pca import PcaRequest, PcaResult
 from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
 from schemas.analyses.summary import SummaryRequest, SummaryResult
 from schemas.analyses.ttest import TTestRequest, TTestResult
@@ -49,6 +52,9 @@ AnalysisRequest = Annotated[
         LogrankRequest,
         CoxRequest,
         CombatRequest,
+        PcaRequest,
+        KmeansRequest,
+        GmmRequest,
     ],
     Field(discriminator="analysis"),
 ]
@@ -69,6 +75,9 @@ RESULTS: dict[str, type[AnalysisResult]] = {
     "logrank": LogrankResult,
     "cox": CoxResult,
     "combat": CombatResult,
+    "pca": PcaResult,
+    "kmeans": KmeansResult,
+    "gmm": GmmResult,
 }
 
 

@@ -17,6 +17,14 @@ from pydantic import ValidationError
 from schemas.errors import FedpsyError
 from schemas.steps.availability import AvailabilityResult, AvailabilityStep
 from schemas.steps.base import StepBase, StepResult
+from schemas.steps.clusters import (
+    GmmStatsResult,
+    GmmStatsStep,
+    KmeansCandidatesResult,
+    KmeansCandidatesStep,
+    KmeansSumsResult,
+    KmeansSumsStep,
+)
 from schemas.steps.combat import (
     CombatAdjustResult,
     CombatAdjustStep,
@@ -28,6 +36,7 @@ from schemas.steps.combat import (
     CombatResidualsStep,
 )
 from schemas.steps.cox import CoxEventsResult, CoxEventsStep, CoxSumsResult, CoxSumsStep
+from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep
 from schemas.steps.design import (
     ColumnMomentsResult,
     ColumnMomentsStep,
@@ -36,9 +45,9 @@ from schemas.steps.design import (
     LmmStatsResult,
     LmmStatsStep,
 )
-from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep
 from schemas.steps.glm import GlmScoreResult, GlmScoreStep
 from schemas.steps.moments import MomentsResult, MomentsStep
+from schemas.steps.pca import PcaScoresResult, PcaScoresStep
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
 from schemas.steps.survival import (
     SurvivalCountsResult,
@@ -85,6 +94,10 @@ STEPS: dict[str, StepSpec] = {
     "combat_adjust": StepSpec(CombatAdjustStep, CombatAdjustResult, additive=False),
     "commit_derived": StepSpec(CommitDerivedStep, CommitDerivedResult, additive=True),
     "availability": StepSpec(AvailabilityStep, AvailabilityResult, additive=False),
+    "pca_scores": StepSpec(PcaScoresStep, PcaScoresResult, additive=True),
+    "kmeans_sums": StepSpec(KmeansSumsStep, KmeansSumsResult, additive=True),
+    "kmeans_candidates": StepSpec(KmeansCandidatesStep, KmeansCandidatesResult, additive=False),
+    "gmm_stats": StepSpec(GmmStatsStep, GmmStatsResult, additive=True),
 }
 
 
