@@ -142,6 +142,28 @@ def test_pca_scores_stay_at_the_nodes() -> None:
             assert set(part.model_dump()) <= {"n", "rows", "variables"}
 
 
+def test_pca_needs_the_minimum_persons_at_every_site() -> None:
+    df = wine()
+    sources = split_sites(df, [170, 4, 4], seed=1, categories=CULTIVAR)
+    assert len(sources["site2"].frame(["alcohol"], "baseline", None)) < MIN
+    request = {"analysis": "pca", "variables": WINE, "scores_prefix": "w"}
+    with pytest.raises(SitesFailed) as err:
+        run_request(sources, request, min_rows=MIN, min_cell=MIN)
+    assert {s: f.code for s, f in err.value.failures.items()} == {
+        "site2": "cohort_too_small",
+        "site3": "cohort_too_small",
+    }
+    for source in sources.values():  # no site kept scores of a refused run
+        with pytest.raises(FedpsyError):
+            source.frame(["w_pc1"], "baseline", None)
+    result, _, federation = run_request(wine_sites(), request, min_rows=MIN, min_cell=MIN)
+    assert isinstance(result, PcaResult) and result.n == len(df)
+    for exchange in federation.log:
+        for disclosure in exchange.disclosures.values():
+            assert disclosure.rows >= MIN
+            assert all(c == 0 or c >= MIN for c in disclosure.cells)
+
+
 # ---- k-means -------------------------------------------------------------------------
 
 
