@@ -17,7 +17,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/fedpsy demo --out demo-consortium
 
-test: $(STAMP)
+test: $(STAMP) browsers
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
 lint: $(STAMP)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# Debian's chromium for the browser tests (Playwright cannot download browsers here).
+browsers:
+	command -v chromium >/dev/null 2>&1 || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,4 +1,8 @@
-"""Dashboard pages that browse the consortium: overview, variable catalog, job list."""
+"""Dashboard pages that browse the consortium: overview, variable catalog, job list.
+
+Person counts (per site, per variable and site) are the rounded, suppressed counts the
+nodes released for the catalog (:mod:`coordinator.web.counts`).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from coordinator.catalog import catalog
+from coordinator.catalog import Counts, catalog
 from coordinator.store import jobs, registry
+from coordinator.web.counts import cached_counts
 from coordinator.web.overview import site_rows, when
 from coordinator.web.rendering import coordinator, render, web_user
 
@@ -29,13 +34,13 @@ def job_rows(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def current_catalog(request: Request) -> dict[str, Any]:
-    return catalog(registry.list_nodes(coordinator(request).engine))
+def current_catalog(request: Request, counts: Counts | None = None) -> dict[str, Any]:
+    return catalog(registry.list_nodes(coordinator(request).engine), counts)
 
 
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request, user: User) -> HTMLResponse:
-    cat = current_catalog(request)
+    cat = current_catalog(request, await cached_counts(request))
     engine = coordinator(request).engine
     sites = await site_rows(engine, cat)
     recent = job_rows(jobs.list_jobs(engine, limit=5))
@@ -45,16 +50,17 @@ async def overview(request: Request, user: User) -> HTMLResponse:
         user=user,
         page="overview",
         sites=sites,
+        persons=cat["persons"],
         jobs=recent,
         variables=len(cat["variables"]),
     )
 
 
 @router.get("/catalog", response_class=HTMLResponse)
-def variable_catalog(
+async def variable_catalog(
     request: Request, user: User, q: str = "", type: str = "", site: str = ""
 ) -> HTMLResponse:
-    cat = current_catalog(request)
+    cat = current_catalog(request, await cached_counts(request))
     needle = q.strip().lower()
     shown = [
         v

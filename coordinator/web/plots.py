@@ -16,6 +16,7 @@ from typing import Any
 from coordinator.web.plots_models import coefficient_plots, forest_plots, kaplan_meier_plots
 from coordinator.web.plots_multivariate import (
     combat_plots,
+    gmm_plots,
     kmeans_plots,
     pca_plots,
     training_plots,
@@ -49,6 +50,7 @@ BUILDERS: dict[str, Builder] = {
     "combat": combat_plots,
     "pca": pca_plots,
     "kmeans": kmeans_plots,
+    "gmm": gmm_plots,
     "train": training_plots,
 }
 

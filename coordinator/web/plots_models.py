@@ -2,9 +2,10 @@
 
 Shapes follow the result table of the design (``coefficients`` rows with ``term``,
 ``estimate``, ``std_error``; ``meta`` ``per_site`` with its pooled estimates; Kaplan–Meier
-``groups: {label: {time, survival, at_risk, events}}``). Confidence intervals are Wald
-intervals, estimate ± z·SE (t with the residual df for least squares), as statsmodels'
-``conf_int``.
+``groups: {label: {time, survival, std_error, at_risk, events}}``). Confidence intervals
+are Wald intervals, estimate ± z·SE (t with the residual df for least squares), as
+statsmodels' ``conf_int``; survival bands are Ŝ ± z·SE(Greenwood) clipped to [0, 1] (R's
+``conf.type = "plain"``), and each curve starts at Ŝ(0) = 1.
 """
 
 from __future__ import annotations
@@ -101,19 +102,30 @@ def forest_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[
     ]
 
 
+def _curve_rows(label: str, curve: Mapping[str, Any]) -> list[Row]:
+    """One group's points, starting at S(0) = 1, with a Greenwood 95% band when given."""
+    rows: list[Row] = [{"group": label, "time": 0.0, "survival": 1.0}]
+    errors = curve.get("std_error")
+    for i, (t, s) in enumerate(zip(curve["time"], curve["survival"], strict=True)):
+        row: Row = {"group": label, "time": t, "survival": s}
+        for extra in ("at_risk", "events"):
+            if isinstance(curve.get(extra), list):
+                row[extra] = curve[extra][i]
+        se = number(errors[i]) if isinstance(errors, list) else None
+        if se is not None and number(s) is not None:
+            row["lower"], row["upper"] = max(0.0, s - Z_95 * se), min(1.0, s + Z_95 * se)
+        rows.append(row)
+    if len(rows) > 1 and "lower" in rows[1]:
+        rows[0]["lower"] = rows[0]["upper"] = 1.0
+    return rows
+
+
 def kaplan_meier_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
-    rows: list[Row] = []
-    for label, g in result["groups"].items():
-        for i, (t, s) in enumerate(zip(g["time"], g["survival"], strict=True)):
-            row = {"group": str(label), "time": t, "survival": s}
-            for extra in ("at_risk", "events", "lower", "upper"):
-                if isinstance(g.get(extra), list):
-                    row[extra] = g[extra][i]
-            rows.append(row)
+    rows = [r for label, g in result["groups"].items() for r in _curve_rows(str(label), g)]
     colour = {"field": "group", "type": "nominal", "title": request.get("group") or "group"}
     layers: list[dict[str, Any]] = [
         {
-            "mark": {"type": "line", "interpolate": "step-after", "strokeWidth": 2},
+            "mark": {"type": "line", "interpolate": "step-after", "strokeWidth": 2, "point": True},
             "encoding": {
                 "color": colour,
                 "y": {
@@ -126,17 +138,21 @@ def kaplan_meier_plots(result: Mapping[str, Any], request: Mapping[str, Any]) ->
                     {"field": "group"},
                     {"field": "time"},
                     {"field": "survival", "format": ".3f"},
-                    *([{"field": "at_risk"}] if "at_risk" in rows[0] else []),
+                    *([{"field": "at_risk"}] if len(rows) > 1 and "at_risk" in rows[1] else []),
                 ],
             },
         }
     ]
-    if rows and "lower" in rows[0] and "upper" in rows[0]:
+    if any("lower" in r for r in rows):
         layers.insert(
             0,
             {
                 "mark": {"type": "area", "interpolate": "step-after", "opacity": 0.15},
-                "encoding": {"color": colour, "y": {"field": "lower"}, "y2": {"field": "upper"}},
+                "encoding": {
+                    "color": colour,
+                    "y": {"field": "lower", "type": "quantitative"},
+                    "y2": {"field": "upper"},
+                },
             },
         )
     time_title = request.get("time") or "time"

@@ -3,8 +3,9 @@
 Shapes follow the result table of the design: ComBat ``batches: {label: {n, gamma,
 delta}}`` (per-variable values as a list in the request's variable order or an object
 keyed by variable); PCA ``components`` (components × variables) and
-``explained_variance_ratio``; k-means ``centers`` (clusters × variables) and ``sizes``;
-training ``history`` (one object per round).
+``explained_variance_ratio``; k-means ``centers`` (clusters × variables; null for a
+cluster too small to show) and ``sizes``; Gaussian mixtures ``means`` and ``weights``;
+training ``history`` (one object per round) and ``coefficients``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from coordinator.web.plots_models import coefficient_plots
 from coordinator.web.vega import Plot, Row, heatmap, number, plot
 
 
@@ -142,20 +144,27 @@ def pca_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plo
     ]
 
 
-def kmeans_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
-    variables = list(result.get("variables") or request.get("variables") or [])
-    sizes = result.get("sizes") or []
+def _cluster_plots(
+    centers: list[Any], sizes: list[Any], variables: Sequence[str], size_title: str
+) -> list[Plot]:
+    """Profiles of cluster centers and a bar of cluster sizes; suppressed (null) clusters
+    are left out and said to be."""
+    shown = [(k, c) for k, c in enumerate(centers) if c is not None]
+    hidden = len(centers) - len(shown)
+    note = f" {hidden} cluster(s) too small to show are left out." if hidden else ""
     profile = [
-        {"cluster": f"cluster {k + 1}", "variable": v, "center": c}
-        for k, center in enumerate(result["centers"])
-        for v, c in _per_variable(center, variables).items()
+        {"cluster": f"cluster {k + 1}", "variable": v, "center": value}
+        for k, center in shown
+        for v, value in _per_variable(center, variables).items()
     ]
-    size_rows = [{"cluster": f"cluster {k + 1}", "size": s} for k, s in enumerate(sizes)]
+    size_rows = [
+        {"cluster": f"cluster {k + 1}", "size": s} for k, s in enumerate(sizes) if s is not None
+    ]
     out = [
         plot(
             "profiles",
             "Cluster profiles (centers)",
-            f"Center of each of {len(result['centers'])} clusters on each variable.",
+            f"Center of each of {len(shown)} clusters on each variable.{note}",
             profile,
             {
                 "mark": {"type": "line", "point": True},
@@ -176,14 +185,14 @@ def kmeans_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[
         out.append(
             plot(
                 "sizes",
-                "Cluster sizes",
-                "Persons in each cluster.",
+                f"Cluster {size_title}",
+                f"{size_title.capitalize()} of each cluster.{note}",
                 size_rows,
                 {
                     "mark": "bar",
                     "encoding": {
                         "y": {"field": "cluster", "type": "nominal", "title": None},
-                        "x": {"field": "size", "type": "quantitative", "title": "persons"},
+                        "x": {"field": "size", "type": "quantitative", "title": size_title},
                         "color": {"field": "cluster", "type": "nominal", "legend": None},
                     },
                 },
@@ -193,28 +202,39 @@ def kmeans_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[
     return out
 
 
+def kmeans_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
+    variables = list(result.get("variables") or request.get("variables") or [])
+    return _cluster_plots(result["centers"], result.get("sizes") or [], variables, "sizes")
+
+
+def gmm_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
+    variables = list(result.get("variables") or request.get("variables") or [])
+    return _cluster_plots(result["means"], result.get("weights") or [], variables, "weights")
+
+
 def training_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
+    """Losses per round (not timings), and the coefficients of a logistic model."""
     rows = [
         {"round": h.get("round", i + 1), "metric": k, "value": v}
         for i, h in enumerate(result.get("history") or [])
         for k, v in h.items()
-        if k != "round" and number(v) is not None
+        if k not in ("round", "seconds") and number(v) is not None
     ]
+    out = coefficient_plots(result, request) if result.get("coefficients") else []
     if not rows:
-        return []
-    return [
-        plot(
-            "history",
-            "Training history",
-            "Metrics after each training round.",
-            rows,
-            {
-                "mark": {"type": "line", "point": True},
-                "encoding": {
-                    "x": {"field": "round", "type": "quantitative", "title": "round"},
-                    "y": {"field": "value", "type": "quantitative", "title": None},
-                    "color": {"field": "metric", "type": "nominal"},
-                },
+        return out
+    history = plot(
+        "history",
+        "Training history",
+        "Losses after each training round.",
+        rows,
+        {
+            "mark": {"type": "line", "point": True},
+            "encoding": {
+                "x": {"field": "round", "type": "quantitative", "title": "round"},
+                "y": {"field": "value", "type": "quantitative", "title": None},
+                "color": {"field": "metric", "type": "nominal"},
             },
-        )
-    ]
+        },
+    )
+    return [history, *out]

@@ -20,6 +20,7 @@ from itertools import pairwise
 from typing import Any
 
 Cell = str | int | float | bool | None
+NAME_LISTS = ("variables", "new_variables", "rows", "columns")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,12 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+def _singular(key: str) -> str:
+    if key.endswith(("ches", "shes", "sses", "xes")):
+        return key[:-2]
+    return key[:-1] if key.endswith("s") else key
+
+
 def _title(key: str) -> str:
     return key.replace("_", " ").capitalize()
 
@@ -58,16 +65,28 @@ def _matrix_labels(
     return [f"{prefix}{i + 1}" for i in range(n)], cols
 
 
+def _as_lists(inner: Mapping[str, Any]) -> tuple[list[Any], dict[str, list[Any]]]:
+    """An index and aligned lists for a member's list fields, or its per-key objects."""
+    lists = {k: v for k, v in inner.items() if isinstance(v, list)}
+    if lists:
+        return list(range(1, max(len(v) for v in lists.values()) + 1)), lists
+    keyed = {k: v for k, v in inner.items() if isinstance(v, Mapping)}
+    index: list[Any] = []
+    for v in keyed.values():
+        index += [k for k in v if k not in index]
+    return index, {k: [v.get(i) for i in index] for k, v in keyed.items()}
+
+
 def _long_rows(
     label: str, inner: Mapping[str, Any], variables: Sequence[str], columns: list[str]
 ) -> list[list[Cell]]:
-    lists = {k: v for k, v in inner.items() if isinstance(v, list)}
+    index, lists = _as_lists(inner)
+    if len(variables) == len(index) and all(isinstance(i, int) for i in index):
+        index = list(variables)
     scalars = {k: v for k, v in inner.items() if _scalar(v)}
-    length = max((len(v) for v in lists.values()), default=0)
-    index = list(variables) if len(variables) == length else list(range(1, length + 1))
     rows = []
-    for i in range(length):
-        row: dict[str, Any] = {"": label, "index": index[i], **scalars}
+    for i, name in enumerate(index):
+        row: dict[str, Any] = {"": label, "index": name, **scalars}
         row.update({k: v[i] if i < len(v) and _scalar(v[i]) else None for k, v in lists.items()})
         rows.append([row.get(c) for c in columns])
     return rows
@@ -77,9 +96,11 @@ def _keyed_table(key: str, members: Mapping[str, Any], variables: Sequence[str])
     inner_keys: list[str] = []
     for inner in members.values():
         inner_keys += [k for k in inner if k not in inner_keys]
-    head = key[:-1] if key.endswith("s") else key
-    has_lists = any(isinstance(v, list) for inner in members.values() for v in inner.values())
-    if not has_lists:
+    head = _singular(key)
+    nested = any(
+        isinstance(v, list | Mapping) for inner in members.values() for v in inner.values()
+    )
+    if not nested:
         rows = [
             [label, *(inner.get(k) if _scalar(inner.get(k)) else None for k in inner_keys)]
             for label, inner in members.items()
@@ -94,78 +115,94 @@ def _keyed_table(key: str, members: Mapping[str, Any], variables: Sequence[str])
     return Table(key, _title(key), [head, "index", *inner_keys], rows)
 
 
+def _records(key: str, value: list[Mapping[str, Any]]) -> Table:
+    columns: list[str] = []
+    for item in value:
+        columns += [k for k in item if k not in columns]
+    rows = [[item.get(c) if _scalar(item.get(c)) else None for c in columns] for item in value]
+    return Table(key, _title(key), columns, rows)
+
+
+def _matrix(
+    key: str, value: list[Any], result: Mapping[str, Any], variables: Sequence[str]
+) -> Table:
+    width = max(len(line) for line in value if isinstance(line, list))
+    labels, cols = _matrix_labels(key, result, variables, (len(value), width))
+    rows = [
+        [label, *(line if isinstance(line, list) else [None] * width)]
+        for label, line in zip(labels, value, strict=True)
+    ]
+    return Table(key, _title(key), ["", *cols], rows)
+
+
+@dataclass
+class _Collected:
+    pairs: list[list[Cell]]
+    tables: list[Table]
+    by_length: dict[int, list[str]]
+
+
+def _collect(
+    key: str,
+    value: Any,
+    result: Mapping[str, Any],
+    variables: Sequence[str],
+    into: _Collected,
+    nested: bool = False,
+) -> None:
+    """File one field of the result under the pairs, a table, or the side-by-side lists."""
+    if _scalar(value):
+        into.pairs.append([key, value])
+    elif isinstance(value, Mapping):
+        if all(_scalar(v) for v in value.values()):
+            into.pairs += [[f"{key} {k}", v] for k, v in value.items()]
+        elif value and all(isinstance(v, Mapping) for v in value.values()):
+            into.tables.append(_keyed_table(key, value, variables))
+        elif not nested:  # one level down (``metrics.per_site``); deeper is in the JSON
+            for k, v in value.items():
+                if not isinstance(v, list):
+                    _collect(f"{key}_{k}", v, result, variables, into, nested=True)
+    elif not isinstance(value, list) or not value or nested:
+        return
+    elif all(isinstance(v, Mapping) for v in value):
+        into.tables.append(_records(key, value))
+    elif all(isinstance(v, list) or v is None for v in value) and any(value):
+        into.tables.append(_matrix(key, value, result, variables))
+    elif all(_scalar(v) for v in value):
+        if all(isinstance(v, str) for v in value) and key in NAME_LISTS:
+            into.pairs.append([key, ", ".join(value)])
+        else:
+            into.by_length.setdefault(len(value), []).append(key)
+
+
 def tables_for(envelope: Mapping[str, Any], request: Mapping[str, Any]) -> list[Table]:
     """The tables of an ``ok`` envelope, plus a ``sites`` table of rows used per site."""
     result = envelope.get("result")
     if envelope.get("status") != "ok" or not isinstance(result, Mapping):
         return []
-    variables = [
-        str(v)
-        for v in result.get("variables") or request.get("variables") or []
-        if isinstance(v, str)
-    ]
-    pairs: list[list[Cell]] = []
-    out: list[Table] = []
-    by_length: dict[int, list[str]] = {}
-    if envelope.get("analysis") == "histogram" and "edges" in result:
-        rows = [
-            [a, b, c]
-            for (a, b), c in zip(pairwise(result["edges"]), result["counts"], strict=False)
-        ]
-        out.append(Table("bins", "Bins", ["from", "to", "count"], rows))
-    for key, value in result.items():
-        if _scalar(value):
-            pairs.append([key, value])
-        elif isinstance(value, Mapping) and all(_scalar(v) for v in value.values()):
-            pairs += [[f"{key} {k}", v] for k, v in value.items()]
-        elif isinstance(value, Mapping) and all(isinstance(v, Mapping) for v in value.values()):
-            out.append(_keyed_table(key, value, variables))
-        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-            columns: list[str] = []
-            for item in value:
-                columns += [k for k in item if k not in columns]
-            out.append(
-                Table(
-                    key,
-                    _title(key),
-                    columns,
-                    [
-                        [item.get(c) if _scalar(item.get(c)) else None for c in columns]
-                        for item in value
-                    ],
-                )
-            )
-        elif isinstance(value, list) and value and all(isinstance(v, list) for v in value):
-            labels, cols = _matrix_labels(key, result, variables, (len(value), len(value[0])))
-            out.append(
-                Table(
-                    key,
-                    _title(key),
-                    ["", *cols],
-                    [[label, *line] for label, line in zip(labels, value, strict=True)],
-                )
-            )
-        elif isinstance(value, list) and value and all(_scalar(v) for v in value):
-            if key in ("edges", "counts") and envelope.get("analysis") == "histogram":
-                continue
-            if key in ("variables", "rows", "columns") and all(isinstance(v, str) for v in value):
-                pairs.append([key, ", ".join(value)])
-                continue
-            by_length.setdefault(len(value), []).append(key)
-    for length, keys in by_length.items():
-        rows = [[result[k][i] for k in keys] for i in range(length)]
-        out.append(Table(keys[0], ", ".join(_title(k) for k in keys), keys, rows))
-    out.insert(0, Table("result", "Result", ["statistic", "value"], pairs))
-    sites = envelope.get("sites") or {}
-    out.append(
-        Table(
-            "sites",
-            "Rows used per site",
-            ["site", "n"],
-            [[s, (v or {}).get("n")] for s, v in sites.items()],
+    listed = result.get("variables") or request.get("variables") or []
+    variables = [str(v) for v in listed if isinstance(v, str)]
+    into = _Collected([], [], {})
+    histogram = envelope.get("analysis") == "histogram" and "edges" in result
+    if histogram:
+        bins = zip(pairwise(result["edges"]), result["counts"], strict=False)
+        into.tables.append(
+            Table("bins", "Bins", ["from", "to", "count"], [[a, b, c] for (a, b), c in bins])
         )
-    )
-    return out
+    for key, value in result.items():
+        if not (histogram and key in ("edges", "counts")):
+            _collect(key, value, result, variables, into)
+    for length, keys in into.by_length.items():
+        rows = [[result[k][i] for k in keys] for i in range(length)]
+        into.tables.append(Table(keys[0], ", ".join(_title(k) for k in keys), keys, rows))
+    sites = envelope.get("sites") or {}
+    site_rows: list[list[Cell]] = [[s, (v or {}).get("n")] for s, v in sites.items()]
+    summary = [Table("result", "Result", ["statistic", "value"], into.pairs)] if into.pairs else []
+    return [
+        *summary,
+        *into.tables,
+        Table("sites", "Rows used per site", ["site", "n"], site_rows),
+    ]
 
 
 def find_table(envelope: Mapping[str, Any], request: Mapping[str, Any], name: str) -> Table | None:

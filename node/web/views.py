@@ -2,7 +2,9 @@
 
 Nothing here returns patient rows: the store summary is row counts per table and the
 ingest batches' reports (file, hash, rows, outcome); the queue shows each pending task's
-request and exactly what would leave if the site approves it (the gated aggregate).
+request and exactly what would leave if the site approves it (the gated aggregate; masked
+when the task uses secure aggregation, with the clear numbers it encodes shown for review
+only — those stay at the node).
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ class PendingTask:
     cohort: Any
     received: str
     request: dict[str, Any]
-    would_leave: Any
+    leaving: Any
+    review: Any
 
 
 def pending_tasks(service: NodeService) -> list[PendingTask]:
@@ -81,6 +84,7 @@ def pending_tasks(service: NodeService) -> list[PendingTask]:
     for task in service.tasks.pending():
         request = task["request"]
         step = request.get("step") or {}
+        stored = task["would_leave"] or {}
         out.append(
             PendingTask(
                 task_id=task["task_id"],
@@ -91,7 +95,8 @@ def pending_tasks(service: NodeService) -> list[PendingTask]:
                 cohort=step.get("cohort"),
                 received=_iso(task["created_at"]),
                 request=request,
-                would_leave=task["would_leave"],
+                leaving={k: v for k, v in stored.items() if k in ("rows", "result")},
+                review=stored.get("review"),
             )
         )
     return out
