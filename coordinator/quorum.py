@@ -34,7 +34,9 @@ def quorum_error(failures: Mapping[str, SiteFailure], sites: Sequence[str],
 def check_quorum_possible(request: AnalysisBase, sites: Sequence[str]) -> None:
     """Refuse at once a ``min_sites`` larger than the sites selected."""
     if request.min_sites is not None and request.min_sites > len(sites):
-        raise quorum_error({}, sites, request.min_sites)
+        raise FedpsyError(f"the request needs min_sites={request.min_sites} but only "
+                          f"{len(sites)} sites take part ({', '.join(sites)})",
+                          code="quorum_not_met")
 
 
 def go_on_without(request: AnalysisBase, sites: Sequence[str],

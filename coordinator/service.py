@@ -104,8 +104,11 @@ class Coordinator:
                                             timeout=min(10.0, self.config.request_timeout_s))
                 info = NodeInfo.model_validate_json(response.content)
             except (httpx.HTTPError, ValueError) as exc:
-                failures[node.site] = SiteFailure("site_unreachable",
-                                                  str(exc) or type(exc).__name__)
+                slow = (isinstance(exc, httpx.TimeoutException)
+                        and not isinstance(exc, httpx.ConnectTimeout))
+                failures[node.site] = SiteFailure(
+                    "site_timeout" if slow else "site_unreachable",
+                    f"{node.url}/v1/info: {type(exc).__name__}" + (f": {exc}" if str(exc) else ""))
                 continue
             got = fingerprint(public_key_from_pem(info.public_key.encode()))
             if got != node.fingerprint:
