@@ -71,6 +71,13 @@ CATALOG: dict[str, ErrorKind] = {
     "approval_rejected": ErrorKind("The site rejected the request.", EXIT_REFUSED, 403),
     "dictionary_mismatch": ErrorKind(
         "Variables are defined differently at the sites taking part.", EXIT_REFUSED, 409),
+    "secure_aggregation_required": ErrorKind(
+        "The site answers additive steps only through secure aggregation.", EXIT_REFUSED, 403),
+    "dp_budget_exhausted": ErrorKind(
+        "The site's differential privacy budget is spent.", EXIT_REFUSED, 403),
+    "dp_unsupported": ErrorKind(
+        "The site adds differential privacy noise and cannot do so for this step.",
+        EXIT_REFUSED, 403),
     # authentication (HTTP 401)
     "unsigned": ErrorKind("The request is not signed.", EXIT_ERROR, 401),
     "bad_signature": ErrorKind("The request signature does not verify.", EXIT_ERROR, 401),
@@ -93,6 +100,10 @@ CATALOG: dict[str, ErrorKind] = {
     "tls_invalid": ErrorKind("A TLS certificate or key is not valid.", EXIT_BAD_INPUT, 400),
     "not_converged": ErrorKind("The computation did not converge.", EXIT_ERROR, 500),
     "store_error": ErrorKind("The data store failed.", EXIT_ERROR, 500),
+    "secure_aggregation_failed": ErrorKind("Secure aggregation could not complete.",
+                                           EXIT_ERROR, 409),
+    "peer_key_mismatch": ErrorKind(
+        "A relayed secure aggregation key does not belong to the site it names.", EXIT_ERROR, 409),
     "internal": ErrorKind("An internal error occurred.", EXIT_ERROR, 500),
 }
 

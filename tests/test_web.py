@@ -23,14 +23,14 @@ from coordinator.api import create_app
 from coordinator.service import Coordinator
 from coordinator.store import registry
 from coordinator.web import issue_login_code
-from coordinator.web.forms import analysis_forms
+from coordinator.web.forms import COMMON, analysis_forms
 from coordinator.web.plots import plots_for
 from coordinator.web.tables import tables_for
 from fedpsy.serving import BackgroundServer
 from node.api import create_app as node_app
 from node.service import NodeService
 from node.site import NodeSite
-from schemas.analyses import RESULTS
+from schemas.analyses import RESULTS, AnalysisBase
 from tests.support.web_results import SAMPLES, envelope
 
 PARTIAL = {"cox", "train"}  # samples holding only the fields their plots read
@@ -201,6 +201,8 @@ def test_every_analysis_has_a_builder_form() -> None:
     assert kinds["summary"]["variables"] == "variables"
     assert (kinds["glm"]["formula"], kinds["glm"]["family"]) == ("formula", "choice")
     assert all("cohort" not in k and "visit" not in k for k in kinds.values())
+    shared = set(AnalysisBase.model_fields) - set(COMMON)
+    assert all({f.name for f in form.common} == shared for form in forms.values())
     assert kinds["histogram"]["edges"] == "numbers"
     assert kinds["ttest"]["group"] == "variable"
     family = next(f for f in forms["glm"].fields if f.name == "family")

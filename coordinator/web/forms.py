@@ -19,7 +19,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from schemas.analyses import AnalysisRequest
+from schemas.analyses import AnalysisBase, AnalysisRequest
 
 COMMON = ("analysis", "cohort", "visit", "on_refusal")
 VARIABLE_FIELDS = frozenset(
@@ -37,6 +37,8 @@ HINTS = {
     "term": "a coefficient name as in a model table, e.g. age or sex[T.M]",
     "variables": "variable codes, comma-separated",
     "covariates": "variable codes, comma-separated",
+    "min_sites": "empty: every site must answer; a number: sites that fail are left out "
+    "while at least this many answer",
 }
 Kind = Literal[
     "variable",
@@ -70,6 +72,8 @@ class AnalysisForm:
     name: str
     summary: str
     fields: list[FormField] = field(default_factory=list)
+    common: list[FormField] = field(default_factory=list)
+    """Options every analysis has (from ``AnalysisBase``) beyond cohort, visit, refusal."""
 
 
 def _strip_optional(annotation: Any) -> Any:
@@ -112,7 +116,8 @@ def _summary(model: type[BaseModel]) -> str:
 
 
 def form_for(model: type[BaseModel]) -> AnalysisForm:
-    fields = []
+    fields: list[FormField] = []
+    common: list[FormField] = []
     for name, info in model.model_fields.items():
         if name in COMMON:
             continue
@@ -120,7 +125,7 @@ def form_for(model: type[BaseModel]) -> AnalysisForm:
         default = None if info.default is PydanticUndefined else info.default
         if isinstance(default, BaseModel):
             default = default.model_dump(mode="json")
-        fields.append(
+        (common if name in AnalysisBase.model_fields else fields).append(
             FormField(
                 name=name,
                 label=name.replace("_", " ").capitalize(),
@@ -131,7 +136,8 @@ def form_for(model: type[BaseModel]) -> AnalysisForm:
                 hint=info.description or HINTS.get(name, ""),
             )
         )
-    return AnalysisForm(str(model.model_fields["analysis"].default), _summary(model), fields)
+    name = str(model.model_fields["analysis"].default)
+    return AnalysisForm(name, _summary(model), fields, common)
 
 
 @cache
