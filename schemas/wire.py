@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.secagg.wire import SecureTask
+
 API_VERSION = "v1"
 
 
@@ -53,6 +55,7 @@ class TaskRequest(BaseModel):
     job_id: str = Field(min_length=1, max_length=64)
     analysis: str
     step: dict[str, Any]
+    secure: SecureTask | None = None  # mask the result for secure aggregation
 
 
 class TaskOutcome(BaseModel):
