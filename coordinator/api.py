@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from coordinator.catalog import catalog, site_counts
 from coordinator.service import Coordinator
 from coordinator.store import jobs, registry
+from coordinator.training import registry as models
 from coordinator.web import mount_dashboard
 from coordinator.web.session import request_token
 from schemas import __version__
@@ -98,6 +99,10 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         if found is None:
             raise FedpsyError(f"no job {job_id!r}", code="not_found")
         return found
+
+    @app.get("/v1/models/{model_id}")
+    def model(user: User, model_id: str) -> dict[str, Any]:
+        return models.get_model(coordinator.engine, model_id)
 
     @app.get("/v1/nodes")
     def nodes(user: User) -> list[dict[str, Any]]:

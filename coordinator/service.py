@@ -19,6 +19,7 @@ from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, w
 from coordinator.settings import coordinator_settings
 from coordinator.store import jobs, registry
 from coordinator.store.tables import metadata
+from coordinator.training import registry as models
 from coordinator.transport import NodeTransport, node_transport
 from schemas.errors import FedpsyError
 from schemas.keys import (
@@ -152,5 +153,6 @@ class Coordinator:
                                                                       site, status))
 
             result = await run_request(request, hashes, federation_for, job_id, down)
+        models.register(self.engine, job_id, request, result)
         jobs.finish_job(self.engine, job_id, result)
         return result

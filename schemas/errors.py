@@ -69,6 +69,8 @@ CATALOG: dict[str, ErrorKind] = {
         "The cohort differs from an earlier answered cohort by fewer than the minimum size.",
         EXIT_REFUSED, 403),
     "approval_rejected": ErrorKind("The site rejected the request.", EXIT_REFUSED, 403),
+    "app_not_approved": ErrorKind("The site has not approved this training app.",
+                                  EXIT_REFUSED, 403),
     "dictionary_mismatch": ErrorKind(
         "Variables are defined differently at the sites taking part.", EXIT_REFUSED, 409),
     "secure_aggregation_required": ErrorKind(
@@ -99,6 +101,8 @@ CATALOG: dict[str, ErrorKind] = {
     "tls_required": ErrorKind("Plain HTTP is refused: TLS is configured.", EXIT_ERROR, 400),
     "tls_invalid": ErrorKind("A TLS certificate or key is not valid.", EXIT_BAD_INPUT, 400),
     "not_converged": ErrorKind("The computation did not converge.", EXIT_ERROR, 500),
+    "training_failed": ErrorKind("A training round failed or came back empty.", EXIT_ERROR,
+                                 500),
     "store_error": ErrorKind("The data store failed.", EXIT_ERROR, 500),
     "secure_aggregation_failed": ErrorKind("Secure aggregation could not complete.",
                                            EXIT_ERROR, 409),

@@ -26,6 +26,7 @@ from coordinator.analyses.pca import pca
 from coordinator.analyses.survival import kaplan_meier, logrank
 from coordinator.analyses.tables import count, crosstab
 from coordinator.federation import Federation
+from coordinator.training.analysis import train
 from schemas.analyses.base import AnalysisBase, AnalysisResult
 from schemas.analyses.combat import CombatRequest
 from schemas.analyses.correlation import CorrelationRequest
@@ -44,6 +45,7 @@ from schemas.analyses.ols import OlsRequest
 from schemas.analyses.pca import PcaRequest
 from schemas.analyses.quantiles import QuantilesRequest
 from schemas.analyses.summary import SummaryRequest
+from schemas.analyses.train import TrainRequest
 from schemas.analyses.ttest import TTestRequest
 from schemas.errors import FedpsyError
 
@@ -89,6 +91,7 @@ ANALYSES: dict[str, Algorithm] = {
     "pca": bind(PcaRequest, pca),
     "kmeans": bind(KmeansRequest, kmeans),
     "gmm": bind(GmmRequest, gmm),
+    "train": bind(TrainRequest, train),
 }
 
 

@@ -42,3 +42,17 @@ user = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created_at", Float, nullable=False),
 )
+
+model = Table(
+    "model",
+    metadata,
+    Column("model_id", String(64), primary_key=True),
+    Column("job_id", String(64), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("request", Text, nullable=False),  # JSON, the train request
+    Column("sites", Text, nullable=False),  # JSON {site: {"n": rows}}
+    Column("app_hash", String(64), nullable=False),
+    Column("metrics", Text, nullable=False),  # JSON
+    Column("model", Text, nullable=False),  # JSON: spec, design, weights
+    Column("created_at", Float, nullable=False),
+)

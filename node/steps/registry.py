@@ -24,6 +24,7 @@ from node.steps.pca import pca_scores
 from node.steps.site_fit import site_fit
 from node.steps.survival import survival_counts, survival_extent
 from node.steps.tabulate import count, crosstab, histogram
+from node.steps.train import train
 from schemas.errors import FedpsyError
 from schemas.steps.availability import AvailabilityStep
 from schemas.steps.base import StepBase
@@ -43,6 +44,7 @@ from schemas.steps.pca import PcaScoresStep
 from schemas.steps.site_fit import SiteFitStep
 from schemas.steps.survival import SurvivalCountsStep, SurvivalExtentStep
 from schemas.steps.tabulate import CountStep, CrosstabStep, HistogramStep
+from schemas.steps.train import TrainStep
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ HANDLERS: dict[str, Handler] = {
     "glm_score": bind(GlmScoreStep, glm_score),
     "lmm_stats": bind(LmmStatsStep, lmm_stats),
     "site_fit": bind(SiteFitStep, site_fit),
+    "train": bind(TrainStep, train),
     "survival_extent": bind(SurvivalExtentStep, survival_extent),
     "survival_counts": bind(SurvivalCountsStep, survival_counts),
     "cox_events": bind(CoxEventsStep, cox_events),

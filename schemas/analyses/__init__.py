@@ -32,6 +32,7 @@ from schemas.analyses.ols import OlsRequest, OlsResult
 from schemas.analyses.pca import PcaRequest, PcaResult
 from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
 from schemas.analyses.summary import SummaryRequest, SummaryResult
+from schemas.analyses.train import TrainingResult, TrainRequest
 from schemas.analyses.ttest import TTestRequest, TTestResult
 from schemas.errors import FedpsyError
 
@@ -55,6 +56,7 @@ AnalysisRequest = Annotated[
         PcaRequest,
         KmeansRequest,
         GmmRequest,
+        TrainRequest,
     ],
     Field(discriminator="analysis"),
 ]
@@ -78,6 +80,7 @@ RESULTS: dict[str, type[AnalysisResult]] = {
     "pca": PcaResult,
     "kmeans": KmeansResult,
     "gmm": GmmResult,
+    "train": TrainingResult,
 }
 
 

@@ -63,6 +63,7 @@ from schemas.steps.tabulate import (
     HistogramResult,
     HistogramStep,
 )
+from schemas.steps.train import TrainResult, TrainStep
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ STEPS: dict[str, StepSpec] = {
     "glm_score": StepSpec(GlmScoreStep, GlmScoreResult, additive=True),
     "lmm_stats": StepSpec(LmmStatsStep, LmmStatsResult, additive=False),
     "site_fit": StepSpec(SiteFitStep, SiteFitResult, additive=False),
+    "train": StepSpec(TrainStep, TrainResult, additive=False),
     "survival_extent": StepSpec(SurvivalExtentStep, SurvivalExtentResult, additive=True),
     "survival_counts": StepSpec(SurvivalCountsStep, SurvivalCountsResult, additive=True),
     "cox_events": StepSpec(CoxEventsStep, CoxEventsResult, additive=True),

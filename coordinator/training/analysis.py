@@ -1,0 +1,106 @@
+"""The ``train`` analysis: plan over the federation, rounds in Flower, result and model.
+
+The plan takes one secure-summed round of column moments (standardization from federated
+moments); the rounds run in the federation's training runtime (simulation by default),
+off the event loop; the result reports pooled and per-site test metrics, the history,
+the logistic coefficients on the original scale of the design and the local-only
+baselines, and carries the trained model (which the coordinator keeps in its model
+registry under ``model_id``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import numpy as np
+
+from coordinator.analyses.regression import INTERCEPT
+from coordinator.federation import Federation
+from coordinator.training.links import links_for
+from coordinator.training.outcome import Outcome
+from coordinator.training.plan import TrainPlan, make_plan
+from coordinator.training.runtime import runtime_for
+from schemas.analyses.coefficients import Coefficient
+from schemas.analyses.train import (
+    Metrics,
+    RoundRow,
+    SiteMetrics,
+    TrainedModel,
+    TrainingResult,
+    TrainRequest,
+)
+from schemas.models.metrics import binned_auc
+from schemas.steps.train import TrainResult
+from schemas.training.bundle import app_hash
+
+logger = logging.getLogger(__name__)
+
+
+def _site_metrics(r: TrainResult) -> SiteMetrics:
+    if r.n == 0:
+        return SiteMetrics(n=0, auc=None, accuracy=None, brier=None)
+    return SiteMetrics(n=r.n, auc=r.auc, accuracy=r.correct / r.n, brier=r.brier_sum / r.n)
+
+
+def pooled_metrics(test: dict[str, TrainResult], edges: list[float]) -> Metrics:
+    """Pooled test metrics from the sites' sums and histograms."""
+    parts = list(test.values())
+    n = sum(r.n for r in parts)
+    bins = max(len(edges) - 1, 0)
+    pos = np.sum([r.hist_pos for r in parts], axis=0) if parts else np.zeros(bins)
+    neg = np.sum([r.hist_neg for r in parts], axis=0) if parts else np.zeros(bins)
+    auc, bound = binned_auc([int(v) for v in pos], [int(v) for v in neg])
+    return Metrics(
+        n=n, auc=auc, auc_error_bound=bound, auc_bins=bins,
+        accuracy=sum(r.correct for r in parts) / n if n else None,
+        brier=sum(r.brier_sum for r in parts) / n if n else None,
+        log_loss=sum(r.loss_sum for r in parts) / n if n else None,
+        per_site={s: _site_metrics(r) for s, r in sorted(test.items())},
+    )  # fmt: skip
+
+
+def coefficients(plan: TrainPlan, weights: list[float]) -> list[Coefficient]:
+    """Logistic weights of the standardized basis mapped back to the design's scale."""
+    w = np.asarray(weights, dtype=np.float64)
+    center = np.asarray(plan.center)
+    scale = np.asarray(plan.scale)
+    beta = w / scale
+    if INTERCEPT in plan.columns:
+        j = plan.columns.index(INTERCEPT)
+        others = np.arange(len(w)) != j
+        beta[j] = w[j] - float((w[others] * center[others] / scale[others]).sum())
+    return [Coefficient(term=c, estimate=float(b), std_error=None, statistic=None, p_value=None)
+            for c, b in zip(plan.columns, beta, strict=True)]  # fmt: skip
+
+
+def result_of(request: TrainRequest, plan: TrainPlan, outcome: Outcome) -> TrainingResult:
+    history = [RoundRow(round=h.round, train_loss=h.train_loss, val_loss=h.val_loss,
+                        seconds=h.seconds) for h in outcome.history]  # fmt: skip
+    model = TrainedModel(spec=plan.spec, formula=plan.formula, columns=plan.columns,
+                         categories=plan.categories, center=plan.center, scale=plan.scale,
+                         weights=outcome.weights)  # fmt: skip
+    return TrainingResult(
+        formula=request.formula, model_kind=request.model, strategy=request.strategy,
+        metrics=pooled_metrics(outcome.test, outcome.edges), history=history,
+        best_round=outcome.best_round, stopped_early=outcome.stopped_early,
+        coefficients=coefficients(plan, outcome.weights) if request.model == "logistic"
+        else [],
+        model_id=plan.run_id, app_hash=plan.app_hash, n=plan.n, missing=plan.missing,
+        local_only={s: _site_metrics(r) for s, r in sorted(outcome.local.items())},
+        model=model,
+    )  # fmt: skip
+
+
+async def train(request: TrainRequest, federation: Federation) -> TrainingResult:
+    """Train ``request``'s model across ``federation``'s sites."""
+    plan = await make_plan(request, federation, run_id=uuid.uuid4().hex, app_hash=app_hash())
+    links = links_for(federation)
+    runtime = runtime_for(federation)
+    logger.info("training %s over %s (run %s)", request.model, plan.sites, plan.run_id)
+    outcome = await asyncio.to_thread(runtime.run, plan, links)
+    return result_of(request, plan, outcome)
+
+
+__all__ = ["coefficients", "pooled_metrics", "result_of", "train"]

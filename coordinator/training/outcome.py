@@ -1,0 +1,37 @@
+"""What a training run's rounds produce, as plain data (it crosses a process boundary in
+deployment): the history, the chosen weights, each site's test and local-only results."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.steps.train import TrainResult
+
+
+class RoundStats(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    round: int
+    train_loss: float
+    val_loss: float | None
+    seconds: float
+    bytes_sent: int
+    bytes_received: int
+
+
+class Outcome(BaseModel):
+    """The ServerApp's answer; ``error`` set (code, detail, sites) when the run failed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    history: list[RoundStats] = Field(default_factory=list)
+    weights: list[float] = Field(default_factory=list)
+    best_round: int = 0
+    stopped_early: bool = False
+    edges: list[float] = Field(default_factory=list)
+    test: dict[str, TrainResult] = Field(default_factory=dict)
+    local: dict[str, TrainResult] = Field(default_factory=dict)
+    error: dict[str, object] | None = None
+
+
+__all__ = ["Outcome", "RoundStats"]

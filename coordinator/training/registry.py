@@ -1,0 +1,62 @@
+"""The coordinator's model registry: every trained model with its provenance.
+
+A successful ``train`` job stores its model (spec, design columns and standardization,
+weights) with the request, the sites and their rows, the app hash of the training app
+and the test metrics, under the result's ``model_id``. Researchers download it with
+``GET /v1/models/{model_id}``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from coordinator.store import tables as t
+from schemas.errors import FedpsyError
+
+
+def register(engine: Engine, job_id: str | None, request: Mapping[str, Any],
+             envelope: Mapping[str, Any]) -> str | None:  # fmt: skip
+    """Store the model of a successful ``train`` envelope; returns its id (else None)."""
+    if envelope.get("status") != "ok" or envelope.get("analysis") != "train":
+        return None
+    result = envelope.get("result") or {}
+    model_id = str(result["model_id"])
+    with engine.begin() as conn:
+        conn.execute(insert(t.model).values(
+            model_id=model_id, job_id=job_id, kind=str(result["model_kind"]),
+            request=json.dumps(dict(request)), sites=json.dumps(envelope.get("sites") or {}),
+            app_hash=str(result["app_hash"]), metrics=json.dumps(result["metrics"]),
+            model=json.dumps(result["model"]), created_at=time.time()))  # fmt: skip
+    return model_id
+
+
+def _public(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"model_id": row["model_id"], "job_id": row["job_id"], "kind": row["kind"],
+            "request": json.loads(row["request"]), "sites": json.loads(row["sites"]),
+            "app_hash": row["app_hash"], "metrics": json.loads(row["metrics"]),
+            "model": json.loads(row["model"]), "created_at": row["created_at"]}  # fmt: skip
+
+
+def get_model(engine: Engine, model_id: str) -> dict[str, Any]:
+    """A stored model with its provenance (``not_found`` when there is none)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(t.model).where(t.model.c.model_id == model_id)).mappings().first()
+    if row is None:
+        raise FedpsyError(f"no model {model_id!r} in the registry", code="not_found")
+    return _public(dict(row))
+
+
+def list_models(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest models, without their weights."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.model).order_by(t.model.c.created_at.desc()).limit(limit)
+                            ).mappings().all()  # fmt: skip
+    return [{k: v for k, v in _public(dict(r)).items() if k != "model"} for r in rows]
+
+
+__all__ = ["get_model", "list_models", "register"]

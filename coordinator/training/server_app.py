@@ -1,0 +1,66 @@
+"""fedpsy's Flower ServerApp: :class:`coordinator.training.rounds.Rounds` over the grid.
+
+In simulation :func:`server_app_for` builds one per run that hands its
+:class:`~coordinator.training.outcome.Outcome` back in memory. In deployment the
+SuperLink runs ``coordinator.training.server_app:app`` in its own process: the run config
+``plan`` names the plan's JSON file (written by the coordinator), and the outcome — or
+the error that ended the run — is written next to it as ``<plan>.outcome.json``.
+Import after :func:`schemas.training.env.flower_environment`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flwr.app import Context
+from flwr.serverapp import Grid, ServerApp
+
+from coordinator.training.outcome import Outcome
+from coordinator.training.plan import TrainPlan
+from coordinator.training.rounds import Rounds
+from schemas.errors import FedpsyError
+
+logger = logging.getLogger(__name__)
+
+PLAN_KEY = "plan"
+
+app = ServerApp()
+
+
+def outcome_path(plan_path: Path) -> Path:
+    return plan_path.with_name(plan_path.name + ".outcome.json")
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Deployment entry: read the plan, run the rounds, write the outcome."""
+    plan_path = Path(str(context.run_config[PLAN_KEY]))
+    target = outcome_path(plan_path)
+    try:
+        plan = TrainPlan.model_validate_json(plan_path.read_text(encoding="utf-8"))
+        outcome = Rounds(plan, grid).run()
+    except FedpsyError as exc:
+        outcome = Outcome(error={"code": exc.code, "detail": exc.detail or exc.message,
+                                 **({"sites": exc.extra["sites"]} if "sites" in exc.extra
+                                    else {})})  # fmt: skip
+    except Exception as exc:  # the coordinator must learn that the run failed
+        logger.exception("training run failed")
+        outcome = Outcome(error={"code": "training_failed", "detail": type(exc).__name__})
+    target.write_text(outcome.model_dump_json(), encoding="utf-8")
+    if outcome.error is not None:
+        raise RuntimeError(f"training failed: {outcome.error['code']}")
+
+
+def server_app_for(plan: TrainPlan, sink: list[Outcome]) -> ServerApp:
+    """A ServerApp that runs ``plan`` and appends its outcome to ``sink``."""
+    server = ServerApp()
+
+    @server.main()
+    def run(grid: Grid, context: Context) -> None:
+        sink.append(Rounds(plan, grid).run())
+
+    return server
+
+
+__all__ = ["app", "outcome_path", "server_app_for"]
