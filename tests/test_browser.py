@@ -171,7 +171,21 @@ def rendered(page: Page, name: str) -> list[dict[str, Any]]:
     return list(page.evaluate(f"window.fedpsyViews['{name}'].data('table')"))
 
 
+def unlabelled(page: Page) -> list[str]:
+    """Form controls on the page without a label (every one must have one)."""
+    return list(
+        page.evaluate("""() => [...document.querySelectorAll(
+        "input:not([type=hidden]), select, textarea")]
+        .filter(e => e.labels.length === 0 && !e.getAttribute("aria-label"))
+        .map(e => e.id || e.name || e.outerHTML)""")
+    )
+
+
 def test_overview_shows_sites_and_their_state(page: Page, site: dict[str, Any]) -> None:
+    page.keyboard.press("Tab")  # the first stop skips the navigation
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
     rows = page.locator("#sites tbody tr")
     assert rows.count() == len(SIZES)
     for name in SIZES:
@@ -196,6 +210,7 @@ def test_catalog_search_filters_and_shows_availability(page: Page) -> None:
     page.click("form[role=search] button")
     types = page.locator("#catalog tbody tr td:nth-child(3)").all_inner_texts()
     assert types and set(types) == {"binary"}
+    assert unlabelled(page) == []
     shot(page, "dashboard-catalog")
 
 
@@ -226,6 +241,7 @@ def test_summary_built_in_the_form_matches_pooled(page: Page, site: dict[str, An
         "cohort": {"all": [{"var": "age", "op": ">=", "value": 18}]},
     }
     assert page.inner_text("#check") == "The request is valid."
+    assert unlabelled(page) == []
     shot(page, "dashboard-builder")
     page.click("#submit")
     page.wait_for_url("**/jobs/*")
@@ -350,6 +366,7 @@ def test_node_admin_approves_a_pending_request_and_it_leaves(
     node_url = consortium.servers[MANUAL_SITE].url
     admin.goto(node_url + "/ui/queue")
     assert admin.url == node_url + "/ui/login"
+    assert unlabelled(admin) == []
     admin.fill("#token", consortium.nodes[MANUAL_SITE].dir.admin_token.read_text().strip())
     admin.click("main form button")
     assert admin.locator("#tables tr[data-table='person'] td").inner_text() == str(
