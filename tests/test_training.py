@@ -4,7 +4,6 @@ approval, and runs whose rounds fail or come back empty."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,22 +14,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from coordinator.analyses import run_analysis
-from coordinator.failures import SitesFailed
-from node.audit import AuditLog
 from node.formula import build_design
 from node.policy import Policy
-from node.site import NodeSite
-from node.training.approvals import approve_app
-from node.training.gated import LocalGate
 from schemas.analyses import parse_request
 from schemas.analyses.train import TrainingResult
-from schemas.errors import FedpsyError
 from schemas.models.layout import unflatten
 from schemas.models.numeric import predict
 from schemas.models.split import split_rows
-from schemas.steps.train import TrainStep
-from schemas.training.bundle import app_hash
-from tests.support.consortium import clinical_sites
 from tests.support.federation import split_sites
 from tests.support.training import BREAST_FEATURES, TrainingFederation, breast_cancer
 

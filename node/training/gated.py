@@ -24,7 +24,7 @@ from node.policy import Policy, load_policy
 from node.site import NodeSite
 from node.steps.registry import run_step
 from node.training.approvals import check_app
-from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
+from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError, Refused
 from schemas.steps.train import TrainResult, TrainStep
 
 logger = logging.getLogger(__name__)
@@ -67,12 +67,12 @@ class LocalGate:
                                              **request})  # fmt: skip
         try:
             if self.installed_app is not None and self.installed_app != step.app_hash:
-                raise FedpsyError("the run's app hash differs from the installed bundle",
-                                  code="app_not_approved")  # fmt: skip
+                raise Refused("the run's app hash differs from the installed bundle",
+                              code="app_not_approved")
             check_app(self.root, step.app_hash)
             if not self.policy.allows(ANALYSIS):
-                raise FedpsyError("analysis 'train' is not allowed at this site",
-                                  code="analysis_not_allowed")  # fmt: skip
+                raise Refused("analysis 'train' is not allowed at this site",
+                              code="analysis_not_allowed")
             rows = self.frames.cohort_rows(step.visit, step.cohort).to_numpy()
             self.guard.check(rows, self.node.dictionary.hash)
             computed = run_step(step, self.frames)

@@ -32,7 +32,7 @@ BREAST_FEATURES = ["mean_radius", "mean_texture", "mean_smoothness", "mean_compa
 def breast_cancer() -> pd.DataFrame:
     """scikit-learn's breast cancer data (569 rows), malignant = 1, snake_case columns."""
     data = load_breast_cancer(as_frame=True)
-    frame = data.frame.rename(columns=lambda c: c.replace(" ", "_"))
+    frame: pd.DataFrame = data.frame.rename(columns=lambda c: c.replace(" ", "_"))
     frame["malignant"] = (frame.pop("target") == 0).astype(float)
     return frame
 
