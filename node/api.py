@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from node.secagg_api import secagg_router
 from node.service import NodeService
 from node.web import mount_admin_pages
 from schemas import __version__
@@ -100,6 +101,8 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
     async def task(task_id: str, request: Request) -> JSONResponse:
         await signed(request)
         return _outcome_response(await run_in_threadpool(service.outcome, task_id))
+
+    app.include_router(secagg_router(service))
 
     admin_dep = [Depends(admin)]
 

@@ -21,7 +21,14 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from schemas.errors import FedpsyError
 
@@ -38,22 +45,30 @@ Approval = Literal["auto", "manual"]
 
 
 class DPSettings(BaseModel):
-    """Differential privacy budget (reserved: no mechanism is applied in this version)."""
+    """Differential privacy at this node: noise on every release, and a budget.
+
+    When enabled, each additive count/sum step this node answers gets Gaussian noise
+    calibrated to (``epsilon_per_release``, ``delta``) and spends that much of
+    ``epsilon_total`` in the node's ledger (basic composition); a request that would
+    overspend is refused (``dp_budget_exhausted``). Mechanism and accounting:
+    :mod:`node.dp`.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     enabled: bool = False
     epsilon_total: float = Field(1.0, gt=0)
-    delta: float = Field(1e-6, ge=0, lt=1)
+    epsilon_per_release: float = Field(0.1, gt=0)
+    delta: float = Field(1e-6, gt=0, lt=1)
 
-    @field_validator("enabled")
-    @classmethod
-    def _not_yet(cls, value: bool) -> bool:
-        if value:
+    @model_validator(mode="after")
+    def _within_budget(self) -> DPSettings:
+        if self.epsilon_per_release > self.epsilon_total:
             raise ValueError(
-                "differential privacy is not available in this version; set enabled = false"
+                f"epsilon_per_release {self.epsilon_per_release} is more than epsilon_total "
+                f"{self.epsilon_total}; no release could ever be made"
             )
-        return value
+        return self
 
 
 class Policy(BaseModel):
@@ -209,9 +224,12 @@ default_approval = "auto"
 # Per-analysis exceptions to default_approval, e.g.  train = "manual"
 [approval]
 
-# Differential privacy budget (reserved: not available in this version; keep false).
+# Differential privacy. When enabled, this node adds Gaussian noise to every count and
+# sum it releases (each release spends epsilon_per_release with the given delta) and
+# refuses once epsilon_total is spent; steps it cannot noise (models) are refused.
 [dp]
 enabled = false
 epsilon_total = 1.0
+epsilon_per_release = 0.1
 delta = 1e-6
 """

@@ -1,10 +1,13 @@
 """The node's behaviour behind its API: authenticate, gate, compute, audit, release.
 
 Every task passes, in order: signature check (key trusted, body intact, fresh, not
-replayed) → task and step validation → analysis allowed by policy → differencing guard on
-the cohort → the step's computation → disclosure check of what would leave → manual
-approval where the policy asks for it → release. Each decision is written to the audit log,
-including exactly what left.
+replayed) → task and step validation → analysis allowed by policy → secure aggregation
+required for additive steps where the policy says so → differencing guard on the cohort →
+the step's computation → disclosure check of the clear result → differential privacy
+noise and secure-aggregation masking (:mod:`node.release`) → manual approval where the
+policy asks for it → release. Each decision is written to the audit log, including
+exactly what left (for a masked answer: its digest). The secure aggregation protocol's
+own messages (key, setup, unmask) are handled here too and audited.
 """
 
 from __future__ import annotations
@@ -14,32 +17,47 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from node.audit import AuditLog
 from node.auth import verify_request
 from node.differencing import DifferencingGuard
 from node.frame_store import StoreFrameSource
 from node.gate import check_disclosure
-from node.identity import public_key_pem
+from node.identity import load_identity, public_key_pem
+from node.ledger import PrivacyLedger
 from node.nonces import NonceStore
 from node.policy import Policy, load_policy
+from node.release import Releaser, audit_form
+from node.secagg import SecaggNode
 from node.site import NodeSite
 from node.steps.registry import run_step
 from node.tasks import TaskStore
 from node.trust import load_trusted
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
-from schemas.steps.registry import STEPS, parse_step
+from schemas.secagg.wire import KeyBundle, SetupAnswer, SetupRequest, UnmaskAnswer, UnmaskRequest
+from schemas.steps.base import StepBase
+from schemas.steps.registry import STEPS, parse_step, step_spec
 from schemas.wire import Health, NodeInfo, PolicySummary, TaskOutcome, TaskRequest
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 
 def _digest(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise FedpsyError(f"{model.__name__}: {first['loc']}: {first['msg']}",
+                          code="request_invalid") from None
 
 
 class NodeService:
@@ -54,6 +72,9 @@ class NodeService:
         self.guard = DifferencingGuard(node.engine, self.policy.min_cohort)
         self.audit = AuditLog(node.engine)
         self.tasks = TaskStore(node.engine, node.config.site)
+        self.ledger = PrivacyLedger(node.engine)
+        self.secagg = SecaggNode(node.dir, node.engine, load_identity(node.dir))
+        self.releaser = Releaser(self.policy, self.ledger, self.secagg, node.dictionary)
 
     @property
     def site(self) -> str:
@@ -89,11 +110,7 @@ class NodeService:
 
     def submit(self, body: bytes, key: str) -> TaskOutcome:
         """Handle an authenticated task (idempotent per task id)."""
-        try:
-            task = TaskRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise FedpsyError(f"task: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}",
-                              code="request_invalid") from None
+        task = _parse(TaskRequest, body)
         known = self.tasks.get(task.task_id)
         if known is not None:
             return known
@@ -104,10 +121,12 @@ class NodeService:
             if not self.policy.allows(task.analysis):
                 raise FedpsyError(f"analysis {task.analysis!r} is not allowed at this site",
                                   code="analysis_not_allowed")
+            self._check_secure(task, step)
             rows = self.frames.cohort_rows(step.visit, step.cohort)
             self.guard.check(rows.to_numpy(), self.node.dictionary.hash)
             computed = run_step(step, self.frames)
             check_disclosure(self.policy, task.analysis, step.step, computed.disclosure)
+            release = self.releaser.release(task, step, computed)
         except FedpsyError as exc:
             if CATALOG[exc.code].exit_code != EXIT_REFUSED:
                 self.audit.append("error", task.task_id, {"code": exc.code})
@@ -118,19 +137,30 @@ class NodeService:
             self.audit.append("refused", task.task_id, reason)
             return TaskOutcome(task_id=task.task_id, site=self.site, status="refused",
                                reason=reason)
-        leaving = {"rows": computed.disclosure.rows,
-                   "result": computed.result.model_dump(mode="json")}
+        leaving = release.leaving()
         if self.policy.approval_for(task.analysis) == "manual":
-            self.tasks.save(task.task_id, step.step, "pending", request, leaving)
+            self.tasks.save(task.task_id, step.step, "pending", request, release.stored())
             self.audit.append("pending", task.task_id, {"digest": _digest(leaving)})
             return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
         self.guard.admit(rows.to_numpy(), self.node.dictionary.hash)  # atomic re-check
         self.tasks.save(task.task_id, step.step, "answered", request, leaving)
-        self._released(task.task_id, leaving)
+        self._released(task.task_id, leaving, request.get("secure"))
         return TaskOutcome(task_id=task.task_id, site=self.site, status="answered", **leaving)
 
-    def _released(self, task_id: str, leaving: dict[str, Any]) -> None:
-        self.audit.append("released", task_id, {"digest": _digest(leaving), "left": leaving})
+    def _check_secure(self, task: TaskRequest, step: StepBase) -> None:
+        additive = step_spec(step.step).additive
+        if task.secure is not None and not additive:
+            raise FedpsyError(f"step {step.step!r} is not additive and cannot be secure-summed",
+                              code="request_invalid")
+        if task.secure is None and additive and self.policy.require_secure_aggregation:
+            raise FedpsyError(f"this site sends step {step.step!r} only masked for secure "
+                              "aggregation; the request asked for it in the clear",
+                              code="secure_aggregation_required")
+
+    def _released(self, task_id: str, leaving: dict[str, Any],
+                  secure: dict[str, Any] | None) -> None:
+        self.audit.append("released", task_id,
+                          {"digest": _digest(leaving), "left": audit_form(leaving, secure)})
 
     def outcome(self, task_id: str) -> TaskOutcome:
         found = self.tasks.get(task_id)
@@ -153,5 +183,38 @@ class NodeService:
         self.guard.admit(rows.to_numpy(), self.node.dictionary.hash)
         self.tasks.decide(task_id, "answered")
         answered = self.outcome(task_id)
-        self._released(task_id, {"rows": answered.rows, "result": answered.result})
+        self._released(task_id, {"rows": answered.rows, "result": answered.result},
+                       request.get("secure"))
         return answered
+
+    # -- secure aggregation protocol messages --------------------------------------------
+    def secagg_key(self) -> KeyBundle:
+        """This node's X25519 public key signed by its identity."""
+        return self.secagg.bundle()
+
+    def secagg_setup(self, body: bytes, key: str) -> SetupAnswer:
+        """Join a session: verify the relayed keys, return round 1's sealed shares."""
+        request = _parse(SetupRequest, body)
+        entry = {"key": key, "session": request.session, "threshold": request.threshold,
+                 "participants": [p.site for p in request.participants]}
+        try:
+            answer = self.secagg.setup(request)
+        except FedpsyError as exc:
+            self.audit.append("secagg.refused", None, {**entry, "code": exc.code})
+            raise
+        self.audit.append("secagg.setup", None, entry)
+        return answer
+
+    def secagg_unmask(self, body: bytes, key: str) -> UnmaskAnswer:
+        """Reveal this node's shares for removing one round's masks."""
+        request = _parse(UnmaskRequest, body)
+        entry = {"key": key, "session": request.session, "round": request.round,
+                 "survivors": request.survivors, "dropped": request.dropped}
+        try:
+            answer = self.secagg.unmask(request)
+        except FedpsyError as exc:
+            self.audit.append("secagg.refused", None, {**entry, "code": exc.code})
+            raise
+        self.audit.append("secagg.unmask", None,
+                          {**entry, "revealed": _digest(answer.model_dump(mode="json"))})
+        return answer

@@ -167,5 +167,25 @@ audit_entry = Table(
     Column("entry_hash", String(64), nullable=False),
 )
 
+dp_ledger = Table(
+    "dp_ledger",
+    metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", String(64), nullable=False),
+    Column("at", Float, nullable=False),  # unix seconds
+    Column("mechanism", String(32), nullable=False),
+    Column("epsilon", Float, nullable=False),
+    Column("delta", Float, nullable=False),
+    Column("sigma", Float, nullable=False),
+    Column("sensitivity", Float, nullable=False),
+)
+
+secagg_session = Table(
+    "secagg_session",
+    metadata,
+    Column("session_id", String(64), primary_key=True),  # each session id is accepted once
+    Column("created_at", Float, nullable=False),
+)
+
 CDM_TABLES = ("person", "visit", "observation", "drug_exposure", "mrs_measure", "event")
 """The tables ``fedpsy node status`` counts, in load order."""
