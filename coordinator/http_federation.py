@@ -4,6 +4,14 @@ Each request has a timeout; connection errors (and only those) are retried with
 exponential backoff a bounded number of times; the whole job has a deadline. A site that
 refuses, fails or does not answer in time is named with its reason code in a
 :class:`SitesFailed` error, which the job runner turns into the result envelope.
+
+Additive steps are summed with secure aggregation by default (:mod:`coordinator.secagg`;
+one session per federation, opened at the first sum): the coordinator receives only
+masked vectors and learns only the sum. ``secure=False`` asks in the clear (a site whose
+policy requires secure aggregation refuses). With ``tolerate_dropouts`` a site that drops
+after the session started is recovered from (the round's sum is over the others) and left
+out of later steps; otherwise its failure fails the job as in the clear. ``on_receive``
+sees every payload a node sends back, for audits and tests.
 """
 
 from __future__ import annotations
@@ -12,28 +20,36 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import BaseModel
 
 from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.federation import PrivacyTally
+from coordinator.secagg import SecureSession, establish, fetch_bundles
+from schemas.secagg.wire import NoisyResult, SecureTask
 from schemas.signing import sign_headers
 from schemas.steps.additive import add_results
 from schemas.steps.base import StepBase, StepResult
+from schemas.steps.registry import step_spec
 from schemas.wire import TaskOutcome, TaskRequest
 
 log = logging.getLogger(__name__)
 R = TypeVar("R", bound=StepResult)
+T = TypeVar("T")
 TASKS = "/v1/tasks"
+Receiver = Callable[[str, str, dict[str, Any]], None]  # (site, kind, payload)
 
 
 @dataclass(frozen=True)
 class Endpoint:
     site: str
     url: str
+    fingerprint: str | None = None  # identity pinned at add-node, checked in secure sessions
 
 
 @dataclass
@@ -51,7 +67,14 @@ class HttpFederation:
     backoff: float = 0.2
     poll_interval: float = 0.5
     on_site: Callable[[str, str], None] | None = None  # (site, status) for progress
+    secure: bool = True
+    threshold: int | None = None
+    tolerate_dropouts: bool = False
+    on_receive: Receiver | None = None
+    tally: PrivacyTally = field(default_factory=PrivacyTally)
+    dropped: dict[str, SiteFailure] = field(default_factory=dict)
     _rows: dict[str, int] = field(default_factory=dict)
+    _session: SecureSession | None = None
 
     @property
     def sites(self) -> list[str]:
@@ -61,26 +84,130 @@ class HttpFederation:
     def rows(self) -> dict[str, int]:
         return dict(self._rows)
 
+    def privacy(self) -> dict[str, Any]:
+        return self.tally.envelope()
+
     async def gather(self, step: StepBase, result_type: type[R]) -> dict[str, R]:
-        outcomes = await asyncio.gather(*(self._ask(e, step) for e in self.endpoints),
-                                        return_exceptions=True)
+        calls = {e.site: self.task(e.site, step, None) for e in self.endpoints}
+        outcomes = await asyncio.gather(*calls.values(), return_exceptions=True)
         failures: dict[str, SiteFailure] = {}
         results: dict[str, R] = {}
-        for endpoint, outcome in zip(self.endpoints, outcomes, strict=True):
+        for site, outcome in zip(calls, outcomes, strict=True):
             if isinstance(outcome, SiteFailure):
-                failures[endpoint.site] = outcome
+                failures[site] = outcome
             elif isinstance(outcome, BaseException):
-                failures[endpoint.site] = SiteFailure("internal", repr(outcome))
+                failures[site] = SiteFailure("internal", repr(outcome))
             else:
-                self._rows[endpoint.site] = outcome.rows or 0
-                results[endpoint.site] = result_type.model_validate(outcome.result)
+                self._rows[site] = outcome.rows or 0
+                results[site] = result_type.model_validate(self._unwrap(site, outcome.result))
         if failures:
             raise SitesFailed(failures)
+        self.tally.clear += len(results)
         return results
 
     async def sum(self, step: StepBase, result_type: type[R]) -> R:
-        parts = await self.gather(step, result_type)
-        return add_results([parts[s] for s in self.sites])
+        if not (self.secure and step_spec(step.step).additive and len(self.endpoints) >= 2):
+            parts = await self.gather(step, result_type)
+            return add_results([parts[s] for s in self.sites])
+        session = self._session or await self._open()
+        self._session = session
+        try:
+            outcome = await session.run(step, result_type, self.tolerate_dropouts)
+        except BaseException:
+            self._session = None  # an abandoned round ends the session
+            raise
+        self.tally.secure += 1
+        for site, release in outcome.dp.items():
+            self.tally.add_dp(site, release)
+        if outcome.dropped:
+            log.warning("sites dropped during a secure sum: %s", sorted(outcome.dropped))
+            self.dropped.update(outcome.dropped)
+            self.endpoints = [e for e in self.endpoints if e.site not in outcome.dropped]
+        self._rows = dict(outcome.rows)
+        return outcome.total
+
+    async def _open(self) -> SecureSession:
+        pinned = {e.site: e.fingerprint for e in self.endpoints if e.fingerprint}
+        bundles = await fetch_bundles(self, self.sites, pinned)
+        return await establish(self, bundles, self.threshold)
+
+    def _unwrap(self, site: str, result: dict[str, Any] | None) -> dict[str, Any]:
+        data = result or {}
+        if set(data) == {"noisy", "dp"}:
+            noisy = NoisyResult.model_validate(data)
+            self.tally.add_dp(site, noisy.dp)
+            return noisy.noisy
+        return data
+
+    def _received(self, site: str, kind: str, payload: dict[str, Any]) -> None:
+        if self.on_receive is not None:
+            self.on_receive(site, kind, payload)
+
+    # -- transport (also used by the secure session) ---------------------------------------
+    def _endpoint(self, site: str) -> Endpoint:
+        return next(e for e in self.endpoints if e.site == site)
+
+    async def fetch(self, site: str, path: str) -> dict[str, Any]:
+        url = self._endpoint(site).url
+
+        async def call() -> dict[str, Any]:
+            timeout = max(min(self.request_timeout, self._remaining()), 0.01)
+            return _json(await self.client.get(url + path, timeout=timeout))
+
+        payload = await self._guard(site, call())
+        self._received(site, "key", payload)
+        return payload
+
+    async def post(self, site: str, path: str, payload: BaseModel) -> dict[str, Any]:
+        url = self._endpoint(site).url
+        body = payload.model_dump_json().encode("utf-8")
+
+        async def call() -> dict[str, Any]:
+            return _json(await self._send("POST", url, path, body))
+
+        answer = await self._guard(site, call())
+        self._received(site, path.rsplit("/", 1)[-1], answer)
+        return answer
+
+    async def task(self, site: str, step: StepBase, secure: SecureTask | None) -> TaskOutcome:
+        endpoint = self._endpoint(site)
+        task = TaskRequest(task_id=uuid.uuid4().hex, job_id=self.job_id, analysis=self.analysis,
+                           step=step.model_dump(mode="json"), secure=secure)
+        body = task.model_dump_json().encode("utf-8")
+        self._report(site, f"running {step.step}")
+
+        async def call() -> TaskOutcome:
+            outcome = _outcome(await self._send("POST", endpoint.url, TASKS, body))
+            while outcome.status == "pending":
+                self._report(site, "waiting for approval")
+                await asyncio.sleep(self.poll_interval)
+                path = f"{TASKS}/{task.task_id}"
+                outcome = _outcome(await self._send("GET", endpoint.url, path, b""))
+            return outcome
+
+        outcome = await self._guard(site, call())
+        self._received(site, "task", outcome.result or {})
+        if outcome.status != "answered":
+            reason = outcome.reason or {}
+            self._report(site, outcome.status)
+            raise SiteFailure(reason.get("code", outcome.status), reason.get("detail", ""))
+        self._report(site, f"answered {step.step}")
+        return outcome
+
+    async def _guard(self, site: str, call: Awaitable[T]) -> T:
+        """Run ``call`` within the deadline; map transport errors to site failures."""
+        try:
+            async with asyncio.timeout(max(self._remaining(), 0.01)):
+                return await call
+        except TimeoutError:
+            self._report(site, "timed out")
+            raise SiteFailure("site_timeout", "no answer before the job's deadline") from None
+        except httpx.UnsupportedProtocol as exc:  # plain http refused by a TLS transport
+            self._report(site, "failed")
+            raise SiteFailure("tls_required", str(exc)) from None
+        except httpx.HTTPError as exc:
+            self._report(site, "failed")
+            raise SiteFailure("site_unreachable", f"{type(exc).__name__}: {exc}") from None
 
     def _remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -105,42 +232,27 @@ class HttpFederation:
                     await asyncio.sleep(self.backoff * 2**attempt)
         raise SiteFailure("site_unreachable", f"cannot connect to {url}: {last}")
 
-    async def _ask(self, endpoint: Endpoint, step: StepBase) -> TaskOutcome:
-        task = TaskRequest(task_id=uuid.uuid4().hex, job_id=self.job_id, analysis=self.analysis,
-                           step=step.model_dump(mode="json"))
-        body = task.model_dump_json().encode("utf-8")
-        self._report(endpoint.site, f"running {step.step}")
-        try:
-            async with asyncio.timeout(max(self._remaining(), 0.01)):
-                response = await self._send("POST", endpoint.url, TASKS, body)
-                outcome = _outcome(endpoint.site, response)
-                while outcome.status == "pending":
-                    self._report(endpoint.site, "waiting for approval")
-                    await asyncio.sleep(self.poll_interval)
-                    path = f"{TASKS}/{task.task_id}"
-                    outcome = _outcome(endpoint.site,
-                                       await self._send("GET", endpoint.url, path, b""))
-        except TimeoutError:
-            self._report(endpoint.site, "timed out")
-            raise SiteFailure("site_timeout", "no answer before the job's deadline") from None
-        except httpx.HTTPError as exc:
-            self._report(endpoint.site, "failed")
-            raise SiteFailure("site_unreachable", f"{type(exc).__name__}: {exc}") from None
-        if outcome.status != "answered":
-            reason = outcome.reason or {}
-            self._report(endpoint.site, outcome.status)
-            raise SiteFailure(reason.get("code", outcome.status), reason.get("detail", ""))
-        self._report(endpoint.site, f"answered {step.step}")
-        return outcome
 
-
-def _outcome(site: str, response: httpx.Response) -> TaskOutcome:
-    if response.status_code in (200, 202):
-        return TaskOutcome.model_validate_json(response.content)
+def _problem(response: httpx.Response) -> SiteFailure:
     try:
         problem: dict[str, Any] = response.json()
     except ValueError:
         problem = {}
     code = str(problem.get("code", "internal"))
     detail = str(problem.get("detail", f"HTTP {response.status_code}"))
-    raise SiteFailure(code, detail)
+    return SiteFailure(code, detail)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code != 200:
+        raise _problem(response)
+    try:
+        return dict(response.json())
+    except ValueError:
+        raise SiteFailure("internal", "the node answered something that is not JSON") from None
+
+
+def _outcome(response: httpx.Response) -> TaskOutcome:
+    if response.status_code in (200, 202):
+        return TaskOutcome.model_validate_json(response.content)
+    raise _problem(response)

@@ -50,7 +50,7 @@ def test_summary_equals_pooled(consortium: LocalConsortium) -> None:
         assert got["sd"] == pytest.approx(values.std(ddof=1), rel=1e-10)
     assert set(result["sites"]) == set(SIZES)
     assert sum(s["n"] for s in result["sites"].values()) == len(pooled)
-    assert result["privacy"] == {"secure_aggregation": False, "dp": None}
+    assert result["privacy"] == {"secure_aggregation": True, "dp": None}
 
 
 def test_ttest_equals_scipy(consortium: LocalConsortium) -> None:
