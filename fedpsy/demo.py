@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +19,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from coordinator.api import create_app as coordinator_app
 from coordinator.service import Coordinator
+from coordinator.store.registry import add_user
+from coordinator.web import issue_login_code
 from fedpsy.errors import cli_errors
 from fedpsy.progress import progress_bar
 from fedpsy.serving import BackgroundServer
@@ -97,13 +101,30 @@ def demo(
         "demo-consortium"),
     persons: Annotated[int, typer.Option(min=50, help="Average persons per site.")] = 400,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="After the tour, serve the dashboard until Ctrl-C.")] = False,
+    port: Annotated[int, typer.Option(help="Dashboard port (with --serve).")] = 8700,
 ) -> None:
     """The whole local story: 3 synthetic sites, 3 nodes, a coordinator, a tour."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
     nodes = build_nodes(out_dir, persons, seed)
     with ExitStack() as stack:
-        coord = serve_consortium(stack, out_dir, nodes)
+        coord = stack.enter_context(serve_consortium(stack, out_dir, nodes))
         tour(coord)
-    out.rule("done")
-    out.print(f"Everything is in {out_dir}/ (data, nodes, coordinator).")
+        out.rule("done")
+        out.print(f"Everything is in {out_dir}/ (data, nodes, coordinator).")
+        if serve:
+            serve_dashboard(coord, port)
+
+
+def serve_dashboard(coord: Coordinator, port: int) -> None:
+    """Serve the coordinator with its dashboard; print a one-time login URL."""
+    import uvicorn
+
+    app = coordinator_app(coord)
+    code = issue_login_code(app, add_user(coord.engine, f"demo-{uuid.uuid4().hex[:6]}"))
+    out.rule("dashboard")
+    out.print(f"Open http://127.0.0.1:{port}/login?token={code}")
+    out.print("(a one-time link that logs you in; Ctrl-C stops everything)")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws="none")
