@@ -1,11 +1,11 @@
-"""Run every benchmark (or those named): ``python -m bench [ingest …]``."""
+"""Run every benchmark (or those named): ``python -m bench [ingest secagg …]``."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = ["ingest"]
+BENCHMARKS = ["ingest", "secagg"]
 
 
 def main(names: list[str]) -> None:
