@@ -218,6 +218,11 @@ class HttpFederation:
 
     async def _send(self, method: str, url: str, path: str, body: bytes) -> httpx.Response:
         last: Exception | None = None
+        # a lost connection is retried; a task POST only when it never reached the node
+        # (the node may still be computing it), a poll GET (idempotent) on any transport error
+        retry: tuple[type[Exception], ...] = (
+            (httpx.TransportError,) if method == "GET" else (httpx.ConnectError,
+                                                             httpx.ConnectTimeout))
         for attempt in range(self.retries + 1):
             headers = sign_headers(self.key, method, path, body)
             if body:
@@ -226,11 +231,16 @@ class HttpFederation:
             try:
                 return await self.client.request(method, url + path, content=body,
                                                  headers=headers, timeout=timeout)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            except retry as exc:
                 last = exc
                 if attempt < self.retries and self._remaining() > self.backoff * 2**attempt:
                     await asyncio.sleep(self.backoff * 2**attempt)
-        raise SiteFailure("site_unreachable", f"cannot connect to {url}: {last}")
+        if isinstance(last, httpx.TimeoutException) and not isinstance(last,
+                                                                       httpx.ConnectTimeout):
+            raise SiteFailure("site_timeout", f"no answer from {url} within "
+                              f"{self.request_timeout:g} s ({type(last).__name__})")
+        raise SiteFailure("site_unreachable", f"cannot connect to {url}: "
+                          f"{str(last) or type(last).__name__}")
 
 
 def _problem(response: httpx.Response) -> SiteFailure:

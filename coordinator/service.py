@@ -107,8 +107,10 @@ class Coordinator:
             except (httpx.HTTPError, ValueError) as exc:
                 slow = (isinstance(exc, httpx.TimeoutException)
                         and not isinstance(exc, httpx.ConnectTimeout))
+                code = ("tls_required" if isinstance(exc, httpx.UnsupportedProtocol)
+                        else "site_timeout" if slow else "site_unreachable")
                 failures[node.site] = SiteFailure(
-                    "site_timeout" if slow else "site_unreachable",
+                    code,
                     f"{node.url}/v1/info: {type(exc).__name__}" + (f": {exc}" if str(exc) else ""))
                 continue
             got = fingerprint(public_key_from_pem(info.public_key.encode()))

@@ -121,7 +121,7 @@ def test_plain_http_is_refused_when_tls_is_configured(world: TlsWorld) -> None:
         result = asyncio.run(coord.run({"analysis": "count"}))
         _register_at(coord, world.node.url)
     assert result["status"] == "error", result
-    assert result["reason"]["sites"] == {SITE: "site_unreachable"}
+    assert result["reason"]["sites"] == {SITE: "tls_required"}
     assert "plain HTTP" in result["reason"]["detail"]
 
 
