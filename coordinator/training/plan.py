@@ -12,7 +12,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from coordinator.analyses.regression import design_basis
 from coordinator.federation import Federation
 from schemas.analyses.train import TrainRequest
 from schemas.cohort import Cohort
@@ -76,6 +75,9 @@ class TrainPlan(BaseModel):
 async def make_plan(request: TrainRequest, federation: Federation, *, run_id: str,
                     app_hash: str) -> TrainPlan:  # fmt: skip
     """The plan of ``request`` over ``federation``'s sites (one secure-summed round)."""
+    # imported here: the analyses package imports the train analysis, which imports this
+    from coordinator.analyses.regression import design_basis
+
     basis = await design_basis(federation, request.formula, cohort=request.cohort,
                                visit=request.visit)  # fmt: skip
     spec = request.spec()

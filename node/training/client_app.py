@@ -19,7 +19,10 @@ from pathlib import Path
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
+from node.config import load_config, node_dictionary
+from node.layout import NodeDir
 from node.site import NodeSite
+from node.store.engine import open_engine
 from node.training.gated import LocalGate
 from schemas.errors import FedpsyError
 from schemas.training.bundle import app_hash
@@ -49,6 +52,15 @@ def installed_bundle() -> Path | None:
     return None
 
 
+def _open(root: Path) -> NodeSite:
+    """The node directory without running store migrations (``fedpsy node serve`` did;
+    each message runs in a fresh process, so this is on every message's path)."""
+    node_dir = NodeDir(root).require()
+    config = load_config(node_dir)
+    return NodeSite(node_dir, config, node_dictionary(node_dir, config),
+                    open_engine(config.store_url(node_dir)))  # fmt: skip
+
+
 def _serve(message: Message, context: Context) -> Message:
     node_dir = context.node_config.get(NODE_DIR_KEY)
     if not isinstance(node_dir, str) or not node_dir:
@@ -56,7 +68,7 @@ def _serve(message: Message, context: Context) -> Message:
                             code="config_invalid")  # fmt: skip
         return refusal_reply(message, "?", error)
     bundle = installed_bundle()
-    with NodeSite.open(Path(node_dir)) as node:
+    with _open(Path(node_dir)) as node:
         if bundle is None:
             error = FedpsyError("no installed app bundle found for this run",
                                 code="app_not_approved")  # fmt: skip

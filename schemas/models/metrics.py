@@ -13,9 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
 from schemas.models.layout import Array
+
+
+def average_ranks(values: Array) -> Array:
+    """1-based ranks, ties sharing their average rank (as ``scipy.stats.rankdata``)."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    upper = np.cumsum(counts)
+    average = (upper - counts + 1 + upper) / 2.0
+    ranked: Array = average[inverse].astype(np.float64)
+    return ranked
 
 
 def exact_auc(scores: Array, y: Array) -> float | None:
@@ -24,7 +32,7 @@ def exact_auc(scores: Array, y: Array) -> float | None:
     negatives = int(y.size - positives)
     if positives == 0 or negatives == 0:
         return None
-    ranks = rankdata(scores)
+    ranks = average_ranks(scores)
     u = ranks[y == 1].sum() - positives * (positives + 1) / 2.0
     return float(u / (positives * negatives))
 
@@ -58,4 +66,4 @@ def binned_auc(pos: Sequence[int], neg: Sequence[int]) -> tuple[float | None, fl
     return float(auc), float(0.5 * tied / (total_p * total_n))
 
 
-__all__ = ["binned_auc", "exact_auc", "score_edges", "score_histogram"]
+__all__ = ["average_ranks", "binned_auc", "exact_auc", "score_edges", "score_histogram"]

@@ -4,15 +4,17 @@ The bundle holds only its ``pyproject.toml``: it names the ServerApp and ClientA
 the installed fedpsy provides (``coordinator.training.server_app:app`` and
 ``node.training.client_app:app``), so a site runs its own installed code, never code
 shipped with a run. The **app hash** is the SHA-256 over the bundle's files (sorted
-relative paths and the SHA-256 of each file's bytes). The coordinator computes it over
-the bundle it submits; a site's ClientApp computes it over the bundle its SuperNode
-installed and takes part only if the site approved that hash
+relative paths and the SHA-256 of each file's bytes; of its parsed content for TOML).
+The coordinator computes it over the bundle it submits; a site's ClientApp computes it over
+the bundle its SuperNode installed and takes part only if the site approved that hash
 (:mod:`node.training.approvals`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -51,11 +53,21 @@ plan = ""
     return {"pyproject.toml": pyproject.encode("utf-8")}
 
 
+def _canonical(name: str, content: bytes) -> bytes:
+    """TOML files by their parsed content (Flower re-serializes ``pyproject.toml`` when it
+    builds and installs a bundle); other files as they are."""
+    if not name.endswith(".toml"):
+        return content
+    data = tomllib.loads(content.decode("utf-8"))
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
 def hash_files(files: Mapping[str, bytes]) -> str:
     """The app hash of a bundle given as relative path → bytes."""
     outer = hashlib.sha256()
     for name in sorted(files):
-        outer.update(f"{name}\0{hashlib.sha256(files[name]).hexdigest()}\n".encode())
+        digest = hashlib.sha256(_canonical(name, files[name])).hexdigest()
+        outer.update(f"{name}\0{digest}\n".encode())
     return outer.hexdigest()
 
 

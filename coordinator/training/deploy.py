@@ -1,0 +1,163 @@
+"""Deployment mode: a real Flower SuperLink, and runs submitted to it with ``flwr run``.
+
+The coordinator starts (or attaches to) one ``flower-superlink``: Fleet, Control and
+Runtime APIs on one HTTP port, runtime dependency installation off (the bundle has no
+dependencies; sites run their installed fedpsy). Each site runs a SuperNode
+(:mod:`node.training.supernode`). A run writes the plan's JSON and the app bundle under
+``FLWR_HOME`` (inside the coordinator directory), submits the bundle with
+``flwr run BUNDLE CONNECTION --format json --run-config plan="…"`` (the connection is in
+``$FLWR_HOME/config.toml``), and waits for the ServerApp's outcome file.
+
+Production: give the SuperLink ``--ssl-certfile/--ssl-keyfile/--ssl-ca-certfile`` and
+``--enable-supernode-auth`` (SuperNode keys registered with ``flwr supernode register``),
+and the SuperNodes ``--root-certificates`` and ``--auth-supernode-private-key``; tests use
+``--insecure`` on loopback only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from coordinator.training.links import SiteLink
+from coordinator.training.outcome import Outcome
+from coordinator.training.plan import TrainPlan
+from schemas.errors import CATALOG, FedpsyError
+from schemas.training.bundle import write_bundle
+from schemas.training.env import child_env
+
+logger = logging.getLogger(__name__)
+CONNECTION = "fedpsy"
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise FedpsyError(f"nothing listens on {host}:{port} after {timeout:g} s",
+                      code="site_unreachable")  # fmt: skip
+
+
+def superlink_command(port: int, *, insecure: bool = False, database: Path | None = None,
+                      tls: tuple[Path, Path, Path] | None = None,
+                      supernode_auth: bool = False) -> list[str]:  # fmt: skip
+    """The SuperLink's command line; ``tls`` is (certificate, key, CA certificate)."""
+    scripts = Path(sys.executable).parent
+    command = [str(scripts / "flower-superlink"), "--port", str(port),
+               "--disable-runtime-dependency-installation"]  # fmt: skip
+    if insecure:
+        command.append("--insecure")
+    if tls is not None:
+        cert, key, ca = tls
+        command += ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
+                    "--ssl-ca-certfile", str(ca)]  # fmt: skip
+    if supernode_auth:
+        command.append("--enable-supernode-auth")
+    if database is not None:
+        command += ["--database", str(database)]
+    return command
+
+
+def start_superlink(home: Path, port: int, log: Path, **options: Any) -> subprocess.Popen[bytes]:
+    """Start the SuperLink with Flower's environment in ``home``; waits for its port."""
+    home.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        process = subprocess.Popen(superlink_command(port, **options), env=child_env(home),
+                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    wait_for_port("127.0.0.1", port, 60)
+    return process
+
+
+def write_connection(home: Path, address: str, *, insecure: bool = False,
+                     root_certificates: Path | None = None) -> None:  # fmt: skip
+    """``$FLWR_HOME/config.toml`` with the connection ``fedpsy`` (the default)."""
+    lines = ["[superlink]", f'default = "{CONNECTION}"', "", f"[superlink.{CONNECTION}]",
+             f'address = "{address}"']  # fmt: skip
+    if insecure:
+        lines.append("insecure = true")
+    if root_certificates is not None:
+        lines.append(f'root-certificates = "{root_certificates}"')
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+class DeploymentRuntime:
+    """Runs on a SuperLink at ``address`` (the connection is written into ``home``)."""
+
+    def __init__(self, home: Path, address: str, *, insecure: bool = False,
+                 timeout: float = 600.0) -> None:  # fmt: skip
+        self.home = home
+        self.address = address
+        self.insecure = insecure
+        self.timeout = timeout
+        self.last_run: dict[str, Any] = {}
+
+    def _flwr(self, *args: str) -> dict[str, Any]:
+        scripts = Path(sys.executable).parent
+        done = subprocess.run([str(scripts / "flwr"), *args, "--format", "json"],
+                              env=child_env(self.home), capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+        try:
+            return dict(json.loads(done.stdout))
+        except ValueError:
+            raise FedpsyError(f"flwr {args[0]} failed: {done.stderr.strip()[-300:]}",
+                              code="training_failed") from None  # fmt: skip
+
+    def _ended_without_outcome(self, run_id: str, result: Path) -> None:
+        runs = self._flwr("ls", CONNECTION, "--run-id", run_id).get("runs", [])
+        status = str(runs[0].get("status", "")) if runs else ""
+        if status.startswith("finished") and not result.exists():
+            details = str(runs[0].get("status-details", ""))[:300]
+            raise FedpsyError(f"the run ended ({status}) without an outcome: {details}",
+                              code="training_failed")  # fmt: skip
+
+    def run(self, plan: TrainPlan, links: list[SiteLink]) -> Outcome:
+        from coordinator.training.server_app import outcome_path
+
+        del links  # in deployment each site's SuperNode runs the ClientApp itself
+        write_connection(self.home, self.address, insecure=self.insecure)
+        bundle = write_bundle(self.home / "bundle")
+        runs = self.home / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        plan_path = runs / f"{plan.run_id}.plan.json"
+        plan_path.write_text(plan.model_dump_json(), encoding="utf-8")
+        result = outcome_path(plan_path)
+        started = self._flwr("run", str(bundle), CONNECTION, "--run-config",
+                             f'plan="{plan_path}"')  # fmt: skip
+        if not started.get("success"):
+            raise FedpsyError(f"the SuperLink did not start the run: {started}",
+                              code="training_failed")  # fmt: skip
+        run_id = str(started["run-id"])
+        deadline = time.monotonic() + self.timeout
+        checked = time.monotonic()
+        while not result.exists():
+            if time.monotonic() > deadline:
+                self._flwr("stop", run_id, CONNECTION)
+                raise FedpsyError("the training run did not finish in time", code="site_timeout")
+            if time.monotonic() - checked > 3:
+                checked = time.monotonic()
+                self._ended_without_outcome(run_id, result)
+            time.sleep(0.2)
+        time.sleep(0.1)  # the file is written in one call; let it close
+        outcome = Outcome.model_validate_json(result.read_text(encoding="utf-8"))
+        listed = self._flwr("ls", CONNECTION, "--run-id", run_id)
+        self.last_run = next(iter(listed.get("runs", [])), {})
+        if outcome.error is not None:
+            code = str(outcome.error.get("code", "training_failed"))
+            raise FedpsyError(str(outcome.error.get("detail", "")),
+                              code=code if code in CATALOG else "training_failed",
+                              extra={k: v for k, v in outcome.error.items() if k == "sites"})
+        return outcome
+
+
+__all__ = ["DeploymentRuntime", "start_superlink", "superlink_command", "write_connection"]
