@@ -87,8 +87,9 @@ def client_context(ca_certs: Path, certfile: Path | None = None, keyfile: Path |
 def health_context(ca_certs: Path | None, certfile: Path | None = None,
                    keyfile: Path | None = None, key_password: str | None = None
                    ) -> ssl.SSLContext:
-    """A context for a local health probe: the chain is verified against ``ca_certs`` but
-    not the host name (the probe connects to 127.0.0.1, which the certificate may not name)."""
+    """A context for a local health probe: the chain is verified against ``ca_certs`` (when
+    given) but not the host name (the probe connects to 127.0.0.1, which the certificate
+    may not name); ``certfile`` is shown to a server that requires mutual TLS."""
     if ca_certs is not None:
         ctx = client_context(ca_certs, certfile, keyfile, key_password, "health check")
         ctx.check_hostname = False
