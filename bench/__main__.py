@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["ingest", "secagg"]
+BENCHMARKS = ["ingest", "secagg", "training"]
 
 
 def main(names: list[str]) -> None:

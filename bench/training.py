@@ -1,0 +1,95 @@
+"""Training benchmark: per-round wall time and bytes per round in simulation, and
+federated vs pooled vs local-only AUC on the same test rows.
+Data: scikit-learn's breast cancer set split over three unequal sites with different case
+mix. Pooled: scikit-learn's LogisticRegression on every site's training rows. Local-only:
+each site's own model (trained at the site), AUC on its own test rows, weighted by rows.
+Bytes: the arrays and configuration in every message of a round (sent and received).
+Deployment mode (``DeploymentRuntime.last_run`` has the SuperLink's network traffic) is
+not part of this report yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from bench.report import emit
+from coordinator.analyses.regression import INTERCEPT
+from coordinator.training.analysis import result_of
+from coordinator.training.outcome import Outcome
+from coordinator.training.plan import TrainPlan, make_plan
+from coordinator.training.runtime import SimulationRuntime
+from node.formula import build_design
+from schemas.analyses import parse_request
+from schemas.analyses.train import TrainRequest
+from schemas.models.layout import unflatten
+from schemas.models.numeric import predict
+from schemas.models.split import split_rows
+from schemas.training.bundle import app_hash
+from tests.support.federation import split_sites
+from tests.support.training import BREAST_FEATURES, TrainingFederation, breast_cancer
+
+FORMULA = "malignant ~ " + " + ".join(BREAST_FEATURES)
+ROUNDS = 10
+
+
+def _aucs(sites: dict[str, Any], plan: TrainPlan, outcome: Outcome) -> dict[str, float]:
+    xs, ys, xt, yt = [], [], [], []
+    for site, source in sites.items():
+        frame = source.frame(["malignant", *BREAST_FEATURES], "baseline", None)
+        design = build_design(FORMULA, frame, columns=plan.columns)
+        split = split_rows(design.n, site, plan.seed, plan.test_fraction,
+                           plan.validation_fraction)  # fmt: skip
+        xs.append(design.x[split.train])
+        ys.append(design.y[split.train])
+        xt.append(design.x[split.test])
+        yt.append(design.y[split.test])
+    x_train, y_train = np.vstack(xs), np.concatenate(ys)
+    x_test, y_test = np.vstack(xt), np.concatenate(yt)
+    keep = [j for j, c in enumerate(plan.columns) if c != INTERCEPT]
+    pooled = LogisticRegression(max_iter=5000).fit(x_train[:, keep], y_train)
+    z = (x_test - np.asarray(plan.center)) / np.asarray(plan.scale)
+    weights = unflatten(plan.spec, len(plan.columns), outcome.weights)
+    local = [(r.auc, r.n) for r in outcome.local.values() if r.auc is not None]
+    return {
+        "federated_auc": float(roc_auc_score(y_test, predict(plan.spec, weights, z))),
+        "pooled_auc": float(roc_auc_score(y_test, pooled.predict_proba(x_test[:, keep])[:, 1])),
+        "local_only_auc": float(np.average([a for a, _ in local], weights=[n for _, n in local])),
+    }
+
+
+def _row(mode: str, outcome: Outcome, bytes_per_round: float,
+         aucs: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+    seconds = [h.seconds for h in outcome.history]
+    return {"mode": mode, "rounds": len(seconds), "s_per_round": float(np.mean(seconds)),
+            "bytes_per_round": bytes_per_round, **aucs}  # fmt: skip
+
+
+def run() -> None:
+    # Flower's simulation workers import the in-process links from ``tests.support``
+    os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    frame = breast_cancer()[["malignant", *BREAST_FEATURES]]
+    sites = split_sites(frame, [0.45, 0.35, 0.2], seed=5, sort_by="mean_texture")
+    from node.policy import Policy
+
+    federation = TrainingFederation(sites, policies={s: Policy(max_parameter_fraction=1.0)
+                                                     for s in sites})  # fmt: skip
+    request = parse_request({"analysis": "train", "formula": FORMULA, "rounds": ROUNDS,
+                             "local_epochs": 2, "patience": ROUNDS, "seed": 3})  # fmt: skip
+    assert isinstance(request, TrainRequest)
+    plan = asyncio.run(make_plan(request, federation, run_id="bench", app_hash=app_hash()))
+    outcome = SimulationRuntime().run(plan, federation.training_links())
+    result_of(request, plan, outcome)  # the result builds from this outcome
+    sim_bytes = float(np.mean([h.bytes_sent + h.bytes_received for h in outcome.history]))
+    rows = [_row("simulation", outcome, sim_bytes, _aucs(sites, plan, outcome))]
+    notes = ["deployment mode is not benchmarked here yet: its per-message cost is "
+             "measured by tests/test_training_deploy.py (real SuperLink and SuperNodes)"]
+    emit("training", "Federated training (breast cancer, 3 sites, logistic)",
+         ["mode", "rounds", "s_per_round", "bytes_per_round", "federated_auc", "pooled_auc",
+          "local_only_auc"], rows, notes)  # fmt: skip
