@@ -427,3 +427,47 @@ def test_a_site_requiring_secure_aggregation_refuses_clear_sums(tmp_path: Path) 
         assert result["privacy"]["secure_aggregation"] is True
     finally:
         built.close()
+
+
+def test_a_manually_approved_secure_answer_leaves_masked(tmp_path: Path) -> None:
+    import threading
+
+    built = LocalConsortium.build(
+        tmp_path,
+        clinical_sites({"oslo": 25, "paris": 30}),
+        policy_extra={"paris": {"default_approval": '"manual"'}},
+    )
+    paris = built.services["paris"]
+    approved: list[str] = []
+
+    def site_admin() -> None:
+        for _ in range(200):
+            pending = paris.tasks.pending()
+            if pending:
+                review = pending[0]["would_leave"]
+                assert review["review"] == {"n": 30}  # the site sees its own clear value
+                approved.append(paris.decide(pending[0]["task_id"], approve=True).task_id)
+                return
+            threading.Event().wait(0.05)
+
+    admin = threading.Thread(target=site_admin)
+    admin.start()
+    try:
+
+        async def body(fed: Recording) -> CountResult:
+            fed.poll_interval = 0.05
+            return await fed.sum(CountStep(), CountResult)
+
+        total = with_federation(built, body, analysis="count")
+        admin.join()
+        assert total.n == 55 and approved
+        outcome = paris.outcome(approved[0])
+        assert set(outcome.result or {}) == {"masked", "template", "shares", "dp"}
+        released = [e.payload["left"] for e in paris.audit.entries() if e.kind == "released"]
+        assert (
+            released[-1]["masked_sha256"]
+            == hashlib.sha256(base64.b64decode((outcome.result or {})["masked"])).hexdigest()
+        )
+    finally:
+        admin.join()
+        built.close()
