@@ -41,7 +41,7 @@ from schemas.secagg.wire import (
 )
 
 logger = logging.getLogger(__name__)
-MAX_SESSIONS = 64
+MAX_SESSIONS = 512
 SESSION_TTL = 24 * 3600.0
 
 
@@ -107,10 +107,10 @@ class SecaggNode:
         if len(me) != 1:
             raise _fail("this node's own key is not among the session's participants")
         peers = {p.site: p.bundle for p in request.participants if p.site != me[0]}
+        verified = {s: keys.verify_bundle(b, s) for s, b in peers.items()}  # then pin
         check_and_pin(self._dir, {s: keys.bundle_fingerprint(b) for s, b in peers.items()})
         pair_keys = {
-            s: keys.pair_key(mine, keys.verify_bundle(b, s), request.session, (me[0], s))
-            for s, b in peers.items()
+            s: keys.pair_key(mine, key, request.session, (me[0], s)) for s, key in verified.items()
         }
         try:
             with self._engine.begin() as conn:
