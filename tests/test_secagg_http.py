@@ -471,3 +471,17 @@ def test_a_manually_approved_secure_answer_leaves_masked(tmp_path: Path) -> None
     finally:
         admin.join()
         built.close()
+
+
+def test_keys_and_pins_live_in_the_node_directory(consortium: LocalConsortium) -> None:
+    import json
+    import stat
+
+    run(consortium, {"analysis": "count"})
+    for site, node in consortium.nodes.items():
+        key = node.dir.keys / "secagg.key"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        pins = json.loads((node.dir.keys / "peers.json").read_text())
+        assert sorted(pins) == sorted(s for s in SIZES if s != site)
+        for peer, fp in pins.items():
+            assert fp == registry.get_node(consortium.coordinator.engine, peer).fingerprint
