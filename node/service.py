@@ -23,9 +23,11 @@ from pydantic import BaseModel, ValidationError
 
 from node.audit import AuditLog
 from node.auth import verify_request
+from node.derived import DerivedFrameSource, DerivedValues
 from node.differencing import DifferencingGuard
 from node.frame_store import StoreFrameSource
 from node.gate import check_disclosure
+from node.harmonized import DERIVED_FILE, save_harmonized, write_derived_dictionary
 from node.identity import load_identity, public_key_pem
 from node.ledger import PrivacyLedger
 from node.nonces import NonceStore
@@ -68,7 +70,8 @@ class NodeService:
         self.clock = clock
         self.policy: Policy = load_policy(node.dir.policy)
         self.nonces = NonceStore(node.engine)
-        self.frames = StoreFrameSource(node.engine, node.config.site, node.dictionary)
+        self.frames = DerivedFrameSource(
+            StoreFrameSource(node.engine, node.config.site, node.dictionary), self._keep)
         self.guard = DifferencingGuard(node.engine, self.policy.min_cohort)
         self.audit = AuditLog(node.engine)
         self.tasks = TaskStore(node.engine, node.config.site)
@@ -79,6 +82,21 @@ class NodeService:
     @property
     def site(self) -> str:
         return self.node.config.site
+
+    def _keep(self, derived: DerivedValues) -> None:
+        """Keep a committed run's per-person values as variables of this node."""
+        others = [self.node.dir.dictionary / name
+                  for name in self.node.config.dictionary_extensions if name != DERIVED_FILE]
+        path = write_derived_dictionary(self.node.dir.dictionary, derived.variables,
+                                        others=others)
+        save_harmonized(self.node.engine, derived.run_id, derived.values,
+                        visit=derived.visit, variables=derived.variables)
+        self.node.record_extension(path.name)
+        self.frames.inner = StoreFrameSource(self.node.engine, self.site, self.node.dictionary)
+        self.releaser = Releaser(self.policy, self.ledger, self.secagg, self.node.dictionary)
+        self.audit.append("derived.kept", None, {"run_id": derived.run_id,
+                                                 "variables": derived.codes,
+                                                 "rows": len(derived.values)})
 
     def health(self) -> Health:
         return Health(site=self.site, version=__version__,

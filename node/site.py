@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from node.config import NodeConfig, adopt_extensions, init_node_dir, load_config, node_dictionary
+from node.config import (
+    NodeConfig,
+    adopt_extensions,
+    init_node_dir,
+    load_config,
+    node_dictionary,
+    save_config,
+)
 from node.identity import create_identity
 from node.ingest import IngestReport, files_to_load, ingest, total_rows
 from node.ingest.context import Progress
@@ -54,6 +61,14 @@ class NodeSite:
                               f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                               code="store_error") from exc
         return cls(node_dir, config, dictionary, engine)
+
+    def record_extension(self, name: str) -> None:
+        """Record an extension file of ``DIR/dictionary`` and reload the dictionary."""
+        if name not in self.config.dictionary_extensions:
+            self.config = self.config.model_copy(
+                update={"dictionary_extensions": (*self.config.dictionary_extensions, name)})
+            save_config(self.dir, self.config)
+        self.dictionary = node_dictionary(self.dir, self.config)
 
     def close(self) -> None:
         """Release the store's connections."""
