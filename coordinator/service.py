@@ -148,7 +148,8 @@ class Coordinator:
 
             def federation_for(sites: list[str]) -> HttpFederation:
                 return HttpFederation(
-                    [Endpoint(s, by_site[s].url) for s in sites], self.key, job_id,
+                    [Endpoint(s, by_site[s].url, by_site[s].fingerprint) for s in sites],
+                    self.key, job_id,
                     str(request.get("analysis")), client,
                     request_timeout=self.config.request_timeout_s, deadline=deadline,
                     on_site=lambda site, status: jobs.set_site_status(self.engine, job_id,
