@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from schemas.errors import FedpsyError
 
@@ -25,7 +26,7 @@ def cli_errors(func: Callable[P, T]) -> Callable[P, T]:
         try:
             return func(*args, **kwargs)
         except FedpsyError as exc:
-            stderr.print(f"[bold red]error[/] [{exc.code}] {exc.message}", markup=True)
+            stderr.print(f"[bold red]error[/] {escape(f'[{exc.code}]')} {escape(exc.message)}")
             if exc.detail:
                 stderr.print(exc.detail, markup=False)
             sys.stderr.flush()

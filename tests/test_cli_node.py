@@ -68,6 +68,7 @@ def test_bad_file_exit_2_and_store_unchanged(tmp_path: Path, store_url: str) -> 
 def test_not_initialized_and_bad_site(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["node", "status", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2
+    assert "[not_initialized]" in missing.output  # the error code is shown
     assert "fedpsy node init" in missing.output
     bad = runner.invoke(app, ["node", "init", str(tmp_path / "n"), "--site", "Bad Site!"])
     assert bad.exit_code == 2
