@@ -4,7 +4,8 @@ Observation values at the requested visit and person-level values are pivoted wi
 person table's columns joined in, and the result served through
 :class:`~node.frame_memory.DataFrameSource` (cohort, categories, ``site``). Frames are
 indexed by the store's stable ``person.row_id``, so the differencing guard's bitsets stay
-valid when new persons are loaded.
+valid when new persons are loaded. The labels of an open categorical (no dictionary
+categories, e.g. scanner ids) are its labels held by at least the site's minimum cell size.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ PERSON_COLUMNS = ("sex", "birth_year", "primary_diagnosis")
 class StoreFrameSource:
     """A FrameSource over the node's store."""
 
-    def __init__(self, engine: Engine, site: str, dictionary: Dictionary) -> None:
+    def __init__(self, engine: Engine, site: str, dictionary: Dictionary,
+                 min_label_count: int = 1) -> None:
         self._engine = engine
         self._site = site
         self._dictionary = dictionary
+        self._min_label_count = min_label_count
 
     @property
     def site(self) -> str:
@@ -49,6 +52,8 @@ class StoreFrameSource:
         wide = self._wide(sorted(needed), visit)
         categories = {code: self._categories(code, wide) for code in needed
                       if self._dictionary.get(code).type == "categorical"}
+        for code, cats in categories.items():  # rare labels of open categoricals: withheld
+            wide[code] = wide[code].where(wide[code].isna() | wide[code].isin(cats))
         source = DataFrameSource(self._site, wide.drop(columns=["row_id"]), categories)
         framed = source.frame(wanted, visit, cohort)
         framed.index = pd.Index(wide["row_id"].to_numpy()[framed.index.to_numpy()],
@@ -56,10 +61,14 @@ class StoreFrameSource:
         return framed
 
     def _categories(self, code: str, wide: pd.DataFrame) -> list[str]:
+        """Dictionary categories; for an open categorical, the labels held by at least
+        ``min_label_count`` persons here (a rarer label would name too few persons, so its
+        rows count as missing)."""
         var = self._dictionary.get(code)
         if var.categories is not None:
             return list(var.categories)
-        return sorted({str(v) for v in wide[code].dropna()})
+        held = wide[code].dropna().astype(str).value_counts()
+        return sorted(str(label) for label, n in held.items() if n >= self._min_label_count)
 
     def _wide(self, codes: list[str], visit: str) -> pd.DataFrame:
         """One row per person at ``visit`` (persons without the visit are absent)."""

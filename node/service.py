@@ -15,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from node.audit import AuditLog
@@ -35,6 +37,7 @@ from node.policy import Policy, load_policy
 from node.release import Releaser, audit_form
 from node.secagg import SecaggNode
 from node.site import NodeSite
+from node.steps.base import Computed, FrameSource
 from node.steps.registry import run_step
 from node.tasks import TaskStore
 from node.trust import load_trusted
@@ -62,6 +65,31 @@ def _parse(model: type[M], body: bytes) -> M:
                           code="request_invalid") from None
 
 
+def _finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def compute(step: StepBase, source: FrameSource) -> Computed:
+    """Run ``step``; parameters the computation cannot use are the request's fault (422),
+    and a result that is not finite never leaves."""
+    try:
+        computed = run_step(step, source)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        log.info("step failed", extra={"step": step.step, "error": type(exc).__name__})
+        raise FedpsyError(f"step {step.step!r} cannot be computed with these parameters "
+                          f"({type(exc).__name__})", code="request_invalid") from None
+    if not _finite(computed.result.model_dump()):
+        raise FedpsyError(f"step {step.step!r} gives a result that is not finite with these "
+                          "parameters", code="request_invalid")
+    return computed
+
+
 class NodeService:
     """One node's task handling, independent of the HTTP layer."""
 
@@ -71,7 +99,8 @@ class NodeService:
         self.policy: Policy = load_policy(node.dir.policy)
         self.nonces = NonceStore(node.engine)
         self.frames = DerivedFrameSource(
-            StoreFrameSource(node.engine, node.config.site, node.dictionary), self._keep)
+            StoreFrameSource(node.engine, node.config.site, node.dictionary,
+                             self.policy.min_cell), self._keep)
         self.guard = DifferencingGuard(node.engine, self.policy.min_cohort)
         self.audit = AuditLog(node.engine)
         self.tasks = TaskStore(node.engine, node.config.site)
@@ -92,7 +121,8 @@ class NodeService:
         save_harmonized(self.node.engine, derived.run_id, derived.values,
                         visit=derived.visit, variables=derived.variables)
         self.node.record_extension(path.name)
-        self.frames.inner = StoreFrameSource(self.node.engine, self.site, self.node.dictionary)
+        self.frames.inner = StoreFrameSource(self.node.engine, self.site, self.node.dictionary,
+                                             self.policy.min_cell)
         self.releaser = Releaser(self.policy, self.ledger, self.secagg, self.node.dictionary)
         self.audit.append("derived.kept", None, {"run_id": derived.run_id,
                                                  "variables": derived.codes,
@@ -142,7 +172,7 @@ class NodeService:
             self._check_secure(task, step)
             rows = self.frames.cohort_rows(step.visit, step.cohort)
             self.guard.check(rows.to_numpy(), self.node.dictionary.hash)
-            computed = run_step(step, self.frames)
+            computed = compute(step, self.frames)
             check_disclosure(self.policy, task.analysis, step.step, computed.disclosure)
             release = self.releaser.release(task, step, computed)
         except FedpsyError as exc:

@@ -100,7 +100,7 @@ CATALOG: dict[str, ErrorKind] = {
                                  "again.", EXIT_ERROR, 503),
     "tls_required": ErrorKind("Plain HTTP is refused: TLS is configured.", EXIT_ERROR, 400),
     "tls_invalid": ErrorKind("A TLS certificate or key is not valid.", EXIT_BAD_INPUT, 400),
-    "not_converged": ErrorKind("The computation did not converge.", EXIT_ERROR, 500),
+    "not_converged": ErrorKind("The computation did not converge.", EXIT_ERROR, 422),
     "training_failed": ErrorKind("A training round failed or came back empty.", EXIT_ERROR,
                                  500),
     "store_error": ErrorKind("The data store failed.", EXIT_ERROR, 500),

@@ -2,9 +2,8 @@
 
 :data:`ERRORS` are wrong requests the node refuses today (unknown or categorical variables
 where numbers are needed, a term the formula lacks, ...). :data:`MALFORMED` are well-typed
-requests the node cannot compute — ragged matrices, coefficients that overflow — each
-marked with the defect that still turns it into a 500 (strict ``xfail``: remove the mark
-when the defect is fixed).
+requests the node cannot compute — ragged matrices, coefficients that overflow — which it
+refuses as ``request_invalid`` (or ``not_converged``, also a 4xx: the request is at fault).
 """
 
 from __future__ import annotations
@@ -30,22 +29,6 @@ ERRORS: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def _known(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
-_RAGGED = (
-    "a ragged matrix reaches np.asarray in the step handler (ValueError → 500); the "
-    "wire model does not check that its rows have equal lengths"
-)
-_NON_FINITE = (
-    "the step's result overflows to inf/nan and the audit log refuses to store it "
-    "(ValueError → 500) instead of the node refusing the step"
-)
-_NOT_CONVERGED = (
-    "the node answers not_converged, which the error catalog serves as HTTP 500: the "
-    "request's coefficients, not the server, are at fault"
-)
 MALFORMED = [
     pytest.param(
         "summary",
@@ -55,7 +38,6 @@ MALFORMED = [
             "group": "sex",
             "center": [[1.0], [2.0, 3.0]],
         },
-        marks=_known(_RAGGED),
         id="moments-ragged-center",
     ),
     pytest.param(
@@ -79,7 +61,6 @@ MALFORMED = [
                 ],
             },
         },
-        marks=_known(_RAGGED),
         id="pca-ragged-components",
     ),
     pytest.param(
@@ -89,7 +70,6 @@ MALFORMED = [
             "variables": ["age", "education_years"],
             "centers": [[30.0, 12.0], [60.0]],
         },
-        marks=_known(_RAGGED),
         id="kmeans-ragged-centers",
     ),
     pytest.param(
@@ -101,7 +81,6 @@ MALFORMED = [
             "means": [[40.0]],
             "covariances": [[[100.0], []]],
         },
-        marks=_known(_RAGGED),
         id="gmm-ragged-covariances",
     ),
     pytest.param(
@@ -114,7 +93,6 @@ MALFORMED = [
             "covariates": ["age"],
             "coefficients": [[10.0, 14.0], [0.01]],
         },
-        marks=_known(_RAGGED),
         id="combat-ragged-coefficients",
     ),
     pytest.param(
@@ -128,7 +106,6 @@ MALFORMED = [
             "scale": [1e-300, 1e-300],
             "beta": [1e300, 1e300],
         },
-        marks=_known(_NON_FINITE),
         id="glm-score-overflow",
     ),
     pytest.param(
@@ -140,7 +117,6 @@ MALFORMED = [
             "center": [0.0, 1e308],
             "scale": [1e-308, 1e-308],
         },
-        marks=_known(_NON_FINITE),
         id="crossprod-overflow",
     ),
     pytest.param(
@@ -156,21 +132,6 @@ MALFORMED = [
             "beta": [1e300],
             "points": [1],
         },
-        marks=_known(_NOT_CONVERGED),
         id="cox-sums-overflow",
     ),
 ]
-
-KNOWN_5XX: dict[str, str] = {
-    "inhomogeneous shape": _RAGGED,
-    "Out of range float values are not JSON compliant": _NON_FINITE,
-    '"code":"not_converged"': _NOT_CONVERGED,
-}
-"""Signatures (in the node's response or its logged exception) of the defects pinned by
-:data:`MALFORMED`; a 5xx carrying one is known, any other 5xx is a new failure."""
-
-
-def known_5xx(response: str, recent_logs: list[str]) -> str | None:
-    """The known defect a 5xx answer shows (by its body or the last logged errors)."""
-    text = response + "\n".join(recent_logs)
-    return next((why for mark, why in KNOWN_5XX.items() if mark in text), None)
