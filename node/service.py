@@ -40,6 +40,7 @@ from node.site import NodeSite
 from node.steps.base import Computed, FrameSource
 from node.steps.registry import run_step
 from node.tasks import TaskStore
+from node.training.approvals import check_step_app
 from node.trust import load_trusted
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
@@ -169,6 +170,7 @@ class NodeService:
             if not self.policy.allows(task.analysis):
                 raise FedpsyError(f"analysis {task.analysis!r} is not allowed at this site",
                                   code="analysis_not_allowed")
+            check_step_app(self.node.dir.root, step)
             self._check_secure(task, step)
             rows = self.frames.cohort_rows(step.visit, step.cohort)
             self.guard.check(rows.to_numpy(), self.node.dictionary.hash)

@@ -1,5 +1,6 @@
-"""Federated training: Flower rounds against pooled scikit-learn, the site's gate and app
-approval, and runs whose rounds fail or come back empty."""
+"""Federated training against pooled scikit-learn: logistic regression in Flower's
+simulation (each simulated ClientApp relaying to its site's gate), the MLP through the
+federation's own sums (the path the HTTP federation takes with secure aggregation)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from schemas.analyses.train import TrainingResult
 from schemas.models.layout import unflatten
 from schemas.models.numeric import predict
 from schemas.models.split import split_rows
-from tests.support.federation import split_sites
+from tests.support.federation import InProcessFederation, split_sites
 from tests.support.training import BREAST_FEATURES, TrainingFederation, breast_cancer
 
 pytestmark = pytest.mark.xdist_group("flower")
@@ -43,9 +44,10 @@ def _importable_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
 
 
-def _train(sites: dict[str, Any], **request: Any) -> TrainingResult:
+def _train(sites: dict[str, Any], *, flower: bool = True, **request: Any) -> TrainingResult:
     data = {"analysis": "train", "formula": FORMULA, "seed": 3, **request}
-    federation = TrainingFederation(sites, policies={s: POLICY for s in sites})
+    federation = (TrainingFederation(sites, policies={s: POLICY for s in sites}) if flower
+                  else InProcessFederation(sites))  # fmt: skip
     result, _ = asyncio.run(run_analysis(parse_request(data), federation))
     assert isinstance(result, TrainingResult)
     return result
@@ -114,9 +116,8 @@ def test_logistic_regression_reaches_pooled_auc(sites: dict[str, Any]) -> None:
                                _federated_scores(result, design.x), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.slow
 def test_mlp_reaches_pooled_auc(sites: dict[str, Any]) -> None:
-    result = _train(sites, model="mlp", hidden=4, rounds=20, local_epochs=2, patience=4,
-                    strategy="fedprox", proximal_mu=0.01)  # fmt: skip
+    result = _train(sites, flower=False, model="mlp", hidden=4, rounds=20, local_epochs=2,
+                    patience=4, strategy="fedprox", proximal_mu=0.01)  # fmt: skip
     assert result.coefficients == []
     _compare(sites, result, 0.02)

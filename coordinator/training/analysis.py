@@ -1,8 +1,10 @@
-"""The ``train`` analysis: plan over the federation, rounds in Flower, result and model.
+"""The ``train`` analysis: plan over the federation, rounds, result and model.
 
 The plan takes one secure-summed round of column moments (standardization from federated
-moments); the rounds run in the federation's training runtime (simulation by default),
-off the event loop; the result reports pooled and per-site test metrics, the history,
+moments); the rounds run in the federation's training runtime
+(:func:`coordinator.training.runtime.runtime_for`: over HTTP the federation's secure
+sums, for in-process sites Flower's simulation, or a Flower deployment), off the event
+loop; the result reports pooled and per-site test metrics, the history,
 the logistic coefficients on the original scale of the design and the local-only
 baselines, and carries the trained model (which the coordinator keeps in its model
 registry under ``model_id``).
@@ -32,7 +34,7 @@ from schemas.analyses.train import (
     TrainRequest,
 )
 from schemas.models.metrics import binned_auc
-from schemas.steps.train import TrainResult
+from schemas.steps.train import TrainResult, TrainSumResult
 from schemas.training.bundle import app_hash
 
 logger = logging.getLogger(__name__)
@@ -44,20 +46,19 @@ def _site_metrics(r: TrainResult) -> SiteMetrics:
     return SiteMetrics(n=r.n, auc=r.auc, accuracy=r.correct / r.n, brier=r.brier_sum / r.n)
 
 
-def pooled_metrics(test: dict[str, TrainResult], edges: list[float]) -> Metrics:
-    """Pooled test metrics from the sites' sums and histograms."""
-    parts = list(test.values())
-    n = sum(r.n for r in parts)
+def pooled_metrics(total: TrainSumResult | None, per_site: dict[str, TrainResult],
+                   edges: list[float]) -> Metrics:  # fmt: skip
+    """Pooled test metrics from the sites' summed test phase (and each site's own)."""
     bins = max(len(edges) - 1, 0)
-    pos = np.sum([r.hist_pos for r in parts], axis=0) if parts else np.zeros(bins)
-    neg = np.sum([r.hist_neg for r in parts], axis=0) if parts else np.zeros(bins)
-    auc, bound = binned_auc([int(v) for v in pos], [int(v) for v in neg])
+    if total is None:
+        total = TrainSumResult(phase="test", n=0, missing=0, loss_sum=0.0)
+    n = total.n
+    auc, bound = binned_auc(total.hist_pos, total.hist_neg)
     return Metrics(
         n=n, auc=auc, auc_error_bound=bound, auc_bins=bins,
-        accuracy=sum(r.correct for r in parts) / n if n else None,
-        brier=sum(r.brier_sum for r in parts) / n if n else None,
-        log_loss=sum(r.loss_sum for r in parts) / n if n else None,
-        per_site={s: _site_metrics(r) for s, r in sorted(test.items())},
+        accuracy=total.correct / n if n else None, brier=total.brier_sum / n if n else None,
+        log_loss=total.loss_sum / n if n else None,
+        per_site={s: _site_metrics(r) for s, r in sorted(per_site.items())},
     )  # fmt: skip
 
 
@@ -83,7 +84,7 @@ def result_of(request: TrainRequest, plan: TrainPlan, outcome: Outcome) -> Train
                          weights=outcome.weights)  # fmt: skip
     return TrainingResult(
         formula=request.formula, model_kind=request.model, strategy=request.strategy,
-        metrics=pooled_metrics(outcome.test, outcome.edges), history=history,
+        metrics=pooled_metrics(outcome.pooled, outcome.test, outcome.edges), history=history,
         best_round=outcome.best_round, stopped_early=outcome.stopped_early,
         coefficients=coefficients(plan, outcome.weights) if request.model == "logistic"
         else [],

@@ -1,11 +1,12 @@
 """What a training run's rounds produce, as plain data (it crosses a process boundary in
-deployment): the history, the chosen weights, each site's test and local-only results."""
+deployment): the history, the chosen weights, the test sums over sites and, when asked,
+each site's own test and local-only results."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.steps.train import TrainResult
+from schemas.steps.train import TrainResult, TrainSumResult
 
 
 class RoundStats(BaseModel):
@@ -29,6 +30,7 @@ class Outcome(BaseModel):
     best_round: int = 0
     stopped_early: bool = False
     edges: list[float] = Field(default_factory=list)
+    pooled: TrainSumResult | None = None
     test: dict[str, TrainResult] = Field(default_factory=dict)
     local: dict[str, TrainResult] = Field(default_factory=dict)
     error: dict[str, object] | None = None

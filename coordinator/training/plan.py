@@ -48,6 +48,7 @@ class TrainPlan(BaseModel):
     test_fraction: float
     validation_fraction: float
     bins: int
+    per_site: bool = True
     n: int
     missing: int
     initial: list[float]
@@ -91,7 +92,7 @@ async def make_plan(request: TrainRequest, federation: Federation, *, run_id: st
         learning_rate=request.learning_rate, batch_size=request.batch_size, l2=request.l2,
         proximal_mu=request.proximal_mu, seed=request.seed,
         test_fraction=request.test_fraction, validation_fraction=request.validation_fraction,
-        bins=request.bins, n=basis.n, missing=basis.missing,
+        bins=request.bins, per_site=request.per_site, n=basis.n, missing=basis.missing,
         initial=flatten(initial_weights(spec, p, request.seed)),
     )  # fmt: skip
 

@@ -1,14 +1,10 @@
-"""The ServerApp's work: rounds of FedAvg or FedProx with early stopping, then scoring.
+"""The ServerApp's work: the rounds of :mod:`coordinator.training.loop` over a Flower grid.
 
-Each round sends the global weights to every site (``fit``), averages the returned
-weights by Flower's strategy (weighted by each site's training rows), and asks every site
-for its validation loss of the new weights (``validate``). The federated validation loss
-(summed cross-entropy over all sites' validation rows / their number) decides early
-stopping: training ends when it has not improved for ``patience`` rounds, and the weights
-of the best round are kept (Prechelt, *Early Stopping — But When?*, 1998). Then every
-site scores those weights on its test rows (``test``; the score bins are coarsened while
-a site refuses a small cell) and trains a model on its own rows for the local-only
-baseline (``local``).
+Each phase is one Flower message per site carrying the train step; ``fit`` replies are
+averaged by Flower's strategy (FedAvg or FedProx, weighted by each site's training rows),
+the other phases' sums are added here. Over Flower the ServerApp holds each site's reply
+(no secure aggregation on this path: see :mod:`coordinator.training.federated` for the
+path where the coordinator only learns sums).
 
 A round is an error unless every site of the run answered: a missing reply, a Flower
 error reply (a crashed ClientApp) or an empty round fails the run with
@@ -18,8 +14,6 @@ error reply (a crashed ClientApp) or an empty round fails the run with
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -27,12 +21,12 @@ from flwr.app import Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from coordinator.analyses.histogram import coarsen
 from coordinator.failures import SiteFailure, SitesFailed
-from coordinator.training.outcome import Outcome, RoundStats
+from coordinator.training.loop import RoundLoop
 from coordinator.training.plan import TrainPlan
 from schemas.errors import FedpsyError
-from schemas.steps.train import Phase, TrainResult
+from schemas.steps.additive import add_results
+from schemas.steps.train import Phase, TrainResult, TrainSumResult
 from schemas.training.protocol import refusal_of, result_of, step_config, weights_record
 
 logger = logging.getLogger(__name__)
@@ -79,8 +73,13 @@ def check_replies(replies: list[Message], expected: int, what: str) -> list[Trai
     return [result_of(m.content) for m in replies]
 
 
-class Rounds:
-    """One run of the plan over a Flower grid."""
+def total_of(results: list[TrainResult]) -> TrainSumResult:
+    """The sum of the sites' results (held in the clear here)."""
+    return add_results([TrainSumResult.of(r) for r in results])
+
+
+class GridExchange:
+    """The phases of one run as Flower messages over ``grid``."""
 
     def __init__(self, plan: TrainPlan, grid: Grid) -> None:
         self.plan = plan
@@ -108,7 +107,7 @@ class Rounds:
         ]  # fmt: skip
         return self._exchange(messages, f"{phase} (round {round})")[1]
 
-    def _train(self, round: int, weights: list[float]) -> tuple[list[float], float]:
+    def fit(self, round: int, weights: list[float]) -> tuple[list[float], float]:
         """One FedAvg/FedProx round: the averaged weights and the mean training loss."""
         config = step_config(self.plan.step("fit", weights, round))
         messages = self.strategy.configure_train(round, weights_record(weights), config,
@@ -121,48 +120,23 @@ class Rounds:
         averaged = [float(v) for a in arrays.to_numpy_ndarrays() for v in np.ravel(a)]
         return averaged, sum(r.loss_sum for r in results) / total
 
-    def run(self) -> Outcome:
-        plan = self.plan
-        weights, best = list(plan.initial), list(plan.initial)
-        best_loss, best_round, stale = math.inf, 0, 0
-        outcome = Outcome()
-        for round in range(1, plan.rounds + 1):
-            start, sent, received = time.perf_counter(), self.sent, self.received
-            weights, train_loss = self._train(round, weights)
-            validation = self._ask("validate", weights, round)
-            n_val = sum(r.n for r in validation)
-            val_loss = sum(r.loss_sum for r in validation) / n_val if n_val else None
-            outcome.history.append(RoundStats(
-                round=round, train_loss=train_loss, val_loss=val_loss,
-                seconds=time.perf_counter() - start, bytes_sent=self.sent - sent,
-                bytes_received=self.received - received))  # fmt: skip
-            watched = val_loss if val_loss is not None else train_loss
-            if watched < best_loss - 1e-9:
-                best, best_loss, best_round, stale = list(weights), watched, round, 0
-            else:
-                stale += 1
-            logger.info("round %d: train %.4f, validation %s", round, train_loss, val_loss)
-            if stale >= plan.patience:
-                outcome.stopped_early = round < plan.rounds
-                break
-        outcome.weights, outcome.best_round = best, best_round
-        outcome.edges, tested = self._test(best)
-        outcome.test = {r.site: r for r in tested}
-        outcome.local = {r.site: r for r in self._ask("local", plan.initial, 0)}
-        return outcome
+    def validate(self, round: int, weights: list[float]) -> TrainSumResult:
+        return total_of(self._ask("validate", weights, round))
 
-    def _test(self, weights: list[float]) -> tuple[list[float], list[TrainResult]]:
-        edges = self.plan.first_edges()
-        while True:
-            try:
-                return edges, self._ask("test", weights, 0, edges)
-            except SitesFailed as exc:
-                codes = {f.code for f in exc.failures.values()}
-                if codes != {"cell_too_small"} or not edges:
-                    raise
-                # one bin still too small: score without histograms (no pooled AUC)
-                edges = coarsen(edges) if len(edges) > 2 else []
-                logger.info("a site refused a small score cell; %d bins now", len(edges) - 1)
+    def test(self, weights: list[float], edges: list[float],
+             per_site: bool) -> tuple[TrainSumResult, dict[str, TrainResult]]:  # fmt: skip
+        results = self._ask("test", weights, 0, edges)
+        return total_of(results), ({r.site: r for r in results} if per_site else {})
+
+    def local(self) -> dict[str, TrainResult]:
+        return {r.site: r for r in self._ask("local", self.plan.initial, 0)}
 
 
-__all__ = ["Rounds", "check_replies", "strategy_for"]
+class Rounds(RoundLoop):
+    """One run of the plan over a Flower grid."""
+
+    def __init__(self, plan: TrainPlan, grid: Grid) -> None:
+        super().__init__(plan, GridExchange(plan, grid))
+
+
+__all__ = ["GridExchange", "Rounds", "check_replies", "strategy_for", "total_of"]

@@ -1,18 +1,25 @@
-"""Where a training run's rounds execute: in simulation (default) or on a deployment.
+"""Where a training run's rounds execute: through the federation, in Flower's simulation
+or on a Flower deployment.
 
 A runtime takes the plan and the links to the sites and returns the rounds'
-:class:`~coordinator.training.outcome.Outcome`. :class:`SimulationRuntime` runs Flower's
-simulation in a temporary ``FLWR_HOME`` with a relaying ClientApp per site; a federation
-that provides ``training_runtime()`` chooses another (e.g. a
-:class:`coordinator.training.deploy.DeploymentRuntime` on a running SuperLink).
+:class:`~coordinator.training.outcome.Outcome`. A federation that provides
+``training_runtime()`` chooses its own (e.g. a
+:class:`coordinator.training.deploy.DeploymentRuntime` on a running SuperLink); one that
+provides ``training_links()`` (in-process sites) runs in Flower's simulation
+(:class:`SimulationRuntime`, a relaying ClientApp per site); any other federation — the
+HTTP federation of the coordinator's jobs — carries the rounds itself, model updates as
+secure sums (:class:`coordinator.training.federated.FederationRuntime`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Protocol, runtime_checkable
 
-from coordinator.training.links import SiteLink
+from coordinator.federation import Federation
+from coordinator.training.federated import FederationRuntime
+from coordinator.training.links import ProvidesLinks, SiteLink
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan
 from coordinator.training.simulation import simulate
@@ -39,10 +46,13 @@ class SimulationRuntime:
         return simulate(plan, links, self.workers)
 
 
-def runtime_for(federation: object) -> Runtime:
+def runtime_for(federation: Federation) -> Runtime:
+    """The runtime of ``federation``'s training runs (call on the job's event loop)."""
     if isinstance(federation, ProvidesRuntime):
         return federation.training_runtime()
-    return SimulationRuntime()
+    if isinstance(federation, ProvidesLinks):
+        return SimulationRuntime()
+    return FederationRuntime(federation, asyncio.get_running_loop())
 
 
 __all__ = ["ProvidesRuntime", "Runtime", "SimulationRuntime", "runtime_for"]

@@ -24,7 +24,7 @@ from node.steps.pca import pca_scores
 from node.steps.site_fit import site_fit
 from node.steps.survival import survival_counts, survival_extent
 from node.steps.tabulate import count, crosstab, histogram
-from node.steps.train import train
+from node.steps.train import train, train_sum
 from schemas.errors import FedpsyError
 from schemas.steps.availability import AvailabilityStep
 from schemas.steps.base import StepBase
@@ -44,7 +44,7 @@ from schemas.steps.pca import PcaScoresStep
 from schemas.steps.site_fit import SiteFitStep
 from schemas.steps.survival import SurvivalCountsStep, SurvivalExtentStep
 from schemas.steps.tabulate import CountStep, CrosstabStep, HistogramStep
-from schemas.steps.train import TrainStep
+from schemas.steps.train import TrainStep, TrainSumStep
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ HANDLERS: dict[str, Handler] = {
     "lmm_stats": bind(LmmStatsStep, lmm_stats),
     "site_fit": bind(SiteFitStep, site_fit),
     "train": bind(TrainStep, train),
+    "train_sum": bind(TrainSumStep, train_sum),
     "survival_extent": bind(SurvivalExtentStep, survival_extent),
     "survival_counts": bind(SurvivalCountsStep, survival_counts),
     "cox_events": bind(CoxEventsStep, cox_events),

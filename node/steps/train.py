@@ -4,7 +4,9 @@ The design is built exactly as for the regression steps (:func:`node.steps.desig
 complete cases, the coordinator's columns) and taken to the standardized basis with the
 federated centers and scales; the outcome must be 0/1. What the step discloses: the rows
 of the phase and the model's parameter count (the gate's model rules), and for ``test``
-and ``local`` the score histogram counts (cells).
+and ``local`` the score histogram counts (cells). ``train_sum`` runs the same phase and
+answers its summable part (:class:`~schemas.steps.train.TrainSumResult`), which the node
+masks for secure aggregation when the coordinator asks so.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from schemas.models.metrics import exact_auc, score_histogram
 from schemas.models.numeric import LocalPlan, local_train, log_loss_sum, predict
 from schemas.models.split import split_rows
 from schemas.steps.base import Disclosure
-from schemas.steps.train import TrainResult, TrainStep
+from schemas.steps.train import TrainResult, TrainStep, TrainSumResult, TrainSumStep
 
 logger = logging.getLogger(__name__)
 
@@ -100,4 +102,11 @@ def train(step: TrainStep, source: FrameSource) -> Computed:
     return Computed(result, Disclosure(rows=fitted_rows, cells=cells, parameters=parameters))
 
 
-__all__ = ["train"]
+def train_sum(step: TrainSumStep, source: FrameSource) -> Computed:
+    """``train`` for one phase, answered as its summable part (same disclosure)."""
+    computed = train(step.as_train(), source)
+    assert isinstance(computed.result, TrainResult)
+    return Computed(TrainSumResult.of(computed.result), computed.disclosure)
+
+
+__all__ = ["train", "train_sum"]

@@ -3,7 +3,9 @@
 One lower-case SHA-256 hex digest per line; ``#`` starts a comment. An app hash is the
 content hash of a training app bundle (:func:`schemas.training.bundle.app_hash`); the site
 approves it after reviewing the bundle (``fedpsy`` prints it with the run). A run from any
-other app is refused with ``app_not_approved``; with no file nothing is approved.
+other app is refused with ``app_not_approved``; with no file nothing is approved. This
+holds for training steps however they arrive: through the site's ClientApp
+(:mod:`node.training.gated`) or as signed tasks to the node's API (:func:`check_step_app`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import re
 from pathlib import Path
 
 from schemas.errors import FedpsyError, Refused
+from schemas.steps.base import StepBase
+from schemas.steps.train import TrainWork
 
 logger = logging.getLogger(__name__)
 
@@ -66,4 +70,11 @@ def check_app(node_dir: Path, app_hash: str) -> None:
         )
 
 
-__all__ = ["approvals_path", "approve_app", "approved_apps", "check_app"]
+def check_step_app(node_dir: Path, step: StepBase) -> None:
+    """Refuse a training step (``train``, ``train_sum``) of an app the site has not
+    approved; other steps pass."""
+    if isinstance(step, TrainWork):
+        check_app(node_dir, step.app_hash)
+
+
+__all__ = ["approvals_path", "approve_app", "approved_apps", "check_app", "check_step_app"]

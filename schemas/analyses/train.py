@@ -7,7 +7,9 @@ when the federated validation loss has not improved for ``patience`` rounds),
 on the training rows), ``seed`` (the split and the initial weights), plus ``cohort`` and
 ``visit``; optional ``hidden`` units (mlp), ``learning_rate``, ``batch_size``, ``l2``,
 ``proximal_mu`` (fedprox), ``validation_fraction``, ``bins`` (score histogram for the
-pooled AUC).
+pooled AUC), ``per_site`` (default true: each site's own test metrics and local-only
+baseline; these leave each site in the clear, so with false every answer the coordinator
+receives over HTTP is a secure sum).
 
 Result: ``metrics`` — ``auc`` (pooled over every site's test rows, from secure-summable
 score histograms; ``auc_error_bound`` bounds its distance from the exact pooled AUC),
@@ -47,6 +49,7 @@ class TrainRequest(FormulaRequest):
     validation_fraction: float = Field(0.2, ge=0, lt=1)
     patience: int = Field(5, ge=1)
     bins: int = Field(64, ge=1, le=1024)
+    per_site: bool = True
 
     @model_validator(mode="after")
     def _strategy_options(self) -> Self:

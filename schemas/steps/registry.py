@@ -63,7 +63,7 @@ from schemas.steps.tabulate import (
     HistogramResult,
     HistogramStep,
 )
-from schemas.steps.train import TrainResult, TrainStep
+from schemas.steps.train import TrainResult, TrainStep, TrainSumResult, TrainSumStep
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ STEPS: dict[str, StepSpec] = {
     "lmm_stats": StepSpec(LmmStatsStep, LmmStatsResult, additive=False),
     "site_fit": StepSpec(SiteFitStep, SiteFitResult, additive=False),
     "train": StepSpec(TrainStep, TrainResult, additive=False),
+    "train_sum": StepSpec(TrainSumStep, TrainSumResult, additive=True),
     "survival_extent": StepSpec(SurvivalExtentStep, SurvivalExtentResult, additive=True),
     "survival_counts": StepSpec(SurvivalCountsStep, SurvivalCountsResult, additive=True),
     "cox_events": StepSpec(CoxEventsStep, CoxEventsResult, additive=True),

@@ -18,6 +18,12 @@ Every phase states its rows and the model's parameter count, so the privacy gate
 the minimum rows for a model and the maximum parameters per row; histogram counts are
 cells. ``app_hash`` names the training app the run comes from: a site only takes part in
 runs of an app it approved.
+
+``train_sum`` is the same work for the ``fit``, ``validate`` and ``test`` phases with a
+result that is summed over sites (secure aggregation): the weights multiplied by the rows
+they were fitted on, the rows, and the loss, Brier, correct and histogram sums. FedAvg is
+then the secure sum of ``n_k · w_k`` divided by the secure sum of ``n_k`` (McMahan et al.,
+AISTATS 2017), so no site's update is ever seen on its own (Bonawitz et al., CCS 2017).
 """
 
 from __future__ import annotations
@@ -33,10 +39,9 @@ from schemas.steps.design import BasisStep
 Phase = Literal["fit", "validate", "test", "local"]
 
 
-class TrainStep(BasisStep):
-    """One site's work in one training round (see the module docstring)."""
+class TrainWork(BasisStep):
+    """The fields of one site's work in one training round (see the module docstring)."""
 
-    step: Literal["train"] = "train"
     phase: Phase
     app_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     run_id: str = Field(min_length=1, max_length=64)
@@ -60,6 +65,28 @@ class TrainStep(BasisStep):
         if len(self.edges) == 1:
             raise ValueError("edges: give at least 2 bin edges, or none")
         return self
+
+
+class TrainStep(TrainWork):
+    """One site's work in one training round; its result is the site's own."""
+
+    step: Literal["train"] = "train"
+
+
+class TrainSumStep(TrainWork):
+    """One site's work in one round, answered as a summable :class:`TrainSumResult`."""
+
+    step: Literal["train_sum"] = "train_sum"
+
+    @model_validator(mode="after")
+    def _summable_phase(self) -> Self:
+        if self.phase == "local":
+            raise ValueError("phase 'local' is per site; send it as a 'train' step")
+        return self
+
+    def as_train(self) -> TrainStep:
+        """The same work as a ``train`` step."""
+        return TrainStep.model_validate({**self.model_dump(), "step": "train"})
 
 
 class TrainResult(StepResult):
@@ -86,4 +113,36 @@ class TrainResult(StepResult):
     hist_neg: list[int] = Field(default_factory=list)
 
 
-__all__ = ["Phase", "TrainResult", "TrainStep"]
+class TrainSumResult(StepResult):
+    """A phase's sums, additive over sites (``phase`` is carried, equal everywhere).
+
+    ``weighted``: ``n · weights`` (``fit`` only); the other fields as in
+    :class:`TrainResult`, without the site's own AUC.
+    """
+
+    phase: Phase
+    n: int
+    missing: int
+    loss_sum: float
+    weighted: list[float] = Field(default_factory=list)
+    brier_sum: float = 0.0
+    correct: int = 0
+    positives: int = 0
+    hist_pos: list[int] = Field(default_factory=list)
+    hist_neg: list[int] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, result: TrainResult) -> TrainSumResult:
+        """The summable part of one site's result."""
+        return cls(phase=result.phase, n=result.n, missing=result.missing,
+                   loss_sum=result.loss_sum, weighted=[result.n * w for w in result.weights],
+                   brier_sum=result.brier_sum, correct=result.correct,
+                   positives=result.positives, hist_pos=list(result.hist_pos),
+                   hist_neg=list(result.hist_neg))  # fmt: skip
+
+    def average(self) -> list[float]:
+        """FedAvg: the summed weighted updates over the summed rows."""
+        return [v / self.n for v in self.weighted]
+
+
+__all__ = ["Phase", "TrainResult", "TrainStep", "TrainSumResult", "TrainSumStep", "TrainWork"]

@@ -206,6 +206,21 @@ STEP_REQUESTS: dict[str, list[tuple[str, Step]]] = {
             },
         ),
     ],
+    "train_sum": [
+        (
+            "train",
+            {
+                **_BASIS,
+                "formula": "trs ~ age + education_years",
+                "phase": "test",
+                "app_hash": "0" * 64,
+                "run_id": "leaktest-train",
+                "model": {},
+                "weights": [0.0, 0.1, 0.1],
+                "edges": [0.0, 0.5, 1.0],
+            },
+        ),
+    ],
     "availability": [
         ("catalog", {"variables": ["age", "education_years", "dacc_glu", "mrs_scanner"]}),
         ("catalog", {"variables": ["age", "dacc_glu"], "round_to": 5, "suppress_below": 5}),
@@ -240,7 +255,7 @@ EXPECT_ANSWER = frozenset(
 """Steps of which at least one request must be answered on the whole site, so the test
 reaches the computation and not only a refusal. Not here: steps that need earlier state
 (``commit_derived`` a staged run, ``pca_scores`` a store that keeps derived values,
-``train`` an approved training app)."""
+``train`` and ``train_sum`` an approved training app)."""
 
 
 OPEN_CATEGORICAL = "mrs_scanner"
