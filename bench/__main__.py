@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["ingest", "secagg", "training"]
+BENCHMARKS = ["ingest", "secagg", "training", "node_steps", "coordinator"]
 
 
 def main(names: list[str]) -> None:

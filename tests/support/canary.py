@@ -148,9 +148,6 @@ class LogCollector(logging.Handler):
             line += "\n" + "".join(traceback.format_exception(record.exc_info[1]))
         self.lines.append(line)
 
-    def leaks(self, person_ids: frozenset[str]) -> list[tuple[str, list[str]]]:
-        return [(line, found) for line in self.lines if (found := leaks(line, person_ids))]
-
 
 def attach_collector() -> tuple[LogCollector, int]:
     """Attach a DEBUG collector to the root logger; returns it and the previous level."""
