@@ -176,17 +176,15 @@ class Target:
 
     ``headers(path)``: fixed headers of an operation (the rest are generated);
     ``auth(path)``: an optional ``requests`` auth hook; ``inspect``: runs on every exchange
-    (raise to fail); ``known_5xx``: whether a 5xx is a known defect (pinned by its own
-    strict-xfail test) rather than a failure; ``examples`` per operation and generation
-    mode, ``body_examples`` for operations with a request body; ``derandomize``: the same
-    cases on every run (stable CI), or new ones.
+    (raise to fail); ``examples`` per operation and generation mode, ``body_examples`` for
+    operations with a request body; ``derandomize``: the same cases on every run (stable
+    CI), or new ones.
     """
 
     base_url: str
     headers: Callable[[str], Mapping[str, str]] = _nothing
     auth: Callable[[str], Callable[[Any], Any] | None] = _unsigned
     inspect: Callable[[Exchange], object] = _never
-    known_5xx: Callable[[Exchange], bool] = _never
     examples: int = 20
     body_examples: int | None = None
     derandomize: bool = True
@@ -209,8 +207,7 @@ def fuzz(spec: JsonSchema, target: Target) -> list[Exchange]:
         )
         seen.append(exchange)
         target.inspect(exchange)
-        if response.status_code < 500 or not target.known_5xx(exchange):
-            case.validate_response(response, checks=[not_a_server_error])
+        case.validate_response(response, checks=[not_a_server_error])
 
     for result in schema.get_all_operations():
         if isinstance(result, Err):
