@@ -155,7 +155,8 @@ class Coordinator:
                     on_site=lambda site, status: jobs.set_site_status(self.engine, job_id,
                                                                       site, status))
 
-            result = await run_request(request, hashes, federation_for, job_id, down)
+            resolved = models.with_model(self.engine, request)  # predict: the stored model
+            result = await run_request(resolved, hashes, federation_for, job_id, down)
         models.register(self.engine, job_id, request, result)
         jobs.finish_job(self.engine, job_id, result)
         return result

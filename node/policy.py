@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 KNOWN_ANALYSES: tuple[str, ...] = (
     "count", "summary", "histogram", "quantiles", "crosstab", "correlation", "ttest",
     "ols", "glm", "lmm", "meta", "cox", "kaplan_meier", "logrank", "combat", "pca",
-    "kmeans", "gmm", "train", "catalog",
+    "kmeans", "gmm", "train", "predict", "catalog",
 )  # fmt: skip
 """Every analysis a policy can name; all are allowed by default."""
 

@@ -27,6 +27,7 @@ from coordinator.analyses.survival import kaplan_meier, logrank
 from coordinator.analyses.tables import count, crosstab
 from coordinator.federation import Federation
 from coordinator.training.analysis import train
+from coordinator.training.predict import predict
 from schemas.analyses.base import AnalysisBase, AnalysisResult
 from schemas.analyses.combat import CombatRequest
 from schemas.analyses.correlation import CorrelationRequest
@@ -43,6 +44,7 @@ from schemas.analyses.logrank import LogrankRequest
 from schemas.analyses.meta import MetaRequest
 from schemas.analyses.ols import OlsRequest
 from schemas.analyses.pca import PcaRequest
+from schemas.analyses.predict import PredictRequest
 from schemas.analyses.quantiles import QuantilesRequest
 from schemas.analyses.summary import SummaryRequest
 from schemas.analyses.train import TrainRequest
@@ -92,6 +94,7 @@ ANALYSES: dict[str, Algorithm] = {
     "kmeans": bind(KmeansRequest, kmeans),
     "gmm": bind(GmmRequest, gmm),
     "train": bind(TrainRequest, train),
+    "predict": bind(PredictRequest, predict),
 }
 
 

@@ -121,6 +121,17 @@ class DeploymentRuntime:
             raise FedpsyError(f"the run ended ({status}) without an outcome: {details}",
                               code="training_failed")  # fmt: skip
 
+    def _finished(self, run_id: str, wait: float = 10.0) -> dict[str, Any]:
+        """The run's listing once the SuperLink reports it finished (the ServerApp writes
+        its outcome just before it returns), or the last listing after ``wait`` s."""
+        deadline = time.monotonic() + wait
+        while True:
+            listed = self._flwr("ls", CONNECTION, "--run-id", run_id)
+            run: dict[str, Any] = next(iter(listed.get("runs", [])), {})
+            if str(run.get("status", "")).startswith("finished") or time.monotonic() > deadline:
+                return run
+            time.sleep(0.2)
+
     def run(self, plan: TrainPlan, links: list[SiteLink]) -> Outcome:
         from coordinator.training.server_app import outcome_path
 
@@ -150,8 +161,7 @@ class DeploymentRuntime:
             time.sleep(0.2)
         time.sleep(0.1)  # the file is written in one call; let it close
         outcome = Outcome.model_validate_json(result.read_text(encoding="utf-8"))
-        listed = self._flwr("ls", CONNECTION, "--run-id", run_id)
-        self.last_run = next(iter(listed.get("runs", [])), {})
+        self.last_run = self._finished(run_id)
         if outcome.error is not None:
             code = str(outcome.error.get("code", "training_failed"))
             raise FedpsyError(str(outcome.error.get("detail", "")),

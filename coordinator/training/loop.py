@@ -24,7 +24,6 @@ import math
 import time
 from typing import Protocol
 
-from coordinator.analyses.histogram import coarsen
 from coordinator.failures import SitesFailed
 from coordinator.training.outcome import Outcome, RoundStats
 from coordinator.training.plan import TrainPlan
@@ -106,6 +105,9 @@ class RoundLoop:
 
     def _test(self, weights: list[float]
               ) -> tuple[list[float], TrainSumResult, dict[str, TrainResult]]:  # fmt: skip
+        # imported here: the analyses package imports the train analysis, which imports this
+        from coordinator.analyses.histogram import coarsen
+
         edges = self.plan.first_edges()
         while True:
             try:

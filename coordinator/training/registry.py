@@ -3,7 +3,8 @@
 A successful ``train`` job stores its model (spec, design columns and standardization,
 weights) with the request, the sites and their rows, the app hash of the training app
 and the test metrics, under the result's ``model_id``. Researchers download it with
-``GET /v1/models/{model_id}``.
+``GET /v1/models/{model_id}``; a ``predict`` request names it by ``model_id`` and
+:func:`with_model` fills the model in before the job runs.
 """
 
 from __future__ import annotations
@@ -59,4 +60,21 @@ def list_models(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
     return [{k: v for k, v in _public(dict(r)).items() if k != "model"} for r in rows]
 
 
-__all__ = ["get_model", "list_models", "register"]
+def with_model(engine: Engine, request: Mapping[str, Any]) -> dict[str, Any]:
+    """``request``, a ``predict`` request with its stored model filled in (unchanged when
+    it carries a model or names none in the registry; the analysis then says so)."""
+    out = dict(request)
+    model_id = out.get("model_id")
+    if out.get("analysis") != "predict" or out.get("model") is not None:
+        return out
+    if not isinstance(model_id, str):
+        return out
+    with engine.connect() as conn:
+        stored = conn.execute(select(t.model.c.model).where(t.model.c.model_id == model_id)
+                              ).scalar()  # fmt: skip
+    if stored is not None:
+        out["model"] = json.loads(str(stored))
+    return out
+
+
+__all__ = ["get_model", "list_models", "register", "with_model"]

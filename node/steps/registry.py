@@ -21,6 +21,7 @@ from node.steps.design import column_moments, crossprod, lmm_stats
 from node.steps.glm import glm_score
 from node.steps.moments import moments
 from node.steps.pca import pca_scores
+from node.steps.predict import predict
 from node.steps.site_fit import site_fit
 from node.steps.survival import survival_counts, survival_extent
 from node.steps.tabulate import count, crosstab, histogram
@@ -41,6 +42,7 @@ from schemas.steps.design import ColumnMomentsStep, CrossprodStep, LmmStatsStep
 from schemas.steps.glm import GlmScoreStep
 from schemas.steps.moments import MomentsStep
 from schemas.steps.pca import PcaScoresStep
+from schemas.steps.predict import PredictStep
 from schemas.steps.site_fit import SiteFitStep
 from schemas.steps.survival import SurvivalCountsStep, SurvivalExtentStep
 from schemas.steps.tabulate import CountStep, CrosstabStep, HistogramStep
@@ -77,6 +79,7 @@ HANDLERS: dict[str, Handler] = {
     "site_fit": bind(SiteFitStep, site_fit),
     "train": bind(TrainStep, train),
     "train_sum": bind(TrainSumStep, train_sum),
+    "predict": bind(PredictStep, predict),
     "survival_extent": bind(SurvivalExtentStep, survival_extent),
     "survival_counts": bind(SurvivalCountsStep, survival_counts),
     "cox_events": bind(CoxEventsStep, cox_events),

@@ -30,6 +30,7 @@ from schemas.analyses.logrank import LogrankRequest, LogrankResult
 from schemas.analyses.meta import MetaRequest, MetaResult
 from schemas.analyses.ols import OlsRequest, OlsResult
 from schemas.analyses.pca import PcaRequest, PcaResult
+from schemas.analyses.predict import PredictRequest, PredictResult
 from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
 from schemas.analyses.summary import SummaryRequest, SummaryResult
 from schemas.analyses.train import TrainingResult, TrainRequest
@@ -57,6 +58,7 @@ AnalysisRequest = Annotated[
         KmeansRequest,
         GmmRequest,
         TrainRequest,
+        PredictRequest,
     ],
     Field(discriminator="analysis"),
 ]
@@ -81,6 +83,7 @@ RESULTS: dict[str, type[AnalysisResult]] = {
     "kmeans": KmeansResult,
     "gmm": GmmResult,
     "train": TrainingResult,
+    "predict": PredictResult,
 }
 
 

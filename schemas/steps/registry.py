@@ -48,6 +48,7 @@ from schemas.steps.design import (
 from schemas.steps.glm import GlmScoreResult, GlmScoreStep
 from schemas.steps.moments import MomentsResult, MomentsStep
 from schemas.steps.pca import PcaScoresResult, PcaScoresStep
+from schemas.steps.predict import PredictResult, PredictStep
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
 from schemas.steps.survival import (
     SurvivalCountsResult,
@@ -87,6 +88,7 @@ STEPS: dict[str, StepSpec] = {
     "site_fit": StepSpec(SiteFitStep, SiteFitResult, additive=False),
     "train": StepSpec(TrainStep, TrainResult, additive=False),
     "train_sum": StepSpec(TrainSumStep, TrainSumResult, additive=True),
+    "predict": StepSpec(PredictStep, PredictResult, additive=True),
     "survival_extent": StepSpec(SurvivalExtentStep, SurvivalExtentResult, additive=True),
     "survival_counts": StepSpec(SurvivalCountsStep, SurvivalCountsResult, additive=True),
     "cox_events": StepSpec(CoxEventsStep, CoxEventsResult, additive=True),

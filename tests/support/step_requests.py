@@ -221,6 +221,21 @@ STEP_REQUESTS: dict[str, list[tuple[str, Step]]] = {
             },
         ),
     ],
+    "predict": [
+        (
+            "predict",
+            {
+                **_BASIS,
+                "formula": "trs ~ age + education_years",
+                "model": {},
+                "weights": [0.0, 0.1, 0.1],
+                "derive": {
+                    "run_id": "leaktest-predict",
+                    "variables": [{"code": "trs_risk", "label": "TRS risk", "type": "numeric"}],
+                },
+            },
+        ),
+    ],
     "availability": [
         ("catalog", {"variables": ["age", "education_years", "dacc_glu", "mrs_scanner"]}),
         ("catalog", {"variables": ["age", "dacc_glu"], "round_to": 5, "suppress_below": 5}),
@@ -255,7 +270,8 @@ EXPECT_ANSWER = frozenset(
 """Steps of which at least one request must be answered on the whole site, so the test
 reaches the computation and not only a refusal. Not here: steps that need earlier state
 (``commit_derived`` a staged run, ``pca_scores`` a store that keeps derived values,
-``train`` and ``train_sum`` an approved training app)."""
+``train`` and ``train_sum`` an approved training app, ``predict`` a store that keeps
+derived values)."""
 
 
 OPEN_CATEGORICAL = "mrs_scanner"
