@@ -74,26 +74,23 @@ class StoreFrameSource:
         """One row per person at ``visit`` (persons without the visit are absent)."""
         p, o, v = t.person.c, t.observation.c, t.visit.c
         obs_codes = [c for c in codes if c not in PERSON_COLUMNS]
+        person_cols = [c for c in PERSON_COLUMNS if c in codes]
         with self._engine.connect() as conn:
-            people = pd.DataFrame(conn.execute(
-                select(p.person_id, p.row_id, *(p[c] for c in PERSON_COLUMNS if c in codes))
-            ).mappings().all(), columns=["person_id", "row_id",
-                                         *(c for c in PERSON_COLUMNS if c in codes)])
-            at_visit = {r[0] for r in conn.execute(
-                select(o.person_id).where(o.visit == visit).distinct())}
-            at_visit |= {r[0] for r in conn.execute(select(v.person_id).where(v.label == visit))}
-            long = pd.DataFrame(conn.execute(
-                select(o.person_id, o.visit, o.variable, o.value_num, o.value_text).where(
+            people = pd.DataFrame.from_records(conn.execute(
+                select(p.person_id, p.row_id, *(p[c] for c in person_cols))
+                .where(p.person_id.in_(select(v.person_id).where(v.label == visit)))
+            ).all(), columns=["person_id", "row_id", *person_cols])
+            long = pd.DataFrame.from_records(conn.execute(
+                select(o.person_id, o.variable, o.value_num, o.value_text).where(
                     o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL]))
-            ).mappings().all(), columns=["person_id", "visit", "variable", "value_num",
-                                         "value_text"])
+            ).all(), columns=["person_id", "variable", "value_num", "value_text"])
         if people.empty:
-            raise FedpsyError(f"site {self._site!r} holds no data yet", code="not_found")
-        people = people[people["person_id"].isin(at_visit)]
+            raise FedpsyError(f"site {self._site!r} holds no data at visit {visit!r}",
+                              code="not_found")
         long["value"] = long["value_num"].astype(object).where(long["value_num"].notna(),
                                                                long["value_text"])
-        wide = long.pivot_table(index="person_id", columns="variable", values="value",
-                                aggfunc="first") if not long.empty else pd.DataFrame()
+        wide = (long.pivot(index="person_id", columns="variable", values="value")
+                if not long.empty else pd.DataFrame())
         out = people.set_index("person_id").join(wide, how="left").reset_index()
         for code in obs_codes:
             if code not in out.columns:

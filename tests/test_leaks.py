@@ -163,12 +163,6 @@ def test_open_categorical_labels_do_not_leave(world: World, scanner: Scanner) ->
     scanner.assert_clean()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a design step's indicator columns are counts (their sums, XᵀX diagonals) but the "
-    "gate checks only the rows and parameters of a model step, so cells a table would "
-    "refuse leave through the design",
-)
 def test_refused_table_does_not_leave_through_a_design(world: World, error_node: Served) -> None:
     """sex × primary_diagnosis has a cell of 2 at the canary site: the crosstab is refused,
     and the same counts must not leave as the sums of a regression's indicator columns."""

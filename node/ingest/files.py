@@ -180,6 +180,8 @@ def load_flat_file(ctx: IngestContext, path: Path, mapping: Mapping, batch_id: i
             ctx.tick(len(frame))
             continue
         ctx.create_persons(dict.fromkeys(keys["person_id"]), batch_id)
+        visits_seen = keys.rename(columns={"visit": "label"}).drop_duplicates()
+        upsert(ctx.conn, t.visit, visits_seen, ("person_id", "label"))  # day unknown yet
         long["batch_id"] = batch_id
         upsert(ctx.conn, t.observation, long, ("person_id", "visit", "variable"))
         ctx.touched.update(keys["person_id"])

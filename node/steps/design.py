@@ -36,8 +36,14 @@ def design_of(step: DesignStep, source: FrameSource) -> Design:
 
 
 def disclosure(design: Design) -> Disclosure:
-    """Rows used and parameters estimated: what the gate checks for a model step."""
-    return Disclosure(rows=design.n, parameters=len(design.columns))
+    """Rows used, parameters estimated, and the counts that indicator columns carry: the
+    sum of a 0/1 design column (a level, an interaction of levels, a binary variable, and
+    its complement) is a count of persons, so the gate checks it as a cell."""
+    x = design.x
+    indicator = np.all((x == 0) | (x == 1), axis=0) if x.size else np.zeros(0, dtype=bool)
+    ones = x[:, indicator].sum(axis=0).astype(int)
+    cells = tuple(int(c) for c in (*ones, *(design.n - ones)))
+    return Disclosure(rows=design.n, parameters=len(design.columns), cells=cells)
 
 
 def basis(step: BasisStep, design: Design) -> Matrix:
