@@ -21,6 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from coordinator.catalog import catalog, site_counts
+from coordinator.mailbox import Mailbox
+from coordinator.pull_api import pull_router
 from coordinator.service import Coordinator
 from coordinator.store import jobs, registry
 from coordinator.training import registry as models
@@ -51,6 +53,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     app.state.coordinator = coordinator
     app.state.catalog_counts = None
     mount_dashboard(app)
+    app.include_router(pull_router(Mailbox(coordinator.engine)))  # nodes that poll
     running: set[asyncio.Task[Any]] = set()
 
     @app.exception_handler(FedpsyError)
@@ -106,7 +109,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
 
     @app.get("/v1/nodes")
     def nodes(user: User) -> list[dict[str, Any]]:
-        return [{"site": n.site, "url": n.url, "fingerprint": n.fingerprint,
+        return [{"site": n.site, "url": n.url, "mode": n.mode, "fingerprint": n.fingerprint,
                  "dictionary_hash": n.dictionary_hash, "last_seen": n.last_seen}
                 for n in registry.list_nodes(coordinator.engine)]
 

@@ -27,6 +27,7 @@ async def site_counts(key: Ed25519PrivateKey, nodes: Sequence[NodeRecord],
     """Per site, persons with a value of each of its variables at ``visit``, as the node
     released them (multiples of 10, ``None`` below the largest minimum cell size)."""
     minimum = ROUND_TO
+    nodes = [n for n in nodes if n.mode == "push"]  # pull nodes are reached only by jobs
     for node in nodes:
         try:
             info = NodeInfo.model_validate_json((await client.get(node.url + "/v1/info",

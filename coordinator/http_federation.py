@@ -12,6 +12,10 @@ policy requires secure aggregation refuses). With ``tolerate_dropouts`` a site t
 after the session started is recovered from (the round's sum is over the others) and left
 out of later steps; otherwise its failure fails the job as in the clear. ``on_receive``
 sees every payload a node sends back, for audits and tests.
+
+A pull node (``Endpoint.mode == "pull"``) is reached through the coordinator's
+:class:`~coordinator.mailbox.Mailbox` instead: the same signed request is queued for the
+node to collect, and its answer awaited under the same timeout and deadline.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pydantic import BaseModel
 
 from coordinator.failures import SiteFailure, SitesFailed
 from coordinator.federation import PrivacyTally
+from coordinator.mailbox import Mailbox
 from coordinator.secagg import SecureSession, establish, fetch_bundles
 from schemas.secagg.wire import NoisyResult, SecureTask
 from schemas.signing import sign_headers
@@ -50,6 +55,7 @@ class Endpoint:
     site: str
     url: str
     fingerprint: str | None = None  # identity pinned at add-node, checked in secure sessions
+    mode: str = "push"  # pull: reached through the mailbox (``url`` unused)
 
 
 @dataclass
@@ -73,6 +79,7 @@ class HttpFederation:
     on_receive: Receiver | None = None
     tally: PrivacyTally = field(default_factory=PrivacyTally)
     dropped: dict[str, SiteFailure] = field(default_factory=dict)
+    mailbox: Mailbox | None = None  # needed when an endpoint is a pull node
     _rows: dict[str, int] = field(default_factory=dict)
     _session: SecureSession | None = None
 
@@ -148,9 +155,12 @@ class HttpFederation:
         return next(e for e in self.endpoints if e.site == site)
 
     async def fetch(self, site: str, path: str) -> dict[str, Any]:
-        url = self._endpoint(site).url
+        endpoint = self._endpoint(site)
+        url = endpoint.url
 
         async def call() -> dict[str, Any]:
+            if endpoint.mode == "pull":
+                return _json(await self._send("GET", endpoint, path, b""))
             timeout = max(min(self.request_timeout, self._remaining()), 0.01)
             return _json(await self.client.get(url + path, timeout=timeout))
 
@@ -159,11 +169,11 @@ class HttpFederation:
         return payload
 
     async def post(self, site: str, path: str, payload: BaseModel) -> dict[str, Any]:
-        url = self._endpoint(site).url
+        endpoint = self._endpoint(site)
         body = payload.model_dump_json().encode("utf-8")
 
         async def call() -> dict[str, Any]:
-            return _json(await self._send("POST", url, path, body))
+            return _json(await self._send("POST", endpoint, path, body))
 
         answer = await self._guard(site, call())
         self._received(site, path.rsplit("/", 1)[-1], answer)
@@ -177,12 +187,12 @@ class HttpFederation:
         self._report(site, f"running {step.step}")
 
         async def call() -> TaskOutcome:
-            outcome = _outcome(await self._send("POST", endpoint.url, TASKS, body))
+            outcome = _outcome(await self._send("POST", endpoint, TASKS, body))
             while outcome.status == "pending":
                 self._report(site, "waiting for approval")
                 await asyncio.sleep(self.poll_interval)
                 path = f"{TASKS}/{task.task_id}"
-                outcome = _outcome(await self._send("GET", endpoint.url, path, b""))
+                outcome = _outcome(await self._send("GET", endpoint, path, b""))
             return outcome
 
         outcome = await self._guard(site, call())
@@ -216,7 +226,11 @@ class HttpFederation:
         if self.on_site is not None:
             self.on_site(site, status)
 
-    async def _send(self, method: str, url: str, path: str, body: bytes) -> httpx.Response:
+    async def _send(self, method: str, endpoint: Endpoint, path: str,
+                    body: bytes) -> httpx.Response:
+        if endpoint.mode == "pull":
+            return await self._exchange(method, endpoint.site, path, body)
+        url = endpoint.url
         last: Exception | None = None
         # a lost connection is retried; a task POST only when it never reached the node
         # (the node may still be computing it), a poll GET (idempotent) on any transport error
@@ -241,6 +255,20 @@ class HttpFederation:
                               f"{self.request_timeout:g} s ({type(last).__name__})")
         raise SiteFailure("site_unreachable", f"cannot connect to {url}: "
                           f"{str(last) or type(last).__name__}")
+
+
+    async def _exchange(self, method: str, site: str, path: str, body: bytes) -> httpx.Response:
+        """Queue the signed request for a pull node and wait for its answer."""
+        if self.mailbox is None:
+            raise SiteFailure("site_unreachable", f"{site} is a pull node and this federation "
+                                                  "has no mailbox")
+        headers = sign_headers(self.key, method, path, body)
+        if body:
+            headers["Content-Type"] = "application/json"
+        timeout = max(min(self.request_timeout, self._remaining()), 0.01)
+        status, content = await self.mailbox.exchange(site, method, path, headers, body,
+                                                      timeout)
+        return httpx.Response(status, content=content)
 
 
 def _problem(response: httpx.Response) -> SiteFailure:

@@ -16,6 +16,7 @@ from coordinator.failures import SiteFailure
 from coordinator.http_federation import Endpoint, HttpFederation
 from coordinator.jobs import envelope, run_request
 from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, write_config
+from coordinator.mailbox import STALE_S, Mailbox
 from coordinator.settings import coordinator_settings
 from coordinator.store import jobs, registry
 from coordinator.store.tables import metadata
@@ -27,6 +28,7 @@ from schemas.keys import (
     generate_private_key,
     load_private_key,
     public_key_from_pem,
+    public_pem,
     write_private_key,
     write_public_key,
 )
@@ -36,6 +38,7 @@ from schemas.wire import NodeInfo
 def open_state(url: str) -> Engine:
     engine = create_engine(url)
     metadata.create_all(engine)
+    registry.add_mode_column(engine)
     return engine
 
 
@@ -92,6 +95,18 @@ class Coordinator:
         key = public_key_from_pem(info.public_key.encode(), f"{url}/v1/info public_key")
         return registry.save_node(self.engine, site, url, info, fingerprint(key))
 
+    def add_pull_node(self, site: str, key_file: Path) -> registry.NodeRecord:
+        """Register a node that polls (no inbound connections): pin its Ed25519 identity
+        from ``key_file`` (the node's ``keys/`` public key); its dictionary arrives with its
+        first poll."""
+        try:
+            key = public_key_from_pem(key_file.read_bytes(), str(key_file))
+        except OSError as exc:
+            raise FedpsyError(f"cannot read the node's public key {key_file}: {exc.strerror}",
+                              code="bad_input") from None
+        return registry.save_pull_node(self.engine, site, public_pem(key).decode("ascii"),
+                                       fingerprint(key))
+
     async def _refresh(self, client: httpx.AsyncClient,
                        nodes: list[registry.NodeRecord]
                        ) -> tuple[dict[str, dict[str, str]], dict[str, SiteFailure]]:
@@ -100,6 +115,18 @@ class Coordinator:
         hashes: dict[str, dict[str, str]] = {}
         failures: dict[str, SiteFailure] = {}
         for node in nodes:
+            if node.mode == "pull":  # its info arrives with each poll
+                if not node.dictionary_hash or node.last_seen is None:
+                    failures[node.site] = SiteFailure(
+                        "site_unreachable", "the pull node has not polled yet; start it with "
+                        "`fedpsy node serve DIR --pull COORDINATOR_URL`")
+                elif time.time() - node.last_seen > STALE_S:
+                    failures[node.site] = SiteFailure(
+                        "site_unreachable", f"the pull node last polled "
+                        f"{time.time() - node.last_seen:.0f} s ago")
+                else:
+                    hashes[node.site] = node.variable_hashes
+                continue
             try:
                 response = await client.get(node.url + "/v1/info",
                                             timeout=min(10.0, self.config.request_timeout_s))
@@ -148,12 +175,14 @@ class Coordinator:
 
             def federation_for(sites: list[str]) -> HttpFederation:
                 return HttpFederation(
-                    [Endpoint(s, by_site[s].url, by_site[s].fingerprint) for s in sites],
+                    [Endpoint(s, by_site[s].url, by_site[s].fingerprint, by_site[s].mode)
+                     for s in sites],
                     self.key, job_id,
                     str(request.get("analysis")), client,
                     request_timeout=self.config.request_timeout_s, deadline=deadline,
                     on_site=lambda site, status: jobs.set_site_status(self.engine, job_id,
-                                                                      site, status))
+                                                                      site, status),
+                    mailbox=Mailbox(self.engine))
 
             resolved = models.with_model(self.engine, request)  # predict: the stored model
             result = await run_request(resolved, hashes, federation_for, job_id, down)

@@ -12,6 +12,7 @@ from rich.table import Table
 from coordinator.service import Coordinator
 from coordinator.store import registry
 from fedpsy.errors import cli_errors
+from schemas.errors import FedpsyError
 
 app = typer.Typer(help="Run the coordinator: register nodes and researchers, serve the API.",
                   no_args_is_help=True)
@@ -39,12 +40,26 @@ def init(
 def add_node(
     directory: DirArg,
     site: Annotated[str, typer.Option(help="The site id the node was created with.")],
-    url: Annotated[str, typer.Option(help="The node's base URL, e.g. https://node.site:8701")],
+    url: Annotated[str | None, typer.Option(
+        help="The node's base URL, e.g. https://node.site:8701 (not with --pull).")] = None,
+    pull: Annotated[bool, typer.Option(
+        "--pull", help="The node accepts no inbound connections and polls this coordinator; "
+                       "give its public key with --key.")] = False,
+    key: Annotated[Path | None, typer.Option(
+        help="With --pull: the node's public key (its DIR/keys/*.pub PEM).")] = None,
 ) -> None:
-    """Register a node: fetch its /v1/info and pin its key and dictionary."""
+    """Register a node: fetch its /v1/info and pin its key and dictionary; or, with --pull,
+    pin the key from a file (the dictionary arrives with the node's first poll)."""
+    if pull == (url is not None) or (key is not None) != pull:
+        raise FedpsyError("give either --url URL, or --pull --key NODE_PUBLIC_KEY.pem",
+                          code="bad_input")
     with Coordinator.open(directory) as coord:
-        record = coord.add_node(site, url)
-    out.print(f"node {record.site} at {record.url} registered (key {record.fingerprint[:16]}…)")
+        if pull and key is not None:
+            record = coord.add_pull_node(site, key)
+        else:
+            record = coord.add_node(site, str(url))
+    where = "polling (pull mode)" if record.mode == "pull" else f"at {record.url}"
+    out.print(f"node {record.site} {where} registered (key {record.fingerprint[:16]}…)")
 
 
 @app.command("add-user")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -109,8 +109,14 @@ def serve(
     port: Annotated[int | None, typer.Option(
         help="Port to listen on [default: FEDPSY_NODE_PORT, node.toml [serve] port, else "
              "8701].", show_default=False)] = None,
+    pull: Annotated[str | None, typer.Option(
+        "--pull", metavar="COORDINATOR_URL",
+        help="Outbound-only: poll this coordinator for requests instead of receiving them "
+             "(the API is then served only for the local admin pages; keep the host "
+             "127.0.0.1).")] = None,
 ) -> None:
-    """Serve the node's API (health, info, signed tasks, admin); HTTPS when TLS is set."""
+    """Serve the node's API (health, info, signed tasks, admin); HTTPS when TLS is set.
+    With --pull, poll the coordinator for requests and post the answers back."""
     import logging
 
     import uvicorn
@@ -123,13 +129,50 @@ def serve(
     settings = node_settings(directory, host=host, port=port)
     node = NodeSite.open(directory)
     configure_json_logs(logging.getLevelNamesMapping()[settings.log_level.upper()])
-    app = create_app(NodeService(node), settings.admin_token.get_secret_value())
+    service = NodeService(node)
+    app = create_app(service, settings.admin_token.get_secret_value())
     tls = settings.server_tls
+    if pull is not None:
+        _serve_pull(service, node, app, pull, settings)
+        return
     mode = "" if tls is None else f" (TLS, client certificates: {tls.client_auth})"
     out.print(f"node '{node.config.site}' serving on {'https' if tls else 'http'}://"
               f"{settings.host}:{settings.port}{mode}")
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                 ws="none", **(tls.uvicorn_options() if tls else {}))
+
+
+def _serve_pull(service: Any, node: NodeSite, app: Any, coordinator_url: str,
+                settings: Any) -> None:
+    """Poll ``coordinator_url`` and serve the local API (admin pages) at the same time."""
+    import asyncio
+
+    import uvicorn
+
+    from node.identity import load_identity
+    from node.pull import Poller, pull_client
+
+    tls = settings.server_tls
+    cert = ((settings.tls_certfile, settings.tls_keyfile)
+            if settings.tls_certfile and settings.tls_keyfile else None)
+    password = settings.tls_key_password.get_secret_value() if settings.tls_key_password else None
+    client = pull_client(coordinator_url, settings.tls_ca_certs, cert, password)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+        ws="none", **(tls.uvicorn_options() if tls else {})))
+
+    async def main() -> None:
+        async with client:
+            poller = Poller(service, app, coordinator_url, load_identity(node.dir), client)
+            polling = asyncio.create_task(poller.run(lambda: server.should_exit))
+            try:
+                await server.serve()
+            finally:
+                polling.cancel()
+
+    out.print(f"node '{node.config.site}' polling {coordinator_url} (outbound only); admin "
+              f"pages on {'https' if tls else 'http'}://{settings.host}:{settings.port}")
+    asyncio.run(main())
 
 
 @app.command()

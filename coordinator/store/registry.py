@@ -7,9 +7,10 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, inspect, select, text, update
 
 from coordinator.store import tables as t
 from schemas.errors import FedpsyError
@@ -27,6 +28,16 @@ class NodeRecord:
     dictionary_hash: str
     variable_hashes: dict[str, str]
     last_seen: float | None
+    mode: str = "push"  # push: the coordinator calls the node; pull: the node polls
+
+
+def add_mode_column(engine: Engine) -> None:
+    """Give a node table created before pull mode its ``mode`` column (all push)."""
+    columns = {c["name"] for c in inspect(engine).get_columns("node")}
+    if "mode" not in columns:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE node ADD COLUMN mode VARCHAR(8) NOT NULL "
+                              "DEFAULT 'push'"))
 
 
 def _record(row: dict[str, object]) -> NodeRecord:
@@ -34,7 +45,8 @@ def _record(row: dict[str, object]) -> NodeRecord:
                       fingerprint=str(row["fingerprint"]),
                       dictionary_hash=str(row["dictionary_hash"]),
                       variable_hashes=json.loads(str(row["variable_hashes"])),
-                      last_seen=row["last_seen"] if isinstance(row["last_seen"], float) else None)
+                      last_seen=row["last_seen"] if isinstance(row["last_seen"], float) else None,
+                      mode=str(row.get("mode") or "push"))
 
 
 def save_node(engine: Engine, site: str, url: str, info: NodeInfo, fingerprint: str) -> NodeRecord:
@@ -45,7 +57,20 @@ def save_node(engine: Engine, site: str, url: str, info: NodeInfo, fingerprint: 
     values = {"url": url.rstrip("/"), "public_key": info.public_key, "fingerprint": fingerprint,
               "dictionary_hash": info.dictionary_hash,
               "variable_hashes": json.dumps(info.variable_hashes, sort_keys=True),
-              "last_seen": time.time()}
+              "last_seen": time.time(), "mode": "push"}
+    return _upsert(engine, site, values)
+
+
+def save_pull_node(engine: Engine, site: str, public_key: str, fingerprint: str) -> NodeRecord:
+    """Register (or re-register) a node that polls: its pinned key, no URL; its dictionary
+    arrives with its first poll."""
+    values = {"url": "", "public_key": public_key, "fingerprint": fingerprint,
+              "dictionary_hash": "", "variable_hashes": "{}", "last_seen": None,
+              "mode": "pull"}
+    return _upsert(engine, site, values)
+
+
+def _upsert(engine: Engine, site: str, values: Mapping[str, object]) -> NodeRecord:
     with engine.begin() as conn:
         exists = conn.execute(select(t.node.c.site).where(t.node.c.site == site)).first()
         if exists:

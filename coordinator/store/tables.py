@@ -10,7 +10,8 @@ node = Table(
     "node",
     metadata,
     Column("site", String(32), primary_key=True),
-    Column("url", Text, nullable=False),
+    Column("url", Text, nullable=False),  # empty for a pull node
+    Column("mode", String(8), nullable=False, default="push"),  # push|pull
     Column("public_key", Text, nullable=False),  # pinned PEM from /v1/info
     Column("fingerprint", String(64), nullable=False),
     Column("dictionary_hash", String(64), nullable=False),
@@ -55,4 +56,27 @@ model = Table(
     Column("metrics", Text, nullable=False),  # JSON
     Column("model", Text, nullable=False),  # JSON: spec, design, weights
     Column("created_at", Float, nullable=False),
+)
+
+message = Table(  # the mailbox of pull nodes: signed requests queued, their answers
+    "pull_message",
+    metadata,
+    Column("message_id", String(32), primary_key=True),
+    Column("site", String(32), nullable=False, index=True),
+    Column("method", String(8), nullable=False),
+    Column("path", Text, nullable=False),  # the node path that was signed
+    Column("headers", Text, nullable=False),  # JSON: the signature headers
+    Column("body", Text, nullable=False),
+    Column("status", String(12), nullable=False),  # queued|delivered|answered|expired
+    Column("response_status", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+pull_nonce = Table(  # nonces of requests pull nodes signed (replay protection)
+    "pull_nonce",
+    metadata,
+    Column("nonce", String(32), primary_key=True),
+    Column("seen_at", Float, nullable=False),
 )
