@@ -11,9 +11,10 @@ categories, e.g. scanner ids) are its labels held by at least the site's minimum
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Result, select
 
 from node.frame_memory import DataFrameSource
 from node.store import tables as t
@@ -23,6 +24,11 @@ from schemas.dictionary import Dictionary
 from schemas.errors import FedpsyError
 
 PERSON_COLUMNS = ("sex", "birth_year", "primary_diagnosis")
+
+
+def _tuples(result: Result[Any]) -> list[tuple[Any, ...]]:
+    """Plain tuples: pandas probes Row objects attribute by attribute, slowly."""
+    return [tuple(row) for row in result]
 
 
 class StoreFrameSource:
@@ -41,7 +47,15 @@ class StoreFrameSource:
 
     def cohort_rows(self, visit: str, cohort: Cohort | None) -> pd.Index:
         """Row ids of the persons in ``cohort`` at ``visit`` (for the differencing guard)."""
-        return self.frame([], visit, cohort).index
+        if cohort is None:
+            p, v = t.person.c, t.visit.c
+            with self._engine.connect() as conn:
+                ids = sorted(int(i) for i in conn.execute(select(p.row_id).where(
+                    p.person_id.in_(select(v.person_id).where(v.label == visit)))).scalars())
+            rows: pd.Index = pd.Index(ids, name="row_id")
+            return rows
+        index: pd.Index = self.frame([], visit, cohort).index
+        return index
 
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
         wanted = list(dict.fromkeys(variables))
@@ -76,14 +90,14 @@ class StoreFrameSource:
         obs_codes = [c for c in codes if c not in PERSON_COLUMNS]
         person_cols = [c for c in PERSON_COLUMNS if c in codes]
         with self._engine.connect() as conn:
-            people = pd.DataFrame.from_records(conn.execute(
+            people = pd.DataFrame.from_records(_tuples(conn.execute(
                 select(p.person_id, p.row_id, *(p[c] for c in person_cols))
-                .where(p.person_id.in_(select(v.person_id).where(v.label == visit)))
-            ).all(), columns=["person_id", "row_id", *person_cols])
-            long = pd.DataFrame.from_records(conn.execute(
+                .where(p.person_id.in_(select(v.person_id).where(v.label == visit))))),
+                columns=["person_id", "row_id", *person_cols])
+            long = pd.DataFrame.from_records(_tuples(conn.execute(
                 select(o.person_id, o.variable, o.value_num, o.value_text).where(
-                    o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL]))
-            ).all(), columns=["person_id", "variable", "value_num", "value_text"])
+                    o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL])))),
+                columns=["person_id", "variable", "value_num", "value_text"])
         if people.empty:
             raise FedpsyError(f"site {self._site!r} holds no data at visit {visit!r}",
                               code="not_found")
