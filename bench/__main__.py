@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["ingest", "secagg", "training", "node_steps", "coordinator"]
+BENCHMARKS = ["ingest", "node_steps", "coordinator", "harmonization", "secagg", "training"]
 
 
 def main(names: list[str]) -> None:
