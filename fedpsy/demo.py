@@ -2,7 +2,8 @@
 
 1. synthesize a 3-site consortium; 2. create and load one node per site; 3. serve each
 node on a loopback port, create a coordinator that the sites trust, register the nodes;
-4. run a tour of analyses over real signed HTTP and print readable tables.
+4. run a tour of analyses over real signed HTTP and print readable tables; 5. train a
+TRS-risk model across the sites (model updates as secure sums) and keep its scores there.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from coordinator.api import create_app as coordinator_app
 from coordinator.service import Coordinator
 from coordinator.store.registry import add_user
 from coordinator.web import issue_login_code
+from fedpsy.demo_training import training_step
 from fedpsy.errors import cli_errors
 from fedpsy.progress import progress_bar
 from fedpsy.serving import BackgroundServer
@@ -112,6 +114,7 @@ def demo(
     with ExitStack() as stack:
         coord = stack.enter_context(serve_consortium(stack, out_dir, nodes))
         tour(coord)
+        training_step(out, coord, nodes)
         out.rule("done")
         out.print(f"Everything is in {out_dir}/ (data, nodes, coordinator).")
         if serve:

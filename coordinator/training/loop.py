@@ -117,8 +117,9 @@ class RoundLoop:
                 codes = {f.code for f in exc.failures.values()}
                 if codes != {"cell_too_small"} or not edges:
                     raise
-                # one bin still too small: score without histograms (no pooled AUC)
-                edges = coarsen(edges) if len(edges) > 2 else []
+                # a bin still too small: merge bins; one bin ranks nothing, so below two
+                # bins score without histograms (no pooled AUC)
+                edges = coarsen(edges) if len(edges) > 3 else []
                 logger.info("a site refused a small score cell; %d bins now", len(edges) - 1)
 
 

@@ -1,0 +1,107 @@
+"""The demo's training step: a TRS-risk model across the sites, and its scores kept there.
+
+Each site approves the training app by its hash; the coordinator trains a logistic model
+of treatment resistance (FedAvg, early stopping on the federated validation loss) with
+every model update sent as a secure sum; the table compares the federated model on all
+sites' test rows (pooled, from secure sums), on each site's own test rows, and each
+site's local-only model (trained on its rows alone). No pooled model can be fitted here
+without moving rows, so "pooled" means the federated model scored on the pooled test
+rows. Then ``predict`` keeps each person's predicted risk at their site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from coordinator.service import Coordinator
+from fedpsy.show import show_result
+from node.site import NodeSite
+from node.training.approvals import approve_app
+from schemas.training.bundle import app_hash
+
+TRAIN: dict[str, Any] = {
+    "analysis": "train", "formula": "trs ~ age + sex + panss_total", "model": "logistic",
+    "rounds": 30, "local_epochs": 2, "learning_rate": 0.5, "patience": 4, "seed": 1, "bins": 8,
+    "on_refusal": "drop_site",
+}  # fmt: skip
+RISK = "trs_risk"
+
+
+def _auc(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def metrics_table(result: dict[str, Any]) -> Table:
+    """Federated (pooled and per site) against local-only, on the same test rows."""
+    metrics, local = result["metrics"], result["local_only"]
+    table = Table("test rows", "n", "federated AUC", "local-only AUC", "federated Brier",
+                  title="TRS risk: federated vs local-only models")  # fmt: skip
+    pooled_auc = _auc(metrics["auc"])
+    if metrics["auc"] is not None and metrics["auc_error_bound"] > 0:
+        pooled_auc += f" ± {metrics['auc_error_bound']:.3f}"
+    table.add_row("all sites (pooled)", str(metrics["n"]), pooled_auc, "",
+                  _auc(metrics["brier"]))  # fmt: skip
+    for site, own in metrics["per_site"].items():
+        alone = local.get(site) or {}
+        table.add_row(site, str(own["n"]), _auc(own["auc"]), _auc(alone.get("auc")),
+                      _auc(own["brier"]))  # fmt: skip
+    return table
+
+
+def show_training(out: Console, envelope: dict[str, Any]) -> str | None:
+    """Print a train envelope; returns the model id when it trained."""
+    if envelope["status"] != "ok":
+        show_result(out, envelope)
+        return None
+    result = envelope["result"]
+    out.print(metrics_table(result))
+    if result["metrics"]["auc"] is None:
+        out.print("[dim]pooled AUC withheld: a site's score histogram would show a count "
+                  "under its minimum cell size (accuracy and Brier are sums and pass)[/]")
+    coefficients = ", ".join(f"{c['term']} {c['estimate']:+.3g}"
+                             for c in result["coefficients"])  # fmt: skip
+    out.print(f"coefficients (log-odds): {escape(coefficients)}")
+    stopped = "stopped early" if result["stopped_early"] else "ran all rounds"
+    out.print(f"{len(result['history'])} rounds ({stopped}); best round "
+              f"{result['best_round']}; model {result['model_id']} in the coordinator's "
+              "registry")  # fmt: skip
+    if len(envelope["sites"]) >= 2:
+        out.print("[dim]every model update left its site masked (secure aggregation): the "
+                  "coordinator only saw sums; per-site AUCs were asked per site[/]")
+    else:
+        out.print("[dim]one site took part: a sum over one site is its own update[/]")
+    for site, code in envelope.get("dropped_sites", {}).items():
+        out.print(f"[dim]left out: {site} ({code})[/]")
+    return str(result["model_id"])
+
+
+def training_step(out: Console, coord: Coordinator, nodes: dict[str, NodeSite]) -> None:
+    """Approve the app at every site, train, then keep the scores at the sites."""
+    out.rule("5. a predictive model of treatment resistance, trained across the sites")
+    digest = app_hash()
+    for node in nodes.values():
+        approve_app(node.dir.root, digest, "fedpsy training app (demo)")
+    out.print(f"each site reviewed the training app and approved its hash {digest[:16]}…")
+    out.print(f"[dim]{escape(json.dumps(TRAIN))}[/]")
+    model_id = show_training(out, asyncio.run(coord.run(TRAIN)))
+    if model_id is None:
+        return
+    out.print(f"\n[bold]Each site keeps every person's predicted risk as `{RISK}`[/]")
+    scored = asyncio.run(coord.run({"analysis": "predict", "model_id": model_id,
+                                    "new_variable": RISK}))  # fmt: skip
+    if scored["status"] != "ok":
+        show_result(out, scored)
+        return
+    out.print(f"{scored['result']['n']:,} persons scored; the scores never left their sites")
+    request = {"analysis": "ttest", "variable": RISK, "group": "trs", "on_refusal": "drop_site"}
+    out.print(f"[dim]{escape(json.dumps(request))}[/]")
+    show_result(out, asyncio.run(coord.run(request)))
+
+
+__all__ = ["TRAIN", "metrics_table", "show_training", "training_step"]
