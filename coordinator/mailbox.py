@@ -18,7 +18,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,14 +162,18 @@ class Mailbox:
                 )
         registry.touch_node(self.engine, node.site, info)
 
-    async def next(self, site: str, wait: float) -> dict[str, Any] | None:
+    async def next(
+        self, site: str, wait: float, gone: Callable[[], Awaitable[bool]] | None = None
+    ) -> dict[str, Any] | None:
         """The oldest message waiting for ``site`` (now delivered), waiting up to ``wait``
-        seconds for one; ``None`` when none came."""
+        seconds for one; ``None`` when none came or the poller is ``gone()``."""
         end = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_S)
         while True:
             found = self._claim(site)
             if found is not None or time.monotonic() >= end:
                 return found
+            if gone is not None and await gone():
+                return None
             await asyncio.sleep(max(self.poll_s, 0.05))
 
     def _claim(self, site: str) -> dict[str, Any] | None:

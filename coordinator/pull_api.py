@@ -41,7 +41,7 @@ def pull_router(mailbox: Mailbox) -> APIRouter:
     async def next_message(site: str, request: Request, wait: float = 0.0) -> Response:
         node, body = await signed(site, request)
         await run_in_threadpool(mailbox.record_info, node, body)
-        message: dict[str, Any] | None = await mailbox.next(site, wait)
+        message: dict[str, Any] | None = await mailbox.next(site, wait, request.is_disconnected)
         if message is None:
             return Response(status_code=204)
         return JSONResponse(message)
