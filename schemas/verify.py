@@ -81,7 +81,7 @@ def check_signature(
     key_fp = found[HEADER_KEY]
     public_key = keys.get(key_fp)
     if public_key is None:
-        raise AuthError(f"key {key_fp[:16]}… is not the one pinned here{hint}", code="unknown_key")
+        raise AuthError(f"key {key_fp[:16]}… is not accepted here{hint}", code="unknown_key")
     digest = body_digest(body)
     if not hmac.compare_digest(digest, found[HEADER_DIGEST]):
         raise AuthError("the body's sha256 differs from the signed digest", code="tampered")
