@@ -306,3 +306,24 @@ def test_a_store_from_before_pull_mode_gains_the_mode_column(tmp_path: Path) -> 
     (node,) = registry.list_nodes(upgraded)
     assert (node.site, node.mode) == ("oslo", "push")
     upgraded.dispose()
+
+
+def test_dashboard_overview_reads_a_pull_node_from_its_polls() -> None:
+    import asyncio
+    import time
+
+    import httpx
+
+    from coordinator.store.registry import NodeRecord
+    from coordinator.web.overview import _probe
+
+    def record(last_seen: float | None) -> NodeRecord:
+        return NodeRecord("oslo", "", "", "f" * 64, "", {}, last_seen, mode="pull")
+
+    async def probe(node: NodeRecord) -> tuple[bool, str]:
+        async with httpx.AsyncClient() as client:
+            return await _probe(client, node)
+
+    assert asyncio.run(probe(record(time.time()))) == (True, "polling")
+    assert asyncio.run(probe(record(time.time() - 3600))) == (False, "not polling")
+    assert asyncio.run(probe(record(None))) == (False, "not polling")

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
+from coordinator.mailbox import STALE_S
 from coordinator.store import registry
 from coordinator.store.registry import NodeRecord
 
@@ -62,6 +63,9 @@ def when(epoch: float | None, now: float | None = None) -> str:
 
 
 async def _probe(client: httpx.AsyncClient, node: NodeRecord) -> tuple[bool, str]:
+    if node.mode == "pull":  # it cannot be reached: it calls in
+        fresh = node.last_seen is not None and time.time() - node.last_seen <= STALE_S
+        return fresh, "polling" if fresh else "not polling"
     try:
         response = await client.get(node.url + "/health", timeout=HEALTH_TIMEOUT_S)
     except httpx.HTTPError as exc:
