@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -111,44 +112,47 @@ class Coordinator:
                        nodes: list[registry.NodeRecord]
                        ) -> tuple[dict[str, dict[str, str]], dict[str, SiteFailure]]:
         """Current variable hashes per site, and the sites that failed (unreachable, or
-        presenting another key than the pinned one); the job's quorum rule decides."""
+        presenting another key than the pinned one); the job's quorum rule decides. The
+        nodes are asked concurrently."""
+        answers = await asyncio.gather(*(self._node_hashes(client, n) for n in nodes))
         hashes: dict[str, dict[str, str]] = {}
         failures: dict[str, SiteFailure] = {}
-        for node in nodes:
-            if node.mode == "pull":  # its info arrives with each poll
-                if not node.dictionary_hash or node.last_seen is None:
-                    failures[node.site] = SiteFailure(
-                        "site_unreachable", "the pull node has not polled yet; start it with "
-                        "`fedpsy node serve DIR --pull COORDINATOR_URL`")
-                elif time.time() - node.last_seen > STALE_S:
-                    failures[node.site] = SiteFailure(
-                        "site_unreachable", f"the pull node last polled "
-                        f"{time.time() - node.last_seen:.0f} s ago")
-                else:
-                    hashes[node.site] = node.variable_hashes
-                continue
-            try:
-                response = await client.get(node.url + "/v1/info",
-                                            timeout=min(10.0, self.config.request_timeout_s))
-                info = NodeInfo.model_validate_json(response.content)
-            except (httpx.HTTPError, ValueError) as exc:
-                slow = (isinstance(exc, httpx.TimeoutException)
-                        and not isinstance(exc, httpx.ConnectTimeout))
-                code = ("tls_required" if isinstance(exc, httpx.UnsupportedProtocol)
-                        else "site_timeout" if slow else "site_unreachable")
-                failures[node.site] = SiteFailure(
-                    code,
-                    f"{node.url}/v1/info: {type(exc).__name__}" + (f": {exc}" if str(exc) else ""))
-                continue
-            got = fingerprint(public_key_from_pem(info.public_key.encode()))
-            if got != node.fingerprint:
-                failures[node.site] = SiteFailure(
-                    "bad_signature", "the node presents a different key than the one pinned "
-                    "at add-node; re-register it if the site rotated its key")
-                continue
-            registry.touch_node(self.engine, node.site, info)
-            hashes[node.site] = info.variable_hashes
+        for node, answer in zip(nodes, answers, strict=True):
+            if isinstance(answer, SiteFailure):
+                failures[node.site] = answer
+            else:
+                hashes[node.site] = answer
         return hashes, failures
+
+    async def _node_hashes(self, client: httpx.AsyncClient,
+                           node: registry.NodeRecord) -> dict[str, str] | SiteFailure:
+        """One node's current variable hashes, or why it cannot take part."""
+        if node.mode == "pull":  # its info arrives with each poll
+            if not node.dictionary_hash or node.last_seen is None:
+                return SiteFailure(
+                    "site_unreachable", "the pull node has not polled yet; start it with "
+                    "`fedpsy node serve DIR --pull COORDINATOR_URL`")
+            if time.time() - node.last_seen > STALE_S:
+                return SiteFailure("site_unreachable", f"the pull node last polled "
+                                   f"{time.time() - node.last_seen:.0f} s ago")
+            return node.variable_hashes
+        try:
+            response = await client.get(node.url + "/v1/info",
+                                        timeout=min(10.0, self.config.request_timeout_s))
+            info = NodeInfo.model_validate_json(response.content)
+        except (httpx.HTTPError, ValueError) as exc:
+            slow = (isinstance(exc, httpx.TimeoutException)
+                    and not isinstance(exc, httpx.ConnectTimeout))
+            code = ("tls_required" if isinstance(exc, httpx.UnsupportedProtocol)
+                    else "site_timeout" if slow else "site_unreachable")
+            return SiteFailure(code, f"{node.url}/v1/info: {type(exc).__name__}"
+                               + (f": {exc}" if str(exc) else ""))
+        if fingerprint(public_key_from_pem(info.public_key.encode())) != node.fingerprint:
+            return SiteFailure(
+                "bad_signature", "the node presents a different key than the one pinned "
+                "at add-node; re-register it if the site rotated its key")
+        registry.touch_node(self.engine, node.site, info)
+        return info.variable_hashes
 
     async def run(self, request: dict[str, Any], user: str | None = None,
                   job_id: str | None = None) -> dict[str, Any]:
