@@ -97,9 +97,18 @@ def serve(
     port: Annotated[int | None, typer.Option(
         help="Port to listen on [default: FEDPSY_COORDINATOR_PORT, coordinator.toml [serve] "
              "port, else 8700].", show_default=False)] = None,
+    flower: Annotated[bool, typer.Option(
+        "--flower", help="Also run a Flower SuperLink (log in DIR/flwr) for train requests "
+                         "with runtime 'superlink'; it uses the coordinator's TLS.")] = False,
+    superlink: Annotated[str | None, typer.Option(
+        metavar="ADDRESS", help="Attach to a SuperLink already running on this host "
+                                "(HOST:PORT) instead of starting one.")] = None,
+    flower_port: Annotated[int, typer.Option(help="The SuperLink's port (with --flower).")
+                           ] = 9092,
 ) -> None:
     """Serve the researcher API; HTTPS when TLS is set. Jobs a previous run left unfinished
-    are first closed as `job_interrupted`."""
+    are first closed as `job_interrupted`. With --flower (or --superlink) training can
+    also run on Flower's deployment runtime (SuperLink and the sites' SuperNodes)."""
     import logging
 
     import uvicorn
@@ -107,6 +116,7 @@ def serve(
     from coordinator.api import create_app
     from coordinator.recovery import fail_interrupted_jobs
     from coordinator.settings import coordinator_settings
+    from fedpsy.flower import coordinator_superlink
     from schemas.logs import configure_json_logs
 
     settings = coordinator_settings(directory, host=host, port=port)
@@ -119,6 +129,10 @@ def serve(
                       f"as job_interrupted: {', '.join(interrupted)}")
         out.print(f"coordinator serving on {'https' if tls else 'http'}://{settings.host}:"
                   f"{settings.port}")
-        uvicorn.run(create_app(coord), host=settings.host, port=settings.port,
-                    log_config=None, access_log=False, ws="none",
-                    **(tls.uvicorn_options() if tls else {}))
+        with coordinator_superlink(directory, start=flower, attach=superlink, port=flower_port,
+                                   tls=tls) as address:
+            if address is not None:
+                out.print(f"Flower SuperLink at {address} (train runtime 'superlink')")
+            uvicorn.run(create_app(coord), host=settings.host, port=settings.port,
+                        log_config=None, access_log=False, ws="none",
+                        **(tls.uvicorn_options() if tls else {}))

@@ -62,8 +62,10 @@ def show_training(out: Console, envelope: dict[str, Any]) -> str | None:
     result = envelope["result"]
     out.print(metrics_table(result))
     if result["metrics"]["auc"] is None:
-        out.print("[dim]pooled AUC withheld: a site's score histogram would show a count "
-                  "under its minimum cell size (accuracy and Brier are sums and pass)[/]")
+        out.print(
+            "[dim]pooled AUC withheld: a site's score histogram would show a count "
+            "under its minimum cell size (accuracy and Brier are sums and pass)[/]"
+        )
     coefficients = ", ".join(f"{c['term']} {c['estimate']:+.3g}"
                              for c in result["coefficients"])  # fmt: skip
     out.print(f"coefficients (log-odds): {escape(coefficients)}")
@@ -72,8 +74,10 @@ def show_training(out: Console, envelope: dict[str, Any]) -> str | None:
               f"{result['best_round']}; model {result['model_id']} in the coordinator's "
               "registry")  # fmt: skip
     if len(envelope["sites"]) >= 2:
-        out.print("[dim]every model update left its site masked (secure aggregation): the "
-                  "coordinator only saw sums; per-site AUCs were asked per site[/]")
+        out.print(
+            "[dim]every model update left its site masked (secure aggregation): the "
+            "coordinator only saw sums; per-site AUCs were asked per site[/]"
+        )
     else:
         out.print("[dim]one site took part: a sum over one site is its own update[/]")
     for site, code in envelope.get("dropped_sites", {}).items():

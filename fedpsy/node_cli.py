@@ -114,13 +114,22 @@ def serve(
         help="Outbound-only: poll this coordinator for requests instead of receiving them "
              "(the API is then served only for the local admin pages; keep the host "
              "127.0.0.1).")] = None,
+    supernode: Annotated[str | None, typer.Option(
+        "--supernode", metavar="SUPERLINK",
+        help="Also run this site's Flower SuperNode, connected to the consortium's SuperLink "
+             "(HOST:PORT); it trusts tls_ca_certs (plain without). Log in DIR/flwr.")] = None,
+    supernode_port: Annotated[int, typer.Option(
+        help="The SuperNode's local port (with --supernode).")] = 9094,
 ) -> None:
     """Serve the node's API (health, info, signed tasks, admin); HTTPS when TLS is set.
-    With --pull, poll the coordinator for requests and post the answers back."""
+    With --pull, poll the coordinator for requests and post the answers back. With
+    --supernode, the site's Flower SuperNode runs alongside (training apps the site
+    approved with `fedpsy node approve-app` only)."""
     import logging
 
     import uvicorn
 
+    from fedpsy.flower import site_supernode
     from node.api import create_app
     from node.service import NodeService
     from node.settings import node_settings
@@ -132,14 +141,18 @@ def serve(
     service = NodeService(node)
     app = create_app(service, settings.admin_token.get_secret_value())
     tls = settings.server_tls
-    if pull is not None:
-        _serve_pull(service, node, app, pull, settings)
-        return
-    mode = "" if tls is None else f" (TLS, client certificates: {tls.client_auth})"
-    out.print(f"node '{node.config.site}' serving on {'https' if tls else 'http'}://"
-              f"{settings.host}:{settings.port}{mode}")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                ws="none", **(tls.uvicorn_options() if tls else {}))
+    with site_supernode(directory, supernode, port=supernode_port,
+                        ca_certs=settings.tls_ca_certs) as flower:  # fmt: skip
+        if flower:
+            out.print(f"SuperNode of '{node.config.site}' connecting to {supernode}")
+        if pull is not None:
+            _serve_pull(service, node, app, pull, settings)
+            return
+        mode = "" if tls is None else f" (TLS, client certificates: {tls.client_auth})"
+        out.print(f"node '{node.config.site}' serving on {'https' if tls else 'http'}://"
+                  f"{settings.host}:{settings.port}{mode}")
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                    access_log=False, ws="none", **(tls.uvicorn_options() if tls else {}))
 
 
 def _serve_pull(service: Any, node: NodeSite, app: Any, coordinator_url: str,
@@ -205,6 +218,32 @@ def approve(
         out.print(f"[bold]{item['task_id']}[/]  analysis {item['request']['analysis']}  "
                   f"step {item['step']}")
         out.print(json.dumps(item["would_leave"], indent=2), markup=False)
+
+
+@app.command("approve-app")
+@cli_errors
+def approve_app(
+    directory: DirArg,
+    app_hash: Annotated[str | None, typer.Argument(
+        help="The training app's hash [default: the app of this fedpsy version].",
+        show_default=False)] = None,
+    list_approved: Annotated[bool, typer.Option("--list", help="Only list the approved "
+                                                "app hashes.")] = False,
+) -> None:
+    """Approve a training app by its hash (DIR/approved_apps): the site then takes part in
+    training runs of that app, through its API or its SuperNode, and no other."""
+    from node.training import approvals
+    from schemas.training.bundle import app_hash as installed_hash
+
+    with NodeSite.open(directory) as node:
+        root = node.dir.root
+    if not list_approved:
+        digest = app_hash or installed_hash()
+        note = "" if app_hash else "fedpsy training app of this version"
+        approvals.approve_app(root, digest, note)
+        out.print(f"approved training app {digest}")
+    for digest in sorted(approvals.approved_apps(root)):
+        out.print(digest)
 
 
 @app.command()

@@ -1,32 +1,47 @@
-"""Deployment mode: a real ``flower-superlink`` and one ``flower-supernode`` per site on
-loopback, the run submitted with ``flwr run``, each site's ClientApp working through its
-node directory's gate and audit."""
+"""Deployment mode through the command line, on loopback: ``fedpsy coordinator serve
+--flower`` runs a real ``flower-superlink`` and ``fedpsy node serve --supernode`` a real
+``flower-supernode`` (with the site's long-running ClientApp worker) next to each node's
+API; a researcher's ``train`` request with ``"runtime": "superlink"`` runs its rounds
+there, each site's ClientApp working through its node directory's gate and audit, and a
+site that withdraws its approval of the app refuses the next run."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import os
+import signal
 import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from coordinator.analyses import run_analysis
-from coordinator.training.deploy import DeploymentRuntime, start_superlink
+from coordinator.service import Coordinator
+from coordinator.store import registry
 from node.audit import AuditLog
-from node.frame_store import StoreFrameSource
 from node.site import NodeSite
-from node.training.approvals import approve_app
-from node.training.supernode import start_supernode
-from schemas.analyses import parse_request
-from schemas.analyses.train import TrainingResult
+from node.training.approvals import approvals_path
+from node.trust import add_trusted_key
 from schemas.training.bundle import app_hash
 from tests.support.consortium import clinical_sites
-from tests.support.federation import InProcessFederation
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("flower")]
+SITES = {"berlin": 160, "oslo": 140, "lyon": 120}
+TRAIN = {
+    "analysis": "train",
+    "formula": "ketamine ~ age + madrs_total",
+    "rounds": 2,
+    "patience": 2,
+    "local_epochs": 2,
+    "bins": 1,
+    "seed": 4,
+    "runtime": "superlink",
+}
 
 
 def free_port() -> int:
@@ -35,73 +50,149 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class DeployedFederation(InProcessFederation):
-    """The sites' stores for the planning step; rounds on the SuperLink."""
-
-    def __init__(self, nodes: dict[str, NodeSite], runtime: DeploymentRuntime) -> None:
-        super().__init__({s: StoreFrameSource(n.engine, s, n.dictionary)
-                          for s, n in nodes.items()})  # fmt: skip
-        self.runtime = runtime
-
-    def training_runtime(self) -> DeploymentRuntime:
-        return self.runtime
-
-    def training_links(self) -> list[Any]:
-        return []
+def fedpsy(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    """A ``fedpsy`` command in its own session (so its SuperLink or SuperNode and worker
+    can be ended with it)."""
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "fedpsy.cli", *args], stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "COLUMNS": "200"})  # fmt: skip
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not come up:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM lets the command stop its Flower processes; the session is ended after."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # anything of this command left over
 
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("deploy")
-    data = clinical_sites({"berlin": 160, "oslo": 140, "lyon": 120})
-    nodes: dict[str, NodeSite] = {}
-    with ExitStack() as stack:
-        for site, (person, obs) in data.items():
-            folder = root / "data" / site
-            folder.mkdir(parents=True)
-            person.to_csv(folder / "person.csv", index=False)
-            obs.to_csv(folder / "observations.csv", index=False)
-            node = stack.enter_context(NodeSite.create(root / site, site, None))
+    with Coordinator.create(root / "coordinator") as coord:
+        public_key = coord.dir.public_key
+        token = registry.add_user(coord.engine, "researcher")
+    nodes: dict[str, Path] = {}
+    for site, (person, obs) in clinical_sites(SITES).items():
+        folder = root / "data" / site
+        folder.mkdir(parents=True)
+        person.to_csv(folder / "person.csv", index=False)
+        obs.to_csv(folder / "observations.csv", index=False)
+        with NodeSite.create(root / site, site, None) as node:
             node.ingest(folder)
-            approve_app(node.dir.root, app_hash(), "fedpsy training app")
-            nodes[site] = node
-        port = free_port()
-        link = start_superlink(root / "coordinator" / "flwr", port, root / "superlink.log",
-                               insecure=True)  # fmt: skip
-        stack.callback(_stop, link)
-        for site, node in nodes.items():
-            process = start_supernode(node.dir.root, f"127.0.0.1:{port}", free_port(),
-                                      root / f"{site}.log", insecure=True)  # fmt: skip
-            stack.callback(_stop, process)
-        runtime = DeploymentRuntime(root / "coordinator" / "flwr", f"127.0.0.1:{port}",
-                                    insecure=True, timeout=150)  # fmt: skip
-        yield {"nodes": nodes, "runtime": runtime, "root": root}
+        add_trusted_key(root / site, public_key)
+        nodes[site] = root / site
+    approved = subprocess.run([sys.executable, "-m", "fedpsy.cli", "node", "approve-app",
+                               str(nodes["berlin"])], capture_output=True, text=True,
+                              check=True)  # fmt: skip
+    assert app_hash() in approved.stdout
+    for site in ("oslo", "lyon"):
+        approvals_path(nodes[site]).write_text(app_hash() + "\n")
+    superlink, api = free_port(), free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        log = root / "coordinator.log"
+        coordinator = fedpsy(
+            "coordinator",
+            "serve",
+            str(root / "coordinator"),
+            "--port",
+            str(api),
+            "--flower",
+            "--flower-port",
+            str(superlink),
+            log=log,
+        )
+        processes.append(coordinator)
+        urls = {}
+        for site, directory in nodes.items():
+            port, site_log = free_port(), root / f"{site}.log"
+            process = fedpsy("node", "serve", str(directory), "--port", str(port),
+                             "--supernode", f"127.0.0.1:{superlink}", "--supernode-port",
+                             str(free_port()), log=site_log)  # fmt: skip
+            processes.append(process)
+            urls[site] = f"http://127.0.0.1:{port}"
+            wait_for(urls[site] + "/health", process, site_log)
+        wait_for(f"http://127.0.0.1:{api}/health", coordinator, log)
+        with Coordinator.open(root / "coordinator") as coord:
+            for site, url in urls.items():
+                coord.add_node(site, url)
+        yield {"root": root, "nodes": nodes, "api": f"http://127.0.0.1:{api}",
+               "token": token}  # fmt: skip
+    finally:
+        for process in reversed(processes):
+            stop(process)
+
+
+def run(deployment: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(
+        deployment["api"] + "/v1/analyses",
+        params={"wait": "true"},
+        json=request,
+        timeout=180,
+        headers={"Authorization": f"Bearer {deployment['token']}"},
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
 
 def test_training_on_superlink_and_supernodes(deployment: dict[str, Any]) -> None:
-    nodes, runtime = deployment["nodes"], deployment["runtime"]
-    request = parse_request({"analysis": "train", "formula": "ketamine ~ age + madrs_total",
-                             "rounds": 1, "local_epochs": 2, "bins": 1, "seed": 4})
-    federation = DeployedFederation(nodes, runtime)
-    result, _ = asyncio.run(run_analysis(request, federation))
-    assert isinstance(result, TrainingResult)
-    assert [h.round for h in result.history] == [1]
-    assert set(result.metrics.per_site) == set(nodes) == set(result.local_only)
-    assert result.metrics.n == sum(s.n for s in result.metrics.per_site.values()) > 0
-    assert runtime.last_run["status"] == "finished:completed"
-    assert runtime.last_run["network-traffic"]["total-bytes"] > 0
-    for node in nodes.values():
-        entries = AuditLog(node.engine).entries()
-        released = [e for e in entries if e.kind == "released"]
-        assert len(released) == 4  # fit, validate, test, local
-        assert all(e.payload["left"]["result"]["site"] == node.config.site for e in released)
-        assert AuditLog(node.engine).verify().ok
+    started = time.monotonic()
+    envelope = run(deployment, TRAIN)
+    assert envelope["status"] == "ok", envelope
+    result = envelope["result"]
+    assert [h["round"] for h in result["history"]] == [1, 2]
+    assert set(result["metrics"]["per_site"]) == set(SITES) == set(result["local_only"])
+    assert result["metrics"]["n"] == sum(s["n"] for s in result["metrics"]["per_site"].values())
+    # the ServerApp held each site's update: the envelope does not claim secure aggregation
+    assert envelope["privacy"]["secure_aggregation"] is False
+    stored = httpx.get(
+        f"{deployment['api']}/v1/models/{result['model_id']}",
+        timeout=10,
+        headers={"Authorization": f"Bearer {deployment['token']}"},
+    ).json()
+    assert stored["app_hash"] == app_hash()
+    for site, directory in deployment["nodes"].items():
+        with NodeSite.open(directory) as node:
+            entries = AuditLog(node.engine).entries()
+            assert AuditLog(node.engine).verify().ok
+        # every phase the site's ClientApp ran went through its gate and was audited
+        phases = [
+            e.payload["phase"]
+            for e in entries
+            if e.kind == "received" and e.payload.get("source") == "training-app"
+        ]
+        assert sorted(phases) == ["fit", "fit", "local", "test", "validate", "validate"], site
+        released = [e.payload["left"]["result"] for e in entries
+                    if e.kind == "released" and "result" in e.payload.get("left", {})
+                    and isinstance(e.payload["left"]["result"], dict)
+                    and e.payload["left"]["result"].get("site") == site]  # fmt: skip
+        assert len(released) == 6
+    assert time.monotonic() - started < 60
+
+
+def test_a_site_that_withdraws_approval_refuses_the_run(deployment: dict[str, Any]) -> None:
+    path = approvals_path(deployment["nodes"]["lyon"])
+    path.write_text("# withdrawn\n")
+    envelope = run(deployment, {**TRAIN, "rounds": 1})
+    assert envelope["status"] == "refused", envelope
+    assert "app_not_approved" in str(envelope["reason"])

@@ -203,3 +203,21 @@ def test_a_refusing_site_fails_the_run_with_its_code(tmp_path: Path) -> None:
     assert refused.value.extra["sites"] == {"site3": "model_too_small"}
     assert refused.value.code == "refused"
     assert isinstance(links[0], SourceLink)
+
+
+def test_score_bins_refused_down_to_two_leave_the_pooled_auc_withheld(tmp_path: Path) -> None:
+    plan, links = _plan(tmp_path)  # default policies: a score bin of 1-4 rows is refused
+    from coordinator.training.analysis import pooled_metrics
+    from coordinator.training.rounds import Rounds
+
+    outcome = Rounds(plan, LocalGrid(links)).run()  # type: ignore[arg-type]
+    assert outcome.pooled is not None and outcome.pooled.n > 0
+    metrics = pooled_metrics(outcome.pooled, outcome.test, outcome.edges)
+    # one bin ranks nothing: no histogram, no pooled AUC; the sums still answer
+    assert outcome.edges == [] and outcome.pooled.hist_pos == []
+    assert metrics.auc is None and metrics.auc_bins == 0 and metrics.brier is not None
+    permissive = {s: Policy(min_cell=1) for s in ("site1", "site2", "site3")}
+    plan, links = _plan(tmp_path, permissive)
+    outcome = Rounds(plan, LocalGrid(links)).run()  # type: ignore[arg-type]
+    assert len(outcome.edges) == plan.bins + 1
+    assert pooled_metrics(outcome.pooled, outcome.test, outcome.edges).auc is not None

@@ -58,7 +58,10 @@ def planted_sites() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
 
 @pytest.fixture(scope="module")
 def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium]:
-    built = LocalConsortium.build(tmp_path_factory.mktemp("train-secure"), planted_sites())
+    # min_cell 1: every score bin may leave, so the pooled AUC comes from 64 bins
+    permissive = {site: {"min_cell": "1"} for site in SIZES}
+    built = LocalConsortium.build(tmp_path_factory.mktemp("train-secure"), planted_sites(),
+                                  policy_extra=permissive)  # fmt: skip
     for node in built.nodes.values():
         approve_app(node.dir.root, app_hash(), "fedpsy training app")
     yield built
@@ -145,8 +148,9 @@ def test_secure_training_reaches_the_pooled_auc_and_no_update_leaves_clear(
     assert auc_pooled > 0.7
     assert abs(auc_federated - auc_pooled) <= 0.01, (auc_federated, auc_pooled)
     assert result.metrics.n == y_test.size
-    assert result.metrics.auc is not None
+    assert result.metrics.auc is not None and result.metrics.auc_bins == 64
     assert abs(result.metrics.auc - auc_federated) <= result.metrics.auc_error_bound + 1e-12
+    assert result.metrics.auc_error_bound < 0.05
     assert result.metrics.brier == pytest.approx(float(((scores - y_test) ** 2).mean()))
     for site, (_, _, xs, ys) in parts.items():
         assert result.metrics.per_site[site].n == ys.size
@@ -165,9 +169,6 @@ def test_secure_training_reaches_the_pooled_auc_and_no_update_leaves_clear(
     everything = repr(fed.received)
     checked = 0
     for (site, step, secure), payload in zip(fed.sent, fed.answers, strict=True):
-        if not payload:  # refused: a test phase whose score bins a site found too small
-            assert isinstance(step, TrainSumStep) and step.phase == "test"
-            continue
         if isinstance(step, TrainStep):
             clear = TrainResult.model_validate(payload)
             assert clear.weights == [] and clear.site == site

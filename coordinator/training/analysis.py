@@ -19,7 +19,8 @@ import uuid
 import numpy as np
 
 from coordinator.analyses.regression import INTERCEPT
-from coordinator.federation import Federation
+from coordinator.federation import Federation, PrivacyTally
+from coordinator.training.federated import FederationRuntime
 from coordinator.training.links import links_for
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
@@ -98,7 +99,12 @@ async def train(request: TrainRequest, federation: Federation) -> TrainingResult
     """Train ``request``'s model across ``federation``'s sites."""
     plan = await make_plan(request, federation, run_id=uuid.uuid4().hex, app_hash=app_hash())
     links = links_for(federation)
-    runtime = runtime_for(federation)
+    runtime = runtime_for(federation, request.runtime)
+    if not isinstance(runtime, FederationRuntime):
+        # the ServerApp receives each site's update: say so in the envelope's privacy
+        tally = getattr(federation, "tally", None)
+        if isinstance(tally, PrivacyTally):
+            tally.clear += 1
     logger.info("training %s over %s (run %s)", request.model, plan.sites, plan.run_id)
     outcome = await asyncio.to_thread(runtime.run, plan, links)
     return result_of(request, plan, outcome)

@@ -12,12 +12,20 @@ Production: give the SuperLink ``--ssl-certfile/--ssl-keyfile/--ssl-ca-certfile`
 ``--enable-supernode-auth`` (SuperNode keys registered with ``flwr supernode register``),
 and the SuperNodes ``--root-certificates`` and ``--auth-supernode-private-key``; tests use
 ``--insecure`` on loopback only.
+
+``fedpsy coordinator serve --flower`` (or ``--superlink ADDRESS``) tells the jobs of its
+process where the SuperLink is through :data:`SUPERLINK_ENV` and its companions;
+:func:`superlink_runtime` reads them when a ``train`` request asks for
+``runtime = "superlink"``. On this path the ServerApp receives each site's update (Flower
+messages carry no fedpsy secure aggregation yet); the default runtime sends every update
+as a secure sum (:mod:`coordinator.training.federated`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -34,6 +42,12 @@ from schemas.training.env import child_env
 
 logger = logging.getLogger(__name__)
 CONNECTION = "fedpsy"
+SUPERLINK_ENV = "FEDPSY_SUPERLINK"
+"""``host:port`` of the SuperLink this coordinator process submits runs to."""
+SUPERLINK_HOME_ENV = "FEDPSY_SUPERLINK_HOME"
+"""The coordinator's ``FLWR_HOME`` (connection, bundles, plans and outcomes)."""
+SUPERLINK_CA_ENV = "FEDPSY_SUPERLINK_CA"
+"""CA certificate the SuperLink's TLS certificate chains to (unset: plain, loopback only)."""
 
 
 def wait_for_port(host: str, port: int, timeout: float) -> None:
@@ -95,10 +109,12 @@ class DeploymentRuntime:
     """Runs on a SuperLink at ``address`` (the connection is written into ``home``)."""
 
     def __init__(self, home: Path, address: str, *, insecure: bool = False,
+                 root_certificates: Path | None = None,
                  timeout: float = 600.0) -> None:  # fmt: skip
         self.home = home
         self.address = address
         self.insecure = insecure
+        self.root_certificates = root_certificates
         self.timeout = timeout
         self.last_run: dict[str, Any] = {}
 
@@ -136,7 +152,8 @@ class DeploymentRuntime:
         from coordinator.training.server_app import outcome_path
 
         del links  # in deployment each site's SuperNode runs the ClientApp itself
-        write_connection(self.home, self.address, insecure=self.insecure)
+        write_connection(self.home, self.address, insecure=self.insecure,
+                         root_certificates=self.root_certificates)  # fmt: skip
         bundle = write_bundle(self.home / "bundle")
         runs = self.home / "runs"
         runs.mkdir(parents=True, exist_ok=True)
@@ -170,4 +187,30 @@ class DeploymentRuntime:
         return outcome
 
 
-__all__ = ["DeploymentRuntime", "start_superlink", "superlink_command", "write_connection"]
+def superlink_env(address: str, home: Path, ca: Path | None) -> dict[str, str]:
+    """The variables that point this process's ``train`` jobs at a SuperLink."""
+    env = {SUPERLINK_ENV: address, SUPERLINK_HOME_ENV: str(home.resolve())}
+    if ca is not None:
+        env[SUPERLINK_CA_ENV] = str(ca.resolve())
+    return env
+
+
+def superlink_runtime() -> DeploymentRuntime | None:
+    """The deployment runtime of the SuperLink this process was started with, if any."""
+    address = os.environ.get(SUPERLINK_ENV)
+    home = os.environ.get(SUPERLINK_HOME_ENV)
+    if not address or not home:
+        return None
+    ca = os.environ.get(SUPERLINK_CA_ENV)
+    return DeploymentRuntime(Path(home), address, insecure=ca is None,
+                             root_certificates=Path(ca) if ca else None)  # fmt: skip
+
+
+__all__ = [
+    "DeploymentRuntime",
+    "start_superlink",
+    "superlink_command",
+    "superlink_env",
+    "superlink_runtime",
+    "write_connection",
+]

@@ -18,11 +18,13 @@ import logging
 from typing import Protocol, runtime_checkable
 
 from coordinator.federation import Federation
+from coordinator.training.deploy import superlink_runtime
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.links import ProvidesLinks, SiteLink
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan
 from coordinator.training.simulation import simulate
+from schemas.errors import FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +48,19 @@ class SimulationRuntime:
         return simulate(plan, links, self.workers)
 
 
-def runtime_for(federation: Federation) -> Runtime:
-    """The runtime of ``federation``'s training runs (call on the job's event loop)."""
+def runtime_for(federation: Federation, wanted: str = "federation") -> Runtime:
+    """The runtime of ``federation``'s training runs (call on the job's event loop);
+    ``wanted = "superlink"``: the SuperLink this coordinator was started with."""
     if isinstance(federation, ProvidesRuntime):
         return federation.training_runtime()
+    if wanted == "superlink":
+        runtime = superlink_runtime()
+        if runtime is None:
+            raise FedpsyError("this coordinator runs no Flower SuperLink; start it with "
+                              "`fedpsy coordinator serve DIR --flower` (or --superlink "
+                              "ADDRESS), or leave runtime at 'federation'",
+                              code="request_invalid")  # fmt: skip
+        return runtime
     if isinstance(federation, ProvidesLinks):
         return SimulationRuntime()
     return FederationRuntime(federation, asyncio.get_running_loop())

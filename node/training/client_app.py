@@ -1,10 +1,12 @@
 """The site's Flower ClientApp (deployment): ``node.training.client_app:app``.
 
-The site's SuperNode runs it with ``--node-config 'node-dir="DIR"'``. For each message it
-opens the node directory, works out the app hash of the bundle its SuperNode installed for
-this run, and runs the message's train step through :class:`node.training.gated.LocalGate`
-(approved app, policy, differencing guard, disclosure rules, audit). What it replies is
-the step's result: model weights and metrics, never rows. Flower is imported with this
+The site's SuperNode runs it with ``--node-config 'node-dir="DIR"'``, in a fresh
+``flwr-clientapp`` process per message or in the site's long-running worker
+(:mod:`node.training.worker`). For each message it opens the node directory, works out
+the app hash of the bundle this run came with, and runs the message's train step through
+:class:`node.training.gated.LocalGate` (approved app, policy, differencing guard,
+disclosure rules, audit). What it replies is the step's result: model weights and
+metrics, never rows. Flower is imported with this
 module, so the process must have Flower's environment set first (the SuperNode passes on
 the one fedpsy starts it with).
 """
@@ -61,20 +63,26 @@ def _open(root: Path) -> NodeSite:
                     open_engine(config.store_url(node_dir)))  # fmt: skip
 
 
-def _serve(message: Message, context: Context) -> Message:
-    node_dir = context.node_config.get(NODE_DIR_KEY)
+def respond(message: Message, node_dir: object, installed_app: str | None) -> Message:
+    """The reply of the site in ``node_dir`` to ``message``, run through its gate;
+    ``installed_app`` is the app hash of the bundle this run came with."""
     if not isinstance(node_dir, str) or not node_dir:
         error = FedpsyError(f"the SuperNode needs --node-config '{NODE_DIR_KEY}=\"DIR\"'",
                             code="config_invalid")  # fmt: skip
         return refusal_reply(message, "?", error)
-    bundle = installed_bundle()
     with _open(Path(node_dir)) as node:
-        if bundle is None:
+        if installed_app is None:
             error = FedpsyError("no installed app bundle found for this run",
                                 code="app_not_approved")  # fmt: skip
             return refusal_reply(message, node.config.site, error)
-        gate = LocalGate(node, installed_app=app_hash(bundle))
+        gate = LocalGate(node, installed_app=installed_app)
         return handle(message, gate.site, gate.run)
+
+
+def _serve(message: Message, context: Context) -> Message:
+    bundle = installed_bundle()
+    return respond(message, context.node_config.get(NODE_DIR_KEY),
+                   None if bundle is None else app_hash(bundle))  # fmt: skip
 
 
 @app.train()
@@ -89,4 +97,4 @@ def evaluate(message: Message, context: Context) -> Message:
     return _serve(message, context)
 
 
-__all__ = ["app", "installed_bundle"]
+__all__ = ["NODE_DIR_KEY", "app", "installed_bundle", "respond"]

@@ -5,11 +5,13 @@ The SuperNode connects to the consortium's SuperLink and runs the site's ClientA
 node config. It runs with Flower's environment of the node (telemetry off, ``FLWR_HOME``
 in ``DIR/flwr``) and the venv's scripts on PATH (it starts ``flower-superexec``).
 
-Per-message cost. Flower runs every message in a fresh ``flwr-clientapp`` process, found
-by a SuperExec that polls every second (``FLWR_SUPEREXEC_TASK_POLL_INTERVAL``), and an
-idle SuperNode asks the SuperLink for messages every 3 s (fixed in Flower). fedpsy starts
-the SuperNode through :func:`main`, which polls every ``FEDPSY_SUPERNODE_POLL`` seconds
-(default 0.2) instead, and sets the SuperExec's interval to 0.1 s.
+Per-message cost. By default Flower runs every message in a fresh ``flwr-clientapp``
+process, found by a SuperExec that polls every second (``FLWR_SUPEREXEC_TASK_POLL_INTERVAL``),
+and an idle SuperNode asks the SuperLink for messages every 3 s (fixed in Flower). fedpsy
+starts the SuperNode through :func:`main`, which polls every ``FEDPSY_SUPERNODE_POLL``
+seconds (default 0.2) instead, and :func:`start_site` runs it with ``--isolation process``
+next to the site's long-running worker (:mod:`node.training.worker`), so a message costs
+its computation, not a process start and the imports of Flower, numpy, pandas and fedpsy.
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ POLL_ENV = "FEDPSY_SUPERNODE_POLL"
 
 
 def supernode_command(node_dir: Path, superlink: str, port: int, *, insecure: bool = False,
-                      root_certificates: Path | None = None,
-                      auth_key: Path | None = None) -> list[str]:  # fmt: skip
-    """The command line of the site's SuperNode (TLS unless ``insecure``)."""
+                      root_certificates: Path | None = None, auth_key: Path | None = None,
+                      warm: bool = False) -> list[str]:  # fmt: skip
+    """The command line of the site's SuperNode (TLS unless ``insecure``); ``warm``: no
+    process per message, a worker runs the ClientApp (``--isolation process``)."""
     config = f'node-dir="{node_dir.resolve()}"'
     command = [sys.executable, "-m", "node.training.supernode", "--superlink", superlink,
                "--port", str(port), "--node-config", config]  # fmt: skip
+    if warm:
+        command += ["--isolation", "process"]
     if insecure:
         command.append("--insecure")
     if root_certificates is not None:
@@ -57,6 +62,22 @@ def start_supernode(node_dir: Path, superlink: str, port: int, log: Path,
         return subprocess.Popen(supernode_command(node_dir, superlink, port, **options),
                                 env=supernode_env(node_dir), stdout=out,
                                 stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def start_worker(node_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """Start the site's long-running ClientApp worker for the SuperNode on ``port``."""
+    command = [sys.executable, "-m", "node.training.worker", "--runtime-api-address",
+               f"127.0.0.1:{port}", "--node-dir", str(node_dir.resolve())]  # fmt: skip
+    with log.open("ab") as out:
+        return subprocess.Popen(command, env=supernode_env(node_dir), stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def start_site(node_dir: Path, superlink: str, port: int, log: Path,
+               **options: Any) -> list[subprocess.Popen[bytes]]:  # fmt: skip
+    """The site's SuperNode in warm mode and its worker (stop them in reverse order)."""
+    supernode = start_supernode(node_dir, superlink, port, log, warm=True, **options)
+    return [supernode, start_worker(node_dir, port, log)]
 
 
 class _Clock:

@@ -9,7 +9,10 @@ on the training rows), ``seed`` (the split and the initial weights), plus ``coho
 ``proximal_mu`` (fedprox), ``validation_fraction``, ``bins`` (score histogram for the
 pooled AUC), ``per_site`` (default true: each site's own test metrics and local-only
 baseline; these leave each site in the clear, so with false every answer the coordinator
-receives over HTTP is a secure sum).
+receives over HTTP is a secure sum), ``runtime`` (``federation``, the default: rounds
+through the nodes' APIs, every model update a secure sum; ``superlink``: rounds on the
+consortium's Flower SuperLink and the sites' SuperNodes, where the ServerApp receives each
+site's update).
 
 Result: ``metrics`` — ``auc`` (pooled over every site's test rows, from secure-summable
 score histograms; ``auc_error_bound`` bounds its distance from the exact pooled AUC),
@@ -50,6 +53,7 @@ class TrainRequest(FormulaRequest):
     patience: int = Field(5, ge=1)
     bins: int = Field(64, ge=1, le=1024)
     per_site: bool = True
+    runtime: Literal["federation", "superlink"] = "federation"
 
     @model_validator(mode="after")
     def _strategy_options(self) -> Self:

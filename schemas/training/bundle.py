@@ -13,8 +13,10 @@ the bundle its SuperNode installed and takes part only if the site approved that
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tomllib
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -82,6 +84,19 @@ def read_bundle(directory: Path) -> dict[str, bytes]:
     return files
 
 
+def fab_files(content: bytes) -> dict[str, bytes]:
+    """The files of a Flower App bundle (FAB, a zip) as :func:`read_bundle` reads an
+    installed one (hidden files and caches skipped)."""
+    files: dict[str, bytes] = {}
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        for info in archive.infolist():
+            parts = Path(info.filename).parts
+            if info.is_dir() or any(p.startswith(".") or p == "__pycache__" for p in parts):
+                continue
+            files[Path(info.filename).as_posix()] = archive.read(info)
+    return files
+
+
 def app_hash(directory: Path | None = None) -> str:
     """The app hash of the bundle in ``directory`` (this version's bundle when None)."""
     return hash_files(bundle_files() if directory is None else read_bundle(directory))
@@ -95,4 +110,4 @@ def write_bundle(directory: Path) -> Path:
     return directory
 
 
-__all__ = ["app_hash", "bundle_files", "hash_files", "read_bundle", "write_bundle"]
+__all__ = ["app_hash", "bundle_files", "fab_files", "hash_files", "read_bundle", "write_bundle"]
