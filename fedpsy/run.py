@@ -20,8 +20,10 @@ from fedpsy.serving import BackgroundServer
 from node.api import create_app
 from node.service import NodeService
 from node.site import NodeSite
+from node.training.approvals import approve_app
 from node.trust import add_trusted_key
 from schemas.errors import FedpsyError
+from schemas.training.bundle import app_hash
 
 DONE = ("ok", "refused", "error")
 
@@ -103,6 +105,7 @@ def sandbox(
             node = stack.enter_context(NodeSite.open(root / name, tuple(dictionary or ())))
             node.ingest(file)
             add_trusted_key(node.dir.root, coord.dir.public_key)
+            approve_app(node.dir.root, app_hash(), "sandbox: this fedpsy's training app")
             token = node.dir.admin_token.read_text().strip()
             server = stack.enter_context(BackgroundServer(create_app(NodeService(node), token)))
             coord.add_node(name, server.url)
