@@ -10,14 +10,12 @@ envelope); ``GET /v1/analyses/{id}`` shows its per-site progress and result. The
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from typing import Annotated, Any
 
 import httpx
 from fastapi import Body, Depends, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from coordinator.catalog import catalog, site_counts
@@ -30,10 +28,9 @@ from coordinator.web import mount_dashboard
 from coordinator.web.session import request_token
 from schemas import __version__
 from schemas.errors import FedpsyError
+from schemas.problems import install_problem_handlers
 
-PROBLEM = "application/problem+json"
 CATALOG_TTL_S = 600.0
-log = logging.getLogger(__name__)
 
 
 def researcher(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
@@ -56,24 +53,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     app.include_router(pull_router(Mailbox(coordinator.engine)))  # nodes that poll
     running: set[asyncio.Task[Any]] = set()
 
-    @app.exception_handler(FedpsyError)
-    async def _error(request: Request, exc: FedpsyError) -> JSONResponse:
-        return JSONResponse(exc.problem(request.url.path), status_code=exc.http_status,
-                            media_type=PROBLEM)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", extra={"path": request.url.path,
-                                                 "error": type(exc).__name__})
-        err = FedpsyError("see the server log", code="internal")
-        return JSONResponse(err.problem(request.url.path), status_code=500,
-                            media_type=PROBLEM)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        err = FedpsyError(str(exc.errors()[0].get("msg", "invalid")) if exc.errors() else "",
-                          code="request_invalid")
-        return JSONResponse(err.problem(request.url.path), status_code=422, media_type=PROBLEM)
+    install_problem_handlers(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -10,11 +10,9 @@ problem bodies (``application/problem+json``) carrying the fedpsy error ``code``
 from __future__ import annotations
 
 import hmac
-import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -23,14 +21,8 @@ from node.service import NodeService
 from node.web import mount_admin_pages
 from schemas import __version__
 from schemas.errors import FedpsyError
+from schemas.problems import install_problem_handlers, problem_response
 from schemas.wire import Health, NodeInfo, TaskOutcome
-
-PROBLEM = "application/problem+json"
-log = logging.getLogger(__name__)
-
-
-def problem_response(exc: FedpsyError, instance: str) -> JSONResponse:
-    return JSONResponse(exc.problem(instance), status_code=exc.http_status, media_type=PROBLEM)
 
 
 def _outcome_response(outcome: TaskOutcome) -> JSONResponse:
@@ -49,24 +41,7 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
                   description="A fedpsy site node: answers signed computation steps through "
                               "its privacy gate. No endpoint returns rows.")
 
-    @app.exception_handler(FedpsyError)
-    async def _fedpsy_error(request: Request, exc: FedpsyError) -> JSONResponse:
-        return problem_response(exc, request.url.path)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", extra={"path": request.url.path,
-                                                 "error": type(exc).__name__})
-        err = FedpsyError("see the server log", code="internal")
-        return JSONResponse(err.problem(request.url.path), status_code=500,
-                            media_type=PROBLEM)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        err = FedpsyError(f"{where}: {first.get('msg')}", code="request_invalid")
-        return problem_response(err, request.url.path)
+    install_problem_handlers(app)
 
     def admin(authorization: Annotated[str | None, Header()] = None) -> None:
         supplied = (authorization or "").removeprefix("Bearer ").strip()
