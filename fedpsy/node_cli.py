@@ -225,7 +225,7 @@ def approve(
 def approve_app(
     directory: DirArg,
     app_hash: Annotated[str | None, typer.Argument(
-        help="The training app's hash [default: the app of this fedpsy version].",
+        help="The training app's hash (default: the app of this fedpsy version).",
         show_default=False)] = None,
     list_approved: Annotated[bool, typer.Option("--list", help="Only list the approved "
                                                 "app hashes.")] = False,
