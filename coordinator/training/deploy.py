@@ -172,7 +172,7 @@ class DeploymentRuntime:
             if time.monotonic() > deadline:
                 self._flwr("stop", run_id, CONNECTION)
                 raise FedpsyError("the training run did not finish in time", code="site_timeout")
-            if time.monotonic() - checked > 3:
+            if time.monotonic() - checked > 10:  # `flwr ls` is a process start
                 checked = time.monotonic()
                 self._ended_without_outcome(run_id, result)
             time.sleep(0.2)

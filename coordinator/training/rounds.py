@@ -77,7 +77,7 @@ def check_replies(replies: list[Message], expected: int, what: str) -> list[Trai
 def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
     """Push ``messages`` and pull their replies until all came or ``timeout`` passed.
 
-    Flower's HTTP grid waits 3 s between pulls; this waits 20 ms, doubling up to 0.5 s,
+    Flower's HTTP grid waits 3 s between pulls; this waits 20 ms, doubling up to 0.2 s,
     so a phase costs its computation rather than the polling. A grid that is no Flower
     grid (tests) is asked with its own ``send_and_receive``.
     """
@@ -93,7 +93,7 @@ def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> lis
         waiting -= {m.metadata.reply_to_message_id for m in pulled}
         if waiting:
             time.sleep(pause)
-            pause = min(pause * 2, 0.5)
+            pause = min(pause * 2, 0.2)
     return replies
 
 
