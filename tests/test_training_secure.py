@@ -227,3 +227,11 @@ def test_a_node_refuses_training_steps_of_an_unapproved_app(
     audit = consortium.services["berlin"].audit.entries()
     refused = [e for e in audit if e.kind == "refused"]
     assert refused[-1].payload["code"] == "app_not_approved"
+
+
+def test_the_superlink_runtime_needs_a_superlink(consortium: LocalConsortium) -> None:
+    envelope, fed = run_job(consortium, {**TRAIN, "runtime": "superlink"})
+    assert envelope["status"] == "error"
+    assert envelope["reason"]["code"] == "request_invalid"
+    assert "fedpsy coordinator serve DIR --flower" in envelope["reason"]["detail"]
+    assert fed.sent == []  # refused before any site was asked

@@ -97,9 +97,9 @@ def result_of(request: TrainRequest, plan: TrainPlan, outcome: Outcome) -> Train
 
 async def train(request: TrainRequest, federation: Federation) -> TrainingResult:
     """Train ``request``'s model across ``federation``'s sites."""
+    runtime = runtime_for(federation, request.runtime)  # before any step: it may refuse
     plan = await make_plan(request, federation, run_id=uuid.uuid4().hex, app_hash=app_hash())
     links = links_for(federation)
-    runtime = runtime_for(federation, request.runtime)
     if not isinstance(runtime, FederationRuntime):
         # the ServerApp receives each site's update: say so in the envelope's privacy
         tally = getattr(federation, "tally", None)
