@@ -34,8 +34,7 @@ def _data(seed: int = 5) -> tuple[pd.DataFrame, list[str]]:
     frame = {"age": age, "batch": site}
     for j, code in enumerate(codes):
         base = 10 + 0.02 * age + rng.normal(0, 1, n) + 0.1 * j
-        frame[code] = (np.array([shift[s] for s in site]) + base
-                       * np.array([scale[s] for s in site]))
+        frame[code] = np.array([shift[s] for s in site]) + base * np.array([scale[s] for s in site])
     return pd.DataFrame(frame), codes
 
 
@@ -50,30 +49,68 @@ def run() -> None:
     from sklearn.cluster import KMeans
 
     data, codes = _data()
-    sources = split_sites(data.drop(columns="batch"), [1, 1, 1], 1,
-                          names=["amsterdam", "berlin", "copenhagen"])
-    pooled = pd.concat([s.frame([*codes, "age", "site"], "baseline", None) for s in
-                        sources.values()], ignore_index=True)
+    sources = split_sites(
+        data.drop(columns="batch"), [1, 1, 1], 1, names=["amsterdam", "berlin", "copenhagen"]
+    )
+    pooled = pd.concat(
+        [s.frame([*codes, "age", "site"], "baseline", None) for s in sources.values()],
+        ignore_index=True,
+    )
     rows: list[dict[str, Any]] = []
-    fed_s, _ = _timed(lambda: run_request(sources, {
-        "analysis": "combat", "variables": codes, "batch": "site", "covariates": ["age"],
-        "store": False}))
-    ref_s, _ = _timed(lambda: neuroCombat(
-        dat=pooled[codes].to_numpy().T, covars=pooled[["age", "site"]].astype(
-            {"site": str}).reset_index(drop=True), batch_col="site",
-        continuous_cols=["age"]))
-    rows.append({"analysis": f"combat ({VARIABLES} variables)", "persons": 3 * PERSONS,
-                 "federated s": fed_s, "pooled s": ref_s, "ratio": fed_s / ref_s})
+    fed_s, _ = _timed(
+        lambda: run_request(
+            sources,
+            {
+                "analysis": "combat",
+                "variables": codes,
+                "batch": "site",
+                "covariates": ["age"],
+                "store": False,
+            },
+        )
+    )
+    ref_s, _ = _timed(
+        lambda: neuroCombat(
+            dat=pooled[codes].to_numpy().T,
+            covars=pooled[["age", "site"]].astype({"site": str}).reset_index(drop=True),
+            batch_col="site",
+            continuous_cols=["age"],
+        )
+    )
+    rows.append(
+        {
+            "analysis": f"combat ({VARIABLES} variables)",
+            "persons": 3 * PERSONS,
+            "federated s": fed_s,
+            "pooled s": ref_s,
+            "ratio": fed_s / ref_s,
+        }
+    )
     few = codes[:4]
-    fed_s, _ = _timed(lambda: run_request(sources, {
-        "analysis": "kmeans", "variables": few, "k": 4, "seed": 3}))
-    ref_s, _ = _timed(lambda: KMeans(4, n_init=1, algorithm="lloyd", random_state=3)
-                      .fit(pooled[few].to_numpy()))
-    rows.append({"analysis": "kmeans (k=4, 4 variables)", "persons": 3 * PERSONS,
-                 "federated s": fed_s, "pooled s": ref_s, "ratio": fed_s / ref_s})
-    emit("harmonization", "ComBat and k-means: federated vs pooled, same run",
-         ["analysis", "persons", "federated s", "pooled s", "ratio"], rows,
-         ["federated: in-process federation (wire models, no network); pooled: neuroCombat / "
-          "scikit-learn KMeans on the stacked rows",
-          "k-means: federated seeding (weighted k-means++ over sites' candidates, restarts) "
-          "and Lloyd vs one k-means++ start and Lloyd on the pooled rows"])
+    fed_s, _ = _timed(
+        lambda: run_request(sources, {"analysis": "kmeans", "variables": few, "k": 4, "seed": 3})
+    )
+    ref_s, _ = _timed(
+        lambda: KMeans(4, n_init=1, algorithm="lloyd", random_state=3).fit(pooled[few].to_numpy())
+    )
+    rows.append(
+        {
+            "analysis": "kmeans (k=4, 4 variables)",
+            "persons": 3 * PERSONS,
+            "federated s": fed_s,
+            "pooled s": ref_s,
+            "ratio": fed_s / ref_s,
+        }
+    )
+    emit(
+        "harmonization",
+        "ComBat and k-means: federated vs pooled, same run",
+        ["analysis", "persons", "federated s", "pooled s", "ratio"],
+        rows,
+        [
+            "federated: in-process federation (wire models, no network); pooled: neuroCombat / "
+            "scikit-learn KMeans on the stacked rows",
+            "k-means: federated seeding (weighted k-means++ over sites' candidates, restarts) "
+            "and Lloyd vs one k-means++ start and Lloyd on the pooled rows",
+        ],
+    )

@@ -44,10 +44,13 @@ def _fresh_url(backend: str, tmp: Path) -> tuple[str, Any]:
 
 def _child(code: str, *args: str) -> dict[str, Any]:
     """Run ``code`` in a fresh interpreter; it prints one JSON line (with peak RSS)."""
-    prog = code + "\nimport resource, json\nRESULT['max_rss_mb'] = resource.getrusage(" \
+    prog = (
+        code + "\nimport resource, json\nRESULT['max_rss_mb'] = resource.getrusage("
         "resource.RUSAGE_SELF).ru_maxrss / 1024\nprint(json.dumps(RESULT))\n"
-    done = subprocess.run([sys.executable, "-c", prog, *args], check=True, capture_output=True,
-                          text=True)
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", prog, *args], check=True, capture_output=True, text=True
+    )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -108,17 +111,44 @@ def run() -> None:
                 drop()
             ours_rate = ours["values"] / ours["seconds"]
             base_rate = base["values"] / base["seconds"]
-            rows.append({"backend": backend, "persons": PERSONS, "values": ours["values"],
-                         "fedpsy values/s": ours_rate, "to_sql values/s": base_rate,
-                         "ratio": ours_rate / base_rate, "fedpsy peak MB": ours["max_rss_mb"]})
+            rows.append(
+                {
+                    "backend": backend,
+                    "persons": PERSONS,
+                    "values": ours["values"],
+                    "fedpsy values/s": ours_rate,
+                    "to_sql values/s": base_rate,
+                    "ratio": ours_rate / base_rate,
+                    "fedpsy peak MB": ours["max_rss_mb"],
+                }
+            )
         small = _site(tmp, PERSONS // 4)
         url, _ = _fresh_url("sqlite", tmp)
         quarter = _child(FEDPSY, url, str(small))
-        rows.append({"backend": "sqlite", "persons": PERSONS // 4, "values": quarter["values"],
-                     "fedpsy values/s": quarter["values"] / quarter["seconds"],
-                     "fedpsy peak MB": quarter["max_rss_mb"]})
-    emit("ingest", "Ingestion throughput (validated) vs DataFrame.to_sql, same run",
-         ["backend", "persons", "values", "fedpsy values/s", "to_sql values/s", "ratio",
-          "fedpsy peak MB"], rows,
-         ["ratio = fedpsy values/s ÷ to_sql values/s (target ≥ 0.5)",
-          "peak MB at ¼ of the persons vs full size shows memory does not grow with the file"])
+        rows.append(
+            {
+                "backend": "sqlite",
+                "persons": PERSONS // 4,
+                "values": quarter["values"],
+                "fedpsy values/s": quarter["values"] / quarter["seconds"],
+                "fedpsy peak MB": quarter["max_rss_mb"],
+            }
+        )
+    emit(
+        "ingest",
+        "Ingestion throughput (validated) vs DataFrame.to_sql, same run",
+        [
+            "backend",
+            "persons",
+            "values",
+            "fedpsy values/s",
+            "to_sql values/s",
+            "ratio",
+            "fedpsy peak MB",
+        ],
+        rows,
+        [
+            "ratio = fedpsy values/s ÷ to_sql values/s (target ≥ 0.5)",
+            "peak MB at ¼ of the persons vs full size shows memory does not grow with the file",
+        ],
+    )

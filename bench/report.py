@@ -14,8 +14,13 @@ RESULTS = Path("bench-results")
 console = Console(highlight=False)
 
 
-def emit(name: str, title: str, columns: list[str], rows: list[dict[str, Any]],
-         notes: list[str] | None = None) -> None:
+def emit(
+    name: str,
+    title: str,
+    columns: list[str],
+    rows: list[dict[str, Any]],
+    notes: list[str] | None = None,
+) -> None:
     """Print ``rows`` as a table and write them to ``bench-results/<name>.json``."""
     table = Table(*columns, title=title)
     for row in rows:
@@ -24,8 +29,14 @@ def emit(name: str, title: str, columns: list[str], rows: list[dict[str, Any]],
     for note in notes or []:
         console.print(f"  {note}")
     RESULTS.mkdir(exist_ok=True)
-    payload = {"benchmark": name, "title": title, "machine": platform.platform(),
-               "python": platform.python_version(), "rows": rows, "notes": notes or []}
+    payload = {
+        "benchmark": name,
+        "title": title,
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "rows": rows,
+        "notes": notes or [],
+    }
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
 
 

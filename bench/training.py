@@ -90,13 +90,24 @@ def run() -> None:
     sim_bytes = float(np.mean([h.bytes_sent + h.bytes_received for h in outcome.history]))
     from bench.training_http import rows as http_rows
 
-    rows = [{"data": "breast cancer", **_row("simulation (Flower, in-process sites)", outcome,
-                                              sim_bytes, _aucs(sites, plan, outcome))}]
+    rows = [
+        {
+            "data": "breast cancer",
+            **_row(
+                "simulation (Flower, in-process sites)",
+                outcome,
+                sim_bytes,
+                _aucs(sites, plan, outcome),
+            ),
+        }
+    ]
     rows += [{"data": "planted clinical", **row} for row in http_rows()]
-    notes = ["federation: every fit, validate and test phase a secure sum over HTTP "
-             "(masked vectors: 16 bytes per number); deployment: the SuperLink's traffic "
-             "for the whole run divided by its rounds",
-             "seconds per round include each node's gate, audit and store reads"]
+    notes = [
+        "federation: every fit, validate and test phase a secure sum over HTTP "
+        "(masked vectors: 16 bytes per number); deployment: the SuperLink's traffic "
+        "for the whole run divided by its rounds",
+        "seconds per round include each node's gate, audit and store reads",
+    ]
     emit("training", "Federated training (3 sites, logistic)",
          ["data", "mode", "rounds", "s_per_round", "bytes_per_round", "federated_auc",
           "pooled_auc", "local_only_auc"], rows, notes)  # fmt: skip

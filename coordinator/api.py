@@ -44,9 +44,12 @@ User = Annotated[str, Depends(researcher)]
 
 
 def create_app(coordinator: Coordinator) -> FastAPI:
-    app = FastAPI(title="fedpsy coordinator", version=__version__,
-                  description="Researcher API: submit analyses, follow jobs, browse the "
-                              "catalog. Only aggregates that every site allowed are shown.")
+    app = FastAPI(
+        title="fedpsy coordinator",
+        version=__version__,
+        description="Researcher API: submit analyses, follow jobs, browse the "
+        "catalog. Only aggregates that every site allowed are shown.",
+    )
     app.state.coordinator = coordinator
     app.state.catalog_counts = None
     mount_dashboard(app)
@@ -60,8 +63,9 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     @app.post("/v1/analyses", status_code=202)
-    async def submit(user: User, request: Annotated[dict[str, Any], Body()],
-                     wait: bool = False) -> JSONResponse:
+    async def submit(
+        user: User, request: Annotated[dict[str, Any], Body()], wait: bool = False
+    ) -> JSONResponse:
         job_id = uuid.uuid4().hex
         jobs.create_job(coordinator.engine, job_id, user, request)
         if wait:
@@ -89,9 +93,17 @@ def create_app(coordinator: Coordinator) -> FastAPI:
 
     @app.get("/v1/nodes")
     def nodes(user: User) -> list[dict[str, Any]]:
-        return [{"site": n.site, "url": n.url, "mode": n.mode, "fingerprint": n.fingerprint,
-                 "dictionary_hash": n.dictionary_hash, "last_seen": n.last_seen}
-                for n in registry.list_nodes(coordinator.engine)]
+        return [
+            {
+                "site": n.site,
+                "url": n.url,
+                "mode": n.mode,
+                "fingerprint": n.fingerprint,
+                "dictionary_hash": n.dictionary_hash,
+                "last_seen": n.last_seen,
+            }
+            for n in registry.list_nodes(coordinator.engine)
+        ]
 
     @app.get("/v1/catalog")
     async def variables(user: User, counts: bool = True) -> dict[str, Any]:

@@ -22,27 +22,38 @@ ROUND_TO = 10
 Counts = dict[str, dict[str, int | None]]
 
 
-async def site_counts(key: Ed25519PrivateKey, nodes: Sequence[NodeRecord],
-                      client: httpx.AsyncClient, visit: str = "baseline") -> Counts:
+async def site_counts(
+    key: Ed25519PrivateKey,
+    nodes: Sequence[NodeRecord],
+    client: httpx.AsyncClient,
+    visit: str = "baseline",
+) -> Counts:
     """Per site, persons with a value of each of its variables at ``visit``, as the node
     released them (multiples of 10, ``None`` below the largest minimum cell size)."""
     minimum = ROUND_TO
     nodes = [n for n in nodes if n.mode == "push"]  # pull nodes are reached only by jobs
     for node in nodes:
         try:
-            info = NodeInfo.model_validate_json((await client.get(node.url + "/v1/info",
-                                                                  timeout=10)).content)
+            info = NodeInfo.model_validate_json(
+                (await client.get(node.url + "/v1/info", timeout=10)).content
+            )
             minimum = max(minimum, info.policy.min_cell)
         except (httpx.HTTPError, ValueError):
             continue
     out: Counts = {}
     for node in nodes:
         codes = sorted(node.variable_hashes)
-        federation = HttpFederation([Endpoint(node.site, node.url)], key,
-                                    f"catalog-{uuid.uuid4().hex[:12]}", "catalog", client,
-                                    deadline=time.monotonic() + 60)
-        step = AvailabilityStep(variables=codes, visit=visit, round_to=ROUND_TO,
-                                suppress_below=minimum)
+        federation = HttpFederation(
+            [Endpoint(node.site, node.url)],
+            key,
+            f"catalog-{uuid.uuid4().hex[:12]}",
+            "catalog",
+            client,
+            deadline=time.monotonic() + 60,
+        )
+        step = AvailabilityStep(
+            variables=codes, visit=visit, round_to=ROUND_TO, suppress_below=minimum
+        )
         try:
             result = (await federation.gather(step, AvailabilityResult))[node.site]
         except SitesFailed:
@@ -74,12 +85,24 @@ def catalog(nodes: Sequence[NodeRecord], counts: Counts | None = None) -> dict[s
         for node in nodes:
             h = node.variable_hashes.get(code)
             if h is not None:
-                sites[node.site] = ("same" if h == reference.get(code)
-                                    else "differs" if code in reference else "site-only")
-        out.append({"code": code, "label": var.label if var else None,
-                    "type": var.type if var else None, "unit": var.unit if var else None,
-                    "level": var.level if var else None,
-                    "derived": var.source == "derived" if var else None, "sites": sites,
-                    "counts": {s: counts.get(s, {}).get(code) for s in sites}})
+                sites[node.site] = (
+                    "same"
+                    if h == reference.get(code)
+                    else "differs"
+                    if code in reference
+                    else "site-only"
+                )
+        out.append(
+            {
+                "code": code,
+                "label": var.label if var else None,
+                "type": var.type if var else None,
+                "unit": var.unit if var else None,
+                "level": var.level if var else None,
+                "derived": var.source == "derived" if var else None,
+                "sites": sites,
+                "counts": {s: counts.get(s, {}).get(code) for s in sites},
+            }
+        )
     persons = {site: c.get("_persons") for site, c in counts.items()}
     return {"sites": [n.site for n in nodes], "persons": persons, "variables": out}

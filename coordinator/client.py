@@ -35,11 +35,21 @@ class AnalysisRefused(AnalysisFailed):
 class Consortium:
     """A running coordinator, seen by one researcher."""
 
-    def __init__(self, url: str, token: str, *, timeout: float = 60.0,
-                 poll: float = 0.5, transport: httpx.BaseTransport | None = None) -> None:
-        self._http = httpx.Client(base_url=url.rstrip("/"), timeout=timeout,
-                                  headers={"Authorization": f"Bearer {token}"},
-                                  transport=transport)
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 60.0,
+        poll: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"),
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+            transport=transport,
+        )
         self._poll = poll
 
     def close(self) -> None:
@@ -95,22 +105,24 @@ class Consortium:
         return pd.DataFrame.from_dict(result["variables"], orient="index")
 
     def correlation(self, variables: list[str], **options: Any) -> pd.DataFrame:
-        result = self.run({"analysis": "correlation", "variables": variables,
-                           **options})["result"]
-        return pd.DataFrame(result["matrix"], index=result["variables"],
-                            columns=result["variables"])
+        result = self.run({"analysis": "correlation", "variables": variables, **options})["result"]
+        return pd.DataFrame(
+            result["matrix"], index=result["variables"], columns=result["variables"]
+        )
 
     def crosstab(self, row: str, column: str, **options: Any) -> pd.DataFrame:
-        result = self.run({"analysis": "crosstab", "row": row, "column": column,
-                           **options})["result"]
+        result = self.run({"analysis": "crosstab", "row": row, "column": column, **options})[
+            "result"
+        ]
         return pd.DataFrame(result["counts"], index=result["rows"], columns=result["columns"])
 
     def ols(self, formula: str, **options: Any) -> pd.DataFrame:
         return self._coefficients({"analysis": "ols", "formula": formula, **options})
 
     def glm(self, formula: str, family: str = "gaussian", **options: Any) -> pd.DataFrame:
-        return self._coefficients({"analysis": "glm", "formula": formula, "family": family,
-                                   **options})
+        return self._coefficients(
+            {"analysis": "glm", "formula": formula, "family": family, **options}
+        )
 
     def _coefficients(self, request: dict[str, Any]) -> pd.DataFrame:
         result = self.run(request)["result"]

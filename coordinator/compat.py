@@ -33,5 +33,8 @@ def check_compatible(used: Iterable[str], hashes: Mapping[str, Mapping[str, str]
             parts = ["not defined at any site taking part"]
         problems.append(f"{code}: {'; '.join(parts)}")
     if problems:
-        raise FedpsyError("; ".join(problems), code="dictionary_mismatch",
-                          extra={"variables": [p.split(":")[0] for p in problems]})
+        raise FedpsyError(
+            "; ".join(problems),
+            code="dictionary_mismatch",
+            extra={"variables": [p.split(":")[0] for p in problems]},
+        )

@@ -26,11 +26,14 @@ class SitesFailed(FedpsyError):
     def __init__(self, failures: dict[str, SiteFailure]) -> None:
         self.failures = failures
         refused = all(f.refused for f in failures.values())
-        detail = "; ".join(f"site {s}: {f.code}" + (f" ({f.detail})" if f.detail else "")
-                           for s, f in sorted(failures.items()))
+        detail = "; ".join(
+            f"site {s}: {f.code}" + (f" ({f.detail})" if f.detail else "")
+            for s, f in sorted(failures.items())
+        )
         code = "refused" if refused else self._error_code(failures)
-        super().__init__(detail, code=code,
-                         extra={"sites": {s: f.code for s, f in sorted(failures.items())}})
+        super().__init__(
+            detail, code=code, extra={"sites": {s: f.code for s, f in sorted(failures.items())}}
+        )
 
     @staticmethod
     def _error_code(failures: dict[str, SiteFailure]) -> str:

@@ -60,15 +60,25 @@ class PrivacyTally:
         """``{"secure_aggregation": bool, "dp": None | {...}}``: secure aggregation is true
         when every result received was a secure sum; ``dp`` gives, per site and as the
         largest over sites, the ε and δ spent in this job (basic composition)."""
-        out: dict[str, Any] = {"secure_aggregation": self.secure > 0 and self.clear == 0,
-                               "dp": None}
+        out: dict[str, Any] = {
+            "secure_aggregation": self.secure > 0 and self.clear == 0,
+            "dp": None,
+        }
         if self.dp:
-            sites = {s: {"epsilon": sum(r.epsilon for r in rs), "delta": sum(r.delta for r in rs),
-                         "releases": len(rs)} for s, rs in sorted(self.dp.items())}
-            out["dp"] = {"mechanism": "gaussian",
-                         "epsilon": max(v["epsilon"] for v in sites.values()),
-                         "delta": max(v["delta"] for v in sites.values()),
-                         "sites": sites}
+            sites = {
+                s: {
+                    "epsilon": sum(r.epsilon for r in rs),
+                    "delta": sum(r.delta for r in rs),
+                    "releases": len(rs),
+                }
+                for s, rs in sorted(self.dp.items())
+            }
+            out["dp"] = {
+                "mechanism": "gaussian",
+                "epsilon": max(v["epsilon"] for v in sites.values()),
+                "delta": max(v["delta"] for v in sites.values()),
+                "sites": sites,
+            }
         return out
 
 

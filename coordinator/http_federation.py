@@ -181,8 +181,13 @@ class HttpFederation:
 
     async def task(self, site: str, step: StepBase, secure: SecureTask | None) -> TaskOutcome:
         endpoint = self._endpoint(site)
-        task = TaskRequest(task_id=uuid.uuid4().hex, job_id=self.job_id, analysis=self.analysis,
-                           step=step.model_dump(mode="json"), secure=secure)
+        task = TaskRequest(
+            task_id=uuid.uuid4().hex,
+            job_id=self.job_id,
+            analysis=self.analysis,
+            step=step.model_dump(mode="json"),
+            secure=secure,
+        )
         body = task.model_dump_json().encode("utf-8")
         self._report(site, f"running {step.step}")
 
@@ -226,8 +231,9 @@ class HttpFederation:
         if self.on_site is not None:
             self.on_site(site, status)
 
-    async def _send(self, method: str, endpoint: Endpoint, path: str,
-                    body: bytes) -> httpx.Response:
+    async def _send(
+        self, method: str, endpoint: Endpoint, path: str, body: bytes
+    ) -> httpx.Response:
         if endpoint.mode == "pull":
             return await self._exchange(method, endpoint.site, path, body)
         url = endpoint.url
@@ -235,39 +241,43 @@ class HttpFederation:
         # a lost connection is retried; a task POST only when it never reached the node
         # (the node may still be computing it), a poll GET (idempotent) on any transport error
         retry: tuple[type[Exception], ...] = (
-            (httpx.TransportError,) if method == "GET" else (httpx.ConnectError,
-                                                             httpx.ConnectTimeout))
+            (httpx.TransportError,)
+            if method == "GET"
+            else (httpx.ConnectError, httpx.ConnectTimeout)
+        )
         for attempt in range(self.retries + 1):
             headers = sign_headers(self.key, method, path, body)
             if body:
                 headers["Content-Type"] = "application/json"
             timeout = max(min(self.request_timeout, self._remaining()), 0.01)
             try:
-                return await self.client.request(method, url + path, content=body,
-                                                 headers=headers, timeout=timeout)
+                return await self.client.request(
+                    method, url + path, content=body, headers=headers, timeout=timeout
+                )
             except retry as exc:
                 last = exc
                 if attempt < self.retries and self._remaining() > self.backoff * 2**attempt:
                     await asyncio.sleep(self.backoff * 2**attempt)
-        if isinstance(last, httpx.TimeoutException) and not isinstance(last,
-                                                                       httpx.ConnectTimeout):
-            raise SiteFailure("site_timeout", f"no answer from {url} within "
-                              f"{self.request_timeout:g} s ({type(last).__name__})")
-        raise SiteFailure("site_unreachable", f"cannot connect to {url}: "
-                          f"{str(last) or type(last).__name__}")
-
+        if isinstance(last, httpx.TimeoutException) and not isinstance(last, httpx.ConnectTimeout):
+            raise SiteFailure(
+                "site_timeout",
+                f"no answer from {url} within {self.request_timeout:g} s ({type(last).__name__})",
+            )
+        raise SiteFailure(
+            "site_unreachable", f"cannot connect to {url}: {str(last) or type(last).__name__}"
+        )
 
     async def _exchange(self, method: str, site: str, path: str, body: bytes) -> httpx.Response:
         """Queue the signed request for a pull node and wait for its answer."""
         if self.mailbox is None:
-            raise SiteFailure("site_unreachable", f"{site} is a pull node and this federation "
-                                                  "has no mailbox")
+            raise SiteFailure(
+                "site_unreachable", f"{site} is a pull node and this federation has no mailbox"
+            )
         headers = sign_headers(self.key, method, path, body)
         if body:
             headers["Content-Type"] = "application/json"
         timeout = max(min(self.request_timeout, self._remaining()), 0.01)
-        status, content = await self.mailbox.exchange(site, method, path, headers, body,
-                                                      timeout)
+        status, content = await self.mailbox.exchange(site, method, path, headers, body, timeout)
         return httpx.Response(status, content=content)
 
 

@@ -25,12 +25,24 @@ log = logging.getLogger(__name__)
 FederationFor = Callable[[list[str]], Federation]
 
 
-def envelope(status: str, analysis: object, request_id: str, *,
-             result: dict[str, Any] | None = None, sites: dict[str, dict[str, int]] | None = None,
-             reason: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"status": status, "analysis": analysis, "result": result or {},
-            "sites": sites or {}, "reason": reason, "request_id": request_id,
-            "privacy": {"secure_aggregation": False, "dp": None}}
+def envelope(
+    status: str,
+    analysis: object,
+    request_id: str,
+    *,
+    result: dict[str, Any] | None = None,
+    sites: dict[str, dict[str, int]] | None = None,
+    reason: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "analysis": analysis,
+        "result": result or {},
+        "sites": sites or {},
+        "reason": reason,
+        "request_id": request_id,
+        "privacy": {"secure_aggregation": False, "dp": None},
+    }
 
 
 def _failed(exc: FedpsyError, analysis: object, request_id: str) -> dict[str, Any]:
@@ -51,9 +63,13 @@ def exit_status(result: Mapping[str, Any]) -> int:
     return CATALOG[code].exit_code if code in CATALOG else EXIT_ERROR
 
 
-async def run_request(data: Mapping[str, Any], variable_hashes: Mapping[str, Mapping[str, str]],
-                      federation_for: FederationFor, request_id: str,
-                      unavailable: Mapping[str, SiteFailure] | None = None) -> dict[str, Any]:
+async def run_request(
+    data: Mapping[str, Any],
+    variable_hashes: Mapping[str, Mapping[str, str]],
+    federation_for: FederationFor,
+    request_id: str,
+    unavailable: Mapping[str, SiteFailure] | None = None,
+) -> dict[str, Any]:
     """Validate, check compatibility, run, and wrap. Never raises for expected failures.
 
     ``unavailable``: sites that failed before the job started (the quorum rule of
@@ -64,8 +80,9 @@ async def run_request(data: Mapping[str, Any], variable_hashes: Mapping[str, Map
         request = parse_request(data)
         sites = selected_sites(request.cohort, sorted({*variable_hashes, *(unavailable or {})}))
         if not sites:
-            raise FedpsyError("no registered site matches the request's site condition",
-                              code="request_invalid")
+            raise FedpsyError(
+                "no registered site matches the request's site condition", code="request_invalid"
+            )
         check_quorum_possible(request, sites)
         sites, dropped = go_on_without(request, sites, unavailable or {})
         check_compatible(request.used_variables(), {s: variable_hashes[s] for s in sites})
@@ -85,8 +102,13 @@ async def run_request(data: Mapping[str, Any], variable_hashes: Mapping[str, Map
             dropped.update(left_out)
         except FedpsyError as exc:
             return _failed(exc, analysis, request_id)
-    out = envelope("ok", analysis, request_id, result=result.model_dump(mode="json"),
-                   sites={s: {"n": int(site_n.get(s, 0))} for s in sites})
+    out = envelope(
+        "ok",
+        analysis,
+        request_id,
+        result=result.model_dump(mode="json"),
+        sites={s: {"n": int(site_n.get(s, 0))} for s in sites},
+    )
     out["privacy"] = privacy_of(federation)
     if dropped:
         out["dropped_sites"] = dropped

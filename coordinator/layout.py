@@ -53,8 +53,11 @@ class CoordinatorDir:
 
     def require(self) -> CoordinatorDir:
         if not self.config.is_file():
-            raise FedpsyError(f"{self.root}: no coordinator.toml here; create it with "
-                              f"`fedpsy coordinator init {self.root}`", code="not_initialized")
+            raise FedpsyError(
+                f"{self.root}: no coordinator.toml here; create it with "
+                f"`fedpsy coordinator init {self.root}`",
+                code="not_initialized",
+            )
         return self
 
 
@@ -62,13 +65,16 @@ def write_config(cdir: CoordinatorDir, database_url: str | None) -> CoordinatorC
     if cdir.config.exists():
         raise FedpsyError(f"{cdir.root} already holds a coordinator", code="already_initialized")
     cdir.root.mkdir(parents=True, exist_ok=True)
-    config = CoordinatorConfig(created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                               database_url=database_url)
+    config = CoordinatorConfig(
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"), database_url=database_url
+    )
     lines = ["# fedpsy coordinator configuration", f'created_at = "{config.created_at}"']
     if database_url:
         lines.append(f'database_url = "{database_url}"')
-    lines += [f"job_deadline_s = {config.job_deadline_s}",
-              f"request_timeout_s = {config.request_timeout_s}"]
+    lines += [
+        f"job_deadline_s = {config.job_deadline_s}",
+        f"request_timeout_s = {config.request_timeout_s}",
+    ]
     cdir.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
 

@@ -19,28 +19,36 @@ from schemas.analyses.base import AnalysisBase
 from schemas.errors import FedpsyError
 
 
-def quorum_error(failures: Mapping[str, SiteFailure], sites: Sequence[str],
-                 min_sites: int) -> FedpsyError:
+def quorum_error(
+    failures: Mapping[str, SiteFailure], sites: Sequence[str], min_sites: int
+) -> FedpsyError:
     """``quorum_not_met``, saying how many sites can answer and why the others cannot."""
     able = len([s for s in sites if s not in failures])
-    why = "; ".join(f"site {s}: {f.code}" + (f" ({f.detail})" if f.detail else "")
-                    for s, f in sorted(failures.items()))
-    return FedpsyError(f"{able} of {len(sites)} sites can answer but the request needs "
-                       f"min_sites={min_sites}" + (f" — {why}" if why else ""),
-                       code="quorum_not_met",
-                       extra={"sites": {s: f.code for s, f in sorted(failures.items())}})
+    why = "; ".join(
+        f"site {s}: {f.code}" + (f" ({f.detail})" if f.detail else "")
+        for s, f in sorted(failures.items())
+    )
+    return FedpsyError(
+        f"{able} of {len(sites)} sites can answer but the request needs "
+        f"min_sites={min_sites}" + (f" — {why}" if why else ""),
+        code="quorum_not_met",
+        extra={"sites": {s: f.code for s, f in sorted(failures.items())}},
+    )
 
 
 def check_quorum_possible(request: AnalysisBase, sites: Sequence[str]) -> None:
     """Refuse at once a ``min_sites`` larger than the sites selected."""
     if request.min_sites is not None and request.min_sites > len(sites):
-        raise FedpsyError(f"the request needs min_sites={request.min_sites} but only "
-                          f"{len(sites)} sites take part ({', '.join(sites)})",
-                          code="quorum_not_met")
+        raise FedpsyError(
+            f"the request needs min_sites={request.min_sites} but only "
+            f"{len(sites)} sites take part ({', '.join(sites)})",
+            code="quorum_not_met",
+        )
 
 
-def go_on_without(request: AnalysisBase, sites: Sequence[str],
-                  failures: Mapping[str, SiteFailure]) -> tuple[list[str], dict[str, str]]:
+def go_on_without(
+    request: AnalysisBase, sites: Sequence[str], failures: Mapping[str, SiteFailure]
+) -> tuple[list[str], dict[str, str]]:
     """The sites that go on and ``{left-out site: code}``; raises when the rule forbids."""
     failed = {s: f for s, f in failures.items() if s in sites}
     if not failed:

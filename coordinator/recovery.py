@@ -27,17 +27,22 @@ UNFINISHED = ("queued", "running")
 def fail_interrupted_jobs(engine: Engine) -> list[str]:
     """Finish every queued or running job as ``job_interrupted``; returns their ids."""
     with engine.connect() as conn:
-        rows = conn.execute(select(t.job.c.job_id, t.job.c.analysis, t.job.c.status,
-                                   t.job.c.sites)
-                            .where(t.job.c.status.in_(UNFINISHED))).all()
+        rows = conn.execute(
+            select(t.job.c.job_id, t.job.c.analysis, t.job.c.status, t.job.c.sites).where(
+                t.job.c.status.in_(UNFINISHED)
+            )
+        ).all()
     finished = []
     for job_id, analysis, status, sites_json in rows:
         sites: dict[str, str] = json.loads(sites_json or "{}")
         where = ", ".join(f"{s}: {v}" for s, v in sorted(sites.items())) or "no site asked yet"
-        detail = (f"the coordinator stopped while this job was {status} ({where}); nothing "
-                  "of it was kept. Submit the request again.")
-        result = envelope("error", analysis, job_id,
-                          reason={"code": "job_interrupted", "detail": detail})
+        detail = (
+            f"the coordinator stopped while this job was {status} ({where}); nothing "
+            "of it was kept. Submit the request again."
+        )
+        result = envelope(
+            "error", analysis, job_id, reason={"code": "job_interrupted", "detail": detail}
+        )
         jobs.finish_job(engine, job_id, result)
         log.warning("job interrupted by a restart", extra={"job_id": job_id, "was": status})
         finished.append(str(job_id))

@@ -67,8 +67,13 @@ class Coordinator:
         cdir = CoordinatorDir(root).require()
         config = load_config(cdir)
         transport = node_transport(coordinator_settings(root))
-        return cls(cdir, config, open_state(cdir.store_url(config)),
-                   load_private_key(cdir.private_key), transport)
+        return cls(
+            cdir,
+            config,
+            open_state(cdir.store_url(config)),
+            load_private_key(cdir.private_key),
+            transport,
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -90,8 +95,9 @@ class Coordinator:
                 response = httpx.get(url.rstrip("/") + "/v1/info", timeout=10, verify=verify)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            raise FedpsyError(f"cannot reach the node at {url}: {exc}",
-                              code="site_unreachable") from None
+            raise FedpsyError(
+                f"cannot reach the node at {url}: {exc}", code="site_unreachable"
+            ) from None
         info = NodeInfo.model_validate_json(response.content)
         key = public_key_from_pem(info.public_key.encode(), f"{url}/v1/info public_key")
         return registry.save_node(self.engine, site, url, info, fingerprint(key))
@@ -103,14 +109,16 @@ class Coordinator:
         try:
             key = public_key_from_pem(key_file.read_bytes(), str(key_file))
         except OSError as exc:
-            raise FedpsyError(f"cannot read the node's public key {key_file}: {exc.strerror}",
-                              code="bad_input") from None
-        return registry.save_pull_node(self.engine, site, public_pem(key).decode("ascii"),
-                                       fingerprint(key))
+            raise FedpsyError(
+                f"cannot read the node's public key {key_file}: {exc.strerror}", code="bad_input"
+            ) from None
+        return registry.save_pull_node(
+            self.engine, site, public_pem(key).decode("ascii"), fingerprint(key)
+        )
 
-    async def _refresh(self, client: httpx.AsyncClient,
-                       nodes: list[registry.NodeRecord]
-                       ) -> tuple[dict[str, dict[str, str]], dict[str, SiteFailure]]:
+    async def _refresh(
+        self, client: httpx.AsyncClient, nodes: list[registry.NodeRecord]
+    ) -> tuple[dict[str, dict[str, str]], dict[str, SiteFailure]]:
         """Current variable hashes per site, and the sites that failed (unreachable, or
         presenting another key than the pinned one); the job's quorum rule decides. The
         nodes are asked concurrently."""
@@ -124,38 +132,54 @@ class Coordinator:
                 hashes[node.site] = answer
         return hashes, failures
 
-    async def _node_hashes(self, client: httpx.AsyncClient,
-                           node: registry.NodeRecord) -> dict[str, str] | SiteFailure:
+    async def _node_hashes(
+        self, client: httpx.AsyncClient, node: registry.NodeRecord
+    ) -> dict[str, str] | SiteFailure:
         """One node's current variable hashes, or why it cannot take part."""
         if node.mode == "pull":  # its info arrives with each poll
             if not node.dictionary_hash or node.last_seen is None:
                 return SiteFailure(
-                    "site_unreachable", "the pull node has not polled yet; start it with "
-                    "`fedpsy node serve DIR --pull COORDINATOR_URL`")
+                    "site_unreachable",
+                    "the pull node has not polled yet; start it with "
+                    "`fedpsy node serve DIR --pull COORDINATOR_URL`",
+                )
             if time.time() - node.last_seen > STALE_S:
-                return SiteFailure("site_unreachable", f"the pull node last polled "
-                                   f"{time.time() - node.last_seen:.0f} s ago")
+                return SiteFailure(
+                    "site_unreachable",
+                    f"the pull node last polled {time.time() - node.last_seen:.0f} s ago",
+                )
             return node.variable_hashes
         try:
-            response = await client.get(node.url + "/v1/info",
-                                        timeout=min(10.0, self.config.request_timeout_s))
+            response = await client.get(
+                node.url + "/v1/info", timeout=min(10.0, self.config.request_timeout_s)
+            )
             info = NodeInfo.model_validate_json(response.content)
         except (httpx.HTTPError, ValueError) as exc:
-            slow = (isinstance(exc, httpx.TimeoutException)
-                    and not isinstance(exc, httpx.ConnectTimeout))
-            code = ("tls_required" if isinstance(exc, httpx.UnsupportedProtocol)
-                    else "site_timeout" if slow else "site_unreachable")
-            return SiteFailure(code, f"{node.url}/v1/info: {type(exc).__name__}"
-                               + (f": {exc}" if str(exc) else ""))
+            slow = isinstance(exc, httpx.TimeoutException) and not isinstance(
+                exc, httpx.ConnectTimeout
+            )
+            code = (
+                "tls_required"
+                if isinstance(exc, httpx.UnsupportedProtocol)
+                else "site_timeout"
+                if slow
+                else "site_unreachable"
+            )
+            return SiteFailure(
+                code, f"{node.url}/v1/info: {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
+            )
         if fingerprint(public_key_from_pem(info.public_key.encode())) != node.fingerprint:
             return SiteFailure(
-                "bad_signature", "the node presents a different key than the one pinned "
-                "at add-node; re-register it if the site rotated its key")
+                "bad_signature",
+                "the node presents a different key than the one pinned "
+                "at add-node; re-register it if the site rotated its key",
+            )
         registry.touch_node(self.engine, node.site, info)
         return info.variable_hashes
 
-    async def run(self, request: dict[str, Any], user: str | None = None,
-                  job_id: str | None = None) -> dict[str, Any]:
+    async def run(
+        self, request: dict[str, Any], user: str | None = None, job_id: str | None = None
+    ) -> dict[str, Any]:
         """Run one request over the registered nodes; returns the result envelope."""
         job_id = job_id or uuid.uuid4().hex
         if jobs.get_job(self.engine, job_id) is None:
@@ -165,28 +189,44 @@ class Coordinator:
         async with self.transport.async_client() as client:
             try:
                 if not nodes:
-                    raise FedpsyError("no nodes registered; add one with `fedpsy coordinator "
-                                      "add-node DIR --site SITE --url URL`", code="bad_input")
+                    raise FedpsyError(
+                        "no nodes registered; add one with `fedpsy coordinator "
+                        "add-node DIR --site SITE --url URL`",
+                        code="bad_input",
+                    )
                 hashes, down = await self._refresh(client, nodes)
             except FedpsyError as exc:
-                result = envelope("error", request.get("analysis"), job_id,
-                                  reason={"code": exc.code, "detail": exc.detail,
-                                          **({"sites": exc.extra["sites"]}
-                                             if "sites" in exc.extra else {})})
+                result = envelope(
+                    "error",
+                    request.get("analysis"),
+                    job_id,
+                    reason={
+                        "code": exc.code,
+                        "detail": exc.detail,
+                        **({"sites": exc.extra["sites"]} if "sites" in exc.extra else {}),
+                    },
+                )
                 jobs.finish_job(self.engine, job_id, result)
                 return result
             by_site = {n.site: n for n in nodes}
 
             def federation_for(sites: list[str]) -> HttpFederation:
                 return HttpFederation(
-                    [Endpoint(s, by_site[s].url, by_site[s].fingerprint, by_site[s].mode)
-                     for s in sites],
-                    self.key, job_id,
-                    str(request.get("analysis")), client,
-                    request_timeout=self.config.request_timeout_s, deadline=deadline,
-                    on_site=lambda site, status: jobs.set_site_status(self.engine, job_id,
-                                                                      site, status),
-                    mailbox=Mailbox(self.engine))
+                    [
+                        Endpoint(s, by_site[s].url, by_site[s].fingerprint, by_site[s].mode)
+                        for s in sites
+                    ],
+                    self.key,
+                    job_id,
+                    str(request.get("analysis")),
+                    client,
+                    request_timeout=self.config.request_timeout_s,
+                    deadline=deadline,
+                    on_site=lambda site, status: jobs.set_site_status(
+                        self.engine, job_id, site, status
+                    ),
+                    mailbox=Mailbox(self.engine),
+                )
 
             resolved = models.with_model(self.engine, request)  # predict: the stored model
             result = await run_request(resolved, hashes, federation_for, job_id, down)

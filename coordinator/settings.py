@@ -41,8 +41,9 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 class CoordinatorSettings(BaseSettings):
     """Everything ``fedpsy coordinator`` needs beyond its directory."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True,
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, env_ignore_empty=True
+    )
 
     host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0: all).")
     port: int = Field(8700, ge=1, le=65535, description="Port to listen on.")
@@ -50,14 +51,16 @@ class CoordinatorSettings(BaseSettings):
     tls_keyfile: Path | None = Field(None, description="Its private key (PEM, 0600).")
     tls_key_password: SecretStr | None = Field(None, description="Key password, if any.")
     tls_ca_certs: Path | None = Field(None, description="The consortium CA.")
-    tls_client_auth: ClientAuth = Field("none", description="Researcher API: none | optional | "
-                                                            "required client certificates.")
-    nodes_ca_certs: Path | None = Field(None, description="CA that node certificates must "
-                                                          "chain to (default: tls_ca_certs).")
-    nodes_client_certfile: Path | None = Field(None, description="Client certificate shown to "
-                                                                 "nodes (default: tls_certfile).")
-    nodes_client_keyfile: Path | None = Field(None, description="Its key (default: "
-                                                                "tls_keyfile).")
+    tls_client_auth: ClientAuth = Field(
+        "none", description="Researcher API: none | optional | required client certificates."
+    )
+    nodes_ca_certs: Path | None = Field(
+        None, description="CA that node certificates must chain to (default: tls_ca_certs)."
+    )
+    nodes_client_certfile: Path | None = Field(
+        None, description="Client certificate shown to nodes (default: tls_certfile)."
+    )
+    nodes_client_keyfile: Path | None = Field(None, description="Its key (default: tls_keyfile).")
     log_level: LogLevel = Field("info", description="Log level of the JSON logs.")
 
     @field_validator("tls_key_password")
@@ -71,10 +74,13 @@ class CoordinatorSettings(BaseSettings):
             raise ValueError("tls_certfile and tls_keyfile go together: set both or neither")
         if (self.nodes_client_certfile is None) != (self.nodes_client_keyfile is None):
             raise ValueError("nodes_client_certfile and nodes_client_keyfile go together")
-        if self.tls_client_auth != "none" and (self.tls_certfile is None
-                                               or self.tls_ca_certs is None):
-            raise ValueError(f"tls_client_auth = {self.tls_client_auth!r} needs TLS "
-                             "(tls_certfile, tls_keyfile) and tls_ca_certs to verify clients")
+        if self.tls_client_auth != "none" and (
+            self.tls_certfile is None or self.tls_ca_certs is None
+        ):
+            raise ValueError(
+                f"tls_client_auth = {self.tls_client_auth!r} needs TLS "
+                "(tls_certfile, tls_keyfile) and tls_ca_certs to verify clients"
+            )
         return self
 
     @property
@@ -86,8 +92,13 @@ class CoordinatorSettings(BaseSettings):
         """HTTPS options for the researcher API, or None for plain HTTP."""
         if self.tls_certfile is None or self.tls_keyfile is None:
             return None
-        return ServerTls(self.tls_certfile, self.tls_keyfile, self.tls_ca_certs,
-                         self.tls_client_auth, self.key_password)
+        return ServerTls(
+            self.tls_certfile,
+            self.tls_keyfile,
+            self.tls_ca_certs,
+            self.tls_client_auth,
+            self.key_password,
+        )
 
     @property
     def nodes_ca(self) -> Path | None:
@@ -117,9 +128,7 @@ def coordinator_settings(directory: Path, **options: Any) -> CoordinatorSettings
     check_url_password(config.database_url, f"database_url in {cdir.config}")
     table = config.serve or {}
     from_file = file_values(CoordinatorSettings, table, directory)
-    settings = build_settings(CoordinatorSettings, options, from_file, ENV_PREFIX,
-                              str(cdir.config))
+    settings = build_settings(CoordinatorSettings, options, from_file, ENV_PREFIX, str(cdir.config))
     if settings.server_tls is not None:
         settings.server_tls.check(f"coordinator TLS ({cdir.config} / {ENV_PREFIX}TLS_*)")
     return settings
-

@@ -24,7 +24,8 @@ class PlainHttpRefused(httpx.AsyncBaseTransport, httpx.BaseTransport):
         return httpx.UnsupportedProtocol(
             f"plain HTTP to {request.url.scheme}://{request.url.netloc.decode()} is refused: "
             "the coordinator is configured for TLS; register the node with an https:// URL",
-            request=request)
+            request=request,
+        )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         raise self._refuse(request)
@@ -52,9 +53,11 @@ class NodeTransport:
     def check_url(self, url: str) -> None:
         """Refuse a node URL that this transport would refuse (for ``add-node``)."""
         if self.https_only and not url.lower().startswith("https://"):
-            raise FedpsyError(f"{url}: plain HTTP is refused because the coordinator has a "
-                              "consortium CA configured; use the node's https:// URL",
-                              code="tls_required")
+            raise FedpsyError(
+                f"{url}: plain HTTP is refused because the coordinator has a "
+                "consortium CA configured; use the node's https:// URL",
+                code="tls_required",
+            )
 
 
 def node_transport(settings: CoordinatorSettings) -> NodeTransport:
@@ -62,6 +65,7 @@ def node_transport(settings: CoordinatorSettings) -> NodeTransport:
     if settings.nodes_ca is None:
         return NodeTransport()
     certfile, keyfile = settings.nodes_client_cert or (None, None)
-    context = client_context(settings.nodes_ca, certfile, keyfile, settings.key_password,
-                             "coordinator → nodes TLS")
+    context = client_context(
+        settings.nodes_ca, certfile, keyfile, settings.key_password, "coordinator → nodes TLS"
+    )
     return NodeTransport(verify=context, https_only=True)

@@ -12,8 +12,11 @@ from fedpsy.pki_cli import app as pki_app
 from fedpsy.run import run, sandbox
 from fedpsy.tools import synth
 
-app = typer.Typer(help="fedpsy: federated analysis for psychiatric research consortia.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="fedpsy: federated analysis for psychiatric research consortia.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 app.add_typer(node_app, name="node")
 app.add_typer(coordinator_app, name="coordinator")
 app.add_typer(pki_app, name="pki")

@@ -14,8 +14,9 @@ from coordinator.store import registry
 from fedpsy.errors import cli_errors
 from schemas.errors import FedpsyError
 
-app = typer.Typer(help="Run the coordinator: register nodes and researchers, serve the API.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Run the coordinator: register nodes and researchers, serve the API.", no_args_is_help=True
+)
 out = Console(highlight=False)
 DirArg = Annotated[Path, typer.Argument(help="The coordinator directory.")]
 
@@ -24,15 +25,18 @@ DirArg = Annotated[Path, typer.Argument(help="The coordinator directory.")]
 @cli_errors
 def init(
     directory: DirArg,
-    database_url: Annotated[str | None, typer.Option(
-        help="State store URL (default: SQLite in DIR).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="State store URL (default: SQLite in DIR).")
+    ] = None,
 ) -> None:
     """Create a coordinator: config, state store and its Ed25519 signing key."""
     with Coordinator.create(directory, database_url) as coord:
         public_key = coord.dir.public_key
     out.print(f"coordinator created in {directory}")
-    out.print(f"public key: {public_key}  (give it to every site: "
-              "`fedpsy node trust NODE_DIR --coordinator-key coordinator.pub`)")
+    out.print(
+        f"public key: {public_key}  (give it to every site: "
+        "`fedpsy node trust NODE_DIR --coordinator-key coordinator.pub`)"
+    )
 
 
 @app.command("add-node")
@@ -40,19 +44,29 @@ def init(
 def add_node(
     directory: DirArg,
     site: Annotated[str, typer.Option(help="The site id the node was created with.")],
-    url: Annotated[str | None, typer.Option(
-        help="The node's base URL, e.g. https://node.site:8701 (not with --pull).")] = None,
-    pull: Annotated[bool, typer.Option(
-        "--pull", help="The node accepts no inbound connections and polls this coordinator; "
-                       "give its public key with --key.")] = False,
-    key: Annotated[Path | None, typer.Option(
-        help="With --pull: the node's public key (its DIR/keys/*.pub PEM).")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="The node's base URL, e.g. https://node.site:8701 (not with --pull)."),
+    ] = None,
+    pull: Annotated[
+        bool,
+        typer.Option(
+            "--pull",
+            help="The node accepts no inbound connections and polls this coordinator; "
+            "give its public key with --key.",
+        ),
+    ] = False,
+    key: Annotated[
+        Path | None,
+        typer.Option(help="With --pull: the node's public key (its DIR/keys/*.pub PEM)."),
+    ] = None,
 ) -> None:
     """Register a node: fetch its /v1/info and pin its key and dictionary; or, with --pull,
     pin the key from a file (the dictionary arrives with the node's first poll)."""
     if pull == (url is not None) or (key is not None) != pull:
-        raise FedpsyError("give either --url URL, or --pull --key NODE_PUBLIC_KEY.pem",
-                          code="bad_input")
+        raise FedpsyError(
+            "give either --url URL, or --pull --key NODE_PUBLIC_KEY.pem", code="bad_input"
+        )
     with Coordinator.open(directory) as coord:
         if pull and key is not None:
             record = coord.add_pull_node(site, key)
@@ -82,8 +96,13 @@ def nodes(directory: DirArg) -> None:
     with Coordinator.open(directory) as coord:
         records = registry.list_nodes(coord.engine)
     for n in records:
-        table.add_row(n.site, n.url, n.fingerprint[:16], n.dictionary_hash[:12],
-                      f"{n.last_seen:.0f}" if n.last_seen else "")
+        table.add_row(
+            n.site,
+            n.url,
+            n.fingerprint[:16],
+            n.dictionary_hash[:12],
+            f"{n.last_seen:.0f}" if n.last_seen else "",
+        )
     out.print(table)
 
 
@@ -91,20 +110,39 @@ def nodes(directory: DirArg) -> None:
 @cli_errors
 def serve(
     directory: DirArg,
-    host: Annotated[str | None, typer.Option(
-        help="Interface to listen on [default: FEDPSY_COORDINATOR_HOST, coordinator.toml "
-             "[serve] host, else 127.0.0.1].", show_default=False)] = None,
-    port: Annotated[int | None, typer.Option(
-        help="Port to listen on [default: FEDPSY_COORDINATOR_PORT, coordinator.toml [serve] "
-             "port, else 8700].", show_default=False)] = None,
-    flower: Annotated[bool, typer.Option(
-        "--flower", help="Also run a Flower SuperLink (log in DIR/flwr) for train requests "
-                         "with runtime 'superlink'; it uses the coordinator's TLS.")] = False,
-    superlink: Annotated[str | None, typer.Option(
-        metavar="ADDRESS", help="Attach to a SuperLink already running on this host "
-                                "(HOST:PORT) instead of starting one.")] = None,
-    flower_port: Annotated[int, typer.Option(help="The SuperLink's port (with --flower).")
-                           ] = 9092,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="Interface to listen on [default: FEDPSY_COORDINATOR_HOST, coordinator.toml "
+            "[serve] host, else 127.0.0.1].",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port to listen on [default: FEDPSY_COORDINATOR_PORT, coordinator.toml [serve] "
+            "port, else 8700].",
+            show_default=False,
+        ),
+    ] = None,
+    flower: Annotated[
+        bool,
+        typer.Option(
+            "--flower",
+            help="Also run a Flower SuperLink (log in DIR/flwr) for train requests "
+            "with runtime 'superlink'; it uses the coordinator's TLS.",
+        ),
+    ] = False,
+    superlink: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Attach to a SuperLink already running on this host "
+            "(HOST:PORT) instead of starting one.",
+        ),
+    ] = None,
+    flower_port: Annotated[int, typer.Option(help="The SuperLink's port (with --flower).")] = 9092,
 ) -> None:
     """Serve the researcher API; HTTPS when TLS is set. Jobs a previous run left unfinished
     are first closed as `job_interrupted`. With --flower (or --superlink) training can
@@ -125,14 +163,24 @@ def serve(
     with Coordinator.open(directory) as coord:
         interrupted = fail_interrupted_jobs(coord.engine)
         if interrupted:
-            out.print(f"{len(interrupted)} job(s) left unfinished by the previous run closed "
-                      f"as job_interrupted: {', '.join(interrupted)}")
-        out.print(f"coordinator serving on {'https' if tls else 'http'}://{settings.host}:"
-                  f"{settings.port}")
-        with coordinator_superlink(directory, start=flower, attach=superlink, port=flower_port,
-                                   tls=tls) as address:
+            out.print(
+                f"{len(interrupted)} job(s) left unfinished by the previous run closed "
+                f"as job_interrupted: {', '.join(interrupted)}"
+            )
+        out.print(
+            f"coordinator serving on {'https' if tls else 'http'}://{settings.host}:{settings.port}"
+        )
+        with coordinator_superlink(
+            directory, start=flower, attach=superlink, port=flower_port, tls=tls
+        ) as address:
             if address is not None:
                 out.print(f"Flower SuperLink at {address} (train runtime 'superlink')")
-            uvicorn.run(create_app(coord), host=settings.host, port=settings.port,
-                        log_config=None, access_log=False, ws="none",
-                        **(tls.uvicorn_options() if tls else {}))
+            uvicorn.run(
+                create_app(coord),
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                ws="none",
+                **(tls.uvicorn_options() if tls else {}),
+            )

@@ -38,27 +38,56 @@ from node.trust import add_trusted_key
 out = Console(highlight=False)
 
 TOUR: list[tuple[str, dict[str, Any]]] = [
-    ("How many persons with schizophrenia (F20/F25) does the consortium hold?",
-     {"analysis": "count", "cohort": {"all": [
-         {"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]}]}}),
-    ("PANSS at baseline (schizophrenia spectrum)",
-     {"analysis": "summary", "variables": ["panss_total", "panss_positive", "panss_negative"],
-      "cohort": {"all": [{"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]}]}}),
-    ("PANSS total: treatment-resistant (TRS) vs not",
-     {"analysis": "ttest", "variable": "panss_total", "group": "trs"}),
-    ("dACC glutamate+glutamine (Glx): TRS vs not",
-     {"analysis": "ttest", "variable": "dacc_glx", "group": "trs"}),
-    ("TRS by sex (a site whose table has a cell under its minimum refuses)",
-     {"analysis": "crosstab", "row": "sex", "column": "trs"}),
-    ("The same, answered by the sites whose policy allows it",
-     {"analysis": "crosstab", "row": "sex", "column": "trs", "on_refusal": "drop_site"}),
-    ("A logistic model of treatment resistance (sites too small for 4 parameters drop out)",
-     {"analysis": "glm", "formula": "trs ~ age + sex + panss_negative", "family": "binomial",
-      "cohort": {"all": [{"var": "age", "op": ">=", "value": 18}]},
-      "on_refusal": "drop_site"}),
-    ("Random-effects meta-analysis across sites: negative symptoms and TRS",
-     {"analysis": "meta", "formula": "trs ~ panss_negative", "family": "binomial",
-      "term": "panss_negative"}),
+    (
+        "How many persons with schizophrenia (F20/F25) does the consortium hold?",
+        {
+            "analysis": "count",
+            "cohort": {"all": [{"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]}]},
+        },
+    ),
+    (
+        "PANSS at baseline (schizophrenia spectrum)",
+        {
+            "analysis": "summary",
+            "variables": ["panss_total", "panss_positive", "panss_negative"],
+            "cohort": {"all": [{"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]}]},
+        },
+    ),
+    (
+        "PANSS total: treatment-resistant (TRS) vs not",
+        {"analysis": "ttest", "variable": "panss_total", "group": "trs"},
+    ),
+    (
+        "dACC glutamate+glutamine (Glx): TRS vs not",
+        {"analysis": "ttest", "variable": "dacc_glx", "group": "trs"},
+    ),
+    (
+        "TRS by sex (a site whose table has a cell under its minimum refuses)",
+        {"analysis": "crosstab", "row": "sex", "column": "trs"},
+    ),
+    (
+        "The same, answered by the sites whose policy allows it",
+        {"analysis": "crosstab", "row": "sex", "column": "trs", "on_refusal": "drop_site"},
+    ),
+    (
+        "A logistic model of treatment resistance (sites too small for 4 parameters drop out)",
+        {
+            "analysis": "glm",
+            "formula": "trs ~ age + sex + panss_negative",
+            "family": "binomial",
+            "cohort": {"all": [{"var": "age", "op": ">=", "value": 18}]},
+            "on_refusal": "drop_site",
+        },
+    ),
+    (
+        "Random-effects meta-analysis across sites: negative symptoms and TRS",
+        {
+            "analysis": "meta",
+            "formula": "trs ~ panss_negative",
+            "family": "binomial",
+            "term": "panss_negative",
+        },
+    ),
 ]
 
 
@@ -100,11 +129,13 @@ def tour(coord: Coordinator) -> None:
 @cli_errors
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Working folder for the demo.")] = Path(
-        "demo-consortium"),
+        "demo-consortium"
+    ),
     persons: Annotated[int, typer.Option(min=50, help="Average persons per site.")] = 400,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
-    serve: Annotated[bool, typer.Option(
-        "--serve", help="After the tour, serve the dashboard until Ctrl-C.")] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="After the tour, serve the dashboard until Ctrl-C.")
+    ] = False,
     port: Annotated[int, typer.Option(help="Dashboard port (with --serve).")] = 8700,
 ) -> None:
     """The whole local story: 3 synthetic sites, 3 nodes, a coordinator, a tour."""

@@ -18,8 +18,9 @@ import typer
 from fedpsy.errors import cli_errors
 from schemas.tls import health_context
 
-app = typer.Typer(help="Check that a local node or coordinator answers (exit 0/1).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Check that a local node or coordinator answers (exit 0/1).", no_args_is_help=True
+)
 DirArg = Annotated[Path, typer.Argument(help="The node or coordinator directory.")]
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for the answer.")]
 

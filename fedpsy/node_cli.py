@@ -26,8 +26,11 @@ DirArg = Annotated[Path, typer.Argument(help="The node directory.")]
 def init(
     directory: DirArg,
     site: Annotated[str, typer.Option(help="Site id, e.g. 'berlin'.")],
-    database_url: Annotated[str | None, typer.Option(
-        help="Store URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in DIR).")
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Store URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in DIR)."
+        ),
     ] = None,
 ) -> None:
     """Create a node directory: config, store, keys, default policy, admin token."""
@@ -42,17 +45,26 @@ def init(
 def ingest(
     directory: DirArg,
     file: Annotated[Path, typer.Argument(help="A CSV/Parquet file or a folder of them.")],
-    table: Annotated[str | None, typer.Option(
-        help="person|visit|observations|drug_exposure|mrs_measure|event "
-             "(default: from the file name, else a flat observation file).")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Mapping YAML (rename, recode, units).")
-                       ] = None,
-    dictionary: Annotated[list[Path] | None, typer.Option(
-        help="Extension dictionary YAML adding site variables (repeatable).")] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            help="person|visit|observations|drug_exposure|mrs_measure|event "
+            "(default: from the file name, else a flat observation file)."
+        ),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Mapping YAML (rename, recode, units).")
+    ] = None,
+    dictionary: Annotated[
+        list[Path] | None,
+        typer.Option(help="Extension dictionary YAML adding site variables (repeatable)."),
+    ] = None,
 ) -> None:
     """Validate and load data in one transaction (all or nothing)."""
-    with (NodeSite.open(directory, tuple(dictionary or ())) as node,
-          progress_bar(f"ingest {file.name}", node.rows_to_ingest(file, table)) as tick):
+    with (
+        NodeSite.open(directory, tuple(dictionary or ())) as node,
+        progress_bar(f"ingest {file.name}", node.rows_to_ingest(file, table)) as tick,
+    ):
         report = node.ingest(file, table, mapping, tick)
     for f in report.files:
         if f.unchanged:
@@ -82,8 +94,14 @@ def status(
     if info["batches"]:
         bt = Table("batch", "file", "table", "rows", "outcome", "loaded at")
         for b in info["batches"]:
-            bt.add_row(str(b["batch_id"]), b["file_name"], b["table_name"], str(b["rows"]),
-                       b["outcome"], b["loaded_at"])
+            bt.add_row(
+                str(b["batch_id"]),
+                b["file_name"],
+                b["table_name"],
+                str(b["rows"]),
+                b["outcome"],
+                b["loaded_at"],
+            )
         out.print(bt)
 
 
@@ -103,23 +121,44 @@ def trust(
 @cli_errors
 def serve(
     directory: DirArg,
-    host: Annotated[str | None, typer.Option(
-        help="Interface to listen on [default: FEDPSY_NODE_HOST, node.toml [serve] host, "
-             "else 127.0.0.1].", show_default=False)] = None,
-    port: Annotated[int | None, typer.Option(
-        help="Port to listen on [default: FEDPSY_NODE_PORT, node.toml [serve] port, else "
-             "8701].", show_default=False)] = None,
-    pull: Annotated[str | None, typer.Option(
-        "--pull", metavar="COORDINATOR_URL",
-        help="Outbound-only: poll this coordinator for requests instead of receiving them "
-             "(the API is then served only for the local admin pages; keep the host "
-             "127.0.0.1).")] = None,
-    supernode: Annotated[str | None, typer.Option(
-        "--supernode", metavar="SUPERLINK",
-        help="Also run this site's Flower SuperNode, connected to the consortium's SuperLink "
-             "(HOST:PORT); it trusts tls_ca_certs (plain without). Log in DIR/flwr.")] = None,
-    supernode_port: Annotated[int, typer.Option(
-        help="The SuperNode's local port (with --supernode).")] = 9094,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            help="Interface to listen on [default: FEDPSY_NODE_HOST, node.toml [serve] host, "
+            "else 127.0.0.1].",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port to listen on [default: FEDPSY_NODE_PORT, node.toml [serve] port, else "
+            "8701].",
+            show_default=False,
+        ),
+    ] = None,
+    pull: Annotated[
+        str | None,
+        typer.Option(
+            "--pull",
+            metavar="COORDINATOR_URL",
+            help="Outbound-only: poll this coordinator for requests instead of receiving them "
+            "(the API is then served only for the local admin pages; keep the host "
+            "127.0.0.1).",
+        ),
+    ] = None,
+    supernode: Annotated[
+        str | None,
+        typer.Option(
+            "--supernode",
+            metavar="SUPERLINK",
+            help="Also run this site's Flower SuperNode, connected to the consortium's SuperLink "
+            "(HOST:PORT); it trusts tls_ca_certs (plain without). Log in DIR/flwr.",
+        ),
+    ] = None,
+    supernode_port: Annotated[
+        int, typer.Option(help="The SuperNode's local port (with --supernode).")
+    ] = 9094,
 ) -> None:
     """Serve the node's API (health, info, signed tasks, admin); HTTPS when TLS is set.
     With --pull, poll the coordinator for requests and post the answers back. With
@@ -149,14 +188,24 @@ def serve(
             _serve_pull(service, node, app, pull, settings)
             return
         mode = "" if tls is None else f" (TLS, client certificates: {tls.client_auth})"
-        out.print(f"node '{node.config.site}' serving on {'https' if tls else 'http'}://"
-                  f"{settings.host}:{settings.port}{mode}")
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                    access_log=False, ws="none", **(tls.uvicorn_options() if tls else {}))
+        out.print(
+            f"node '{node.config.site}' serving on {'https' if tls else 'http'}://"
+            f"{settings.host}:{settings.port}{mode}"
+        )
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            ws="none",
+            **(tls.uvicorn_options() if tls else {}),
+        )
 
 
-def _serve_pull(service: Any, node: NodeSite, app: Any, coordinator_url: str,
-                settings: Any) -> None:
+def _serve_pull(
+    service: Any, node: NodeSite, app: Any, coordinator_url: str, settings: Any
+) -> None:
     """Poll ``coordinator_url`` and serve the local API (admin pages) at the same time."""
     import asyncio
 
@@ -166,13 +215,24 @@ def _serve_pull(service: Any, node: NodeSite, app: Any, coordinator_url: str,
     from node.pull import Poller, pull_client
 
     tls = settings.server_tls
-    cert = ((settings.tls_certfile, settings.tls_keyfile)
-            if settings.tls_certfile and settings.tls_keyfile else None)
+    cert = (
+        (settings.tls_certfile, settings.tls_keyfile)
+        if settings.tls_certfile and settings.tls_keyfile
+        else None
+    )
     password = settings.tls_key_password.get_secret_value() if settings.tls_key_password else None
     client = pull_client(coordinator_url, settings.tls_ca_certs, cert, password)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-        ws="none", **(tls.uvicorn_options() if tls else {})))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            ws="none",
+            **(tls.uvicorn_options() if tls else {}),
+        )
+    )
 
     async def main() -> None:
         async with client:
@@ -183,8 +243,10 @@ def _serve_pull(service: Any, node: NodeSite, app: Any, coordinator_url: str,
             finally:
                 polling.cancel()
 
-    out.print(f"node '{node.config.site}' polling {coordinator_url} (outbound only); admin "
-              f"pages on {'https' if tls else 'http'}://{settings.host}:{settings.port}")
+    out.print(
+        f"node '{node.config.site}' polling {coordinator_url} (outbound only); admin "
+        f"pages on {'https' if tls else 'http'}://{settings.host}:{settings.port}"
+    )
     asyncio.run(main())
 
 
@@ -193,8 +255,9 @@ def _serve_pull(service: Any, node: NodeSite, app: Any, coordinator_url: str,
 def approve(
     directory: DirArg,
     task_id: Annotated[str | None, typer.Argument(help="Task to approve.")] = None,
-    list_pending: Annotated[bool, typer.Option("--list", help="Show pending tasks and exactly "
-                                               "what each would release.")] = False,
+    list_pending: Annotated[
+        bool, typer.Option("--list", help="Show pending tasks and exactly what each would release.")
+    ] = False,
     reject: Annotated[str | None, typer.Option(help="Task to reject.")] = None,
 ) -> None:
     """The approval queue: list pending tasks, approve one, or reject one."""
@@ -215,8 +278,10 @@ def approve(
     if not pending:
         out.print("no pending tasks")
     for item in pending:
-        out.print(f"[bold]{item['task_id']}[/]  analysis {item['request']['analysis']}  "
-                  f"step {item['step']}")
+        out.print(
+            f"[bold]{item['task_id']}[/]  analysis {item['request']['analysis']}  "
+            f"step {item['step']}"
+        )
         out.print(json.dumps(item["would_leave"], indent=2), markup=False)
 
 
@@ -224,11 +289,16 @@ def approve(
 @cli_errors
 def approve_app(
     directory: DirArg,
-    app_hash: Annotated[str | None, typer.Argument(
-        help="The training app's hash (default: the app of this fedpsy version).",
-        show_default=False)] = None,
-    list_approved: Annotated[bool, typer.Option("--list", help="Only list the approved "
-                                                "app hashes.")] = False,
+    app_hash: Annotated[
+        str | None,
+        typer.Argument(
+            help="The training app's hash (default: the app of this fedpsy version).",
+            show_default=False,
+        ),
+    ] = None,
+    list_approved: Annotated[
+        bool, typer.Option("--list", help="Only list the approved app hashes.")
+    ] = False,
 ) -> None:
     """Approve a training app by its hash (DIR/approved_apps): the site then takes part in
     training runs of that app, through its API or its SuperNode, and no other."""
@@ -266,8 +336,9 @@ def audit(
         elif report.ok:
             out.print(f"audit log intact ({report.checked} entries)")
         else:
-            out.print(f"[bold red]audit log broken[/] at entry {report.first_broken_seq}: "
-                      f"{report.reason}")
+            out.print(
+                f"[bold red]audit log broken[/] at entry {report.first_broken_seq}: {report.reason}"
+            )
         raise typer.Exit(0 if report.ok else 1)
     if as_json:
         typer.echo(json.dumps(entries, indent=2))

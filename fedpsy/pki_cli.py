@@ -11,19 +11,22 @@ from rich.console import Console
 from fedpsy.errors import cli_errors
 from schemas.pki import init_ca, issue_certificate
 
-app = typer.Typer(help="Consortium CA and TLS certificates for nodes and the coordinator.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Consortium CA and TLS certificates for nodes and the coordinator.", no_args_is_help=True
+)
 out = Console(highlight=False)
-PkiDir = Annotated[Path, typer.Argument(help="The CA directory (ca.pem, ca.key, issued "
-                                              "certificates).")]
+PkiDir = Annotated[
+    Path, typer.Argument(help="The CA directory (ca.pem, ca.key, issued certificates).")
+]
 
 
 @app.command()
 @cli_errors
 def init(
     directory: PkiDir,
-    common_name: Annotated[str, typer.Option("--name", help="The CA's common name.")
-                           ] = "fedpsy consortium CA",
+    common_name: Annotated[
+        str, typer.Option("--name", help="The CA's common name.")
+    ] = "fedpsy consortium CA",
     days: Annotated[int, typer.Option(min=1, help="Validity in days.")] = 3650,
 ) -> None:
     """Create the consortium CA: DIR/ca.pem (give it to everyone) and DIR/ca.key (0600)."""
@@ -37,12 +40,19 @@ def init(
 @cli_errors
 def issue(
     directory: PkiDir,
-    name: Annotated[str, typer.Option(help="Certificate name: the site id or 'coordinator'; "
-                                           "files DIR/NAME.pem and DIR/NAME.key.")],
-    dns: Annotated[list[str] | None, typer.Option(
-        help="A DNS name the host is reached by (repeatable).")] = None,
-    ip: Annotated[list[str] | None, typer.Option(
-        help="An IP address the host is reached by (repeatable).")] = None,
+    name: Annotated[
+        str,
+        typer.Option(
+            help="Certificate name: the site id or 'coordinator'; "
+            "files DIR/NAME.pem and DIR/NAME.key."
+        ),
+    ],
+    dns: Annotated[
+        list[str] | None, typer.Option(help="A DNS name the host is reached by (repeatable).")
+    ] = None,
+    ip: Annotated[
+        list[str] | None, typer.Option(help="An IP address the host is reached by (repeatable).")
+    ] = None,
     days: Annotated[int, typer.Option(min=1, help="Validity in days.")] = 825,
 ) -> None:
     """Issue a TLS certificate (server and client use) signed by the consortium CA."""

@@ -18,8 +18,14 @@ def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None] | Non
     if total < SHOW_ABOVE:
         yield None
         return
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), console=stderr, transient=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    )
     with bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)

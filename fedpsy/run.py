@@ -38,12 +38,14 @@ def read_request(path: Path) -> dict[str, Any]:
     return data
 
 
-def run_remote(url: str, token: str | None, request: dict[str, Any],
-               poll: float = 0.5) -> dict[str, Any]:
+def run_remote(
+    url: str, token: str | None, request: dict[str, Any], poll: float = 0.5
+) -> dict[str, Any]:
     """Submit to a running coordinator and wait for the job to finish."""
     if not token:
-        raise FedpsyError("a coordinator URL needs a token: --token or FEDPSY_TOKEN",
-                          code="unauthorized")
+        raise FedpsyError(
+            "a coordinator URL needs a token: --token or FEDPSY_TOKEN", code="unauthorized"
+        )
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
         try:
@@ -58,16 +60,18 @@ def run_remote(url: str, token: str | None, request: dict[str, Any],
                     return dict(job["result"])
                 time.sleep(poll)
         except httpx.HTTPError as exc:
-            raise FedpsyError(f"cannot reach the coordinator at {url}: {exc}",
-                              code="site_unreachable") from None
+            raise FedpsyError(
+                f"cannot reach the coordinator at {url}: {exc}", code="site_unreachable"
+            ) from None
 
 
 @cli_errors
 def run(
     request: Annotated[Path, typer.Argument(help="The analysis request (JSON).")],
     coordinator: Annotated[str, typer.Option(help="Coordinator directory or URL.")],
-    token: Annotated[str | None, typer.Option(envvar="FEDPSY_TOKEN",
-                                              help="Researcher token (URL only).")] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="FEDPSY_TOKEN", help="Researcher token (URL only).")
+    ] = None,
 ) -> None:
     """Run one analysis request; print the result JSON on stdout."""
     data = read_request(request)
@@ -91,8 +95,9 @@ def parse_site(spec: str) -> tuple[str, Path]:
 def sandbox(
     requests: Annotated[list[Path], typer.Argument(help="Request JSON files, run in order.")],
     site: Annotated[list[str], typer.Option(help="NAME=FILE.csv (repeat per site).")],
-    dictionary: Annotated[list[Path] | None, typer.Option(
-        help="Extension dictionary for every site.")] = None,
+    dictionary: Annotated[
+        list[Path] | None, typer.Option(help="Extension dictionary for every site.")
+    ] = None,
 ) -> None:
     """Real nodes on loopback ports and a coordinator; prints one result per line."""
     data = [read_request(r) for r in requests]

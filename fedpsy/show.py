@@ -38,8 +38,7 @@ def _ttest(r: dict[str, Any]) -> tuple[Table, str]:
     for label, g in r["groups"].items():
         t.add_row(label, str(g["n"]), _num(g["mean"]), _num(g["sd"]))
     w = r["welch"]
-    note = (f"Welch t = {_num(w['statistic'])}, df = {_num(w['df'], 1)}, "
-                 f"p = {_num(w['p_value'])}")
+    note = f"Welch t = {_num(w['statistic'])}, df = {_num(w['df'], 1)}, p = {_num(w['p_value'])}"
     return t, note
 
 
@@ -55,8 +54,13 @@ def _crosstab(r: dict[str, Any]) -> tuple[Table, str]:
 def _coefficients(r: dict[str, Any]) -> tuple[Table, str]:
     t = Table("term", "estimate", "std. error", "z/t", "p")
     for c in r["coefficients"]:
-        t.add_row(c["term"], _num(c["estimate"]), _num(c["std_error"]), _num(c["statistic"]),
-                  _num(c["p_value"]))
+        t.add_row(
+            c["term"],
+            _num(c["estimate"]),
+            _num(c["std_error"]),
+            _num(c["statistic"]),
+            _num(c["p_value"]),
+        )
     extra = [f"n = {r['n']}"]
     if "iterations" in r:
         extra.append(f"{r['iterations']} Newton iterations")
@@ -66,18 +70,32 @@ def _coefficients(r: dict[str, Any]) -> tuple[Table, str]:
 def _meta(r: dict[str, Any]) -> tuple[Table, str]:
     t = Table("site", "n", "estimate", "95% CI", "weight")
     for s in r["per_site"]:
-        t.add_row(s["site"], str(s["n"]), _num(s["estimate"]),
-                  f"{_num(s['ci_low'])} … {_num(s['ci_high'])}", _num(s["weight"]))
+        t.add_row(
+            s["site"],
+            str(s["n"]),
+            _num(s["estimate"]),
+            f"{_num(s['ci_low'])} … {_num(s['ci_high'])}",
+            _num(s["weight"]),
+        )
     p = r["random"]
-    t.add_row("[bold]random effects[/]", str(r["n"]), _num(p["estimate"]),
-              f"{_num(p['ci_low'])} … {_num(p['ci_high'])}", "")
+    t.add_row(
+        "[bold]random effects[/]",
+        str(r["n"]),
+        _num(p["estimate"]),
+        f"{_num(p['ci_low'])} … {_num(p['ci_high'])}",
+        "",
+    )
     note = f"I² = {_num(r['i_squared'])}, τ² = {_num(r.get('tau2'))}"
     return t, note
 
 
 SHOW: dict[str, Callable[[dict[str, Any]], tuple[Table, str]]] = {
-    "summary": _summary, "ttest": _ttest, "crosstab": _crosstab, "glm": _coefficients,
-    "ols": _coefficients, "meta": _meta,
+    "summary": _summary,
+    "ttest": _ttest,
+    "crosstab": _crosstab,
+    "glm": _coefficients,
+    "ols": _coefficients,
+    "meta": _meta,
 }
 
 
@@ -86,8 +104,10 @@ def show_result(out: Console, envelope: dict[str, Any]) -> None:
     status = envelope["status"]
     if status != "ok":
         reason = envelope.get("reason") or {}
-        out.print(f"[bold yellow]{status}[/] ({escape(str(reason.get('code')))}): "
-                  f"{escape(str(reason.get('detail')))}")
+        out.print(
+            f"[bold yellow]{status}[/] ({escape(str(reason.get('code')))}): "
+            f"{escape(str(reason.get('detail')))}"
+        )
         return
     result = envelope["result"]
     sites = ", ".join(f"{s} n={v['n']}" for s, v in envelope["sites"].items())

@@ -28,8 +28,11 @@ from schemas.wire import Health, NodeInfo, TaskOutcome
 def _outcome_response(outcome: TaskOutcome) -> JSONResponse:
     if outcome.status in ("refused", "rejected"):
         reason = outcome.reason or {"code": "refused", "detail": ""}
-        exc = FedpsyError(reason.get("detail", ""), code=reason.get("code", "refused"),
-                          extra={"task_id": outcome.task_id, "site": outcome.site})
+        exc = FedpsyError(
+            reason.get("detail", ""),
+            code=reason.get("code", "refused"),
+            extra={"task_id": outcome.task_id, "site": outcome.site},
+        )
         return problem_response(exc, f"/v1/tasks/{outcome.task_id}")
     status = 202 if outcome.status == "pending" else 200
     return JSONResponse(outcome.model_dump(mode="json"), status_code=status)
@@ -37,23 +40,30 @@ def _outcome_response(outcome: TaskOutcome) -> JSONResponse:
 
 def create_app(service: NodeService, admin_token: str) -> FastAPI:
     """The node application for ``service``."""
-    app = FastAPI(title=f"fedpsy node {service.site}", version=__version__,
-                  description="A fedpsy site node: answers signed computation steps through "
-                              "its privacy gate. No endpoint returns rows.")
+    app = FastAPI(
+        title=f"fedpsy node {service.site}",
+        version=__version__,
+        description="A fedpsy site node: answers signed computation steps through "
+        "its privacy gate. No endpoint returns rows.",
+    )
 
     install_problem_handlers(app)
 
     def admin(authorization: Annotated[str | None, Header()] = None) -> None:
         supplied = (authorization or "").removeprefix("Bearer ").strip()
         if not supplied or not hmac.compare_digest(supplied, admin_token):
-            raise FedpsyError("send the node's admin token as 'Authorization: Bearer TOKEN' "
-                              "(it is in DIR/admin_token)", code="unauthorized")
+            raise FedpsyError(
+                "send the node's admin token as 'Authorization: Bearer TOKEN' "
+                "(it is in DIR/admin_token)",
+                code="unauthorized",
+            )
 
     async def signed(request: Request) -> tuple[str, bytes]:
         body = await request.body()
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        key = await run_in_threadpool(service.authenticate, dict(request.headers),
-                                      request.method, path, body)
+        key = await run_in_threadpool(
+            service.authenticate, dict(request.headers), request.method, path, body
+        )
         return key, body
 
     @app.get("/health", response_model=Health)
@@ -64,15 +74,21 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
     def info() -> NodeInfo:
         return service.info()
 
-    @app.post("/v1/tasks", response_model=TaskOutcome,
-              responses={202: {"model": TaskOutcome}, 401: {}, 403: {}, 422: {}})
+    @app.post(
+        "/v1/tasks",
+        response_model=TaskOutcome,
+        responses={202: {"model": TaskOutcome}, 401: {}, 403: {}, 422: {}},
+    )
     async def submit(request: Request) -> JSONResponse:
         key, body = await signed(request)
         outcome = await run_in_threadpool(service.submit, body, key)
         return _outcome_response(outcome)
 
-    @app.get("/v1/tasks/{task_id}", response_model=TaskOutcome,
-             responses={202: {"model": TaskOutcome}, 401: {}, 403: {}, 404: {}})
+    @app.get(
+        "/v1/tasks/{task_id}",
+        response_model=TaskOutcome,
+        responses={202: {"model": TaskOutcome}, 401: {}, 403: {}, 404: {}},
+    )
     async def task(task_id: str, request: Request) -> JSONResponse:
         await signed(request)
         return _outcome_response(await run_in_threadpool(service.outcome, task_id))

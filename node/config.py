@@ -53,12 +53,14 @@ def load_config(node_dir: NodeDir) -> NodeConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise FedpsyError(f"{node_dir.config}: {where}: {first['msg']}",
-                          code="config_invalid") from exc
+        raise FedpsyError(
+            f"{node_dir.config}: {where}: {first['msg']}", code="config_invalid"
+        ) from exc
 
 
-def node_dictionary(node_dir: NodeDir, config: NodeConfig,
-                    extra: tuple[Path, ...] = ()) -> Dictionary:
+def node_dictionary(
+    node_dir: NodeDir, config: NodeConfig, extra: tuple[Path, ...] = ()
+) -> Dictionary:
     """The shipped dictionary plus the node's extensions (and ``extra`` files, if given)."""
     files = [node_dir.dictionary / name for name in config.dictionary_extensions]
     return load_dictionary([*files, *extra])
@@ -84,12 +86,16 @@ def init_node_dir(root: Path, site: str, database_url: str | None) -> NodeConfig
     """Create the node directory's files (keys and policy are added by their modules)."""
     node_dir = NodeDir(root)
     if node_dir.config.exists():
-        raise FedpsyError(f"{root} already holds a node (node.toml exists)",
-                          code="already_initialized")
+        raise FedpsyError(
+            f"{root} already holds a node (node.toml exists)", code="already_initialized"
+        )
     check_site_id(site)
     root.mkdir(parents=True, exist_ok=True)
-    config = NodeConfig(site=site, database_url=database_url,
-                        created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    config = NodeConfig(
+        site=site,
+        database_url=database_url,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     save_config(node_dir, config)
     write_secret(node_dir.admin_token, new_admin_token() + "\n")
     node_dir.trusted.mkdir(exist_ok=True)

@@ -34,8 +34,9 @@ def _tuples(result: Result[Any]) -> list[tuple[Any, ...]]:
 class StoreFrameSource:
     """A FrameSource over the node's store."""
 
-    def __init__(self, engine: Engine, site: str, dictionary: Dictionary,
-                 min_label_count: int = 1) -> None:
+    def __init__(
+        self, engine: Engine, site: str, dictionary: Dictionary, min_label_count: int = 1
+    ) -> None:
         self._engine = engine
         self._site = site
         self._dictionary = dictionary
@@ -50,8 +51,14 @@ class StoreFrameSource:
         if cohort is None:
             p, v = t.person.c, t.visit.c
             with self._engine.connect() as conn:
-                ids = sorted(int(i) for i in conn.execute(select(p.row_id).where(
-                    p.person_id.in_(select(v.person_id).where(v.label == visit)))).scalars())
+                ids = sorted(
+                    int(i)
+                    for i in conn.execute(
+                        select(p.row_id).where(
+                            p.person_id.in_(select(v.person_id).where(v.label == visit))
+                        )
+                    ).scalars()
+                )
             rows: pd.Index = pd.Index(ids, name="row_id")
             return rows
         index: pd.Index = self.frame([], visit, cohort).index
@@ -64,14 +71,16 @@ class StoreFrameSource:
         for code in sorted(needed):
             self._dictionary.get(code)  # unknown variables: a clear error naming them
         wide = self._wide(sorted(needed), visit)
-        categories = {code: self._categories(code, wide) for code in needed
-                      if self._dictionary.get(code).type == "categorical"}
+        categories = {
+            code: self._categories(code, wide)
+            for code in needed
+            if self._dictionary.get(code).type == "categorical"
+        }
         for code, cats in categories.items():  # rare labels of open categoricals: withheld
             wide[code] = wide[code].where(wide[code].isna() | wide[code].isin(cats))
         source = DataFrameSource(self._site, wide.drop(columns=["row_id"]), categories)
         framed = source.frame(wanted, visit, cohort)
-        framed.index = pd.Index(wide["row_id"].to_numpy()[framed.index.to_numpy()],
-                                name="row_id")
+        framed.index = pd.Index(wide["row_id"].to_numpy()[framed.index.to_numpy()], name="row_id")
         return framed
 
     def _categories(self, code: str, wide: pd.DataFrame) -> list[str]:
@@ -90,26 +99,44 @@ class StoreFrameSource:
         obs_codes = [c for c in codes if c not in PERSON_COLUMNS]
         person_cols = [c for c in PERSON_COLUMNS if c in codes]
         with self._engine.connect() as conn:
-            people = pd.DataFrame.from_records(_tuples(conn.execute(
-                select(p.person_id, p.row_id, *(p[c] for c in person_cols))
-                .where(p.person_id.in_(select(v.person_id).where(v.label == visit))))),
-                columns=["person_id", "row_id", *person_cols])
-            long = pd.DataFrame.from_records(_tuples(conn.execute(
-                select(o.person_id, o.variable, o.value_num, o.value_text).where(
-                    o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL])))),
-                columns=["person_id", "variable", "value_num", "value_text"])
+            people = pd.DataFrame.from_records(
+                _tuples(
+                    conn.execute(
+                        select(p.person_id, p.row_id, *(p[c] for c in person_cols)).where(
+                            p.person_id.in_(select(v.person_id).where(v.label == visit))
+                        )
+                    )
+                ),
+                columns=["person_id", "row_id", *person_cols],
+            )
+            long = pd.DataFrame.from_records(
+                _tuples(
+                    conn.execute(
+                        select(o.person_id, o.variable, o.value_num, o.value_text).where(
+                            o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL])
+                        )
+                    )
+                ),
+                columns=["person_id", "variable", "value_num", "value_text"],
+            )
         if people.empty:
-            raise FedpsyError(f"site {self._site!r} holds no data at visit {visit!r}",
-                              code="not_found")
-        long["value"] = long["value_num"].astype(object).where(long["value_num"].notna(),
-                                                               long["value_text"])
-        wide = (long.pivot(index="person_id", columns="variable", values="value")
-                if not long.empty else pd.DataFrame())
+            raise FedpsyError(
+                f"site {self._site!r} holds no data at visit {visit!r}", code="not_found"
+            )
+        long["value"] = (
+            long["value_num"].astype(object).where(long["value_num"].notna(), long["value_text"])
+        )
+        wide = (
+            long.pivot(index="person_id", columns="variable", values="value")
+            if not long.empty
+            else pd.DataFrame()
+        )
         out = people.set_index("person_id").join(wide, how="left").reset_index()
         for code in obs_codes:
             if code not in out.columns:
-                out[code] = pd.NA if self._dictionary.get(code).type == "categorical" else float(
-                    "nan")
+                out[code] = (
+                    pd.NA if self._dictionary.get(code).type == "categorical" else float("nan")
+                )
         out["visit"] = visit
         # DataFrameSource numbers persons by sorted person_id: keep that order to map back
         return out.sort_values("person_id").reset_index(drop=True)

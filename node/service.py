@@ -62,8 +62,9 @@ def _parse(model: type[M], body: bytes) -> M:
         return model.model_validate_json(body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise FedpsyError(f"{model.__name__}: {first['loc']}: {first['msg']}",
-                          code="request_invalid") from None
+        raise FedpsyError(
+            f"{model.__name__}: {first['loc']}: {first['msg']}", code="request_invalid"
+        ) from None
 
 
 def _finite(value: object) -> bool:
@@ -83,11 +84,15 @@ def compute(step: StepBase, source: FrameSource) -> Computed:
         computed = run_step(step, source)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         log.info("step failed", extra={"step": step.step, "error": type(exc).__name__})
-        raise FedpsyError(f"step {step.step!r} cannot be computed with these parameters "
-                          f"({type(exc).__name__})", code="request_invalid") from None
+        raise FedpsyError(
+            f"step {step.step!r} cannot be computed with these parameters ({type(exc).__name__})",
+            code="request_invalid",
+        ) from None
     if not _finite(computed.result.model_dump()):
-        raise FedpsyError(f"step {step.step!r} gives a result that is not finite with these "
-                          "parameters", code="request_invalid")
+        raise FedpsyError(
+            f"step {step.step!r} gives a result that is not finite with these parameters",
+            code="request_invalid",
+        )
     return computed
 
 
@@ -100,8 +105,9 @@ class NodeService:
         self.policy: Policy = load_policy(node.dir.policy)
         self.nonces = NonceStore(node.engine)
         self.frames = DerivedFrameSource(
-            StoreFrameSource(node.engine, node.config.site, node.dictionary,
-                             self.policy.min_cell), self._keep)
+            StoreFrameSource(node.engine, node.config.site, node.dictionary, self.policy.min_cell),
+            self._keep,
+        )
         self.guard = DifferencingGuard(node.engine, self.policy.min_cohort)
         self.audit = AuditLog(node.engine)
         self.tasks = TaskStore(node.engine, node.config.site)
@@ -115,46 +121,61 @@ class NodeService:
 
     def _keep(self, derived: DerivedValues) -> None:
         """Keep a committed run's per-person values as variables of this node."""
-        others = [self.node.dir.dictionary / name
-                  for name in self.node.config.dictionary_extensions if name != DERIVED_FILE]
-        path = write_derived_dictionary(self.node.dir.dictionary, derived.variables,
-                                        others=others)
-        save_harmonized(self.node.engine, derived.run_id, derived.values,
-                        visit=derived.visit, variables=derived.variables)
+        others = [
+            self.node.dir.dictionary / name
+            for name in self.node.config.dictionary_extensions
+            if name != DERIVED_FILE
+        ]
+        path = write_derived_dictionary(self.node.dir.dictionary, derived.variables, others=others)
+        save_harmonized(
+            self.node.engine,
+            derived.run_id,
+            derived.values,
+            visit=derived.visit,
+            variables=derived.variables,
+        )
         self.node.record_extension(path.name)
-        self.frames.inner = StoreFrameSource(self.node.engine, self.site, self.node.dictionary,
-                                             self.policy.min_cell)
+        self.frames.inner = StoreFrameSource(
+            self.node.engine, self.site, self.node.dictionary, self.policy.min_cell
+        )
         self.releaser = Releaser(self.policy, self.ledger, self.secagg, self.node.dictionary)
-        self.audit.append("derived.kept", None, {"run_id": derived.run_id,
-                                                 "variables": derived.codes,
-                                                 "rows": len(derived.values)})
+        self.audit.append(
+            "derived.kept",
+            None,
+            {"run_id": derived.run_id, "variables": derived.codes, "rows": len(derived.values)},
+        )
 
     def health(self) -> Health:
-        return Health(site=self.site, version=__version__,
-                      dictionary_hash=self.node.dictionary.hash)
+        return Health(
+            site=self.site, version=__version__, dictionary_hash=self.node.dictionary.hash
+        )
 
     def info(self) -> NodeInfo:
         p = self.policy
         return NodeInfo(
-            site=self.site, version=__version__, dictionary_version=self.node.dictionary.version,
+            site=self.site,
+            version=__version__,
+            dictionary_version=self.node.dictionary.version,
             dictionary_hash=self.node.dictionary.hash,
             variable_hashes=self.node.dictionary.variable_hashes(),
             public_key=public_key_pem(self.node.dir),
             policy=PolicySummary(
-                min_cell=p.min_cell, min_cohort=p.min_cohort, min_model_rows=p.min_model_rows,
+                min_cell=p.min_cell,
+                min_cohort=p.min_cohort,
+                min_model_rows=p.min_model_rows,
                 max_parameter_fraction=p.max_parameter_fraction,
-                max_categories=p.max_categories, allowed_analyses=list(p.allowed_analyses),
-                manual_approval=[a for a in p.allowed_analyses
-                                 if p.approval_for(a) == "manual"],
-                require_secure_aggregation=p.require_secure_aggregation),
-            steps=sorted(STEPS))
+                max_categories=p.max_categories,
+                allowed_analyses=list(p.allowed_analyses),
+                manual_approval=[a for a in p.allowed_analyses if p.approval_for(a) == "manual"],
+                require_secure_aggregation=p.require_secure_aggregation,
+            ),
+            steps=sorted(STEPS),
+        )
 
-    def authenticate(self, headers: Mapping[str, str], method: str, path: str,
-                     body: bytes) -> str:
+    def authenticate(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> str:
         """Verify the request's signature; returns the signing key's fingerprint."""
         trusted = load_trusted(self.node.dir.root)
-        verified = verify_request(headers, method, path, body, trusted, self.nonces,
-                                  self.clock())
+        verified = verify_request(headers, method, path, body, trusted, self.nonces, self.clock())
         return verified.key_fingerprint
 
     def submit(self, body: bytes, key: str) -> TaskOutcome:
@@ -168,8 +189,10 @@ class NodeService:
         try:
             step = parse_step(task.step)
             if not self.policy.allows(task.analysis):
-                raise FedpsyError(f"analysis {task.analysis!r} is not allowed at this site",
-                                  code="analysis_not_allowed")
+                raise FedpsyError(
+                    f"analysis {task.analysis!r} is not allowed at this site",
+                    code="analysis_not_allowed",
+                )
             check_step_app(self.node.dir.root, step)
             self._check_secure(task, step)
             rows = self.frames.cohort_rows(step.visit, step.cohort)
@@ -182,11 +205,13 @@ class NodeService:
                 self.audit.append("error", task.task_id, {"code": exc.code})
                 raise
             reason = {"code": exc.code, "detail": exc.detail or exc.message}
-            self.tasks.save(task.task_id, task.step.get("step", "?"), "refused", request,
-                            {"reason": reason})
+            self.tasks.save(
+                task.task_id, task.step.get("step", "?"), "refused", request, {"reason": reason}
+            )
             self.audit.append("refused", task.task_id, reason)
-            return TaskOutcome(task_id=task.task_id, site=self.site, status="refused",
-                               reason=reason)
+            return TaskOutcome(
+                task_id=task.task_id, site=self.site, status="refused", reason=reason
+            )
         leaving = release.leaving()
         if self.policy.approval_for(task.analysis) == "manual":
             self.tasks.save(task.task_id, step.step, "pending", request, release.stored())
@@ -200,17 +225,23 @@ class NodeService:
     def _check_secure(self, task: TaskRequest, step: StepBase) -> None:
         additive = step_spec(step.step).additive
         if task.secure is not None and not additive:
-            raise FedpsyError(f"step {step.step!r} is not additive and cannot be secure-summed",
-                              code="request_invalid")
+            raise FedpsyError(
+                f"step {step.step!r} is not additive and cannot be secure-summed",
+                code="request_invalid",
+            )
         if task.secure is None and additive and self.policy.require_secure_aggregation:
-            raise FedpsyError(f"this site sends step {step.step!r} only masked for secure "
-                              "aggregation; the request asked for it in the clear",
-                              code="secure_aggregation_required")
+            raise FedpsyError(
+                f"this site sends step {step.step!r} only masked for secure "
+                "aggregation; the request asked for it in the clear",
+                code="secure_aggregation_required",
+            )
 
-    def _released(self, task_id: str, leaving: dict[str, Any],
-                  secure: dict[str, Any] | None) -> None:
-        self.audit.append("released", task_id,
-                          {"digest": _digest(leaving), "left": audit_form(leaving, secure)})
+    def _released(
+        self, task_id: str, leaving: dict[str, Any], secure: dict[str, Any] | None
+    ) -> None:
+        self.audit.append(
+            "released", task_id, {"digest": _digest(leaving), "left": audit_form(leaving, secure)}
+        )
 
     def outcome(self, task_id: str) -> TaskOutcome:
         found = self.tasks.get(task_id)
@@ -233,8 +264,9 @@ class NodeService:
         self.guard.admit(rows.to_numpy(), self.node.dictionary.hash)
         self.tasks.decide(task_id, "answered")
         answered = self.outcome(task_id)
-        self._released(task_id, {"rows": answered.rows, "result": answered.result},
-                       request.get("secure"))
+        self._released(
+            task_id, {"rows": answered.rows, "result": answered.result}, request.get("secure")
+        )
         return answered
 
     # -- secure aggregation protocol messages --------------------------------------------
@@ -245,8 +277,12 @@ class NodeService:
     def secagg_setup(self, body: bytes, key: str) -> SetupAnswer:
         """Join a session: verify the relayed keys, return round 1's sealed shares."""
         request = _parse(SetupRequest, body)
-        entry = {"key": key, "session": request.session, "threshold": request.threshold,
-                 "participants": [p.site for p in request.participants]}
+        entry = {
+            "key": key,
+            "session": request.session,
+            "threshold": request.threshold,
+            "participants": [p.site for p in request.participants],
+        }
         try:
             answer = self.secagg.setup(request)
         except FedpsyError as exc:
@@ -258,13 +294,19 @@ class NodeService:
     def secagg_unmask(self, body: bytes, key: str) -> UnmaskAnswer:
         """Reveal this node's shares for removing one round's masks."""
         request = _parse(UnmaskRequest, body)
-        entry = {"key": key, "session": request.session, "round": request.round,
-                 "survivors": request.survivors, "dropped": request.dropped}
+        entry = {
+            "key": key,
+            "session": request.session,
+            "round": request.round,
+            "survivors": request.survivors,
+            "dropped": request.dropped,
+        }
         try:
             answer = self.secagg.unmask(request)
         except FedpsyError as exc:
             self.audit.append("secagg.refused", None, {**entry, "code": exc.code})
             raise
-        self.audit.append("secagg.unmask", None,
-                          {**entry, "revealed": _digest(answer.model_dump(mode="json"))})
+        self.audit.append(
+            "secagg.unmask", None, {**entry, "revealed": _digest(answer.model_dump(mode="json"))}
+        )
         return answer

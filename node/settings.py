@@ -38,18 +38,21 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 class NodeSettings(BaseSettings):
     """Everything ``fedpsy node serve`` needs beyond the node directory itself."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True,
-                                      env_ignore_empty=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, env_ignore_empty=True
+    )
 
     host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0: all).")
     port: int = Field(8701, ge=1, le=65535, description="Port to listen on.")
-    admin_token: SecretStr = Field(description="Bearer token for /admin (default: "
-                                               "DIR/admin_token).")
+    admin_token: SecretStr = Field(
+        description="Bearer token for /admin (default: DIR/admin_token)."
+    )
     tls_certfile: Path | None = Field(None, description="Server certificate (PEM).")
     tls_keyfile: Path | None = Field(None, description="Its private key (PEM, 0600).")
     tls_key_password: SecretStr | None = Field(None, description="Key password, if any.")
-    tls_ca_certs: Path | None = Field(None, description="CA that client certificates must "
-                                                        "chain to (the consortium CA).")
+    tls_ca_certs: Path | None = Field(
+        None, description="CA that client certificates must chain to (the consortium CA)."
+    )
     tls_client_auth: ClientAuth = Field("none", description="none | optional | required.")
     log_level: LogLevel = Field("info", description="Log level of the JSON logs.")
 
@@ -69,10 +72,13 @@ class NodeSettings(BaseSettings):
     def _tls_consistent(self) -> NodeSettings:
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ValueError("tls_certfile and tls_keyfile go together: set both or neither")
-        if self.tls_client_auth != "none" and (self.tls_certfile is None
-                                               or self.tls_ca_certs is None):
-            raise ValueError(f"tls_client_auth = {self.tls_client_auth!r} needs TLS "
-                             "(tls_certfile, tls_keyfile) and tls_ca_certs to verify clients")
+        if self.tls_client_auth != "none" and (
+            self.tls_certfile is None or self.tls_ca_certs is None
+        ):
+            raise ValueError(
+                f"tls_client_auth = {self.tls_client_auth!r} needs TLS "
+                "(tls_certfile, tls_keyfile) and tls_ca_certs to verify clients"
+            )
         return self
 
     @property
@@ -81,8 +87,9 @@ class NodeSettings(BaseSettings):
         if self.tls_certfile is None or self.tls_keyfile is None:
             return None
         password = self.tls_key_password.get_secret_value() if self.tls_key_password else None
-        return ServerTls(self.tls_certfile, self.tls_keyfile, self.tls_ca_certs,
-                         self.tls_client_auth, password)
+        return ServerTls(
+            self.tls_certfile, self.tls_keyfile, self.tls_ca_certs, self.tls_client_auth, password
+        )
 
     @property
     def url(self) -> str:
@@ -104,8 +111,7 @@ def node_settings(directory: Path, **options: Any) -> NodeSettings:
     from_file = file_values(NodeSettings, config.serve or {}, directory)
     if node_dir.admin_token.is_file():
         from_file.setdefault("admin_token", node_dir.admin_token.read_text().strip())
-    settings = build_settings(NodeSettings, options, from_file, ENV_PREFIX,
-                              str(node_dir.config))
+    settings = build_settings(NodeSettings, options, from_file, ENV_PREFIX, str(node_dir.config))
     if settings.server_tls is not None:
         settings.server_tls.check(f"node TLS ({node_dir.config} / {ENV_PREFIX}TLS_*)")
     return settings

@@ -57,16 +57,19 @@ class NodeSite:
         try:
             upgrade(engine)
         except Exception as exc:  # driver errors: say which store and what to check
-            raise FedpsyError(f"cannot open the store at {redact(config.store_url(node_dir))}: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
-                              code="store_error") from exc
+            raise FedpsyError(
+                f"cannot open the store at {redact(config.store_url(node_dir))}: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
+                code="store_error",
+            ) from exc
         return cls(node_dir, config, dictionary, engine)
 
     def record_extension(self, name: str) -> None:
         """Record an extension file of ``DIR/dictionary`` and reload the dictionary."""
         if name not in self.config.dictionary_extensions:
             self.config = self.config.model_copy(
-                update={"dictionary_extensions": (*self.config.dictionary_extensions, name)})
+                update={"dictionary_extensions": (*self.config.dictionary_extensions, name)}
+            )
             save_config(self.dir, self.config)
         self.dictionary = node_dictionary(self.dir, self.config)
 
@@ -87,8 +90,13 @@ class NodeSite:
     def rows_to_ingest(self, path: Path, table: str | None) -> int:
         return total_rows(files_to_load(path, table))
 
-    def ingest(self, path: Path, table: str | None = None, mapping: Path | None = None,
-               progress: Progress | None = None) -> IngestReport:
+    def ingest(
+        self,
+        path: Path,
+        table: str | None = None,
+        mapping: Path | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
         return ingest(self.engine, self.dictionary, path, table, load_mapping(mapping), progress)
 
     def status(self) -> dict[str, Any]:

@@ -15,14 +15,27 @@ def store_status(engine: Engine, site: str, dictionary_hash: str) -> dict[str, A
     """``{"site", "dictionary_hash", "tables": {TABLE: ROWS}, "batches": [...]}``."""
     with engine.connect() as conn:
         counts = {
-            name: int(conn.execute(select(func.count()).select_from(t.metadata.tables[name]))
-                      .scalar() or 0)
+            name: int(
+                conn.execute(select(func.count()).select_from(t.metadata.tables[name])).scalar()
+                or 0
+            )
             for name in t.CDM_TABLES
         }
         b = t.ingest_batch.c
-        rows = conn.execute(
-            select(b.batch_id, b.file_name, b.sha256, b.table_name, b.rows, b.outcome,
-                   b.loaded_at).order_by(b.batch_id.desc()).limit(RECENT_BATCHES)
-        ).mappings().all()
-    return {"site": site, "dictionary_hash": dictionary_hash, "tables": counts,
-            "batches": [dict(r) for r in rows]}
+        rows = (
+            conn.execute(
+                select(
+                    b.batch_id, b.file_name, b.sha256, b.table_name, b.rows, b.outcome, b.loaded_at
+                )
+                .order_by(b.batch_id.desc())
+                .limit(RECENT_BATCHES)
+            )
+            .mappings()
+            .all()
+        )
+    return {
+        "site": site,
+        "dictionary_hash": dictionary_hash,
+        "tables": counts,
+        "batches": [dict(r) for r in rows],
+    }

@@ -26,44 +26,79 @@ class TaskStore:
 
     def request_of(self, task_id: str) -> dict[str, Any] | None:
         with self._engine.connect() as conn:
-            raw = conn.execute(select(t.task.c.request).where(t.task.c.task_id == task_id)
-                               ).scalar()
+            raw = conn.execute(select(t.task.c.request).where(t.task.c.task_id == task_id)).scalar()
         return None if raw is None else dict(json.loads(raw))
 
-    def save(self, task_id: str, step: str, status: str, request: dict[str, Any],
-             result: dict[str, Any] | None) -> None:
+    def save(
+        self,
+        task_id: str,
+        step: str,
+        status: str,
+        request: dict[str, Any],
+        result: dict[str, Any] | None,
+    ) -> None:
         now = time.time()
         with self._engine.begin() as conn:
-            conn.execute(insert(t.task).values(
-                task_id=task_id, step=step, status=status, request=json.dumps(request),
-                result=None if result is None else json.dumps(result), created_at=now,
-                decided_at=None if status == "pending" else now))
+            conn.execute(
+                insert(t.task).values(
+                    task_id=task_id,
+                    step=step,
+                    status=status,
+                    request=json.dumps(request),
+                    result=None if result is None else json.dumps(result),
+                    created_at=now,
+                    decided_at=None if status == "pending" else now,
+                )
+            )
 
     def decide(self, task_id: str, status: str) -> None:
         with self._engine.begin() as conn:
-            conn.execute(update(t.task).where(t.task.c.task_id == task_id)
-                         .values(status=status, decided_at=time.time()))
+            conn.execute(
+                update(t.task)
+                .where(t.task.c.task_id == task_id)
+                .values(status=status, decided_at=time.time())
+            )
 
     def pending(self) -> list[dict[str, Any]]:
         with self._engine.connect() as conn:
-            rows = conn.execute(select(t.task).where(t.task.c.status == "pending")
-                                .order_by(t.task.c.created_at)).mappings().all()
-        return [{"task_id": r["task_id"], "step": r["step"],
-                 "request": json.loads(r["request"]),
-                 "would_leave": json.loads(r["result"]) if r["result"] else None,
-                 "created_at": r["created_at"]} for r in rows]
+            rows = (
+                conn.execute(
+                    select(t.task).where(t.task.c.status == "pending").order_by(t.task.c.created_at)
+                )
+                .mappings()
+                .all()
+            )
+        return [
+            {
+                "task_id": r["task_id"],
+                "step": r["step"],
+                "request": json.loads(r["request"]),
+                "would_leave": json.loads(r["result"]) if r["result"] else None,
+                "created_at": r["created_at"],
+            }
+            for r in rows
+        ]
 
     def _outcome(self, row: dict[str, Any]) -> TaskOutcome:
         stored = json.loads(row["result"]) if row["result"] else {}
         status = row["status"]
         if status == "answered":
-            return TaskOutcome(task_id=row["task_id"], site=self._site, status="answered",
-                               rows=stored.get("rows"), result=stored.get("result"))
+            return TaskOutcome(
+                task_id=row["task_id"],
+                site=self._site,
+                status="answered",
+                rows=stored.get("rows"),
+                result=stored.get("result"),
+            )
         if status == "refused":
-            return TaskOutcome(task_id=row["task_id"], site=self._site, status=status,
-                               reason=stored.get("reason"))
+            return TaskOutcome(
+                task_id=row["task_id"], site=self._site, status=status, reason=stored.get("reason")
+            )
         if status == "rejected":
-            return TaskOutcome(task_id=row["task_id"], site=self._site, status=status,
-                               reason={"code": "approval_rejected",
-                                       "detail": "the site rejected this request"})
+            return TaskOutcome(
+                task_id=row["task_id"],
+                site=self._site,
+                status=status,
+                reason={"code": "approval_rejected", "detail": "the site rejected this request"},
+            )
         return TaskOutcome(task_id=row["task_id"], site=self._site, status="pending")

@@ -37,56 +37,70 @@ CATALOG: dict[str, ErrorKind] = {
         "The file was rejected; the store is unchanged.", EXIT_BAD_INPUT, 422
     ),
     "mapping_invalid": ErrorKind("The mapping file is not valid.", EXIT_BAD_INPUT, 422),
-    "unknown_variable": ErrorKind("The request names a variable that is not defined.",
-                                  EXIT_BAD_INPUT, 422),
+    "unknown_variable": ErrorKind(
+        "The request names a variable that is not defined.", EXIT_BAD_INPUT, 422
+    ),
     "request_invalid": ErrorKind("The analysis request is not valid.", EXIT_BAD_INPUT, 422),
-    "not_initialized": ErrorKind("The directory is not an initialized fedpsy directory.",
-                                 EXIT_BAD_INPUT, 400),
-    "already_initialized": ErrorKind("The directory is already initialized.", EXIT_BAD_INPUT,
-                                     409),
+    "not_initialized": ErrorKind(
+        "The directory is not an initialized fedpsy directory.", EXIT_BAD_INPUT, 400
+    ),
+    "already_initialized": ErrorKind("The directory is already initialized.", EXIT_BAD_INPUT, 409),
     "config_invalid": ErrorKind("The configuration is not valid.", EXIT_BAD_INPUT, 400),
-    "not_estimable": ErrorKind("The model cannot be estimated from the rows it was given.",
-                               EXIT_BAD_INPUT, 422),
+    "not_estimable": ErrorKind(
+        "The model cannot be estimated from the rows it was given.", EXIT_BAD_INPUT, 422
+    ),
     "key_invalid": ErrorKind("A key is not a valid Ed25519 key.", EXIT_BAD_INPUT, 400),
-    "derived_unsupported": ErrorKind("This node cannot keep derived values.", EXIT_BAD_INPUT,
-                                     422),
+    "derived_unsupported": ErrorKind("This node cannot keep derived values.", EXIT_BAD_INPUT, 422),
     # refused by a privacy policy (exit 3, HTTP 403)
-    "refused": ErrorKind("The request was refused by a site's privacy policy.",
-                         EXIT_REFUSED, 403),
-    "cohort_too_small": ErrorKind("The cohort is smaller than the site's minimum.",
-                                  EXIT_REFUSED, 403),
-    "cell_too_small": ErrorKind("A cell is smaller than the site's minimum cell size.",
-                                EXIT_REFUSED, 403),
-    "model_too_small": ErrorKind("Too few rows for a model under the site's policy.",
-                                 EXIT_REFUSED, 403),
-    "too_many_parameters": ErrorKind("The model has too many parameters for the rows.",
-                                     EXIT_REFUSED, 403),
-    "too_many_categories": ErrorKind("A variable has more categories than the policy allows.",
-                                     EXIT_REFUSED, 403),
-    "analysis_not_allowed": ErrorKind("The site's policy does not allow this analysis.",
-                                      EXIT_REFUSED, 403),
+    "refused": ErrorKind("The request was refused by a site's privacy policy.", EXIT_REFUSED, 403),
+    "cohort_too_small": ErrorKind(
+        "The cohort is smaller than the site's minimum.", EXIT_REFUSED, 403
+    ),
+    "cell_too_small": ErrorKind(
+        "A cell is smaller than the site's minimum cell size.", EXIT_REFUSED, 403
+    ),
+    "model_too_small": ErrorKind(
+        "Too few rows for a model under the site's policy.", EXIT_REFUSED, 403
+    ),
+    "too_many_parameters": ErrorKind(
+        "The model has too many parameters for the rows.", EXIT_REFUSED, 403
+    ),
+    "too_many_categories": ErrorKind(
+        "A variable has more categories than the policy allows.", EXIT_REFUSED, 403
+    ),
+    "analysis_not_allowed": ErrorKind(
+        "The site's policy does not allow this analysis.", EXIT_REFUSED, 403
+    ),
     "differencing": ErrorKind(
         "The cohort differs from an earlier answered cohort by fewer than the minimum size.",
-        EXIT_REFUSED, 403),
+        EXIT_REFUSED,
+        403,
+    ),
     "approval_rejected": ErrorKind("The site rejected the request.", EXIT_REFUSED, 403),
-    "app_not_approved": ErrorKind("The site has not approved this training app.",
-                                  EXIT_REFUSED, 403),
+    "app_not_approved": ErrorKind(
+        "The site has not approved this training app.", EXIT_REFUSED, 403
+    ),
     "dictionary_mismatch": ErrorKind(
-        "Variables are defined differently at the sites taking part.", EXIT_REFUSED, 409),
+        "Variables are defined differently at the sites taking part.", EXIT_REFUSED, 409
+    ),
     "secure_aggregation_required": ErrorKind(
-        "The site answers additive steps only through secure aggregation.", EXIT_REFUSED, 403),
+        "The site answers additive steps only through secure aggregation.", EXIT_REFUSED, 403
+    ),
     "dp_budget_exhausted": ErrorKind(
-        "The site's differential privacy budget is spent.", EXIT_REFUSED, 403),
+        "The site's differential privacy budget is spent.", EXIT_REFUSED, 403
+    ),
     "dp_unsupported": ErrorKind(
         "The site adds differential privacy noise and cannot do so for this step.",
-        EXIT_REFUSED, 403),
+        EXIT_REFUSED,
+        403,
+    ),
     # authentication (HTTP 401)
     "unsigned": ErrorKind("The request is not signed.", EXIT_ERROR, 401),
     "bad_signature": ErrorKind("The request signature does not verify.", EXIT_ERROR, 401),
-    "unknown_key": ErrorKind("The request is signed by a key this node does not trust.",
-                             EXIT_ERROR, 401),
-    "expired": ErrorKind("The request timestamp is outside the accepted window.",
-                         EXIT_ERROR, 401),
+    "unknown_key": ErrorKind(
+        "The request is signed by a key this node does not trust.", EXIT_ERROR, 401
+    ),
+    "expired": ErrorKind("The request timestamp is outside the accepted window.", EXIT_ERROR, 401),
     "replayed": ErrorKind("The request nonce was already used.", EXIT_ERROR, 401),
     "tampered": ErrorKind("The request body does not match its signed digest.", EXIT_ERROR, 401),
     "unauthorized": ErrorKind("A valid token is required.", EXIT_ERROR, 401),
@@ -94,20 +108,23 @@ CATALOG: dict[str, ErrorKind] = {
     "not_found": ErrorKind("Not found.", EXIT_ERROR, 404),
     "site_unreachable": ErrorKind("A site could not be reached.", EXIT_ERROR, 502),
     "site_timeout": ErrorKind("A site did not answer in time.", EXIT_ERROR, 504),
-    "quorum_not_met": ErrorKind("Too few sites answered for the job's quorum (min_sites).",
-                                EXIT_ERROR, 503),
-    "job_interrupted": ErrorKind("The job was interrupted by a coordinator restart; submit it "
-                                 "again.", EXIT_ERROR, 503),
+    "quorum_not_met": ErrorKind(
+        "Too few sites answered for the job's quorum (min_sites).", EXIT_ERROR, 503
+    ),
+    "job_interrupted": ErrorKind(
+        "The job was interrupted by a coordinator restart; submit it again.", EXIT_ERROR, 503
+    ),
     "tls_required": ErrorKind("Plain HTTP is refused: TLS is configured.", EXIT_ERROR, 400),
     "tls_invalid": ErrorKind("A TLS certificate or key is not valid.", EXIT_BAD_INPUT, 400),
     "not_converged": ErrorKind("The computation did not converge.", EXIT_ERROR, 422),
-    "training_failed": ErrorKind("A training round failed or came back empty.", EXIT_ERROR,
-                                 500),
+    "training_failed": ErrorKind("A training round failed or came back empty.", EXIT_ERROR, 500),
     "store_error": ErrorKind("The data store failed.", EXIT_ERROR, 500),
-    "secure_aggregation_failed": ErrorKind("Secure aggregation could not complete.",
-                                           EXIT_ERROR, 409),
+    "secure_aggregation_failed": ErrorKind(
+        "Secure aggregation could not complete.", EXIT_ERROR, 409
+    ),
     "peer_key_mismatch": ErrorKind(
-        "A relayed secure aggregation key does not belong to the site it names.", EXIT_ERROR, 409),
+        "A relayed secure aggregation key does not belong to the site it names.", EXIT_ERROR, 409
+    ),
     "internal": ErrorKind("An internal error occurred.", EXIT_ERROR, 500),
 }
 
@@ -117,8 +134,9 @@ class FedpsyError(Exception):
 
     code: str = "internal"
 
-    def __init__(self, detail: str = "", *, code: str | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, detail: str = "", *, code: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         if code is not None:
             self.code = code
         if self.code not in CATALOG:

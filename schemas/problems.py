@@ -29,10 +29,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", extra={"path": request.url.path,
-                                                 "error": type(exc).__name__})
-        return problem_response(FedpsyError("see the server log", code="internal"),
-                                request.url.path)
+        log.exception(
+            "unexpected error", extra={"path": request.url.path, "error": type(exc).__name__}
+        )
+        return problem_response(
+            FedpsyError("see the server log", code="internal"), request.url.path
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,10 +25,24 @@ from schemas.errors import FedpsyError
 
 S = TypeVar("S", bound=BaseSettings)
 TABLE = "serve"
-PLACEHOLDERS = frozenset({
-    "changeme", "change-me", "change_me", "changethis", "change-this", "replaceme",
-    "replace-me", "secret", "password", "placeholder", "todo", "xxx", "example", "default",
-})
+PLACEHOLDERS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "changethis",
+        "change-this",
+        "replaceme",
+        "replace-me",
+        "secret",
+        "password",
+        "placeholder",
+        "todo",
+        "xxx",
+        "example",
+        "default",
+    }
+)
 
 
 def is_placeholder(value: str) -> bool:
@@ -40,8 +54,10 @@ def is_placeholder(value: str) -> bool:
 def refuse_placeholder(value: SecretStr | None) -> SecretStr | None:
     """A field validator's body: a placeholder secret is an error (never echoing it)."""
     if value is not None and is_placeholder(value.get_secret_value()):
-        raise ValueError("is a placeholder, not a secret: set a real value, e.g. the output "
-                         "of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        raise ValueError(
+            "is a placeholder, not a secret: set a real value, e.g. the output "
+            "of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
     return value
 
 
@@ -54,9 +70,11 @@ def check_url_password(url: str | None, where: str) -> None:
     except Exception:  # an unparsable URL is reported when the store is opened
         return
     if password is not None and is_placeholder(str(password)):
-        raise FedpsyError(f"the password in {where} is a placeholder; set the database's real "
-                          "password (or leave it out of the URL and set PGPASSWORD)",
-                          code="config_invalid")
+        raise FedpsyError(
+            f"the password in {where} is a placeholder; set the database's real "
+            "password (or leave it out of the URL and set PGPASSWORD)",
+            code="config_invalid",
+        )
 
 
 def _is_path_field(annotation: object) -> bool:
@@ -67,8 +85,7 @@ def _is_path_field(annotation: object) -> bool:
     return False
 
 
-def file_values(cls: type[BaseSettings], table: Mapping[str, Any],
-                base: Path) -> dict[str, Any]:
+def file_values(cls: type[BaseSettings], table: Mapping[str, Any], base: Path) -> dict[str, Any]:
     """The config file's ``[serve]`` values, with relative paths resolved against ``base``."""
     values = dict(table)
     for key, value in values.items():
@@ -79,13 +96,21 @@ def file_values(cls: type[BaseSettings], table: Mapping[str, Any],
     return values
 
 
-def build_settings(cls: type[S], given: Mapping[str, Any], from_file: Mapping[str, Any],
-                   env_prefix: str, config_file: str) -> S:
+def build_settings(
+    cls: type[S],
+    given: Mapping[str, Any],
+    from_file: Mapping[str, Any],
+    env_prefix: str,
+    config_file: str,
+) -> S:
     """``cls`` from options > environment > config file > defaults; errors name the setting
     as an environment variable and as a config-file key."""
     options = {k: v for k, v in given.items() if v is not None}
-    sources = (InitSettingsSource(cls, options), EnvSettingsSource(cls),
-               InitSettingsSource(cls, dict(from_file)))
+    sources = (
+        InitSettingsSource(cls, options),
+        EnvSettingsSource(cls),
+        InitSettingsSource(cls, dict(from_file)),
+    )
     try:
         return cls(_build_sources=(sources, {}))
     except ValidationError as exc:
@@ -95,6 +120,7 @@ def build_settings(cls: type[S], given: Mapping[str, Any], from_file: Mapping[st
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown setting"
-            problems.append(f"{key} ({env_prefix}{key.upper()} or [{TABLE}] {key} in "
-                            f"{config_file}): {msg}")
+            problems.append(
+                f"{key} ({env_prefix}{key.upper()} or [{TABLE}] {key} in {config_file}): {msg}"
+            )
         raise FedpsyError("; ".join(problems), code="config_invalid") from None

@@ -16,22 +16,28 @@ from typing import Any, Literal
 from schemas.errors import FedpsyError
 
 ClientAuth = Literal["none", "optional", "required"]
-CERT_REQS: dict[str, ssl.VerifyMode] = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL,
-                                        "required": ssl.CERT_REQUIRED}
+CERT_REQS: dict[str, ssl.VerifyMode] = {
+    "none": ssl.CERT_NONE,
+    "optional": ssl.CERT_OPTIONAL,
+    "required": ssl.CERT_REQUIRED,
+}
 
 
-def _load_chain(ctx: ssl.SSLContext, certfile: Path, keyfile: Path,
-                password: str | None, what: str) -> None:
+def _load_chain(
+    ctx: ssl.SSLContext, certfile: Path, keyfile: Path, password: str | None, what: str
+) -> None:
     for path in (certfile, keyfile):
         if not path.is_file():
             raise FedpsyError(f"{what}: {path} does not exist", code="tls_invalid")
     try:
         ctx.load_cert_chain(certfile, keyfile, password)
     except (ssl.SSLError, OSError) as exc:
-        raise FedpsyError(f"{what}: {certfile} with key {keyfile} cannot be loaded "
-                          f"({exc.__class__.__name__}: {exc}); check that the key belongs to "
-                          "the certificate and the password is right", code="tls_invalid"
-                          ) from None
+        raise FedpsyError(
+            f"{what}: {certfile} with key {keyfile} cannot be loaded "
+            f"({exc.__class__.__name__}: {exc}); check that the key belongs to "
+            "the certificate and the password is right",
+            code="tls_invalid",
+        ) from None
 
 
 def _load_ca(ctx: ssl.SSLContext, ca_certs: Path, what: str) -> None:
@@ -40,8 +46,9 @@ def _load_ca(ctx: ssl.SSLContext, ca_certs: Path, what: str) -> None:
     try:
         ctx.load_verify_locations(cafile=ca_certs)
     except (ssl.SSLError, OSError) as exc:
-        raise FedpsyError(f"{what}: CA file {ca_certs} cannot be loaded ({exc})",
-                          code="tls_invalid") from None
+        raise FedpsyError(
+            f"{what}: CA file {ca_certs} cannot be loaded ({exc})", code="tls_invalid"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,11 @@ class ServerTls:
     def check(self, what: str = "TLS") -> None:
         """Load everything once so that a bad file is a clear error before serving."""
         if self.client_auth != "none" and self.ca_certs is None:
-            raise FedpsyError(f"{what}: client_auth = {self.client_auth!r} needs a CA file to "
-                              "verify clients (tls_ca_certs)", code="config_invalid")
+            raise FedpsyError(
+                f"{what}: client_auth = {self.client_auth!r} needs a CA file to "
+                "verify clients (tls_ca_certs)",
+                code="config_invalid",
+            )
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         _load_chain(ctx, self.certfile, self.keyfile, self.key_password, what)
         if self.ca_certs is not None:
@@ -66,14 +76,22 @@ class ServerTls:
 
     def uvicorn_options(self) -> dict[str, Any]:
         """Keyword arguments for ``uvicorn.run``/``uvicorn.Config``."""
-        return {"ssl_certfile": str(self.certfile), "ssl_keyfile": str(self.keyfile),
-                "ssl_keyfile_password": self.key_password,
-                "ssl_ca_certs": None if self.ca_certs is None else str(self.ca_certs),
-                "ssl_cert_reqs": int(CERT_REQS[self.client_auth])}
+        return {
+            "ssl_certfile": str(self.certfile),
+            "ssl_keyfile": str(self.keyfile),
+            "ssl_keyfile_password": self.key_password,
+            "ssl_ca_certs": None if self.ca_certs is None else str(self.ca_certs),
+            "ssl_cert_reqs": int(CERT_REQS[self.client_auth]),
+        }
 
 
-def client_context(ca_certs: Path, certfile: Path | None = None, keyfile: Path | None = None,
-                   key_password: str | None = None, what: str = "TLS client") -> ssl.SSLContext:
+def client_context(
+    ca_certs: Path,
+    certfile: Path | None = None,
+    keyfile: Path | None = None,
+    key_password: str | None = None,
+    what: str = "TLS client",
+) -> ssl.SSLContext:
     """A client context trusting only ``ca_certs``, checking host names, TLS 1.2 or newer;
     presenting ``certfile``/``keyfile`` when given (for servers that require mutual TLS)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verify_mode REQUIRED, check_hostname on
@@ -84,9 +102,12 @@ def client_context(ca_certs: Path, certfile: Path | None = None, keyfile: Path |
     return ctx
 
 
-def health_context(ca_certs: Path | None, certfile: Path | None = None,
-                   keyfile: Path | None = None, key_password: str | None = None
-                   ) -> ssl.SSLContext:
+def health_context(
+    ca_certs: Path | None,
+    certfile: Path | None = None,
+    keyfile: Path | None = None,
+    key_password: str | None = None,
+) -> ssl.SSLContext:
     """A context for a local health probe: the chain is verified against ``ca_certs`` (when
     given) but not the host name (the probe connects to 127.0.0.1, which the certificate
     may not name); ``certfile`` is shown to a server that requires mutual TLS."""

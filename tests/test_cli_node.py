@@ -47,8 +47,14 @@ def test_init_ingest_status(tmp_path: Path, store_url: str, synth_site: Path) ->
     assert info["site"] == "oslo"
     persons = len((synth_site / "person.csv").read_text().splitlines()) - 1
     assert info["tables"]["person"] == persons
-    assert set(info["tables"]) == {"person", "visit", "observation", "drug_exposure",
-                                   "mrs_measure", "event"}
+    assert set(info["tables"]) == {
+        "person",
+        "visit",
+        "observation",
+        "drug_exposure",
+        "mrs_measure",
+        "event",
+    }
     assert {b["table_name"] for b in info["batches"]} >= {"person", "observations"}
     again = runner.invoke(app, ["node", "ingest", str(node), str(synth_site)])
     assert again.exit_code == 0 and "unchanged" in again.output
@@ -79,30 +85,40 @@ def test_not_initialized_and_bad_site(tmp_path: Path) -> None:
 
 
 def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["node", "init", str(tmp_path / "n"), "--site", "a",
-                                 "--database-url",
-                                 "postgresql+psycopg://nobody@127.0.0.1:1/none"])
+    result = runner.invoke(
+        app,
+        [
+            "node",
+            "init",
+            str(tmp_path / "n"),
+            "--site",
+            "a",
+            "--database-url",
+            "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        ],
+    )
     assert result.exit_code == 1
-    assert "cannot open the store at postgresql+psycopg://nobody@127.0.0.1:1/none" in \
-        result.output
+    assert "cannot open the store at postgresql+psycopg://nobody@127.0.0.1:1/none" in result.output
 
 
 def test_extension_dictionary_adds_a_variable(tmp_path: Path) -> None:
     node = tmp_path / "node"
     assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
     extra = tmp_path / "extra.yaml"
-    extra.write_text("group: site\nvariables:\n  - code: site_score\n    label: Site score\n"
-                     "    type: integer\n    min: 0\n    max: 10\n")
+    extra.write_text(
+        "group: site\nvariables:\n  - code: site_score\n    label: Site score\n"
+        "    type: integer\n    min: 0\n    max: 10\n"
+    )
     data = tmp_path / "obs.csv"
     data.write_text("person_id,visit,site_score\nP1,baseline,4\nP2,baseline,11\n")
-    bad = runner.invoke(app, ["node", "ingest", str(node), str(data), "--dictionary",
-                              str(extra)])
+    bad = runner.invoke(app, ["node", "ingest", str(node), str(data), "--dictionary", str(extra)])
     assert bad.exit_code == 2 and "site_score" in bad.output and "max 10" in bad.output
     data.write_text("person_id,visit,site_score\nP1,baseline,4\nP2,baseline,10\n")
     ok = runner.invoke(app, ["node", "ingest", str(node), str(data)])
     assert ok.exit_code == 0, ok.output  # the extension stays with the node
     clash = tmp_path / "clash.yaml"
     clash.write_text("group: x\nvariables:\n  - code: age\n    label: Age\n    type: numeric\n")
-    result = runner.invoke(app, ["node", "ingest", str(node), str(data), "--dictionary",
-                                 str(clash)])
+    result = runner.invoke(
+        app, ["node", "ingest", str(node), str(data), "--dictionary", str(clash)]
+    )
     assert result.exit_code == 2 and "age" in result.output

@@ -65,8 +65,13 @@ def test_ttest_equals_scipy(consortium: LocalConsortium) -> None:
 
 
 def test_site_condition_selects_nodes(consortium: LocalConsortium) -> None:
-    result = run(consortium, {"analysis": "count", "cohort": {"all": [
-        {"var": "site", "op": "in", "value": ["berlin", "copenhagen"]}]}})
+    result = run(
+        consortium,
+        {
+            "analysis": "count",
+            "cohort": {"all": [{"var": "site", "op": "in", "value": ["berlin", "copenhagen"]}]},
+        },
+    )
     assert result["status"] == "ok", result
     assert set(result["sites"]) == {"berlin", "copenhagen"}
     assert result["result"]["n"] == SIZES["berlin"] + SIZES["copenhagen"]
@@ -79,11 +84,14 @@ def _small_at_copenhagen(c: LocalConsortium) -> float:
 
 def test_refusal_names_the_site(consortium: LocalConsortium) -> None:
     cut = _small_at_copenhagen(consortium)
-    others = consortium.pooled[(consortium.pooled["site"] != "copenhagen")
-                               & (consortium.pooled["age"] > cut)]
+    others = consortium.pooled[
+        (consortium.pooled["site"] != "copenhagen") & (consortium.pooled["age"] > cut)
+    ]
     assert (others.groupby("site").size() >= 5).all()
-    result = run(consortium, {"analysis": "count",
-                              "cohort": {"all": [{"var": "age", "op": ">", "value": cut}]}})
+    result = run(
+        consortium,
+        {"analysis": "count", "cohort": {"all": [{"var": "age", "op": ">", "value": cut}]}},
+    )
     assert result["status"] == "refused"
     assert result["reason"]["sites"] == {"copenhagen": "cohort_too_small"}
     assert "copenhagen" in result["reason"]["detail"]
@@ -91,8 +99,14 @@ def test_refusal_names_the_site(consortium: LocalConsortium) -> None:
 
 def test_drop_site_answers_from_the_others(consortium: LocalConsortium) -> None:
     cut = _small_at_copenhagen(consortium) - 1e-9  # a different cohort than the last test
-    result = run(consortium, {"analysis": "count", "on_refusal": "drop_site",
-                              "cohort": {"all": [{"var": "age", "op": ">", "value": cut}]}})
+    result = run(
+        consortium,
+        {
+            "analysis": "count",
+            "on_refusal": "drop_site",
+            "cohort": {"all": [{"var": "age", "op": ">", "value": cut}]},
+        },
+    )
     assert result["status"] == "ok", result
     assert result["dropped_sites"] == {"copenhagen": "cohort_too_small"}
     pooled = consortium.pooled
@@ -113,13 +127,15 @@ def test_bad_request_is_request_invalid(consortium: LocalConsortium) -> None:
     assert (result["status"], result["reason"]["code"]) == ("error", "request_invalid")
 
 
-def test_dictionary_mismatch_names_variables_and_sites(consortium: LocalConsortium,
-                                                       tmp_path: Path) -> None:
+def test_dictionary_mismatch_names_variables_and_sites(
+    consortium: LocalConsortium, tmp_path: Path
+) -> None:
     from coordinator.compat import check_compatible
     from schemas.errors import FedpsyError
 
-    hashes = {s: dict(registry.get_node(consortium.coordinator.engine, s).variable_hashes)
-              for s in SIZES}
+    hashes = {
+        s: dict(registry.get_node(consortium.coordinator.engine, s).variable_hashes) for s in SIZES
+    }
     hashes["berlin"]["age"] = "0" * 64
     hashes["berlin"]["site_score"] = "1" * 64
     with pytest.raises(FedpsyError) as info:
@@ -132,23 +148,30 @@ def test_dictionary_mismatch_names_variables_and_sites(consortium: LocalConsorti
 
 
 def test_cli_run_with_directory_prints_result_and_exit_codes(
-        consortium: LocalConsortium, tmp_path: Path) -> None:
+    consortium: LocalConsortium, tmp_path: Path
+) -> None:
     request = tmp_path / "req.json"
     request.write_text(json.dumps({"analysis": "count"}))
     runner = CliRunner()
-    ok = runner.invoke(app, ["run", str(request), "--coordinator",
-                             str(consortium.coordinator.dir.root)])
+    ok = runner.invoke(
+        app, ["run", str(request), "--coordinator", str(consortium.coordinator.dir.root)]
+    )
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["result"]["n"] == sum(SIZES.values())
     cut = _small_at_copenhagen(consortium) - 2e-9
-    request.write_text(json.dumps({"analysis": "count", "cohort": {
-        "all": [{"var": "age", "op": ">", "value": cut}]}}))
-    refused = runner.invoke(app, ["run", str(request), "--coordinator",
-                                  str(consortium.coordinator.dir.root)])
+    request.write_text(
+        json.dumps(
+            {"analysis": "count", "cohort": {"all": [{"var": "age", "op": ">", "value": cut}]}}
+        )
+    )
+    refused = runner.invoke(
+        app, ["run", str(request), "--coordinator", str(consortium.coordinator.dir.root)]
+    )
     assert refused.exit_code == 3
     request.write_text("{not json")
-    bad = runner.invoke(app, ["run", str(request), "--coordinator",
-                              str(consortium.coordinator.dir.root)])
+    bad = runner.invoke(
+        app, ["run", str(request), "--coordinator", str(consortium.coordinator.dir.root)]
+    )
     assert bad.exit_code == 2
 
 
@@ -173,13 +196,13 @@ def test_researcher_api_and_url_run(consortium: LocalConsortium, tmp_path: Path)
         assert absent["counts"] == {s: None for s in SIZES}  # nobody: suppressed
         request = tmp_path / "req.json"
         request.write_text(json.dumps({"analysis": "summary", "variables": ["age"]}))
-        out = CliRunner().invoke(app, ["run", str(request), "--coordinator", server.url,
-                                       "--token", token])
+        out = CliRunner().invoke(
+            app, ["run", str(request), "--coordinator", server.url, "--token", token]
+        )
         assert out.exit_code == 0, out.output
         result = json.loads(out.stdout)
         assert result["result"]["variables"]["age"]["n"] == sum(SIZES.values())
-        job = httpx.get(server.url + f"/v1/analyses/{result['request_id']}",
-                        headers=headers).json()
+        job = httpx.get(server.url + f"/v1/analyses/{result['request_id']}", headers=headers).json()
         assert job["status"] == "ok" and set(job["sites"]) == set(SIZES)
 
 
@@ -203,12 +226,15 @@ def test_python_client_returns_dataframes(consortium: LocalConsortium) -> None:
 
     coord = consortium.coordinator
     token = registry.add_user(coord.engine, "grace")
-    with (BackgroundServer(coordinator_app(Coordinator.open(coord.dir.root))) as server,
-          Consortium(server.url, token, poll=0.05) as client):
+    with (
+        BackgroundServer(coordinator_app(Coordinator.open(coord.dir.root))) as server,
+        Consortium(server.url, token, poll=0.05) as client,
+    ):
         summary = client.summary(["age", "hamd17_total"])
         assert list(summary.index) == ["age", "hamd17_total"]
-        assert summary.loc["age", "mean"] == pytest.approx(consortium.pooled["age"].mean(),
-                                                           rel=1e-12)
+        assert summary.loc["age", "mean"] == pytest.approx(
+            consortium.pooled["age"].mean(), rel=1e-12
+        )
         table = client.crosstab("sex", "ketamine")
         expected = consortium.pooled.groupby(["sex", "ketamine"]).size().unstack()
         assert table.to_numpy().tolist() == expected.to_numpy().tolist()

@@ -28,9 +28,24 @@ def test_demo_serve_prints_a_login_url(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fedpsy.cli", "demo", "--out", str(tmp_path / "demo"),
-         "--persons", "150", "--serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "fedpsy.cli",
+            "demo",
+            "--out",
+            str(tmp_path / "demo"),
+            "--persons",
+            "150",
+            "--serve",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     assert proc.stdout is not None
     lines: list[str] = []
     url = None

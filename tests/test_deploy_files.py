@@ -47,12 +47,25 @@ def test_compose_config_validates() -> None:
     compose = _compose_command()
     if compose is None:
         pytest.skip("neither `docker compose` nor docker-compose v2 is available")
-    done = subprocess.run([*compose, "-f", str(COMPOSE), "--env-file",
-                           str(DEPLOY / ".env.example"), "config", "--quiet"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            *compose,
+            "-f",
+            str(COMPOSE),
+            "--env-file",
+            str(DEPLOY / ".env.example"),
+            "config",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
-    missing = subprocess.run([*compose, "-f", str(COMPOSE), "--env-file", "/dev/null",
-                              "config", "--quiet"], capture_output=True, text=True)
+    missing = subprocess.run(
+        [*compose, "-f", str(COMPOSE), "--env-file", "/dev/null", "config", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode != 0  # the admin tokens are required, not defaulted
     assert "ADMIN_TOKEN" in missing.stderr
 
@@ -100,8 +113,9 @@ def test_compose_runs_three_sites_and_a_coordinator_hardened() -> None:
 
 def test_every_compose_variable_is_documented() -> None:
     used = set(re.findall(r"\$\{([A-Z0-9_]+)", COMPOSE.read_text()))
-    documented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (DEPLOY / ".env.example").read_text(),
-                                re.MULTILINE))
+    documented = set(
+        re.findall(r"^([A-Z][A-Z0-9_]*)=", (DEPLOY / ".env.example").read_text(), re.MULTILINE)
+    )
     assert used and used <= documented, sorted(used - documented)
 
 

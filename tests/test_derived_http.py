@@ -31,20 +31,34 @@ def run(c: LocalConsortium, request: dict[str, Any]) -> dict[str, Any]:
 
 def stored(c: LocalConsortium, site: str, code: str) -> int:
     with c.nodes[site].engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(t.observation).where(
-            t.observation.c.variable == code)).scalar() or 0)
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(t.observation)
+                .where(t.observation.c.variable == code)
+            ).scalar()
+            or 0
+        )
 
 
 def test_combat_values_stay_at_nodes_and_are_usable(consortium: LocalConsortium) -> None:
-    result = run(consortium, {"analysis": "combat", "variables": ["madrs_total", "hamd17_total"],
-                              "batch": "site", "covariates": ["age"]})
+    result = run(
+        consortium,
+        {
+            "analysis": "combat",
+            "variables": ["madrs_total", "hamd17_total"],
+            "batch": "site",
+            "covariates": ["age"],
+        },
+    )
     assert result["status"] == "ok", result
     new = result["result"]["new_variables"]
     assert new == ["madrs_total_combat", "hamd17_total_combat"]
     pooled = consortium.pooled
     for site in SIZES:
-        complete = pooled[(pooled["site"] == site)].dropna(subset=["madrs_total",
-                                                                   "hamd17_total", "age"])
+        complete = pooled[(pooled["site"] == site)].dropna(
+            subset=["madrs_total", "hamd17_total", "age"]
+        )
         assert stored(consortium, site, "hamd17_total_combat") == len(complete)
         derived = consortium.nodes[site].dir.dictionary / "derived.yaml"
         assert "hamd17_total_combat" in derived.read_text()
@@ -52,24 +66,56 @@ def test_combat_values_stay_at_nodes_and_are_usable(consortium: LocalConsortium)
     summary = run(consortium, {"analysis": "summary", "variables": ["hamd17_total_combat"]})
     assert summary["status"] == "ok", summary
     assert summary["result"]["variables"]["hamd17_total_combat"]["n"] == len(
-        pooled.dropna(subset=["madrs_total", "hamd17_total", "age"]))
+        pooled.dropna(subset=["madrs_total", "hamd17_total", "age"])
+    )
     # harmonization moves the site means together (the synthetic sites differ in MADRS)
     two = {"all": [{"var": "site", "op": "in", "value": ["lisbon", "naples"]}]}
-    by_site = run(consortium, {"analysis": "ttest", "variable": "madrs_total_combat",
-                               "group": "site", "levels": ["lisbon", "naples"], "cohort": two})
-    raw = run(consortium, {"analysis": "ttest", "variable": "madrs_total",
-                           "group": "site", "levels": ["lisbon", "naples"], "cohort": two})
+    by_site = run(
+        consortium,
+        {
+            "analysis": "ttest",
+            "variable": "madrs_total_combat",
+            "group": "site",
+            "levels": ["lisbon", "naples"],
+            "cohort": two,
+        },
+    )
+    raw = run(
+        consortium,
+        {
+            "analysis": "ttest",
+            "variable": "madrs_total",
+            "group": "site",
+            "levels": ["lisbon", "naples"],
+            "cohort": two,
+        },
+    )
     assert abs(by_site["result"]["welch"]["statistic"]) < abs(raw["result"]["welch"]["statistic"])
 
 
 def test_pca_scores_kept_and_a_refused_run_kept_nowhere(consortium: LocalConsortium) -> None:
-    ok = run(consortium, {"analysis": "pca", "variables": ["age", "madrs_total"],
-                          "scale": True, "scores_prefix": "dep"})
+    ok = run(
+        consortium,
+        {
+            "analysis": "pca",
+            "variables": ["age", "madrs_total"],
+            "scale": True,
+            "scores_prefix": "dep",
+        },
+    )
     assert ok["status"] == "ok", ok
     assert stored(consortium, "naples", "dep_pc1") > 0
     small = {"all": [{"var": "age", "op": ">", "value": 70}]}
-    refused = run(consortium, {"analysis": "pca", "variables": ["age", "madrs_total"],
-                               "scale": True, "scores_prefix": "old", "cohort": small})
+    refused = run(
+        consortium,
+        {
+            "analysis": "pca",
+            "variables": ["age", "madrs_total"],
+            "scale": True,
+            "scores_prefix": "old",
+            "cohort": small,
+        },
+    )
     assert refused["status"] == "refused"
     for site in SIZES:
         assert stored(consortium, site, "old_pc1") == 0

@@ -58,8 +58,7 @@ class World:
             return asyncio.run(coord.run(request))
 
     def victim_tasks(self) -> TaskStore:
-        return TaskStore(open_engine(f"sqlite:///{self.dirs[VICTIM] / 'store.sqlite'}"),
-                         VICTIM)
+        return TaskStore(open_engine(f"sqlite:///{self.dirs[VICTIM] / 'store.sqlite'}"), VICTIM)
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +67,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     coord = Coordinator.create(root / "coordinator")
     coord.close()
     config = root / "coordinator" / "coordinator.toml"
-    config.write_text(config.read_text().replace("request_timeout_s = 60.0",
-                                                 "request_timeout_s = 3.0"))
+    config.write_text(
+        config.read_text().replace("request_timeout_s = 60.0", "request_timeout_s = 3.0")
+    )
     pub = root / "coordinator" / "coordinator.pub"
-    dirs = {site: make_node(root / "nodes", site, person, obs, pub)
-            for site, (person, obs) in clinical_sites(SIZES).items()}
+    dirs = {
+        site: make_node(root / "nodes", site, person, obs, pub)
+        for site, (person, obs) in clinical_sites(SIZES).items()
+    }
     policy = dirs[VICTIM] / "policy.toml"  # the victim holds meta tasks for approval
     policy.write_text(policy.read_text().replace("[approval]\n", '[approval]\nmeta = "manual"\n'))
     servers = []
@@ -116,8 +118,16 @@ def test_quorum_all_sites_by_default_or_min_sites(world: World) -> None:
         assert four["reason"]["code"] == "quorum_not_met"
         assert "only 3 sites take part" in four["reason"]["detail"]
 
-        selected = world.run({"analysis": "count", "cohort": {"all": [  # not asked: no harm
-            {"var": "site", "op": "in", "value": ["amsterdam", "berlin"]}]}})
+        selected = world.run(
+            {
+                "analysis": "count",
+                "cohort": {
+                    "all": [  # not asked: no harm
+                        {"var": "site", "op": "in", "value": ["amsterdam", "berlin"]}
+                    ]
+                },
+            }
+        )
         assert selected["status"] == "ok", selected
     finally:
         world.victim.start()
@@ -160,8 +170,10 @@ def test_node_killed_mid_job_is_left_out_and_comes_back(world: World) -> None:
     outcome: dict[str, Any] = {}
     job = threading.Thread(target=lambda: outcome.update(world.run({**META, "min_sites": 2})))
     job.start()
-    pending = _wait_for(lambda: [t for t in world.victim_tasks().pending()
-                                 if t["task_id"] not in before], "a pending task at the node")
+    pending = _wait_for(
+        lambda: [t for t in world.victim_tasks().pending() if t["task_id"] not in before],
+        "a pending task at the node",
+    )
     world.victim.kill()  # SIGKILL while the coordinator waits on it
     job.join(timeout=60)
     assert not job.is_alive()
@@ -184,16 +196,16 @@ def test_coordinator_killed_mid_job_closes_it_cleanly_on_restart(world: World) -
     headers = {"Authorization": f"Bearer {token}"}
     served = Served("coordinator", world.coord_dir, "127.0.0.1", free_port()).start()
     try:
-        job_id = httpx.post(served.url + "/v1/analyses", json=META, headers=headers,
-                            timeout=10).json()["job_id"]
+        job_id = httpx.post(
+            served.url + "/v1/analyses", json=META, headers=headers, timeout=10
+        ).json()["job_id"]
 
         def waiting() -> bool:
             job = httpx.get(f"{served.url}/v1/analyses/{job_id}", headers=headers).json()
             return bool(job["sites"].get(VICTIM) == "waiting for approval")
 
         _wait_for(waiting, "the job to wait at the victim")
-        held = [t for t in world.victim_tasks().pending()
-                if t["request"]["job_id"] == job_id]
+        held = [t for t in world.victim_tasks().pending() if t["request"]["job_id"] == job_id]
         assert len(held) == 1
         served.kill()
         with pytest.raises(httpx.HTTPError):
@@ -207,8 +219,12 @@ def test_coordinator_killed_mid_job_closes_it_cleanly_on_restart(world: World) -
         # nothing was sent twice: the node holds the one task it had, still pending
         again = [t for t in world.victim_tasks().pending() if t["request"]["job_id"] == job_id]
         assert [t["task_id"] for t in again] == [t["task_id"] for t in held]
-        fresh = httpx.post(served.url + "/v1/analyses?wait=true", json={"analysis": "count"},
-                           headers=headers, timeout=60).json()
+        fresh = httpx.post(
+            served.url + "/v1/analyses?wait=true",
+            json={"analysis": "count"},
+            headers=headers,
+            timeout=60,
+        ).json()
         assert fresh["status"] == "ok" and fresh["result"]["n"] == sum(SIZES.values()), fresh
     finally:
         served.stop()
@@ -221,11 +237,14 @@ def test_resent_task_returns_the_stored_outcome(world: World, tmp_path: Path) ->
     key = load_private_key(world.coord_dir / "coordinator.key")
 
     def send(task_id: str) -> httpx.Response:
-        task = TaskRequest(task_id=task_id, job_id="resend", analysis="count",
-                           step={"step": "count"})
+        task = TaskRequest(
+            task_id=task_id, job_id="resend", analysis="count", step={"step": "count"}
+        )
         body = task.model_dump_json().encode()
-        signed = {**sign_headers(key, "POST", "/v1/tasks", body),
-                  "Content-Type": "application/json"}
+        signed = {
+            **sign_headers(key, "POST", "/v1/tasks", body),
+            "Content-Type": "application/json",
+        }
         return httpx.post(server.url + "/v1/tasks", content=body, headers=signed)
 
     with BackgroundServer(create_app(NodeService(node), "a" * 32)) as server:
@@ -234,8 +253,9 @@ def test_resent_task_returns_the_stored_outcome(world: World, tmp_path: Path) ->
         audit = AuditLog(node.engine)
         entries = len(audit.entries())
         more = tmp_path / "more.csv"  # the data change: a recomputation would see 30
-        pd.DataFrame({"person_id": [f"NEW-{i}" for i in range(5)], "age": [40.0] * 5}
-                     ).to_csv(more, index=False)
+        pd.DataFrame({"person_id": [f"NEW-{i}" for i in range(5)], "age": [40.0] * 5}).to_csv(
+            more, index=False
+        )
         node.ingest(more)
         second = send("resend-0000001")  # same task id, new signature and nonce
         assert second.status_code == 200
@@ -248,13 +268,20 @@ def test_resent_task_returns_the_stored_outcome(world: World, tmp_path: Path) ->
 
 # -- ingestion killed mid-way ------------------------------------------------------------
 
+
 def _big_flat_file(path: Path, n: int) -> Path:
     rng = np.random.default_rng(5)
-    pd.DataFrame({"person_id": [f"K{i:07d}" for i in range(n)], "visit": "baseline",
-                  "age": rng.uniform(18, 80, n).round(1),
-                  "madrs_total": rng.integers(0, 60, n),
-                  "hamd17_total": rng.integers(0, 52, n), "cgi_s": rng.integers(1, 8, n),
-                  "education_years": rng.integers(8, 22, n)}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "person_id": [f"K{i:07d}" for i in range(n)],
+            "visit": "baseline",
+            "age": rng.uniform(18, 80, n).round(1),
+            "madrs_total": rng.integers(0, 60, n),
+            "hamd17_total": rng.integers(0, 52, n),
+            "cgi_s": rng.integers(1, 8, n),
+            "education_years": rng.integers(8, 22, n),
+        }
+    ).to_csv(path, index=False)
     return path
 
 
@@ -269,9 +296,15 @@ def _status(node_dir: Path) -> dict[str, Any]:
 def _writer_active(url: str, admin: Engine | None, application: str) -> bool:
     if admin is not None:
         with admin.connect() as conn:
-            return bool(conn.execute(text(
-                "select count(*) from pg_stat_activity where application_name = :a "
-                "and backend_xid is not null"), {"a": application}).scalar())
+            return bool(
+                conn.execute(
+                    text(
+                        "select count(*) from pg_stat_activity where application_name = :a "
+                        "and backend_xid is not null"
+                    ),
+                    {"a": application},
+                ).scalar()
+            )
     path = url.removeprefix("sqlite:///")
     probe = sqlite3.connect(path, timeout=0, isolation_level=None)
     try:
@@ -284,8 +317,7 @@ def _writer_active(url: str, admin: Engine | None, application: str) -> bool:
         probe.close()
 
 
-def test_ingest_killed_mid_way_leaves_the_store_as_it_was(store_url: str,
-                                                          tmp_path: Path) -> None:
+def test_ingest_killed_mid_way_leaves_the_store_as_it_was(store_url: str, tmp_path: Path) -> None:
     application = f"fedpsy_kill_{uuid.uuid4().hex[:10]}"
     postgres = store_url.startswith("postgresql")
     url = f"{store_url}&application_name={application}" if postgres else store_url
@@ -295,11 +327,17 @@ def test_ingest_killed_mid_way_leaves_the_store_as_it_was(store_url: str,
     node_dir = tmp_path / "kiel"
     before = _status(node_dir)
     big = _big_flat_file(tmp_path / "big.csv", 40_000)
-    proc = subprocess.Popen([FEDPSY, "node", "ingest", str(node_dir), str(big)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [FEDPSY, "node", "ingest", str(node_dir), str(big)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        _wait_for(lambda: proc.poll() is not None or _writer_active(url, admin, application),
-                  "the ingest to start writing", timeout=120)
+        _wait_for(
+            lambda: proc.poll() is not None or _writer_active(url, admin, application),
+            "the ingest to start writing",
+            timeout=120,
+        )
         time.sleep(0.3)
         assert proc.poll() is None, "the ingest finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)

@@ -18,15 +18,21 @@ from schemas.errors import FedpsyError
 DICT = load_dictionary()
 
 PERSON = "person_id,sex,birth_year,primary_diagnosis\nP1,F,1980,F20\nP2,M,1975,F32\nP3,M,1990,F20\n"
-FLAT = ("person_id,visit,age,panss_p1,qids_01,education_years\n"
-        "P1,baseline,44,5,,12\nP2,baseline,51,,2,16\nP1,week6,44,4,,12\n")
+FLAT = (
+    "person_id,visit,age,panss_p1,qids_01,education_years\n"
+    "P1,baseline,44,5,,12\nP2,baseline,51,,2,16\nP1,week6,44,4,,12\n"
+)
 
 
 def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {name: int(conn.execute(select(func.count()).select_from(
-            t.metadata.tables[name])).scalar() or 0)
-            for name in (*t.CDM_TABLES, "ingest_batch")}
+        return {
+            name: int(
+                conn.execute(select(func.count()).select_from(t.metadata.tables[name])).scalar()
+                or 0
+            )
+            for name in (*t.CDM_TABLES, "ingest_batch")
+        }
 
 
 def write(tmp: Path, name: str, text: str) -> Path:
@@ -47,11 +53,16 @@ def test_good_files_load(loaded: Engine) -> None:
     assert c["person"] == 3
     assert c["ingest_batch"] == 2
     with loaded.connect() as conn:
-        rows = conn.execute(select(t.observation.c.visit, t.observation.c.value_num).where(
-            t.observation.c.person_id == "P1", t.observation.c.variable == "panss_p1")
-            .order_by(t.observation.c.visit)).all()
-        edu = conn.execute(select(t.observation.c.visit, t.observation.c.value_num).where(
-            t.observation.c.variable == "education_years")).all()
+        rows = conn.execute(
+            select(t.observation.c.visit, t.observation.c.value_num)
+            .where(t.observation.c.person_id == "P1", t.observation.c.variable == "panss_p1")
+            .order_by(t.observation.c.visit)
+        ).all()
+        edu = conn.execute(
+            select(t.observation.c.visit, t.observation.c.value_num).where(
+                t.observation.c.variable == "education_years"
+            )
+        ).all()
     assert [(v, x) for v, x in rows] == [("baseline", 5.0), ("week6", 4.0)]
     assert {v for v, _ in edu} == {t.PERSON_LEVEL}  # person-level stored once
     assert len(edu) == 2
@@ -73,50 +84,93 @@ def test_flat_file_creates_unknown_persons(store_engine: Engine, tmp_path: Path)
 
 BAD_CASES = [
     # (file name, content, expected fragments of the message)
-    ("obs.csv", "person_id,visit,panss_p1\nP1,baseline,9\n",
-     ["obs.csv", "row 1", "panss_p1", "'9'", "max 7"]),
-    ("obs.csv", "person_id,visit,panss_p1\nP1,baseline,x\n",
-     ["row 1", "panss_p1", "'x'", "type integer"]),
-    ("obs.csv", "person_id,visit,panss_p1\nP1,baseline,4\nP1,baseline,3\n",
-     ["row 2", "person_id, visit", "duplicate key"]),
+    (
+        "obs.csv",
+        "person_id,visit,panss_p1\nP1,baseline,9\n",
+        ["obs.csv", "row 1", "panss_p1", "'9'", "max 7"],
+    ),
+    (
+        "obs.csv",
+        "person_id,visit,panss_p1\nP1,baseline,x\n",
+        ["row 1", "panss_p1", "'x'", "type integer"],
+    ),
+    (
+        "obs.csv",
+        "person_id,visit,panss_p1\nP1,baseline,4\nP1,baseline,3\n",
+        ["row 2", "person_id, visit", "duplicate key"],
+    ),
     ("obs.csv", "person_id,visit,foo\nP1,baseline,1\n", ["column 'foo'", "unknown column"]),
     ("obs.csv", "visit,panss_p1\nbaseline,1\n", ["column 'person_id'", "required column"]),
-    ("obs.csv", "person_id,visit,panss_total\nP1,baseline,80\n",
-     ["panss_total", "derived variable"]),
+    (
+        "obs.csv",
+        "person_id,visit,panss_total\nP1,baseline,80\n",
+        ["panss_total", "derived variable"],
+    ),
     ("obs.csv", "person_id,visit,sex\nP1,baseline,F\n", ["sex", "person file"]),
-    ("obs.csv", "person_id,visit,rtms_protocol\nP1,baseline,weird\n",
-     ["rtms_protocol", "'weird'", "categories none|"]),
+    (
+        "obs.csv",
+        "person_id,visit,rtms_protocol\nP1,baseline,weird\n",
+        ["rtms_protocol", "'weird'", "categories none|"],
+    ),
     ("obs.csv", "person_id,visit,ketamine\nP1,baseline,2\n", ["ketamine", "binary 0|1"]),
-    ("obs.csv", "person_id,visit,panss_p1,panss_p2\nP1,baseline,4,3\nP2,baseline,5\n",
-     ["row 2", "fewer fields", "truncated"]),
+    (
+        "obs.csv",
+        "person_id,visit,panss_p1,panss_p2\nP1,baseline,4,3\nP2,baseline,5\n",
+        ["row 2", "fewer fields", "truncated"],
+    ),
     ("obs.csv", "", ["obs.csv", "empty"]),
     ("obs.csv", "person_id,visit,panss_p1\n", ["header but no data rows"]),
-    ("obs.csv", "person_id,visit,education_years\nP1,baseline,12\nP1,week6,14\n",
-     ["education_years", "given twice"]),
+    (
+        "obs.csv",
+        "person_id,visit,education_years\nP1,baseline,12\nP1,week6,14\n",
+        ["education_years", "given twice"],
+    ),
     ("obs.csv", "person_id,visit,age\nP 1,baseline,40\n", ["person_id", "'P 1'", "person id"]),
-    ("person.csv", "person_id,sex,birth_year,primary_diagnosis\nP9,X,1980,F20\n",
-     ["person.csv", "column 'sex'", "'X'", "categories F|M"]),
-    ("person.csv", "person_id,sex,birth_year,primary_diagnosis\nP9,F,1980,F99\n",
-     ["primary_diagnosis", "'F99'"]),
-    ("drug_exposure.csv", "person_id,drug,start_day,end_day,daily_dose_mg,adherence\n"
-     "P1,olanzapine,0,-5,20,0.9\n", ["drug_exposure.csv", "end_day", "end_day >= start_day"]),
-    ("drug_exposure.csv", "person_id,drug,start_day,end_day,daily_dose_mg,adherence\n"
-     "P1,unobtainium,0,50,20,0.9\n", ["drug", "'unobtainium'"]),
-    ("drug_exposure.csv", "person_id,drug,start_day,end_day,daily_dose_mg,adherence\n"
-     "P1,olanzapine,0,50,20,1.5\n", ["adherence", "max 1"]),
-    ("drug_exposure.csv", "person_id,drug,start_day,end_day,daily_dose_mg,adherence\n"
-     "NOPE,olanzapine,0,50,20,0.9\n", ["person_id", "'NOPE'", "unknown person"]),
+    (
+        "person.csv",
+        "person_id,sex,birth_year,primary_diagnosis\nP9,X,1980,F20\n",
+        ["person.csv", "column 'sex'", "'X'", "categories F|M"],
+    ),
+    (
+        "person.csv",
+        "person_id,sex,birth_year,primary_diagnosis\nP9,F,1980,F99\n",
+        ["primary_diagnosis", "'F99'"],
+    ),
+    (
+        "drug_exposure.csv",
+        "person_id,drug,start_day,end_day,daily_dose_mg,adherence\nP1,olanzapine,0,-5,20,0.9\n",
+        ["drug_exposure.csv", "end_day", "end_day >= start_day"],
+    ),
+    (
+        "drug_exposure.csv",
+        "person_id,drug,start_day,end_day,daily_dose_mg,adherence\nP1,unobtainium,0,50,20,0.9\n",
+        ["drug", "'unobtainium'"],
+    ),
+    (
+        "drug_exposure.csv",
+        "person_id,drug,start_day,end_day,daily_dose_mg,adherence\nP1,olanzapine,0,50,20,1.5\n",
+        ["adherence", "max 1"],
+    ),
+    (
+        "drug_exposure.csv",
+        "person_id,drug,start_day,end_day,daily_dose_mg,adherence\nNOPE,olanzapine,0,50,20,0.9\n",
+        ["person_id", "'NOPE'", "unknown person"],
+    ),
     ("event.csv", "person_id,kind,day\nP1,abduction,5\n", ["kind", "'abduction'"]),
     ("event.csv", "person_id,kind\nP1,relapse\n", ["column 'day'", "required column"]),
-    ("mrs_measure.csv", "person_id,visit,region,metabolite,value,unit,reference,crlb_pct,"
-     "scanner_id,field_strength_t,te_ms\nP1,baseline,dACC,Glu,-1,i.u.,Cr,8,s1,3,30\n",
-     ["value", "min 0"]),
+    (
+        "mrs_measure.csv",
+        "person_id,visit,region,metabolite,value,unit,reference,crlb_pct,"
+        "scanner_id,field_strength_t,te_ms\nP1,baseline,dACC,Glu,-1,i.u.,Cr,8,s1,3,30\n",
+        ["value", "min 0"],
+    ),
     ("notes.txt", "hello", ["unsupported file type"]),
 ]
 
 
-@pytest.mark.parametrize(("name", "content", "fragments"), BAD_CASES,
-                         ids=[f"{c[0]}:{c[2][-1]}" for c in BAD_CASES])
+@pytest.mark.parametrize(
+    ("name", "content", "fragments"), BAD_CASES, ids=[f"{c[0]}:{c[2][-1]}" for c in BAD_CASES]
+)
 def test_bad_input_rejected_and_store_unchanged(
     loaded: Engine, tmp_path: Path, name: str, content: str, fragments: list[str]
 ) -> None:
@@ -144,8 +198,7 @@ def test_not_utf8_rejected(loaded: Engine, tmp_path: Path) -> None:
 def test_bad_row_late_in_file_rolls_back_everything(loaded: Engine, tmp_path: Path) -> None:
     before = counts(loaded)
     n = 120_000  # more than one chunk: earlier chunks were already written in the transaction
-    frame = pd.DataFrame({"person_id": [f"N{i}" for i in range(n)], "visit": "baseline",
-                          "age": 40})
+    frame = pd.DataFrame({"person_id": [f"N{i}" for i in range(n)], "visit": "baseline", "age": 40})
     frame.loc[n - 1, "age"] = 400
     path = tmp_path / "big.csv"
     frame.to_csv(path, index=False)
@@ -171,20 +224,33 @@ def test_folder_is_all_or_nothing(store_engine: Engine, tmp_path: Path) -> None:
 
 
 def test_mapping_renames_recodes_and_converts(store_engine: Engine, tmp_path: Path) -> None:
-    mapping = write(tmp_path, "map.yaml", """
+    mapping = write(
+        tmp_path,
+        "map.yaml",
+        """
 columns: {PatID: person_id, Visit: visit, EDU_MONTHS: education_years, Keta: ketamine}
 visits: {V0: baseline}
 recode: {ketamine: {"yes": "1", "no": "0"}}
 units: {education_years: {from: months, factor: 0.08333333333333333}}
-""")
+""",
+    )
     data = write(tmp_path, "site.csv", "PatID,Visit,EDU_MONTHS,Keta\nA1,V0,144,yes\nA2,V0,120,no\n")
     ingest(store_engine, DICT, data, mapping=load_mapping(mapping))
     with store_engine.connect() as conn:
-        rows = dict(conn.execute(select(t.observation.c.person_id, t.observation.c.value_num)
-                                 .where(t.observation.c.variable == "education_years")).all())
-        keta = dict(conn.execute(select(t.observation.c.person_id, t.observation.c.value_num)
-                                 .where(t.observation.c.variable == "ketamine",
-                                        t.observation.c.visit == "baseline")).all())
+        rows = dict(
+            conn.execute(
+                select(t.observation.c.person_id, t.observation.c.value_num).where(
+                    t.observation.c.variable == "education_years"
+                )
+            ).all()
+        )
+        keta = dict(
+            conn.execute(
+                select(t.observation.c.person_id, t.observation.c.value_num).where(
+                    t.observation.c.variable == "ketamine", t.observation.c.visit == "baseline"
+                )
+            ).all()
+        )
     assert rows == pytest.approx({"A1": 12.0, "A2": 10.0})
     assert keta == {"A1": 1.0, "A2": 0.0}
 
@@ -196,8 +262,14 @@ def test_bad_mapping_named(tmp_path: Path) -> None:
 
 
 def test_parquet_loads_like_csv(store_engine: Engine, tmp_path: Path) -> None:
-    frame = pd.DataFrame({"person_id": ["Q1", "Q2"], "visit": ["baseline", "baseline"],
-                          "age": [30.0, None], "panss_p1": [3, 7]})
+    frame = pd.DataFrame(
+        {
+            "person_id": ["Q1", "Q2"],
+            "visit": ["baseline", "baseline"],
+            "age": [30.0, None],
+            "panss_p1": [3, 7],
+        }
+    )
     path = tmp_path / "obs.parquet"
     frame.to_parquet(path)
     ingest(store_engine, DICT, path)

@@ -30,13 +30,31 @@ def shell_blocks(markdown: str) -> list[str]:
 
 def test_guide_has_the_steps_a_site_needs() -> None:
     script = "\n".join(shell_blocks(GUIDE.read_text()))
-    for step in ("fedpsy pki init", "fedpsy pki issue", "fedpsy node init", "fedpsy node trust",
-                 "fedpsy node ingest", "policy.toml", "fedpsy node serve", "fedpsy health node",
-                 "fedpsy coordinator add-node", "fedpsy node audit", "tar -czf",
-                 "fedpsy node status"):
+    for step in (
+        "fedpsy pki init",
+        "fedpsy pki issue",
+        "fedpsy node init",
+        "fedpsy node trust",
+        "fedpsy node ingest",
+        "policy.toml",
+        "fedpsy node serve",
+        "fedpsy health node",
+        "fedpsy coordinator add-node",
+        "fedpsy node audit",
+        "tar -czf",
+        "fedpsy node status",
+    ):
         assert step in script, step
-    for heading in ("Install", "Create the node", "Trust", "Load data", "policy", "Serve",
-                    "Back up", "Upgrade"):
+    for heading in (
+        "Install",
+        "Create the node",
+        "Trust",
+        "Load data",
+        "policy",
+        "Serve",
+        "Back up",
+        "Upgrade",
+    ):
         assert re.search(rf"^## .*{heading}", GUIDE.read_text(), re.MULTILINE | re.I), heading
 
 
@@ -52,13 +70,20 @@ def home(tmp_path: Path) -> Iterator[Path]:
 def test_install_guide_runs_verbatim(home: Path) -> None:
     script = "set -euo pipefail\n" + "\n".join(shell_blocks(GUIDE.read_text()))
     port = free_port()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "SITE": "berlin", "FEDPSY_HOME": str(home), "NODE_HOST": "localhost",
-           "NODE_LISTEN": "127.0.0.1", "NODE_PORT": str(port)}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "SITE": "berlin",
+        "FEDPSY_HOME": str(home),
+        "NODE_HOST": "localhost",
+        "NODE_LISTEN": "127.0.0.1",
+        "NODE_PORT": str(port),
+    }
     for key in [k for k in env if k.startswith(("FEDPSY_NODE_", "FEDPSY_COORDINATOR_"))]:
         del env[key]
-    done = subprocess.run(["bash", "-c", script], cwd=home, env=env, capture_output=True,
-                          text=True, timeout=540)
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=home, env=env, capture_output=True, text=True, timeout=540
+    )
     log = (home / "node.log").read_text() if (home / "node.log").exists() else ""
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}\n{log[-2000:]}"
     assert '"status": "ok"' in done.stdout  # the coordinator's count through the node

@@ -119,11 +119,15 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     Coordinator.create(root / "coordinator").close()
     coord_dir = root / "coordinator"
     config = coord_dir / "coordinator.toml"
-    config.write_text(config.read_text().replace("request_timeout_s = 60.0",
-                                                 "request_timeout_s = 2.0"))
-    append_serve_table(config, tls_ca_certs=str(pki.ca),
-                       nodes_client_certfile=str(pki.root / "coordinator.pem"),
-                       nodes_client_keyfile=str(pki.root / "coordinator.key"))
+    config.write_text(
+        config.read_text().replace("request_timeout_s = 60.0", "request_timeout_s = 2.0")
+    )
+    append_serve_table(
+        config,
+        tls_ca_certs=str(pki.ca),
+        nodes_client_certfile=str(pki.root / "coordinator.pem"),
+        nodes_client_keyfile=str(pki.root / "coordinator.key"),
+    )
     net = Network(root, pki, coord_dir)
     created: list[str] = []
     try:
@@ -136,20 +140,34 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
             _ip("link", "set", inside, "netns", netns)
             _ip("addr", "add", f"{prefix}.1/24", "dev", outside)
             _ip("link", "set", outside, "up")
-            for args in (("addr", "add", f"{prefix}.2/24", "dev", inside),
-                         ("link", "set", inside, "up"), ("link", "set", "lo", "up")):
+            for args in (
+                ("addr", "add", f"{prefix}.2/24", "dev", inside),
+                ("link", "set", inside, "up"),
+                ("link", "set", "lo", "up"),
+            ):
                 _ip("netns", "exec", netns, "ip", *args)
             node_dir = make_node(root / "nodes", site, person, obs, coord_dir / "coordinator.pub")
             cert, key = pki.issue(site, dns=(), ips=(f"{prefix}.2",))
-            append_serve_table(node_dir / "node.toml", tls_certfile=str(cert),
-                               tls_keyfile=str(key), tls_ca_certs=str(pki.ca),
-                               tls_client_auth="required")
+            append_serve_table(
+                node_dir / "node.toml",
+                tls_certfile=str(cert),
+                tls_keyfile=str(key),
+                tls_ca_certs=str(pki.ca),
+                tls_client_auth="required",
+            )
             if site == "amsterdam":  # holds meta tasks for approval: a job waits there
                 policy = node_dir / "policy.toml"
-                policy.write_text(policy.read_text().replace(
-                    "[approval]\n", '[approval]\nmeta = "manual"\n'))
-            node = Served("node", node_dir, f"{prefix}.2", PORT, scheme="https",
-                          prefix=("ip", "netns", "exec", netns)).start(verify=net.verify())
+                policy.write_text(
+                    policy.read_text().replace("[approval]\n", '[approval]\nmeta = "manual"\n')
+                )
+            node = Served(
+                "node",
+                node_dir,
+                f"{prefix}.2",
+                PORT,
+                scheme="https",
+                prefix=("ip", "netns", "exec", netns),
+            ).start(verify=net.verify())
             net.hosts[site] = Host(site, netns, outside, inside, f"{prefix}.2", node_dir, node)
         with Coordinator.open(coord_dir) as coord:
             for host in net.hosts.values():
@@ -182,8 +200,9 @@ def _pending(node_dir: Path, job_id: str | None = None) -> list[dict[str, Any]]:
     node = NodeSite.open(node_dir)
     try:
         service = NodeService(node)
-        return [t for t in service.tasks.pending()
-                if job_id is None or t["request"]["job_id"] == job_id]
+        return [
+            t for t in service.tasks.pending() if job_id is None or t["request"]["job_id"] == job_id
+        ]
     finally:
         node.engine.dispose()
 
@@ -284,8 +303,9 @@ def test_coordinator_killed_mid_job_and_restarted(network: Network) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     served = Served("coordinator", network.coord_dir, "127.0.0.1", free_port()).start()
     try:
-        job_id = httpx.post(served.url + "/v1/analyses", json=META, headers=headers,
-                            timeout=10).json()["job_id"]
+        job_id = httpx.post(
+            served.url + "/v1/analyses", json=META, headers=headers, timeout=10
+        ).json()["job_id"]
         held = _wait_for(lambda: _pending(host.node_dir, job_id), "the job's task at the node")
         served.kill()
         served.start()
@@ -293,10 +313,15 @@ def test_coordinator_killed_mid_job_and_restarted(network: Network) -> None:
         assert job["status"] == "error", job
         assert job["result"]["reason"]["code"] == "job_interrupted"
         assert "amsterdam" in job["result"]["reason"]["detail"]
-        assert [t["task_id"] for t in _pending(host.node_dir, job_id)] == \
-            [t["task_id"] for t in held]  # not sent again, still the site's to decide
-        fresh = httpx.post(served.url + "/v1/analyses?wait=true", json={"analysis": "count"},
-                           headers=headers, timeout=120).json()
+        assert [t["task_id"] for t in _pending(host.node_dir, job_id)] == [
+            t["task_id"] for t in held
+        ]  # not sent again, still the site's to decide
+        fresh = httpx.post(
+            served.url + "/v1/analyses?wait=true",
+            json={"analysis": "count"},
+            headers=headers,
+            timeout=120,
+        ).json()
         assert fresh["status"] == "ok" and fresh["result"]["n"] == sum(SIZES.values()), fresh
     finally:
         served.stop()

@@ -35,12 +35,14 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsor
 
 
 def task(step: dict[str, Any], analysis: str = "summary") -> bytes:
-    return json.dumps({"task_id": uuid.uuid4().hex, "job_id": "job-test", "analysis": analysis,
-                       "step": step}).encode()
+    return json.dumps(
+        {"task_id": uuid.uuid4().hex, "job_id": "job-test", "analysis": analysis, "step": step}
+    ).encode()
 
 
-def post(c: LocalConsortium, site: str, body: bytes, key: Any = None,
-         **sign: Any) -> httpx.Response:
+def post(
+    c: LocalConsortium, site: str, body: bytes, key: Any = None, **sign: Any
+) -> httpx.Response:
     key = key or c.coordinator.key
     headers = sign_headers(key, "POST", "/v1/tasks", body, **sign)
     headers["Content-Type"] = "application/json"
@@ -67,8 +69,12 @@ def test_signed_count_matches_rows(consortium: LocalConsortium) -> None:
 
 
 def test_moments_match_numpy(consortium: LocalConsortium) -> None:
-    step = {"step": "moments", "variables": ["age", "madrs_total"], "complete_cases": False,
-            "products": True}
+    step = {
+        "step": "moments",
+        "variables": ["age", "madrs_total"],
+        "complete_cases": False,
+        "products": True,
+    }
     got = post(consortium, "alpha", task(step)).json()["result"]
     rows = consortium.pooled[consortium.pooled["site"] == "alpha"]
     for j, var in enumerate(["age", "madrs_total"]):
@@ -95,16 +101,20 @@ def test_forged_signature_refused(consortium: LocalConsortium) -> None:
     headers = sign_headers(consortium.coordinator.key, "POST", "/v1/tasks", body)
     forged = sign_headers(generate_private_key(), "POST", "/v1/tasks", body)
     headers["X-Fedpsy-Signature"] = forged["X-Fedpsy-Signature"]
-    response = httpx.post(consortium.servers["alpha"].url + "/v1/tasks", content=body,
-                          headers=headers)
+    response = httpx.post(
+        consortium.servers["alpha"].url + "/v1/tasks", content=body, headers=headers
+    )
     assert (response.status_code, response.json()["code"]) == (401, "bad_signature")
 
 
 def test_tampered_body_refused(consortium: LocalConsortium) -> None:
     body = task(COUNT)
     headers = sign_headers(consortium.coordinator.key, "POST", "/v1/tasks", body)
-    response = httpx.post(consortium.servers["alpha"].url + "/v1/tasks",
-                          content=body.replace(b"job-test", b"job-evil"), headers=headers)
+    response = httpx.post(
+        consortium.servers["alpha"].url + "/v1/tasks",
+        content=body.replace(b"job-test", b"job-evil"),
+        headers=headers,
+    )
     assert (response.status_code, response.json()["code"]) == (401, "tampered")
 
 
@@ -132,8 +142,9 @@ def test_replayed_nonce_refused_also_after_restart(consortium: LocalConsortium) 
 
 def test_small_cohort_refused_without_the_count(consortium: LocalConsortium) -> None:
     cohort = {"all": [{"var": "age", "op": ">", "value": 79.5}]}
-    rows = consortium.pooled[(consortium.pooled["site"] == "alpha")
-                             & (consortium.pooled["age"] > 79.5)]
+    rows = consortium.pooled[
+        (consortium.pooled["site"] == "alpha") & (consortium.pooled["age"] > 79.5)
+    ]
     assert 0 < len(rows) < 5  # the data make this cohort small
     response = post(consortium, "alpha", task({"step": "count", "cohort": cohort}, "count"))
     assert response.status_code == 403
@@ -144,8 +155,10 @@ def test_small_cohort_refused_without_the_count(consortium: LocalConsortium) -> 
 
 def test_differencing_refused(consortium: LocalConsortium) -> None:
     big = {"all": [{"var": "age", "op": ">=", "value": 18}]}
-    assert post(consortium, "alpha", task({"step": "count", "cohort": big}, "count")
-                ).status_code == 200
+    assert (
+        post(consortium, "alpha", task({"step": "count", "cohort": big}, "count")).status_code
+        == 200
+    )
     rows = consortium.pooled[consortium.pooled["site"] == "alpha"].sort_values("age")
     cut = float(rows["age"].iloc[1]) + 1e-9  # leaves out exactly two persons
     almost = {"all": [{"var": "age", "op": ">", "value": cut}]}
@@ -154,8 +167,12 @@ def test_differencing_refused(consortium: LocalConsortium) -> None:
 
 
 def test_small_cell_refused(consortium: LocalConsortium) -> None:
-    step = {"step": "crosstab", "row": "sex", "column": "cgi_s",
-            "column_levels": [str(i) for i in range(1, 8)]}
+    step = {
+        "step": "crosstab",
+        "row": "sex",
+        "column": "cgi_s",
+        "column_levels": [str(i) for i in range(1, 8)],
+    }
     alpha = consortium.pooled[consortium.pooled["site"] == "alpha"]
     counts = alpha.groupby(["sex", "cgi_s"]).size()
     assert ((counts > 0) & (counts < 5)).any()
@@ -180,37 +197,36 @@ def test_analysis_not_allowed(consortium: LocalConsortium, tmp_path: Path) -> No
 
 def test_manual_approval_flow(consortium: LocalConsortium) -> None:
     url = consortium.servers["beta"].url
-    admin = {"Authorization": "Bearer "
-             + consortium.nodes["beta"].dir.admin_token.read_text().strip()}
+    admin = {
+        "Authorization": "Bearer " + consortium.nodes["beta"].dir.admin_token.read_text().strip()
+    }
     body = task(COUNT, "count")
     task_id = json.loads(body)["task_id"]
     submitted = post(consortium, "beta", body)
     assert submitted.status_code == 202 and submitted.json()["status"] == "pending"
     path = f"/v1/tasks/{task_id}"
-    poll = httpx.get(url + path, headers=sign_headers(consortium.coordinator.key, "GET", path,
-                                                      b""))
+    poll = httpx.get(url + path, headers=sign_headers(consortium.coordinator.key, "GET", path, b""))
     assert poll.status_code == 202
     assert httpx.get(url + "/admin/tasks").status_code == 401  # admin token needed
     queue = httpx.get(url + "/admin/tasks", headers=admin).json()
     assert [q["task_id"] for q in queue] == [task_id]
     assert queue[0]["would_leave"]["result"] == {"n": 40}  # exactly what would leave
     assert httpx.post(url + f"/admin/tasks/{task_id}/approve", headers=admin).status_code == 200
-    done = httpx.get(url + path, headers=sign_headers(consortium.coordinator.key, "GET", path,
-                                                      b""))
+    done = httpx.get(url + path, headers=sign_headers(consortium.coordinator.key, "GET", path, b""))
     assert done.status_code == 200 and done.json()["result"] == {"n": 40}
 
 
 def test_rejected_task_is_refused(consortium: LocalConsortium) -> None:
     url = consortium.servers["beta"].url
-    admin = {"Authorization": "Bearer "
-             + consortium.nodes["beta"].dir.admin_token.read_text().strip()}
+    admin = {
+        "Authorization": "Bearer " + consortium.nodes["beta"].dir.admin_token.read_text().strip()
+    }
     body = task({"step": "moments", "variables": ["age"]})
     task_id = json.loads(body)["task_id"]
     assert post(consortium, "beta", body).status_code == 202
     assert httpx.post(url + f"/admin/tasks/{task_id}/reject", headers=admin).status_code == 200
     path = f"/v1/tasks/{task_id}"
-    got = httpx.get(url + path, headers=sign_headers(consortium.coordinator.key, "GET", path,
-                                                     b""))
+    got = httpx.get(url + path, headers=sign_headers(consortium.coordinator.key, "GET", path, b""))
     assert (got.status_code, got.json()["code"]) == (403, "approval_rejected")
 
 

@@ -14,9 +14,13 @@ from fedpsy.cli import app
 
 def write_site(path: Path, n: int, seed: int, prefix: str) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"person_id": [f"{prefix}{i}" for i in range(n)],
-                          "age": rng.uniform(18, 70, n).round(1),
-                          "madrs_total": rng.integers(5, 45, n)})
+    frame = pd.DataFrame(
+        {
+            "person_id": [f"{prefix}{i}" for i in range(n)],
+            "age": rng.uniform(18, 70, n).round(1),
+            "madrs_total": rng.integers(5, 45, n),
+        }
+    )
     frame.to_csv(path, index=False)
     return frame
 
@@ -25,14 +29,38 @@ def test_sandbox_runs_requests_in_order(tmp_path: Path) -> None:
     a = write_site(tmp_path / "a.csv", 40, 1, "A")
     b = write_site(tmp_path / "b.csv", 25, 2, "B")
     pooled = pd.concat([a, b])
-    (tmp_path / "r1.json").write_text(json.dumps({"analysis": "summary",
-                                                  "variables": ["madrs_total"]}))
-    (tmp_path / "r2.json").write_text(json.dumps({"analysis": "count", "cohort": {
-        "all": [{"var": "age", "op": ">", "value": float(b["age"].nlargest(3).min()) - 1e-6},
-                {"var": "site", "op": "==", "value": "b"}]}}))
-    result = CliRunner().invoke(app, ["sandbox", "--site", f"a={tmp_path / 'a.csv'}",
-                                      "--site", f"b={tmp_path / 'b.csv'}",
-                                      str(tmp_path / "r1.json"), str(tmp_path / "r2.json")])
+    (tmp_path / "r1.json").write_text(
+        json.dumps({"analysis": "summary", "variables": ["madrs_total"]})
+    )
+    (tmp_path / "r2.json").write_text(
+        json.dumps(
+            {
+                "analysis": "count",
+                "cohort": {
+                    "all": [
+                        {
+                            "var": "age",
+                            "op": ">",
+                            "value": float(b["age"].nlargest(3).min()) - 1e-6,
+                        },
+                        {"var": "site", "op": "==", "value": "b"},
+                    ]
+                },
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "sandbox",
+            "--site",
+            f"a={tmp_path / 'a.csv'}",
+            "--site",
+            f"b={tmp_path / 'b.csv'}",
+            str(tmp_path / "r1.json"),
+            str(tmp_path / "r2.json"),
+        ],
+    )
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 2
     first, second = lines

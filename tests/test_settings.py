@@ -61,8 +61,9 @@ def test_defaults_and_admin_token_from_the_directory(node_dir: Path) -> None:
     assert settings.url == "http://127.0.0.1:8701"
 
 
-def test_option_beats_environment_beats_config_file(node_dir: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_option_beats_environment_beats_config_file(
+    node_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     append_serve_table(node_dir / "node.toml", port=9001, host="0.0.0.0")
     assert node_settings(node_dir).port == 9001
     assert node_settings(node_dir).url == "http://127.0.0.1:9001"
@@ -73,10 +74,20 @@ def test_option_beats_environment_beats_config_file(node_dir: Path,
     assert node_settings(node_dir).host == "0.0.0.0"
 
 
-@pytest.mark.parametrize("value", ["changeme", "CHANGEME", "change-me", "changethis",
-                                   "xxxxxxxxxxxxxxxxxxxx", "changeme-please-0123"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "changeme",
+        "CHANGEME",
+        "change-me",
+        "changethis",
+        "xxxxxxxxxxxxxxxxxxxx",
+        "changeme-please-0123",
+    ],
+)
 def test_placeholder_admin_token_refused_without_echoing_it(
-        node_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    node_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     monkeypatch.setenv("FEDPSY_NODE_ADMIN_TOKEN", value)
     with pytest.raises(FedpsyError) as err:
         node_settings(node_dir)
@@ -86,18 +97,21 @@ def test_placeholder_admin_token_refused_without_echoing_it(
     assert value not in err.value.detail
 
 
-def test_real_admin_token_from_environment_is_used(node_dir: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_admin_token_from_environment_is_used(
+    node_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FEDPSY_NODE_ADMIN_TOKEN", "s3cr3t-token-from-a-vault-0123")
-    assert node_settings(node_dir).admin_token.get_secret_value() == \
-        "s3cr3t-token-from-a-vault-0123"
+    assert (
+        node_settings(node_dir).admin_token.get_secret_value() == "s3cr3t-token-from-a-vault-0123"
+    )
     monkeypatch.setenv("FEDPSY_NODE_ADMIN_TOKEN", "short")
     with pytest.raises(FedpsyError, match="too short"):
         node_settings(node_dir)
 
 
-def test_serve_refuses_to_start_with_a_placeholder(node_dir: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_refuses_to_start_with_a_placeholder(
+    node_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FEDPSY_NODE_ADMIN_TOKEN", env_example()["FEDPSY_NODE_ADMIN_TOKEN"])
     result = CliRunner().invoke(app, ["node", "serve", str(node_dir), "--port", "1"])
     assert result.exit_code == 2, result.output
@@ -114,8 +128,7 @@ def test_placeholder_database_password_refused(tmp_path: Path) -> None:
         coordinator_settings(tmp_path / "c")
 
 
-def test_unknown_or_invalid_setting_named(node_dir: Path, monkeypatch: pytest.MonkeyPatch
-                                          ) -> None:
+def test_unknown_or_invalid_setting_named(node_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     append_serve_table(node_dir / "node.toml", tls_cert="x.pem")
     with pytest.raises(FedpsyError) as err:
         node_settings(node_dir)
@@ -123,8 +136,7 @@ def test_unknown_or_invalid_setting_named(node_dir: Path, monkeypatch: pytest.Mo
     assert "unknown setting" in err.value.detail
 
 
-def test_invalid_value_named_as_env_var(node_dir: Path, monkeypatch: pytest.MonkeyPatch
-                                        ) -> None:
+def test_invalid_value_named_as_env_var(node_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEDPSY_NODE_PORT", "99999")
     with pytest.raises(FedpsyError, match="FEDPSY_NODE_PORT"):
         node_settings(node_dir)
@@ -134,8 +146,9 @@ def test_invalid_value_named_as_env_var(node_dir: Path, monkeypatch: pytest.Monk
         node_settings(node_dir)
 
 
-def test_tls_settings_checked(node_dir: Path, tmp_path: Path,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tls_settings_checked(
+    node_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pki = Pki.create(tmp_path / "pki")
     cert, key = pki.issue("berlin")
     other_cert, _ = pki.issue("oslo")
@@ -157,11 +170,16 @@ def test_tls_settings_checked(node_dir: Path, tmp_path: Path,
 
 
 def test_relative_paths_in_the_config_file_are_relative_to_the_directory(
-        node_dir: Path, tmp_path: Path) -> None:
+    node_dir: Path, tmp_path: Path
+) -> None:
     pki = Pki.create(node_dir / "tls")
     pki.issue("berlin")
-    append_serve_table(node_dir / "node.toml", tls_certfile="tls/berlin.pem",
-                       tls_keyfile="tls/berlin.key", tls_ca_certs="tls/ca.pem")
+    append_serve_table(
+        node_dir / "node.toml",
+        tls_certfile="tls/berlin.pem",
+        tls_keyfile="tls/berlin.key",
+        tls_ca_certs="tls/ca.pem",
+    )
     settings = node_settings(node_dir)
     assert settings.tls_certfile == node_dir / "tls" / "berlin.pem"
     assert settings.url == "https://127.0.0.1:8701"
@@ -174,14 +192,20 @@ def test_rewriting_node_toml_keeps_the_serve_table(node_dir: Path) -> None:
     assert node_settings(node_dir).port == 9100
 
 
-def test_coordinator_settings_and_node_transport(coordinator_dir: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_coordinator_settings_and_node_transport(
+    coordinator_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plain = coordinator_settings(coordinator_dir)
     assert plain.nodes_ca is None and not node_transport(plain).https_only
     pki = Pki.create(tmp_path / "pki")
     cert, key = pki.issue("coordinator")
-    append_serve_table(coordinator_dir / "coordinator.toml", port=8800,
-                       tls_certfile=str(cert), tls_keyfile=str(key), tls_ca_certs=str(pki.ca))
+    append_serve_table(
+        coordinator_dir / "coordinator.toml",
+        port=8800,
+        tls_certfile=str(cert),
+        tls_keyfile=str(key),
+        tls_ca_certs=str(pki.ca),
+    )
     settings = coordinator_settings(coordinator_dir)
     assert settings.port == 8800 and settings.nodes_ca == pki.ca
     assert settings.nodes_client_cert == (cert, key)
@@ -198,8 +222,10 @@ def test_coordinator_settings_and_node_transport(coordinator_dir: Path, tmp_path
 
 def test_every_setting_is_documented_in_env_example() -> None:
     documented = env_example()
-    for cls, prefix in ((NodeSettings, "FEDPSY_NODE_"),
-                        (CoordinatorSettings, "FEDPSY_COORDINATOR_")):
+    for cls, prefix in (
+        (NodeSettings, "FEDPSY_NODE_"),
+        (CoordinatorSettings, "FEDPSY_COORDINATOR_"),
+    ):
         for name in cls.model_fields:
             assert f"{prefix}{name.upper()}" in documented, f"{prefix}{name.upper()}"
     secrets = [k for k in documented if k.endswith(("_TOKEN", "_PASSWORD"))]

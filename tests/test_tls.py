@@ -65,15 +65,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsWorld]:
     rogue.issue(SITE)
     rogue.issue("rogue-client")
     Coordinator.create(root / "coordinator").close()
-    append_serve_table(root / "coordinator" / "coordinator.toml", tls_ca_certs=str(pki.ca),
-                       nodes_client_certfile=str(pki.root / "coordinator.pem"),
-                       nodes_client_keyfile=str(pki.root / "coordinator.key"))
+    append_serve_table(
+        root / "coordinator" / "coordinator.toml",
+        tls_ca_certs=str(pki.ca),
+        nodes_client_certfile=str(pki.root / "coordinator.pem"),
+        nodes_client_keyfile=str(pki.root / "coordinator.key"),
+    )
     person, obs = clinical_sites({SITE: ROWS})[SITE]
-    node_dir = make_node(root / "nodes", SITE, person, obs,
-                         root / "coordinator" / "coordinator.pub")
-    append_serve_table(node_dir / "node.toml", tls_certfile=str(node_cert),
-                       tls_keyfile=str(node_key), tls_ca_certs=str(pki.ca),
-                       tls_client_auth="required")
+    node_dir = make_node(
+        root / "nodes", SITE, person, obs, root / "coordinator" / "coordinator.pub"
+    )
+    append_serve_table(
+        node_dir / "node.toml",
+        tls_certfile=str(node_cert),
+        tls_keyfile=str(node_key),
+        tls_ca_certs=str(pki.ca),
+        tls_client_auth="required",
+    )
     node = Served("node", node_dir, "127.0.0.1", free_port(), scheme="https")
     node.start(verify=pki.client_context("coordinator"))
     yield TlsWorld(root, pki, rogue, node_dir, root / "coordinator", node)
@@ -102,8 +110,9 @@ def test_mutual_tls_refuses_a_client_without_a_consortium_certificate(world: Tls
     with pytest.raises(httpx.HTTPError):  # trusts the CA but shows no certificate
         httpx.get(health, verify=world.pki.client_context(None), timeout=5)
     wrong = world.pki.client_context(None)
-    wrong.load_cert_chain(world.rogue.root / "rogue-client.pem",
-                          world.rogue.root / "rogue-client.key")
+    wrong.load_cert_chain(
+        world.rogue.root / "rogue-client.pem", world.rogue.root / "rogue-client.key"
+    )
     with pytest.raises(httpx.HTTPError):  # a certificate, but from another CA
         httpx.get(health, verify=wrong, timeout=5)
 
@@ -143,8 +152,11 @@ def test_node_with_a_certificate_from_another_ca_is_refused(world: TlsWorld) -> 
 
 
 def test_certificate_for_another_host_name_is_refused(world: TlsWorld) -> None:
-    with (world.coordinator() as coord, world.impostor(world.pki, "elsewhere") as server,
-          pytest.raises(FedpsyError) as err):
+    with (
+        world.coordinator() as coord,
+        world.impostor(world.pki, "elsewhere") as server,
+        pytest.raises(FedpsyError) as err,
+    ):
         coord.add_node(SITE, server.url)
     assert "CERTIFICATE_VERIFY_FAILED" in err.value.detail
     assert "mismatch" in err.value.detail.lower()
@@ -152,15 +164,22 @@ def test_certificate_for_another_host_name_is_refused(world: TlsWorld) -> None:
 
 def test_coordinator_serves_https(world: TlsWorld) -> None:
     cert, key = world.pki.root / "coordinator.pem", world.pki.root / "coordinator.key"
-    served = Served("coordinator", world.coord_dir, "127.0.0.1", free_port(), scheme="https",
-                    env={"FEDPSY_COORDINATOR_TLS_CERTFILE": str(cert),
-                         "FEDPSY_COORDINATOR_TLS_KEYFILE": str(key)})
+    served = Served(
+        "coordinator",
+        world.coord_dir,
+        "127.0.0.1",
+        free_port(),
+        scheme="https",
+        env={
+            "FEDPSY_COORDINATOR_TLS_CERTFILE": str(cert),
+            "FEDPSY_COORDINATOR_TLS_KEYFILE": str(key),
+        },
+    )
     served.start(verify=world.pki.client_context(None))
     try:
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"http://127.0.0.1:{served.port}/health", timeout=5)
         with pytest.raises(httpx.HTTPError):  # a client trusting only another CA
-            httpx.get(served.url + "/health", verify=world.rogue.client_context(None),
-                      timeout=5)
+            httpx.get(served.url + "/health", verify=world.rogue.client_context(None), timeout=5)
     finally:
         served.stop()

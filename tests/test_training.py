@@ -112,8 +112,12 @@ def test_logistic_regression_reaches_pooled_auc(sites: dict[str, Any]) -> None:
     design = build_design(FORMULA, frame, columns=result.model.columns)
     beta = np.array([c.estimate for c in result.coefficients])
     assert [c.term for c in result.coefficients] == result.model.columns
-    np.testing.assert_allclose(1 / (1 + np.exp(-design.x @ beta)),
-                               _federated_scores(result, design.x), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-design.x @ beta)),
+        _federated_scores(result, design.x),
+        rtol=1e-9,
+        atol=1e-12,
+    )
 
 
 def test_mlp_reaches_pooled_auc(sites: dict[str, Any]) -> None:

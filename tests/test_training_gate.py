@@ -142,8 +142,14 @@ def _plan(tmp_path: Path, policies: dict[str, Policy] | None = None) -> tuple[An
     frame = breast_cancer()[["malignant", *BREAST_FEATURES[:4]]]
     sources = split_sites(frame, [0.5, 0.3, 0.2], seed=2)
     federation = TrainingFederation(sources, policies=policies)
-    request = parse_request({"analysis": "train", "rounds": 3, "seed": 1,
-                             "formula": "malignant ~ " + " + ".join(BREAST_FEATURES[:4])})
+    request = parse_request(
+        {
+            "analysis": "train",
+            "rounds": 3,
+            "seed": 1,
+            "formula": "malignant ~ " + " + ".join(BREAST_FEATURES[:4]),
+        }
+    )
     plan = asyncio.run(make_plan(request, federation, run_id="r1", app_hash=app_hash()))  # type: ignore[arg-type]
     return plan, federation.training_links()
 

@@ -36,37 +36,54 @@ def add_mode_column(engine: Engine) -> None:
     columns = {c["name"] for c in inspect(engine).get_columns("node")}
     if "mode" not in columns:
         with engine.begin() as conn:
-            conn.execute(text("ALTER TABLE node ADD COLUMN mode VARCHAR(8) NOT NULL "
-                              "DEFAULT 'push'"))
+            conn.execute(
+                text("ALTER TABLE node ADD COLUMN mode VARCHAR(8) NOT NULL DEFAULT 'push'")
+            )
 
 
 def _record(row: dict[str, object]) -> NodeRecord:
-    return NodeRecord(site=str(row["site"]), url=str(row["url"]), public_key=str(row["public_key"]),
-                      fingerprint=str(row["fingerprint"]),
-                      dictionary_hash=str(row["dictionary_hash"]),
-                      variable_hashes=json.loads(str(row["variable_hashes"])),
-                      last_seen=row["last_seen"] if isinstance(row["last_seen"], float) else None,
-                      mode=str(row.get("mode") or "push"))
+    return NodeRecord(
+        site=str(row["site"]),
+        url=str(row["url"]),
+        public_key=str(row["public_key"]),
+        fingerprint=str(row["fingerprint"]),
+        dictionary_hash=str(row["dictionary_hash"]),
+        variable_hashes=json.loads(str(row["variable_hashes"])),
+        last_seen=row["last_seen"] if isinstance(row["last_seen"], float) else None,
+        mode=str(row.get("mode") or "push"),
+    )
 
 
 def save_node(engine: Engine, site: str, url: str, info: NodeInfo, fingerprint: str) -> NodeRecord:
     """Register (or re-register) a node with the identity it presented."""
     if info.site != site:
-        raise FedpsyError(f"the node at {url} says it is site {info.site!r}, not {site!r}",
-                          code="bad_input")
-    values = {"url": url.rstrip("/"), "public_key": info.public_key, "fingerprint": fingerprint,
-              "dictionary_hash": info.dictionary_hash,
-              "variable_hashes": json.dumps(info.variable_hashes, sort_keys=True),
-              "last_seen": time.time(), "mode": "push"}
+        raise FedpsyError(
+            f"the node at {url} says it is site {info.site!r}, not {site!r}", code="bad_input"
+        )
+    values = {
+        "url": url.rstrip("/"),
+        "public_key": info.public_key,
+        "fingerprint": fingerprint,
+        "dictionary_hash": info.dictionary_hash,
+        "variable_hashes": json.dumps(info.variable_hashes, sort_keys=True),
+        "last_seen": time.time(),
+        "mode": "push",
+    }
     return _upsert(engine, site, values)
 
 
 def save_pull_node(engine: Engine, site: str, public_key: str, fingerprint: str) -> NodeRecord:
     """Register (or re-register) a node that polls: its pinned key, no URL; its dictionary
     arrives with its first poll."""
-    values = {"url": "", "public_key": public_key, "fingerprint": fingerprint,
-              "dictionary_hash": "", "variable_hashes": "{}", "last_seen": None,
-              "mode": "pull"}
+    values = {
+        "url": "",
+        "public_key": public_key,
+        "fingerprint": fingerprint,
+        "dictionary_hash": "",
+        "variable_hashes": "{}",
+        "last_seen": None,
+        "mode": "pull",
+    }
     return _upsert(engine, site, values)
 
 
@@ -114,8 +131,11 @@ def add_user(engine: Engine, name: str) -> str:
     with engine.begin() as conn:
         if conn.execute(select(t.user.c.name).where(t.user.c.name == name)).first():
             raise FedpsyError(f"user {name!r} already exists", code="bad_input")
-        conn.execute(insert(t.user).values(name=name, token_sha256=token_digest(token),
-                                           created_at=time.time()))
+        conn.execute(
+            insert(t.user).values(
+                name=name, token_sha256=token_digest(token), created_at=time.time()
+            )
+        )
     return token
 
 
@@ -127,5 +147,7 @@ def user_for_token(engine: Engine, token: str) -> str:
     for name, stored in rows:
         if hmac.compare_digest(stored, digest):
             return str(name)
-    raise FedpsyError("unknown or missing token; ask the coordinator for one "
-                      "(`fedpsy coordinator add-user`)", code="unauthorized")
+    raise FedpsyError(
+        "unknown or missing token; ask the coordinator for one (`fedpsy coordinator add-user`)",
+        code="unauthorized",
+    )

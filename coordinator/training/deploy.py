@@ -181,9 +181,11 @@ class DeploymentRuntime:
         self.last_run = self._finished(run_id)
         if outcome.error is not None:
             code = str(outcome.error.get("code", "training_failed"))
-            raise FedpsyError(str(outcome.error.get("detail", "")),
-                              code=code if code in CATALOG else "training_failed",
-                              extra={k: v for k, v in outcome.error.items() if k == "sites"})
+            raise FedpsyError(
+                str(outcome.error.get("detail", "")),
+                code=code if code in CATALOG else "training_failed",
+                extra={k: v for k, v in outcome.error.items() if k == "sites"},
+            )
         return outcome
 
 

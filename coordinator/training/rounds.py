@@ -163,5 +163,11 @@ class Rounds(RoundLoop):
         super().__init__(plan, GridExchange(plan, grid))
 
 
-__all__ = ["GridExchange", "Rounds", "check_replies", "send_and_receive", "strategy_for",
-           "total_of"]
+__all__ = [
+    "GridExchange",
+    "Rounds",
+    "check_replies",
+    "send_and_receive",
+    "strategy_for",
+    "total_of",
+]

@@ -53,8 +53,11 @@ def files_to_load(path: Path, table: str | None) -> list[tuple[Path, str]]:
         found = {p.stem: p for p in path.iterdir() if p.suffix.lower() in SUFFIXES}
         unknown = sorted(set(found) - set(TABLE_FILES))
         if unknown:
-            raise fail(str(path), f"unexpected file(s) {', '.join(unknown)}; a folder holds "
-                       f"{', '.join(n + '.csv' for n in TABLE_FILES)}")
+            raise fail(
+                str(path),
+                f"unexpected file(s) {', '.join(unknown)}; a folder holds "
+                f"{', '.join(n + '.csv' for n in TABLE_FILES)}",
+            )
         if not found:
             raise fail(str(path), "no .csv or .parquet files in the folder")
         return [(found[name], name) for name in TABLE_FILES if name in found]
@@ -75,9 +78,15 @@ def total_rows(plan: list[tuple[Path, str]]) -> int:
     return sum(count_rows(p) for p, _ in plan)
 
 
-def ingest(engine: Engine, dictionary: Dictionary, path: Path, table: str | None = None,
-           mapping: Mapping | None = None, progress: Progress | None = None,
-           derive: bool = True) -> IngestReport:
+def ingest(
+    engine: Engine,
+    dictionary: Dictionary,
+    path: Path,
+    table: str | None = None,
+    mapping: Mapping | None = None,
+    progress: Progress | None = None,
+    derive: bool = True,
+) -> IngestReport:
     """Load ``path`` (file or folder) in one transaction; raise and roll back on any problem.
 
     ``derive=False`` skips recomputing derived variables (benchmarks measure it apart).

@@ -39,8 +39,14 @@ class FileOutcome:
     unchanged: bool = False
 
 
-def _check_columns(file: str, header: list[str], rules: MappingT[str, Rule],
-                   required: set[str], problems: Problems, hint: str) -> None:
+def _check_columns(
+    file: str,
+    header: list[str],
+    rules: MappingT[str, Rule],
+    required: set[str],
+    problems: Problems,
+    hint: str,
+) -> None:
     for col in sorted(required - set(header)):
         problems.add(Problem(file, None, col, None, "required column is missing"))
     for col in header:
@@ -48,8 +54,9 @@ def _check_columns(file: str, header: list[str], rules: MappingT[str, Rule],
             problems.add(Problem(file, None, col, None, f"unknown column; {hint}"))
 
 
-def _validate(file: str, frame: pd.DataFrame, first_row: int, rules: MappingT[str, Rule],
-              problems: Problems) -> dict[str, pd.Series]:
+def _validate(
+    file: str, frame: pd.DataFrame, first_row: int, rules: MappingT[str, Rule], problems: Problems
+) -> dict[str, pd.Series]:
     parsed: dict[str, pd.Series] = {}
     for col, rule in rules.items():
         if col not in frame.columns:
@@ -58,28 +65,49 @@ def _validate(file: str, frame: pd.DataFrame, first_row: int, rules: MappingT[st
         parsed[col] = checked.values
         bad = np.flatnonzero(checked.bad)
         for idx in bad[:20]:
-            problems.add(Problem(file, first_row + int(idx), col, str(frame[col].iloc[idx]),
-                                 checked.rule))
+            problems.add(
+                Problem(file, first_row + int(idx), col, str(frame[col].iloc[idx]), checked.rule)
+            )
         problems.total += max(len(bad) - 20, 0)
     return parsed
 
 
-def _duplicates(file: str, keys: pd.DataFrame, first_row: int, seen: set[tuple[object, ...]],
-                problems: Problems) -> None:
+def _duplicates(
+    file: str, keys: pd.DataFrame, first_row: int, seen: set[tuple[object, ...]], problems: Problems
+) -> None:
     for idx, key in enumerate(keys.itertuples(index=False, name=None)):
         if key in seen:
-            problems.add(Problem(file, first_row + idx, ", ".join(keys.columns),
-                                 " / ".join(map(str, key)), "duplicate key"))
+            problems.add(
+                Problem(
+                    file,
+                    first_row + idx,
+                    ", ".join(keys.columns),
+                    " / ".join(map(str, key)),
+                    "duplicate key",
+                )
+            )
         else:
             seen.add(key)
 
 
-def load_table_file(ctx: IngestContext, path: Path, spec: TableSpec, mapping: Mapping,
-                    batch_id: int, problems: Problems) -> FileOutcome:
+def load_table_file(
+    ctx: IngestContext,
+    path: Path,
+    spec: TableSpec,
+    mapping: Mapping,
+    batch_id: int,
+    problems: Problems,
+) -> FileOutcome:
     file = path.name
     header = [mapping.columns.get(c, c) for c in check_file(path)]
-    _check_columns(file, header, spec.columns, set(spec.required), problems,
-                   f"table {spec.name} has columns {', '.join(spec.columns)}")
+    _check_columns(
+        file,
+        header,
+        spec.columns,
+        set(spec.required),
+        problems,
+        f"table {spec.name} has columns {', '.join(spec.columns)}",
+    )
     if problems:
         return FileOutcome(file, spec.name, 0, 0)
     seen: set[tuple[object, ...]] = set()
@@ -90,8 +118,15 @@ def load_table_file(ctx: IngestContext, path: Path, spec: TableSpec, mapping: Ma
         if "end_day" in parsed and "start_day" in parsed:
             bad = np.flatnonzero((parsed["end_day"] < parsed["start_day"]).to_numpy())
             for idx in bad[:20]:
-                problems.add(Problem(file, chunk.first_row + int(idx), "end_day",
-                                     str(frame["end_day"].iloc[idx]), "end_day >= start_day"))
+                problems.add(
+                    Problem(
+                        file,
+                        chunk.first_row + int(idx),
+                        "end_day",
+                        str(frame["end_day"].iloc[idx]),
+                        "end_day >= start_day",
+                    )
+                )
         if problems:
             ctx.tick(len(frame))
             continue
@@ -101,8 +136,9 @@ def load_table_file(ctx: IngestContext, path: Path, spec: TableSpec, mapping: Ma
             fresh = [p for p in pids if p not in ctx.persons]
             ctx.create_persons(fresh, batch_id)
         else:
-            ctx.unknown_persons(file, ((chunk.first_row + i, p) for i, p in enumerate(pids)),
-                                problems)
+            ctx.unknown_persons(
+                file, ((chunk.first_row + i, p) for i, p in enumerate(pids)), problems
+            )
         if problems:
             ctx.tick(len(frame))
             continue
@@ -123,8 +159,9 @@ def load_table_file(ctx: IngestContext, path: Path, spec: TableSpec, mapping: Ma
 def flat_rules(ctx: IngestContext) -> dict[str, Rule]:
     rules: dict[str, Rule] = {
         "person_id": pattern_rule(ID_PATTERN, "person id: 1-64 letters, digits, '.', '_' or '-'"),
-        "visit": pattern_rule(LABEL_PATTERN, "visit label: 1-32 letters, digits, '_' or '-'",
-                              required=False),
+        "visit": pattern_rule(
+            LABEL_PATTERN, "visit label: 1-32 letters, digits, '_' or '-'", required=False
+        ),
     }
     for code in ctx.dictionary.codes(source="observation"):
         rules[code] = variable_rule(ctx.dictionary.get(code))
@@ -135,26 +172,45 @@ def _flat_hint(ctx: IngestContext, header: list[str], file: str, problems: Probl
     for col in header:
         var = ctx.dictionary.variables.get(col)
         if var is not None and var.source == "derived":
-            problems.add(Problem(file, None, col, None,
-                                 "derived variable: it is computed at the node, remove the "
-                                 "column"))
+            problems.add(
+                Problem(
+                    file,
+                    None,
+                    col,
+                    None,
+                    "derived variable: it is computed at the node, remove the column",
+                )
+            )
         elif var is not None and var.source == "person":
-            problems.add(Problem(file, None, col, None,
-                                 "person-table column: load it with the person file "
-                                 "(--table person)"))
+            problems.add(
+                Problem(
+                    file,
+                    None,
+                    col,
+                    None,
+                    "person-table column: load it with the person file (--table person)",
+                )
+            )
 
 
-def load_flat_file(ctx: IngestContext, path: Path, mapping: Mapping, batch_id: int,
-                   problems: Problems) -> FileOutcome:
+def load_flat_file(
+    ctx: IngestContext, path: Path, mapping: Mapping, batch_id: int, problems: Problems
+) -> FileOutcome:
     file = path.name
     header = [mapping.columns.get(c, c) for c in check_file(path)]
     rules = flat_rules(ctx)
     _flat_hint(ctx, header, file, problems)
     if problems:
         return FileOutcome(file, "observation", 0, 0)
-    _check_columns(file, header, rules, {"person_id"}, problems,
-                   "not a dictionary variable (add it with --dictionary extra.yaml, rename it "
-                   "with --mapping, or drop it)")
+    _check_columns(
+        file,
+        header,
+        rules,
+        {"person_id"},
+        problems,
+        "not a dictionary variable (add it with --dictionary extra.yaml, rename it "
+        "with --mapping, or drop it)",
+    )
     if problems:
         return FileOutcome(file, "observation", 0, 0)
     variables = [c for c in header if c not in ("person_id", "visit")]
@@ -166,16 +222,20 @@ def load_flat_file(ctx: IngestContext, path: Path, mapping: Mapping, batch_id: i
         frame = mapping.apply(chunk.frame)
         parsed = _validate(file, frame, chunk.first_row, rules, problems)
         visit = parsed.get("visit")
-        visits = (visit.fillna(DEFAULT_VISIT) if visit is not None
-                  else pd.Series(DEFAULT_VISIT, index=frame.index))
+        visits = (
+            visit.fillna(DEFAULT_VISIT)
+            if visit is not None
+            else pd.Series(DEFAULT_VISIT, index=frame.index)
+        )
         keys = pd.DataFrame({"person_id": parsed["person_id"], "visit": visits})
         if not problems:
             _duplicates(file, keys, chunk.first_row, seen, problems)
         if problems:
             ctx.tick(len(frame))
             continue
-        long = _to_long(file, keys, parsed, variables, person_level, person_values,
-                        chunk.first_row, problems)
+        long = _to_long(
+            file, keys, parsed, variables, person_level, person_values, chunk.first_row, problems
+        )
         if problems:
             ctx.tick(len(frame))
             continue
@@ -191,9 +251,16 @@ def load_flat_file(ctx: IngestContext, path: Path, mapping: Mapping, batch_id: i
     return FileOutcome(file, "observation", rows, values)
 
 
-def _to_long(file: str, keys: pd.DataFrame, parsed: dict[str, pd.Series], variables: list[str],
-             person_level: set[str], person_values: dict[tuple[str, str], object],
-             first_row: int, problems: Problems) -> pd.DataFrame:
+def _to_long(
+    file: str,
+    keys: pd.DataFrame,
+    parsed: dict[str, pd.Series],
+    variables: list[str],
+    person_level: set[str],
+    person_values: dict[tuple[str, str], object],
+    first_row: int,
+    problems: Problems,
+) -> pd.DataFrame:
     parts = []
     for code in variables:
         col = parsed[code]
@@ -208,16 +275,30 @@ def _to_long(file: str, keys: pd.DataFrame, parsed: dict[str, pd.Series], variab
                 old = person_values.setdefault((pid, code), val)
                 if old != val:
                     row = first_row + int(np.flatnonzero(present)[i])
-                    problems.add(Problem(file, row, code, str(val),
-                                         f"person-level variable given twice with different "
-                                         f"values for person {pid}"))
+                    problems.add(
+                        Problem(
+                            file,
+                            row,
+                            code,
+                            str(val),
+                            f"person-level variable given twice with different "
+                            f"values for person {pid}",
+                        )
+                    )
             visit_labels = np.full(len(pids), PERSON_LEVEL, dtype=object)
         else:
             visit_labels = keys["visit"].to_numpy()[present]
-        parts.append(pd.DataFrame({
-            "person_id": pids, "visit": visit_labels, "variable": code,
-            "value_num": None if is_text else vals.astype(float),
-            "value_text": vals if is_text else None}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "person_id": pids,
+                    "visit": visit_labels,
+                    "variable": code,
+                    "value_num": None if is_text else vals.astype(float),
+                    "value_text": vals if is_text else None,
+                }
+            )
+        )
     if not parts:
         return pd.DataFrame(columns=["person_id", "visit", "variable", "value_num", "value_text"])
     long = pd.concat(parts, ignore_index=True)

@@ -70,8 +70,10 @@ def load_mapping(path: Path | None) -> Mapping:
     except (OSError, yaml.YAMLError) as exc:
         raise FedpsyError(f"{path}: {exc}", code="mapping_invalid") from exc
     if not isinstance(data, dict):
-        raise FedpsyError(f"{path}: expected a mapping with keys columns, visits, recode, units",
-                          code="mapping_invalid")
+        raise FedpsyError(
+            f"{path}: expected a mapping with keys columns, visits, recode, units",
+            code="mapping_invalid",
+        )
     try:
         return Mapping.model_validate(data)
     except ValidationError as exc:

@@ -50,12 +50,18 @@ class Problems:
         if self.total > len(self.items):
             lines.append(f"... and {self.total - len(self.items)} more problems")
         detail = f"{self.total} problem(s):\n" + "\n".join(f"  {line}" for line in lines)
-        return FedpsyError(detail, code="ingest_invalid",
-                           extra={"problems": [p.__dict__ for p in self.items]})
+        return FedpsyError(
+            detail, code="ingest_invalid", extra={"problems": [p.__dict__ for p in self.items]}
+        )
 
 
-def fail(file: str, rule: str, row: int | None = None, column: str | None = None,
-         value: str | None = None) -> FedpsyError:
+def fail(
+    file: str,
+    rule: str,
+    row: int | None = None,
+    column: str | None = None,
+    value: str | None = None,
+) -> FedpsyError:
     """An ingest error for a single problem."""
     problems = Problems()
     problems.add(Problem(file, row, column, value, rule))

@@ -47,16 +47,20 @@ def _check_utf8(path: Path) -> None:
                 decoder_tail = b""
             except UnicodeDecodeError as exc:
                 if exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
-                    decoder_tail = data[exc.start:]
+                    decoder_tail = data[exc.start :]
                     data[: exc.start].decode("utf-8")
                 else:
                     line = data[: exc.start].count(b"\n") + 1
-                    raise fail(path.name, f"not UTF-8 text (byte {offset + exc.start}, "
-                               f"near file line {line}); save the file as UTF-8") from exc
+                    raise fail(
+                        path.name,
+                        f"not UTF-8 text (byte {offset + exc.start}, "
+                        f"near file line {line}); save the file as UTF-8",
+                    ) from exc
             offset += len(block)
     if decoder_tail:
-        raise fail(path.name, "not UTF-8 text (file ends inside a character); "
-                   "the file may be truncated")
+        raise fail(
+            path.name, "not UTF-8 text (file ends inside a character); the file may be truncated"
+        )
 
 
 def count_rows(path: Path) -> int:
@@ -93,9 +97,13 @@ def _check_fields(path: Path) -> None:
             data_row += 1
             if len(fields) != len(header):
                 fewer = len(fields) < len(header)
-                raise fail(path.name, f"has {'fewer' if fewer else 'more'} fields "
-                           f"({len(fields)}) than the header ({len(header)})"
-                           + ("; the file may be truncated" if fewer else ""), row=data_row)
+                raise fail(
+                    path.name,
+                    f"has {'fewer' if fewer else 'more'} fields "
+                    f"({len(fields)}) than the header ({len(header)})"
+                    + ("; the file may be truncated" if fewer else ""),
+                    row=data_row,
+                )
 
 
 def check_file(path: Path) -> list[str]:
@@ -126,8 +134,14 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
     first = 1
     seen_any = False
     try:
-        with pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[],
-                         chunksize=chunk_rows, encoding="utf-8-sig") as reader:
+        with pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            chunksize=chunk_rows,
+            encoding="utf-8-sig",
+        ) as reader:
             for frame in reader:
                 frame.columns = [str(c).strip() for c in frame.columns]
                 seen_any = seen_any or len(frame) > 0

@@ -21,27 +21,41 @@ SOURCE_VARIABLES = (*PANSS_ITEMS, *QIDS_ITEMS, FOLLOWUP_VARIABLE)
 
 def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
     for start in range(0, len(ids), IN_BATCH):
-        yield list(ids[start:start + IN_BATCH])
+        yield list(ids[start : start + IN_BATCH])
 
 
-def _read(conn: Connection, table: Table, ids: Sequence[str] | None,
-          *extra: ColumnElement[bool]) -> pd.DataFrame:
-    cols = [c for c in table.c if c.name not in ("batch_id", "row_id", "exposure_id",
-                                                  "measure_id", "event_id")]
+def _read(
+    conn: Connection, table: Table, ids: Sequence[str] | None, *extra: ColumnElement[bool]
+) -> pd.DataFrame:
+    cols = [
+        c
+        for c in table.c
+        if c.name not in ("batch_id", "row_id", "exposure_id", "measure_id", "event_id")
+    ]
     if ids is None:
-        return pd.DataFrame(conn.execute(select(*cols).where(*extra)).mappings().all(),
-                            columns=[c.name for c in cols])
+        return pd.DataFrame(
+            conn.execute(select(*cols).where(*extra)).mappings().all(),
+            columns=[c.name for c in cols],
+        )
     frames = [
-        pd.DataFrame(conn.execute(select(*cols).where(table.c.person_id.in_(batch), *extra))
-                     .mappings().all(), columns=[c.name for c in cols])
+        pd.DataFrame(
+            conn.execute(select(*cols).where(table.c.person_id.in_(batch), *extra))
+            .mappings()
+            .all(),
+            columns=[c.name for c in cols],
+        )
         for batch in _batches(ids)
     ]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=[c.name for c in cols])
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=[c.name for c in cols])
+    )
 
 
-def rederive(conn: Connection, dictionary: Dictionary, touched: Iterable[str],
-             total_persons: int) -> int:
+def rederive(
+    conn: Connection, dictionary: Dictionary, touched: Iterable[str], total_persons: int
+) -> int:
     """Replace the derived values of ``touched`` persons; returns the values written."""
     ids = sorted(set(touched))
     if not ids:
@@ -55,12 +69,14 @@ def rederive(conn: Connection, dictionary: Dictionary, touched: Iterable[str],
     mrs = _read(conn, t.mrs_measure, scope)
     events = _read(conn, t.event, scope)
     any_drugs = conn.execute(select(t.drug_exposure.c.person_id).limit(1)).first() is not None
-    derived = derive_all(persons, visits, obs, drugs, mrs, events,
-                         site_has_drug_rows=any_drugs)
+    derived = derive_all(persons, visits, obs, drugs, mrs, events, site_has_drug_rows=any_drugs)
     codes = sorted(dictionary.codes(source="derived"))
     for batch in _batches(ids):
-        conn.execute(delete(t.observation).where(t.observation.c.person_id.in_(batch),
-                                                 t.observation.c.variable.in_(codes)))
+        conn.execute(
+            delete(t.observation).where(
+                t.observation.c.person_id.in_(batch), t.observation.c.variable.in_(codes)
+            )
+        )
     derived = derived[derived["variable"].isin(codes)]
     derived = derived.assign(batch_id=None)
     upsert(conn, t.observation, derived, ("person_id", "visit", "variable"))

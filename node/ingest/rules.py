@@ -32,8 +32,9 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def number_rule(integer: bool = False, lo: float | None = None, hi: float | None = None,
-                required: bool = False) -> Rule:
+def number_rule(
+    integer: bool = False, lo: float | None = None, hi: float | None = None, required: bool = False
+) -> Rule:
     """Numbers (integers if ``integer``) within [lo, hi]; empty = missing unless required."""
 
     def check(col: pd.Series) -> Checked:
@@ -101,8 +102,9 @@ def variable_rule(var: Variable) -> Rule:
     """The rule a dictionary variable's cells must satisfy."""
     if var.type == "categorical":
         if var.categories is None:  # open categorical: any label
-            return pattern_rule(re.compile(r"^.{1,64}$"), "text of at most 64 characters",
-                                required=False)
+            return pattern_rule(
+                re.compile(r"^.{1,64}$"), "text of at most 64 characters", required=False
+            )
         return choice_rule(var.categories)
     if var.type == "binary":
         inner = number_rule(integer=True)

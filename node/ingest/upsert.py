@@ -24,8 +24,9 @@ def _sql(conn: Connection, table: Table, columns: Sequence[str], key: Sequence[s
     target = ", ".join(quote(c) for c in key)
     updates = [f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in key]
     action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
-    return (f"INSERT INTO {quote(table.name)} ({cols}) VALUES ({marks}) "
-            f"ON CONFLICT ({target}) {action}")
+    return (
+        f"INSERT INTO {quote(table.name)} ({cols}) VALUES ({marks}) ON CONFLICT ({target}) {action}"
+    )
 
 
 def _column_values(values: pd.Series) -> list[Any]:
@@ -41,4 +42,4 @@ def upsert(conn: Connection, table: Table, frame: pd.DataFrame, key: Sequence[st
     sql = _sql(conn, table, columns, key)
     data = list(zip(*(_column_values(frame[c]) for c in columns), strict=True))
     for start in range(0, len(data), BATCH):
-        conn.exec_driver_sql(sql, data[start:start + BATCH])
+        conn.exec_driver_sql(sql, data[start : start + BATCH])

@@ -20,5 +20,7 @@ def availability(step: AvailabilityStep, source: FrameSource) -> Computed:
     persons = _coarse(len(frame), step)
     # only coarsened counts leave: multiples of round_to, none below suppress_below
     disclosed = tuple(c for c in (persons, *counts.values()) if c is not None)
-    return Computed(AvailabilityResult(persons=persons, counts=counts),
-                    Disclosure(rows=len(frame), cells=disclosed))
+    return Computed(
+        AvailabilityResult(persons=persons, counts=counts),
+        Disclosure(rows=len(frame), cells=disclosed),
+    )

@@ -32,8 +32,9 @@ class FrameSource(Protocol):
     @property
     def site(self) -> str: ...
 
-    def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
-        ...
+    def frame(
+        self, variables: Sequence[str], visit: str, cohort: Cohort | None
+    ) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,9 @@ def _seed(step: TrainStep, site: str) -> int:
     return int(zlib.crc32(f"{step.seed}:{step.round}:{site}".encode())) & 0x7FFFFFFF
 
 
-def _scores(step: TrainStep, spec: ModelSpec, weights: Weights, x: Array, y: Array,
-            base: dict[str, object]) -> dict[str, object]:
+def _scores(
+    step: TrainStep, spec: ModelSpec, weights: Weights, x: Array, y: Array, base: dict[str, object]
+) -> dict[str, object]:
     p = predict(spec, weights, x)
     pos, neg = score_histogram(p, y, step.edges) if len(step.edges) >= 2 else ([], [])
     return {**base, "n": int(y.size), "loss_sum": log_loss_sum(p, y),

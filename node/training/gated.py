@@ -67,12 +67,14 @@ class LocalGate:
                                              **request})  # fmt: skip
         try:
             if self.installed_app is not None and self.installed_app != step.app_hash:
-                raise Refused("the run's app hash differs from the installed bundle",
-                              code="app_not_approved")
+                raise Refused(
+                    "the run's app hash differs from the installed bundle", code="app_not_approved"
+                )
             check_app(self.root, step.app_hash)
             if not self.policy.allows(ANALYSIS):
-                raise Refused("analysis 'train' is not allowed at this site",
-                              code="analysis_not_allowed")
+                raise Refused(
+                    "analysis 'train' is not allowed at this site", code="analysis_not_allowed"
+                )
             rows = self.frames.cohort_rows(step.visit, step.cohort).to_numpy()
             self.guard.check(rows, self.node.dictionary.hash)
             computed = run_step(step, self.frames)

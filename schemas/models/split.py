@@ -27,8 +27,9 @@ class Split:
     test: Index
 
 
-def split_rows(n: int, site: str, seed: int, test_fraction: float,
-               validation_fraction: float) -> Split:
+def split_rows(
+    n: int, site: str, seed: int, test_fraction: float, validation_fraction: float
+) -> Split:
     """The split of ``n`` rows at ``site`` for ``seed``."""
     rng = np.random.default_rng([seed, zlib.crc32(site.encode("utf-8"))])
     order = rng.permutation(n).astype(np.int64)

@@ -19,8 +19,9 @@ from node.site import NodeSite
 from node.trust import add_trusted_key
 
 
-def clinical_sites(sizes: dict[str, int], seed: int = 3) -> dict[str, tuple[pd.DataFrame,
-                                                                             pd.DataFrame]]:
+def clinical_sites(
+    sizes: dict[str, int], seed: int = 3
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """(person, flat observation) frames per site in dictionary codes, sites differing."""
     rng = np.random.default_rng(seed)
     out = {}
@@ -28,21 +29,29 @@ def clinical_sites(sizes: dict[str, int], seed: int = 3) -> dict[str, tuple[pd.D
     for shift, (site, n) in enumerate(sizes.items()):
         ids = [f"{site[:3].upper()}-{i:05d}" for i in range(start, start + n)]
         start += n
-        person = pd.DataFrame({
-            "person_id": ids,
-            "sex": rng.choice(["F", "M"], n, p=[0.4 + 0.1 * shift, 0.6 - 0.1 * shift]),
-            "birth_year": rng.integers(1950, 2005, n),
-            "primary_diagnosis": rng.choice(["F20", "F25", "F32", "F33"], n)})
+        person = pd.DataFrame(
+            {
+                "person_id": ids,
+                "sex": rng.choice(["F", "M"], n, p=[0.4 + 0.1 * shift, 0.6 - 0.1 * shift]),
+                "birth_year": rng.integers(1950, 2005, n),
+                "primary_diagnosis": rng.choice(["F20", "F25", "F32", "F33"], n),
+            }
+        )
         age = rng.uniform(18, 80, n).round(1)
         madrs = np.clip(rng.normal(25 + 3 * shift + 0.1 * age, 6), 0, 60).round()
-        obs = pd.DataFrame({
-            "person_id": ids, "visit": "baseline", "age": age,
-            "education_years": rng.integers(8, 22, n),
-            "madrs_total": madrs,
-            "hamd17_total": np.clip(0.6 * madrs + rng.normal(0, 3, n), 0, 52).round(),
-            "cgi_s": rng.integers(1, 8, n),
-            "ketamine": (rng.random(n) < 0.3 + 0.1 * shift).astype(int),
-            "rtms_protocol": rng.choice(["none", "hf_rtms", "itbs"], n)})
+        obs = pd.DataFrame(
+            {
+                "person_id": ids,
+                "visit": "baseline",
+                "age": age,
+                "education_years": rng.integers(8, 22, n),
+                "madrs_total": madrs,
+                "hamd17_total": np.clip(0.6 * madrs + rng.normal(0, 3, n), 0, 52).round(),
+                "cgi_s": rng.integers(1, 8, n),
+                "ketamine": (rng.random(n) < 0.3 + 0.1 * shift).astype(int),
+                "rtms_protocol": rng.choice(["none", "hf_rtms", "itbs"], n),
+            }
+        )
         obs.loc[rng.random(n) < 0.05, "madrs_total"] = np.nan
         out[site] = (person, obs)
     return out
@@ -71,8 +80,12 @@ class LocalConsortium:
     stack: ExitStack = field(default_factory=ExitStack)
 
     @classmethod
-    def build(cls, root: Path, data: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
-              policy_extra: dict[str, dict[str, str]] | None = None) -> LocalConsortium:
+    def build(
+        cls,
+        root: Path,
+        data: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
+        policy_extra: dict[str, dict[str, str]] | None = None,
+    ) -> LocalConsortium:
         coord = Coordinator.create(root / "coordinator")
         consortium = cls(root, coord)
         frames = []
@@ -88,7 +101,8 @@ class LocalConsortium:
             add_trusted_key(node.dir.root, coord.dir.public_key)
             service = NodeService(node)
             server = consortium.stack.enter_context(
-                BackgroundServer(create_app(service, node.dir.admin_token.read_text().strip())))
+                BackgroundServer(create_app(service, node.dir.admin_token.read_text().strip()))
+            )
             coord.add_node(site, server.url)
             consortium.nodes[site] = node
             consortium.services[site] = service

@@ -35,8 +35,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def make_node(root: Path, site: str, person: pd.DataFrame, obs: pd.DataFrame,
-              coordinator_pub: Path | None = None, database_url: str | None = None) -> Path:
+def make_node(
+    root: Path,
+    site: str,
+    person: pd.DataFrame,
+    obs: pd.DataFrame,
+    coordinator_pub: Path | None = None,
+    database_url: str | None = None,
+) -> Path:
     """A node directory for ``site`` holding ``person``/``obs``, trusting the coordinator."""
     folder = root / f"{site}-data"
     folder.mkdir(parents=True)
@@ -76,8 +82,9 @@ class Pki:
     def ca(self) -> Path:
         return self.root / "ca.pem"
 
-    def issue(self, name: str, dns: Sequence[str] = ("localhost",),
-              ips: Sequence[str] = ("127.0.0.1",)) -> tuple[Path, Path]:
+    def issue(
+        self, name: str, dns: Sequence[str] = ("localhost",), ips: Sequence[str] = ("127.0.0.1",)
+    ) -> tuple[Path, Path]:
         issued = issue_certificate(self.root, name, dns, ips)
         return issued.cert, issued.key
 
@@ -109,16 +116,26 @@ class Served:
 
     def start(self, verify: ssl.SSLContext | bool = True, timeout: float = 30.0) -> Served:
         self.log = self.directory.parent / f"{self.directory.name}-{self.kind}.log"
-        cmd = [*self.prefix, FEDPSY, self.kind, "serve", str(self.directory),
-               "--host", self.host, "--port", str(self.port)]
+        cmd = [
+            *self.prefix,
+            FEDPSY,
+            self.kind,
+            "serve",
+            str(self.directory),
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
         env = {**os.environ, **self.env}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited {self.process.returncode}: "
-                                   f"{self.log.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"{self.kind} exited {self.process.returncode}: {self.log.read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(self.url + "/health", verify=verify, timeout=2).status_code == 200:
                     return self
@@ -126,8 +143,9 @@ class Served:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"{self.kind} on {self.url} did not answer /health: "
-                           f"{self.log.read_text()[-2000:]}")
+        raise RuntimeError(
+            f"{self.kind} on {self.url} did not answer /health: {self.log.read_text()[-2000:]}"
+        )
 
     def kill(self) -> None:
         """SIGKILL: the process dies at once, as in a crash or power loss."""
@@ -152,11 +170,18 @@ class TlsServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, 0))
         self.host, self.port = self._sock.getsockname()[:2]
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                ws="none", **tls.uvicorn_options())
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws="none",
+            **tls.uvicorn_options(),
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._sock]}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
 
     @property
     def url(self) -> str:

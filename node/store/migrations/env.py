@@ -11,6 +11,9 @@ engine = context.config.attributes["engine"]
 assert isinstance(engine, Engine)
 
 with engine.begin() as connection:
-    context.configure(connection=connection, target_metadata=metadata,
-                      render_as_batch=engine.dialect.name == "sqlite")
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=engine.dialect.name == "sqlite",
+    )
     context.run_migrations()
