@@ -5,7 +5,15 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["ingest", "node_steps", "coordinator", "harmonization", "secagg", "training"]
+BENCHMARKS = [
+    "ingest",
+    "node_steps",
+    "coordinator",
+    "harmonization",
+    "secagg",
+    "training",
+    "load",
+]
 
 
 def main(names: list[str]) -> None:
