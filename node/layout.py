@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.errors import FedpsyError
+from schemas.keys import write_secure
 
 SITE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -86,10 +87,7 @@ def check_site_id(site: str) -> str:
 
 def write_secret(path: Path, content: str) -> None:
     """Write ``content`` to ``path`` readable by the owner only (0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(content, encoding="utf-8")
+    write_secure(path, content.encode("utf-8"), 0o600, overwrite=True)
 
 
 def new_admin_token() -> str:

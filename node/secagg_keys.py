@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import secrets
 import threading
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from node.layout import NodeDir
 from schemas.errors import FedpsyError
+from schemas.keys import write_secure
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -37,19 +36,7 @@ def pins_path(node_dir: NodeDir) -> Path:
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_secure(path, data, mode, overwrite=True)
 
 
 def load_or_create_key(node_dir: NodeDir) -> X25519PrivateKey:

@@ -57,12 +57,21 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
     )
 
 
-def _write_atomic(path: Path, content: bytes, mode: int, overwrite: bool) -> None:
-    """Write ``content`` to ``path`` with ``mode`` set before any byte is written."""
+def write_secure(
+    path: Path,
+    content: bytes,
+    mode: int,
+    *,
+    overwrite: bool = False,
+    exists_code: str = "bad_input",
+) -> None:
+    """Write ``content`` to ``path`` atomically with ``mode`` set before any byte is
+    written (whatever the umask); an existing file is an ``exists_code`` error unless
+    ``overwrite``."""
     if path.exists() and not overwrite:
         raise FedpsyError(
-            f"{path} already exists; refusing to overwrite a key file (move it away first)",
-            code="bad_input",
+            f"{path} already exists; refusing to overwrite it (move it away first)",
+            code=exists_code,
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -81,12 +90,12 @@ def _write_atomic(path: Path, content: bytes, mode: int, overwrite: bool) -> Non
 
 def write_private_key(path: Path, key: Ed25519PrivateKey, *, overwrite: bool = False) -> None:
     """Write ``key`` as PEM readable by the owner only (0600)."""
-    _write_atomic(path, private_pem(key), PRIVATE_MODE, overwrite)
+    write_secure(path, private_pem(key), PRIVATE_MODE, overwrite=overwrite)
 
 
 def write_public_key(path: Path, key: Ed25519PublicKey, *, overwrite: bool = False) -> None:
     """Write ``key`` as PEM readable by everyone (0644)."""
-    _write_atomic(path, public_pem(key), PUBLIC_MODE, overwrite)
+    write_secure(path, public_pem(key), PUBLIC_MODE, overwrite=overwrite)
 
 
 def _invalid(where: str, why: str) -> FedpsyError:

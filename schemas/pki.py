@@ -17,9 +17,7 @@ PKI_DIR/NAME.key      its private key (0600): copy it only to that host
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from schemas.errors import FedpsyError
+from schemas.keys import write_secure
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
@@ -57,24 +56,7 @@ class Issued:
 
 def _write(path: Path, content: bytes, mode: int) -> None:
     """Create ``path`` with ``mode`` set before any byte is written; never overwrite."""
-    if path.exists():
-        raise FedpsyError(
-            f"{path} already exists; refusing to overwrite it (move it away first)",
-            code="already_initialized",
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_secure(path, content, mode, exists_code="already_initialized")
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
