@@ -23,6 +23,7 @@ A source that is no sink refuses steps that would derive values (``derived_unsup
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -163,13 +164,30 @@ class DerivedFrameSource:
         self.inner = inner
         self._keep = keep
         self._staged = Staging()
+        self._seen = threading.local()
 
     @property
     def site(self) -> str:
         return self.inner.site
 
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
-        return self.inner.frame(variables, visit, cohort)
+        frame = self.inner.frame(variables, visit, cohort)
+        seen: set[int] | None = getattr(self._seen, "rows", None)
+        if seen is not None:
+            seen.update(int(i) for i in frame.index)
+        return frame
+
+    def record_rows(self) -> None:
+        """Start recording (in this thread) the rows of every frame served."""
+        self._seen.rows = set()
+
+    def recorded_rows(self) -> pd.Index | None:
+        """The rows served since :meth:`record_rows` (``None`` when no frame was read)."""
+        seen: set[int] | None = getattr(self._seen, "rows", None)
+        self._seen.rows = None
+        if not seen:
+            return None
+        return pd.Index(sorted(seen), name="row_id")
 
     def cohort_rows(self, visit: str, cohort: Cohort | None) -> pd.Index:
         return self.inner.cohort_rows(visit, cohort)
