@@ -20,37 +20,24 @@ mutual TLS; a node URL with plain ``http://`` is refused.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from coordinator.layout import CoordinatorDir, load_config
-from schemas.settings import (
-    build_settings,
-    check_url_password,
-    file_values,
-    refuse_placeholder,
-)
-from schemas.tls import ClientAuth, ServerTls
+from schemas.settings import ServeSettings, build_settings, check_url_password, file_values
+from schemas.tls import ClientAuth
 
 ENV_PREFIX = "FEDPSY_COORDINATOR_"
-LogLevel = Literal["debug", "info", "warning", "error"]
 
 
-class CoordinatorSettings(BaseSettings):
+class CoordinatorSettings(ServeSettings):
     """Everything ``fedpsy coordinator`` needs beyond its directory."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, env_ignore_empty=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
-    host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0: all).")
     port: int = Field(8700, ge=1, le=65535, description="Port to listen on.")
-    tls_certfile: Path | None = Field(None, description="Server certificate (PEM).")
-    tls_keyfile: Path | None = Field(None, description="Its private key (PEM, 0600).")
-    tls_key_password: SecretStr | None = Field(None, description="Key password, if any.")
-    tls_ca_certs: Path | None = Field(None, description="The consortium CA.")
     tls_client_auth: ClientAuth = Field(
         "none", description="Researcher API: none | optional | required client certificates."
     )
@@ -61,44 +48,12 @@ class CoordinatorSettings(BaseSettings):
         None, description="Client certificate shown to nodes (default: tls_certfile)."
     )
     nodes_client_keyfile: Path | None = Field(None, description="Its key (default: tls_keyfile).")
-    log_level: LogLevel = Field("info", description="Log level of the JSON logs.")
-
-    @field_validator("tls_key_password")
-    @classmethod
-    def _not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
-        return refuse_placeholder(value)
 
     @model_validator(mode="after")
-    def _tls_consistent(self) -> CoordinatorSettings:
-        if (self.tls_certfile is None) != (self.tls_keyfile is None):
-            raise ValueError("tls_certfile and tls_keyfile go together: set both or neither")
+    def _nodes_client_pair(self) -> CoordinatorSettings:
         if (self.nodes_client_certfile is None) != (self.nodes_client_keyfile is None):
             raise ValueError("nodes_client_certfile and nodes_client_keyfile go together")
-        if self.tls_client_auth != "none" and (
-            self.tls_certfile is None or self.tls_ca_certs is None
-        ):
-            raise ValueError(
-                f"tls_client_auth = {self.tls_client_auth!r} needs TLS "
-                "(tls_certfile, tls_keyfile) and tls_ca_certs to verify clients"
-            )
         return self
-
-    @property
-    def key_password(self) -> str | None:
-        return self.tls_key_password.get_secret_value() if self.tls_key_password else None
-
-    @property
-    def server_tls(self) -> ServerTls | None:
-        """HTTPS options for the researcher API, or None for plain HTTP."""
-        if self.tls_certfile is None or self.tls_keyfile is None:
-            return None
-        return ServerTls(
-            self.tls_certfile,
-            self.tls_keyfile,
-            self.tls_ca_certs,
-            self.tls_client_auth,
-            self.key_password,
-        )
 
     @property
     def nodes_ca(self) -> Path | None:
@@ -113,12 +68,6 @@ class CoordinatorSettings(BaseSettings):
         if self.nodes_ca is not None and self.tls_certfile and self.tls_keyfile:
             return self.tls_certfile, self.tls_keyfile
         return None
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.server_tls is not None else "http"
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"{scheme}://{host}:{self.port}"
 
 
 def coordinator_settings(directory: Path, **options: Any) -> CoordinatorSettings:

@@ -16,87 +16,44 @@ to ``DIR/admin_token`` (written by ``fedpsy node init``). Example table::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from node.config import load_config
 from node.layout import NodeDir
 from schemas.settings import (
+    ServeSettings,
     build_settings,
     check_url_password,
     file_values,
     refuse_placeholder,
 )
-from schemas.tls import ClientAuth, ServerTls
 
 ENV_PREFIX = "FEDPSY_NODE_"
-LogLevel = Literal["debug", "info", "warning", "error"]
 
 
-class NodeSettings(BaseSettings):
+class NodeSettings(ServeSettings):
     """Everything ``fedpsy node serve`` needs beyond the node directory itself."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, env_ignore_empty=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
-    host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0: all).")
     port: int = Field(8701, ge=1, le=65535, description="Port to listen on.")
     admin_token: SecretStr = Field(
         description="Bearer token for /admin (default: DIR/admin_token)."
     )
-    tls_certfile: Path | None = Field(None, description="Server certificate (PEM).")
-    tls_keyfile: Path | None = Field(None, description="Its private key (PEM, 0600).")
-    tls_key_password: SecretStr | None = Field(None, description="Key password, if any.")
     tls_ca_certs: Path | None = Field(
         None, description="CA that client certificates must chain to (the consortium CA)."
     )
-    tls_client_auth: ClientAuth = Field("none", description="none | optional | required.")
-    log_level: LogLevel = Field("info", description="Log level of the JSON logs.")
-
-    @field_validator("admin_token", "tls_key_password")
-    @classmethod
-    def _not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
-        return refuse_placeholder(value)
 
     @field_validator("admin_token")
     @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
+    def _admin_token_usable(cls, value: SecretStr) -> SecretStr:
+        refuse_placeholder(value)
         if len(value.get_secret_value()) < 16:
             raise ValueError("is too short: use at least 16 random characters")
         return value
-
-    @model_validator(mode="after")
-    def _tls_consistent(self) -> NodeSettings:
-        if (self.tls_certfile is None) != (self.tls_keyfile is None):
-            raise ValueError("tls_certfile and tls_keyfile go together: set both or neither")
-        if self.tls_client_auth != "none" and (
-            self.tls_certfile is None or self.tls_ca_certs is None
-        ):
-            raise ValueError(
-                f"tls_client_auth = {self.tls_client_auth!r} needs TLS "
-                "(tls_certfile, tls_keyfile) and tls_ca_certs to verify clients"
-            )
-        return self
-
-    @property
-    def server_tls(self) -> ServerTls | None:
-        """HTTPS options, or None for plain HTTP (loopback and tests only)."""
-        if self.tls_certfile is None or self.tls_keyfile is None:
-            return None
-        password = self.tls_key_password.get_secret_value() if self.tls_key_password else None
-        return ServerTls(
-            self.tls_certfile, self.tls_keyfile, self.tls_ca_certs, self.tls_client_auth, password
-        )
-
-    @property
-    def url(self) -> str:
-        """The base URL the node listens on (as seen from the host itself)."""
-        scheme = "https" if self.server_tls is not None else "http"
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"{scheme}://{host}:{self.port}"
 
 
 def node_settings(directory: Path, **options: Any) -> NodeSettings:

@@ -15,15 +15,22 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
-from pydantic import SecretStr, ValidationError
-from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    SettingsConfigDict,
+)
 from sqlalchemy.engine import make_url
 
 from schemas.errors import FedpsyError
+from schemas.tls import ClientAuth, ServerTls
 
 S = TypeVar("S", bound=BaseSettings)
+LogLevel = Literal["debug", "info", "warning", "error"]
 TABLE = "serve"
 PLACEHOLDERS = frozenset(
     {
@@ -124,3 +131,62 @@ def build_settings(
                 f"{key} ({env_prefix}{key.upper()} or [{TABLE}] {key} in {config_file}): {msg}"
             )
         raise FedpsyError("; ".join(problems), code="config_invalid") from None
+
+
+class ServeSettings(BaseSettings):
+    """What a serving side (node or coordinator) needs to listen: interface, port, HTTPS
+    (optionally mutual TLS) and the log level. Each side subclasses it with its own
+    environment prefix, default port and settings."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, env_ignore_empty=True)
+
+    host: str = Field("127.0.0.1", description="Interface to listen on (0.0.0.0: all).")
+    port: int = Field(ge=1, le=65535, description="Port to listen on.")
+    tls_certfile: Path | None = Field(None, description="Server certificate (PEM).")
+    tls_keyfile: Path | None = Field(None, description="Its private key (PEM, 0600).")
+    tls_key_password: SecretStr | None = Field(None, description="Key password, if any.")
+    tls_ca_certs: Path | None = Field(None, description="The consortium CA.")
+    tls_client_auth: ClientAuth = Field("none", description="none | optional | required.")
+    log_level: LogLevel = Field("info", description="Log level of the JSON logs.")
+
+    @field_validator("tls_key_password")
+    @classmethod
+    def _key_password_not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        return refuse_placeholder(value)
+
+    @model_validator(mode="after")
+    def _tls_consistent(self) -> Self:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together: set both or neither")
+        if self.tls_client_auth != "none" and (
+            self.tls_certfile is None or self.tls_ca_certs is None
+        ):
+            raise ValueError(
+                f"tls_client_auth = {self.tls_client_auth!r} needs TLS "
+                "(tls_certfile, tls_keyfile) and tls_ca_certs to verify clients"
+            )
+        return self
+
+    @property
+    def key_password(self) -> str | None:
+        return self.tls_key_password.get_secret_value() if self.tls_key_password else None
+
+    @property
+    def server_tls(self) -> ServerTls | None:
+        """HTTPS options, or None for plain HTTP (loopback and tests only)."""
+        if self.tls_certfile is None or self.tls_keyfile is None:
+            return None
+        return ServerTls(
+            self.tls_certfile,
+            self.tls_keyfile,
+            self.tls_ca_certs,
+            self.tls_client_auth,
+            self.key_password,
+        )
+
+    @property
+    def url(self) -> str:
+        """The base URL this side listens on (as seen from the host itself)."""
+        scheme = "https" if self.server_tls is not None else "http"
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"{scheme}://{host}:{self.port}"
