@@ -1,4 +1,5 @@
-"""Serving an ASGI app on a loopback port in a background thread (sandbox, demo, tests)."""
+"""Serving an ASGI app on a loopback port in a background thread (sandbox, demo, tests),
+over HTTP or, given TLS options, HTTPS."""
 
 from __future__ import annotations
 
@@ -10,16 +11,24 @@ from typing import Any
 
 import uvicorn
 
+from schemas.tls import ServerTls
+
 
 class BackgroundServer:
-    """``with BackgroundServer(app) as server: server.url`` — real HTTP, stopped on exit."""
+    """``with BackgroundServer(app) as server: server.url`` — real HTTP(S), stopped on exit."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, tls: ServerTls | None = None
+    ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none")
+        options = tls.uvicorn_options() if tls is not None else {}
+        self._scheme = "https" if tls is not None else "http"
+        config = uvicorn.Config(
+            app, log_config=None, access_log=False, lifespan="off", ws="none", **options
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
@@ -27,7 +36,7 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self._scheme}://{self.host}:{self.port}"
 
     def start(self) -> BackgroundServer:
         self._thread.start()
