@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from node.secagg_api import secagg_router
 from node.service import NodeService
+from node.signed import read_signed
 from node.web import mount_admin_pages
 from schemas import __version__
 from schemas.errors import FedpsyError
@@ -58,14 +59,6 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
                 code="unauthorized",
             )
 
-    async def signed(request: Request) -> tuple[str, bytes]:
-        body = await request.body()
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        key = await run_in_threadpool(
-            service.authenticate, dict(request.headers), request.method, path, body
-        )
-        return key, body
-
     @app.get("/health", response_model=Health)
     def health() -> Health:
         return service.health()
@@ -80,7 +73,7 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
         responses={202: {"model": TaskOutcome}, 401: {}, 403: {}, 422: {}},
     )
     async def submit(request: Request) -> JSONResponse:
-        key, body = await signed(request)
+        key, body = await read_signed(service, request)
         outcome = await run_in_threadpool(service.submit, body, key)
         return _outcome_response(outcome)
 
@@ -90,7 +83,7 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
         responses={202: {"model": TaskOutcome}, 401: {}, 403: {}, 404: {}},
     )
     async def task(task_id: str, request: Request) -> JSONResponse:
-        await signed(request)
+        await read_signed(service, request)
         return _outcome_response(await run_in_threadpool(service.outcome, task_id))
 
     app.include_router(secagg_router(service))

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from node.service import NodeService
+from node.signed import read_signed
 from schemas.secagg.wire import KeyBundle, SetupAnswer, UnmaskAnswer
 
 SECAGG = "/v1/secagg"
@@ -19,26 +20,18 @@ SECAGG = "/v1/secagg"
 def secagg_router(service: NodeService) -> APIRouter:
     router = APIRouter(prefix=SECAGG, tags=["secure aggregation"])
 
-    async def signed(request: Request) -> tuple[str, bytes]:
-        body = await request.body()
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        key = await run_in_threadpool(
-            service.authenticate, dict(request.headers), request.method, path, body
-        )
-        return key, body
-
     @router.get("/key", response_model=KeyBundle)
     def key() -> KeyBundle:
         return service.secagg_key()
 
     @router.post("/setup", response_model=SetupAnswer, responses={401: {}, 409: {}, 422: {}})
     async def setup(request: Request) -> SetupAnswer:
-        key, body = await signed(request)
+        key, body = await read_signed(service, request)
         return await run_in_threadpool(service.secagg_setup, body, key)
 
     @router.post("/unmask", response_model=UnmaskAnswer, responses={401: {}, 409: {}, 422: {}})
     async def unmask(request: Request) -> UnmaskAnswer:
-        key, body = await signed(request)
+        key, body = await read_signed(service, request)
         return await run_in_threadpool(service.secagg_unmask, body, key)
 
     return router
