@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 
 from coordinator.federation import Federation
 from schemas.cohort import Cohort
 from schemas.dictionary.model import Variable
-from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep
+from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep, DeriveSpec
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,20 @@ def categorical_variable(
     )
 
 
+def cluster_labels(
+    code: str, k: int, label: str, what: str, member: str, variables: Sequence[str], visit: str
+) -> DeriveSpec:
+    """A new run keeping each row's cluster (``"1"`` … ``"k"``) as the variable ``code``,
+    described as "``what`` run ID: ``member`` the variables …"."""
+    run_id = new_run_id()
+    description = (
+        f"{what} run {run_id}: {member} the variables {', '.join(variables)}; "
+        f"values for the rows of that run at visit {visit}."
+    )
+    variable = categorical_variable(code, label, [str(j + 1) for j in range(k)], description)
+    return DeriveSpec(run_id=run_id, variables=(variable,))
+
+
 async def commit(
     federation: Federation, run_id: str, cohort: Cohort | None, visit: str, expected: int
 ) -> CommitDerivedResult:
@@ -57,4 +72,4 @@ async def commit(
     return done
 
 
-__all__ = ["categorical_variable", "commit", "new_run_id", "numeric_variable"]
+__all__ = ["categorical_variable", "cluster_labels", "commit", "new_run_id", "numeric_variable"]

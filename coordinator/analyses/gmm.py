@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.analyses.derived import categorical_variable, commit, new_run_id
+from coordinator.analyses.derived import cluster_labels, commit
 from coordinator.analyses.kmeans import best_lloyd
 from coordinator.federation import Federation
 from schemas.analyses.gmm import GmmRequest, GmmResult
@@ -147,21 +147,16 @@ async def gmm(request: GmmRequest, federation: Federation) -> GmmResult:
         raise FedpsyError("the mixture's likelihood is not finite", code="not_estimable")
     run_id = None
     if request.labels_prefix is not None:
-        run_id = new_run_id()
-        code = request.new_codes()[0]
-        spec = DeriveSpec(
-            run_id=run_id,
-            variables=(
-                categorical_variable(
-                    code,
-                    f"Mixture component (k = {k})",
-                    [str(j + 1) for j in range(k)],
-                    f"Gaussian mixture run {run_id}: most likely component for the variables "
-                    f"{', '.join(request.variables)}; values for the rows of that run at visit "
-                    f"{request.visit}.",
-                ),
-            ),
+        spec = cluster_labels(
+            request.new_codes()[0],
+            k,
+            f"Mixture component (k = {k})",
+            "Gaussian mixture",
+            "most likely component for",
+            request.variables,
+            request.visit,
         )
+        run_id = spec.run_id
         staged = await federation.sum(_step(request, fit.mixture, derive=spec), GmmStatsResult)
         await commit(federation, run_id, request.cohort, request.visit, staged.n)
     total = final.log_likelihood

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from coordinator.analyses.derived import categorical_variable, commit, new_run_id
+from coordinator.analyses.derived import cluster_labels, commit
 from coordinator.federation import Federation
 from schemas.analyses.kmeans import ClusterRequest, KmeansRequest, KmeansResult
 from schemas.clustering import kmeans_plus_plus, lloyd
@@ -32,7 +32,6 @@ from schemas.steps.clusters import (
     KmeansSumsResult,
     KmeansSumsStep,
 )
-from schemas.steps.derived import DeriveSpec
 
 logger = logging.getLogger(__name__)
 
@@ -161,21 +160,17 @@ async def keep_labels(
     federation: Federation, request: ClusterRequest, centers: Array, what: str
 ) -> str:
     """Stage each row's nearest center as ``<prefix>_cluster`` at the nodes and commit."""
-    run_id = new_run_id()
     k = len(centers)
-    code = request.new_codes()[0]
-    spec = DeriveSpec(
-        run_id=run_id,
-        variables=(
-            categorical_variable(
-                code,
-                f"Cluster ({what}, k = {k})",
-                [str(j + 1) for j in range(k)],
-                f"{what} run {run_id}: cluster of the variables {', '.join(request.variables)}; "
-                f"values for the rows of that run at visit {request.visit}.",
-            ),
-        ),
+    spec = cluster_labels(
+        request.new_codes()[0],
+        k,
+        f"Cluster ({what}, k = {k})",
+        what,
+        "cluster of",
+        request.variables,
+        request.visit,
     )
+    run_id = spec.run_id
     step = KmeansSumsStep(
         variables=list(request.variables),
         centers=_plain(centers),
