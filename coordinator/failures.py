@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,3 +48,18 @@ class SitesFailed(FedpsyError):
     @property
     def refusing_sites(self) -> list[str]:
         return sorted(s for s, f in self.failures.items() if f.refused)
+
+
+async def collect(calls: Mapping[str, Awaitable[T]]) -> tuple[dict[str, T], dict[str, SiteFailure]]:
+    """Run per-site calls concurrently; split answers from failures."""
+    outcomes = await asyncio.gather(*calls.values(), return_exceptions=True)
+    done: dict[str, T] = {}
+    failed: dict[str, SiteFailure] = {}
+    for site, outcome in zip(calls, outcomes, strict=True):
+        if isinstance(outcome, SiteFailure):
+            failed[site] = outcome
+        elif isinstance(outcome, BaseException):
+            failed[site] = SiteFailure("internal", repr(outcome))
+        else:
+            done[site] = outcome
+    return done, failed

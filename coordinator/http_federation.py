@@ -32,7 +32,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
-from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.failures import SiteFailure, SitesFailed, collect
 from coordinator.federation import PrivacyTally
 from coordinator.mailbox import Mailbox
 from coordinator.secagg import SecureSession, establish, fetch_bundles
@@ -95,18 +95,13 @@ class HttpFederation:
         return self.tally.envelope()
 
     async def gather(self, step: StepBase, result_type: type[R]) -> dict[str, R]:
-        calls = {e.site: self.task(e.site, step, None) for e in self.endpoints}
-        outcomes = await asyncio.gather(*calls.values(), return_exceptions=True)
-        failures: dict[str, SiteFailure] = {}
+        answers, failures = await collect(
+            {e.site: self.task(e.site, step, None) for e in self.endpoints}
+        )
         results: dict[str, R] = {}
-        for site, outcome in zip(calls, outcomes, strict=True):
-            if isinstance(outcome, SiteFailure):
-                failures[site] = outcome
-            elif isinstance(outcome, BaseException):
-                failures[site] = SiteFailure("internal", repr(outcome))
-            else:
-                self._rows[site] = outcome.rows or 0
-                results[site] = result_type.model_validate(self._unwrap(site, outcome.result))
+        for site, outcome in answers.items():
+            self._rows[site] = outcome.rows or 0
+            results[site] = result_type.model_validate(self._unwrap(site, outcome.result))
         if failures:
             raise SitesFailed(failures)
         self.tally.clear += len(results)

@@ -12,16 +12,15 @@ are never revealed together (Bonawitz et al., CCS 2017).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.failures import SiteFailure, SitesFailed, collect
 from schemas.errors import FedpsyError
 from schemas.secagg import fixedpoint, keys, protocol, shamir
 from schemas.secagg.wire import (
@@ -41,7 +40,6 @@ from schemas.wire import TaskOutcome
 
 log = logging.getLogger(__name__)
 R = TypeVar("R", bound=StepResult)
-T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 KEY, SETUP, UNMASK = "/v1/secagg/key", "/v1/secagg/setup", "/v1/secagg/unmask"
 
@@ -59,21 +57,6 @@ class Transport(Protocol):
 def _failed(detail: str, sites: Mapping[str, SiteFailure] | None = None) -> FedpsyError:
     extra = {"sites": {s: f.code for s, f in sorted(sites.items())}} if sites else None
     return FedpsyError(detail, code="secure_aggregation_failed", extra=extra)
-
-
-async def collect(calls: Mapping[str, Awaitable[T]]) -> tuple[dict[str, T], dict[str, SiteFailure]]:
-    """Run per-site calls concurrently; split answers from failures."""
-    outcomes = await asyncio.gather(*calls.values(), return_exceptions=True)
-    done: dict[str, T] = {}
-    failed: dict[str, SiteFailure] = {}
-    for site, outcome in zip(calls, outcomes, strict=True):
-        if isinstance(outcome, SiteFailure):
-            failed[site] = outcome
-        elif isinstance(outcome, BaseException):
-            failed[site] = SiteFailure("internal", repr(outcome))
-        else:
-            done[site] = outcome
-    return done, failed
 
 
 def _model(model: type[M], data: Any, site: str) -> M:
