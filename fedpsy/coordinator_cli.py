@@ -12,6 +12,7 @@ from rich.table import Table
 from coordinator.service import Coordinator
 from coordinator.store import registry
 from fedpsy.errors import cli_errors
+from fedpsy.serving import serve_config
 from schemas.errors import FedpsyError
 
 app = typer.Typer(
@@ -175,12 +176,4 @@ def serve(
         ) as address:
             if address is not None:
                 out.print(f"Flower SuperLink at {address} (train runtime 'superlink')")
-            uvicorn.run(
-                create_app(coord),
-                host=settings.host,
-                port=settings.port,
-                log_config=None,
-                access_log=False,
-                ws="none",
-                **(tls.uvicorn_options() if tls else {}),
-            )
+            uvicorn.Server(serve_config(create_app(coord), settings)).run()

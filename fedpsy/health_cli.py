@@ -16,6 +16,7 @@ import httpx
 import typer
 
 from fedpsy.errors import cli_errors
+from schemas.settings import ServeSettings
 from schemas.tls import health_context
 
 app = typer.Typer(
@@ -37,18 +38,22 @@ def _probe(url: str, verify: ssl.SSLContext | bool, timeout: float) -> None:
     typer.echo(json.dumps({"url": url, **response.json()}))
 
 
+def _probe_served(settings: ServeSettings, timeout: float) -> None:
+    """Probe the side these settings serve, with its own TLS identity when it has one."""
+    tls = settings.server_tls
+    verify: ssl.SSLContext | bool = True
+    if tls is not None:
+        verify = health_context(tls.ca_certs, tls.certfile, tls.keyfile, tls.key_password)
+    _probe(settings.url, verify, timeout)
+
+
 @app.command()
 @cli_errors
 def node(directory: DirArg, timeout: Timeout = 5.0) -> None:
     """Ask the node served from DIR (its settings: env, node.toml [serve]) for /health."""
     from node.settings import node_settings
 
-    settings = node_settings(directory)
-    tls = settings.server_tls
-    verify: ssl.SSLContext | bool = True
-    if tls is not None:
-        verify = health_context(tls.ca_certs, tls.certfile, tls.keyfile, tls.key_password)
-    _probe(settings.url, verify, timeout)
+    _probe_served(node_settings(directory), timeout)
 
 
 @app.command()
@@ -57,9 +62,4 @@ def coordinator(directory: DirArg, timeout: Timeout = 5.0) -> None:
     """Ask the coordinator served from DIR for /health."""
     from coordinator.settings import coordinator_settings
 
-    settings = coordinator_settings(directory)
-    tls = settings.server_tls
-    verify: ssl.SSLContext | bool = True
-    if tls is not None:
-        verify = health_context(tls.ca_certs, tls.certfile, tls.keyfile, tls.key_password)
-    _probe(settings.url, verify, timeout)
+    _probe_served(coordinator_settings(directory), timeout)

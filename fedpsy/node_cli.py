@@ -12,6 +12,7 @@ from rich.table import Table
 
 from fedpsy.errors import cli_errors
 from fedpsy.progress import progress_bar
+from fedpsy.serving import serve_config
 from node.site import NodeSite
 from node.trust import add_trusted_key
 
@@ -192,15 +193,7 @@ def serve(
             f"node '{node.config.site}' serving on {'https' if tls else 'http'}://"
             f"{settings.host}:{settings.port}{mode}"
         )
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            ws="none",
-            **(tls.uvicorn_options() if tls else {}),
-        )
+        uvicorn.Server(serve_config(app, settings)).run()
 
 
 def _serve_pull(
@@ -214,25 +207,13 @@ def _serve_pull(
     from node.identity import load_identity
     from node.pull import Poller, pull_client
 
-    tls = settings.server_tls
     cert = (
         (settings.tls_certfile, settings.tls_keyfile)
         if settings.tls_certfile and settings.tls_keyfile
         else None
     )
-    password = settings.tls_key_password.get_secret_value() if settings.tls_key_password else None
-    client = pull_client(coordinator_url, settings.tls_ca_certs, cert, password)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            ws="none",
-            **(tls.uvicorn_options() if tls else {}),
-        )
-    )
+    client = pull_client(coordinator_url, settings.tls_ca_certs, cert, settings.key_password)
+    server = uvicorn.Server(serve_config(app, settings))
 
     async def main() -> None:
         async with client:
@@ -245,7 +226,7 @@ def _serve_pull(
 
     out.print(
         f"node '{node.config.site}' polling {coordinator_url} (outbound only); admin "
-        f"pages on {'https' if tls else 'http'}://{settings.host}:{settings.port}"
+        f"pages on {'https' if settings.server_tls else 'http'}://{settings.host}:{settings.port}"
     )
     asyncio.run(main())
 

@@ -11,7 +11,23 @@ from typing import Any
 
 import uvicorn
 
+from schemas.settings import ServeSettings
 from schemas.tls import ServerTls
+
+
+def serve_config(app: Any, settings: ServeSettings) -> uvicorn.Config:
+    """How ``fedpsy node serve`` and ``fedpsy coordinator serve`` run ``app``: on the
+    settings' address, HTTPS when TLS is set, our JSON logs, no websockets."""
+    tls = settings.server_tls
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        ws="none",
+        **(tls.uvicorn_options() if tls else {}),
+    )
 
 
 class BackgroundServer:
