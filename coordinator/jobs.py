@@ -9,7 +9,7 @@ and ``"dropped_sites": {SITE: CODE}`` says who was left out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from coordinator.analyses import run_analysis
@@ -113,8 +113,3 @@ async def run_request(
     if dropped:
         out["dropped_sites"] = dropped
     return out
-
-
-def sites_of(nodes: Sequence[Any]) -> dict[str, Mapping[str, str]]:
-    """``{site: variable_hashes}`` from node records."""
-    return {n.site: n.variable_hashes for n in nodes}

@@ -180,21 +180,9 @@ class DictionaryError(FedpsyError):
     code = "dictionary_invalid"
 
 
-class IngestError(FedpsyError):
-    code = "ingest_invalid"
-
-
 class Refused(FedpsyError):
     code = "refused"
 
 
 class AuthError(FedpsyError):
     code = "unsigned"
-
-
-class NotFound(FedpsyError):
-    code = "not_found"
-
-
-class SiteError(FedpsyError):
-    code = "site_unreachable"
