@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from coordinator.failures import SitesFailed
+from coordinator.failures import collect
 from coordinator.http_federation import Endpoint, HttpFederation
 from coordinator.store.registry import NodeRecord
 from schemas.dictionary import load_dictionary
@@ -30,19 +30,16 @@ async def site_counts(
 ) -> Counts:
     """Per site, persons with a value of each of its variables at ``visit``, as the node
     released them (multiples of 10, ``None`` below the largest minimum cell size)."""
-    minimum = ROUND_TO
     nodes = [n for n in nodes if n.mode == "push"]  # pull nodes are reached only by jobs
-    for node in nodes:
-        try:
-            info = NodeInfo.model_validate_json(
-                (await client.get(node.url + "/v1/info", timeout=10)).content
-            )
-            minimum = max(minimum, info.policy.min_cell)
-        except (httpx.HTTPError, ValueError):
-            continue
-    out: Counts = {}
-    for node in nodes:
-        codes = sorted(node.variable_hashes)
+
+    async def min_cell(node: NodeRecord) -> int:
+        response = await client.get(node.url + "/v1/info", timeout=10)
+        return NodeInfo.model_validate_json(response.content).policy.min_cell
+
+    minima, _ = await collect({n.site: min_cell(n) for n in nodes})
+    minimum = max([ROUND_TO, *minima.values()])
+
+    async def counts(node: NodeRecord) -> dict[str, int | None]:
         federation = HttpFederation(
             [Endpoint(node.site, node.url)],
             key,
@@ -52,13 +49,16 @@ async def site_counts(
             deadline=time.monotonic() + 60,
         )
         step = AvailabilityStep(
-            variables=codes, visit=visit, round_to=ROUND_TO, suppress_below=minimum
+            variables=sorted(node.variable_hashes),
+            visit=visit,
+            round_to=ROUND_TO,
+            suppress_below=minimum,
         )
-        try:
-            result = (await federation.gather(step, AvailabilityResult))[node.site]
-        except SitesFailed:
-            continue  # a site that refuses or is down shows no counts
-        out[node.site] = {"_persons": result.persons, **result.counts}
+        result = (await federation.gather(step, AvailabilityResult))[node.site]
+        return {"_persons": result.persons, **result.counts}
+
+    # a site that refuses, is down or answers nonsense shows no counts
+    out, _ = await collect({n.site: counts(n) for n in nodes})
     return out
 
 
