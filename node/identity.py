@@ -8,7 +8,6 @@ from node.layout import NodeDir
 from schemas.keys import (
     generate_private_key,
     load_private_key,
-    public_pem,
     write_private_key,
     write_public_key,
 )
@@ -23,7 +22,3 @@ def create_identity(node_dir: NodeDir) -> None:
 
 def load_identity(node_dir: NodeDir) -> Ed25519PrivateKey:
     return load_private_key(node_dir.private_key)
-
-
-def public_key_pem(node_dir: NodeDir) -> str:
-    return public_pem(load_identity(node_dir).public_key()).decode("ascii")

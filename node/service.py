@@ -30,7 +30,7 @@ from node.differencing import DifferencingGuard
 from node.frame_store import StoreFrameSource
 from node.gate import check_disclosure
 from node.harmonized import DERIVED_FILE, save_harmonized, write_derived_dictionary
-from node.identity import load_identity, public_key_pem
+from node.identity import load_identity
 from node.ledger import PrivacyLedger
 from node.nonces import NonceStore
 from node.policy import Policy, load_policy
@@ -44,6 +44,7 @@ from node.training.approvals import check_step_app
 from node.trust import load_trusted
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
+from schemas.keys import public_pem
 from schemas.secagg.wire import KeyBundle, SetupAnswer, SetupRequest, UnmaskAnswer, UnmaskRequest
 from schemas.steps.base import StepBase
 from schemas.steps.registry import STEPS, parse_step, step_spec
@@ -112,7 +113,9 @@ class NodeService:
         self.audit = AuditLog(node.engine)
         self.tasks = TaskStore(node.engine, node.config.site)
         self.ledger = PrivacyLedger(node.engine)
-        self.secagg = SecaggNode(node.dir, node.engine, load_identity(node.dir))
+        identity = load_identity(node.dir)
+        self.public_key = public_pem(identity.public_key()).decode("ascii")
+        self.secagg = SecaggNode(node.dir, node.engine, identity)
         self.releaser = Releaser(self.policy, self.ledger, self.secagg, node.dictionary)
 
     @property
@@ -158,7 +161,7 @@ class NodeService:
             dictionary_version=self.node.dictionary.version,
             dictionary_hash=self.node.dictionary.hash,
             variable_hashes=self.node.dictionary.variable_hashes(),
-            public_key=public_key_pem(self.node.dir),
+            public_key=self.public_key,
             policy=PolicySummary(
                 min_cell=p.min_cell,
                 min_cohort=p.min_cohort,
