@@ -44,9 +44,10 @@ def number_rule(
         notnum = ~empty & np.isnan(arr)
         if notnum.any():
             return Checked(nums, notnum, "type integer" if integer else "type numeric")
-        finite = ~np.isnan(arr)
-        if (finite & ~np.isfinite(arr)).any() or (~np.isfinite(arr) & ~np.isnan(arr)).any():
-            return Checked(nums, ~np.isfinite(arr) & ~np.isnan(arr), "finite number")
+        finite = ~np.isnan(arr)  # present (infinities are refused next)
+        infinite = np.isinf(arr)
+        if infinite.any():
+            return Checked(nums, infinite, "finite number")
         if integer:
             frac = finite & (np.floor(arr) != arr)
             if frac.any():
