@@ -24,9 +24,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -34,7 +34,6 @@ from pydantic import BaseModel
 
 from coordinator.failures import SiteFailure, SitesFailed, collect
 from coordinator.federation import PrivacyTally
-from coordinator.mailbox import Mailbox
 from coordinator.secagg import SecureSession, establish, fetch_bundles
 from schemas.secagg.wire import NoisyResult, SecureTask
 from schemas.signing import sign_headers
@@ -48,6 +47,15 @@ R = TypeVar("R", bound=StepResult)
 T = TypeVar("T")
 TASKS = "/v1/tasks"
 Receiver = Callable[[str, str, dict[str, Any]], None]  # (site, kind, payload)
+
+
+class Carrier(Protocol):
+    """How a pull node's signed requests reach it: the coordinator's
+    :class:`~coordinator.mailbox.Mailbox`, or a Flower grid in deployment
+    (:class:`~coordinator.training.grid_mailbox.GridMailbox`)."""
+
+    async def exchange(self, site: str, method: str, path: str, headers: Mapping[str, str],
+                       body: bytes, timeout: float) -> tuple[int, bytes]: ...  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ class HttpFederation:
     on_receive: Receiver | None = None
     tally: PrivacyTally = field(default_factory=PrivacyTally)
     dropped: dict[str, SiteFailure] = field(default_factory=dict)
-    mailbox: Mailbox | None = None  # needed when an endpoint is a pull node
+    mailbox: Carrier | None = None  # needed when an endpoint is a pull node
     _rows: dict[str, int] = field(default_factory=dict)
     _session: SecureSession | None = None
 

@@ -3,10 +3,9 @@ coordinator for its requests and posts the answers back over HTTPS.
 
 Each collected message is the exact request the coordinator would have sent (method, the
 node's path, body, signature headers). It is replayed into the node's own API application
-in process, so it passes the same signature check, policy, gate, release and audit as a
-pushed request, and the status code and body the API gave are posted back. Only the
-coordinator-facing routes are replayed (``/v1/tasks``, ``/v1/secagg/*``, ``/v1/info``,
-``/health``); the admin routes never are. The poll and the answer are signed with the
+in process (:mod:`node.replay`), so it passes the same signature check, policy, gate,
+release and audit as a pushed request, and the status code and body the API gave are
+posted back. The admin routes are never replayed. The poll and the answer are signed with the
 node's Ed25519 identity (``DIR/keys``), which the coordinator pinned at
 ``add-node --pull``; each poll carries the node's current ``NodeInfo``.
 """
@@ -16,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,16 +25,12 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from node.replay import replay
 from node.service import NodeService
 from schemas.errors import FedpsyError
 from schemas.signing import sign_headers
 
 log = logging.getLogger(__name__)
-REPLAYED = re.compile(
-    r"/health|/v1/info|/v1/tasks(/[0-9A-Za-z_-]{1,64})?"
-    r"|/v1/secagg/(key|setup|unmask)"
-)
-APP_BASE = "http://node.pull"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -95,29 +89,10 @@ class Poller:
         return True
 
     async def replay(self, message: dict[str, Any]) -> tuple[int, str]:
-        """The node API's answer to one collected request (a 404 problem for anything but
-        the coordinator-facing routes)."""
-        method, path = str(message["method"]), str(message["path"])
-        if not REPLAYED.fullmatch(path.split("?", 1)[0]):
-            log.warning("refused to replay", extra={"path": path})
-            problem = {
-                "type": "about:blank",
-                "title": "Not found.",
-                "status": 404,
-                "code": "not_found",
-                "detail": f"{path} is not served to pull requests",
-            }
-            return 404, json.dumps(problem)
-        transport = httpx.ASGITransport(app=self.app)
-        async with httpx.AsyncClient(transport=transport, base_url=APP_BASE) as local:
-            response = await local.request(
-                method,
-                path,
-                headers=dict(message["headers"]),
-                content=str(message["body"]).encode("utf-8"),
-            )
-        log.info("answered a pulled request", extra={"path": path, "status": response.status_code})
-        return response.status_code, response.text
+        """The node API's answer to one collected request."""
+        return await replay(self.app, str(message["method"]), str(message["path"]),
+                            dict(message["headers"]),
+                            str(message["body"]).encode("utf-8"))  # fmt: skip
 
     async def _signed(self, method: str, path: str, body: bytes, timeout: float) -> httpx.Response:
         headers = sign_headers(self.key, method, path, body)

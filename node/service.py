@@ -100,7 +100,8 @@ def compute(step: StepBase, source: FrameSource) -> Computed:
 class NodeService:
     """One node's task handling, independent of the HTTP layer."""
 
-    def __init__(self, node: NodeSite, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, node: NodeSite, clock: Callable[[], float] = time.time,
+                 secagg: SecaggNode | None = None) -> None:  # fmt: skip
         self.node = node
         self.clock = clock
         self.policy: Policy = load_policy(node.dir.policy)
@@ -115,7 +116,8 @@ class NodeService:
         self.ledger = PrivacyLedger(node.engine)
         identity = load_identity(node.dir)
         self.public_key = public_pem(identity.public_key()).decode("ascii")
-        self.secagg = SecaggNode(node.dir, node.engine, identity)
+        # a reopened node keeps its secure aggregation sessions (``secagg``)
+        self.secagg = secagg or SecaggNode(node.dir, node.engine, identity)
         self.releaser = Releaser(self.policy, self.ledger, self.secagg, node.dictionary)
 
     @property

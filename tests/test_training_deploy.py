@@ -2,8 +2,11 @@
 --flower`` runs a real ``flower-superlink`` and ``fedpsy node serve --supernode`` a real
 ``flower-supernode`` (with the site's long-running ClientApp worker) next to each node's
 API; a researcher's ``train`` request with ``"runtime": "superlink"`` runs its rounds
-there, each site's ClientApp working through its node directory's gate and audit, and a
-site that withdraws its approval of the app refuses the next run."""
+there as the coordinator's signed tasks, each site's ClientApp replaying them into its
+node's API (signature, gate, secure aggregation, audit). The ServerApp receives only
+masked updates, sends work only to the job's sites (not to a SuperNode of another site,
+nor to one claiming a job's site with another identity), and a site that withdraws its
+approval of the app refuses the next run."""
 
 from __future__ import annotations
 
@@ -107,6 +110,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     assert app_hash() in approved.stdout
     for site in ("oslo", "lyon"):
         approvals_path(nodes[site]).write_text(app_hash() + "\n")
+    # connected to the same SuperLink but not in any job: a site the coordinator never
+    # added, and a SuperNode that calls itself oslo with an identity of its own
+    outsiders = {"zurich": root / "zurich", "oslo": root / "impostor"}
+    for site, directory in outsiders.items():
+        NodeSite.create(directory, site, None).close()
+        add_trusted_key(directory, public_key)
+        approvals_path(directory).write_text(app_hash() + "\n")
     superlink, api = free_port(), free_port()
     processes: list[subprocess.Popen[bytes]] = []
     try:
@@ -124,20 +134,21 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         )
         processes.append(coordinator)
         urls = {}
-        for site, directory in nodes.items():
+        for site, directory in [*nodes.items(), *outsiders.items()]:
             port, site_log = free_port(), root / f"{site}.log"
             process = fedpsy("node", "serve", str(directory), "--port", str(port),
                              "--supernode", f"127.0.0.1:{superlink}", "--supernode-port",
                              str(free_port()), log=site_log)  # fmt: skip
             processes.append(process)
-            urls[site] = f"http://127.0.0.1:{port}"
-            wait_for(urls[site] + "/health", process, site_log)
+            wait_for(f"http://127.0.0.1:{port}/health", process, site_log)
+            if directory in nodes.values():
+                urls[site] = f"http://127.0.0.1:{port}"
         wait_for(f"http://127.0.0.1:{api}/health", coordinator, log)
         with Coordinator.open(root / "coordinator") as coord:
             for site, url in urls.items():
                 coord.add_node(site, url)
-        yield {"root": root, "nodes": nodes, "api": f"http://127.0.0.1:{api}",
-               "token": token}  # fmt: skip
+        yield {"root": root, "nodes": nodes, "outsiders": outsiders,
+               "api": f"http://127.0.0.1:{api}", "token": token}  # fmt: skip
     finally:
         for process in reversed(processes):
             stop(process)
@@ -163,7 +174,7 @@ def test_training_on_superlink_and_supernodes(deployment: dict[str, Any]) -> Non
     assert [h["round"] for h in result["history"]] == [1, 2]
     assert set(result["metrics"]["per_site"]) == set(SITES) == set(result["local_only"])
     assert result["metrics"]["n"] == sum(s["n"] for s in result["metrics"]["per_site"].values())
-    # the ServerApp held each site's update: the envelope does not claim secure aggregation
+    # each site's own test metrics left in the clear, as the request asked (per_site)
     assert envelope["privacy"]["secure_aggregation"] is False
     stored = httpx.get(
         f"{deployment['api']}/v1/models/{result['model_id']}",
@@ -175,19 +186,31 @@ def test_training_on_superlink_and_supernodes(deployment: dict[str, Any]) -> Non
         with NodeSite.open(directory) as node:
             entries = AuditLog(node.engine).entries()
             assert AuditLog(node.engine).verify().ok
-        # every phase the site's ClientApp ran went through its gate and was audited
-        phases = [
-            e.payload["phase"]
-            for e in entries
-            if e.kind == "received" and e.payload.get("source") == "training-app"
-        ]
-        assert sorted(phases) == ["fit", "fit", "local", "test", "validate", "validate"], site
-        released = [e.payload["left"]["result"] for e in entries
-                    if e.kind == "released" and "result" in e.payload.get("left", {})
-                    and isinstance(e.payload["left"]["result"], dict)
-                    and e.payload["left"]["result"].get("site") == site]  # fmt: skip
-        assert len(released) == 6
+        # every phase came as a task signed by the coordinator, through the node's gate
+        steps = [(e.payload["step"]["step"], e.payload["step"].get("phase"))
+                 for e in entries if e.kind == "received" and e.payload.get("analysis") == "train"
+                 and e.payload["step"]["step"] in ("train", "train_sum")]  # fmt: skip
+        assert sorted(steps) == sorted(
+            [("train_sum", "fit")] * 2 + [("train_sum", "validate")] * 2
+            + [("train_sum", "test"), ("train", "test"), ("train", "local")]
+        ), site  # fmt: skip
+        assert all(e.payload["key"] for e in entries if e.kind == "received")
+        # what left for the sums was masked: the audit records digests, never weights
+        left = [e.payload["left"] for e in entries if e.kind == "released"]
+        masked = [x for x in left if "masked_sha256" in x]
+        assert len(masked) >= 5, site
+        assert not any(x.get("result", {}).get("weights") for x in left)
+    for site, directory in deployment["outsiders"].items():
+        with NodeSite.open(directory) as node:  # said hello, got no work
+            assert not [e for e in AuditLog(node.engine).entries() if e.kind == "received"], site
     assert time.monotonic() - started < 60
+
+
+def test_updates_reach_the_serverapp_only_as_secure_sums(deployment: dict[str, Any]) -> None:
+    envelope = run(deployment, {**TRAIN, "rounds": 1, "per_site": False})
+    assert envelope["status"] == "ok", envelope
+    assert envelope["privacy"] == {"secure_aggregation": True, "dp": None}
+    assert envelope["result"]["metrics"]["per_site"] == {}
 
 
 def test_a_site_that_withdraws_approval_refuses_the_run(deployment: dict[str, Any]) -> None:

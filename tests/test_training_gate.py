@@ -1,5 +1,5 @@
-"""The site's side of training (approved apps, gate, audit) and runs whose rounds fail or
-come back empty, driven through the ServerApp's rounds on an in-process Flower grid."""
+"""Training app bundles and hashes, and runs whose rounds fail or come back empty, driven
+through the simulation ServerApp's rounds on an in-process Flower grid."""
 
 from __future__ import annotations
 
@@ -11,12 +11,9 @@ from typing import Any
 import pytest
 
 from coordinator.failures import SitesFailed
-from node.audit import AuditLog
 from node.policy import Policy
 from node.site import NodeSite
-from node.training.approvals import approve_app, approved_apps
-from node.training.gated import LocalGate
-from schemas.errors import FedpsyError, Refused
+from schemas.errors import FedpsyError
 from schemas.models.layout import ModelSpec, flatten, initial_weights
 from schemas.steps.train import TrainStep
 from schemas.training.bundle import app_hash, bundle_files, hash_files, write_bundle
@@ -47,41 +44,6 @@ def _step(phase: str = "fit", app: str | None = None, **extra: Any) -> TrainStep
                      model=spec, weights=flatten(initial_weights(spec, 3, 0)),
                      formula=FORMULA, columns=COLUMNS, center=[0.0, 45.0, 30.0],
                      scale=[1.0, 15.0, 8.0], **extra)  # fmt: skip
-
-
-def test_unapproved_app_is_refused_and_audited(node: NodeSite) -> None:
-    gate = LocalGate(node, installed_app=app_hash())
-    with pytest.raises(Refused) as refused:
-        gate.run(_step())
-    assert refused.value.code == "app_not_approved"
-    entries = AuditLog(node.engine).entries()
-    assert [e.kind for e in entries][-2:] == ["received", "refused"]
-    assert entries[-1].payload["code"] == "app_not_approved"
-    approve_app(node.dir.root, app_hash(), "fedpsy training app")
-    approve_app(node.dir.root, app_hash())  # idempotent
-    assert approved_apps(node.dir.root) == {app_hash()}
-    result = gate.run(_step())
-    assert result.site == "berlin" and result.phase == "fit" and len(result.weights) == 3
-    assert 0 < result.n < 120
-    released = AuditLog(node.engine).entries()[-1]
-    assert released.kind == "released"
-    assert released.payload["left"]["result"]["weights"] == result.weights
-    assert AuditLog(node.engine).verify().ok
-    # an approved hash claimed for another installed bundle is still refused
-    other = LocalGate(node, installed_app="0" * 64)
-    with pytest.raises(Refused) as mismatch:
-        other.run(_step())
-    assert mismatch.value.code == "app_not_approved"
-
-
-def test_the_gate_applies_the_model_rules(node: NodeSite) -> None:
-    approve_app(node.dir.root, app_hash())
-    policy = node.dir.policy
-    policy.write_text(policy.read_text().replace("min_model_rows = 10", "min_model_rows = 500"))
-    with pytest.raises(FedpsyError) as small:
-        LocalGate(node, installed_app=app_hash()).run(_step())
-    assert small.value.code == "model_too_small"
-    assert AuditLog(node.engine).entries()[-1].kind == "refused"
 
 
 def test_app_hash_covers_the_bundle(tmp_path: Path) -> None:

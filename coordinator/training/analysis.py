@@ -100,13 +100,18 @@ async def train(request: TrainRequest, federation: Federation) -> TrainingResult
     runtime = runtime_for(federation, request.runtime)  # before any step: it may refuse
     plan = await make_plan(request, federation, run_id=uuid.uuid4().hex, app_hash=app_hash())
     links = links_for(federation)
-    if not isinstance(runtime, FederationRuntime):
-        # the ServerApp receives each site's update: say so in the envelope's privacy
-        tally = getattr(federation, "tally", None)
-        if isinstance(tally, PrivacyTally):
-            tally.clear += 1
     logger.info("training %s over %s (run %s)", request.model, plan.sites, plan.run_id)
     outcome = await asyncio.to_thread(runtime.run, plan, links)
+    tally = getattr(federation, "tally", None)
+    if isinstance(tally, PrivacyTally) and not isinstance(runtime, FederationRuntime):
+        if outcome.protection is None:  # simulation: the ServerApp held each site's update
+            tally.clear += 1
+        else:  # deployment: what the federation carried over the grid received
+            tally.secure += outcome.protection.secure
+            tally.clear += outcome.protection.clear
+            for site, releases in outcome.protection.dp.items():
+                for release in releases:
+                    tally.add_dp(site, release)
     return result_of(request, plan, outcome)
 
 

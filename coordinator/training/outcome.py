@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.secagg.wire import DpRelease
 from schemas.steps.train import TrainResult, TrainSumResult
 
 
@@ -18,6 +19,17 @@ class RoundStats(BaseModel):
     seconds: float
     bytes_sent: int
     bytes_received: int
+
+
+class Protection(BaseModel):
+    """What protected the sites' answers in a run carried over the grid (the
+    federation's :class:`~coordinator.federation.PrivacyTally` of that run)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secure: int = 0
+    clear: int = 0
+    dp: dict[str, list[DpRelease]] = Field(default_factory=dict)
 
 
 class Outcome(BaseModel):
@@ -34,6 +46,7 @@ class Outcome(BaseModel):
     test: dict[str, TrainResult] = Field(default_factory=dict)
     local: dict[str, TrainResult] = Field(default_factory=dict)
     error: dict[str, object] | None = None
+    protection: Protection | None = None
 
 
-__all__ = ["Outcome", "RoundStats"]
+__all__ = ["Outcome", "Protection", "RoundStats"]

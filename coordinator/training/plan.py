@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from coordinator.federation import Federation
+from coordinator.training.delivery import Delivery
 from schemas.analyses.train import TrainRequest
 from schemas.cohort import Cohort
 from schemas.models.layout import ModelSpec, flatten, initial_weights
@@ -53,6 +54,7 @@ class TrainPlan(BaseModel):
     missing: int
     initial: list[float]
     round_timeout: float = 600.0
+    delivery: Delivery | None = None
 
     def step(self, phase: Phase, weights: list[float], round: int = 0,
              edges: list[float] | None = None) -> TrainStep:  # fmt: skip

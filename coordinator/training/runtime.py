@@ -18,6 +18,8 @@ import logging
 from typing import Protocol, runtime_checkable
 
 from coordinator.federation import Federation
+from coordinator.layout import CoordinatorDir
+from coordinator.training.delivery import Delivered
 from coordinator.training.deploy import superlink_runtime
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.links import ProvidesLinks, SiteLink
@@ -60,7 +62,8 @@ def runtime_for(federation: Federation, wanted: str = "federation") -> Runtime:
                               "`fedpsy coordinator serve DIR --flower` (or --superlink "
                               "ADDRESS), or leave runtime at 'federation'",
                               code="request_invalid")  # fmt: skip
-        return runtime
+        # the SuperLink's home is DIR/flwr of the coordinator that signs the requests
+        return Delivered(runtime, federation, CoordinatorDir(runtime.home.parent).private_key)
     if isinstance(federation, ProvidesLinks):
         return SimulationRuntime()
     return FederationRuntime(federation, asyncio.get_running_loop())

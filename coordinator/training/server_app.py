@@ -1,10 +1,14 @@
-"""fedpsy's Flower ServerApp: :class:`coordinator.training.rounds.Rounds` over the grid.
+"""fedpsy's Flower ServerApps.
 
-In simulation :func:`server_app_for` builds one per run that hands its
-:class:`~coordinator.training.outcome.Outcome` back in memory. In deployment the
-SuperLink runs ``coordinator.training.server_app:app`` in its own process: the run config
-``plan`` names the plan's JSON file (written by the coordinator), and the outcome — or
-the error that ended the run — is written next to it as ``<plan>.outcome.json``.
+In deployment the SuperLink runs ``coordinator.training.server_app:app`` in its own
+process: the run config ``plan`` names the plan's JSON file (written by the coordinator),
+the rounds run as the job's federation carried over the grid
+(:func:`coordinator.training.carried.carried_run`: signed tasks, secure sums), and the
+outcome — or the error that ended the run — is written next to the plan as
+``<plan>.outcome.json``. In simulation (in-process sites, ``fedpsy sandbox``)
+:func:`server_app_for` builds one per run that runs :class:`coordinator.training.rounds.Rounds`
+over the simulated grid and hands its :class:`~coordinator.training.outcome.Outcome` back
+in memory.
 Import after :func:`schemas.training.env.flower_environment`.
 """
 
@@ -16,6 +20,8 @@ from pathlib import Path
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
+from coordinator.failures import SitesFailed
+from coordinator.training.carried import carried_run
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan
 from coordinator.training.rounds import Rounds
@@ -39,7 +45,11 @@ def main(grid: Grid, context: Context) -> None:
     target = outcome_path(plan_path)
     try:
         plan = TrainPlan.model_validate_json(plan_path.read_text(encoding="utf-8"))
-        outcome = Rounds(plan, grid).run()
+        outcome = carried_run(plan, grid)
+    except SitesFailed as exc:
+        outcome = Outcome(error={"code": exc.code, "detail": exc.message,
+                                 "sites": {s: [f.code, f.detail]
+                                           for s, f in exc.failures.items()}})  # fmt: skip
     except FedpsyError as exc:
         outcome = Outcome(error={"code": exc.code, "detail": exc.detail or exc.message,
                                  **({"sites": exc.extra["sites"]} if "sites" in exc.extra

@@ -1,2 +1,3 @@
-"""The site's side of federated training: which training apps the site approved, the gated
-local path a ClientApp gets its work done through, and the Flower ClientApp itself."""
+"""The site's side of federated training: which training apps the site approved, and the
+Flower ClientApp, its long-running worker and the SuperNode that carry the coordinator's
+signed requests to the node."""

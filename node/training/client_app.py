@@ -1,34 +1,47 @@
 """The site's Flower ClientApp (deployment): ``node.training.client_app:app``.
 
-The site's SuperNode runs it with ``--node-config 'node-dir="DIR"'``, in a fresh
-``flwr-clientapp`` process per message or in the site's long-running worker
-(:mod:`node.training.worker`). For each message it opens the node directory, works out
-the app hash of the bundle this run came with, and runs the message's train step through
-:class:`node.training.gated.LocalGate` (approved app, policy, differencing guard,
-disclosure rules, audit). What it replies is the step's result: model weights and
-metrics, never rows. Flower is imported with this
-module, so the process must have Flower's environment set first (the SuperNode passes on
-the one fedpsy starts it with).
+The site's SuperNode runs it with ``--node-config 'node-dir="DIR"'`` in the site's
+long-running worker (:mod:`node.training.worker`). The ServerApp sends it ``query``
+messages (:mod:`schemas.training.carriage`): a hello, answered with the site's name
+signed by its identity, and the coordinator's signed node requests — train steps as
+``train_sum`` tasks masked for secure aggregation, the secure aggregation key exchange,
+per-site ``train`` tasks for the site's own test metrics. Each request is replayed into
+the node's own API (:mod:`node.replay`): signature, nonce, policy, approved app, gate,
+differencing guard, disclosure, release (DP, masking) and audit, exactly as over HTTP.
+Before that the bundle this run came with must be one the site approved
+(``app_not_approved``). What leaves is the API's answer, signed by the site; never rows.
+
+The node is opened once per process and kept (:class:`CarriedNode`): a secure aggregation
+session's keys live in its memory between the messages of a run, which is why fedpsy runs
+the ClientApp in one long-running worker rather than a fresh process per message. When
+the node's configuration, policy or dictionary files change, the next message reopens
+it, keeping the secure aggregation sessions. Flower is imported with this module, so the
+process must have Flower's environment set first (the SuperNode passes on the one fedpsy
+starts it with).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
-from node.config import load_config, node_dictionary
-from node.layout import NodeDir
+from node.api import create_app
+from node.identity import load_identity
+from node.replay import problem, replay
+from node.service import NodeService
 from node.site import NodeSite
-from node.store.engine import open_engine
-from node.training.gated import LocalGate
-from schemas.errors import FedpsyError
+from node.training.approvals import check_app
+from schemas.errors import CATALOG, FedpsyError
 from schemas.training.bundle import app_hash
-from schemas.training.protocol import handle, refusal_reply
+from schemas.training.carriage import answer_reply, hello_reply, is_hello, request_of
 
 logger = logging.getLogger(__name__)
 
@@ -54,47 +67,89 @@ def installed_bundle() -> Path | None:
     return None
 
 
-def _open(root: Path) -> NodeSite:
-    """The node directory without running store migrations (``fedpsy node serve`` did;
-    each message runs in a fresh process, so this is on every message's path)."""
-    node_dir = NodeDir(root).require()
-    config = load_config(node_dir)
-    return NodeSite(node_dir, config, node_dictionary(node_dir, config),
-                    open_engine(config.store_url(node_dir)))  # fmt: skip
+def _stamp(node: NodeSite) -> tuple[float, ...]:
+    """When the files the service reads at start last changed."""
+    files = [node.dir.config, node.dir.policy, *sorted(node.dir.dictionary.glob("*"))]
+    return tuple(f.stat().st_mtime if f.exists() else 0.0 for f in files)
+
+
+class CarriedNode:
+    """One node directory answering carried requests: its API application, kept open."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._open(None)
+        self.identity = load_identity(self.node.dir)
+
+    def _open(self, previous: NodeService | None) -> None:
+        self.node = NodeSite.open(self.root)
+        self.stamp = _stamp(self.node)
+        self.service = NodeService(self.node, secagg=previous.secagg if previous else None)
+        self.api: Any = create_app(self.service, secrets.token_urlsafe(32))
+
+    def refresh(self) -> None:
+        """Reopen the node when its configuration, policy or dictionary changed."""
+        if _stamp(self.node) != self.stamp:
+            old = self.service
+            self._open(old)
+            old.node.close()
+
+    @property
+    def site(self) -> str:
+        return self.service.site
+
+    def _refusal(self, exc: FedpsyError, path: str) -> tuple[int, str]:
+        self.service.audit.append("refused", None, {"source": "training-app", "path": path,
+                                                    "code": exc.code})  # fmt: skip
+        status = CATALOG[exc.code].http_status
+        return status, problem(status, exc.code, exc.detail or exc.message)
+
+    def answer(self, message: Message, installed_app: str | None) -> Message:
+        """The signed reply to one carried message."""
+        if is_hello(message):
+            return hello_reply(message, self.site, self.identity)
+        request = request_of(message)
+        if request is None:
+            raise FedpsyError("the message carries no fedpsy request", code="request_invalid")
+        self.refresh()
+        try:
+            if installed_app is None:
+                raise FedpsyError("no installed app bundle found for this run",
+                                  code="app_not_approved")  # fmt: skip
+            check_app(self.root, installed_app)
+        except FedpsyError as exc:
+            status, body = self._refusal(exc, request.path)
+        else:
+            status, body = asyncio.run(replay(self.api, request.method, request.path,
+                                              request.headers, request.body))  # fmt: skip
+        return answer_reply(message, status, body, self.identity)
+
+
+_NODES: dict[Path, CarriedNode] = {}
+
+
+def carried_node(node_dir: object) -> CarriedNode:
+    """The kept node of ``node_dir`` (opened on first use)."""
+    if not isinstance(node_dir, str) or not node_dir:
+        raise FedpsyError(f"the SuperNode needs --node-config '{NODE_DIR_KEY}=\"DIR\"'",
+                          code="config_invalid")  # fmt: skip
+    root = Path(node_dir).resolve()
+    if root not in _NODES:
+        _NODES[root] = CarriedNode(root)
+    return _NODES[root]
 
 
 def respond(message: Message, node_dir: object, installed_app: str | None) -> Message:
-    """The reply of the site in ``node_dir`` to ``message``, run through its gate;
-    ``installed_app`` is the app hash of the bundle this run came with."""
-    if not isinstance(node_dir, str) or not node_dir:
-        error = FedpsyError(f"the SuperNode needs --node-config '{NODE_DIR_KEY}=\"DIR\"'",
-                            code="config_invalid")  # fmt: skip
-        return refusal_reply(message, "?", error)
-    with _open(Path(node_dir)) as node:
-        if installed_app is None:
-            error = FedpsyError("no installed app bundle found for this run",
-                                code="app_not_approved")  # fmt: skip
-            return refusal_reply(message, node.config.site, error)
-        gate = LocalGate(node, installed_app=installed_app)
-        return handle(message, gate.site, gate.run)
+    """The reply of the site in ``node_dir`` to ``message``; ``installed_app`` is the app
+    hash of the bundle this run came with."""
+    return carried_node(node_dir).answer(message, installed_app)
 
 
-def _serve(message: Message, context: Context) -> Message:
+@app.query()
+def query(message: Message, context: Context) -> Message:
     bundle = installed_bundle()
     return respond(message, context.node_config.get(NODE_DIR_KEY),
                    None if bundle is None else app_hash(bundle))  # fmt: skip
 
 
-@app.train()
-def train(message: Message, context: Context) -> Message:
-    """A ``fit`` step: local training from the global weights."""
-    return _serve(message, context)
-
-
-@app.evaluate()
-def evaluate(message: Message, context: Context) -> Message:
-    """A ``validate``, ``test`` or ``local`` step: scores of the global or a local model."""
-    return _serve(message, context)
-
-
-__all__ = ["NODE_DIR_KEY", "app", "installed_bundle", "respond"]
+__all__ = ["NODE_DIR_KEY", "CarriedNode", "app", "carried_node", "installed_bundle", "respond"]

@@ -1,12 +1,14 @@
 """The site's long-running ClientApp worker: one warm process instead of one per message.
 
+It keeps the site's node open between messages, so a secure aggregation session set up
+by one message is there to mask the next (:class:`node.training.client_app.CarriedNode`).
 By default a Flower SuperNode starts a fresh ``flwr-clientapp`` process for every message
 (Flower 1.42's SuperExec), which imports Flower, numpy, pandas and fedpsy each time —
 seconds per message. fedpsy starts the SuperNode with ``--isolation process`` instead and
 runs this worker next to it: it asks the SuperNode's Runtime API for ClientApp tasks
 (``AcquireTask``, as the SuperExec does) and runs each in this process, exactly as
 ``flwr-clientapp`` would (pull the task's message, context and app bundle, answer through
-:func:`node.training.client_app.respond` — the site's gate and audit — push the reply and
+:func:`node.training.client_app.respond` — the node's API, gate and audit — push the reply and
 the task's status). The app hash is taken from the bundle the task came with.
 
 It uses the Runtime API client of the installed Flower (pinned to 1.42). Start it with
