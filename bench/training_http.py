@@ -3,7 +3,8 @@
 One consortium of three served nodes (``tests.support.consortium``) whose ``ketamine``
 follows a known logistic model; the same plan runs (1) through the HTTP federation, every
 model update a secure sum, and (2) on a real ``flower-superlink`` with one
-``flower-supernode`` and long-running ClientApp worker per site. Reported per mode:
+``flower-supernode`` and long-running ClientApp worker per site, the same signed tasks and
+secure sums carried by Flower messages. Reported per mode:
 seconds per round, bytes per round (federation: JSON of the steps sent and the answers
 received, masked vectors included; deployment: the SuperLink's network traffic over the
 run's rounds), the federated model's AUC on every site's test rows, scikit-learn's
@@ -30,6 +31,7 @@ from sklearn.metrics import roc_auc_score
 
 from coordinator.http_federation import Endpoint, HttpFederation
 from coordinator.store import registry
+from coordinator.training.delivery import Delivery
 from coordinator.training.deploy import DeploymentRuntime, start_superlink
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.outcome import Outcome
@@ -114,7 +116,11 @@ def _deployed(stack: ExitStack, c: LocalConsortium, root: Path,
             stack.callback(_stop, process)
     runtime = DeploymentRuntime(root / "superlink", f"127.0.0.1:{port}", insecure=True,
                                 timeout=300)  # fmt: skip
-    outcome = runtime.run(plan.model_copy(update={"run_id": uuid.uuid4().hex}), [])
+    nodes = registry.list_nodes(c.coordinator.engine)
+    delivery = Delivery(job_id="bench-train", key_file=str(c.coordinator.dir.private_key),
+                        identities={n.site: n.fingerprint for n in nodes})  # fmt: skip
+    outcome = runtime.run(plan.model_copy(update={"run_id": uuid.uuid4().hex,
+                                                  "delivery": delivery}), [])  # fmt: skip
     traffic = float(runtime.last_run.get("network-traffic", {}).get("total-bytes", 0))
     return outcome, traffic
 
@@ -153,7 +159,7 @@ def rows() -> list[dict[str, Any]]:
         # the run's traffic over its rounds (the test and local phases ride along)
         per_round = traffic / max(len(deployed.history), 1)
         scores = aucs(c, plan, deployed)
-        out.append(_row("deployment (SuperLink, warm workers)", deployed, per_round, scores))
+        out.append(_row("deployment (SuperLink, secure sums)", deployed, per_round, scores))
     return out
 
 
