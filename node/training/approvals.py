@@ -3,9 +3,10 @@
 One lower-case SHA-256 hex digest per line; ``#`` starts a comment. An app hash is the
 content hash of a training app bundle (:func:`schemas.training.bundle.app_hash`); the site
 approves it after reviewing the bundle (``fedpsy`` prints it with the run). A run from any
-other app is refused with ``app_not_approved``; with no file nothing is approved. This
-holds for training steps however they arrive: through the site's ClientApp
-(:mod:`node.training.gated`) or as signed tasks to the node's API (:func:`check_step_app`).
+other app is refused with ``app_not_approved``; with no file nothing is approved. The
+node's API refuses training steps of other apps (:func:`check_step_app`), and in Flower
+deployment the site's ClientApp also refuses every request of a run whose installed bundle
+the site did not approve (:mod:`node.training.client_app`).
 """
 
 from __future__ import annotations
