@@ -132,7 +132,10 @@ def serve(
         typer.Option(
             "--flower",
             help="Also run a Flower SuperLink (log in DIR/flwr) for train requests "
-            "with runtime 'superlink'; it uses the coordinator's TLS.",
+            "with runtime 'superlink'. With the coordinator's TLS (certificate, key and CA) "
+            "it admits only SuperNodes registered with `register-supernode`; without TLS "
+            "it admits any SuperNode (Flower authenticates only over TLS) and stays on "
+            "127.0.0.1.",
         ),
     ] = False,
     superlink: Annotated[
@@ -144,6 +147,14 @@ def serve(
         ),
     ] = None,
     flower_port: Annotated[int, typer.Option(help="The SuperLink's port (with --flower).")] = 9092,
+    flower_host: Annotated[
+        str,
+        typer.Option(
+            help="Interface the SuperLink listens on (with --flower; other than loopback "
+            "only with TLS). Its port also serves Flower's Control API: open it to the "
+            "sites' SuperNodes only."
+        ),
+    ] = "127.0.0.1",
 ) -> None:
     """Serve the researcher API; HTTPS when TLS is set. Jobs a previous run left unfinished
     are first closed as `job_interrupted`. With --flower (or --superlink) training can
@@ -172,8 +183,68 @@ def serve(
             f"coordinator serving on {'https' if tls else 'http'}://{settings.host}:{settings.port}"
         )
         with coordinator_superlink(
-            directory, start=flower, attach=superlink, port=flower_port, tls=tls
+            directory, start=flower, attach=superlink, port=flower_port, tls=tls, host=flower_host
         ) as address:
             if address is not None:
-                out.print(f"Flower SuperLink at {address} (train runtime 'superlink')")
+                secure = tls is not None and tls.ca_certs is not None
+                mode = (
+                    "TLS, registered SuperNodes only"
+                    if secure
+                    else "plain, any SuperNode: loopback only"
+                )
+                out.print(f"Flower SuperLink at {address} ({mode}; train runtime 'superlink')")
             uvicorn.Server(serve_config(create_app(coord), settings)).run()
+
+
+@app.command("register-supernode")
+@cli_errors
+def register_supernode(
+    directory: DirArg,
+    public_key: Annotated[
+        Path,
+        typer.Argument(
+            help="The site's SuperNode public key: its DIR/keys/supernode.pub (an OpenSSH "
+            "line 'ecdsa-sha2-nistp384 …'), from `fedpsy node supernode-key` at the site."
+        ),
+    ],
+) -> None:
+    """Admit a site's SuperNode to the SuperLink of `serve --flower` (which must be running,
+    with TLS): register its public key. Compare the fingerprint printed here with the one
+    the site sees. Without TLS the SuperLink admits any SuperNode and this is refused."""
+    from coordinator.layout import CoordinatorDir
+    from coordinator.training.supernodes import register_supernode as register
+
+    home = (CoordinatorDir(directory).require().root / "flwr").resolve()
+    done = register(home, public_key)
+    if done.node_id is None:
+        out.print(f"SuperNode key {done.fingerprint} was already registered")
+    else:
+        out.print(f"SuperNode key {done.fingerprint} registered (SuperNode {done.node_id})")
+
+
+@app.command()
+@cli_errors
+def supernodes(
+    directory: DirArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The SuperNodes the running SuperLink knows: registered (never connected), online,
+    offline."""
+    import json
+
+    from coordinator.layout import CoordinatorDir
+    from coordinator.training.supernodes import list_supernodes
+
+    nodes = list_supernodes((CoordinatorDir(directory).require().root / "flwr").resolve())
+    if as_json:
+        typer.echo(json.dumps(nodes, indent=2))
+        return
+    table = Table("SuperNode", "status", "registered at", "online since")
+    for node in nodes:
+        table.add_row(
+            str(node.get("node-id", "")),
+            str(node.get("status", "")),
+            str(node.get("created-at", "")),
+            str(node.get("online-at", "")),
+        )
+    out.print(table)

@@ -154,7 +154,9 @@ def serve(
             "--supernode",
             metavar="SUPERLINK",
             help="Also run this site's Flower SuperNode, connected to the consortium's SuperLink "
-            "(HOST:PORT); it trusts tls_ca_certs (plain without). Log in DIR/flwr.",
+            "(HOST:PORT). With tls_ca_certs it connects over TLS and signs with the site's "
+            "SuperNode key (see `supernode-key`; the coordinator must have registered it); "
+            "without, in plain gRPC and unauthenticated (loopback only). Log in DIR/flwr.",
         ),
     ] = None,
     supernode_port: Annotated[
@@ -173,6 +175,7 @@ def serve(
     from node.api import create_app
     from node.service import NodeService
     from node.settings import node_settings
+    from node.training.supernode_keys import supernode_key
     from schemas.logs import configure_json_logs
 
     settings = node_settings(directory, host=host, port=port)
@@ -184,7 +187,11 @@ def serve(
     with site_supernode(directory, supernode, port=supernode_port,
                         ca_certs=settings.tls_ca_certs) as flower:  # fmt: skip
         if flower:
-            out.print(f"SuperNode of '{node.config.site}' connecting to {supernode}")
+            if settings.tls_ca_certs is None:
+                how = "plain gRPC, unauthenticated"
+            else:
+                how = f"TLS, SuperNode key {supernode_key(directory).fingerprint}"
+            out.print(f"SuperNode of '{node.config.site}' connecting to {supernode} ({how})")
         if pull is not None:
             _serve_pull(service, node, app, pull, settings)
             return
@@ -194,6 +201,22 @@ def serve(
             f"{settings.host}:{settings.port}{mode}"
         )
         uvicorn.Server(serve_config(app, settings)).run()
+
+
+@app.command("supernode-key")
+@cli_errors
+def supernode_key_command(directory: DirArg) -> None:
+    """The site's Flower SuperNode public key (created with its private key on first use):
+    send DIR/keys/supernode.pub to the coordinator operator, who admits the SuperNode with
+    `fedpsy coordinator register-supernode`. Never send DIR/keys/supernode.key."""
+    from node.layout import NodeDir
+    from node.training.supernode_keys import supernode_key
+
+    key = supernode_key(NodeDir(directory).require().root)
+    state = "created" if key.created else "existing"
+    out.print(f"SuperNode public key ({state}): {key.public}")
+    out.print(f"fingerprint {key.fingerprint}")
+    typer.echo(key.line)
 
 
 def _serve_pull(

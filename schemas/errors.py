@@ -118,6 +118,9 @@ CATALOG: dict[str, ErrorKind] = {
     "tls_invalid": ErrorKind("A TLS certificate or key is not valid.", EXIT_BAD_INPUT, 400),
     "not_converged": ErrorKind("The computation did not converge.", EXIT_ERROR, 422),
     "training_failed": ErrorKind("A training round failed or came back empty.", EXIT_ERROR, 500),
+    "superlink_error": ErrorKind(
+        "The Flower SuperLink could not be reached or did not do what was asked.", EXIT_ERROR, 502
+    ),
     "store_error": ErrorKind("The data store failed.", EXIT_ERROR, 500),
     "secure_aggregation_failed": ErrorKind(
         "Secure aggregation could not complete.", EXIT_ERROR, 409

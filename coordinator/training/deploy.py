@@ -8,10 +8,17 @@ dependencies; sites run their installed fedpsy). Each site runs a SuperNode
 ``flwr run BUNDLE CONNECTION --format json --run-config plan="…"`` (the connection is in
 ``$FLWR_HOME/config.toml``), and waits for the ServerApp's outcome file.
 
-Production: give the SuperLink ``--ssl-certfile/--ssl-keyfile/--ssl-ca-certfile`` and
-``--enable-supernode-auth`` (SuperNode keys registered with ``flwr supernode register``),
-and the SuperNodes ``--root-certificates`` and ``--auth-supernode-private-key``; tests use
-``--insecure`` on loopback only.
+TLS and SuperNode authentication. With the coordinator's certificate, key and CA the
+SuperLink serves TLS (``--ssl-certfile/--ssl-keyfile/--ssl-ca-certfile``) and runs with
+``--enable-supernode-auth``: it accepts only SuperNodes whose public key was registered
+through its Control API (``flwr supernode register``, see
+:mod:`coordinator.training.supernodes`), and keeps its state, those registrations
+included, in ``FLWR_HOME/superlink.db`` so that they survive a restart. Each SuperNode
+runs with ``--root-certificates`` and ``--auth-supernode-private-key``. Flower refuses
+SuperNode authentication without TLS, so without TLS the SuperLink runs ``--insecure``,
+accepts any SuperNode and must listen on loopback only. The Control API (runs,
+registrations) shares the SuperLink's port and asks for no account in Flower's open-source
+SuperLink: the port is for the sites' SuperNodes and the coordinator only.
 
 ``fedpsy coordinator serve --flower`` (or ``--superlink ADDRESS``) tells the jobs of its
 process where the SuperLink is through :data:`SUPERLINK_ENV` and its companions;
@@ -63,12 +70,15 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
 
 
 def superlink_command(port: int, *, insecure: bool = False, database: Path | None = None,
-                      tls: tuple[Path, Path, Path] | None = None,
-                      supernode_auth: bool = False) -> list[str]:  # fmt: skip
-    """The SuperLink's command line; ``tls`` is (certificate, key, CA certificate)."""
+                      tls: tuple[Path, Path, Path] | None = None, supernode_auth: bool = False,
+                      host: str | None = None) -> list[str]:  # fmt: skip
+    """The SuperLink's command line; ``tls`` is (certificate, key, CA certificate),
+    ``supernode_auth`` needs it; ``host``: the interface (Flower's default: 127.0.0.1)."""
     scripts = Path(sys.executable).parent
     command = [str(scripts / "flower-superlink"), "--port", str(port),
                "--disable-runtime-dependency-installation"]  # fmt: skip
+    if host is not None:
+        command += ["--host", host]
     if insecure:
         command.append("--insecure")
     if tls is not None:
@@ -82,13 +92,18 @@ def superlink_command(port: int, *, insecure: bool = False, database: Path | Non
     return command
 
 
+def local_host(host: str | None) -> str:
+    """The address this host reaches a server on ``host`` by (a wildcard: loopback)."""
+    return "127.0.0.1" if host in (None, "", "0.0.0.0", "::") else str(host)
+
+
 def start_superlink(home: Path, port: int, log: Path, **options: Any) -> subprocess.Popen[bytes]:
     """Start the SuperLink with Flower's environment in ``home``; waits for its port."""
     home.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(superlink_command(port, **options), env=child_env(home),
                                    stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    wait_for_port("127.0.0.1", port, 60)
+    wait_for_port(local_host(options.get("host")), port, 60)
     return process
 
 
@@ -210,6 +225,7 @@ def superlink_runtime() -> DeploymentRuntime | None:
 
 __all__ = [
     "DeploymentRuntime",
+    "local_host",
     "start_superlink",
     "superlink_command",
     "superlink_env",

@@ -5,6 +5,12 @@ The SuperNode connects to the consortium's SuperLink and runs the site's ClientA
 node config. It runs with Flower's environment of the node (telemetry off, ``FLWR_HOME``
 in ``DIR/flwr``) and the venv's scripts on PATH (it starts ``flower-superexec``).
 
+Over TLS (``--root-certificates``, the consortium CA) the SuperNode also signs its requests
+with the site's SuperNode key (``--auth-supernode-private-key``,
+:mod:`node.training.supernode_keys`): the coordinator's SuperLink accepts only SuperNodes
+whose public key its operator registered, and refuses the others when they connect (the
+SuperNode then exits, its log saying ``Failed to activate SuperNode``).
+
 Per-message cost. By default Flower runs every message in a fresh ``flwr-clientapp``
 process, found by a SuperExec that polls every second (``FLWR_SUPEREXEC_TASK_POLL_INTERVAL``),
 and an idle SuperNode asks the SuperLink for messages every 3 s (fixed in Flower). fedpsy
@@ -32,8 +38,9 @@ POLL_ENV = "FEDPSY_SUPERNODE_POLL"
 def supernode_command(node_dir: Path, superlink: str, port: int, *, insecure: bool = False,
                       root_certificates: Path | None = None, auth_key: Path | None = None,
                       warm: bool = False) -> list[str]:  # fmt: skip
-    """The command line of the site's SuperNode (TLS unless ``insecure``); ``warm``: no
-    process per message, a worker runs the ClientApp (``--isolation process``)."""
+    """The command line of the site's SuperNode (TLS unless ``insecure``; ``auth_key``: the
+    site's SuperNode private key); ``warm``: no process per message, a worker runs the
+    ClientApp (``--isolation process``)."""
     config = f'node-dir="{node_dir.resolve()}"'
     command = [sys.executable, "-m", "node.training.supernode", "--superlink", superlink,
                "--port", str(port), "--node-config", config]  # fmt: skip
