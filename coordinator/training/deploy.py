@@ -23,9 +23,11 @@ SuperLink: the port is for the sites' SuperNodes and the coordinator only.
 ``fedpsy coordinator serve --flower`` (or ``--superlink ADDRESS``) tells the jobs of its
 process where the SuperLink is through :data:`SUPERLINK_ENV` and its companions;
 :func:`superlink_runtime` reads them when a ``train`` request asks for
-``runtime = "superlink"``. On this path the ServerApp receives each site's update (Flower
-messages carry no fedpsy secure aggregation yet); the default runtime sends every update
-as a secure sum (:mod:`coordinator.training.federated`).
+``runtime = "superlink"``. The plan then carries the job's
+:class:`~coordinator.training.delivery.Delivery`, and the ServerApp runs the job's
+federation over the grid (:mod:`coordinator.training.carried`): the same signed tasks and
+secure sums as over HTTP, sent only to the SuperNodes that prove the job's sites'
+identities. A site's refusal comes back as :class:`~coordinator.failures.SitesFailed`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from coordinator.failures import SiteFailure, SitesFailed
 from coordinator.training.links import SiteLink
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan
@@ -195,6 +198,9 @@ class DeploymentRuntime:
         outcome = Outcome.model_validate_json(result.read_text(encoding="utf-8"))
         self.last_run = self._finished(run_id)
         if outcome.error is not None:
+            sites = outcome.error.get("sites")
+            if isinstance(sites, dict) and all(isinstance(v, list) for v in sites.values()):
+                raise SitesFailed({s: SiteFailure(str(c), str(d)) for s, (c, d) in sites.items()})
             code = str(outcome.error.get("code", "training_failed"))
             raise FedpsyError(
                 str(outcome.error.get("detail", "")),
