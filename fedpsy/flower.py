@@ -9,7 +9,8 @@ way, ``train`` requests with ``"runtime": "superlink"`` run there.
 ``fedpsy node serve DIR --supernode ADDRESS`` starts the site's SuperNode and its
 long-running ClientApp worker (:mod:`node.training.worker`; the ClientApp works through
 the node directory's gate and audit; log in ``DIR/flwr/supernode.log``) alongside the
-node's API, and stops them when the API stops.
+node's API, starts either again when it exits (:mod:`fedpsy.keeper`: a SuperNode refused
+until its key is registered joins once it is) and stops them when the API stops.
 
 TLS and SuperNode authentication: when the coordinator has a certificate, key and CA, the
 SuperLink serves TLS and admits only registered SuperNodes (``--enable-supernode-auth``;
@@ -41,7 +42,8 @@ from coordinator.training.deploy import (
     wait_for_port,
     write_connection,
 )
-from node.training.supernode import start_site
+from fedpsy.keeper import Kept, keep_running, stop_process
+from node.training.supernode import start_supernode, start_worker
 from node.training.supernode_keys import supernode_key
 from schemas.errors import FedpsyError
 from schemas.tls import ServerTls, client_context
@@ -50,18 +52,6 @@ logger = logging.getLogger(__name__)
 SUPERLINK_PORT = 9092
 SUPERNODE_PORT = 9094
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
-def _stop(process: subprocess.Popen[bytes], what: str) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        logger.warning("%s did not stop in 10 s; killing it", what)
-        process.kill()
-        process.wait()
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -159,7 +149,7 @@ def coordinator_superlink(directory: Path, *, start: bool, attach: str | None,
         yield address
     finally:
         if process is not None:
-            _stop(process, "the SuperLink")
+            stop_process(process, "the SuperLink")
 
 
 @contextmanager
@@ -169,10 +159,11 @@ def site_supernode(
     *,
     port: int = SUPERNODE_PORT,
     ca_certs: Path | None = None,
-) -> Iterator[list[subprocess.Popen[bytes]]]:
+) -> Iterator[list[Kept]]:
     """Start the site's SuperNode and its ClientApp worker next to the node's API (nothing
-    without ``superlink``); yields the processes. With ``ca_certs`` the SuperNode connects
-    over TLS and authenticates with the site's SuperNode key."""
+    without ``superlink``), kept running (:mod:`fedpsy.keeper`) until the block ends. With
+    ``ca_certs`` the SuperNode connects over TLS and authenticates with the site's
+    SuperNode key."""
     if superlink is None:
         yield []
         return
@@ -180,13 +171,14 @@ def site_supernode(
     log = directory / "flwr" / "supernode.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     auth_key = None if ca_certs is None else supernode_key(directory).private
-    processes = start_site(directory, superlink, port, log, insecure=ca_certs is None,
-                           root_certificates=ca_certs, auth_key=auth_key)  # fmt: skip
-    try:
-        yield processes
-    finally:
-        for process in reversed(processes):
-            _stop(process, "the SuperNode" if process is processes[0] else "its worker")
+    options = {"insecure": ca_certs is None, "root_certificates": ca_certs, "auth_key": auth_key}
+    kept = [
+        Kept("the SuperNode", lambda: start_supernode(directory, superlink, port, log,
+                                                      warm=True, **options), log),
+        Kept("the ClientApp worker", lambda: start_worker(directory, port, log), log),
+    ]  # fmt: skip
+    with keep_running(kept):
+        yield kept
 
 
 __all__ = ["SUPERLINK_PORT", "SUPERNODE_PORT", "coordinator_superlink", "site_supernode"]

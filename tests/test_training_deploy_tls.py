@@ -4,8 +4,10 @@ and CA runs a ``flower-superlink`` that serves TLS and admits only SuperNodes wh
 key the operator registered (``fedpsy coordinator register-supernode``); ``fedpsy node
 serve --supernode`` with ``tls_ca_certs`` runs the site's SuperNode over TLS, signing with
 the site's SuperNode key. Registered sites train; a bare SuperNode without a key, and a
-site's SuperNode whose key was never registered, are refused by the SuperLink and never
-get work; a wrong key file is refused with a message saying which file to ask for."""
+site's SuperNode whose key was not registered, are refused by the SuperLink and never
+get work — until the operator registers the site's key, when the site's SuperNode, started
+again by ``fedpsy node serve``, joins; a wrong key file is refused with a message saying
+which file to ask for."""
 
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from tests.test_training_deploy import TRAIN, fedpsy, free_port, stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("flower")]
 REGISTERED = {"berlin": 160, "oslo": 140}
-ROGUE = "lyon"  # its SuperNode key is never registered
+ROGUE = "lyon"  # its SuperNode key is registered late
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -183,7 +185,17 @@ def test_unregistered_supernodes_are_refused(deployment: dict[str, Any]) -> None
     )
     with NodeSite.open(deployment["nodes"][ROGUE]) as node:
         entries = AuditLog(node.engine).entries()
-    assert not [e for e in entries if e.payload.get("source") == "training-app"]
+    assert not [e for e in entries if e.kind in ("received", "refused")]
+
+
+def test_a_site_registered_later_joins_without_a_restart(deployment: dict[str, Any]) -> None:
+    """``fedpsy node serve`` starts the refused SuperNode again; once the operator
+    registers its key, it is admitted."""
+    home = deployment["coordinator"] / "flwr"
+    late = register_supernode(home, supernode_key(deployment["nodes"][ROGUE]).public)
+    assert late.node_id is not None
+    expected = {*deployment["node_ids"].values(), str(late.node_id)}
+    assert wait_until(lambda: online(home) == expected, timeout=120), list_supernodes(home)
 
 
 def _ids(listing: str) -> list[str]:
