@@ -42,6 +42,7 @@ from schemas.steps.train import TrainSumResult
 from schemas.training.bundle import app_hash
 from schemas.training.env import flower_environment
 from tests.support.consortium import clinical_sites
+from tests.support.deployment import make_node
 
 FORMULA = "ketamine ~ age + madrs_total"
 SITES = {"berlin": 150, "oslo": 130, "lyon": 110}
@@ -93,14 +94,8 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     write_public_key(root / "coordinator.pub", key.public_key())
     nodes, identities = {}, {}
     for i, (site, (person, obs)) in enumerate(clinical_sites(SITES, seed=5).items(), start=1):
-        folder = root / "data" / site
-        folder.mkdir(parents=True)
-        person.to_csv(folder / "person.csv", index=False)
-        obs.to_csv(folder / "observations.csv", index=False)
-        with NodeSite.create(root / site, site, None) as node:
-            node.ingest(folder)
-            identities[site] = fingerprint(load_identity(node.dir).public_key())
-        add_trusted_key(root / site, root / "coordinator.pub")
+        make_node(root, site, person, obs, root / "coordinator.pub")
+        identities[site] = fingerprint(load_identity(NodeDir(root / site)).public_key())
         approve_app(root / site, app_hash())
         nodes[10 * i] = root / site
     yield {"root": root, "key": key, "nodes": nodes, "identities": identities, "app": app_hash()}

@@ -32,6 +32,7 @@ from node.training.approvals import approvals_path
 from node.trust import add_trusted_key
 from schemas.training.bundle import app_hash
 from tests.support.consortium import clinical_sites
+from tests.support.deployment import make_node
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("flower")]
 SITES = {"berlin": 160, "oslo": 140, "lyon": 120}
@@ -96,14 +97,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         token = registry.add_user(coord.engine, "researcher")
     nodes: dict[str, Path] = {}
     for site, (person, obs) in clinical_sites(SITES).items():
-        folder = root / "data" / site
-        folder.mkdir(parents=True)
-        person.to_csv(folder / "person.csv", index=False)
-        obs.to_csv(folder / "observations.csv", index=False)
-        with NodeSite.create(root / site, site, None) as node:
-            node.ingest(folder)
-        add_trusted_key(root / site, public_key)
-        nodes[site] = root / site
+        nodes[site] = make_node(root, site, person, obs, public_key)
     approved = subprocess.run([sys.executable, "-m", "fedpsy.cli", "node", "approve-app",
                                str(nodes["berlin"])], capture_output=True, text=True,
                               check=True)  # fmt: skip
