@@ -9,6 +9,7 @@ its 32 raw public bytes, in lower-case hex; it names the key in headers and file
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
@@ -39,6 +40,13 @@ def fingerprint(public_key: Ed25519PublicKey) -> str:
     """sha256 of the raw 32-byte public key, lower-case hex (64 characters)."""
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()
+
+
+def ssh_fingerprint(line: str) -> str:
+    """``SHA256:…`` of an OpenSSH public key line (a site's Flower SuperNode key), as
+    ``ssh-keygen -l`` prints it, so a site and the coordinator's operator can compare it."""
+    blob = base64.b64decode(line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
 def private_pem(key: Ed25519PrivateKey) -> bytes:

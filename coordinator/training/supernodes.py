@@ -16,8 +16,6 @@ live in the SuperLink's database (``DIR/flwr/superlink.db``) and survive its res
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import subprocess
 import sys
@@ -32,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from coordinator.training.deploy import CONNECTION
 from schemas.errors import FedpsyError
+from schemas.keys import ssh_fingerprint
 from schemas.training.env import child_env
 
 NIST_CURVES = ("secp256r1", "secp384r1", "secp521r1")
@@ -45,13 +44,6 @@ class Registered:
 
     fingerprint: str
     node_id: int | None
-
-
-def fingerprint(line: str) -> str:
-    """``SHA256:…`` of an OpenSSH public key line, as ``ssh-keygen -l`` and
-    ``fedpsy node supernode-key`` print it."""
-    blob = base64.b64decode(line.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
 def read_public_key(path: Path) -> str:
@@ -138,10 +130,10 @@ def register_supernode(home: Path, public_key: Path) -> Registered:
         )
     answer = flwr_json(home, "supernode", "register", str(public_key.resolve()), CONNECTION)
     if answer.get("success"):
-        return Registered(fingerprint(line), int(answer["node-id"]))
+        return Registered(ssh_fingerprint(line), int(answer["node-id"]))
     message = str(answer.get("error-message", ""))
     if ALREADY_REGISTERED in message:
-        return Registered(fingerprint(line), None)
+        return Registered(ssh_fingerprint(line), None)
     raise FedpsyError(f"the SuperLink did not register the key: {message[-300:]}",
                       code="superlink_error")  # fmt: skip
 
@@ -157,5 +149,5 @@ def list_supernodes(home: Path) -> list[dict[str, Any]]:
     return [dict(node) for node in answer.get("nodes", [])]
 
 
-__all__ = ["Registered", "fingerprint", "list_supernodes", "read_public_key",
+__all__ = ["Registered", "list_supernodes", "read_public_key",
            "register_supernode"]  # fmt: skip

@@ -9,7 +9,8 @@ Over TLS (``--root-certificates``, the consortium CA) the SuperNode also signs i
 with the site's SuperNode key (``--auth-supernode-private-key``,
 :mod:`node.training.supernode_keys`): the coordinator's SuperLink accepts only SuperNodes
 whose public key its operator registered, and refuses the others when they connect (the
-SuperNode then exits, its log saying ``Failed to activate SuperNode``).
+SuperNode then exits, its log saying ``Failed to activate SuperNode``, and ``fedpsy node
+serve`` starts it again later: :mod:`fedpsy.keeper`).
 
 Per-message cost. By default Flower runs every message in a fresh ``flwr-clientapp``
 process, found by a SuperExec that polls every second (``FLWR_SUPEREXEC_TASK_POLL_INTERVAL``),

@@ -17,8 +17,6 @@ first time it is needed and kept, since the coordinator knows the site by it.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from schemas.errors import FedpsyError
-from schemas.keys import PRIVATE_MODE, PUBLIC_MODE, write_secure
+from schemas.keys import PRIVATE_MODE, PUBLIC_MODE, ssh_fingerprint, write_secure
 
 PRIVATE_FILE = "supernode.key"
 PUBLIC_FILE = "supernode.pub"
@@ -45,14 +43,7 @@ class SupernodeKey:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.line)
-
-
-def fingerprint(line: str) -> str:
-    """``SHA256:…`` of an OpenSSH public key line, as ``ssh-keygen -l`` prints it, so the
-    site and the coordinator operator can compare the key they hold over the phone."""
-    blob = base64.b64decode(line.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+        return ssh_fingerprint(self.line)
 
 
 def _public_line(key: ec.EllipticCurvePrivateKey) -> str:
@@ -99,4 +90,4 @@ def supernode_key(node_dir: Path) -> SupernodeKey:
     return SupernodeKey(private, public, line, created)
 
 
-__all__ = ["PRIVATE_FILE", "PUBLIC_FILE", "SupernodeKey", "fingerprint", "supernode_key"]
+__all__ = ["PRIVATE_FILE", "PUBLIC_FILE", "SupernodeKey", "supernode_key"]
