@@ -26,6 +26,7 @@ from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan
 from coordinator.training.rounds import Rounds
 from schemas.errors import FedpsyError
+from schemas.training.env import quick_object_pulls
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def outcome_path(plan_path: Path) -> Path:
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     """Deployment entry: read the plan, run the rounds, write the outcome."""
+    quick_object_pulls()
     plan_path = Path(str(context.run_config[PLAN_KEY]))
     target = outcome_path(plan_path)
     try:

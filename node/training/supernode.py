@@ -17,7 +17,8 @@ process, found by a SuperExec that polls every second (``FLWR_SUPEREXEC_TASK_POL
 and an idle SuperNode asks the SuperLink for messages every 3 s (fixed in Flower). fedpsy
 starts the SuperNode through :func:`main`, which polls every ``FEDPSY_SUPERNODE_POLL``
 seconds (default 0.2) instead and waits 20 ms instead of 0.5 s for its ClientApp's
-reply; :func:`start_site` runs it with ``--isolation process`` next to the site's
+reply, and retries its pulls of message objects sooner (:func:`quick_object_pulls`);
+:func:`start_site` runs it with ``--isolation process`` next to the site's
 long-running worker (:mod:`node.training.worker`), so a message costs its computation,
 not a process start and the imports of Flower, numpy, pandas and fedpsy.
 """
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from schemas.training.env import child_env
+from schemas.training.env import child_env, quick_object_pulls
 
 POLL_ENV = "FEDPSY_SUPERNODE_POLL"
 
@@ -111,6 +112,7 @@ def main() -> None:
     from flwr.supernode.cli import flower_supernode
 
     start_client_internal.time = _Clock(float(os.environ.get(POLL_ENV, "0.2")))  # type: ignore[assignment,attr-defined]
+    quick_object_pulls()
     sys.argv[0] = "flower-supernode"
     flower_supernode()
 

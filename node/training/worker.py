@@ -39,6 +39,7 @@ from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, 
 
 from node.training.client_app import respond
 from schemas.training.bundle import fab_files, hash_files
+from schemas.training.env import quick_object_pulls
 
 logger = logging.getLogger(__name__)
 POLL_ENV = "FEDPSY_WORKER_POLL"
@@ -111,6 +112,7 @@ def main() -> None:
     parser.add_argument("--node-dir", required=True, type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
+    quick_object_pulls()
     serve(args.runtime_api_address, args.node_dir, float(os.environ.get(POLL_ENV, "0.05")))
 
 
