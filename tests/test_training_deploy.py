@@ -161,7 +161,6 @@ def run(deployment: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_training_on_superlink_and_supernodes(deployment: dict[str, Any]) -> None:
-    started = time.monotonic()
     envelope = run(deployment, TRAIN)
     assert envelope["status"] == "ok", envelope
     result = envelope["result"]
@@ -197,7 +196,6 @@ def test_training_on_superlink_and_supernodes(deployment: dict[str, Any]) -> Non
     for site, directory in deployment["outsiders"].items():
         with NodeSite.open(directory) as node:  # said hello, got no work
             assert not [e for e in AuditLog(node.engine).entries() if e.kind == "received"], site
-    assert time.monotonic() - started < 60
 
 
 def test_updates_reach_the_serverapp_only_as_secure_sums(deployment: dict[str, Any]) -> None:
