@@ -8,7 +8,10 @@ A runtime takes the plan and the links to the sites and returns the rounds'
 provides ``training_links()`` (in-process sites) runs in Flower's simulation
 (:class:`SimulationRuntime`, a relaying ClientApp per site); any other federation — the
 HTTP federation of the coordinator's jobs — carries the rounds itself, model updates as
-secure sums (:class:`coordinator.training.federated.FederationRuntime`).
+secure sums (:class:`coordinator.training.federated.FederationRuntime`). A request with
+``"runtime": "superlink"`` runs on the SuperLink this coordinator serves with, its plan
+carrying the job's federation (:class:`coordinator.training.delivery.Delivered`), so the
+ServerApp sends the same signed tasks and secure sums over Flower.
 """
 
 from __future__ import annotations
