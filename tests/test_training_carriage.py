@@ -5,7 +5,8 @@ The sites are real node directories answering through their ClientApp
 below only moves Flower messages between the ServerApp's mailbox and them, the way the
 SuperLink does (the real SuperLink and SuperNodes run in ``test_training_deploy``).
 Covered: hellos and answers signed by the site, the approved app, unsigned, forged and
-replayed requests, which SuperNodes get work, and a whole run whose updates reach the
+replayed requests, which SuperNodes get work, a crashed or silent site failing the run
+(named, with its code), and a whole run whose updates reach the
 ServerApp only as masked secure-sum answers and equal the run in the clear.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,9 @@ def _flower(tmp_path_factory: pytest.TempPathFactory) -> None:
     TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
 
 
+Fault = Callable[[int, Any], str | None]  # (node id, message) → "crash", "lost" or None
+
+
 class InProcessGrid:
     """Moves messages to the ClientApps of node directories (node id → directory) and
     keeps every reply it carried; ``app`` is the installed bundle's hash."""
@@ -65,17 +69,27 @@ class InProcessGrid:
         self.app = app
         self.replies: dict[str, Any] = {}
         self.carried: list[Any] = []
+        self.fault: Fault = lambda node, message: None
 
     def get_node_ids(self) -> Iterable[int]:
         return list(self.nodes)
 
     def push_messages(self, messages: Iterable[Any]) -> Iterable[str]:
+        from flwr.app import Error, Message
+
         from node.training.client_app import respond
 
         ids = []
         for message in messages:
             message.metadata.__dict__["_message_id"] = uuid.uuid4().hex
-            reply = respond(message, str(self.nodes[message.metadata.dst_node_id]), self.app)
+            node = message.metadata.dst_node_id
+            fault = self.fault(node, message)
+            if fault == "lost":
+                continue
+            if fault == "crash":
+                reply = Message(Error(code=1, reason="ClientApp crashed"), reply_to=message)
+            else:
+                reply = respond(message, str(self.nodes[node]), self.app)
             self.replies[message.metadata.message_id] = reply
             self.carried.append(reply)
             ids.append(message.metadata.message_id)
@@ -188,7 +202,9 @@ def test_only_the_jobs_sites_get_work(consortium: dict[str, Any], tmp_path: Path
     assert missing.value.failures["berlin"].code == "site_unreachable"
 
 
-def _run(consortium: dict[str, Any], secure: bool) -> tuple[Any, InProcessGrid]:
+def _run(consortium: dict[str, Any], secure: bool,
+         fault: Fault | None = None) -> tuple[Any, InProcessGrid]:  # fmt: skip
+    """A carried run (planned over the grid first); ``fault`` then applies to its rounds."""
 
     from coordinator.training.carried import carried_run
     from coordinator.training.grid_mailbox import GridMailbox
@@ -211,9 +227,11 @@ def _run(consortium: dict[str, Any], secure: bool) -> tuple[Any, InProcessGrid]:
             )  # type: ignore[arg-type]
 
     delivery = Delivery(job_id="job", key_file=str(consortium["root"] / "coordinator.key"),
-                        identities=identities, secure=secure)  # fmt: skip
+                        identities=identities, secure=secure, request_timeout=2.0)  # fmt: skip
     made = asyncio.run(plan()).model_copy(update={"delivery": delivery})
     grid.carried.clear()
+    if fault is not None:
+        grid.fault = fault
     return carried_run(made, grid), grid  # type: ignore[arg-type]
 
 
@@ -246,3 +264,19 @@ def test_a_carried_run_sends_only_masked_updates_and_equals_the_clear_run(
     for result in secure_results:  # secure: nothing but masked vectors left the sites
         template = SecureAnswer.model_validate(result).template
         assert not any(template.get("weighted", [])) and not template.get("loss_sum")
+
+
+@pytest.mark.parametrize(("fault", "code"), [("crash", "site_unreachable"),
+                                             ("lost", "site_timeout")])  # fmt: skip
+def test_a_crashed_or_silent_site_fails_the_run(
+    consortium: dict[str, Any], fault: str, code: str
+) -> None:
+    from schemas.training.carriage import request_of
+
+    def oslo_tasks(node: int, message: Any) -> str | None:
+        request = request_of(message)
+        return fault if node == 20 and request is not None and request.path == "/v1/tasks" else None
+
+    with pytest.raises(SitesFailed) as failed:
+        _run(consortium, secure=True, fault=oslo_tasks)
+    assert {s: f.code for s, f in failed.value.failures.items()} == {"oslo": code}
