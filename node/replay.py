@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from schemas.errors import FedpsyError
+
 log = logging.getLogger(__name__)
 REPLAYED = re.compile(
     r"/health|/v1/info|/v1/tasks(/[0-9A-Za-z_-]{1,64})?"
@@ -26,10 +28,9 @@ REPLAYED = re.compile(
 APP_BASE = "http://node.replay"
 
 
-def problem(status: int, code: str, detail: str) -> str:
-    """An RFC 9457 problem body, as the node's API writes them."""
-    return json.dumps({"type": "about:blank", "title": code.replace("_", " ").capitalize(),
-                       "status": status, "code": code, "detail": detail})  # fmt: skip
+def problem(error: FedpsyError, path: str) -> tuple[int, str]:
+    """The status and RFC 9457 problem body the node's API answers ``error`` with."""
+    return error.http_status, json.dumps(error.problem(path))
 
 
 async def replay(app: Any, method: str, path: str, headers: Mapping[str, str],
@@ -38,7 +39,8 @@ async def replay(app: Any, method: str, path: str, headers: Mapping[str, str],
     coordinator-facing routes)."""
     if not REPLAYED.fullmatch(path.split("?", 1)[0]):
         log.warning("refused to replay", extra={"path": path})
-        return 404, problem(404, "not_found", f"{path} is not served to relayed requests")
+        return problem(FedpsyError(f"{path} is not served to relayed requests",
+                                   code="not_found"), path)  # fmt: skip
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=APP_BASE) as local:
         response = await local.request(method, path, headers=dict(headers), content=body)

@@ -39,7 +39,7 @@ from node.replay import problem, replay
 from node.service import NodeService
 from node.site import NodeSite
 from node.training.approvals import check_app
-from schemas.errors import CATALOG, FedpsyError
+from schemas.errors import FedpsyError
 from schemas.training.bundle import app_hash
 from schemas.training.carriage import answer_reply, hello_reply, is_hello, request_of
 
@@ -101,8 +101,7 @@ class CarriedNode:
     def _refusal(self, exc: FedpsyError, path: str) -> tuple[int, str]:
         self.service.audit.append("refused", None, {"source": "training-app", "path": path,
                                                     "code": exc.code})  # fmt: skip
-        status = CATALOG[exc.code].http_status
-        return status, problem(status, exc.code, exc.detail or exc.message)
+        return problem(exc, path)
 
     def answer(self, message: Message, installed_app: str | None) -> Message:
         """The signed reply to one carried message."""
