@@ -36,7 +36,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from coordinator.training.deploy import (
-    local_host,
     start_superlink,
     superlink_env,
     wait_for_port,
@@ -46,12 +45,12 @@ from fedpsy.keeper import Kept, keep_running, stop_process
 from node.training.supernode import start_supernode, start_worker
 from node.training.supernode_keys import supernode_key
 from schemas.errors import FedpsyError
+from schemas.settings import LOOPBACK, local_host
 from schemas.tls import ServerTls, client_context
 
 logger = logging.getLogger(__name__)
 SUPERLINK_PORT = 9092
 SUPERNODE_PORT = 9094
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def _split(address: str) -> tuple[str, int]:

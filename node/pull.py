@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from node.replay import replay
 from node.service import NodeService
 from schemas.errors import FedpsyError
+from schemas.settings import LOOPBACK
 from schemas.signing import sign_headers
 
 log = logging.getLogger(__name__)
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass

@@ -32,6 +32,8 @@ from schemas.tls import ClientAuth, ServerTls
 S = TypeVar("S", bound=BaseSettings)
 LogLevel = Literal["debug", "info", "warning", "error"]
 TABLE = "serve"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+"""Host names that reach only this machine (plain HTTP and plain Flower are allowed there)."""
 PLACEHOLDERS = frozenset(
     {
         "changeme",
@@ -133,6 +135,12 @@ def build_settings(
         raise FedpsyError("; ".join(problems), code="config_invalid") from None
 
 
+def local_host(host: str | None) -> str:
+    """The address this machine reaches a server listening on ``host`` by (a wildcard
+    interface: loopback)."""
+    return "127.0.0.1" if host in (None, "", "0.0.0.0", "::") else str(host)
+
+
 class ServeSettings(BaseSettings):
     """What a serving side (node or coordinator) needs to listen: interface, port, HTTPS
     (optionally mutual TLS) and the log level. Each side subclasses it with its own
@@ -188,5 +196,4 @@ class ServeSettings(BaseSettings):
     def url(self) -> str:
         """The base URL this side listens on (as seen from the host itself)."""
         scheme = "https" if self.server_tls is not None else "http"
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"{scheme}://{host}:{self.port}"
+        return f"{scheme}://{local_host(self.host)}:{self.port}"

@@ -47,6 +47,7 @@ from coordinator.training.links import SiteLink
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan
 from schemas.errors import CATALOG, FedpsyError
+from schemas.settings import local_host
 from schemas.training.bundle import write_bundle
 from schemas.training.env import child_env
 
@@ -93,11 +94,6 @@ def superlink_command(port: int, *, insecure: bool = False, database: Path | Non
     if database is not None:
         command += ["--database", str(database)]
     return command
-
-
-def local_host(host: str | None) -> str:
-    """The address this host reaches a server on ``host`` by (a wildcard: loopback)."""
-    return "127.0.0.1" if host in (None, "", "0.0.0.0", "::") else str(host)
 
 
 def start_superlink(home: Path, port: int, log: Path, **options: Any) -> subprocess.Popen[bytes]:
@@ -231,7 +227,6 @@ def superlink_runtime() -> DeploymentRuntime | None:
 
 __all__ = [
     "DeploymentRuntime",
-    "local_host",
     "start_superlink",
     "superlink_command",
     "superlink_env",
