@@ -106,6 +106,23 @@ def start_superlink(home: Path, port: int, log: Path, **options: Any) -> subproc
     return process
 
 
+def flwr_json(home: Path, *args: str, timeout: float = 60.0,
+              code: str = "superlink_error") -> dict[str, Any]:  # fmt: skip
+    """``flwr ARGS --format json`` in Flower's environment of ``home`` (where the
+    connection is); an answer that is not JSON is an error with ``code``. Flower reports
+    the SuperLink's refusals in the JSON (``success: false``) and exits 0."""
+    scripts = Path(sys.executable).parent
+    done = subprocess.run([str(scripts / "flwr"), *args, "--format", "json"],
+                          env=child_env(home), cwd=home, capture_output=True, text=True,
+                          timeout=timeout, check=False)  # fmt: skip
+    try:
+        return dict(json.loads(done.stdout))
+    except ValueError:
+        detail = (done.stderr.strip() or done.stdout.strip())[-400:]
+        raise FedpsyError(f"flwr {' '.join(args[:2])} failed: {detail}",
+                          code=code) from None  # fmt: skip
+
+
 def write_connection(home: Path, address: str, *, insecure: bool = False,
                      root_certificates: Path | None = None) -> None:  # fmt: skip
     """``$FLWR_HOME/config.toml`` with the connection ``fedpsy`` (the default)."""
@@ -133,15 +150,7 @@ class DeploymentRuntime:
         self.last_run: dict[str, Any] = {}
 
     def _flwr(self, *args: str) -> dict[str, Any]:
-        scripts = Path(sys.executable).parent
-        done = subprocess.run([str(scripts / "flwr"), *args, "--format", "json"],
-                              env=child_env(self.home), capture_output=True, text=True,
-                              timeout=120, check=False)  # fmt: skip
-        try:
-            return dict(json.loads(done.stdout))
-        except ValueError:
-            raise FedpsyError(f"flwr {args[0]} failed: {done.stderr.strip()[-300:]}",
-                              code="training_failed") from None  # fmt: skip
+        return flwr_json(self.home, *args, timeout=120, code="training_failed")
 
     def _ended_without_outcome(self, run_id: str, result: Path) -> None:
         runs = self._flwr("ls", CONNECTION, "--run-id", run_id).get("runs", [])
@@ -227,6 +236,7 @@ def superlink_runtime() -> DeploymentRuntime | None:
 
 __all__ = [
     "DeploymentRuntime",
+    "flwr_json",
     "start_superlink",
     "superlink_command",
     "superlink_env",

@@ -16,9 +16,6 @@ live in the SuperLink's database (``DIR/flwr/superlink.db``) and survive its res
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +25,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from coordinator.training.deploy import CONNECTION
+from coordinator.training.deploy import CONNECTION, flwr_json
 from schemas.errors import FedpsyError
 from schemas.keys import ssh_fingerprint
-from schemas.training.env import child_env
 
 NIST_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 ALREADY_REGISTERED = "Public key already in use"
@@ -91,19 +87,10 @@ def _connection(home: Path) -> dict[str, Any]:
     return dict(table)
 
 
-def flwr_json(home: Path, *args: str, timeout: float = 60.0) -> dict[str, Any]:
-    """``flwr ARGS --format json`` in the coordinator's Flower environment; raises the
-    SuperLink's error message (``flwr`` exits 0 with ``success: false`` for those)."""
-    scripts = Path(sys.executable).parent
-    done = subprocess.run([str(scripts / "flwr"), *args, "--format", "json"],
-                          env=child_env(home), cwd=home, capture_output=True, text=True,
-                          timeout=timeout, check=False)  # fmt: skip
-    try:
-        answer = dict(json.loads(done.stdout))
-    except ValueError:
-        detail = (done.stderr.strip() or done.stdout.strip())[-400:]
-        raise FedpsyError(f"flwr {' '.join(args[:2])} failed: {detail}",
-                          code="superlink_error") from None  # fmt: skip
+def control(home: Path, *args: str) -> dict[str, Any]:
+    """:func:`~coordinator.training.deploy.flwr_json` for the SuperLink's Control API,
+    saying what to do when the SuperLink does not answer."""
+    answer = flwr_json(home, *args)
     if answer.get("success") is False:
         message = str(answer.get("error-message", "")).strip()
         if "unavailable" in message:
@@ -128,7 +115,7 @@ def register_supernode(home: Path, public_key: Path) -> Registered:
             "tls_ca_certs and restart `fedpsy coordinator serve --flower`",
             code="config_invalid",
         )
-    answer = flwr_json(home, "supernode", "register", str(public_key.resolve()), CONNECTION)
+    answer = control(home, "supernode", "register", str(public_key.resolve()), CONNECTION)
     if answer.get("success"):
         return Registered(ssh_fingerprint(line), int(answer["node-id"]))
     message = str(answer.get("error-message", ""))
@@ -142,7 +129,7 @@ def list_supernodes(home: Path) -> list[dict[str, Any]]:
     """The SuperNodes the SuperLink knows (``flwr supernode list``): node id, status
     (registered, online, offline, …) and times."""
     _connection(home)
-    answer = flwr_json(home, "supernode", "list", CONNECTION)
+    answer = control(home, "supernode", "list", CONNECTION)
     if not answer.get("success"):
         raise FedpsyError(f"flwr supernode list failed: {answer.get('error-message', '')}",
                           code="superlink_error")  # fmt: skip
