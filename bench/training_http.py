@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 import tempfile
 import uuid
 from contextlib import ExitStack
@@ -36,6 +35,7 @@ from coordinator.training.deploy import DeploymentRuntime, start_superlink
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
+from fedpsy.keeper import stop_process
 from node.formula import build_design
 from node.training.approvals import approve_app
 from node.training.supernode import start_site
@@ -109,11 +109,11 @@ def _deployed(stack: ExitStack, c: LocalConsortium, root: Path,
               plan: TrainPlan) -> tuple[Outcome, float]:  # fmt: skip
     port = free_port()
     link = start_superlink(root / "superlink", port, root / "superlink.log", insecure=True)
-    stack.callback(_stop, link)
+    stack.callback(stop_process, link, "the SuperLink")
     for site, node in c.nodes.items():
         for process in start_site(node.dir.root, f"127.0.0.1:{port}", free_port(),
                                   root / f"{site}.log", insecure=True):  # fmt: skip
-            stack.callback(_stop, process)
+            stack.callback(stop_process, process, "a site process")
     runtime = DeploymentRuntime(root / "superlink", f"127.0.0.1:{port}", insecure=True,
                                 timeout=300)  # fmt: skip
     nodes = registry.list_nodes(c.coordinator.engine)
@@ -123,15 +123,6 @@ def _deployed(stack: ExitStack, c: LocalConsortium, root: Path,
                                                   "delivery": delivery}), [])  # fmt: skip
     traffic = float(runtime.last_run.get("network-traffic", {}).get("total-bytes", 0))
     return outcome, traffic
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _row(mode: str, outcome: Outcome, bytes_per_round: float,
