@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -63,12 +64,14 @@ def fedpsy(*args: str, log: Path) -> subprocess.Popen[bytes]:
                                 env={**os.environ, "COLUMNS": "200"})  # fmt: skip
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path,
+             verify: ssl.SSLContext | bool = True) -> None:  # fmt: skip
+    """Until ``url`` answers 200 (``process``, logging to ``log``, must stay up)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

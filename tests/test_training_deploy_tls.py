@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ from schemas.training.bundle import app_hash
 from schemas.training.env import child_env
 from tests.support.consortium import clinical_sites
 from tests.support.deployment import Pki, append_serve_table, make_node
-from tests.test_training_deploy import TRAIN, fedpsy, free_port, stop
+from tests.test_training_deploy import TRAIN, fedpsy, free_port, stop, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("flower")]
 REGISTERED = {"berlin": 160, "oslo": 140}
@@ -47,20 +46,6 @@ ROGUE = "lyon"  # its SuperNode key is registered late
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "fedpsy.cli", *args], capture_output=True,
                           text=True, timeout=120, env={**os.environ, "COLUMNS": "300"})  # fmt: skip
-
-
-def wait_for_tls(url: str, process: subprocess.Popen[bytes], log: Path,
-                 verify: ssl.SSLContext) -> None:  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(url, timeout=2, verify=verify).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up:\n{log.read_text()}")
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 60) -> bool:
@@ -110,7 +95,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         coordinator = fedpsy("coordinator", "serve", str(coord_dir), "--port", str(api),
                              "--flower", "--flower-port", str(superlink), log=log)  # fmt: skip
         processes.append(coordinator)
-        wait_for_tls(f"https://127.0.0.1:{api}/health", coordinator, log, verify)
+        wait_for(f"https://127.0.0.1:{api}/health", coordinator, log, verify)
         home = coord_dir / "flwr"
         # the operator admits both SuperNodes (berlin's through the command)
         done = cli("coordinator", "register-supernode", str(coord_dir), str(public_keys["berlin"]))
@@ -127,7 +112,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             processes.append(started[site])
             urls[site] = f"https://127.0.0.1:{port}"
         for site, process in started.items():
-            wait_for_tls(urls[site] + "/health", process, root / f"{site}.log", verify)
+            wait_for(urls[site] + "/health", process, root / f"{site}.log", verify)
         with Coordinator.open(coord_dir) as coord:
             for site in REGISTERED:
                 coord.add_node(site, urls[site])
