@@ -42,11 +42,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from coordinator.failures import SiteFailure, SitesFailed
 from coordinator.training.links import SiteLink
-from coordinator.training.outcome import Outcome
+from coordinator.training.outcome import Outcome, raise_recorded
 from coordinator.training.plan import TrainPlan
-from schemas.errors import CATALOG, FedpsyError
+from schemas.errors import FedpsyError
 from schemas.settings import local_host
 from schemas.training.bundle import write_bundle
 from schemas.training.env import child_env
@@ -203,15 +202,7 @@ class DeploymentRuntime:
         outcome = Outcome.model_validate_json(result.read_text(encoding="utf-8"))
         self.last_run = self._finished(run_id)
         if outcome.error is not None:
-            sites = outcome.error.get("sites")
-            if isinstance(sites, dict) and all(isinstance(v, list) for v in sites.values()):
-                raise SitesFailed({s: SiteFailure(str(c), str(d)) for s, (c, d) in sites.items()})
-            code = str(outcome.error.get("code", "training_failed"))
-            raise FedpsyError(
-                str(outcome.error.get("detail", "")),
-                code=code if code in CATALOG else "training_failed",
-                extra={k: v for k, v in outcome.error.items() if k == "sites"},
-            )
+            raise_recorded(outcome.error, fallback="training_failed")
         return outcome
 
 

@@ -1,11 +1,17 @@
 """What a training run's rounds produce, as plain data (it crosses a process boundary in
-deployment): the history, the chosen weights, the test sums over sites and, when asked,
-each site's own test and local-only results."""
+simulation and deployment): the history, the chosen weights, the test sums over sites and,
+when asked, each site's own test and local-only results; or the error that ended the run
+(:func:`error_record`, raised again by the waiting process with :func:`raise_recorded`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from coordinator.failures import SiteFailure, SitesFailed
+from schemas.errors import CATALOG, FedpsyError
 from schemas.secagg.wire import DpRelease
 from schemas.steps.train import TrainResult, TrainSumResult
 
@@ -49,4 +55,29 @@ class Outcome(BaseModel):
     protection: Protection | None = None
 
 
-__all__ = ["Outcome", "Protection", "RoundStats"]
+def error_record(exc: BaseException) -> dict[str, Any]:
+    """The error that ended a run as plain data: the first fedpsy error in its chain, with
+    each failing site's code and detail (``failures``) or the error's ``extra``."""
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, FedpsyError):
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(seen, SitesFailed):
+        return {"code": seen.code, "detail": seen.message,
+                "failures": {s: [f.code, f.detail] for s, f in seen.failures.items()}}  # fmt: skip
+    if isinstance(seen, FedpsyError):
+        return {"code": seen.code, "detail": seen.detail or seen.message, "extra": seen.extra}
+    return {"code": "training_failed", "detail": f"{type(exc).__name__}: {exc}"}
+
+
+def raise_recorded(error: Mapping[str, Any], fallback: str) -> NoReturn:
+    """Raise the error :func:`error_record` recorded (``fallback``: the code of an
+    unknown one)."""
+    failures = error.get("failures")
+    if failures:
+        raise SitesFailed({s: SiteFailure(str(c), str(d)) for s, (c, d) in failures.items()})
+    code = str(error.get("code", fallback))
+    raise FedpsyError(str(error.get("detail", "")), code=code if code in CATALOG else fallback,
+                      extra=dict(error.get("extra") or {}))  # fmt: skip
+
+
+__all__ = ["Outcome", "Protection", "RoundStats", "error_record", "raise_recorded"]

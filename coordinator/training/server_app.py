@@ -20,9 +20,8 @@ from pathlib import Path
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from coordinator.failures import SitesFailed
 from coordinator.training.carried import carried_run
-from coordinator.training.outcome import Outcome
+from coordinator.training.outcome import Outcome, error_record
 from coordinator.training.plan import TrainPlan
 from coordinator.training.rounds import Rounds
 from schemas.errors import FedpsyError
@@ -48,17 +47,10 @@ def main(grid: Grid, context: Context) -> None:
     try:
         plan = TrainPlan.model_validate_json(plan_path.read_text(encoding="utf-8"))
         outcome = carried_run(plan, grid)
-    except SitesFailed as exc:
-        outcome = Outcome(error={"code": exc.code, "detail": exc.message,
-                                 "sites": {s: [f.code, f.detail]
-                                           for s, f in exc.failures.items()}})  # fmt: skip
-    except FedpsyError as exc:
-        outcome = Outcome(error={"code": exc.code, "detail": exc.detail or exc.message,
-                                 **({"sites": exc.extra["sites"]} if "sites" in exc.extra
-                                    else {})})  # fmt: skip
-    except Exception as exc:  # the coordinator must learn that the run failed
-        logger.exception("training run failed")
-        outcome = Outcome(error={"code": "training_failed", "detail": type(exc).__name__})
+    except Exception as exc:  # the coordinator must learn why the run failed
+        if not isinstance(exc, FedpsyError):
+            logger.exception("training run failed")
+        outcome = Outcome(error=error_record(exc))
     target.write_text(outcome.model_dump_json(), encoding="utf-8")
     if outcome.error is not None:
         raise RuntimeError(f"training failed: {outcome.error['code']}")

@@ -21,10 +21,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coordinator.failures import SiteFailure, SitesFailed
 from coordinator.training.links import SiteLink
-from coordinator.training.outcome import Outcome
-from schemas.errors import CATALOG, FedpsyError
+from coordinator.training.outcome import Outcome, error_record, raise_recorded
+from schemas.errors import FedpsyError
 from schemas.training.env import flower_environment
 
 if TYPE_CHECKING:  # the child imports the plan late: its import chain leads back here
@@ -67,17 +66,6 @@ def _run(plan: TrainPlan, links: list[SiteLink], workers: int) -> Outcome:
     return sink[0]
 
 
-def _error(exc: BaseException) -> dict[str, Any]:
-    seen: BaseException | None = exc
-    while seen is not None and not isinstance(seen, FedpsyError):
-        seen = seen.__cause__ or seen.__context__
-    if isinstance(seen, SitesFailed):
-        return {"sites": {s: [f.code, f.detail] for s, f in seen.failures.items()}}
-    if isinstance(seen, FedpsyError):
-        return {"code": seen.code, "detail": seen.detail or seen.message}
-    return {"code": "training_failed", "detail": f"{type(exc).__name__}: {exc}"}
-
-
 def _child(plan_json: str, links: list[SiteLink], workers: int, conn: Connection) -> None:
     try:
         import coordinator.analyses  # noqa: F401  (the import order the parent has)
@@ -86,7 +74,7 @@ def _child(plan_json: str, links: list[SiteLink], workers: int, conn: Connection
         outcome = _run(TrainPlan.model_validate_json(plan_json), links, workers)
         conn.send({"outcome": outcome.model_dump_json()})
     except BaseException as exc:  # everything must reach the parent
-        conn.send({"error": _error(exc)})
+        conn.send({"error": error_record(exc)})
     finally:
         conn.close()
 
@@ -112,11 +100,7 @@ def simulate(plan: TrainPlan, links: list[SiteLink], workers: int = 2) -> Outcom
             child.join()
     if "outcome" in answer:
         return Outcome.model_validate_json(answer["outcome"])
-    error = answer["error"]
-    if "sites" in error:
-        raise SitesFailed({s: SiteFailure(c, d) for s, (c, d) in error["sites"].items()})
-    code = error["code"] if error["code"] in CATALOG else "internal"
-    raise FedpsyError(error["detail"], code=code)
+    raise_recorded(answer["error"], fallback="internal")
 
 
 __all__ = ["backend_config", "simulate"]
