@@ -20,7 +20,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flwr.app import Message
@@ -32,6 +32,22 @@ from schemas.keys import fingerprint
 from schemas.training.carriage import answer_of, hello_message, hello_of, request_message
 
 logger = logging.getLogger(__name__)
+
+
+def pull_replies(pull: Callable[[set[str]], Iterable[Message]], ids: set[str],
+                 deadline: float, pause: float = 0.02) -> list[Message]:  # fmt: skip
+    """The replies to the messages ``ids``, asked for with ``pull`` until all came or
+    ``deadline`` passed. Flower's grid waits 3 s between pulls; this waits ``pause``,
+    doubling up to 0.2 s, so a phase costs its computation rather than the polling."""
+    replies: list[Message] = []
+    while ids and time.monotonic() < deadline:
+        pulled = list(pull(ids))
+        replies += pulled
+        ids = ids - {m.metadata.reply_to_message_id for m in pulled}
+        if ids:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+    return replies
 
 
 class GridMailbox:
@@ -46,18 +62,11 @@ class GridMailbox:
         self._lock = threading.Lock()
 
     def _pull(self, ids: set[str], deadline: float) -> list[Message]:
-        """Replies to the messages ``ids`` until all came or ``deadline`` passed."""
-        replies: list[Message] = []
-        pause = self.poll
-        while ids and time.monotonic() < deadline:
+        def locked(waiting: set[str]) -> list[Message]:
             with self._lock:
-                pulled = list(self.grid.pull_messages(ids))
-            replies += pulled
-            ids = ids - {m.metadata.reply_to_message_id for m in pulled}
-            if ids:
-                time.sleep(pause)
-                pause = min(pause * 2, 0.2)
-        return replies
+                return list(self.grid.pull_messages(waiting))
+
+        return pull_replies(locked, ids, deadline, self.poll)
 
     def _push(self, messages: list[Message]) -> set[str]:
         with self._lock:
@@ -120,4 +129,4 @@ class GridMailbox:
                                        timeout)  # fmt: skip
 
 
-__all__ = ["GridMailbox"]
+__all__ = ["GridMailbox", "pull_replies"]

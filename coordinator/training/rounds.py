@@ -23,6 +23,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
 from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.training.grid_mailbox import pull_replies
 from coordinator.training.loop import RoundLoop
 from coordinator.training.plan import TrainPlan
 from schemas.errors import FedpsyError
@@ -75,26 +76,13 @@ def check_replies(replies: list[Message], expected: int, what: str) -> list[Trai
 
 
 def send_and_receive(grid: Grid, messages: list[Message], timeout: float) -> list[Message]:
-    """Push ``messages`` and pull their replies until all came or ``timeout`` passed.
-
-    Flower's HTTP grid waits 3 s between pulls; this waits 20 ms, doubling up to 0.2 s,
-    so a phase costs its computation rather than the polling. A grid that is no Flower
-    grid (tests) is asked with its own ``send_and_receive``.
-    """
+    """Push ``messages`` and pull their replies until all came or ``timeout`` passed
+    (:func:`~coordinator.training.grid_mailbox.pull_replies`). A grid that is no Flower
+    grid (tests) is asked with its own ``send_and_receive``."""
     if not isinstance(grid, Grid):
         return list(grid.send_and_receive(messages, timeout=timeout))
     waiting = set(grid.push_messages(messages))
-    end = time.monotonic() + timeout
-    replies: list[Message] = []
-    pause = 0.02
-    while waiting and time.monotonic() < end:
-        pulled = list(grid.pull_messages(waiting))
-        replies += pulled
-        waiting -= {m.metadata.reply_to_message_id for m in pulled}
-        if waiting:
-            time.sleep(pause)
-            pause = min(pause * 2, 0.2)
-    return replies
+    return pull_replies(grid.pull_messages, waiting, time.monotonic() + timeout)
 
 
 def total_of(results: list[TrainResult]) -> TrainSumResult:
