@@ -35,10 +35,10 @@ from coordinator.training.deploy import DeploymentRuntime, start_superlink
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
+from fedpsy.flower import site_supernode
 from fedpsy.keeper import stop_process
 from node.formula import build_design
 from node.training.approvals import approve_app
-from node.training.supernode import start_site
 from schemas.analyses import parse_request
 from schemas.analyses.train import TrainRequest
 from schemas.models.layout import unflatten
@@ -110,10 +110,9 @@ def _deployed(stack: ExitStack, c: LocalConsortium, root: Path,
     port = free_port()
     link = start_superlink(root / "superlink", port, root / "superlink.log", insecure=True)
     stack.callback(stop_process, link, "the SuperLink")
-    for site, node in c.nodes.items():
-        for process in start_site(node.dir.root, f"127.0.0.1:{port}", free_port(),
-                                  root / f"{site}.log", insecure=True):  # fmt: skip
-            stack.callback(stop_process, process, "a site process")
+    for node in c.nodes.values():  # as `fedpsy node serve --supernode` runs them
+        stack.enter_context(site_supernode(node.dir.root, f"127.0.0.1:{port}",
+                                           port=free_port()))  # fmt: skip
     runtime = DeploymentRuntime(root / "superlink", f"127.0.0.1:{port}", insecure=True,
                                 timeout=300)  # fmt: skip
     nodes = registry.list_nodes(c.coordinator.engine)

@@ -18,7 +18,7 @@ and an idle SuperNode asks the SuperLink for messages every 3 s (fixed in Flower
 starts the SuperNode through :func:`main`, which polls every ``FEDPSY_SUPERNODE_POLL``
 seconds (default 0.2) instead and waits 20 ms instead of 0.5 s for its ClientApp's
 reply, and retries its pulls of message objects sooner (:func:`quick_object_pulls`);
-:func:`start_site` runs it with ``--isolation process`` next to the site's
+:func:`fedpsy.flower.site_supernode` runs it with ``--isolation process`` next to the site's
 long-running worker (:mod:`node.training.worker`), so a message costs its computation,
 not a process start and the imports of Flower, numpy, pandas and fedpsy.
 """
@@ -81,13 +81,6 @@ def start_worker(node_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes
     with log.open("ab") as out:
         return subprocess.Popen(command, env=supernode_env(node_dir), stdout=out,
                                 stderr=subprocess.STDOUT)  # fmt: skip
-
-
-def start_site(node_dir: Path, superlink: str, port: int, log: Path,
-               **options: Any) -> list[subprocess.Popen[bytes]]:  # fmt: skip
-    """The site's SuperNode in warm mode and its worker (stop them in reverse order)."""
-    supernode = start_supernode(node_dir, superlink, port, log, warm=True, **options)
-    return [supernode, start_worker(node_dir, port, log)]
 
 
 class _Clock:
