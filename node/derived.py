@@ -23,7 +23,6 @@ A source that is no sink refuses steps that would derive values (``derived_unsup
 from __future__ import annotations
 
 import logging
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -150,47 +149,25 @@ def apply_to_wide(wide: pd.DataFrame, derived: DerivedValues) -> pd.DataFrame:
     return out
 
 
-class RowsSource(FrameSource, Protocol):
-    """A frame source that also lists a cohort's row ids (the store's, for the guard)."""
-
-    def cohort_rows(self, visit: str, cohort: Cohort | None) -> pd.Index: ...
-
-
 class DerivedFrameSource:
     """The store's frame source, able to stage derived values and hand committed runs to
     ``keep`` (the node service's writer)."""
 
-    def __init__(self, inner: RowsSource, keep: Callable[[DerivedValues], None]) -> None:
+    def __init__(self, inner: FrameSource, keep: Callable[[DerivedValues], None]) -> None:
         self.inner = inner
         self._keep = keep
         self._staged = Staging()
-        self._seen = threading.local()
 
     @property
     def site(self) -> str:
         return self.inner.site
 
+    @property
+    def split_salt(self) -> bytes:
+        return self.inner.split_salt
+
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
-        frame = self.inner.frame(variables, visit, cohort)
-        seen: set[int] | None = getattr(self._seen, "rows", None)
-        if seen is not None:
-            seen.update(int(i) for i in frame.index)
-        return frame
-
-    def record_rows(self) -> None:
-        """Start recording (in this thread) the rows of every frame served."""
-        self._seen.rows = set()
-
-    def recorded_rows(self) -> pd.Index | None:
-        """The rows served since :meth:`record_rows` (``None`` when no frame was read)."""
-        seen: set[int] | None = getattr(self._seen, "rows", None)
-        self._seen.rows = None
-        if not seen:
-            return None
-        return pd.Index(sorted(seen), name="row_id")
-
-    def cohort_rows(self, visit: str, cohort: Cohort | None) -> pd.Index:
-        return self.inner.cohort_rows(visit, cohort)
+        return self.inner.frame(variables, visit, cohort)
 
     def stage_derived(self, derived: DerivedValues) -> None:
         self._staged.put(derived)
@@ -205,7 +182,6 @@ __all__ = [
     "DerivedFrameSource",
     "DerivedSink",
     "DerivedValues",
-    "RowsSource",
     "Staging",
     "apply_to_wide",
     "derived_values",

@@ -24,6 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 from formulaic import model_matrix
 
+from node.watch import note_rows
 from schemas.errors import FedpsyError
 from schemas.formula import parse_formula
 
@@ -36,13 +37,17 @@ _CONTEXT = {"log": np.log, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt}
 
 @dataclass(frozen=True)
 class Design:
-    """A complete-case design: ``x`` (rows × columns), outcome ``y``, and counts."""
+    """A complete-case design: ``x`` (rows × columns), outcome ``y``, the row ids of its
+    rows and of all rows of the frame it was built from (``total`` = ``n`` + ``missing``
+    of them), and counts."""
 
     x: Matrix
     y: Matrix
     columns: list[str]
     total: int
     missing: int
+    rows: npt.NDArray[np.int64]
+    read: npt.NDArray[np.int64]
 
     @property
     def n(self) -> int:
@@ -103,7 +108,8 @@ def build_design(
     total = len(data)
     complete = data[data.notna().all(axis=1).to_numpy()]
     with np.errstate(all="ignore"):
-        matrices = model_matrix(formula, complete, context=_CONTEXT)
+        # na_action="ignore": rows a transform makes non-finite are dropped below, counted
+        matrices = model_matrix(formula, complete, context=_CONTEXT, na_action="ignore")
     lhs = matrices.lhs
     rhs = matrices.rhs
     if lhs.shape[1] != 1:
@@ -126,9 +132,11 @@ def build_design(
     )
     y = np.asarray(lhs.to_numpy(dtype=np.float64), dtype=np.float64).reshape(len(complete))
     finite = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    rows = np.asarray(complete.index, dtype=np.int64)
     if not finite.all():
-        x, y = x[finite], y[finite]
+        x, y, rows = x[finite], y[finite], rows[finite]
     missing = total - int(x.shape[0])
+    note_rows(int(x.shape[0]))
     logger.debug(
         "design %s: %d rows, %d missing, %d columns", formula, x.shape[0], missing, len(built)
     )
@@ -138,6 +146,8 @@ def build_design(
         columns=built,
         total=total,
         missing=missing,
+        rows=rows,
+        read=np.asarray(data.index, dtype=np.int64),
     )
 
 

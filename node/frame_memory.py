@@ -22,6 +22,7 @@ import pandas as pd
 
 from node.cohort import cohort_mask
 from node.derived import DerivedValues, Staging, apply_to_wide
+from node.watch import note_rows
 from schemas.cohort import Cohort
 from schemas.errors import FedpsyError
 
@@ -34,7 +35,11 @@ class DataFrameSource:
     """The rows of one site, held as a wide DataFrame."""
 
     def __init__(
-        self, site: str, data: pd.DataFrame, categories: Mapping[str, Sequence[str]]
+        self,
+        site: str,
+        data: pd.DataFrame,
+        categories: Mapping[str, Sequence[str]],
+        split_salt: bytes = b"",
     ) -> None:
         if "person_id" not in data.columns:
             raise FedpsyError(f"site {site!r}: the frame has no person_id column", code="bad_input")
@@ -43,6 +48,7 @@ class DataFrameSource:
                 f"site {site!r}: 'site' is a reserved variable name", code="bad_input"
             )
         self._site = site
+        self._split_salt = split_salt
         self._categories = {k: [str(c) for c in v] for k, v in categories.items()}
         self._wide = self._prepare(data)
         self._staged = Staging()
@@ -50,6 +56,10 @@ class DataFrameSource:
     @property
     def site(self) -> str:
         return self._site
+
+    @property
+    def split_salt(self) -> bytes:
+        return self._split_salt
 
     @property
     def variables(self) -> list[str]:
@@ -68,6 +78,7 @@ class DataFrameSource:
         rows = at_visit.drop(columns=["visit"]).set_index("row_id")
         rows.index.name = "row_id"
         selected = rows[cohort_mask(rows, cohort).to_numpy()]
+        note_rows(len(selected))
         return selected.loc[:, list(variables)].copy()
 
     def stage_derived(self, derived: DerivedValues) -> None:

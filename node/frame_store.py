@@ -35,10 +35,16 @@ class StoreFrameSource:
     """A FrameSource over the node's store."""
 
     def __init__(
-        self, engine: Engine, site: str, dictionary: Dictionary, min_label_count: int = 1
+        self,
+        engine: Engine,
+        site: str,
+        dictionary: Dictionary,
+        min_label_count: int = 1,
+        split_salt: bytes = b"",
     ) -> None:
         self._engine = engine
         self._site = site
+        self._split_salt = split_salt
         self._dictionary = dictionary
         self._min_label_count = min_label_count
 
@@ -46,23 +52,9 @@ class StoreFrameSource:
     def site(self) -> str:
         return self._site
 
-    def cohort_rows(self, visit: str, cohort: Cohort | None) -> pd.Index:
-        """Row ids of the persons in ``cohort`` at ``visit`` (for the differencing guard)."""
-        if cohort is None:
-            p, v = t.person.c, t.visit.c
-            with self._engine.connect() as conn:
-                ids = sorted(
-                    int(i)
-                    for i in conn.execute(
-                        select(p.row_id).where(
-                            p.person_id.in_(select(v.person_id).where(v.label == visit))
-                        )
-                    ).scalars()
-                )
-            rows: pd.Index = pd.Index(ids, name="row_id")
-            return rows
-        index: pd.Index = self.frame([], visit, cohort).index
-        return index
+    @property
+    def split_salt(self) -> bytes:
+        return self._split_salt
 
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
         wanted = list(dict.fromkeys(variables))
@@ -78,7 +70,9 @@ class StoreFrameSource:
         }
         for code, cats in categories.items():  # rare labels of open categoricals: withheld
             wide[code] = wide[code].where(wide[code].isna() | wide[code].isin(cats))
-        source = DataFrameSource(self._site, wide.drop(columns=["row_id"]), categories)
+        source = DataFrameSource(
+            self._site, wide.drop(columns=["row_id"]), categories, self._split_salt
+        )
         framed = source.frame(wanted, visit, cohort)
         framed.index = pd.Index(wide["row_id"].to_numpy()[framed.index.to_numpy()], name="row_id")
         return framed

@@ -1,15 +1,26 @@
 """The privacy gate's threshold rules: what a step result may reveal under the policy.
 
 Every step states what its result reveals as a :class:`~schemas.steps.base.Disclosure`
-(rows used, every count that leaves, number of model parameters); the node calls
-:func:`check_disclosure` before anything leaves. Rules, in the order they are checked:
+about the rows it actually used (after the cohort, complete cases and transforms); the
+node calls :func:`check_disclosure` before anything leaves. Rules, in the order they are
+checked (``docs/THREAT_MODEL.md`` names the attack each one stops and its test):
 
 1. ``analysis_not_allowed`` — the policy does not list the analysis.
-2. ``cohort_too_small``     — fewer rows than ``min_cohort``.
-3. ``cell_too_small``       — some count is in ``1 .. min_cell-1``.
-4. ``model_too_small``      — a model (``parameters`` given) on fewer than
+2. ``cohort_too_small``     — fewer rows than ``min_cohort`` (:func:`refuse_small_cohort`;
+   the node also answers this for any step that fails on a cohort below the minimum).
+3. ``cell_too_small``       — some count is in ``1 .. min_cell-1``: a table cell, a group,
+   the 1s or 0s of a binary variable, an outcome cell, exits from a risk set, or the rows
+   the step dropped for missing values or non-finite transforms.
+4. ``split_too_small``      — a training phase on held-out rows with fewer than
+   ``min_cohort`` rows, positives or negatives.
+5. ``dominance``            — a sum whose largest contribution others could estimate to
+   within ``dominance_percent`` % (the p%-rule on squared deviations).
+6. ``column_too_thin``      — a non-constant design column with fewer than ``min_cell``
+   rows off its most common value.
+7. ``leverage_too_high``    — a design row with hat value above ``max_leverage``.
+8. ``model_too_small``      — a model (``parameters`` given) on fewer than
    ``min_model_rows`` rows.
-5. ``too_many_parameters``  — more parameters than ``max_parameter_fraction × rows``.
+9. ``too_many_parameters``  — more parameters than ``max_parameter_fraction × rows``.
 
 Refusal details name the rule, the step and the policy's threshold, never the rows, the
 offending cell, its position or its value: a refusal may only tell that *some* value is
@@ -39,6 +50,16 @@ from schemas.steps.base import Disclosure
 logger = logging.getLogger(__name__)
 
 
+def refuse_small_cohort(policy: Policy, step_name: str) -> NoReturn:
+    """The size refusal: the same code and words for a small cohort and for a step that
+    failed on one."""
+    _refuse(
+        step_name,
+        "cohort_too_small",
+        f"the rows it would use are fewer than the site's minimum of {policy.min_cohort}",
+    )
+
+
 def check_disclosure(policy: Policy, analysis: str, step_name: str, disclosure: Disclosure) -> None:
     """Raise :class:`Refused` when ``disclosure`` breaks a rule of ``policy``; else return."""
     if not policy.allows(analysis):
@@ -46,20 +67,13 @@ def check_disclosure(policy: Policy, analysis: str, step_name: str, disclosure: 
             f"analysis {analysis!r} is not in this site's allowed_analyses",
             code="analysis_not_allowed",
         )
-    if disclosure.rows < 0 or any(cell < 0 for cell in disclosure.cells):
+    counts = (*disclosure.cells, *disclosure.dropped, *disclosure.split, *disclosure.support)
+    if disclosure.rows < 0 or any(c < 0 for c in counts):
         raise FedpsyError(f"step {step_name!r} stated a negative count", code="internal")
     if disclosure.rows < policy.min_cohort:
-        _refuse(
-            step_name,
-            "cohort_too_small",
-            f"the rows it would use are fewer than the site's minimum of {policy.min_cohort}",
-        )
-    if any(0 < cell < policy.min_cell for cell in disclosure.cells):
-        _refuse(
-            step_name,
-            "cell_too_small",
-            f"a count it would return is below the site's minimum cell size of {policy.min_cell}",
-        )
+        refuse_small_cohort(policy, step_name)
+    _check_counts(policy, step_name, disclosure)
+    _check_magnitudes(policy, step_name, disclosure)
     if disclosure.parameters is None:
         return
     if disclosure.rows < policy.min_model_rows:
@@ -74,6 +88,58 @@ def check_disclosure(policy: Policy, analysis: str, step_name: str, disclosure: 
             "too_many_parameters",
             f"the model's {disclosure.parameters} parameters exceed the site's limit of "
             f"{policy.max_parameter_fraction:g} parameters per row; use fewer terms",
+        )
+
+
+def _check_counts(policy: Policy, step_name: str, disclosure: Disclosure) -> None:
+    if any(0 < cell < policy.min_cell for cell in disclosure.cells):
+        _refuse(
+            step_name,
+            "cell_too_small",
+            f"a count it would return is below the site's minimum cell size of {policy.min_cell}",
+        )
+    if any(0 < cell < policy.min_cell for cell in disclosure.dropped):
+        _refuse(
+            step_name,
+            "cell_too_small",
+            "the rows it would drop for missing values or non-finite transforms are below "
+            f"the site's minimum cell size of {policy.min_cell}; add not_null conditions "
+            "on the variables it uses to the cohort, or change the transform",
+        )
+    if any(count < policy.min_cohort for count in disclosure.split):
+        _refuse(
+            step_name,
+            "split_too_small",
+            "a held-out part of the training rows (test or validation), or its positives "
+            f"or negatives, is below the site's minimum of {policy.min_cohort}; use a "
+            "larger test_fraction or validation_fraction, or more rows",
+        )
+
+
+def _check_magnitudes(policy: Policy, step_name: str, disclosure: Disclosure) -> None:
+    threshold = policy.dominance_percent / 100.0
+    if threshold > 0 and any(ratio < threshold for ratio in disclosure.dominance):
+        _refuse(
+            step_name,
+            "dominance",
+            "one or two persons' values dominate a sum it would return (p%-rule, "
+            f"p = {policy.dominance_percent:g}); clip or transform the variable (e.g. log), "
+            "or restrict the cohort",
+        )
+    if any(count < policy.min_cell for count in disclosure.support):
+        _refuse(
+            step_name,
+            "column_too_thin",
+            "a design column differs from its most common value in fewer rows than the "
+            f"site's minimum cell size of {policy.min_cell}; drop or coarsen that term",
+        )
+    if disclosure.leverage is not None and disclosure.leverage > policy.max_leverage:
+        _refuse(
+            step_name,
+            "leverage_too_high",
+            "a row would have a hat value (leverage) above the site's maximum of "
+            f"{policy.max_leverage:g}, so the fit would reveal its outcome; drop or "
+            "transform the term that singles it out",
         )
 
 

@@ -81,6 +81,8 @@ class Policy(BaseModel):
     min_model_rows: int = Field(10, ge=1)
     max_parameter_fraction: float = Field(0.1, gt=0, le=1)
     max_categories: int = Field(40, ge=2)
+    max_leverage: float = Field(0.5, gt=0, le=1)
+    dominance_percent: float = Field(10.0, ge=0, lt=100)
     allowed_analyses: tuple[str, ...] = Field(KNOWN_ANALYSES, strict=False)
     default_approval: Approval = "auto"
     approval: dict[str, Approval] = Field(default_factory=dict)
@@ -189,13 +191,18 @@ def default_policy_text() -> str:
 # number. Unknown keys are errors, so a typo cannot leave a default in force.
 # Restart `fedpsy node serve` after editing.
 
-# Smallest count that may leave in a table, histogram bin or group (1 .. min_cell-1 is
-# refused; 0 may leave, because the list of categories is public in the dictionary).
+# Smallest count that may leave in a table, histogram bin or group, the 1s or 0s of a
+# binary variable, a model's outcome cells, the exits from a survival risk set between
+# reported times, and the rows an answer drops as missing (1 .. min_cell-1 is refused; 0
+# may leave, because the list of categories is public in the dictionary). A design
+# column must also differ from its most common value in at least this many rows.
 min_cell = 5
 
-# Smallest number of rows (persons after the cohort and complete cases) an answer may
-# come from. Also the differencing defence: a cohort that differs from one answered
-# before by 1 .. min_cohort-1 persons is refused.
+# Smallest number of rows (persons after the cohort, complete cases and transforms) an
+# answer may come from; any step that fails on fewer rows is refused the same way. Also
+# the differencing defence: rows used that differ from rows used by an earlier answer by
+# 1 .. min_cohort-1 persons are refused. Training's held-out test and validation parts
+# (and their positives and negatives) need at least this many rows too.
 min_cohort = 5
 
 # Smallest number of rows for any fitted model (regression, survival, clustering, ...).
@@ -207,6 +214,21 @@ max_parameter_fraction = 0.1
 
 # Largest number of categories a variable may have in a table or as a factor.
 max_categories = 40
+
+# Largest hat value (leverage) any row may have in a model's design at this site. A row
+# with leverage near 1 is fitted by its own outcome, so the fit would reveal it (a term
+# that is non-zero for one person only does this). 0.5 means that the best linear guess
+# of a row's outcome from the model carries at least as much of the other rows' outcomes
+# as of its own. Ordinary designs stay far below it (on average p/n).
+max_leverage = 0.5
+
+# Dominance (p%-rule) for every sum that leaves: means, variances, cross-products and
+# model statistics. A sum is refused when, of the squared deviations from the mean, all
+# but the two largest add up to less than this percentage of the largest: the second
+# largest contributor could then estimate the largest to within p %. One far-out value
+# (a data-entry error, a very rare person) triggers it; the refusal says to clip or
+# transform the variable. 0 turns the rule off.
+dominance_percent = 10.0
 
 # The analyses this site takes part in; delete a line to refuse that analysis.
 allowed_analyses = [

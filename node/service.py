@@ -15,31 +15,28 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from node.admission import Admission, pack, unpack
 from node.audit import AuditLog
 from node.auth import verify_request
 from node.derived import DerivedFrameSource, DerivedValues
 from node.differencing import DifferencingGuard
 from node.frame_store import StoreFrameSource
-from node.gate import check_disclosure
 from node.harmonized import DERIVED_FILE, save_harmonized, write_derived_dictionary
-from node.identity import load_identity
+from node.identity import load_identity, secret_salt
+from node.intervals import IntervalMemory
 from node.ledger import PrivacyLedger
 from node.nonces import NonceStore
 from node.policy import Policy, load_policy
 from node.release import Releaser, audit_form
 from node.secagg import SecaggNode
 from node.site import NodeSite
-from node.steps.base import Computed, FrameSource
-from node.steps.registry import run_step
-from node.tasks import TaskStore
+from node.tasks import GUARD_KEY, TaskStore
 from node.training.approvals import check_step_app
 from node.trust import load_trusted
 from schemas import __version__
@@ -68,35 +65,6 @@ def _parse(model: type[M], body: bytes) -> M:
         ) from None
 
 
-def _finite(value: object) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return all(_finite(v) for v in value)
-    return True
-
-
-def compute(step: StepBase, source: FrameSource) -> Computed:
-    """Run ``step``; parameters the computation cannot use are the request's fault (422),
-    and a result that is not finite never leaves."""
-    try:
-        computed = run_step(step, source)
-    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-        log.info("step failed", extra={"step": step.step, "error": type(exc).__name__})
-        raise FedpsyError(
-            f"step {step.step!r} cannot be computed with these parameters ({type(exc).__name__})",
-            code="request_invalid",
-        ) from None
-    if not _finite(computed.result.model_dump()):
-        raise FedpsyError(
-            f"step {step.step!r} gives a result that is not finite with these parameters",
-            code="request_invalid",
-        )
-    return computed
-
-
 class NodeService:
     """One node's task handling, independent of the HTTP layer."""
 
@@ -106,16 +74,18 @@ class NodeService:
         self.clock = clock
         self.policy: Policy = load_policy(node.dir.policy)
         self.nonces = NonceStore(node.engine)
-        self.frames = DerivedFrameSource(
-            StoreFrameSource(node.engine, node.config.site, node.dictionary, self.policy.min_cell),
-            self._keep,
+        identity = load_identity(node.dir)
+        self.public_key = public_pem(identity.public_key()).decode("ascii")
+        self.split_salt = secret_salt(identity, "fedpsy training split")
+        self.frames = DerivedFrameSource(self._store_frames(), self._keep)
+        self.gate = Admission(
+            self.policy,
+            DifferencingGuard(node.engine, self.policy.min_cohort),
+            IntervalMemory(node.engine, self.policy.min_cell),
         )
-        self.guard = DifferencingGuard(node.engine, self.policy.min_cohort)
         self.audit = AuditLog(node.engine)
         self.tasks = TaskStore(node.engine, node.config.site)
         self.ledger = PrivacyLedger(node.engine)
-        identity = load_identity(node.dir)
-        self.public_key = public_pem(identity.public_key()).decode("ascii")
         # a reopened node keeps its secure aggregation sessions (``secagg``)
         self.secagg = secagg or SecaggNode(node.dir, node.engine, identity)
         self.releaser = Releaser(self.policy, self.ledger, self.secagg, node.dictionary)
@@ -123,6 +93,10 @@ class NodeService:
     @property
     def site(self) -> str:
         return self.node.config.site
+
+    def _store_frames(self) -> StoreFrameSource:
+        return StoreFrameSource(self.node.engine, self.site, self.node.dictionary,
+                                self.policy.min_cell, self.split_salt)  # fmt: skip
 
     def _keep(self, derived: DerivedValues) -> None:
         """Keep a committed run's per-person values as variables of this node."""
@@ -140,9 +114,7 @@ class NodeService:
             variables=derived.variables,
         )
         self.node.record_extension(path.name)
-        self.frames.inner = StoreFrameSource(
-            self.node.engine, self.site, self.node.dictionary, self.policy.min_cell
-        )
+        self.frames.inner = self._store_frames()
         self.releaser = Releaser(self.policy, self.ledger, self.secagg, self.node.dictionary)
         self.audit.append(
             "derived.kept",
@@ -200,15 +172,9 @@ class NodeService:
                 )
             check_step_app(self.node.dir.root, step)
             self._check_secure(task, step)
-            # the guard checks the rows the step read (its cohort at its visit); nothing
-            # has left yet, so computing first costs no privacy and saves a store read
-            self.frames.record_rows()
-            computed = compute(step, self.frames)
-            rows = self.frames.recorded_rows()
-            if rows is None:
-                rows = self.frames.cohort_rows(step.visit, step.cohort)
-            self.guard.check(rows.to_numpy(), self.node.dictionary.hash)
-            check_disclosure(self.policy, task.analysis, step.step, computed.disclosure)
+            # nothing leaves before the gate has judged the rows the step actually used
+            computed = self.gate.compute(step, self.frames)
+            self.gate.check(task.analysis, step, computed, self.node.dictionary.hash)
             release = self.releaser.release(task, step, computed)
         except FedpsyError as exc:
             if CATALOG[exc.code].exit_code != EXIT_REFUSED:
@@ -224,10 +190,11 @@ class NodeService:
             )
         leaving = release.leaving()
         if self.policy.approval_for(task.analysis) == "manual":
-            self.tasks.save(task.task_id, step.step, "pending", request, release.stored())
+            stored = release.stored() | {GUARD_KEY: pack(computed.used)}
+            self.tasks.save(task.task_id, step.step, "pending", request, stored)
             self.audit.append("pending", task.task_id, {"digest": _digest(leaving)})
             return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
-        self.guard.admit(rows.to_numpy(), self.node.dictionary.hash)  # atomic re-check
+        self.gate.admit(computed.used, self.node.dictionary.hash)  # atomic re-check
         self.tasks.save(task.task_id, step.step, "answered", request, leaving)
         self._released(task.task_id, leaving, request.get("secure"))
         return TaskOutcome(task_id=task.task_id, site=self.site, status="answered", **leaving)
@@ -269,9 +236,8 @@ class NodeService:
             self.audit.append("rejected", task_id, {})
             return self.outcome(task_id)
         request = self.tasks.request_of(task_id) or {}
-        step = parse_step(request["step"])
-        rows = self.frames.cohort_rows(step.visit, step.cohort)
-        self.guard.admit(rows.to_numpy(), self.node.dictionary.hash)
+        self.gate.admit(unpack(self.tasks.stored_of(task_id).get(GUARD_KEY, [])),
+                        self.node.dictionary.hash)  # fmt: skip
         self.tasks.decide(task_id, "answered")
         answered = self.outcome(task_id)
         self._released(

@@ -11,6 +11,10 @@ from sqlalchemy import Engine, insert, select, update
 from node.store import tables as t
 from schemas.wire import TaskOutcome
 
+GUARD_KEY = "guard"
+"""Key of a pending task's stored row sets for the differencing guard (stays at the node,
+never shown as what would leave)."""
+
 
 class TaskStore:
     """The ``task`` table."""
@@ -23,6 +27,12 @@ class TaskStore:
         with self._engine.connect() as conn:
             row = conn.execute(select(t.task).where(t.task.c.task_id == task_id)).mappings().first()
         return None if row is None else self._outcome(dict(row))
+
+    def stored_of(self, task_id: str) -> dict[str, Any]:
+        """What was stored for the task (what left or would leave, and node-only parts)."""
+        with self._engine.connect() as conn:
+            raw = conn.execute(select(t.task.c.result).where(t.task.c.task_id == task_id)).scalar()
+        return dict(json.loads(raw)) if raw else {}
 
     def request_of(self, task_id: str) -> dict[str, Any] | None:
         with self._engine.connect() as conn:
@@ -73,7 +83,7 @@ class TaskStore:
                 "task_id": r["task_id"],
                 "step": r["step"],
                 "request": json.loads(r["request"]),
-                "would_leave": json.loads(r["result"]) if r["result"] else None,
+                "would_leave": _shown(r["result"]),
                 "created_at": r["created_at"],
             }
             for r in rows
@@ -102,3 +112,10 @@ class TaskStore:
                 reason={"code": "approval_rejected", "detail": "the site rejected this request"},
             )
         return TaskOutcome(task_id=row["task_id"], site=self._site, status="pending")
+
+
+def _shown(stored: str | None) -> dict[str, Any] | None:
+    """A pending task's stored answer without the node-only guard sets."""
+    if not stored:
+        return None
+    return {k: v for k, v in json.loads(stored).items() if k != GUARD_KEY}

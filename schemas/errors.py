@@ -76,6 +76,20 @@ CATALOG: dict[str, ErrorKind] = {
         EXIT_REFUSED,
         403,
     ),
+    "split_too_small": ErrorKind(
+        "A held-out training split is smaller than the site's minimum.", EXIT_REFUSED, 403
+    ),
+    "dominance": ErrorKind(
+        "One or two persons' values dominate a sum (p%-rule).", EXIT_REFUSED, 403
+    ),
+    "column_too_thin": ErrorKind(
+        "A design column sets apart fewer rows than the site's minimum cell size.",
+        EXIT_REFUSED,
+        403,
+    ),
+    "leverage_too_high": ErrorKind(
+        "A row's leverage in the model exceeds the site's maximum.", EXIT_REFUSED, 403
+    ),
     "approval_rejected": ErrorKind("The site rejected the request.", EXIT_REFUSED, 403),
     "app_not_approved": ErrorKind(
         "The site has not approved this training app.", EXIT_REFUSED, 403

@@ -162,15 +162,18 @@ def test_kaplan_meier_fractional_times_with_ties() -> None:
 
 
 def test_kaplan_meier_never_discloses_an_interval_with_few_events() -> None:
-    df = bmt()
-    sites = split_sites(df, [2, 5, 3], seed=2, categories={"disease": BMT_GROUPS})
-    grid = list(range(20, 2001, 20))
+    df = rehospitalization().rename(
+        columns={"time_to_rehospitalization": "days", "rehospitalization": "died"}
+    )
+    df = df.dropna(subset=["died"])
+    sites = split_sites(df, [2, 5, 3], seed=2, categories={"sex": ["F", "M"]})
+    grid = list(range(20, 1001, 20))
     minimum = 5
     request = {
         "analysis": "kaplan_meier",
         "time": "days",
         "event": "died",
-        "group": "disease",
+        "group": "sex",
         "grid": grid,
         "min_events": minimum,
     }
@@ -178,15 +181,24 @@ def test_kaplan_meier_never_discloses_an_interval_with_few_events() -> None:
     assert isinstance(result, KaplanMeierResult)
     # sites refused the fine grid; each refusal made the coordinator merge intervals pairwise
     assert result.coarsened >= 1 and result.merged and len(fed.log) == result.coarsened + 1
-    # what each site let out passed its gate: no interval with 1..4 of its own events
-    for exchange in fed.log:
-        for disclosure in exchange.disclosures.values():
+    # what each site let out passed its gate: no interval with 1..4 of its own events or
+    # exits (events and censored rows leaving the risk set between reported times)
+    for exchange in fed.log[-1:]:
+        for site, disclosure in exchange.disclosures.items():
             assert all(c == 0 or c >= minimum for c in disclosure.cells)
+            rows = sites[site].frame(["days", "died", "sex"], "baseline", None)
+            step = exchange.step
+            assert isinstance(step, SurvivalCountsStep) and step.intervals is not None
+            for sex in ("F", "M"):
+                days = rows.loc[rows["sex"] == sex, "days"].to_numpy()
+                bounds = [0, *step.intervals, np.inf]
+                exits = [int(((days >= a) & (days < b)).sum()) for a, b in pairwise(bounds)]
+                assert all(e == 0 or e >= minimum for e in exits), (site, sex, exits)
     # what the result shows: every reported interval holds 0 or at least the minimum events
-    for label in BMT_GROUPS:
+    for label in ("F", "M"):
         curve = result.groups[label]
-        assert set(curve.time) <= set(grid) and len(curve.time) < len(grid)
-        pooled = df[df.disease == label]
+        assert set(curve.time) <= set(grid) and 1 < len(curve.time) < len(grid)
+        pooled = df[df["sex"] == label]
         counted = interval_events(pooled["days"], pooled["died"], curve.time)
         assert counted == curve.events
         assert all(c == 0 or c >= minimum for c in counted)

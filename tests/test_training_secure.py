@@ -117,7 +117,7 @@ def _site_parts(c: LocalConsortium, result: TrainingResult, seed: int
     for site, service in c.services.items():
         frame = service.frames.frame(variables, "baseline", None)
         design = build_design(FORMULA, frame, columns=result.model.columns)
-        split = split_rows(design.n, site, seed, 0.25, 0.2)
+        split = split_rows(design.n, site, seed, 0.25, 0.2, service.split_salt)
         out[site] = (design.x[split.train], design.y[split.train], design.x[split.test],
                      design.y[split.test])  # fmt: skip
     return out

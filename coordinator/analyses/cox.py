@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from coordinator.analyses.histogram import only_small_cells
 from coordinator.analyses.regression import Array, coefficient_table, spd_solve
 from coordinator.analyses.survival import survival_horizon
 from coordinator.federation import Federation
@@ -93,8 +94,29 @@ def _overflowed(exc: FedpsyError) -> bool:
     return codes == {"not_converged"}
 
 
+COARSENINGS = 12
+"""Doublings of the axis resolution tried while sites refuse small cells (4096×)."""
+
+
 async def cox(request: CoxRequest, federation: Federation) -> CoxResult:
-    """Maximum partial-likelihood Cox model (Efron ties) over every site's rows."""
+    """Maximum partial-likelihood Cox model (Efron ties) over every site's rows, on the
+    request's time axis or, while sites refuse small cells (too few rows leave the risk
+    set between event times), on an axis twice as coarse."""
+    for coarsened in range(COARSENINGS + 1):
+        resolution = request.resolution * 2**coarsened
+        try:
+            result = await _fit(request.model_copy(update={"resolution": resolution}), federation)
+        except FedpsyError as exc:
+            if not only_small_cells(exc) or coarsened == COARSENINGS:
+                raise
+            logger.info("a site refused few rows per event time; coarsening the axis")
+            continue
+        return result.model_copy(update={"coarsened": coarsened})
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _fit(request: CoxRequest, federation: Federation) -> CoxResult:
+    """The Cox model on the request's axis."""
     horizon = await survival_horizon(
         federation, request.time, request.resolution, cohort=request.cohort, visit=request.visit
     )
@@ -224,6 +246,7 @@ async def cox(request: CoxRequest, federation: Federation) -> CoxResult:
         iterations=iterations,
         converged=converged,
         dropped=dropped,
+        resolution=request.resolution,
     )
 
 

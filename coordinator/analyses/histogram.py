@@ -1,6 +1,7 @@
 """Histogram and approximate quantiles from secure-summed fixed-edge bin counts.
 
-Bins are public (given by the request), so per-site counts line up and sum. A node refuses
+Bins are public (given by the request, on the grid of :mod:`schemas.grid`), so per-site
+counts line up and sum. A node refuses
 a result with a cell below its minimum; the coordinator then asks again with adjacent bins
 merged pairwise, until every site answers (or one bin remains). Quantiles interpolate
 linearly inside the bins of a fine histogram, so each is within one bin width of the
@@ -22,6 +23,7 @@ from schemas.analyses.histogram import HistogramRequest, HistogramResult
 from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
 from schemas.cohort import Cohort
 from schemas.errors import FedpsyError
+from schemas.grid import grid_edges
 from schemas.steps import tabulate
 
 logger = logging.getLogger(__name__)
@@ -175,8 +177,8 @@ async def quantiles(request: QuantilesRequest, federation: Federation) -> Quanti
     if lower is None or upper is None:
         lower, upper = await _default_range(request, federation)
     for _ in range(WIDENINGS + 1):
-        edges = [float(e) for e in np.linspace(lower, upper, request.bins + 1)]
-        edges[0], edges[-1] = lower, upper
+        edges = grid_edges(lower, upper, request.bins)
+        lower, upper = edges[0], edges[-1]
         b = await binned(
             federation, request.variable, edges, cohort=request.cohort, visit=request.visit
         )

@@ -99,7 +99,12 @@ def merge_intervals(
 async def _counts(
     request: KaplanMeierRequest, federation: Federation, grid: list[int]
 ) -> tuple[SurvivalCountsResult, list[int], int]:
-    """Pooled counts up to the last grid point; grid intervals merged while sites refuse."""
+    """Pooled counts up to the last grid point; grid intervals merged while sites refuse.
+
+    Sites refuse an interval with 1 .. min-1 events or exits, including the rows still at
+    risk at the last grid time; when even one interval is refused, the curve is cut at
+    the middle of the grid and merging starts again from the fine grid (a site with a
+    thin tail of follow-up then reports a shorter curve, never the thin tail)."""
     edges = [BEFORE_AXIS, *grid]
     coarsened = 0
     while True:
@@ -111,7 +116,7 @@ async def _counts(
             if request.group is not None
             else None,
             resolution=request.resolution,
-            horizon=grid[-1],
+            horizon=edges[-1],
             intervals=edges[1:],
             cohort=request.cohort,
             visit=request.visit,
@@ -119,10 +124,15 @@ async def _counts(
         try:
             return await federation.sum(step, SurvivalCountsResult), edges, coarsened
         except FedpsyError as exc:
-            if not only_small_cells(exc) or len(edges) <= 2:
+            if not only_small_cells(exc) or (len(edges) <= 2 and len(grid) <= 1):
                 raise
-            edges = [int(e) for e in coarsen([float(e) for e in edges])]
             coarsened += 1
+            if len(edges) <= 2:
+                grid = grid[: len(grid) // 2]
+                edges = [BEFORE_AXIS, *grid]
+                logger.info("a site refused its tail; cutting the grid at %d", grid[-1])
+                continue
+            edges = [int(e) for e in coarsen([float(e) for e in edges])]
             logger.info("a site refused few events; asking again with %d intervals", len(edges) - 1)
 
 

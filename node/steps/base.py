@@ -8,9 +8,11 @@ together with the :class:`~schemas.steps.base.Disclosure` the privacy gate check
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from schemas.cohort import Cohort
@@ -26,23 +28,45 @@ class FrameSource(Protocol):
     and binary variables (NaN = missing), pandas ``Categorical`` with the dictionary's
     categories (first = reference) for categorical ones, and the pseudo-variable ``site``
     as a categorical with the one category of this node's site id. No rows are dropped
-    for missing values: complete-case handling is the step's job.
+    for missing values: complete-case handling is the step's job. ``split_salt`` is the
+    site's secret that makes training splits unpredictable (:mod:`schemas.models.split`).
     """
 
     @property
     def site(self) -> str: ...
+
+    @property
+    def split_salt(self) -> bytes:
+        """This site's secret for training splits (empty: none)."""
+        ...
 
     def frame(
         self, variables: Sequence[str], visit: str, cohort: Cohort | None
     ) -> pd.DataFrame: ...
 
 
+Rows = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """A histogram's edges and the values it counted, for the node's memory of released
+    intervals (:mod:`node.intervals`)."""
+
+    variable: str
+    edges: tuple[float, ...]
+    values: npt.NDArray[np.float64]
+
+
 @dataclass(frozen=True)
 class Computed:
-    """A step's result and what it discloses."""
+    """A step's result, what it discloses, and the row ids of every set of rows a number
+    in the result is computed from (the differencing guard checks each)."""
 
     result: StepResult
     disclosure: Disclosure
+    used: tuple[Rows, ...] = field(default=())
+    intervals: Intervals | None = None
 
 
 Handler = Callable[[StepBase, FrameSource], Computed]

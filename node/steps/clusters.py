@@ -10,6 +10,7 @@ step stages them, are the categories ``"1"`` … ``"k"``.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -17,9 +18,11 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from node.derived import derived_values, stage
+from node.disclosure import Rows, dominance_ratios, row_ids
 from node.mixture import weighted_log_density
 from node.steps.base import Computed, FrameSource
 from node.steps.levels import numeric_values
+from node.watch import note_rows
 from schemas.clustering import kmeans_plus_plus, lloyd, nearest
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
@@ -38,13 +41,43 @@ logger = logging.getLogger(__name__)
 Array = npt.NDArray[np.float64]
 
 
+@dataclass(frozen=True)
+class ClusterRows:
+    """The complete cases of a clustering step: values, their row ids, and every row id
+    read (their count leaves as ``n + missing``)."""
+
+    x: Array
+    index: pd.Index
+    read: Rows
+
+    @property
+    def missing(self) -> int:
+        return len(self.read) - len(self.x)
+
+    @property
+    def used(self) -> tuple[Rows, ...]:
+        return (row_ids(self.index), self.read)
+
+    def disclosure(self, cells: tuple[int, ...], dominance: tuple[float, ...]) -> Disclosure:
+        """Rows, ``cells``, the dropped rows and ``dominance`` (rows of all clusters)."""
+        return Disclosure(
+            rows=len(self.x), cells=cells, dropped=(self.missing,), dominance=dominance
+        )
+
+
 def _rows(
     step: KmeansSumsStep | KmeansCandidatesStep | GmmStatsStep, source: FrameSource
-) -> tuple[Array, pd.Index, int]:
+) -> ClusterRows:
     frame = source.frame(list(step.variables), step.visit, step.cohort)
     x = numeric_values(frame, list(step.variables))
     complete: npt.NDArray[np.bool_] = np.asarray(~np.isnan(x).any(axis=1), dtype=bool)
-    return x[complete], frame.index[complete], int(np.sum(~complete))
+    note_rows(int(complete.sum()))
+    return ClusterRows(x[complete], frame.index[complete], row_ids(frame.index))
+
+
+def _per_cluster(x: Array, labels: npt.NDArray[np.int64], k: int) -> tuple[float, ...]:
+    """Dominance of every variable's sum within every cluster (clusters' sums leave)."""
+    return tuple(r for j in range(k) for r in dominance_ratios(x[labels == j]))
 
 
 def _matrix(values: list[list[float]], width: int, what: str) -> Array:
@@ -68,7 +101,8 @@ def _stage_labels(
 
 def kmeans_sums(step: KmeansSumsStep, source: FrameSource) -> Computed:
     """Per-cluster counts and sums, inertia, and whether assignments changed."""
-    x, index, missing = _rows(step, source)
+    rows = _rows(step, source)
+    x, index, missing = rows.x, rows.index, rows.missing
     centers = _matrix(step.centers, len(step.variables), "centers")
     labels = nearest(x, centers)
     k = len(centers)
@@ -89,20 +123,24 @@ def kmeans_sums(step: KmeansSumsStep, source: FrameSource) -> Computed:
         inertia=inertia,
         changed=changed,
     )
-    return Computed(result, Disclosure(rows=len(x), cells=tuple(int(c) for c in counts)))
+    cells = tuple(int(c) for c in counts)
+    return Computed(result, rows.disclosure(cells, _per_cluster(x, labels, k)), rows.used)
 
 
 def kmeans_candidates(step: KmeansCandidatesStep, source: FrameSource) -> Computed:
     """Centroids of local clusters with at least ``min_size`` rows, and their sizes."""
-    x, _, missing = _rows(step, source)
+    rows = _rows(step, source)
+    x, missing = rows.x, rows.missing
     m = min(step.clusters, len(x) // step.min_size)
     centers: Array = np.zeros((0, len(step.variables)))
     sizes: list[int] = []
+    ratios: tuple[float, ...] = ()
     if m > 0:
         rng = np.random.default_rng(step.seed)
         centers, labels = lloyd(x, kmeans_plus_plus(x, m, rng))
         counts = np.bincount(labels, minlength=m)
         big = counts >= step.min_size
+        ratios = _per_cluster(x, np.where(big[labels], labels, -1), m)
         centers, sizes = centers[big], [int(c) for c in counts[big]]
     result = KmeansCandidatesResult(
         n=len(x),
@@ -110,12 +148,13 @@ def kmeans_candidates(step: KmeansCandidatesStep, source: FrameSource) -> Comput
         centers=[[float(v) for v in row] for row in centers],
         sizes=sizes,
     )
-    return Computed(result, Disclosure(rows=len(x), cells=tuple(sizes)))
+    return Computed(result, rows.disclosure(tuple(sizes), ratios), rows.used)
 
 
 def gmm_stats(step: GmmStatsStep, source: FrameSource) -> Computed:
     """Responsibility-weighted sums about the current means, and the log-likelihood."""
-    x, index, missing = _rows(step, source)
+    rows = _rows(step, source)
+    x, index, missing = rows.x, rows.index, rows.missing
     p = len(step.variables)
     means = _matrix(step.means, p, "means")
     k = len(means)
@@ -153,7 +192,7 @@ def gmm_stats(step: GmmStatsStep, source: FrameSource) -> Computed:
     )
     hard_counts = np.bincount(labels, minlength=k)
     cells = tuple(int(c) for c in hard_counts) + tuple(round(float(v)) for v in mass)
-    return Computed(result, Disclosure(rows=len(x), cells=cells))
+    return Computed(result, rows.disclosure(cells, _per_cluster(x, labels, k)), rows.used)
 
 
 __all__ = ["gmm_stats", "kmeans_candidates", "kmeans_sums"]

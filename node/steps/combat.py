@@ -16,10 +16,12 @@ import pandas as pd
 
 from node.combat_eb import estimate_batch
 from node.derived import derived_values, stage
+from node.disclosure import Rows, binary_cells, dominance_ratios, max_leverage, row_ids, support
 from node.steps.base import Computed, FrameSource
 from node.steps.levels import codes_of, is_categorical, levels_of, numeric_values
+from node.watch import note_rows
 from schemas.errors import FedpsyError
-from schemas.steps.base import Disclosure
+from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.combat import (
     BatchFit,
     CombatAdjustResult,
@@ -43,6 +45,7 @@ class CombatRows:
     """The complete-case rows of a ComBat design at one site."""
 
     index: pd.Index  # row ids
+    read: Rows  # row ids of every row read (their count leaves as n + missing)
     y: Array  # rows × variables
     x: Array  # rows × design columns
     batch: npt.NDArray[np.int64]  # level index per row
@@ -58,6 +61,30 @@ class CombatRows:
         """Rows per batch level present here."""
         found = np.bincount(self.batch, minlength=len(self.levels))
         return {lv: int(k) for lv, k in zip(self.levels, found, strict=True) if k > 0}
+
+    def computed(
+        self,
+        result: StepResult,
+        cells: tuple[int, ...],
+        sums: Array,
+        design: Array | None = None,
+    ) -> Computed:
+        """``result`` with its disclosure: rows, ``cells``, the dropped rows, the
+        dominance of every column of ``sums`` within each batch, and for a released
+        ``design`` its parameters, support and leverage."""
+        ratios = tuple(
+            r
+            for code in range(len(self.levels))
+            for r in dominance_ratios(sums[self.batch == code])
+        )
+        revealed = Disclosure(rows=self.n, cells=cells, dropped=(self.missing,), dominance=ratios)
+        if design is not None:
+            revealed = revealed.model_copy(update={
+                "parameters": int(np.sum(np.any(design != 0.0, axis=0))),
+                "support": support(design),
+                "leverage": max_leverage(design),
+            })  # fmt: skip
+        return Computed(result, revealed, used=(row_ids(self.index), self.read))
 
 
 def _covariates(frame: pd.DataFrame, covariates: list[str]) -> tuple[Array, list[str]]:
@@ -98,10 +125,12 @@ def combat_rows(
     codes = codes_of(frame[step.batch], levels)
     cov, cov_columns = _covariates(frame, list(step.covariates))
     complete = ~np.isnan(y).any(axis=1) & (codes >= 0) & ~np.isnan(cov).any(axis=1)
+    note_rows(int(complete.sum()))
     batch = codes[complete]
     indicators = (batch[:, None] == np.arange(len(levels))[None, :]).astype(np.float64)
     return CombatRows(
         index=frame.index[complete],
+        read=row_ids(frame.index),
         y=y[complete],
         x=np.hstack([indicators, cov[complete]]),
         batch=batch,
@@ -127,7 +156,7 @@ def combat_batches(step: CombatBatchesStep, source: FrameSource) -> Computed:
     rows = combat_rows(step, source, None)
     counts = rows.counts()
     result = CombatBatchesResult(counts=counts, missing=rows.missing)
-    return Computed(result, Disclosure(rows=rows.n, cells=tuple(counts.values())))
+    return rows.computed(result, tuple(counts.values()), np.zeros((rows.n, 0)))
 
 
 def combat_fit(step: CombatFitStep, source: FrameSource) -> Computed:
@@ -141,9 +170,8 @@ def combat_fit(step: CombatFitStep, source: FrameSource) -> Computed:
         xtx=[[float(v) for v in r] for r in x.T @ x],
         xty=[[float(v) for v in r] for r in x.T @ rows.y],
     )
-    used = int(np.sum(np.any(x != 0.0, axis=0)))
-    disclosure = Disclosure(rows=rows.n, cells=tuple(rows.counts().values()), parameters=used)
-    return Computed(result, disclosure)
+    cells = tuple(rows.counts().values()) + binary_cells(x)
+    return rows.computed(result, cells, np.column_stack([x, rows.y]), design=x)
 
 
 def combat_residuals(step: CombatResidualsStep, source: FrameSource) -> Computed:
@@ -151,6 +179,7 @@ def combat_residuals(step: CombatResidualsStep, source: FrameSource) -> Computed
     rows = combat_rows(step, source, step.levels)
     resid = rows.y - rows.x @ _coefficients(step, rows)
     cells: tuple[int, ...] = ()
+    chosen = np.ones(rows.n, dtype=bool)
     if step.only_batch is not None:
         if step.only_batch not in rows.levels:
             raise FedpsyError(
@@ -158,12 +187,11 @@ def combat_residuals(step: CombatResidualsStep, source: FrameSource) -> Computed
                 code="request_invalid",
             )
         chosen = rows.batch == rows.levels.index(step.only_batch)
-        resid = resid[chosen]
         cells = (int(chosen.sum()),)
     result = CombatResidualsResult(
-        n=resid.shape[0], ssr=[float(v) for v in (resid * resid).sum(axis=0)]
+        n=int(chosen.sum()), ssr=[float(v) for v in (resid[chosen] ** 2).sum(axis=0)]
     )
-    return Computed(result, Disclosure(rows=rows.n, cells=cells))
+    return rows.computed(result, cells, np.where(chosen[:, None], resid, 0.0))
 
 
 def combat_adjust(step: CombatAdjustStep, source: FrameSource) -> Computed:
@@ -211,7 +239,7 @@ def combat_adjust(step: CombatAdjustStep, source: FrameSource) -> Computed:
         values = pd.DataFrame(adjusted, index=rows.index, columns=step.derive.codes)
         stage(source, derived_values(step.derive, step.visit, values))
     counts = tuple(f.n for f in batches.values())
-    return Computed(CombatAdjustResult(batches=batches), Disclosure(rows=rows.n, cells=counts))
+    return rows.computed(CombatAdjustResult(batches=batches), counts, s)
 
 
 __all__ = ["combat_adjust", "combat_batches", "combat_fit", "combat_residuals", "combat_rows"]

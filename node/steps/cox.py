@@ -6,28 +6,29 @@ for every other model. To keep each row's event next to its design row through t
 complete-case filter, the outcome column handed to the design is ``2k + event`` (``k`` the
 row's axis point, an integer, so the code is exact) and is decoded afterwards.
 
-Disclosure: the rows used, the number of design columns (the gate's model rules) and the
-site's number of events (the cells). Residual risk, stated for the site: sums over the rows
-at risk at consecutive event points differ by the sums over the rows that left in between;
-when that is one row, its covariates can be read off the pooled sums. A coarser
-``resolution`` (more rows per axis point) is the remedy a policy can ask for.
+Disclosure: the design's (rows used and dropped, columns, leverage, dominance; the model
+rules), the site's number of events, and as cells the events per axis point (round one)
+and the rows per slot between consecutive event points (the sums over the rows at risk at
+two consecutive points differ by the sums over the rows that left in between, so one row
+leaving alone would give its covariates away). A site with too few rows per point refuses
+``cell_too_small`` and the coordinator asks again on a coarser axis.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from node.formula import build_design
+from node.formula import Design, build_design
 from node.steps.base import Computed, FrameSource
+from node.steps.design import disclosure
 from node.steps.levels import numeric_values
 from node.steps.survival import axis_index, event_flags
 from schemas.errors import FedpsyError
 from schemas.formula import parse_formula
-from schemas.steps.base import Disclosure
 from schemas.steps.cox import (
     CoxEventsResult,
     CoxEventsStep,
@@ -39,6 +40,7 @@ from schemas.steps.cox import (
 logger = logging.getLogger(__name__)
 
 Array = npt.NDArray[np.float64]
+Index = npt.NDArray[np.int64]
 INTERCEPT = "Intercept"
 
 
@@ -51,6 +53,7 @@ class CoxRows:
     point: npt.NDArray[np.int64]
     event: npt.NDArray[np.bool_]
     missing: int
+    design: Design
 
     @property
     def n(self) -> int:
@@ -87,11 +90,21 @@ def cox_rows(step: CoxStep, source: FrameSource, columns: list[str] | None) -> C
         point=(design.y // 2).astype(np.int64),
         event=(design.y % 2) == 1.0,
         missing=design.missing,
+        design=design,
     )
 
 
-def _disclosure(rows: CoxRows) -> Disclosure:
-    return Disclosure(rows=rows.n, cells=(int(rows.event.sum()),), parameters=len(rows.columns))
+def _computed(result: CoxEventsResult | CoxSumsResult, rows: CoxRows, cells: Index) -> Computed:
+    """The design's disclosure (without its outcome, which codes time and event) with the
+    step's cells: its events, and the counts per point or slot that ``cells`` holds."""
+    design = rows.design
+    centered = np.column_stack([np.ones(rows.n), rows.x])  # the partial likelihood is centered
+    revealed = disclosure(replace(design, x=centered, y=np.zeros(0)))
+    extra = (int(rows.event.sum()), *(int(c) for c in cells))
+    revealed = revealed.model_copy(
+        update={"cells": revealed.cells + extra, "parameters": len(rows.columns)}
+    )
+    return Computed(result, revealed, used=(design.rows, design.read))
 
 
 def cox_events(step: CoxEventsStep, source: FrameSource) -> Computed:
@@ -108,7 +121,7 @@ def cox_events(step: CoxEventsStep, source: FrameSource) -> Computed:
         sums=[float(v) for v in rows.x.sum(axis=0)],
         squares=[float(v) for v in (rows.x * rows.x).sum(axis=0)],
     )
-    return Computed(result, _disclosure(rows))
+    return _computed(result, rows, events)
 
 
 def cox_sums(step: CoxSumsStep, source: FrameSource) -> Computed:
@@ -141,6 +154,8 @@ def cox_sums(step: CoxSumsStep, source: FrameSource) -> Computed:
         return out[:m]
 
     everyone = np.ones(rows.n, dtype=bool)
+    # rows per slot (and before the first point): the differences of the risk sums
+    slots = np.bincount(slot, minlength=m + 1)
     result = CoxSumsResult(
         columns=rows.columns,
         n=rows.n,
@@ -155,7 +170,7 @@ def cox_sums(step: CoxSumsStep, source: FrameSource) -> Computed:
         event2=by_slot(wzz, ev).tolist(),
     )
     logger.debug("cox sums: %d rows at %d points, %d columns", rows.n, m, len(rows.columns))
-    return Computed(result, _disclosure(rows))
+    return _computed(result, rows, slots)
 
 
 def _from_end(values: Array) -> Array:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from node.derived import DerivedSink
+from node.disclosure import row_ids
 from node.steps.base import Computed, FrameSource
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
@@ -21,10 +22,11 @@ def commit_derived(step: CommitDerivedStep, source: FrameSource) -> Computed:
             code="derived_unsupported",
         )
     derived = source.commit_derived(step.run_id)
-    rows = int(derived.values.notna().any(axis=1).sum())
+    valued = derived.values.notna().any(axis=1).to_numpy()
+    rows = int(valued.sum())
     logger.info("committed run %s at %s: %d rows", step.run_id, source.site, rows)
     result = CommitDerivedResult(rows=rows, variables=derived.codes)
-    return Computed(result, Disclosure(rows=rows))
+    return Computed(result, Disclosure(rows=rows), used=(row_ids(derived.values.index[valued]),))
 
 
 __all__ = ["commit_derived"]

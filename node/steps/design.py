@@ -12,9 +12,10 @@ import logging
 
 import numpy as np
 
+from node.disclosure import binary_cells, dominance_ratios, max_leverage, outcome_cells, support
 from node.formula import Design, Matrix, build_design, formula_variables
 from node.steps.base import Computed, FrameSource
-from schemas.steps.base import Disclosure
+from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.design import (
     BasisStep,
     ColumnMomentsResult,
@@ -36,14 +37,28 @@ def design_of(step: DesignStep, source: FrameSource) -> Design:
 
 
 def disclosure(design: Design) -> Disclosure:
-    """Rows used, parameters estimated, and the counts that indicator columns carry: the
-    sum of a 0/1 design column (a level, an interaction of levels, a binary variable, and
-    its complement) is a count of persons, so the gate checks it as a cell."""
-    x = design.x
-    indicator = np.all((x == 0) | (x == 1), axis=0) if x.size else np.zeros(0, dtype=bool)
-    ones = x[:, indicator].sum(axis=0).astype(int)
-    cells = tuple(int(c) for c in (*ones, *(design.n - ones)))
-    return Disclosure(rows=design.n, parameters=len(design.columns), cells=cells)
+    """What a model's statistics on ``design`` reveal (:mod:`node.disclosure`): rows used
+    and dropped, parameters, the counts that 0/1 columns carry (a level, an interaction of
+    levels, a binary variable, and its complement, are counts of persons), the outcome
+    cells of a 0/1 outcome, each column's support, the largest leverage and the dominance
+    of every column's and the outcome's sum of squares."""
+    x, y = design.x, design.y
+    sums = np.column_stack([x, y]) if y.size else x
+    return Disclosure(
+        rows=design.n,
+        cells=binary_cells(x) + outcome_cells(x, y),
+        dropped=(design.missing,),
+        parameters=len(design.columns),
+        support=support(x),
+        leverage=max_leverage(x),
+        dominance=dominance_ratios(sums),
+    )
+
+
+def computed(result: StepResult, design: Design) -> Computed:
+    """``result`` with the disclosure of ``design``; the rows it used and the rows it read
+    (their count leaves as ``n + missing``) go to the differencing guard."""
+    return Computed(result, disclosure(design), used=(design.rows, design.read))
 
 
 def basis(step: BasisStep, design: Design) -> Matrix:
@@ -66,7 +81,7 @@ def column_moments(step: ColumnMomentsStep, source: FrameSource) -> Computed:
         y_sum=float(y.sum()),
         y_squares=float(y @ y),
     )
-    return Computed(result, disclosure(design))
+    return computed(result, design)
 
 
 def _crossprod(step: CrossprodStep | LmmStatsStep, design: Design) -> dict[str, object]:
@@ -87,13 +102,21 @@ def _crossprod(step: CrossprodStep | LmmStatsStep, design: Design) -> dict[str, 
 def crossprod(step: CrossprodStep, source: FrameSource) -> Computed:
     """``ZᵀZ``, ``Zᵀỹ``, ``ỹᵀỹ``, ``Zᵀ1``, ``1ᵀỹ`` in the step's centered basis."""
     design = design_of(step, source)
-    return Computed(CrossprodResult.model_validate(_crossprod(step, design)), disclosure(design))
+    return computed(CrossprodResult.model_validate(_crossprod(step, design)), design)
 
 
 def lmm_stats(step: LmmStatsStep, source: FrameSource) -> Computed:
     """The ``crossprod`` sums of this site alone (for a site random intercept)."""
     design = design_of(step, source)
-    return Computed(LmmStatsResult.model_validate(_crossprod(step, design)), disclosure(design))
+    return computed(LmmStatsResult.model_validate(_crossprod(step, design)), design)
 
 
-__all__ = ["basis", "column_moments", "crossprod", "design_of", "disclosure", "lmm_stats"]
+__all__ = [
+    "basis",
+    "column_moments",
+    "computed",
+    "crossprod",
+    "design_of",
+    "disclosure",
+    "lmm_stats",
+]

@@ -8,7 +8,7 @@ import numpy as np
 
 from node.family import check_outcome, evaluate
 from node.steps.base import Computed, FrameSource
-from node.steps.design import basis, design_of, disclosure
+from node.steps.design import basis, computed, design_of
 from schemas.steps.glm import GlmScoreResult, GlmScoreStep
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def glm_score(step: GlmScoreStep, source: FrameSource) -> Computed:
         information=[[float(v) for v in row] for row in information],
         deviance=fitted.deviance,
     )
-    return Computed(result, disclosure(design))
+    return computed(result, design)
 
 
 __all__ = ["glm_score"]

@@ -6,7 +6,8 @@ import logging
 
 import numpy as np
 
-from node.steps.base import Computed, FrameSource
+from node.disclosure import binary_cells, dominance_ratios, row_ids
+from node.steps.base import Computed, FrameSource, Rows
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
@@ -67,10 +68,28 @@ def moments(step: MomentsStep, source: FrameSource) -> Computed:
         squares=squares,
         cross=cross,
     )
+    index = row_ids(frame.index)
+    other = int(np.sum(codes == OTHER))  # total − missing − n: a count that leaves
     if step.complete_cases:
         rows_used = int(used.sum())
         cells: tuple[int, ...] = tuple(row[0] for row in n) if variables else ()
+        sets: tuple[Rows, ...] = (index, index[used])
+        dropped: tuple[int, ...] = (missing, other)
     else:
         rows_used = int(np.sum(used & present.any(axis=1)))
         cells = tuple(k for row in n for k in row)
-    return Computed(result, Disclosure(rows=rows_used, cells=cells))
+        sets = (index, *(index[used & present[:, j]] for j in range(len(variables))))
+        lacking = (int(np.sum(used & ~present[:, j])) for j in range(len(variables)))
+        dropped = (missing, other, *lacking)
+    facts: list[int] = []
+    ratios: list[float] = []
+    for g in range(groups):
+        rows = used & (codes == g)
+        for j in range(len(variables)):
+            values = x[rows & present[:, j], j][:, None]
+            facts.extend(binary_cells(values))
+            ratios.extend(dominance_ratios(values))
+    disclosure = Disclosure(
+        rows=rows_used, cells=cells + tuple(facts), dropped=dropped, dominance=tuple(ratios)
+    )
+    return Computed(result, disclosure, used=sets)

@@ -9,8 +9,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from node.derived import derived_values, stage
+from node.disclosure import row_ids
 from node.steps.base import Computed, FrameSource
 from node.steps.levels import numeric_values
+from node.watch import note_rows
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
 from schemas.steps.pca import PcaScoresResult, PcaScoresStep
@@ -41,7 +43,10 @@ def pca_scores(step: PcaScoresStep, source: FrameSource) -> Computed:
     values = pd.DataFrame(scores, index=frame.index[complete], columns=step.derive.codes)
     stage(source, derived_values(step.derive, step.visit, values))
     n = int(complete.sum())
-    return Computed(PcaScoresResult(n=n), Disclosure(rows=n))
+    note_rows(n)
+    return Computed(
+        PcaScoresResult(n=n), Disclosure(rows=n), used=(row_ids(frame.index[complete]),)
+    )
 
 
 __all__ = ["pca_scores"]

@@ -52,7 +52,7 @@ def predict(step: PredictStep, source: FrameSource) -> Computed:
     stage(source, derived_values(step.derive, step.visit, values))
     n = int(rows.size)
     logger.debug("predict at %s: %d rows scored", source.site, n)
-    return Computed(PredictResult(n=n), Disclosure(rows=n))
+    return Computed(PredictResult(n=n), Disclosure(rows=n), used=(design.rows,))
 
 
 __all__ = ["predict"]

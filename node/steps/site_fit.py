@@ -7,9 +7,8 @@ import math
 
 from node.local_fit import fit_local
 from node.steps.base import Computed, FrameSource
-from node.steps.design import design_of
+from node.steps.design import design_of, disclosure
 from schemas.errors import FedpsyError
-from schemas.steps.base import Disclosure
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
 
 logger = logging.getLogger(__name__)
@@ -42,7 +41,8 @@ def site_fit(step: SiteFitStep, source: FrameSource) -> Computed:
         df_residual=fit.df_residual,
         converged=fit.converged,
     )
-    return Computed(result, Disclosure(rows=fit.n, parameters=len(fit.columns)))
+    revealed = disclosure(design).model_copy(update={"parameters": len(fit.columns)})
+    return Computed(result, revealed, used=(design.rows, design.read))
 
 
 __all__ = ["site_fit"]

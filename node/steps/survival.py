@@ -2,9 +2,10 @@
 
 See :mod:`schemas.steps.survival`. A row's time becomes its axis point
 ``k = ⌈t / resolution⌉`` (:func:`axis_index`); only counts per axis point leave, never a
-row's time. The privacy gate sees, for a Kaplan–Meier request, each level's event count in
-each grid interval (so no published interval holds fewer events than the site's minimum
-cell size) and, otherwise, each level's rows and events.
+row's time. The privacy gate sees each level's rows and rows beyond the horizon, and, for a
+Kaplan–Meier request, each level's events in each grid interval and its exits (events and
+censored rows) between reported points, so no published interval holds fewer events or
+exits than the site's minimum cell size; otherwise each level's events.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from node.disclosure import row_ids
 from node.steps.base import Computed, FrameSource
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
+from node.watch import note_rows
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
 from schemas.steps.survival import (
@@ -75,6 +78,7 @@ class SurvivalRows:
     levels: list[str] | None
     total: int
     missing: int
+    used: tuple[Index, ...]  # row ids of the rows used, and of every row read
 
     @property
     def groups(self) -> int:
@@ -93,6 +97,8 @@ def survival_rows(step: SurvivalCountsStep, source: FrameSource) -> SurvivalRows
         codes = codes_of(frame[step.group], levels)
     eligible = codes != OTHER
     used = eligible & (codes != MISSING) & ~np.isnan(values).any(axis=1)
+    note_rows(int(used.sum()))
+    ids = row_ids(frame.index)
     return SurvivalRows(
         index=axis_index(values[used, 0], step.resolution, step.time),
         event=event_flags(values[used, 1], step.event),
@@ -100,6 +106,7 @@ def survival_rows(step: SurvivalCountsStep, source: FrameSource) -> SurvivalRows
         levels=levels,
         total=len(frame),
         missing=int(np.sum(eligible & ~used)),
+        used=(ids[used], ids),
     )
 
 
@@ -107,16 +114,27 @@ def survival_extent(step: SurvivalExtentStep, source: FrameSource) -> Computed:
     """Per power of two ``2^j``: 1 when some row's axis point is ``≥ 2^j``."""
     frame = source.frame([step.time], step.visit, step.cohort)
     times = numeric_values(frame, [step.time])[:, 0]
-    present = times[~np.isnan(times)]
+    found = ~np.isnan(times)
+    present = times[found]
+    note_rows(len(present))
     top = int(axis_index(present, step.resolution, step.time).max()) if len(present) else -1
     reaches = [1 if top >= 2**j else 0 for j in range(EXTENT_BITS)]
-    return Computed(SurvivalExtentResult(reaches=reaches), Disclosure(rows=len(present)))
+    used = (row_ids(frame.index)[found],)
+    return Computed(SurvivalExtentResult(reaches=reaches), Disclosure(rows=len(present)), used)
 
 
 def _interval_events(events: Index, intervals: list[int]) -> list[int]:
     """Events in ``[0, g_1], (g_1, g_2], …`` from events per axis point."""
     cumulative = np.cumsum(events)[np.asarray(intervals, dtype=np.int64)]
     return [int(v) for v in np.diff(cumulative, prepend=0)]
+
+
+def _interval_exits(index: Index, intervals: list[int]) -> list[int]:
+    """Rows leaving the risk set between reported points: with ``at_risk(g)`` the rows
+    whose point is ``≥ g``, the differences of the reported ``at_risk`` are the rows in
+    ``[0, g_1), [g_1, g_2), …, [g_m, ∞)`` (events and censored alike)."""
+    bucket = np.searchsorted(np.asarray(intervals, dtype=np.int64), index, side="right")
+    return [int(v) for v in np.bincount(bucket, minlength=len(intervals) + 1)]
 
 
 def survival_counts(step: SurvivalCountsStep, source: FrameSource) -> Computed:
@@ -140,10 +158,12 @@ def survival_counts(step: SurvivalCountsStep, source: FrameSource) -> Computed:
         events.append([int(v) for v in counted])
         n.append(int(mine.sum()))
         beyond.append(int(np.sum(~inside)))
+        cells.extend((n[-1], beyond[-1]))
         if step.intervals is not None:
             cells.extend(_interval_events(counted, step.intervals))
+            cells.extend(_interval_exits(index, step.intervals))
         else:
-            cells.extend((n[-1], int(counted.sum())))
+            cells.append(int(counted.sum()))
     result = SurvivalCountsResult(
         levels=rows.levels,
         total=rows.total,
@@ -154,7 +174,8 @@ def survival_counts(step: SurvivalCountsStep, source: FrameSource) -> Computed:
         beyond=beyond,
     )
     logger.debug("survival counts: %d rows on %d axis points", sum(n), h + 1)
-    return Computed(result, Disclosure(rows=sum(n), cells=tuple(cells)))
+    revealed = Disclosure(rows=sum(n), cells=tuple(cells), dropped=(rows.missing,))
+    return Computed(result, revealed, used=rows.used)
 
 
 __all__ = [

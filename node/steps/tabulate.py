@@ -6,7 +6,8 @@ import logging
 
 import numpy as np
 
-from node.steps.base import Computed, FrameSource
+from node.disclosure import row_ids
+from node.steps.base import Computed, FrameSource, Intervals
 from node.steps.levels import codes_of, levels_of, numeric_values
 from schemas.steps.base import Disclosure
 from schemas.steps.tabulate import (
@@ -23,15 +24,17 @@ logger = logging.getLogger(__name__)
 
 def count(step: CountStep, source: FrameSource) -> Computed:
     """Rows in the cohort at the visit."""
-    n = len(source.frame([], step.visit, step.cohort))
-    return Computed(CountResult(n=n), Disclosure(rows=n))
+    frame = source.frame([], step.visit, step.cohort)
+    n = len(frame)
+    return Computed(CountResult(n=n), Disclosure(rows=n), used=(row_ids(frame.index),))
 
 
 def histogram(step: HistogramStep, source: FrameSource) -> Computed:
     """Counts of one variable in fixed bins (numpy's convention: last bin closed)."""
     frame = source.frame([step.variable], step.visit, step.cohort)
     x = numeric_values(frame, [step.variable])[:, 0]
-    present = x[~np.isnan(x)]
+    found = ~np.isnan(x)
+    present = x[found]
     edges = np.asarray(step.edges, dtype=np.float64)
     below = int(np.sum(present < edges[0]))
     above = int(np.sum(present > edges[-1]))
@@ -46,7 +49,13 @@ def histogram(step: HistogramStep, source: FrameSource) -> Computed:
         missing=int(len(x) - len(present)),
     )
     cells = (*result.counts, below, above)
-    return Computed(result, Disclosure(rows=len(present), cells=cells))
+    index = row_ids(frame.index)
+    return Computed(
+        result,
+        Disclosure(rows=len(present), cells=cells, dropped=(result.missing,)),
+        used=(index[found], index),
+        intervals=Intervals(step.variable, tuple(step.edges), present),
+    )
 
 
 def crosstab(step: CrosstabStep, source: FrameSource) -> Computed:
@@ -67,4 +76,9 @@ def crosstab(step: CrosstabStep, source: FrameSource) -> Computed:
     result = CrosstabResult(
         rows=rows, columns=columns, counts=[[int(v) for v in row] for row in table], missing=missing
     )
-    return Computed(result, Disclosure(rows=int(keep.sum()), cells=tuple(int(v) for v in flat)))
+    index = row_ids(frame.index)
+    used = (index[keep], index[keep | (r == -1) | (c == -1)])  # counted, and counted or missing
+    revealed = Disclosure(
+        rows=int(keep.sum()), cells=tuple(int(v) for v in flat), dropped=(missing,)
+    )
+    return Computed(result, revealed, used=used)

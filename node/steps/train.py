@@ -2,9 +2,12 @@
 
 The design is built exactly as for the regression steps (:func:`node.steps.design.design_of`,
 complete cases, the coordinator's columns) and taken to the standardized basis with the
-federated centers and scales; the outcome must be 0/1. What the step discloses: the rows
-of the phase and the model's parameter count (the gate's model rules), and for ``test``
-and ``local`` the score histogram counts (cells). ``train_sum`` runs the same phase and
+federated centers and scales; the outcome must be 0/1. The split into training,
+validation and test rows is seeded with the site's secret, so the researcher cannot aim a
+held-out row at a person. What the step discloses: the design facts of the training rows
+and the model's parameter count (the gate's model rules), for a phase on held-out rows
+their rows, positives and negatives (each at least the site's minimum cohort), and for
+``test`` and ``local`` the score histogram counts (cells). ``train_sum`` runs the same phase and
 answers its summable part (:class:`~schemas.steps.train.TrainSumResult`), which the node
 masks for secure aggregation when the coordinator asks so.
 """
@@ -13,18 +16,19 @@ from __future__ import annotations
 
 import logging
 import zlib
+from dataclasses import replace
 
 import numpy as np
 
 from node.formula import Design
 from node.steps.base import Computed, FrameSource
-from node.steps.design import basis, design_of
+from node.steps.design import basis, design_of, disclosure
 from schemas.errors import FedpsyError
 from schemas.models.layout import Array, ModelSpec, Weights, flatten, initial_weights, unflatten
 from schemas.models.layout import parameter_count as count_parameters
 from schemas.models.metrics import exact_auc, score_histogram
 from schemas.models.numeric import LocalPlan, local_train, log_loss_sum, predict
-from schemas.models.split import split_rows
+from schemas.models.split import Index, Split, split_rows
 from schemas.steps.base import Disclosure
 from schemas.steps.train import TrainResult, TrainStep, TrainSumResult, TrainSumStep
 
@@ -68,7 +72,7 @@ def train(step: TrainStep, source: FrameSource) -> Computed:
     p = x_all.shape[1]
     spec = step.model
     parts = split_rows(design.n, source.site, step.seed, step.test_fraction,
-                       step.validation_fraction)  # fmt: skip
+                       step.validation_fraction, source.split_salt)  # fmt: skip
     rows = {"fit": parts.train, "validate": parts.validation, "test": parts.test,
             "local": parts.test}[step.phase]  # fmt: skip
     base: dict[str, object] = {"site": source.site, "phase": step.phase,
@@ -96,11 +100,27 @@ def train(step: TrainStep, source: FrameSource) -> Computed:
     except (ValueError, FloatingPointError) as exc:
         raise FedpsyError(f"train step: {exc}", code="not_estimable") from None
     result = TrainResult.model_validate(out)
-    cells = tuple(result.hist_pos) + tuple(result.hist_neg)
-    # the gate weighs the parameters against the rows the model was fitted on
-    fitted_rows = int(parts.train.size)
     logger.debug("train %s at %s: %d rows", step.phase, source.site, result.n)
-    return Computed(result, Disclosure(rows=fitted_rows, cells=cells, parameters=parameters))
+    used = (design.rows[rows], design.rows[parts.train], design.rows, design.read)
+    return Computed(result, _disclosure(design, parts, rows, result, parameters), used)
+
+
+def _disclosure(design: Design, parts: Split, rows: Index, result: TrainResult,
+                parameters: int) -> Disclosure:  # fmt: skip
+    """The gate weighs the parameters against the rows the model is fitted on, with the
+    design facts of those rows; a phase on held-out rows (validation, or test apart from
+    the training rows) states their rows, positives and negatives as its ``split`` (an
+    empty part reveals nothing)."""
+    fitted = replace(design, x=design.x[parts.train], y=design.y[parts.train],
+                     rows=design.rows[parts.train])  # fmt: skip
+    revealed = disclosure(fitted)
+    held_out = not np.array_equal(rows, parts.train)
+    split: tuple[int, ...] = ()
+    if held_out and rows.size:
+        positives = int(design.y[rows].sum())
+        split = (int(rows.size), positives, int(rows.size) - positives)
+    cells = revealed.cells + tuple(result.hist_pos) + tuple(result.hist_neg)
+    return revealed.model_copy(update={"cells": cells, "parameters": parameters, "split": split})
 
 
 def train_sum(step: TrainSumStep, source: FrameSource) -> Computed:

@@ -143,6 +143,18 @@ answered_cohort = Table(
     Column("bits", LargeBinary, nullable=False),  # bitset over person.row_id
 )
 
+released_interval = Table(
+    "released_interval",
+    metadata,
+    Column("interval_id", Integer, primary_key=True, autoincrement=True),
+    Column("dictionary_hash", String(64), nullable=False),
+    Column("variable", String(64), nullable=False),
+    Column("visit", String(64), nullable=False),
+    Column("cohort", String(64), nullable=False),  # sha256 of the rows' bitset
+    Column("edges", Text, nullable=False),  # JSON list of every edge released so far
+    UniqueConstraint("dictionary_hash", "variable", "visit", "cohort"),
+)
+
 task = Table(
     "task",
     metadata,

@@ -7,7 +7,10 @@ Raphson on the pooled partial likelihood from β = 0 (Cox, JRSS B 34(2), 1972; E
 JASA 72(359), 1977), equal to ``PHReg(ties="efron")`` of statsmodels or ``coxph`` in R.
 
 ``coefficients`` are log hazard ratios with standard errors, z statistics and p-values;
-``hazard_ratios`` their exponentials with Wald 95 % confidence intervals.
+``hazard_ratios`` their exponentials with Wald 95 % confidence intervals. Sites count
+the rows leaving the risk set between event times as cells; when one refuses, the
+coordinator fits again on an axis twice as coarse (more ties), and ``resolution`` says the
+axis the fit used (``coarsened`` how many times it doubled).
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class CoxResult(AnalysisResult):
     iterations: int
     converged: bool
     dropped: list[str]
+    resolution: float
+    coarsened: int = 0
 
 
 __all__ = ["CoxRequest", "CoxResult", "HazardRatio"]

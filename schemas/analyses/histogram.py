@@ -1,7 +1,8 @@
 """``histogram``: counts in fixed bins.
 
 ``edges`` are the finest bins wanted (half open, last bin closed; values outside are
-counted in ``below`` / ``above``). If a site refuses a bin below its minimum cell size, the
+counted in ``below`` / ``above``), numbers with at most two significant digits (the public
+grid of :mod:`schemas.grid`). If a site refuses a bin below its minimum cell size, the
 coordinator asks again with adjacent bins merged pairwise (``coarsened`` says how many
 times). In the pooled answer a bin with fewer than ``min_count`` rows (but not zero) is
 merged with its neighbour; ``merged`` says whether that happened, and ``edges`` are the
@@ -16,6 +17,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from schemas.analyses.base import AnalysisBase, AnalysisResult
+from schemas.grid import check_edges
 
 
 class HistogramRequest(AnalysisBase):
@@ -29,7 +31,7 @@ class HistogramRequest(AnalysisBase):
     def _increasing(cls, edges: list[float]) -> list[float]:
         if any(b <= a for a, b in pairwise(edges)):
             raise ValueError("edges must be strictly increasing")
-        return edges
+        return check_edges(edges)
 
     def analysis_variables(self) -> set[str]:
         return {self.variable}

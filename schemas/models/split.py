@@ -1,14 +1,17 @@
 """The deterministic split of a site's complete-case rows into train, validation and test.
 
-Rows are permuted with a generator seeded by the request's seed and the site id, so a
-site's split is the same in every round and every run of the same request, and differs
-between sites. ``test_fraction`` of the rows (rounded) are test rows (none when 0: then
+Rows are permuted with a generator seeded by the request's seed, the site id and the
+site's secret ``salt`` (a node derives it from its private identity key), so a site's
+split is the same in every round and every run of the same request, differs between
+sites, and cannot be predicted by whoever chose the seed: a researcher cannot aim a test
+row at a person. ``test_fraction`` of the rows (rounded) are test rows (none when 0: then
 the model is scored on its training rows); ``validation_fraction`` of the remaining rows
 are validation rows for early stopping (at least one row stays for training).
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from dataclasses import dataclass
 
@@ -28,10 +31,18 @@ class Split:
 
 
 def split_rows(
-    n: int, site: str, seed: int, test_fraction: float, validation_fraction: float
+    n: int,
+    site: str,
+    seed: int,
+    test_fraction: float,
+    validation_fraction: float,
+    salt: bytes = b"",
 ) -> Split:
-    """The split of ``n`` rows at ``site`` for ``seed``."""
-    rng = np.random.default_rng([seed, zlib.crc32(site.encode("utf-8"))])
+    """The split of ``n`` rows at ``site`` for ``seed`` (and the site's secret ``salt``)."""
+    entropy = [seed, zlib.crc32(site.encode("utf-8"))]
+    if salt:
+        entropy.append(int.from_bytes(hashlib.sha256(salt).digest()[:16], "big"))
+    rng = np.random.default_rng(entropy)
     order = rng.permutation(n).astype(np.int64)
     n_test = round(n * test_fraction)
     test, rest = np.sort(order[:n_test]), order[n_test:]

@@ -33,13 +33,30 @@ class StepResult(BaseModel):
 class Disclosure(BaseModel):
     """What a step result reveals, stated by the node's step code for the privacy gate.
 
-    ``rows``: the rows the result is computed from (cohort size after complete cases);
-    ``cells``: every count that leaves (contingency cells, per-group n, histogram bins);
-    ``parameters``: number of model parameters (design columns) when the step fits a model.
+    Every field describes the rows the step actually used (after the cohort, complete
+    cases and transforms), never the rows it read:
+
+    ``rows``: the rows the result is computed from;
+    ``cells``: every count that leaves (contingency cells, per-group n, histogram bins,
+    counts of 1s and 0s of a binary variable, outcome cells of a model, exits from a risk
+    set between reported times);
+    ``dropped``: rows of the cohort the step read but did not use (missing values, a
+    transform that is not finite) — each such count leaves as ``missing``, so it is a cell;
+    ``parameters``: number of model parameters (design columns) when the step fits a model;
+    ``support``: per non-constant design column, the rows off its most common value;
+    ``leverage``: the largest hat value of the step's design at this site;
+    ``dominance``: per released sum of magnitudes, ``(total − two largest contributions) /
+    largest contribution`` of the squared deviations (the p%-rule's ratio);
+    ``split``: for a training phase on held-out rows, its rows, positives and negatives.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rows: int
     cells: tuple[int, ...] = ()
+    dropped: tuple[int, ...] = ()
     parameters: int | None = None
+    support: tuple[int, ...] = ()
+    leverage: float | None = None
+    dominance: tuple[float, ...] = ()
+    split: tuple[int, ...] = ()

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from schemas.grid import check_edges
 from schemas.steps.base import StepBase, StepResult
 
 
@@ -30,7 +31,7 @@ class HistogramStep(StepBase):
 
     Bins are half open ``[e_i, e_{i+1})`` except the last, which is closed (numpy's
     convention); values below ``edges[0]`` or above ``edges[-1]`` are counted in ``below``
-    and ``above``.
+    and ``above``. Edges lie on the public grid of :mod:`schemas.grid`.
     """
 
     step: Literal["histogram"] = "histogram"
@@ -42,7 +43,7 @@ class HistogramStep(StepBase):
     def _increasing(cls, edges: list[float]) -> list[float]:
         if any(b <= a for a, b in pairwise(edges)):
             raise ValueError("edges must be strictly increasing")
-        return edges
+        return check_edges(edges)
 
 
 class HistogramResult(StepResult):

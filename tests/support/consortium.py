@@ -52,7 +52,11 @@ def clinical_sites(
                 "rtms_protocol": rng.choice(["none", "hf_rtms", "itbs"], n),
             }
         )
-        obs.loc[rng.random(n) < 0.05, "madrs_total"] = np.nan
+        missing = rng.random(n) < 0.05
+        # none where that would be 1–4 persons: a site refuses to say that 1–4 of its rows
+        # were dropped (below the default minimum cell)
+        if missing.sum() >= 5:
+            obs.loc[missing, "madrs_total"] = np.nan
         out[site] = (person, obs)
     return out
 

@@ -93,7 +93,13 @@ STEP_REQUESTS: dict[str, list[tuple[str, Step]]] = {
         ("logrank", {**_SURVIVAL, "event": "relapse", "horizon": 700, "group": "mrs_scanner"}),
     ],
     "cox_events": [
-        ("cox", {**_SURVIVAL, "event": "relapse", "formula": "age + sex", "horizon": 700})
+        ("cox", {**_SURVIVAL, "event": "relapse", "formula": "age + sex", "horizon": 700}),
+        # a coarse axis: each point (and each slot between points) holds several rows
+        (
+            "cox",
+            {**_SURVIVAL, "event": "relapse", "formula": "age + sex", "horizon": 3,
+             "resolution": 365.0},
+        ),
     ],
     "cox_sums": [
         (

@@ -1,0 +1,125 @@
+"""Admitting a step's answer: compute it under watch, then the gate's rules on what leaves.
+
+Order for every task (after signature, policy and approval-app checks in
+:mod:`node.service`):
+
+1. the step computes on the node's rows while :mod:`node.watch` records every row count it
+   touches; if it fails and any count was below ``min_cohort``, the failure becomes the
+   size refusal, word for word, so a failure never tells more about a small cohort than
+   the refusal would;
+2. every set of rows the result is computed from (:attr:`Computed.used`: the rows read,
+   the rows used after complete cases and transforms, a training phase's rows) must be
+   empty or at least ``min_cohort`` rows;
+3. the disclosure rules of :mod:`node.gate` on the rows actually used;
+4. the differencing guard (:mod:`node.differencing`) on each of those sets, and, for a
+   histogram, the memory of released edges (:mod:`node.intervals`). Both remember what
+   they admit; with manual approval the guard admits at the site's decision instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from node.differencing import DifferencingGuard, to_bits
+from node.gate import check_disclosure, refuse_small_cohort
+from node.intervals import IntervalMemory
+from node.policy import Policy
+from node.steps.base import Computed, FrameSource, Rows
+from node.steps.registry import run_step
+from node.watch import watching
+from schemas.errors import FedpsyError
+from schemas.steps.base import StepBase
+
+logger = logging.getLogger(__name__)
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def compute(step: StepBase, source: FrameSource) -> Computed:
+    """Run ``step``; parameters the computation cannot use are the request's fault (422),
+    and a result that is not finite never leaves."""
+    try:
+        computed = run_step(step, source)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        logger.info("step failed", extra={"step": step.step, "error": type(exc).__name__})
+        raise FedpsyError(
+            f"step {step.step!r} cannot be computed with these parameters ({type(exc).__name__})",
+            code="request_invalid",
+        ) from None
+    if not _finite(computed.result.model_dump()):
+        raise FedpsyError(
+            f"step {step.step!r} gives a result that is not finite with these parameters",
+            code="request_invalid",
+        )
+    return computed
+
+
+def pack(sets: tuple[Rows, ...]) -> list[str]:
+    """Row sets as base64 bitsets (kept with a pending task until the site decides)."""
+    return [base64.b64encode(to_bits(rows).tobytes()).decode("ascii") for rows in sets]
+
+
+def unpack(packed: list[str]) -> tuple[Rows, ...]:
+    """The row sets :func:`pack` stored."""
+    out = []
+    for text in packed:
+        bits = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
+        out.append(np.flatnonzero(np.unpackbits(bits)).astype(np.int64))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The gate for computed steps at one node."""
+
+    policy: Policy
+    guard: DifferencingGuard
+    intervals: IntervalMemory
+
+    def compute(self, step: StepBase, source: FrameSource) -> Computed:
+        """Compute ``step``; a failure on a cohort below the minimum is the size refusal."""
+        with watching() as watched:
+            try:
+                return compute(step, source)
+            except FedpsyError as exc:
+                fewest = watched.fewest
+                if fewest is not None and fewest < self.policy.min_cohort:
+                    logger.info(
+                        "step failed on a cohort below the minimum", extra={"code": exc.code}
+                    )
+                    refuse_small_cohort(self.policy, step.step)
+                raise
+
+    def check(self, analysis: str, step: StepBase, computed: Computed, dictionary: str) -> None:
+        """Rules 2–4 of the module doc; the guard only checks here (:meth:`admit`
+        remembers), the interval memory checks and remembers."""
+        sets = [rows for rows in computed.used if rows.size]
+        if any(rows.size < self.policy.min_cohort for rows in sets):
+            refuse_small_cohort(self.policy, step.step)
+        check_disclosure(self.policy, analysis, step.step, computed.disclosure)
+        for rows in sets:
+            self.guard.check(rows, dictionary)
+        if computed.intervals is not None and computed.used:
+            self.intervals.admit(computed.intervals, computed.used[0], step.visit, dictionary)
+
+    def admit(self, sets: tuple[Rows, ...], dictionary: str) -> None:
+        """Check and remember every set in the guard (atomically per set)."""
+        for rows in sets:
+            if rows.size:
+                self.guard.admit(rows, dictionary)
+
+
+__all__ = ["Admission", "compute", "pack", "unpack"]

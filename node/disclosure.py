@@ -1,0 +1,126 @@
+"""What a step's numbers reveal about the rows it used: the facts the privacy gate checks.
+
+Step handlers call these on the exact rows and columns their result is computed from and
+put the answers in their :class:`~schemas.steps.base.Disclosure`; :mod:`node.gate` holds
+the thresholds. Each fact closes one way of isolating a person:
+
+* :func:`binary_cells` — the mean of a 0/1 variable is a two-cell table (its 1s and 0s).
+* :func:`support` — a design column that is non-zero (or off its usual value) for one row
+  only makes a coefficient that row's outcome; the rows off each column's most common
+  value are a cell.
+* :func:`max_leverage` — more generally, a row whose hat value ``h_ii`` is near 1 is fitted
+  by its own outcome: when ``h_ii = 1`` the unit vector of that row lies in the column
+  space of the design and ``Xᵀy`` determines its outcome exactly (Belsley, Kuh and
+  Welsch, *Regression Diagnostics*, 1980, ch. 2).
+* :func:`outcome_cells` — a binary outcome crossed with an indicator column is a table.
+* :func:`dominance_ratios` — the p%-rule of magnitude tables (Hundepool et al.,
+  *Statistical Disclosure Control*, 2012, §4.2; Cox, *Linear sensitivity measures*, 1981):
+  a sum whose largest contribution is known to within ``p`` % by the second-largest
+  contributor reveals it. Contributions are squared deviations from the mean, so a
+  single far-out value that dominates a variance (and with it the mean) is caught.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float64]
+Rows = npt.NDArray[np.int64]
+
+LEVERAGE_RANK_TOLERANCE = 1e-10
+"""Singular values below this fraction of the largest count as zero (a rank-deficient
+design, e.g. a level absent at this site, has leverage from its estimable part only)."""
+
+
+def is_binary(values: Matrix) -> npt.NDArray[np.bool_]:
+    """Per column: every value is 0 or 1 (NaN-free input)."""
+    if values.size == 0:
+        return np.zeros(values.shape[1] if values.ndim == 2 else 0, dtype=bool)
+    return np.asarray(np.all((values == 0.0) | (values == 1.0), axis=0), dtype=bool)
+
+
+def binary_cells(values: Matrix) -> tuple[int, ...]:
+    """The counts of 1s and of 0s of every 0/1 column of ``values`` (rows × columns)."""
+    binary = is_binary(values)
+    ones = values[:, binary].sum(axis=0).astype(np.int64)
+    n = values.shape[0]
+    return tuple(int(c) for pair in zip(ones, n - ones, strict=True) for c in pair)
+
+
+def support(x: Matrix) -> tuple[int, ...]:
+    """Per non-constant column of ``x``: the rows whose value is not the column's most
+    common value (constant columns, such as the intercept, reveal nothing and are left
+    out)."""
+    out: list[int] = []
+    for column in x.T:
+        _, counts = np.unique(column, return_counts=True)
+        if len(counts) > 1:
+            out.append(int(len(column) - counts.max()))
+    return tuple(out)
+
+
+def max_leverage(x: Matrix) -> float | None:
+    """The largest diagonal element of the hat matrix ``X(XᵀX)⁺Xᵀ`` (None without rows or
+    columns). Computed from the thin SVD, so rank-deficient designs are handled."""
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        return None
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    if s.size == 0 or s[0] == 0.0:
+        return 0.0
+    rank = int(np.sum(s > s[0] * LEVERAGE_RANK_TOLERANCE))
+    return float(np.max(np.einsum("ij,ij->i", u[:, :rank], u[:, :rank])))
+
+
+def outcome_cells(x: Matrix, y: Matrix) -> tuple[int, ...]:
+    """For a 0/1 outcome: its 1s and 0s, and its 1s and 0s within every 0/1 column."""
+    if y.size == 0 or not bool(np.all((y == 0.0) | (y == 1.0))):
+        return ()
+    positives = int(y.sum())
+    cells = [positives, int(y.size) - positives]
+    indicator = is_binary(x)
+    inside = x[:, indicator]
+    with_one = inside.T @ y
+    totals = inside.sum(axis=0)
+    for ones, total in zip(with_one, totals, strict=True):
+        cells.extend((round(float(ones)), round(float(total - ones))))
+    return tuple(cells)
+
+
+def dominance_ratios(values: Matrix) -> tuple[float, ...]:
+    """Per column: ``(Σc − c₁ − c₂) / c₁`` for the contributions ``c = (x − x̄)²`` sorted
+    ``c₁ ≥ c₂ ≥ …`` (``inf`` when every value is equal: nothing dominates)."""
+    out: list[float] = []
+    for column in values.T:
+        if column.size == 0:
+            continue
+        c = (column - column.mean()) ** 2
+        if c.size >= 2:
+            top2 = np.partition(c, c.size - 2)[-2:]
+            first, second = float(top2[1]), float(top2[0])
+        else:
+            first, second = float(c[0]), 0.0
+        if first <= 0.0:
+            out.append(float("inf"))
+            continue
+        rest = max(float(c.sum()) - first - second, 0.0)
+        out.append(rest / first)
+    return tuple(out)
+
+
+def row_ids(index: object) -> Rows:
+    """Row ids as an int64 array (from a pandas index or any sequence of ints)."""
+    return np.asarray(index, dtype=np.int64)
+
+
+__all__ = [
+    "Matrix",
+    "Rows",
+    "binary_cells",
+    "dominance_ratios",
+    "is_binary",
+    "max_leverage",
+    "outcome_cells",
+    "row_ids",
+    "support",
+]
