@@ -2,7 +2,8 @@
 
 :func:`build_sites` writes a ``fedpsy synth`` consortium and loads each site into its own
 node store. Only what the benchmarked analyses read is loaded — the person table, the
-baseline visit's observations and the drug history (from which ``trs`` is derived) — so
+baseline visit's observations and the drug history (from which ``trs`` is derived), and
+with ``outcomes`` the follow-up and event table (``relapse``, ``time_to_relapse`` …) — so
 that building 150,000 persons stays within a benchmark's time; the rows the analyses see
 are the same as with a full load. :class:`ServedNodes` runs each node as its own
 ``fedpsy node serve`` process (as sites run them), on a free loopback port.
@@ -50,25 +51,29 @@ class Site:
     persons: int
 
 
-def _slim(folder: Path, dest: Path) -> None:
-    """``folder`` (a synth site) reduced to person, baseline observations, drug history."""
+def _slim(folder: Path, dest: Path, outcomes: bool) -> None:
+    """``folder`` (a synth site) reduced to person, baseline observations, drug history
+    (and with ``outcomes``, follow-up days and the event table)."""
     dest.mkdir(parents=True)
-    shutil.copy(folder / "person.csv", dest / "person.csv")
-    shutil.copy(folder / "drug_exposure.csv", dest / "drug_exposure.csv")
+    for table in ("person", "drug_exposure") + (("event",) if outcomes else ()):
+        shutil.copy(folder / f"{table}.csv", dest / f"{table}.csv")
     obs = pd.read_csv(folder / "observations.csv")
     panss = [c for c in obs.columns if c.startswith("panss_")]
-    base = obs.loc[obs["visit"] == "baseline", BASELINE_COLUMNS + panss]
+    extra = ["followup_days"] if outcomes else []
+    base = obs.loc[obs["visit"] == "baseline", BASELINE_COLUMNS + extra + panss]
     base.to_csv(dest / "observations.csv", index=False)
 
 
-def build_sites(root: Path, sites: int, persons: int, seed: int = 11) -> list[Site]:
+def build_sites(
+    root: Path, sites: int, persons: int, seed: int = 11, outcomes: bool = False
+) -> list[Site]:
     """``sites`` synthetic sites of ``persons`` persons on average, each loaded in a node
-    store under ``root/nodes/<site>``."""
+    store under ``root/nodes/<site>`` (with ``outcomes``: follow-up and events too)."""
     folders = generate(sites, persons, seed, root / "synth")
     out = []
     for name, folder in folders.items():
         slim = root / "slim" / name
-        _slim(folder, slim)
+        _slim(folder, slim, outcomes)
         node = NodeSite.create(root / "nodes" / name, name, None)
         try:
             node.ingest(slim)

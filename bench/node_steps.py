@@ -1,22 +1,42 @@
 """Node step latency with the privacy gate on versus off, in the same run.
 
-A ``fedpsy synth`` site of 10,000 and of 100,000 persons is loaded into a node store
-(SQLite). For ``moments`` (three variables, per-variable counts, sums and squares) and
-``glm_score`` (binomial ``trs ~ age + sex + panss_total`` at β = 0, one IRLS round) each
-repetition times, interleaved:
+A ``fedpsy synth`` site of 50,000 persons (with its follow-up and event table) is loaded
+into a node store (SQLite). For each of these steps, at the baseline visit and without a
+cohort, as a researcher would ask them:
+
+* ``count``;
+* ``moments`` of age, PANSS and MADRS totals (per-variable counts, sums, squares, products);
+* ``histogram`` of age with edges 0, 20, …, 120 (on the public grid of ``schemas.grid``);
+* ``crosstab`` of sex × primary_diagnosis;
+* ``column_moments`` and ``glm_score`` of binomial ``trs ~ age + sex + panss_total`` (the
+  first round of a GLM; the score at β = 0 in the basis the coordinator would send);
+* ``survival_counts`` of ``time_to_relapse`` / ``relapse`` as a Kaplan–Meier request: a
+  30-day axis, the horizon a ``survival_extent`` round gives (as the coordinator sets it:
+  63 points, covering all follow-up) and ``intervals`` at ½, 1, 2, 3, 4 years and the
+  horizon;
+* ``kmeans_sums`` of age and PANSS total with k = 3 centers,
+
+each repetition times, interleaved:
 
 * **gate on** — what a signed task costs at the node: signature verification
   (``NodeService.authenticate``: trusted key, body digest, timestamp, nonce) and
-  ``NodeService.submit`` (task parsing, policy, differencing guard on the cohort's rows,
-  the step, the disclosure check, the release and the audit entries);
+  ``NodeService.submit`` (task parsing, policy, the step, the disclosure rules on the rows
+  it used — cells, dropped rows, dominance, leverage, exits — the differencing guard, the
+  histogram interval memory, the release and the audit entries);
 * **gate off** — ``run_step`` on the same ``StoreFrameSource``: reading the frame and
   computing, nothing else;
 * **in memory** — ``run_step`` on a ``DataFrameSource`` holding the same rows: the
   computation alone.
 
-The overhead is gate on ÷ gate off − 1 (target < 20 %). ``FEDPSY_BENCH_STEP_PERSONS``
-(comma-separated, default ``10000,100000``) and ``FEDPSY_BENCH_REPEAT`` (default 3) scale
-the run.
+The ratio is gate on ÷ gate off (target < 1.2, an overhead under 20 %). With the default
+policy every step above is answered at 50,000 persons. Only the survival intervals had to
+be chosen: six-monthly ones up to the horizon are refused (``cell_too_small``), since
+synthetic follow-up ends at five years and the last interval, days 1,801–1,890, holds a
+single relapse — a Kaplan–Meier request reads the tail at coarser times, as here (the
+coordinator would merge the interval). A refused step stops the bench with the gate's
+reason. ``FEDPSY_BENCH_STEP_PERSONS``
+(comma-separated, default ``50000``; e.g. ``10000,50000``) and ``FEDPSY_BENCH_REPEAT``
+(default 3) scale the run.
 """
 
 from __future__ import annotations
@@ -42,15 +62,32 @@ from node.steps.registry import run_step
 from schemas.signing import sign_headers
 from schemas.steps.registry import parse_step
 
-PERSONS = [int(p) for p in os.environ.get("FEDPSY_BENCH_STEP_PERSONS", "10000,100000").split(",")]
+PERSONS = [int(p) for p in os.environ.get("FEDPSY_BENCH_STEP_PERSONS", "50000").split(",")]
 REPEAT = int(os.environ.get("FEDPSY_BENCH_REPEAT", "3"))
 FORMULA = "trs ~ age + sex + panss_total"
-MOMENTS = {
-    "step": "moments",
-    "variables": ["age", "panss_total", "madrs_total"],
-    "complete_cases": False,
-    "products": True,
+RESOLUTION = 30.0  # days: a relapse curve read monthly
+STEPS: list[tuple[str, dict[str, Any]]] = [
+    ("count", {"step": "count"}),
+    (
+        "summary",
+        {
+            "step": "moments",
+            "variables": ["age", "panss_total", "madrs_total"],
+            "complete_cases": False,
+            "products": True,
+        },
+    ),
+    ("histogram", {"step": "histogram", "variable": "age", "edges": [0, 20, 40, 60, 80, 100, 120]}),
+    ("crosstab", {"step": "crosstab", "row": "sex", "column": "primary_diagnosis"}),
+    ("glm", {"step": "column_moments", "formula": FORMULA}),
+]
+KMEANS = {
+    "step": "kmeans_sums",
+    "variables": ["age", "panss_total"],
+    "centers": [[25.0, 70.0], [40.0, 80.0], [55.0, 90.0]],
 }
+CODES = ["age", "panss_total", "madrs_total", "trs", "sex", "primary_diagnosis"]
+CODES += ["time_to_relapse", "relapse"]
 
 
 def _glm_step(service: NodeService) -> dict[str, Any]:
@@ -76,12 +113,32 @@ def _glm_step(service: NodeService) -> dict[str, Any]:
     }
 
 
+def _survival_step(service: NodeService) -> dict[str, Any]:
+    """A Kaplan–Meier survival_counts step: the horizon a survival_extent round gives
+    (``2^(j+1) − 1`` for the highest power of two reached); ½, 1, 2, 3, 4 years, horizon."""
+    extent = {"step": "survival_extent", "time": "time_to_relapse", "resolution": RESOLUTION}
+    reaches = run_step(parse_step(extent), service.frames).result.model_dump()["reaches"]
+    horizon = 2 ** (max(j for j, c in enumerate(reaches) if c) + 1) - 1
+    return {
+        **extent,
+        "step": "survival_counts",
+        "event": "relapse",
+        "horizon": horizon,
+        "intervals": [*(k for k in (6, 12, 24, 36, 48) if k < horizon), horizon],
+    }
+
+
 def _in_memory(service: NodeService) -> DataFrameSource:
     """The rows the steps read, held in memory."""
-    codes = ["age", "panss_total", "madrs_total", "trs", "sex"]
-    frame = service.frames.frame(codes, "baseline", None).reset_index()
+    dictionary = service.node.dictionary
+    frame = service.frames.frame(CODES, "baseline", None).reset_index()
     frame["person_id"] = frame["row_id"].astype(str)
-    return DataFrameSource(service.site, frame.drop(columns=["row_id"]), {"sex": ["F", "M"]})
+    categories = {
+        c: list(dictionary.get(c).categories or [])
+        for c in CODES
+        if dictionary.get(c).type == "categorical"
+    }
+    return DataFrameSource(service.site, frame.drop(columns=["row_id"]), categories)
 
 
 def _seconds(call: Callable[[], object]) -> float:
@@ -105,28 +162,35 @@ def _gated(
         key = service.authenticate(headers, "POST", "/v1/tasks", body)
         outcome = service.submit(body, key)
         if outcome.status != "answered":
-            raise RuntimeError(f"the bench step was not answered: {outcome.reason}")
+            raise RuntimeError(f"{step['step']} was not answered: {outcome.reason}")
         return outcome
 
     return call
 
 
 def _measure(root: Path, persons: int) -> list[dict[str, Any]]:
-    site = build_sites(root / f"p{persons}", 1, persons)[0]
+    site = build_sites(root / f"p{persons}", 1, persons, outcomes=True)[0]
     coordinator = Coordinator.create(root / f"coordinator{persons}")
     trust([site], [coordinator.dir.public_key])
     node = NodeSite.open(site.root)
     try:
         service = NodeService(node)
         memory = _in_memory(service)
+        steps = [
+            *STEPS,
+            ("glm", _glm_step(service)),
+            ("kaplan_meier", _survival_step(service)),
+            ("kmeans", KMEANS),
+        ]
         rows = []
-        for analysis, step in (("summary", MOMENTS), ("glm", _glm_step(service))):
+        for analysis, step in steps:
             calls = {
                 "on": _gated(service, coordinator, analysis, step),
                 "off": _ungated(step, service.frames),
                 "memory": _ungated(step, memory),
             }
-            calls["on"]()  # warm up caches and the differencing guard's first entry
+            for call in calls.values():  # warm up caches and the guard's first entry
+                call()
             runs: dict[str, list[float]] = {k: [] for k in calls}
             for _ in range(REPEAT):  # interleaved, so drift hits all three alike
                 for kind, call in calls.items():
@@ -136,11 +200,10 @@ def _measure(root: Path, persons: int) -> list[dict[str, Any]]:
                 {
                     "step": step["step"],
                     "persons": site.persons,
-                    "gate on ms": on * 1e3,
-                    "gate off ms": off * 1e3,
-                    "in memory ms": mem * 1e3,
-                    "ratio on/off": on / off,
-                    "overhead %": (on / off - 1) * 100,
+                    "gate_on_s": on,
+                    "gate_off_s": off,
+                    "in_memory_s": mem,
+                    "ratio": on / off,
                 }
             )
         return rows
@@ -155,22 +218,14 @@ def run() -> None:
             rows += _measure(Path(name), persons)
     emit(
         "node_steps",
-        f"Node step latency: privacy gate on vs off (median of {REPEAT}, same run)",
-        [
-            "step",
-            "persons",
-            "gate on ms",
-            "gate off ms",
-            "in memory ms",
-            "ratio on/off",
-            "overhead %",
-        ],
+        f"Node step latency: privacy gate on vs off (median s of {REPEAT}, same run)",
+        ["step", "persons", "gate_on_s", "gate_off_s", "in_memory_s", "ratio"],
         rows,
         [
-            "gate on: signature check + NodeService.submit (policy, differencing guard, "
-            "step, disclosure check, release, audit)",
+            "gate on: signature check + NodeService.submit (policy, step, disclosure rules, "
+            "differencing guard, interval memory, release, audit)",
             "gate off: run_step on the same StoreFrameSource; in memory: run_step on a "
             "DataFrameSource of the same rows",
-            "target: overhead < 20 %",
+            "ratio = gate on ÷ gate off (target < 1.2, i.e. overhead < 20 %)",
         ],
     )

@@ -29,7 +29,7 @@ from node.differencing import DifferencingGuard, to_bits
 from node.gate import check_disclosure, refuse_small_cohort
 from node.intervals import IntervalMemory
 from node.policy import Policy
-from node.steps.base import Computed, FrameSource, Rows
+from node.steps.base import COUNTS, Computed, FrameSource, Use
 from node.steps.registry import run_step
 from node.watch import watching
 from schemas.errors import FedpsyError
@@ -67,17 +67,18 @@ def compute(step: StepBase, source: FrameSource) -> Computed:
     return computed
 
 
-def pack(sets: tuple[Rows, ...]) -> list[str]:
-    """Row sets as base64 bitsets (kept with a pending task until the site decides)."""
-    return [base64.b64encode(to_bits(rows).tobytes()).decode("ascii") for rows in sets]
+def pack(used: tuple[Use, ...]) -> list[list[str]]:
+    """A step's usage with base64 bitsets (kept with a pending task until the site
+    decides)."""
+    return [[key, base64.b64encode(to_bits(rows).tobytes()).decode("ascii")] for key, rows in used]
 
 
-def unpack(packed: list[str]) -> tuple[Rows, ...]:
-    """The row sets :func:`pack` stored."""
+def unpack(packed: list[list[str]]) -> tuple[Use, ...]:
+    """The usage :func:`pack` stored."""
     out = []
-    for text in packed:
+    for key, text in packed:
         bits = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
-        out.append(np.flatnonzero(np.unpackbits(bits)).astype(np.int64))
+        out.append((key, np.flatnonzero(np.unpackbits(bits)).astype(np.int64)))
     return tuple(out)
 
 
@@ -106,20 +107,23 @@ class Admission:
     def check(self, analysis: str, step: StepBase, computed: Computed, dictionary: str) -> None:
         """Rules 2–4 of the module doc; the guard only checks here (:meth:`admit`
         remembers), the interval memory checks and remembers."""
-        sets = [rows for rows in computed.used if rows.size]
-        if any(rows.size < self.policy.min_cohort for rows in sets):
+        counted = [rows for key, rows in computed.used if key == COUNTS and rows.size]
+        if any(rows.size < self.policy.min_cohort for rows in counted):
             refuse_small_cohort(self.policy, step.step)
         check_disclosure(self.policy, analysis, step.step, computed.disclosure)
-        for rows in sets:
-            self.guard.check(rows, dictionary)
-        if computed.intervals is not None and computed.used:
-            self.intervals.admit(computed.intervals, computed.used[0], step.visit, dictionary)
-
-    def admit(self, sets: tuple[Rows, ...], dictionary: str) -> None:
-        """Check and remember every set in the guard (atomically per set)."""
-        for rows in sets:
+        for key, rows in computed.used:
             if rows.size:
-                self.guard.admit(rows, dictionary)
+                self.guard.check(rows, dictionary, key)
+        if computed.intervals is not None:
+            variable = computed.intervals.variable
+            rows = next(rows for key, rows in computed.used if key == variable)
+            self.intervals.admit(computed.intervals, rows, step.visit, dictionary)
+
+    def admit(self, used: tuple[Use, ...], dictionary: str) -> None:
+        """Check and remember every set in the guard (atomically per set)."""
+        for key, rows in used:
+            if rows.size:
+                self.guard.admit(rows, dictionary, key)
 
 
 __all__ = ["Admission", "compute", "pack", "unpack"]

@@ -2,10 +2,15 @@
 
 Two answers about cohorts ``A`` and ``B`` that differ by a few persons reveal those
 persons: ``count(A) - count(B)``, ``sum(A) - sum(B)`` and so on are statistics of the
-symmetric difference ``A Δ B``. The node therefore remembers every cohort it answered (as
-a bitset over ``person.row_id`` in ``answered_cohort``) and refuses a new cohort ``C``
-when ``1 <= |C Δ A| < min_cohort`` for some remembered ``A`` with the same dictionary
-hash. Asking the same cohort again (``|C Δ A| = 0``) is allowed: it reveals nothing new.
+symmetric difference ``A Δ B``. The node therefore remembers every row set it answered
+from (as a bitset over ``person.row_id`` in ``answered_cohort``), with the variable whose
+values the answer summed over those rows ("" for counts: the rows read and the rows
+used), and refuses a new set ``C`` of a variable when ``1 <= |C Δ A| < min_cohort`` for
+some remembered ``A`` of the same variable and dictionary hash. Asking the same set again
+(``|C Δ A| = 0``) is allowed: it reveals nothing new. Keeping variables apart lets a
+researcher summarize ``age`` over everyone and ``madrs_total`` over those who have it:
+sums of different variables over nearby sets isolate nobody's value, while any two sums
+of one variable, and any two counts, stay 0 or at least ``min_cohort`` persons apart.
 
 **Guarantee.** If every answer goes through :meth:`DifferencingGuard.admit` (or
 :meth:`~DifferencingGuard.check` then :meth:`~DifferencingGuard.remember` with no other
@@ -23,11 +28,10 @@ the remembered cohorts whose size is within ``min_cohort - 1``.
   value. Closing this needs auditing the whole history of answers (Chin and Özsoyoglu,
   IEEE Trans. Softw. Eng. 8(6), 1982), which is intractable for some mixes of statistics
   (Kleinberg, Papadimitriou and Raghavan, PODS 2000), or noise (differential privacy).
-* *Different visits and variable sets.* The guard compares sets of persons, nothing
-  else. Two answers on the same persons at different visits, or over different
-  variables, count as the same cohort. Callers must pass the rows an answer actually
-  uses (after complete cases): if they pass the cohort before dropping missing values,
-  two variable sets whose missingness differs by one person slip through.
+* *Different visits.* Two answers on the same persons at different visits count as the
+  same cohort. Callers must pass the rows an answer actually uses (after complete cases
+  and transforms), per variable: the step handlers state them
+  (:attr:`node.steps.base.Computed.used`).
 * *Complements across the minimum and outside knowledge.* Only answers this node gave
   are remembered. A total the attacker knows from elsewhere (a publication, a registry,
   another site's description) is not: answering "everyone but X" with ``|X| < min_cohort``
@@ -84,19 +88,20 @@ class DifferencingGuard:
         self._engine = engine
         self.min_cohort = min_cohort
 
-    def check(self, row_ids: Iterable[int], dictionary_hash: str) -> None:
-        """Refuse (code ``differencing``) a cohort too close to a remembered one."""
+    def check(self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "") -> None:
+        """Refuse (code ``differencing``) a cohort too close to a remembered one (of the same
+        ``variable``: "" for counts, else the variable an answer summed over the rows)."""
         bits = to_bits(row_ids)
         with self._engine.connect() as conn:
-            self._check(conn, bits, dictionary_hash)
+            self._check(conn, bits, dictionary_hash, variable)
 
-    def remember(self, row_ids: Iterable[int], dictionary_hash: str) -> None:
+    def remember(self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "") -> None:
         """Record an answered cohort (an identical one already remembered is not repeated)."""
         bits = to_bits(row_ids)
         with locked(self._engine, answered_cohort) as conn:
-            self._remember(conn, bits, dictionary_hash)
+            self._remember(conn, bits, dictionary_hash, variable)
 
-    def admit(self, row_ids: Iterable[int], dictionary_hash: str) -> None:
+    def admit(self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "") -> None:
         """Check and remember in one locked transaction: the race-free way to answer.
 
         Remembering a cohort whose answer is later refused by another rule only makes
@@ -104,8 +109,8 @@ class DifferencingGuard:
         """
         bits = to_bits(row_ids)
         with locked(self._engine, answered_cohort) as conn:
-            self._check(conn, bits, dictionary_hash)
-            self._remember(conn, bits, dictionary_hash)
+            self._check(conn, bits, dictionary_hash, variable)
+            self._remember(conn, bits, dictionary_hash, variable)
 
     def count(self, dictionary_hash: str | None = None) -> int:
         """How many cohorts are remembered (for one dictionary hash, or in all)."""
@@ -115,12 +120,13 @@ class DifferencingGuard:
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def _check(self, conn: Connection, bits: Bits, dictionary_hash: str) -> None:
+    def _check(self, conn: Connection, bits: Bits, dictionary_hash: str, variable: str) -> None:
         size = int(np.unpackbits(bits).sum())
         reach = self.min_cohort - 1
         near = conn.execute(
             select(answered_cohort.c.bits).where(
                 answered_cohort.c.dictionary_hash == dictionary_hash,
+                answered_cohort.c.variable == variable,
                 answered_cohort.c.size.between(size - reach, size + reach),
             )
         )
@@ -133,12 +139,13 @@ class DifferencingGuard:
                     code="differencing",
                 )
 
-    def _remember(self, conn: Connection, bits: Bits, dictionary_hash: str) -> None:
+    def _remember(self, conn: Connection, bits: Bits, dictionary_hash: str, variable: str) -> None:
         size = int(np.unpackbits(bits).sum())
         blob = bits.tobytes()
         same = conn.execute(
             select(answered_cohort.c.cohort_id).where(
                 answered_cohort.c.dictionary_hash == dictionary_hash,
+                answered_cohort.c.variable == variable,
                 answered_cohort.c.size == size,
                 answered_cohort.c.bits == blob,
             )
@@ -146,6 +153,6 @@ class DifferencingGuard:
         if same is None:
             conn.execute(
                 insert(answered_cohort).values(
-                    dictionary_hash=dictionary_hash, size=size, bits=blob
+                    dictionary_hash=dictionary_hash, variable=variable, size=size, bits=blob
                 )
             )

@@ -22,6 +22,8 @@ the thresholds. Each fact closes one way of isolating a person:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -113,6 +115,19 @@ def row_ids(index: object) -> Rows:
     return np.asarray(index, dtype=np.int64)
 
 
+def uses(
+    variables: Iterable[str], rows: Rows, subsets: Iterable[npt.NDArray[np.bool_]] = ()
+) -> list[tuple[str, Rows]]:
+    """``(v, rows)`` for every variable, and ``(v, rows[mask])`` for every subset mask a
+    result also sums over (a group level, an indicator column, a cluster, a batch)."""
+    masks = list(subsets)
+    out = []
+    for variable in dict.fromkeys(variables):
+        out.append((variable, rows))
+        out.extend((variable, rows[mask]) for mask in masks)
+    return out
+
+
 __all__ = [
     "Matrix",
     "Rows",
@@ -123,4 +138,5 @@ __all__ = [
     "outcome_cells",
     "row_ids",
     "support",
+    "uses",
 ]

@@ -39,7 +39,8 @@ _CONTEXT = {"log": np.log, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt}
 class Design:
     """A complete-case design: ``x`` (rows × columns), outcome ``y``, the row ids of its
     rows and of all rows of the frame it was built from (``total`` = ``n`` + ``missing``
-    of them), and counts."""
+    of them), the variables it was built from, and counts: ``missing`` rows dropped for a
+    missing value or a non-finite transform, ``nonfinite`` the latter alone."""
 
     x: Matrix
     y: Matrix
@@ -48,6 +49,8 @@ class Design:
     missing: int
     rows: npt.NDArray[np.int64]
     read: npt.NDArray[np.int64]
+    variables: tuple[str, ...] = ()
+    nonfinite: int = 0
 
     @property
     def n(self) -> int:
@@ -148,6 +151,8 @@ def build_design(
         missing=missing,
         rows=rows,
         read=np.asarray(data.index, dtype=np.int64),
+        variables=tuple(variables),
+        nonfinite=int(np.sum(~finite)),
     )
 
 

@@ -121,3 +121,32 @@ def test_the_gate_refuses_exactly_what_the_rules_say(
     assert error.code == expected
     public = {str(min_cell), str(min_cohort), "10", "0.1", "403", str(parameters)}
     assert numbers_in(error) <= public
+
+
+@pytest.mark.parametrize(
+    ("disclosure", "code"),
+    [
+        (Disclosure(rows=50, dropped=(3,)), "cell_too_small"),
+        (Disclosure(rows=50, split=(4, 2, 2)), "split_too_small"),
+        (Disclosure(rows=50, split=(20, 4, 16)), "split_too_small"),
+        (Disclosure(rows=50, dominance=(0.02,)), "dominance"),
+        (Disclosure(rows=50, parameters=2, support=(1, 40)), "column_too_thin"),
+        (Disclosure(rows=50, parameters=2, leverage=0.93), "leverage_too_high"),
+    ],
+)
+def test_each_new_rule_refuses_with_its_code_and_a_fix(disclosure: Disclosure, code: str) -> None:
+    error = refusal(disclosure, analysis="glm")
+    assert error.code == code
+    assert numbers_in(error) <= {"5", "10", "0.5", "403"}  # thresholds only, never the value
+    assert any(word in error.detail for word in ("add", "use", "clip", "drop"))
+
+
+def test_new_rules_pass_what_they_allow() -> None:
+    fine = Disclosure(rows=50, dropped=(0, 5), split=(10, 5, 5), dominance=(0.1, float("inf")),
+                      parameters=2, support=(5, 45), leverage=0.5)  # fmt: skip
+    check_disclosure(POLICY, "glm", "glm_score", fine)
+
+
+def test_dominance_can_be_turned_off() -> None:
+    check_disclosure(Policy(dominance_percent=0), "summary", "moments",
+                     Disclosure(rows=50, dominance=(0.0,)))  # fmt: skip

@@ -46,6 +46,10 @@ class FrameSource(Protocol):
 
 
 Rows = npt.NDArray[np.int64]
+Use = tuple[str, Rows]
+"""A variable and the rows whose values of it a result sums over; ``""`` (:data:`COUNTS`)
+for rows only counted (the rows read, the rows used)."""
+COUNTS = ""
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,12 @@ class Intervals:
 
 @dataclass(frozen=True)
 class Computed:
-    """A step's result, what it discloses, and the row ids of every set of rows a number
-    in the result is computed from (the differencing guard checks each)."""
+    """A step's result, what it discloses, and every (variable, rows) a number in the
+    result is computed from (the differencing guard checks each)."""
 
     result: StepResult
     disclosure: Disclosure
-    used: tuple[Rows, ...] = field(default=())
+    used: tuple[Use, ...] = field(default=())
     intervals: Intervals | None = None
 
 

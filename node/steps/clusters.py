@@ -18,9 +18,9 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from node.derived import derived_values, stage
-from node.disclosure import Rows, dominance_ratios, row_ids
+from node.disclosure import Rows, dominance_ratios, row_ids, uses
 from node.mixture import weighted_log_density
-from node.steps.base import Computed, FrameSource
+from node.steps.base import COUNTS, Computed, FrameSource, Use
 from node.steps.levels import numeric_values
 from node.watch import note_rows
 from schemas.clustering import kmeans_plus_plus, lloyd, nearest
@@ -54,15 +54,15 @@ class ClusterRows:
     def missing(self) -> int:
         return len(self.read) - len(self.x)
 
-    @property
-    def used(self) -> tuple[Rows, ...]:
-        return (row_ids(self.index), self.read)
+    def used(self, variables: list[str], labels: npt.NDArray[np.int64], k: int) -> tuple[Use, ...]:
+        """The rows read and used (counted), each variable's rows and each cluster's."""
+        rows = row_ids(self.index)
+        clusters = [labels == j for j in range(k)]
+        return ((COUNTS, self.read), (COUNTS, rows), *uses(variables, rows, clusters))
 
     def disclosure(self, cells: tuple[int, ...], dominance: tuple[float, ...]) -> Disclosure:
-        """Rows, ``cells``, the dropped rows and ``dominance`` (rows of all clusters)."""
-        return Disclosure(
-            rows=len(self.x), cells=cells, dropped=(self.missing,), dominance=dominance
-        )
+        """Rows, ``cells`` and ``dominance`` (rows of all clusters)."""
+        return Disclosure(rows=len(self.x), cells=cells, dominance=dominance)
 
 
 def _rows(
@@ -124,7 +124,8 @@ def kmeans_sums(step: KmeansSumsStep, source: FrameSource) -> Computed:
         changed=changed,
     )
     cells = tuple(int(c) for c in counts)
-    return Computed(result, rows.disclosure(cells, _per_cluster(x, labels, k)), rows.used)
+    used = rows.used(list(step.variables), labels, k)
+    return Computed(result, rows.disclosure(cells, _per_cluster(x, labels, k)), used)
 
 
 def kmeans_candidates(step: KmeansCandidatesStep, source: FrameSource) -> Computed:
@@ -135,12 +136,14 @@ def kmeans_candidates(step: KmeansCandidatesStep, source: FrameSource) -> Comput
     centers: Array = np.zeros((0, len(step.variables)))
     sizes: list[int] = []
     ratios: tuple[float, ...] = ()
+    kept = np.full(len(x), -1, dtype=np.int64)
     if m > 0:
         rng = np.random.default_rng(step.seed)
         centers, labels = lloyd(x, kmeans_plus_plus(x, m, rng))
         counts = np.bincount(labels, minlength=m)
         big = counts >= step.min_size
-        ratios = _per_cluster(x, np.where(big[labels], labels, -1), m)
+        kept = np.where(big[labels], labels, -1)
+        ratios = _per_cluster(x, kept, m)
         centers, sizes = centers[big], [int(c) for c in counts[big]]
     result = KmeansCandidatesResult(
         n=len(x),
@@ -148,7 +151,8 @@ def kmeans_candidates(step: KmeansCandidatesStep, source: FrameSource) -> Comput
         centers=[[float(v) for v in row] for row in centers],
         sizes=sizes,
     )
-    return Computed(result, rows.disclosure(tuple(sizes), ratios), rows.used)
+    used = rows.used(list(step.variables), kept, m)
+    return Computed(result, rows.disclosure(tuple(sizes), ratios), used)
 
 
 def gmm_stats(step: GmmStatsStep, source: FrameSource) -> Computed:
@@ -192,7 +196,8 @@ def gmm_stats(step: GmmStatsStep, source: FrameSource) -> Computed:
     )
     hard_counts = np.bincount(labels, minlength=k)
     cells = tuple(int(c) for c in hard_counts) + tuple(round(float(v)) for v in mass)
-    return Computed(result, rows.disclosure(cells, _per_cluster(x, labels, k)), rows.used)
+    used = rows.used(list(step.variables), labels, k)
+    return Computed(result, rows.disclosure(cells, _per_cluster(x, labels, k)), used)
 
 
 __all__ = ["gmm_stats", "kmeans_candidates", "kmeans_sums"]

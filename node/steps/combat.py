@@ -16,8 +16,16 @@ import pandas as pd
 
 from node.combat_eb import estimate_batch
 from node.derived import derived_values, stage
-from node.disclosure import Rows, binary_cells, dominance_ratios, max_leverage, row_ids, support
-from node.steps.base import Computed, FrameSource
+from node.disclosure import (
+    Rows,
+    binary_cells,
+    dominance_ratios,
+    max_leverage,
+    row_ids,
+    support,
+    uses,
+)
+from node.steps.base import COUNTS, Computed, FrameSource
 from node.steps.levels import codes_of, is_categorical, levels_of, numeric_values
 from node.watch import note_rows
 from schemas.errors import FedpsyError
@@ -46,6 +54,7 @@ class CombatRows:
 
     index: pd.Index  # row ids
     read: Rows  # row ids of every row read (their count leaves as n + missing)
+    variables: tuple[str, ...]  # the measures and covariates summed over the rows
     y: Array  # rows × variables
     x: Array  # rows × design columns
     batch: npt.NDArray[np.int64]  # level index per row
@@ -69,22 +78,21 @@ class CombatRows:
         sums: Array,
         design: Array | None = None,
     ) -> Computed:
-        """``result`` with its disclosure: rows, ``cells``, the dropped rows, the
-        dominance of every column of ``sums`` within each batch, and for a released
-        ``design`` its parameters, support and leverage."""
-        ratios = tuple(
-            r
-            for code in range(len(self.levels))
-            for r in dominance_ratios(sums[self.batch == code])
-        )
-        revealed = Disclosure(rows=self.n, cells=cells, dropped=(self.missing,), dominance=ratios)
+        """``result`` with its disclosure (rows, ``cells``, the dominance of every column
+        of ``sums`` within each batch, and for a released ``design`` its parameters,
+        support and leverage) and usage (each variable's rows and each batch's)."""
+        each = [self.batch == code for code in range(len(self.levels))]
+        ratios = tuple(r for mine in each for r in dominance_ratios(sums[mine]))
+        revealed = Disclosure(rows=self.n, cells=cells, dominance=ratios)
         if design is not None:
             revealed = revealed.model_copy(update={
                 "parameters": int(np.sum(np.any(design != 0.0, axis=0))),
                 "support": support(design),
                 "leverage": max_leverage(design),
             })  # fmt: skip
-        return Computed(result, revealed, used=(row_ids(self.index), self.read))
+        rows = row_ids(self.index)
+        used = ((COUNTS, self.read), (COUNTS, rows), *uses(self.variables, rows, each))
+        return Computed(result, revealed, used=used)
 
 
 def _covariates(frame: pd.DataFrame, covariates: list[str]) -> tuple[Array, list[str]]:
@@ -131,6 +139,7 @@ def combat_rows(
     return CombatRows(
         index=frame.index[complete],
         read=row_ids(frame.index),
+        variables=(*step.variables, *step.covariates),
         y=y[complete],
         x=np.hstack([indicators, cov[complete]]),
         batch=batch,

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from node.formula import Design, build_design
 from node.steps.base import Computed, FrameSource
-from node.steps.design import disclosure
+from node.steps.design import disclosure, usage
 from node.steps.levels import numeric_values
 from node.steps.survival import axis_index, event_flags
 from schemas.errors import FedpsyError
@@ -94,7 +94,9 @@ def cox_rows(step: CoxStep, source: FrameSource, columns: list[str] | None) -> C
     )
 
 
-def _computed(result: CoxEventsResult | CoxSumsResult, rows: CoxRows, cells: Index) -> Computed:
+def _computed(
+    step: CoxStep, result: CoxEventsResult | CoxSumsResult, rows: CoxRows, cells: Index
+) -> Computed:
     """The design's disclosure (without its outcome, which codes time and event) with the
     step's cells: its events, and the counts per point or slot that ``cells`` holds."""
     design = rows.design
@@ -104,7 +106,8 @@ def _computed(result: CoxEventsResult | CoxSumsResult, rows: CoxRows, cells: Ind
     revealed = revealed.model_copy(
         update={"cells": revealed.cells + extra, "parameters": len(rows.columns)}
     )
-    return Computed(result, revealed, used=(design.rows, design.read))
+    used = usage(replace(design, x=centered), extra=(step.event,))
+    return Computed(result, revealed, used=used)
 
 
 def cox_events(step: CoxEventsStep, source: FrameSource) -> Computed:
@@ -121,7 +124,7 @@ def cox_events(step: CoxEventsStep, source: FrameSource) -> Computed:
         sums=[float(v) for v in rows.x.sum(axis=0)],
         squares=[float(v) for v in (rows.x * rows.x).sum(axis=0)],
     )
-    return _computed(result, rows, events)
+    return _computed(step, result, rows, events)
 
 
 def cox_sums(step: CoxSumsStep, source: FrameSource) -> Computed:
@@ -170,7 +173,7 @@ def cox_sums(step: CoxSumsStep, source: FrameSource) -> Computed:
         event2=by_slot(wzz, ev).tolist(),
     )
     logger.debug("cox sums: %d rows at %d points, %d columns", rows.n, m, len(rows.columns))
-    return _computed(result, rows, slots)
+    return _computed(step, result, rows, slots)
 
 
 def _from_end(values: Array) -> Array:

@@ -6,7 +6,7 @@ import logging
 
 from node.derived import DerivedSink
 from node.disclosure import row_ids
-from node.steps.base import Computed, FrameSource
+from node.steps.base import COUNTS, Computed, FrameSource
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
 from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep
@@ -26,7 +26,9 @@ def commit_derived(step: CommitDerivedStep, source: FrameSource) -> Computed:
     rows = int(valued.sum())
     logger.info("committed run %s at %s: %d rows", step.run_id, source.site, rows)
     result = CommitDerivedResult(rows=rows, variables=derived.codes)
-    return Computed(result, Disclosure(rows=rows), used=(row_ids(derived.values.index[valued]),))
+    return Computed(
+        result, Disclosure(rows=rows), used=((COUNTS, row_ids(derived.values.index[valued])),)
+    )
 
 
 __all__ = ["commit_derived"]

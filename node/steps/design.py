@@ -12,9 +12,17 @@ import logging
 
 import numpy as np
 
-from node.disclosure import binary_cells, dominance_ratios, max_leverage, outcome_cells, support
+from node.disclosure import (
+    binary_cells,
+    dominance_ratios,
+    is_binary,
+    max_leverage,
+    outcome_cells,
+    support,
+    uses,
+)
 from node.formula import Design, Matrix, build_design, formula_variables
-from node.steps.base import Computed, FrameSource
+from node.steps.base import COUNTS, Computed, FrameSource, Use
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.design import (
     BasisStep,
@@ -47,7 +55,7 @@ def disclosure(design: Design) -> Disclosure:
     return Disclosure(
         rows=design.n,
         cells=binary_cells(x) + outcome_cells(x, y),
-        dropped=(design.missing,),
+        dropped=(design.nonfinite,),
         parameters=len(design.columns),
         support=support(x),
         leverage=max_leverage(x),
@@ -55,10 +63,21 @@ def disclosure(design: Design) -> Disclosure:
     )
 
 
+def usage(design: Design, extra: tuple[str, ...] = ()) -> tuple[Use, ...]:
+    """What a model's statistics on ``design`` sum over, for the differencing guard: the
+    rows read and used (counted: ``n`` and ``missing`` leave), and for each of its
+    variables (and ``extra`` ones) its rows and the rows of each 0/1 column (``Xᵀy`` and
+    ``XᵀX`` hold sums over them)."""
+    x = design.x
+    binary = is_binary(x) & np.any(x == 0.0, axis=0)  # 0/1 columns that are not constant
+    masks = [x[:, j] == 1.0 for j in np.flatnonzero(binary)]
+    counted = [(COUNTS, design.read), (COUNTS, design.rows)]
+    return (*counted, *uses((*design.variables, *extra), design.rows, masks))
+
+
 def computed(result: StepResult, design: Design) -> Computed:
-    """``result`` with the disclosure of ``design``; the rows it used and the rows it read
-    (their count leaves as ``n + missing``) go to the differencing guard."""
-    return Computed(result, disclosure(design), used=(design.rows, design.read))
+    """``result`` with the disclosure and the usage of ``design``."""
+    return Computed(result, disclosure(design), used=usage(design))
 
 
 def basis(step: BasisStep, design: Design) -> Matrix:
@@ -119,4 +138,5 @@ __all__ = [
     "design_of",
     "disclosure",
     "lmm_stats",
+    "usage",
 ]

@@ -6,8 +6,8 @@ import logging
 
 import numpy as np
 
-from node.disclosure import binary_cells, dominance_ratios, row_ids
-from node.steps.base import Computed, FrameSource, Rows
+from node.disclosure import binary_cells, dominance_ratios, row_ids, uses
+from node.steps.base import COUNTS, Computed, FrameSource, Use
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
@@ -69,18 +69,19 @@ def moments(step: MomentsStep, source: FrameSource) -> Computed:
         cross=cross,
     )
     index = row_ids(frame.index)
-    other = int(np.sum(codes == OTHER))  # total − missing − n: a count that leaves
+    # rows at a level not asked for: total − missing − n leaves, a count of a level
+    other = int(np.sum(codes == OTHER))
     if step.complete_cases:
         rows_used = int(used.sum())
         cells: tuple[int, ...] = tuple(row[0] for row in n) if variables else ()
-        sets: tuple[Rows, ...] = (index, index[used])
-        dropped: tuple[int, ...] = (missing, other)
     else:
         rows_used = int(np.sum(used & present.any(axis=1)))
         cells = tuple(k for row in n for k in row)
-        sets = (index, *(index[used & present[:, j]] for j in range(len(variables))))
-        lacking = (int(np.sum(used & ~present[:, j])) for j in range(len(variables)))
-        dropped = (missing, other, *lacking)
+    levels_of_rows = [codes == g for g in range(groups)] if levels is not None else []
+    sets: list[Use] = [(COUNTS, index), (COUNTS, index[used])]
+    for j, variable in enumerate(variables):
+        rows_of = used & present[:, j] if not step.complete_cases else used
+        sets.extend(uses([variable], index[rows_of], [m[rows_of] for m in levels_of_rows]))
     facts: list[int] = []
     ratios: list[float] = []
     for g in range(groups):
@@ -90,6 +91,6 @@ def moments(step: MomentsStep, source: FrameSource) -> Computed:
             facts.extend(binary_cells(values))
             ratios.extend(dominance_ratios(values))
     disclosure = Disclosure(
-        rows=rows_used, cells=cells + tuple(facts), dropped=dropped, dominance=tuple(ratios)
+        rows=rows_used, cells=cells + tuple(facts), dropped=(other,), dominance=tuple(ratios)
     )
-    return Computed(result, disclosure, used=sets)
+    return Computed(result, disclosure, used=tuple(sets))

@@ -15,7 +15,7 @@ import pandas as pd
 
 from node.derived import derived_values, stage
 from node.formula import build_design
-from node.steps.base import Computed, FrameSource
+from node.steps.base import COUNTS, Computed, FrameSource
 from node.steps.design import basis
 from schemas.errors import FedpsyError
 from schemas.formula import parse_formula
@@ -52,7 +52,7 @@ def predict(step: PredictStep, source: FrameSource) -> Computed:
     stage(source, derived_values(step.derive, step.visit, values))
     n = int(rows.size)
     logger.debug("predict at %s: %d rows scored", source.site, n)
-    return Computed(PredictResult(n=n), Disclosure(rows=n), used=(design.rows,))
+    return Computed(PredictResult(n=n), Disclosure(rows=n), used=((COUNTS, design.rows),))
 
 
 __all__ = ["predict"]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from node.disclosure import row_ids
-from node.steps.base import Computed, FrameSource
+from node.disclosure import row_ids, uses
+from node.steps.base import COUNTS, Computed, FrameSource, Use
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
 from node.watch import note_rows
 from schemas.errors import FedpsyError
@@ -78,7 +78,7 @@ class SurvivalRows:
     levels: list[str] | None
     total: int
     missing: int
-    used: tuple[Index, ...]  # row ids of the rows used, and of every row read
+    used: tuple[Use, ...]  # the rows read and used, and the time and event summed per level
 
     @property
     def groups(self) -> int:
@@ -99,6 +99,8 @@ def survival_rows(step: SurvivalCountsStep, source: FrameSource) -> SurvivalRows
     used = eligible & (codes != MISSING) & ~np.isnan(values).any(axis=1)
     note_rows(int(used.sum()))
     ids = row_ids(frame.index)
+    per_level = [codes[used] == g for g in range(len(levels))] if levels is not None else []
+    summed = uses([step.time, step.event], ids[used], per_level)
     return SurvivalRows(
         index=axis_index(values[used, 0], step.resolution, step.time),
         event=event_flags(values[used, 1], step.event),
@@ -106,7 +108,7 @@ def survival_rows(step: SurvivalCountsStep, source: FrameSource) -> SurvivalRows
         levels=levels,
         total=len(frame),
         missing=int(np.sum(eligible & ~used)),
-        used=(ids[used], ids),
+        used=((COUNTS, ids), (COUNTS, ids[used]), *summed),
     )
 
 
@@ -119,7 +121,8 @@ def survival_extent(step: SurvivalExtentStep, source: FrameSource) -> Computed:
     note_rows(len(present))
     top = int(axis_index(present, step.resolution, step.time).max()) if len(present) else -1
     reaches = [1 if top >= 2**j else 0 for j in range(EXTENT_BITS)]
-    used = (row_ids(frame.index)[found],)
+    rows = row_ids(frame.index)[found]
+    used = ((COUNTS, rows), (step.time, rows))
     return Computed(SurvivalExtentResult(reaches=reaches), Disclosure(rows=len(present)), used)
 
 
@@ -174,7 +177,7 @@ def survival_counts(step: SurvivalCountsStep, source: FrameSource) -> Computed:
         beyond=beyond,
     )
     logger.debug("survival counts: %d rows on %d axis points", sum(n), h + 1)
-    revealed = Disclosure(rows=sum(n), cells=tuple(cells), dropped=(rows.missing,))
+    revealed = Disclosure(rows=sum(n), cells=tuple(cells))
     return Computed(result, revealed, used=rows.used)
 
 

@@ -7,8 +7,8 @@ import logging
 import numpy as np
 
 from node.disclosure import row_ids
-from node.steps.base import Computed, FrameSource, Intervals
-from node.steps.levels import codes_of, levels_of, numeric_values
+from node.steps.base import COUNTS, Computed, FrameSource, Intervals
+from node.steps.levels import MISSING, codes_of, levels_of, numeric_values
 from schemas.steps.base import Disclosure
 from schemas.steps.tabulate import (
     CountResult,
@@ -26,7 +26,7 @@ def count(step: CountStep, source: FrameSource) -> Computed:
     """Rows in the cohort at the visit."""
     frame = source.frame([], step.visit, step.cohort)
     n = len(frame)
-    return Computed(CountResult(n=n), Disclosure(rows=n), used=(row_ids(frame.index),))
+    return Computed(CountResult(n=n), Disclosure(rows=n), used=((COUNTS, row_ids(frame.index)),))
 
 
 def histogram(step: HistogramStep, source: FrameSource) -> Computed:
@@ -50,10 +50,11 @@ def histogram(step: HistogramStep, source: FrameSource) -> Computed:
     )
     cells = (*result.counts, below, above)
     index = row_ids(frame.index)
+    used = ((COUNTS, index), (COUNTS, index[found]), (step.variable, index[found]))
     return Computed(
         result,
-        Disclosure(rows=len(present), cells=cells, dropped=(result.missing,)),
-        used=(index[found], index),
+        Disclosure(rows=len(present), cells=cells),
+        used=used,
         intervals=Intervals(step.variable, tuple(step.edges), present),
     )
 
@@ -77,8 +78,6 @@ def crosstab(step: CrosstabStep, source: FrameSource) -> Computed:
         rows=rows, columns=columns, counts=[[int(v) for v in row] for row in table], missing=missing
     )
     index = row_ids(frame.index)
-    used = (index[keep], index[keep | (r == -1) | (c == -1)])  # counted, and counted or missing
-    revealed = Disclosure(
-        rows=int(keep.sum()), cells=tuple(int(v) for v in flat), dropped=(missing,)
-    )
-    return Computed(result, revealed, used=used)
+    counted = index[keep | (r == MISSING) | (c == MISSING)]  # counted, or counted as missing
+    revealed = Disclosure(rows=int(keep.sum()), cells=tuple(int(v) for v in flat))
+    return Computed(result, revealed, used=((COUNTS, index[keep]), (COUNTS, counted)))

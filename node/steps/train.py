@@ -22,13 +22,13 @@ import numpy as np
 
 from node.formula import Design
 from node.steps.base import Computed, FrameSource
-from node.steps.design import basis, design_of, disclosure
+from node.steps.design import basis, design_of, disclosure, usage
 from schemas.errors import FedpsyError
 from schemas.models.layout import Array, ModelSpec, Weights, flatten, initial_weights, unflatten
 from schemas.models.layout import parameter_count as count_parameters
 from schemas.models.metrics import exact_auc, score_histogram
 from schemas.models.numeric import LocalPlan, local_train, log_loss_sum, predict
-from schemas.models.split import Index, Split, split_rows
+from schemas.models.split import Split, split_rows
 from schemas.steps.base import Disclosure
 from schemas.steps.train import TrainResult, TrainStep, TrainSumResult, TrainSumStep
 
@@ -101,26 +101,32 @@ def train(step: TrainStep, source: FrameSource) -> Computed:
         raise FedpsyError(f"train step: {exc}", code="not_estimable") from None
     result = TrainResult.model_validate(out)
     logger.debug("train %s at %s: %d rows", step.phase, source.site, result.n)
-    used = (design.rows[rows], design.rows[parts.train], design.rows, design.read)
-    return Computed(result, _disclosure(design, parts, rows, result, parameters), used)
+    phase = replace(design, x=design.x[rows], y=design.y[rows], rows=design.rows[rows])
+    used = (*usage(design)[:2], *usage(phase))  # all rows read and used; the phase's rows
+    return Computed(result, _disclosure(design, parts, result, parameters), used)
 
 
-def _disclosure(design: Design, parts: Split, rows: Index, result: TrainResult,
-                parameters: int) -> Disclosure:  # fmt: skip
+def _disclosure(design: Design, parts: Split, result: TrainResult, parameters: int
+                ) -> Disclosure:  # fmt: skip
     """The gate weighs the parameters against the rows the model is fitted on, with the
-    design facts of those rows; a phase on held-out rows (validation, or test apart from
-    the training rows) states their rows, positives and negatives as its ``split`` (an
+    design facts of those rows; every held-out part (validation, and test when it is not
+    the training rows) states its rows, positives and negatives as ``split``, in every
+    phase: the training rows of a run differ from all rows by exactly those parts (an
     empty part reveals nothing)."""
     fitted = replace(design, x=design.x[parts.train], y=design.y[parts.train],
                      rows=design.rows[parts.train])  # fmt: skip
     revealed = disclosure(fitted)
-    held_out = not np.array_equal(rows, parts.train)
-    split: tuple[int, ...] = ()
-    if held_out and rows.size:
-        positives = int(design.y[rows].sum())
-        split = (int(rows.size), positives, int(rows.size) - positives)
+    held_out = [parts.validation]
+    if not np.array_equal(parts.test, parts.train):
+        held_out.append(parts.test)
+    split: list[int] = []
+    for part in held_out:
+        if part.size:
+            positives = int(design.y[part].sum())
+            split.extend((int(part.size), positives, int(part.size) - positives))
     cells = revealed.cells + tuple(result.hist_pos) + tuple(result.hist_neg)
-    return revealed.model_copy(update={"cells": cells, "parameters": parameters, "split": split})
+    update = {"cells": cells, "parameters": parameters, "split": tuple(split)}
+    return revealed.model_copy(update=update)
 
 
 def train_sum(step: TrainSumStep, source: FrameSource) -> Computed:

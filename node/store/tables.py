@@ -139,6 +139,8 @@ answered_cohort = Table(
     metadata,
     Column("cohort_id", Integer, primary_key=True, autoincrement=True),
     Column("dictionary_hash", String(64), nullable=False),
+    # the variable whose values an answer summed over these rows; "" for counts
+    Column("variable", String(64), nullable=False, server_default=""),
     Column("size", Integer, nullable=False),
     Column("bits", LargeBinary, nullable=False),  # bitset over person.row_id
 )
