@@ -37,37 +37,44 @@ from node.trust import add_trusted_key
 
 out = Console(highlight=False)
 
+SPECTRUM = {"all": [{"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]}]}
+"""The analysis cohort of the tour: every request uses it, so every site answers about the
+same persons (a different cohort picking nearly the same persons would be refused)."""
+
 TOUR: list[tuple[str, dict[str, Any]]] = [
     (
         "How many persons with schizophrenia (F20/F25) does the consortium hold?",
-        {
-            "analysis": "count",
-            "cohort": {"all": [{"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]}]},
-        },
+        {"analysis": "count", "cohort": SPECTRUM},
     ),
     (
         "PANSS at baseline (schizophrenia spectrum)",
         {
             "analysis": "summary",
             "variables": ["panss_total", "panss_positive", "panss_negative"],
-            "cohort": {"all": [{"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]}]},
+            "cohort": SPECTRUM,
         },
     ),
     (
         "PANSS total: treatment-resistant (TRS) vs not",
-        {"analysis": "ttest", "variable": "panss_total", "group": "trs"},
+        {"analysis": "ttest", "variable": "panss_total", "group": "trs", "cohort": SPECTRUM},
     ),
     (
         "dACC glutamate+glutamine (Glx): TRS vs not",
-        {"analysis": "ttest", "variable": "dacc_glx", "group": "trs"},
+        {"analysis": "ttest", "variable": "dacc_glx", "group": "trs", "cohort": SPECTRUM},
     ),
     (
         "TRS by sex (a site whose table has a cell under its minimum refuses)",
-        {"analysis": "crosstab", "row": "sex", "column": "trs"},
+        {"analysis": "crosstab", "row": "sex", "column": "trs", "cohort": SPECTRUM},
     ),
     (
         "The same, answered by the sites whose policy allows it",
-        {"analysis": "crosstab", "row": "sex", "column": "trs", "on_refusal": "drop_site"},
+        {
+            "analysis": "crosstab",
+            "row": "sex",
+            "column": "trs",
+            "cohort": SPECTRUM,
+            "on_refusal": "drop_site",
+        },
     ),
     (
         "A logistic model of treatment resistance (sites too small for 4 parameters drop out)",
@@ -75,7 +82,7 @@ TOUR: list[tuple[str, dict[str, Any]]] = [
             "analysis": "glm",
             "formula": "trs ~ age + sex + panss_negative",
             "family": "binomial",
-            "cohort": {"all": [{"var": "age", "op": ">=", "value": 18}]},
+            "cohort": SPECTRUM,
             "on_refusal": "drop_site",
         },
     ),
@@ -86,6 +93,7 @@ TOUR: list[tuple[str, dict[str, Any]]] = [
             "formula": "trs ~ panss_negative",
             "family": "binomial",
             "term": "panss_negative",
+            "cohort": SPECTRUM,
         },
     ),
 ]

@@ -7,18 +7,23 @@ Order for every task (after signature, policy and approval-app checks in
    touches; if it fails and any count was below ``min_cohort``, the failure becomes the
    size refusal, word for word, so a failure never tells more about a small cohort than
    the refusal would;
-2. every set of rows the result is computed from (:attr:`Computed.used`: the rows read,
-   the rows used after complete cases and transforms, a training phase's rows) must be
-   empty or at least ``min_cohort`` rows;
+2. every set of rows the result counts (:attr:`Computed.used`: the rows read, the rows
+   used after complete cases, a training phase's rows) must be empty or at least
+   ``min_cohort`` rows;
 3. the disclosure rules of :mod:`node.gate` on the rows actually used;
-4. the differencing guard (:mod:`node.differencing`) on each of those sets, and, for a
-   histogram, the memory of released edges (:mod:`node.intervals`). Both remember what
-   they admit; with manual approval the guard admits at the site's decision instead.
+4. the differencing guard (:mod:`node.differencing`) on each of those sets (per variable,
+   and per cohort definition), the memory of released sums (:mod:`node.queries`: two
+   answers on one variable must not combine into one person's value) and, for a
+   histogram, the memory of released edges (:mod:`node.intervals`). The memories
+   remember what they admit; with manual approval the guard admits at the site's
+   decision instead.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -29,9 +34,11 @@ from node.differencing import DifferencingGuard, to_bits
 from node.gate import check_disclosure, refuse_small_cohort
 from node.intervals import IntervalMemory
 from node.policy import Policy
-from node.steps.base import COUNTS, Computed, FrameSource, Use
+from node.queries import QueryMemory
+from node.steps.base import READ, USED, Computed, FrameSource, Use
 from node.steps.registry import run_step
 from node.watch import watching
+from schemas.cohort import All, Condition
 from schemas.errors import FedpsyError
 from schemas.steps.base import StepBase
 
@@ -67,6 +74,20 @@ def compute(step: StepBase, source: FrameSource) -> Computed:
     return computed
 
 
+def definition_of(step: StepBase) -> str:
+    """Digest of the cohort definition that selects a step's rows: its cohort (without
+    top-level conditions on ``site``, which are constant at a node) and its visit."""
+    cohort = step.cohort
+    if isinstance(cohort, All):
+        kept = [m for m in cohort.all if not (isinstance(m, Condition) and m.var == "site")]
+        cohort = All(all=kept) if kept else None
+    text = json.dumps(
+        {"cohort": None if cohort is None else cohort.model_dump(mode="json"), "visit": step.visit},
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def pack(used: tuple[Use, ...]) -> list[list[str]]:
     """A step's usage with base64 bitsets (kept with a pending task until the site
     decides)."""
@@ -89,6 +110,7 @@ class Admission:
     policy: Policy
     guard: DifferencingGuard
     intervals: IntervalMemory
+    queries: QueryMemory
 
     def compute(self, step: StepBase, source: FrameSource) -> Computed:
         """Compute ``step``; a failure on a cohort below the minimum is the size refusal."""
@@ -107,23 +129,24 @@ class Admission:
     def check(self, analysis: str, step: StepBase, computed: Computed, dictionary: str) -> None:
         """Rules 2–4 of the module doc; the guard only checks here (:meth:`admit`
         remembers), the interval memory checks and remembers."""
-        counted = [rows for key, rows in computed.used if key == COUNTS and rows.size]
+        counted = [rows for key, rows in computed.used if key in (READ, USED) and rows.size]
         if any(rows.size < self.policy.min_cohort for rows in counted):
             refuse_small_cohort(self.policy, step.step)
         check_disclosure(self.policy, analysis, step.step, computed.disclosure)
+        definition = definition_of(step)
         for key, rows in computed.used:
             if rows.size:
-                self.guard.check(rows, dictionary, key)
+                self.guard.check(rows, dictionary, key, definition)
+        self.queries.admit(computed.queries, step.visit, dictionary)
         if computed.intervals is not None:
             variable = computed.intervals.variable
             rows = next(rows for key, rows in computed.used if key == variable)
             self.intervals.admit(computed.intervals, rows, step.visit, dictionary)
 
-    def admit(self, used: tuple[Use, ...], dictionary: str) -> None:
-        """Check and remember every set in the guard (atomically per set)."""
-        for key, rows in used:
-            if rows.size:
-                self.guard.admit(rows, dictionary, key)
+    def admit(self, step: StepBase, used: tuple[Use, ...], dictionary: str) -> None:
+        """Check and remember every set of ``step`` in the guard (atomically per set)."""
+        sets = [(key, rows) for key, rows in used if rows.size]
+        self.guard.admit_all(sets, dictionary, definition_of(step))
 
 
 __all__ = ["Admission", "compute", "pack", "unpack"]

@@ -169,6 +169,9 @@ class DerivedFrameSource:
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
         return self.inner.frame(variables, visit, cohort)
 
+    def domain(self, variables: Sequence[str]) -> pd.DataFrame | None:
+        return self.inner.domain(variables)
+
     def stage_derived(self, derived: DerivedValues) -> None:
         self._staged.put(derived)
 

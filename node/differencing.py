@@ -7,10 +7,19 @@ from (as a bitset over ``person.row_id`` in ``answered_cohort``), with the varia
 values the answer summed over those rows ("" for counts: the rows read and the rows
 used), and refuses a new set ``C`` of a variable when ``1 <= |C Δ A| < min_cohort`` for
 some remembered ``A`` of the same variable and dictionary hash. Asking the same set again
-(``|C Δ A| = 0``) is allowed: it reveals nothing new. Keeping variables apart lets a
-researcher summarize ``age`` over everyone and ``madrs_total`` over those who have it:
-sums of different variables over nearby sets isolate nobody's value, while any two sums
-of one variable, and any two counts, stay 0 or at least ``min_cohort`` persons apart.
+(``|C Δ A| = 0``) is allowed: it reveals nothing new — except that the rows an answer
+*read* (its cohort at its visit) may not be the same persons as an earlier answer's under
+another cohort definition (cohort and visit), because otherwise the refusal itself would
+answer a question: with a cohort ``K ∪ {persons with P}`` next to an answered ``K``,
+"answered" would mean nobody has ``P`` and "refused" that one to ``min_cohort − 1``
+persons do, and a binary search on ``P`` (``madrs ≥ v``) would find a person's value
+without any number being released. Every cohort shapes the rows read, so this is where
+such padding shows; the rows a variable is summed over also depend on which variables are
+missing, and two cohorts may well give a variable measured in a subgroup the same rows.
+Keeping variables apart lets a researcher summarize ``age`` over everyone and
+``madrs_total`` over those who have it: sums of different variables over nearby sets
+isolate nobody's value, while any two sums of one variable, and any two counts, stay 0 or
+at least ``min_cohort`` persons apart.
 
 **Guarantee.** If every answer goes through :meth:`DifferencingGuard.admit` (or
 :meth:`~DifferencingGuard.check` then :meth:`~DifferencingGuard.remember` with no other
@@ -54,6 +63,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from node.locking import locked
+from node.steps.base import READ
 from node.store.tables import answered_cohort
 from schemas.errors import Refused
 
@@ -88,20 +98,26 @@ class DifferencingGuard:
         self._engine = engine
         self.min_cohort = min_cohort
 
-    def check(self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "") -> None:
+    def check(
+        self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "", definition: str = ""
+    ) -> None:
         """Refuse (code ``differencing``) a cohort too close to a remembered one (of the same
         ``variable``: "" for counts, else the variable an answer summed over the rows)."""
         bits = to_bits(row_ids)
         with self._engine.connect() as conn:
-            self._check(conn, bits, dictionary_hash, variable)
+            self._check(conn, bits, dictionary_hash, variable, definition)
 
-    def remember(self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "") -> None:
+    def remember(
+        self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "", definition: str = ""
+    ) -> None:
         """Record an answered cohort (an identical one already remembered is not repeated)."""
         bits = to_bits(row_ids)
         with locked(self._engine, answered_cohort) as conn:
-            self._remember(conn, bits, dictionary_hash, variable)
+            self._remember(conn, bits, dictionary_hash, variable, definition)
 
-    def admit(self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "") -> None:
+    def admit(
+        self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "", definition: str = ""
+    ) -> None:
         """Check and remember in one locked transaction: the race-free way to answer.
 
         Remembering a cohort whose answer is later refused by another rule only makes
@@ -109,8 +125,22 @@ class DifferencingGuard:
         """
         bits = to_bits(row_ids)
         with locked(self._engine, answered_cohort) as conn:
-            self._check(conn, bits, dictionary_hash, variable)
-            self._remember(conn, bits, dictionary_hash, variable)
+            self._check(conn, bits, dictionary_hash, variable, definition)
+            self._remember(conn, bits, dictionary_hash, variable, definition)
+
+    def admit_all(
+        self, sets: Iterable[tuple[str, Iterable[int]]], dictionary_hash: str, definition: str
+    ) -> None:
+        """:meth:`admit` for every ``(variable, rows)`` of one answer in one locked
+        transaction: each is checked against what earlier answers left, not against the
+        others of the same answer (its rows read and rows used differ by its ``missing``,
+        a count it releases anyway)."""
+        packed = [(variable, to_bits(rows)) for variable, rows in sets]
+        with locked(self._engine, answered_cohort) as conn:
+            for variable, bits in packed:
+                self._check(conn, bits, dictionary_hash, variable, definition)
+            for variable, bits in packed:
+                self._remember(conn, bits, dictionary_hash, variable, definition)
 
     def count(self, dictionary_hash: str | None = None) -> int:
         """How many cohorts are remembered (for one dictionary hash, or in all)."""
@@ -120,32 +150,42 @@ class DifferencingGuard:
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def _check(self, conn: Connection, bits: Bits, dictionary_hash: str, variable: str) -> None:
+    def _check(
+        self, conn: Connection, bits: Bits, dictionary_hash: str, variable: str, definition: str
+    ) -> None:
         size = int(np.unpackbits(bits).sum())
         reach = self.min_cohort - 1
         near = conn.execute(
-            select(answered_cohort.c.bits).where(
+            select(answered_cohort.c.bits, answered_cohort.c.definition).where(
                 answered_cohort.c.dictionary_hash == dictionary_hash,
                 answered_cohort.c.variable == variable,
                 answered_cohort.c.size.between(size - reach, size + reach),
             )
         )
-        for (stored,) in near:
-            if 0 < difference_size(bits, np.frombuffer(stored, dtype=np.uint8)) <= reach:
-                logger.info("refused a cohort close to an answered one")
+        for stored, defined_by in near:
+            apart = difference_size(bits, np.frombuffer(stored, dtype=np.uint8))
+            redefined = apart == 0 and variable == READ and defined_by != definition
+            if 0 < apart <= reach or redefined:
+                # one refusal for both: telling them apart would answer the question
+                logger.info("refused rows close to an answered cohort's")
                 raise Refused(
-                    "the cohort differs from a cohort this site answered before by fewer "
-                    f"than {self.min_cohort} persons; widen or narrow it by at least that many",
+                    "the persons it would use are fewer than "
+                    f"{self.min_cohort} apart from those of an answer this site gave "
+                    "before (or the same persons under another cohort); ask with that "
+                    "cohort, or widen or narrow it by at least that many",
                     code="differencing",
                 )
 
-    def _remember(self, conn: Connection, bits: Bits, dictionary_hash: str, variable: str) -> None:
+    def _remember(
+        self, conn: Connection, bits: Bits, dictionary_hash: str, variable: str, definition: str
+    ) -> None:
         size = int(np.unpackbits(bits).sum())
         blob = bits.tobytes()
         same = conn.execute(
             select(answered_cohort.c.cohort_id).where(
                 answered_cohort.c.dictionary_hash == dictionary_hash,
                 answered_cohort.c.variable == variable,
+                answered_cohort.c.definition == definition,
                 answered_cohort.c.size == size,
                 answered_cohort.c.bits == blob,
             )
@@ -153,6 +193,10 @@ class DifferencingGuard:
         if same is None:
             conn.execute(
                 insert(answered_cohort).values(
-                    dictionary_hash=dictionary_hash, variable=variable, size=size, bits=blob
+                    dictionary_hash=dictionary_hash,
+                    variable=variable,
+                    definition=definition,
+                    size=size,
+                    bits=blob,
                 )
             )

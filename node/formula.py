@@ -8,9 +8,11 @@ column (all zeros) and every site builds the same columns with formulaic's names
 (``Intercept``, ``age``, ``sex[T.M]``). Binary variables stay plain numeric terms.
 
 Rows missing any variable the formula names are dropped (complete cases) and counted in
-``missing``; so are rows where a transform is not finite (``log`` of a non-positive
-value). The coordinator may send back a column list (``columns``), e.g. without a level
-absent from every site; the design keeps exactly those columns in that order.
+``missing``. A transform never drops a row: the node refuses, before reading data, a term
+that is not finite somewhere in its variables' declared ranges (:mod:`node.domain`), and a
+value the probe could not foresee counts as 0. The coordinator may send back a column
+list (``columns``), e.g. without a level absent from every site; the design keeps exactly
+those columns in that order.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ _CONTEXT = {"log": np.log, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt}
 class Design:
     """A complete-case design: ``x`` (rows × columns), outcome ``y``, the row ids of its
     rows and of all rows of the frame it was built from (``total`` = ``n`` + ``missing``
-    of them), the variables it was built from, and counts: ``missing`` rows dropped for a
-    missing value or a non-finite transform, ``nonfinite`` the latter alone."""
+    of them), the variables it was built from, and the rows dropped for a missing value
+    (``missing``)."""
 
     x: Matrix
     y: Matrix
@@ -50,7 +52,6 @@ class Design:
     rows: npt.NDArray[np.int64]
     read: npt.NDArray[np.int64]
     variables: tuple[str, ...] = ()
-    nonfinite: int = 0
 
     @property
     def n(self) -> int:
@@ -77,12 +78,15 @@ def build_design(
     *,
     columns: Sequence[str] | None = None,
     categories: Mapping[str, Sequence[str]] | None = None,
+    strict: bool = False,
 ) -> Design:
     """The complete-case design of ``formula`` on ``frame``.
 
     ``categories`` replaces the levels of the named categorical variables (the coordinator
     sends every site id as the levels of ``site``); ``columns`` selects and orders the
-    design columns. The outcome must be one numeric column.
+    design columns. The outcome must be one numeric column. With ``strict`` (the probe of
+    :mod:`node.domain`) a non-finite value is an error naming its term; otherwise it
+    counts as 0.
     """
     parts = parse_formula(formula)
     variables = parts.variables
@@ -111,7 +115,7 @@ def build_design(
     total = len(data)
     complete = data[data.notna().all(axis=1).to_numpy()]
     with np.errstate(all="ignore"):
-        # na_action="ignore": rows a transform makes non-finite are dropped below, counted
+        # na_action="ignore": a transform's non-finite values are handled below
         matrices = model_matrix(formula, complete, context=_CONTEXT, na_action="ignore")
     lhs = matrices.lhs
     rhs = matrices.rhs
@@ -134,10 +138,14 @@ def build_design(
         len(complete), len(built)
     )
     y = np.asarray(lhs.to_numpy(dtype=np.float64), dtype=np.float64).reshape(len(complete))
-    finite = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    if strict:
+        _check_finite(formula, [*built, *map(str, lhs.columns)], np.column_stack([x, y]))
+    # never drop a row for a transform: what the probe could not foresee counts as 0
+    x, y = (
+        np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0),
+        np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0),
+    )
     rows = np.asarray(complete.index, dtype=np.int64)
-    if not finite.all():
-        x, y, rows = x[finite], y[finite], rows[finite]
     missing = total - int(x.shape[0])
     note_rows(int(x.shape[0]))
     logger.debug(
@@ -152,8 +160,20 @@ def build_design(
         rows=rows,
         read=np.asarray(data.index, dtype=np.int64),
         variables=tuple(variables),
-        nonfinite=int(np.sum(~finite)),
     )
+
+
+def _check_finite(formula: str, names: list[str], values: Matrix) -> None:
+    bad = [
+        name for name, column in zip(names, values.T, strict=True) if not np.isfinite(column).all()
+    ]
+    if bad:
+        raise FedpsyError(
+            f"formula {formula!r}: {', '.join(map(repr, bad))} is not finite for some values in "
+            "the declared ranges of its variables (e.g. log of 0, a division by 0); change "
+            "the transform (log1p, a shift) or declare a narrower min/max in the dictionary",
+            code="request_invalid",
+        )
 
 
 __all__ = ["Design", "build_design", "formula_variables"]

@@ -81,6 +81,10 @@ class DataFrameSource:
         note_rows(len(selected))
         return selected.loc[:, list(variables)].copy()
 
+    def domain(self, variables: Sequence[str]) -> pd.DataFrame | None:
+        """None: a frame without a dictionary has no declared ranges to probe."""
+        return None
+
     def stage_derived(self, derived: DerivedValues) -> None:
         """Hold a run's derived values until it is committed (see :mod:`node.derived`)."""
         self._staged.put(derived)

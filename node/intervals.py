@@ -8,8 +8,10 @@ below one cut. So the node remembers, per variable, visit and cohort (the exact 
 counted, by the digest of their bitset), every cut it released, and refuses
 (``differencing``) a histogram whose cuts together with the remembered ones split the
 rows into a cell of 1 .. ``min_cell``-1 (cells between two cuts, below the lowest and
-above the highest). A histogram of other persons starts its own memory; what several
-cohorts reveal together is the residual the threat model names.
+above the highest), or split a remembered cell into a piece of fewer than ``min_cell``
+(an empty piece included: otherwise the refusal would be the answer). A histogram of
+other persons starts its own memory; what several cohorts reveal together is the
+residual the threat model names.
 """
 
 from __future__ import annotations
@@ -49,6 +51,18 @@ def cell_counts(values: npt.NDArray[np.float64], cuts: set[Cut]) -> npt.NDArray[
     return np.bincount(past, minlength=len(cuts) + 1).astype(np.int64)
 
 
+def _split_cells(known: set[Cut], cuts: set[Cut]) -> npt.NDArray[np.bool_]:
+    """Per cell of ``cuts``: whether it is a piece of a remembered cell that the new cuts
+    split. Such a piece must hold at least ``min_cell`` persons — an empty piece too, or
+    "empty" and "refused" would tell apart cohorts with and without one person there."""
+    order = sorted(cuts)
+    parent = np.concatenate([[0], np.cumsum([cut in known for cut in order])])
+    if not known:
+        return np.zeros(len(parent), dtype=bool)
+    pieces = np.bincount(parent)
+    return np.asarray(pieces[parent] > 1, dtype=bool)
+
+
 class IntervalMemory:
     """Released cuts per (dictionary, variable, visit, cohort) and the rule on new ones."""
 
@@ -64,7 +78,9 @@ class IntervalMemory:
             known = self._known(conn, key)
             cuts = known | cuts_of(intervals.edges)
             counts = cell_counts(intervals.values, cuts)
-            if np.any((counts > 0) & (counts < self.min_cell)):
+            split = _split_cells(known, cuts)
+            small = (counts < self.min_cell) & ((counts > 0) | split)
+            if np.any(small):
                 logger.info("refused histogram edges close to released ones")
                 raise Refused(
                     "its edges and the edges of earlier histograms of this variable on the "

@@ -192,17 +192,18 @@ def default_policy_text() -> str:
 # Restart `fedpsy node serve` after editing.
 
 # Smallest count that may leave in a table, histogram bin or group, the 1s or 0s of a
-# binary variable, a model's outcome cells, the exits from a survival risk set between
-# reported times, and the rows an answer drops as missing (1 .. min_cell-1 is refused; 0
-# may leave, because the list of categories is public in the dictionary). A design
-# column must also differ from its most common value in at least this many rows.
+# binary variable, a model's outcome cells, and the events, exits and censored rows of a
+# survival curve between reported times (1 .. min_cell-1 is refused; 0 may leave, because
+# the list of categories is public in the dictionary). A design column must also differ
+# from its most common value in at least this many rows.
 min_cell = 5
 
-# Smallest number of rows (persons after the cohort, complete cases and transforms) an
-# answer may come from; any step that fails on fewer rows is refused the same way. Also
-# the differencing defence: rows used that differ from rows used by an earlier answer by
-# 1 .. min_cohort-1 persons are refused. Training's held-out test and validation parts
-# (and their positives and negatives) need at least this many rows too.
+# Smallest number of rows (persons after the cohort and complete cases) an answer may come
+# from; any step that fails on fewer rows is refused the same way. Also the differencing
+# defence: the rows a variable is summed over that differ from those of an earlier answer
+# by 1 .. min_cohort-1 persons (or are the same persons under another cohort) are refused.
+# Training's held-out test and validation parts (and their positives and negatives) need
+# at least this many rows too.
 min_cohort = 5
 
 # Smallest number of rows for any fitted model (regression, survival, clustering, ...).
@@ -215,11 +216,12 @@ max_parameter_fraction = 0.1
 # Largest number of categories a variable may have in a table or as a factor.
 max_categories = 40
 
-# Largest hat value (leverage) any row may have in a model's design at this site. A row
-# with leverage near 1 is fitted by its own outcome, so the fit would reveal it (a term
-# that is non-zero for one person only does this). 0.5 means that the best linear guess
-# of a row's outcome from the model carries at least as much of the other rows' outcomes
-# as of its own. Ordinary designs stay far below it (on average p/n).
+# Largest hat value (leverage) any row may have in a model's design at this site, and in
+# the weights of two answers on the same variable together. A row with leverage near 1 is
+# fitted by its own outcome, so the fit would reveal it (a term that is non-zero for one
+# person only does this). 0.5 means that the best linear guess of a row's outcome from
+# the model carries at least as much of the other rows' outcomes as of its own.
+# Ordinary designs stay far below it (on average p/n).
 max_leverage = 0.5
 
 # Dominance (p%-rule) for every sum that leaves: means, variances, cross-products and

@@ -33,6 +33,7 @@ from node.intervals import IntervalMemory
 from node.ledger import PrivacyLedger
 from node.nonces import NonceStore
 from node.policy import Policy, load_policy
+from node.queries import QueryMemory
 from node.release import Releaser, audit_form
 from node.secagg import SecaggNode
 from node.site import NodeSite
@@ -82,6 +83,7 @@ class NodeService:
             self.policy,
             DifferencingGuard(node.engine, self.policy.min_cohort),
             IntervalMemory(node.engine, self.policy.min_cell),
+            QueryMemory(node.engine, self.policy.max_leverage),
         )
         self.audit = AuditLog(node.engine)
         self.tasks = TaskStore(node.engine, node.config.site)
@@ -194,7 +196,7 @@ class NodeService:
             self.tasks.save(task.task_id, step.step, "pending", request, stored)
             self.audit.append("pending", task.task_id, {"digest": _digest(leaving)})
             return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
-        self.gate.admit(computed.used, self.node.dictionary.hash)  # atomic re-check
+        self.gate.admit(step, computed.used, self.node.dictionary.hash)  # atomic re-check
         self.tasks.save(task.task_id, step.step, "answered", request, leaving)
         self._released(task.task_id, leaving, request.get("secure"))
         return TaskOutcome(task_id=task.task_id, site=self.site, status="answered", **leaving)
@@ -236,8 +238,8 @@ class NodeService:
             self.audit.append("rejected", task_id, {})
             return self.outcome(task_id)
         request = self.tasks.request_of(task_id) or {}
-        self.gate.admit(unpack(self.tasks.stored_of(task_id).get(GUARD_KEY, [])),
-                        self.node.dictionary.hash)  # fmt: skip
+        used = unpack(self.tasks.stored_of(task_id).get(GUARD_KEY, []))
+        self.gate.admit(parse_step(request["step"]), used, self.node.dictionary.hash)
         self.tasks.decide(task_id, "answered")
         answered = self.outcome(task_id)
         self._released(

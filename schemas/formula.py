@@ -114,7 +114,12 @@ def parse_formula(formula: str, *, outcome: bool = True) -> FormulaParts:
         (left if i < split else right).append(text)
     if depth != 0:
         raise _invalid(formula, "has an unmatched '('")
-    return FormulaParts(outcome=tuple(dict.fromkeys(left)), predictors=tuple(dict.fromkeys(right)))
+    outcomes = tuple(dict.fromkeys(left))
+    if len(outcomes) > 1:
+        # an outcome mixing variables (y * (1 - spike(age))) could zero one person's value
+        raise _invalid(formula, "has an outcome of several variables; use one variable or a "
+                       "transform of one variable (e.g. log(y)) on the left of '~'")  # fmt: skip
+    return FormulaParts(outcome=outcomes, predictors=tuple(dict.fromkeys(right)))
 
 
 def variables_in_formula(formula: str) -> list[str]:

@@ -233,12 +233,12 @@ def test_summary_built_in_the_form_matches_pooled(page: Page, site: dict[str, An
     page.click("#add-condition")
     page.keyboard.type("age")
     page.select_option("#cond-1-op", ">=")
-    page.fill("#cond-1-value", "18")
+    page.fill("#cond-1-value", "30")
     expect(page.locator("#check")).to_have_text("The request is valid.")
     assert json.loads(page.inner_text("#preview")) == {
         "analysis": "summary",
         "variables": ["age", "madrs_total"],
-        "cohort": {"all": [{"var": "age", "op": ">=", "value": 18}]},
+        "cohort": {"all": [{"var": "age", "op": ">=", "value": 30}]},
     }
     assert page.inner_text("#check") == "The request is valid."
     assert unlabelled(page) == []
@@ -248,6 +248,7 @@ def test_summary_built_in_the_form_matches_pooled(page: Page, site: dict[str, An
     job = wait_finished(page)
     assert job["status"] == "ok"
     pooled = site["consortium"].pooled
+    pooled = pooled[pooled["age"] >= 30]
     drawn = {row["variable"]: row for row in rendered(page, "means")}
     for var in ("age", "madrs_total"):
         values = pooled[var].dropna()
@@ -303,8 +304,9 @@ def test_kaplan_meier_curves_are_drawn_from_the_result(page: Page, site: dict[st
     page.goto(site["url"] + "/analyses/new?analysis=kaplan_meier")
     page.fill("#f-time", "time_to_relapse")
     page.fill("#f-event", "relapse")
-    page.fill("#f-group", "sex")
-    page.fill("#f-grid", "100, 200, 300, 400")
+    # a grid coarse enough that every site has 0 or at least 5 events, exits and censored
+    # rows between reported times (the sites hold 90 to 160 persons)
+    page.fill("#f-grid", "300, 600")
     expect(page.locator("#check")).to_have_text("The request is valid.")
     page.click("#submit")
     page.wait_for_url("**/jobs/*")

@@ -63,3 +63,15 @@ def test_memory_survives_a_new_memory_object(store_engine: Engine) -> None:
     IntervalMemory(store_engine, min_cell=5).admit(histogram((0.0, 40.0, 100.0)), ROWS, "v", H)
     with pytest.raises(Refused):
         IntervalMemory(store_engine, min_cell=5).admit(histogram((0.0, 40.5, 100.0)), ROWS, "v", H)
+
+
+def test_an_empty_piece_of_a_split_interval_is_refused_like_a_small_one(
+    store_engine: Engine,
+) -> None:
+    """Splitting a released interval must not tell "nobody there" from "one person there"."""
+    nobody_at_40 = np.array([30.0] * 40 + [60.0] * 40)
+    rows = np.arange(len(nobody_at_40), dtype=np.int64)
+    memory = IntervalMemory(store_engine, min_cell=5)
+    memory.admit(histogram((0.0, 40.0, 100.0), nobody_at_40), rows, "baseline", H)
+    with pytest.raises(Refused):
+        memory.admit(histogram((0.0, 40.5, 100.0), nobody_at_40), rows, "baseline", H)

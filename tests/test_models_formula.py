@@ -80,11 +80,18 @@ def test_design_uses_dictionary_levels_binary_numeric_and_complete_cases() -> No
     np.testing.assert_array_equal(design.x[:, 5], [0.0, 1.0, 0.0, 1.0])
 
 
-def test_non_finite_transform_rows_count_as_missing() -> None:
-    design = build_design("y ~ log(age)", frame())
+def test_a_transform_never_drops_a_row() -> None:
+    """Whether a row is dropped must not depend on its value: a transform's non-finite
+    value counts as 0 (the node refuses such a term beforehand when its variables' declared
+    ranges hold such a value, :mod:`node.domain`)."""
+    data = frame()
+    design = build_design("y ~ log(age)", data)
     assert design.columns == ["Intercept", "log(age)"]
-    assert design.n == 4  # age 0 gives -inf: dropped like a missing value
-    assert design.missing == 3
+    assert design.n == 5 and design.missing == 2  # only the rows missing a value
+    zero_age = int(np.flatnonzero(data[["y", "age"]].dropna()["age"].to_numpy() == 0)[0])
+    assert design.x[zero_age, 1] == 0.0  # log(0) = -inf counts as 0
+    with pytest.raises(FedpsyError, match="not finite"):
+        build_design("y ~ log(age)", data, strict=True)
 
 
 def test_every_site_builds_the_same_columns_even_without_a_level() -> None:

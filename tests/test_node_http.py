@@ -154,13 +154,14 @@ def test_small_cohort_refused_without_the_count(consortium: LocalConsortium) -> 
 
 
 def test_differencing_refused(consortium: LocalConsortium) -> None:
-    big = {"all": [{"var": "age", "op": ">=", "value": 18}]}
+    rows = consortium.pooled[consortium.pooled["site"] == "alpha"].sort_values("age")
+    # everyone but the ten youngest (a cohort no other test asks), then two persons fewer
+    big = {"all": [{"var": "age", "op": ">", "value": float(rows["age"].iloc[9]) + 1e-9}]}
     assert (
         post(consortium, "alpha", task({"step": "count", "cohort": big}, "count")).status_code
         == 200
     )
-    rows = consortium.pooled[consortium.pooled["site"] == "alpha"].sort_values("age")
-    cut = float(rows["age"].iloc[1]) + 1e-9  # leaves out exactly two persons
+    cut = float(rows["age"].iloc[11]) + 1e-9  # leaves out exactly two persons more
     almost = {"all": [{"var": "age", "op": ">", "value": cut}]}
     response = post(consortium, "alpha", task({"step": "count", "cohort": almost}, "count"))
     assert (response.status_code, response.json()["code"]) == (403, "differencing")

@@ -162,7 +162,7 @@ def test_kaplan_meier_fractional_times_with_ties() -> None:
 
 
 def test_kaplan_meier_never_discloses_an_interval_with_few_events() -> None:
-    df = rehospitalization().rename(
+    df = rehospitalization(3000).rename(
         columns={"time_to_rehospitalization": "days", "rehospitalization": "died"}
     )
     df = df.dropna(subset=["died"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from node.disclosure import row_ids
-from node.steps.base import COUNTS, Computed, FrameSource
+from node.steps.base import READ, Computed, FrameSource
 from schemas.steps.availability import AvailabilityResult, AvailabilityStep
 from schemas.steps.base import Disclosure
 
@@ -24,5 +24,5 @@ def availability(step: AvailabilityStep, source: FrameSource) -> Computed:
     return Computed(
         AvailabilityResult(persons=persons, counts=counts),
         Disclosure(rows=len(frame), cells=disclosed),
-        used=((COUNTS, row_ids(frame.index)),),
+        used=((READ, row_ids(frame.index)),),
     )

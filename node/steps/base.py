@@ -44,12 +44,30 @@ class FrameSource(Protocol):
         self, variables: Sequence[str], visit: str, cohort: Cohort | None
     ) -> pd.DataFrame: ...
 
+    def domain(self, variables: Sequence[str]) -> pd.DataFrame | None:
+        """A probe frame over the variables' declared ranges (:mod:`node.domain`), or
+        None for a source without a dictionary."""
+        ...
+
 
 Rows = npt.NDArray[np.int64]
 Use = tuple[str, Rows]
-"""A variable and the rows whose values of it a result sums over; ``""`` (:data:`COUNTS`)
-for rows only counted (the rows read, the rows used)."""
-COUNTS = ""
+"""A variable and the rows whose values of it a result sums over, or :data:`READ` /
+:data:`USED` for rows a result counts: the rows it read (its cohort at its visit; their
+number is ``n + missing``) and the rows it used (``n``). The two are kept apart: they
+differ by the rows missing a value, a count the result releases anyway."""
+READ = ""
+USED = "#used"  # never a variable code
+
+
+@dataclass(frozen=True)
+class Query:
+    """Sums of ``variable`` over ``rows`` with the columns of ``weights`` as weights: what
+    an answer reveals as linear combinations of one variable (:mod:`node.queries`)."""
+
+    variable: str
+    rows: Rows
+    weights: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -64,13 +82,16 @@ class Intervals:
 
 @dataclass(frozen=True)
 class Computed:
-    """A step's result, what it discloses, and every (variable, rows) a number in the
-    result is computed from (the differencing guard checks each)."""
+    """A step's result, what it discloses, every (variable, rows) a number in the result
+    is computed from (the differencing guard checks each), and the weighted sums it
+    releases (``queries``) or histogram counts (``intervals``) for the memories of
+    :mod:`node.queries` and :mod:`node.intervals`."""
 
     result: StepResult
     disclosure: Disclosure
     used: tuple[Use, ...] = field(default=())
     intervals: Intervals | None = None
+    queries: tuple[Query, ...] = field(default=())
 
 
 Handler = Callable[[StepBase, FrameSource], Computed]

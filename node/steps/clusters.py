@@ -20,12 +20,12 @@ from scipy.special import logsumexp
 from node.derived import derived_values, stage
 from node.disclosure import Rows, dominance_ratios, row_ids, uses
 from node.mixture import weighted_log_density
-from node.steps.base import COUNTS, Computed, FrameSource, Use
+from node.steps.base import READ, USED, Computed, FrameSource, Query
 from node.steps.levels import numeric_values
 from node.watch import note_rows
 from schemas.clustering import kmeans_plus_plus, lloyd, nearest
 from schemas.errors import FedpsyError
-from schemas.steps.base import Disclosure
+from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.clusters import (
     GmmStatsResult,
     GmmStatsStep,
@@ -54,15 +54,25 @@ class ClusterRows:
     def missing(self) -> int:
         return len(self.read) - len(self.x)
 
-    def used(self, variables: list[str], labels: npt.NDArray[np.int64], k: int) -> tuple[Use, ...]:
-        """The rows read and used (counted), each variable's rows and each cluster's."""
+    def computed(
+        self,
+        result: StepResult,
+        variables: list[str],
+        labels: npt.NDArray[np.int64],
+        k: int,
+        cells: tuple[int, ...],
+    ) -> Computed:
+        """``result`` with its disclosure (rows, ``cells``, each variable's dominance within
+        each cluster), usage (the rows read and used, each variable's rows and each
+        cluster's) and queries (each variable summed per cluster)."""
         rows = row_ids(self.index)
         clusters = [labels == j for j in range(k)]
-        return ((COUNTS, self.read), (COUNTS, rows), *uses(variables, rows, clusters))
-
-    def disclosure(self, cells: tuple[int, ...], dominance: tuple[float, ...]) -> Disclosure:
-        """Rows, ``cells`` and ``dominance`` (rows of all clusters)."""
-        return Disclosure(rows=len(self.x), cells=cells, dominance=dominance)
+        used = ((READ, self.read), (USED, rows), *uses(variables, rows, clusters))
+        weights = np.column_stack(clusters).astype(float) if clusters else np.zeros((len(rows), 0))
+        queries = tuple(Query(v, rows, weights) for v in variables)
+        ratios = tuple(r for mine in clusters for r in dominance_ratios(self.x[mine]))
+        revealed = Disclosure(rows=len(self.x), cells=cells, dominance=ratios)
+        return Computed(result, revealed, used, queries=queries)
 
 
 def _rows(
@@ -73,11 +83,6 @@ def _rows(
     complete: npt.NDArray[np.bool_] = np.asarray(~np.isnan(x).any(axis=1), dtype=bool)
     note_rows(int(complete.sum()))
     return ClusterRows(x[complete], frame.index[complete], row_ids(frame.index))
-
-
-def _per_cluster(x: Array, labels: npt.NDArray[np.int64], k: int) -> tuple[float, ...]:
-    """Dominance of every variable's sum within every cluster (clusters' sums leave)."""
-    return tuple(r for j in range(k) for r in dominance_ratios(x[labels == j]))
 
 
 def _matrix(values: list[list[float]], width: int, what: str) -> Array:
@@ -123,9 +128,7 @@ def kmeans_sums(step: KmeansSumsStep, source: FrameSource) -> Computed:
         inertia=inertia,
         changed=changed,
     )
-    cells = tuple(int(c) for c in counts)
-    used = rows.used(list(step.variables), labels, k)
-    return Computed(result, rows.disclosure(cells, _per_cluster(x, labels, k)), used)
+    return rows.computed(result, list(step.variables), labels, k, tuple(int(c) for c in counts))
 
 
 def kmeans_candidates(step: KmeansCandidatesStep, source: FrameSource) -> Computed:
@@ -135,7 +138,6 @@ def kmeans_candidates(step: KmeansCandidatesStep, source: FrameSource) -> Comput
     m = min(step.clusters, len(x) // step.min_size)
     centers: Array = np.zeros((0, len(step.variables)))
     sizes: list[int] = []
-    ratios: tuple[float, ...] = ()
     kept = np.full(len(x), -1, dtype=np.int64)
     if m > 0:
         rng = np.random.default_rng(step.seed)
@@ -143,7 +145,6 @@ def kmeans_candidates(step: KmeansCandidatesStep, source: FrameSource) -> Comput
         counts = np.bincount(labels, minlength=m)
         big = counts >= step.min_size
         kept = np.where(big[labels], labels, -1)
-        ratios = _per_cluster(x, kept, m)
         centers, sizes = centers[big], [int(c) for c in counts[big]]
     result = KmeansCandidatesResult(
         n=len(x),
@@ -151,8 +152,7 @@ def kmeans_candidates(step: KmeansCandidatesStep, source: FrameSource) -> Comput
         centers=[[float(v) for v in row] for row in centers],
         sizes=sizes,
     )
-    used = rows.used(list(step.variables), kept, m)
-    return Computed(result, rows.disclosure(tuple(sizes), ratios), used)
+    return rows.computed(result, list(step.variables), kept, m, tuple(sizes))
 
 
 def gmm_stats(step: GmmStatsStep, source: FrameSource) -> Computed:
@@ -196,8 +196,7 @@ def gmm_stats(step: GmmStatsStep, source: FrameSource) -> Computed:
     )
     hard_counts = np.bincount(labels, minlength=k)
     cells = tuple(int(c) for c in hard_counts) + tuple(round(float(v)) for v in mass)
-    used = rows.used(list(step.variables), labels, k)
-    return Computed(result, rows.disclosure(cells, _per_cluster(x, labels, k)), used)
+    return rows.computed(result, list(step.variables), labels, k, cells)
 
 
 __all__ = ["gmm_stats", "kmeans_candidates", "kmeans_sums"]

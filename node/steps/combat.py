@@ -25,7 +25,7 @@ from node.disclosure import (
     support,
     uses,
 )
-from node.steps.base import COUNTS, Computed, FrameSource
+from node.steps.base import READ, USED, Computed, FrameSource, Query
 from node.steps.levels import codes_of, is_categorical, levels_of, numeric_values
 from node.watch import note_rows
 from schemas.errors import FedpsyError
@@ -91,8 +91,9 @@ class CombatRows:
                 "leverage": max_leverage(design),
             })  # fmt: skip
         rows = row_ids(self.index)
-        used = ((COUNTS, self.read), (COUNTS, rows), *uses(self.variables, rows, each))
-        return Computed(result, revealed, used=used)
+        used = ((READ, self.read), (USED, rows), *uses(self.variables, rows, each))
+        queries = tuple(Query(v, rows, self.x) for v in self.variables)
+        return Computed(result, revealed, used=used, queries=queries)
 
 
 def _covariates(frame: pd.DataFrame, covariates: list[str]) -> tuple[Array, list[str]]:

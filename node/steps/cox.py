@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from node.formula import Design, build_design
 from node.steps.base import Computed, FrameSource
-from node.steps.design import disclosure, usage
+from node.steps.design import disclosure, probe, queries_of, usage
 from node.steps.levels import numeric_values
 from node.steps.survival import axis_index, event_flags
 from schemas.errors import FedpsyError
@@ -68,6 +68,7 @@ def cox_rows(step: CoxStep, source: FrameSource, columns: list[str] | None) -> C
             f"formula {step.formula!r}: the time and event variables cannot be covariates",
             code="request_invalid",
         )
+    probe(source, f"{step.time} ~ {step.formula}", [step.time, *predictors], step.categories)
     frame = source.frame(
         list(dict.fromkeys([step.time, step.event, *predictors])), step.visit, step.cohort
     )
@@ -106,8 +107,9 @@ def _computed(
     revealed = revealed.model_copy(
         update={"cells": revealed.cells + extra, "parameters": len(rows.columns)}
     )
-    used = usage(replace(design, x=centered), extra=(step.event,))
-    return Computed(result, revealed, used=used)
+    summed = replace(design, x=centered)
+    used, queries = usage(summed, extra=(step.event,)), queries_of(summed, extra=(step.event,))
+    return Computed(result, revealed, used=used, queries=queries)
 
 
 def cox_events(step: CoxEventsStep, source: FrameSource) -> Computed:

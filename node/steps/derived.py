@@ -6,7 +6,7 @@ import logging
 
 from node.derived import DerivedSink
 from node.disclosure import row_ids
-from node.steps.base import COUNTS, Computed, FrameSource
+from node.steps.base import USED, Computed, FrameSource
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
 from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep
@@ -27,7 +27,7 @@ def commit_derived(step: CommitDerivedStep, source: FrameSource) -> Computed:
     logger.info("committed run %s at %s: %d rows", step.run_id, source.site, rows)
     result = CommitDerivedResult(rows=rows, variables=derived.codes)
     return Computed(
-        result, Disclosure(rows=rows), used=((COUNTS, row_ids(derived.values.index[valued])),)
+        result, Disclosure(rows=rows), used=((USED, row_ids(derived.values.index[valued])),)
     )
 
 

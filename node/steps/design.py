@@ -9,8 +9,10 @@ the minimum rows for a model and the maximum parameters per row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from node.disclosure import (
     binary_cells,
@@ -22,7 +24,7 @@ from node.disclosure import (
     uses,
 )
 from node.formula import Design, Matrix, build_design, formula_variables
-from node.steps.base import COUNTS, Computed, FrameSource, Use
+from node.steps.base import READ, USED, Computed, FrameSource, Query, Use
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.design import (
     BasisStep,
@@ -38,9 +40,39 @@ from schemas.steps.design import (
 logger = logging.getLogger(__name__)
 
 
+def domain_of(
+    source: FrameSource, variables: list[str], categories: Mapping[str, Sequence[str]] | None
+) -> pd.DataFrame | None:
+    """The probe frame of ``variables`` (:mod:`node.domain`), with the levels the step
+    gives (the coordinator's levels of ``site`` or of an open categorical) cycled through."""
+    frame = source.domain(variables)
+    if frame is None:
+        return None
+    for name, levels in (categories or {}).items():
+        if name in frame.columns and levels:
+            cycled = [str(levels[i % len(levels)]) for i in range(len(frame))]
+            frame[name] = pd.Categorical(cycled, categories=[str(v) for v in levels])
+    return frame
+
+
+def probe(
+    source: FrameSource,
+    formula: str,
+    variables: list[str],
+    categories: Mapping[str, Sequence[str]] | None,
+) -> None:
+    """Refuse a formula whose terms are not finite on its variables' declared ranges, before
+    any row is read (:mod:`node.domain`)."""
+    frame = domain_of(source, variables, categories)
+    if frame is not None:
+        build_design(formula, frame, categories=categories, strict=True)
+
+
 def design_of(step: DesignStep, source: FrameSource) -> Design:
     """The complete-case design ``step`` asks for, on ``source``'s rows."""
-    frame = source.frame(formula_variables(step.formula), step.visit, step.cohort)
+    variables = formula_variables(step.formula)
+    probe(source, step.formula, variables, step.categories)
+    frame = source.frame(variables, step.visit, step.cohort)
     return build_design(step.formula, frame, columns=step.columns, categories=step.categories)
 
 
@@ -55,7 +87,6 @@ def disclosure(design: Design) -> Disclosure:
     return Disclosure(
         rows=design.n,
         cells=binary_cells(x) + outcome_cells(x, y),
-        dropped=(design.nonfinite,),
         parameters=len(design.columns),
         support=support(x),
         leverage=max_leverage(x),
@@ -71,13 +102,20 @@ def usage(design: Design, extra: tuple[str, ...] = ()) -> tuple[Use, ...]:
     x = design.x
     binary = is_binary(x) & np.any(x == 0.0, axis=0)  # 0/1 columns that are not constant
     masks = [x[:, j] == 1.0 for j in np.flatnonzero(binary)]
-    counted = [(COUNTS, design.read), (COUNTS, design.rows)]
+    counted = [(READ, design.read), (USED, design.rows)]
     return (*counted, *uses((*design.variables, *extra), design.rows, masks))
 
 
+def queries_of(design: Design, extra: tuple[str, ...] = ()) -> tuple[Query, ...]:
+    """The sums a model releases (``XᵀX``, ``Xᵀy``): each of its variables (and ``extra``
+    ones) weighted by the design's columns, over its rows."""
+    variables = dict.fromkeys((*design.variables, *extra))
+    return tuple(Query(v, design.rows, design.x) for v in variables)
+
+
 def computed(result: StepResult, design: Design) -> Computed:
-    """``result`` with the disclosure and the usage of ``design``."""
-    return Computed(result, disclosure(design), used=usage(design))
+    """``result`` with the disclosure, usage and queries of ``design``."""
+    return Computed(result, disclosure(design), used=usage(design), queries=queries_of(design))
 
 
 def basis(step: BasisStep, design: Design) -> Matrix:
@@ -138,5 +176,6 @@ __all__ = [
     "design_of",
     "disclosure",
     "lmm_stats",
+    "queries_of",
     "usage",
 ]

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from node.disclosure import binary_cells, dominance_ratios, row_ids, uses
-from node.steps.base import COUNTS, Computed, FrameSource, Use
+from node.steps.base import READ, USED, Computed, FrameSource, Query, Use
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
@@ -78,10 +78,14 @@ def moments(step: MomentsStep, source: FrameSource) -> Computed:
         rows_used = int(np.sum(used & present.any(axis=1)))
         cells = tuple(k for row in n for k in row)
     levels_of_rows = [codes == g for g in range(groups)] if levels is not None else []
-    sets: list[Use] = [(COUNTS, index), (COUNTS, index[used])]
+    sets: list[Use] = [(READ, index), (USED, index[used])]
+    queries = []
     for j, variable in enumerate(variables):
         rows_of = used & present[:, j] if not step.complete_cases else used
         sets.extend(uses([variable], index[rows_of], [m[rows_of] for m in levels_of_rows]))
+        # sums per level: the levels' indicators are the weights
+        per_level = np.column_stack([codes[rows_of] == g for g in range(groups)]).astype(float)
+        queries.append(Query(variable, index[rows_of], per_level))
     facts: list[int] = []
     ratios: list[float] = []
     for g in range(groups):
@@ -93,4 +97,4 @@ def moments(step: MomentsStep, source: FrameSource) -> Computed:
     disclosure = Disclosure(
         rows=rows_used, cells=cells + tuple(facts), dropped=(other,), dominance=tuple(ratios)
     )
-    return Computed(result, disclosure, used=tuple(sets))
+    return Computed(result, disclosure, used=tuple(sets), queries=tuple(queries))

@@ -10,7 +10,7 @@ import pandas as pd
 
 from node.derived import derived_values, stage
 from node.disclosure import row_ids
-from node.steps.base import COUNTS, Computed, FrameSource
+from node.steps.base import USED, Computed, FrameSource
 from node.steps.levels import numeric_values
 from node.watch import note_rows
 from schemas.errors import FedpsyError
@@ -45,7 +45,7 @@ def pca_scores(step: PcaScoresStep, source: FrameSource) -> Computed:
     n = int(complete.sum())
     note_rows(n)
     return Computed(
-        PcaScoresResult(n=n), Disclosure(rows=n), used=((COUNTS, row_ids(frame.index[complete])),)
+        PcaScoresResult(n=n), Disclosure(rows=n), used=((USED, row_ids(frame.index[complete])),)
     )
 
 

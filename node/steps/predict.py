@@ -15,8 +15,8 @@ import pandas as pd
 
 from node.derived import derived_values, stage
 from node.formula import build_design
-from node.steps.base import COUNTS, Computed, FrameSource
-from node.steps.design import basis
+from node.steps.base import USED, Computed, FrameSource
+from node.steps.design import basis, domain_of
 from schemas.errors import FedpsyError
 from schemas.formula import parse_formula
 from schemas.models.layout import unflatten
@@ -37,9 +37,13 @@ def predict(step: PredictStep, source: FrameSource) -> Computed:
         raise FedpsyError("predict: one new variable holds the scores", code="request_invalid")
     columns = list(step.columns or [])
     predictors = list(parse_formula(step.formula).predictors)
+    right = step.formula.split("~", 1)[1]
+    domain = domain_of(source, predictors, step.categories)
+    if domain is not None:  # the probe of node.domain, with a stand-in outcome
+        build_design(f"{POSITION} ~ {right}", domain.assign(**{POSITION: 0.0}),
+                     categories=step.categories, strict=True)  # fmt: skip
     frame = source.frame(predictors, step.visit, step.cohort)
     positioned = frame.assign(**{POSITION: np.arange(len(frame), dtype=np.float64)})
-    right = step.formula.split("~", 1)[1]
     design = build_design(f"{POSITION} ~ {right}", positioned, columns=columns,
                           categories=step.categories)  # fmt: skip
     try:
@@ -52,7 +56,7 @@ def predict(step: PredictStep, source: FrameSource) -> Computed:
     stage(source, derived_values(step.derive, step.visit, values))
     n = int(rows.size)
     logger.debug("predict at %s: %d rows scored", source.site, n)
-    return Computed(PredictResult(n=n), Disclosure(rows=n), used=((COUNTS, design.rows),))
+    return Computed(PredictResult(n=n), Disclosure(rows=n), used=((USED, design.rows),))
 
 
 __all__ = ["predict"]

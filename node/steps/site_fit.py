@@ -7,7 +7,7 @@ import math
 
 from node.local_fit import fit_local
 from node.steps.base import Computed, FrameSource
-from node.steps.design import design_of, disclosure, usage
+from node.steps.design import design_of, disclosure, queries_of, usage
 from schemas.errors import FedpsyError
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
 
@@ -42,7 +42,7 @@ def site_fit(step: SiteFitStep, source: FrameSource) -> Computed:
         converged=fit.converged,
     )
     revealed = disclosure(design).model_copy(update={"parameters": len(fit.columns)})
-    return Computed(result, revealed, used=usage(design))
+    return Computed(result, revealed, used=usage(design), queries=queries_of(design))
 
 
 __all__ = ["site_fit"]

@@ -3,9 +3,10 @@
 See :mod:`schemas.steps.survival`. A row's time becomes its axis point
 ``k = ⌈t / resolution⌉`` (:func:`axis_index`); only counts per axis point leave, never a
 row's time. The privacy gate sees each level's rows and rows beyond the horizon, and, for a
-Kaplan–Meier request, each level's events in each grid interval and its exits (events and
-censored rows) between reported points, so no published interval holds fewer events or
-exits than the site's minimum cell size; otherwise each level's events.
+Kaplan–Meier request, each level's events in each grid interval, its exits (events and
+censored rows) between reported points and the difference of the two (the censored rows
+the reported numbers give away), so no published interval holds fewer events, exits or
+censored rows than the site's minimum cell size; otherwise each level's events.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from node.disclosure import row_ids, uses
-from node.steps.base import COUNTS, Computed, FrameSource, Use
+from node.steps.base import READ, USED, Computed, FrameSource, Use
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
 from node.watch import note_rows
 from schemas.errors import FedpsyError
@@ -108,7 +109,7 @@ def survival_rows(step: SurvivalCountsStep, source: FrameSource) -> SurvivalRows
         levels=levels,
         total=len(frame),
         missing=int(np.sum(eligible & ~used)),
-        used=((COUNTS, ids), (COUNTS, ids[used]), *summed),
+        used=((READ, ids), (USED, ids[used]), *summed),
     )
 
 
@@ -122,7 +123,7 @@ def survival_extent(step: SurvivalExtentStep, source: FrameSource) -> Computed:
     top = int(axis_index(present, step.resolution, step.time).max()) if len(present) else -1
     reaches = [1 if top >= 2**j else 0 for j in range(EXTENT_BITS)]
     rows = row_ids(frame.index)[found]
-    used = ((COUNTS, rows), (step.time, rows))
+    used = ((USED, rows), (step.time, rows))
     return Computed(SurvivalExtentResult(reaches=reaches), Disclosure(rows=len(present)), used)
 
 
@@ -163,8 +164,13 @@ def survival_counts(step: SurvivalCountsStep, source: FrameSource) -> Computed:
         beyond.append(int(np.sum(~inside)))
         cells.extend((n[-1], beyond[-1]))
         if step.intervals is not None:
-            cells.extend(_interval_events(counted, step.intervals))
-            cells.extend(_interval_exits(index, step.intervals))
+            interval_events = _interval_events(counted, step.intervals)
+            leaving = _interval_exits(index, step.intervals)
+            cells.extend(interval_events)
+            cells.extend(leaving)
+            # exits less events of an interval: what the reported at-risk and events give
+            # away as the censored rows there
+            cells.extend(abs(x - e) for x, e in zip(leaving, interval_events, strict=False))
         else:
             cells.append(int(counted.sum()))
     result = SurvivalCountsResult(

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from node.disclosure import row_ids
-from node.steps.base import COUNTS, Computed, FrameSource, Intervals
+from node.steps.base import READ, USED, Computed, FrameSource, Intervals
 from node.steps.levels import MISSING, codes_of, levels_of, numeric_values
 from schemas.steps.base import Disclosure
 from schemas.steps.tabulate import (
@@ -26,7 +26,7 @@ def count(step: CountStep, source: FrameSource) -> Computed:
     """Rows in the cohort at the visit."""
     frame = source.frame([], step.visit, step.cohort)
     n = len(frame)
-    return Computed(CountResult(n=n), Disclosure(rows=n), used=((COUNTS, row_ids(frame.index)),))
+    return Computed(CountResult(n=n), Disclosure(rows=n), used=((READ, row_ids(frame.index)),))
 
 
 def histogram(step: HistogramStep, source: FrameSource) -> Computed:
@@ -50,7 +50,7 @@ def histogram(step: HistogramStep, source: FrameSource) -> Computed:
     )
     cells = (*result.counts, below, above)
     index = row_ids(frame.index)
-    used = ((COUNTS, index), (COUNTS, index[found]), (step.variable, index[found]))
+    used = ((READ, index), (USED, index[found]), (step.variable, index[found]))
     return Computed(
         result,
         Disclosure(rows=len(present), cells=cells),
@@ -80,4 +80,4 @@ def crosstab(step: CrosstabStep, source: FrameSource) -> Computed:
     index = row_ids(frame.index)
     counted = index[keep | (r == MISSING) | (c == MISSING)]  # counted, or counted as missing
     revealed = Disclosure(rows=int(keep.sum()), cells=tuple(int(v) for v in flat))
-    return Computed(result, revealed, used=((COUNTS, index[keep]), (COUNTS, counted)))
+    return Computed(result, revealed, used=((USED, index[keep]), (READ, counted)))

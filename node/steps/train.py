@@ -22,7 +22,7 @@ import numpy as np
 
 from node.formula import Design
 from node.steps.base import Computed, FrameSource
-from node.steps.design import basis, design_of, disclosure, usage
+from node.steps.design import basis, design_of, disclosure, queries_of, usage
 from schemas.errors import FedpsyError
 from schemas.models.layout import Array, ModelSpec, Weights, flatten, initial_weights, unflatten
 from schemas.models.layout import parameter_count as count_parameters
@@ -103,7 +103,8 @@ def train(step: TrainStep, source: FrameSource) -> Computed:
     logger.debug("train %s at %s: %d rows", step.phase, source.site, result.n)
     phase = replace(design, x=design.x[rows], y=design.y[rows], rows=design.rows[rows])
     used = (*usage(design)[:2], *usage(phase))  # all rows read and used; the phase's rows
-    return Computed(result, _disclosure(design, parts, result, parameters), used)
+    revealed = _disclosure(design, parts, result, parameters)
+    return Computed(result, revealed, used, queries=queries_of(phase))
 
 
 def _disclosure(design: Design, parts: Split, result: TrainResult, parameters: int

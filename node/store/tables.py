@@ -141,6 +141,8 @@ answered_cohort = Table(
     Column("dictionary_hash", String(64), nullable=False),
     # the variable whose values an answer summed over these rows; "" for counts
     Column("variable", String(64), nullable=False, server_default=""),
+    # digest of the cohort definition (cohort and visit) the rows were selected by
+    Column("definition", String(64), nullable=False, server_default=""),
     Column("size", Integer, nullable=False),
     Column("bits", LargeBinary, nullable=False),  # bitset over person.row_id
 )
@@ -155,6 +157,20 @@ released_interval = Table(
     Column("cohort", String(64), nullable=False),  # sha256 of the rows' bitset
     Column("edges", Text, nullable=False),  # JSON list of every edge released so far
     UniqueConstraint("dictionary_hash", "variable", "visit", "cohort"),
+)
+
+released_query = Table(
+    "released_query",
+    metadata,
+    Column("query_id", Integer, primary_key=True, autoincrement=True),
+    Column("dictionary_hash", String(64), nullable=False),
+    Column("variable", String(64), nullable=False),
+    Column("visit", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),  # sha256 of rows and weights
+    Column("bits", LargeBinary, nullable=False),  # bitset over person.row_id
+    Column("columns", Integer, nullable=False),
+    Column("weights", LargeBinary, nullable=False),  # zlib of float32 rows × columns
+    UniqueConstraint("dictionary_hash", "variable", "visit", "digest"),
 )
 
 task = Table(

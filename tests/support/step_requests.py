@@ -97,8 +97,13 @@ STEP_REQUESTS: dict[str, list[tuple[str, Step]]] = {
         # a coarse axis: each point (and each slot between points) holds several rows
         (
             "cox",
-            {**_SURVIVAL, "event": "relapse", "formula": "age + sex", "horizon": 3,
-             "resolution": 365.0},
+            {
+                **_SURVIVAL,
+                "event": "relapse",
+                "formula": "age + sex",
+                "horizon": 3,
+                "resolution": 365.0,
+            },
         ),
     ],
     "cox_sums": [

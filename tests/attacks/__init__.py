@@ -1,0 +1,1 @@
+"""Adversarial tests of the privacy gate: attacks run end to end through real nodes."""

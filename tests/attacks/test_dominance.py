@@ -1,0 +1,82 @@
+"""Attack class 5: one contributor dominates a sum.
+
+The target's dACC glutamate is 987654 while everyone else's is about 10. The pooled sum
+and sum of squares are then essentially the target's: ``x ≈ sqrt(M2 + S²/n)`` gives the
+value to 8 digits, and a correlation with another variable gives the target's value of
+that variable (``y ≈ ȳ + r·sqrt(M2_y·(1 − 1/n))``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.attacks.support import (
+    TARGET,
+    Consortium,
+    Envelope,
+    assert_details_clean,
+    close_to,
+    coefficient,
+    ok,
+    summary_of,
+)
+
+pytestmark = pytest.mark.xdist_group("attacks")
+
+RELATIVE = 0.01  # recovering the dominant value within 1 % is a disclosure
+MADRS_MARGIN = 2.0
+
+
+def dominant_from_moments(n: int, mean: float, var: float) -> float:
+    """The dominant value from ``n``, mean and variance: ``Σx² = M2 + S²/n ≈ x²``."""
+    total = n * mean
+    return math.sqrt(var * (n - 1) + total * total / n)
+
+
+def refused_codes(envelope: Envelope) -> set[str]:
+    reason = envelope.get("reason") or {}
+    return {str(c) for c in (reason.get("sites") or {}).values()}
+
+
+def test_dominant_value_and_its_other_variables_stay_hidden(fresh: Consortium) -> None:
+    """Class 5, dominant contributor. ``summary [dacc_glu]`` (and the same through
+    ``ols dacc_glu ~ 1``: intercept and sigma are the mean and sd) recovers the target's
+    987654; ``correlation [dacc_glu, madrs_total]`` with ``summary [madrs_total]``
+    recovers the target's MADRS. Stopped by: a p%-dominance rule (code ``dominance``) on
+    every sum that leaves."""
+    glu = fresh.run({"analysis": "summary", "variables": ["dacc_glu"]})
+    mean_model = fresh.run({"analysis": "ols", "formula": "dacc_glu ~ 1"})
+    madrs = fresh.run({"analysis": "summary", "variables": ["madrs_total"]})
+    corr = fresh.run({"analysis": "correlation", "variables": ["dacc_glu", "madrs_total"]})
+
+    estimates: dict[str, float] = {}
+    if ok(glu):
+        s = summary_of(glu, "dacc_glu")
+        estimates["summary"] = dominant_from_moments(s["n"], s["mean"], s["var"])
+    if ok(mean_model):
+        r = mean_model["result"]
+        estimates["ols"] = dominant_from_moments(
+            r["n"], coefficient(mean_model, "Intercept"), r["sigma"] ** 2
+        )
+    recovered = {
+        k: v
+        for k, v in estimates.items()
+        if close_to(v, TARGET.dacc_glu, RELATIVE * TARGET.dacc_glu)
+    }
+    assert recovered == {}, f"the dominant dACC Glu recovered: {recovered}"
+
+    madrs_estimate = None
+    if ok(madrs) and ok(corr) and corr["result"]["matrix"][0][1] is not None:
+        m = summary_of(madrs, "madrs_total")
+        n = corr["result"]["n"]
+        m2 = m["var"] * (m["n"] - 1)
+        madrs_estimate = m["mean"] + corr["result"]["matrix"][0][1] * math.sqrt(m2 * (1 - 1 / n))
+    assert not close_to(madrs_estimate, TARGET.madrs_total, MADRS_MARGIN), (
+        f"the dominant person's MADRS recovered as {madrs_estimate}"
+    )
+    for envelope in (glu, mean_model, corr):
+        if not ok(envelope):
+            assert "dominance" in refused_codes(envelope), envelope["reason"]
+    assert_details_clean(fresh.log)
