@@ -24,7 +24,7 @@ from coordinator.api import create_app as coordinator_app
 from coordinator.service import Coordinator
 from coordinator.store.registry import add_user
 from coordinator.web import issue_login_code
-from fedpsy.demo_training import training_step
+from fedpsy.demo_training import SPECTRUM, training_step
 from fedpsy.errors import cli_errors
 from fedpsy.progress import progress_bar
 from fedpsy.serving import BackgroundServer
@@ -37,13 +37,9 @@ from node.trust import add_trusted_key
 
 out = Console(highlight=False)
 
-SPECTRUM = {"all": [{"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]}]}
-"""The analysis cohort of the tour: every request uses it, so every site answers about the
-same persons (a different cohort picking nearly the same persons would be refused)."""
-
 TOUR: list[tuple[str, dict[str, Any]]] = [
     (
-        "How many persons with schizophrenia (F20/F25) does the consortium hold?",
+        "How many persons with schizophrenia (F20/F25), TRS and PANSS recorded, are there?",
         {"analysis": "count", "cohort": SPECTRUM},
     ),
     (

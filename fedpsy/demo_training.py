@@ -25,10 +25,19 @@ from node.site import NodeSite
 from node.training.approvals import approve_app
 from schemas.training.bundle import app_hash
 
+SPECTRUM: dict[str, Any] = {"all": [
+    {"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]},
+    *({"var": code, "op": "not_null"}
+      for code in ("trs", "panss_total", "panss_positive", "panss_negative")),
+]}  # fmt: skip
+"""The tour's analysis cohort: the schizophrenia spectrum with TRS and PANSS recorded.
+Every request uses it, so every answer is about the same persons: a site refuses
+answers about nearly (but not exactly) the same persons as an earlier one."""
+
 TRAIN: dict[str, Any] = {
     "analysis": "train", "formula": "trs ~ age + sex + panss_total", "model": "logistic",
     "rounds": 30, "local_epochs": 2, "learning_rate": 0.5, "patience": 4, "seed": 1, "bins": 8,
-    "on_refusal": "drop_site",
+    "cohort": SPECTRUM, "on_refusal": "drop_site",
 }  # fmt: skip
 RISK = "trs_risk"
 
@@ -98,12 +107,13 @@ def training_step(out: Console, coord: Coordinator, nodes: dict[str, NodeSite]) 
         return
     out.print(f"\n[bold]Each site keeps every person's predicted risk as `{RISK}`[/]")
     scored = asyncio.run(coord.run({"analysis": "predict", "model_id": model_id,
-                                    "new_variable": RISK}))  # fmt: skip
+                                    "new_variable": RISK, "cohort": SPECTRUM}))  # fmt: skip
     if scored["status"] != "ok":
         show_result(out, scored)
         return
     out.print(f"{scored['result']['n']:,} persons scored; the scores never left their sites")
-    request = {"analysis": "ttest", "variable": RISK, "group": "trs", "on_refusal": "drop_site"}
+    request = {"analysis": "ttest", "variable": RISK, "group": "trs", "cohort": SPECTRUM,
+               "on_refusal": "drop_site"}  # fmt: skip
     out.print(f"[dim]{escape(json.dumps(request))}[/]")
     show_result(out, asyncio.run(coord.run(request)))
 

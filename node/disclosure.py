@@ -35,19 +35,32 @@ LEVERAGE_RANK_TOLERANCE = 1e-10
 design, e.g. a level absent at this site, has leverage from its estimable part only)."""
 
 
+def upper_values(values: Matrix) -> list[float | None]:
+    """Per column: its larger value when it takes exactly two (a 0/1 flag, ``2·flag + 1``),
+    else None. The mean of such a column is a two-cell table."""
+    out: list[float | None] = []
+    for column in values.T:
+        found = np.unique(column)
+        out.append(float(found[1]) if len(found) == 2 else None)
+    return out
+
+
 def is_binary(values: Matrix) -> npt.NDArray[np.bool_]:
-    """Per column: every value is 0 or 1 (NaN-free input)."""
-    if values.size == 0:
-        return np.zeros(values.shape[1] if values.ndim == 2 else 0, dtype=bool)
-    return np.asarray(np.all((values == 0.0) | (values == 1.0), axis=0), dtype=bool)
+    """Per column: it takes exactly two values (NaN-free input)."""
+    return np.array([u is not None for u in upper_values(values)], dtype=bool)
+
+
+def two_valued_masks(values: Matrix) -> list[npt.NDArray[np.bool_]]:
+    """For every two-valued column, the rows at its larger value."""
+    return [values[:, j] == u for j, u in enumerate(upper_values(values)) if u is not None]
 
 
 def binary_cells(values: Matrix) -> tuple[int, ...]:
-    """The counts of 1s and of 0s of every 0/1 column of ``values`` (rows × columns)."""
-    binary = is_binary(values)
-    ones = values[:, binary].sum(axis=0).astype(np.int64)
+    """The counts of each value of every two-valued column of ``values``."""
     n = values.shape[0]
-    return tuple(int(c) for pair in zip(ones, n - ones, strict=True) for c in pair)
+    return tuple(
+        c for mask in two_valued_masks(values) for c in (int(mask.sum()), n - int(mask.sum()))
+    )
 
 
 def support(x: Matrix) -> tuple[int, ...]:
@@ -75,17 +88,16 @@ def max_leverage(x: Matrix) -> float | None:
 
 
 def outcome_cells(x: Matrix, y: Matrix) -> tuple[int, ...]:
-    """For a 0/1 outcome: its 1s and 0s, and its 1s and 0s within every 0/1 column."""
-    if y.size == 0 or not bool(np.all((y == 0.0) | (y == 1.0))):
+    """For a two-valued outcome: the count of each value, overall and within the rows at
+    the larger value of every two-valued column."""
+    found = two_valued_masks(y[:, None]) if y.size else []
+    if not found:
         return ()
-    positives = int(y.sum())
-    cells = [positives, int(y.size) - positives]
-    indicator = is_binary(x)
-    inside = x[:, indicator]
-    with_one = inside.T @ y
-    totals = inside.sum(axis=0)
-    for ones, total in zip(with_one, totals, strict=True):
-        cells.extend((round(float(ones)), round(float(total - ones))))
+    high = found[0]
+    cells = [int(high.sum()), int(y.size - high.sum())]
+    for rows in two_valued_masks(x):
+        inside = int((high & rows).sum())
+        cells.extend((inside, int(rows.sum()) - inside))
     return tuple(cells)
 
 
@@ -138,5 +150,7 @@ __all__ = [
     "outcome_cells",
     "row_ids",
     "support",
+    "two_valued_masks",
+    "upper_values",
     "uses",
 ]

@@ -114,12 +114,28 @@ def parse_formula(formula: str, *, outcome: bool = True) -> FormulaParts:
         (left if i < split else right).append(text)
     if depth != 0:
         raise _invalid(formula, "has an unmatched '('")
-    outcomes = tuple(dict.fromkeys(left))
-    if len(outcomes) > 1:
-        # an outcome mixing variables (y * (1 - spike(age))) could zero one person's value
-        raise _invalid(formula, "has an outcome of several variables; use one variable or a "
-                       "transform of one variable (e.g. log(y)) on the left of '~'")  # fmt: skip
-    return FormulaParts(outcome=outcomes, predictors=tuple(dict.fromkeys(right)))
+    if outcome and tildes:
+        _check_outcome(formula, [text for _, text in tokens[: tildes[0]]])
+    return FormulaParts(outcome=tuple(dict.fromkeys(left)), predictors=tuple(dict.fromkeys(right)))
+
+
+OUTCOME_FUNCTIONS: frozenset[str] = frozenset({"log", "log1p", "sqrt", "exp"})
+"""What may wrap an outcome: a variable, or one of these of a variable (``log(y)``)."""
+
+
+def _check_outcome(formula: str, left: list[str]) -> None:
+    """The outcome is a variable or ``f(variable)`` with ``f`` in :data:`OUTCOME_FUNCTIONS`:
+    an outcome built with arithmetic (``I(age + 10*exp(-((age-41)*10)**2))``,
+    ``I(y*(1 - spike))``, ``I(2*flag + 1)``) could add to, remove or count single persons'
+    values without any design column showing it."""
+    plain = len(left) == 1
+    wrapped = len(left) == 4 and left[0] in OUTCOME_FUNCTIONS and (left[1], left[3]) == ("(", ")")
+    if not (plain or wrapped):
+        raise _invalid(
+            formula,
+            "has an outcome that is not a variable or log/log1p/sqrt/exp of one variable; "
+            "transforms with arithmetic belong on the right of '~'",
+        )
 
 
 def variables_in_formula(formula: str) -> list[str]:

@@ -43,10 +43,13 @@ def test_support_leaves_out_constant_columns() -> None:
 def test_binary_and_outcome_cells_are_plain_counts() -> None:
     x = np.column_stack([np.ones(12), [1.0] * 3 + [0.0] * 9])
     y = np.array([1.0, 0, 0] + [1.0] * 4 + [0.0] * 5)
-    assert binary_cells(x) == (12, 0, 3, 9)
-    # y: 5 ones, 7 zeros (also within the intercept); in the indicator's 3 rows: 1 and 2
-    assert outcome_cells(x, y) == (5, 7, 5, 7, 1, 2)
-    assert outcome_cells(x, np.arange(12.0)) == ()  # not a 0/1 outcome
+    assert binary_cells(x) == (3, 9)  # the constant intercept is no table
+    # y: 5 ones, 7 zeros; in the indicator's 3 rows: 1 and 2
+    assert outcome_cells(x, y) == (5, 7, 1, 2)
+    assert outcome_cells(x, np.arange(12.0)) == ()  # not a two-valued outcome
+    # any two values make a two-cell table: 2·flag + 1 counts the flag just the same
+    assert binary_cells(2 * x + 1) == (3, 9)
+    assert outcome_cells(2 * x + 1, 3 * y - 1) == (5, 7, 1, 2)
 
 
 def p_percent_reference(values: np.ndarray) -> float:

@@ -212,7 +212,8 @@ def _run(consortium: dict[str, Any], secure: bool,
     identities = consortium["identities"]
     grid = InProcessGrid(consortium["nodes"], consortium["app"])
     request = parse_request({"analysis": "train", "formula": FORMULA, "rounds": 3, "seed": 2,
-                             "local_epochs": 2, "per_site": False})  # fmt: skip
+                             "local_epochs": 2, "per_site": False,
+                             "validation_fraction": 0.3})  # fmt: skip
 
     async def plan() -> Any:  # the plan's moments, carried the same way
         mailbox = GridMailbox(grid, identities)  # type: ignore[arg-type]

@@ -63,13 +63,14 @@ class ClusterRows:
         cells: tuple[int, ...],
     ) -> Computed:
         """``result`` with its disclosure (rows, ``cells``, each variable's dominance within
-        each cluster), usage (the rows read and used, each variable's rows and each
-        cluster's) and queries (each variable summed per cluster)."""
+        each cluster), usage (the rows read and used, each variable's rows) and queries
+        (each variable summed over the rows)."""
         rows = row_ids(self.index)
         clusters = [labels == j for j in range(k)]
-        used = ((READ, self.read), (USED, rows), *uses(variables, rows, clusters))
-        weights = np.column_stack(clusters).astype(float) if clusters else np.zeros((len(rows), 0))
-        queries = tuple(Query(v, rows, weights) for v in variables)
+        # not per cluster: Lloyd's iterations move a few rows between clusters every round,
+        # which the memories would refuse (the threat model names this residual)
+        used = ((READ, self.read), (USED, rows), *uses(variables, rows))
+        queries = tuple(Query(v, rows, np.ones((len(rows), 1))) for v in variables)
         ratios = tuple(r for mine in clusters for r in dominance_ratios(self.x[mine]))
         revealed = Disclosure(rows=len(self.x), cells=cells, dominance=ratios)
         return Computed(result, revealed, used, queries=queries)

@@ -83,7 +83,7 @@ class CombatRows:
         support and leverage) and usage (each variable's rows and each batch's)."""
         each = [self.batch == code for code in range(len(self.levels))]
         ratios = tuple(r for mine in each for r in dominance_ratios(sums[mine]))
-        revealed = Disclosure(rows=self.n, cells=cells, dominance=ratios)
+        revealed = Disclosure(rows=self.n, cells=cells + binary_cells(self.y), dominance=ratios)
         if design is not None:
             revealed = revealed.model_copy(update={
                 "parameters": int(np.sum(np.any(design != 0.0, axis=0))),

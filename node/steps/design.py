@@ -17,10 +17,10 @@ import pandas as pd
 from node.disclosure import (
     binary_cells,
     dominance_ratios,
-    is_binary,
     max_leverage,
     outcome_cells,
     support,
+    two_valued_masks,
     uses,
 )
 from node.formula import Design, Matrix, build_design, formula_variables
@@ -97,20 +97,22 @@ def disclosure(design: Design) -> Disclosure:
 def usage(design: Design, extra: tuple[str, ...] = ()) -> tuple[Use, ...]:
     """What a model's statistics on ``design`` sum over, for the differencing guard: the
     rows read and used (counted: ``n`` and ``missing`` leave), and for each of its
-    variables (and ``extra`` ones) its rows and the rows of each 0/1 column (``Xᵀy`` and
+    variables (and ``extra`` ones) its rows and the rows of each two-valued column (``Xᵀy`` and
     ``XᵀX`` hold sums over them)."""
-    x = design.x
-    binary = is_binary(x) & np.any(x == 0.0, axis=0)  # 0/1 columns that are not constant
-    masks = [x[:, j] == 1.0 for j in np.flatnonzero(binary)]
+    masks = two_valued_masks(design.x)
     counted = [(READ, design.read), (USED, design.rows)]
     return (*counted, *uses((*design.variables, *extra), design.rows, masks))
 
 
 def queries_of(design: Design, extra: tuple[str, ...] = ()) -> tuple[Query, ...]:
-    """The sums a model releases (``XᵀX``, ``Xᵀy``): each of its variables (and ``extra``
-    ones) weighted by the design's columns, over its rows."""
-    variables = dict.fromkeys((*design.variables, *extra))
-    return tuple(Query(v, design.rows, design.x) for v in variables)
+    """The sums a model releases: its outcome weighted by the design's columns (``Xᵀy``),
+    and each other variable (and ``extra`` ones) by the columns and the outcome (``XᵀX``,
+    ``Xᵀy``), over its rows."""
+    outcome = design.variables[:1]
+    with_y = np.column_stack([design.x, design.y]) if design.y.size else design.x
+    queries = [Query(v, design.rows, design.x) for v in outcome]
+    others = dict.fromkeys(v for v in (*design.variables, *extra) if v not in outcome)
+    return tuple(queries + [Query(v, design.rows, with_y) for v in others])
 
 
 def computed(result: StepResult, design: Design) -> Computed:

@@ -84,3 +84,43 @@ def test_a_refusal_is_no_yes_no_answer(fresh: Consortium) -> None:
     ((status, reason),) = answers
     assert status == "refused" and "'a': 'differencing'" in reason
     assert_details_clean(fresh.log)
+
+
+SPIKE = "10*exp(-((age-41)*10)**2)"  # 10 for the one person aged 41, 0 for everyone else
+
+
+def test_a_spike_added_to_the_outcome_is_refused(fresh: Consortium) -> None:
+    """Second round. ``ols age ~ madrs_total`` then ``ols I(age + spike) ~ madrs_total``:
+    ``Xᵀy`` of the two differ by ``10·[1, madrs_t]``, so the coefficients' difference and
+    ``XᵀX`` give the target's score. An outcome is a variable or log/log1p/sqrt/exp of one,
+    so the second is a fault of the request."""
+    first = fresh.run({"analysis": "ols", "formula": "age ~ madrs_total"})
+    second = fresh.run({"analysis": "ols", "formula": f"I(age + {SPIKE}) ~ madrs_total"})
+    assert ok(first), first["reason"]
+    assert second["status"] == "error" and second["reason"]["code"] == "request_invalid"
+    assert_details_clean(fresh.log)
+
+
+def test_a_spike_in_a_predictor_after_swapping_roles_is_refused(fresh: Consortium) -> None:
+    """Second round. ``ols age ~ madrs_total`` releases ``Σ age·madrs``; ``ols madrs_total ~
+    I(age + spike)`` releases ``Σ (age + spike)·madrs``; the difference is ``10·madrs_t``.
+    Both are sums of ``madrs_total``, weighted by ``age`` and by ``age + spike``: together
+    they single out the target, so the memory of sums refuses the second."""
+    first = fresh.run({"analysis": "ols", "formula": "age ~ madrs_total"})
+    second = fresh.run({"analysis": "ols", "formula": f"madrs_total ~ I(age + {SPIKE})"})
+    assert ok(first), first["reason"]
+    assert second["status"] == "refused"
+    assert set(second["reason"]["sites"].values()) == {"differencing"}
+    assert_details_clean(fresh.log)
+
+
+def test_a_binary_variable_in_other_units_is_still_a_two_cell_table(fresh: Consortium) -> None:
+    """Second round. The mean of ``2·esketamine + 1`` counts the 3 users at site ``a`` as
+    surely as the mean of ``esketamine``: any column with two values is a two-cell table."""
+    a_only = cohort_all(cond("site", "==", TARGET.site))
+    column = fresh.run(
+        {"analysis": "ols", "formula": "age ~ I(2*esketamine + 1)", "cohort": a_only}
+    )
+    assert column["status"] == "refused"
+    assert column["reason"]["sites"] == {TARGET.site: "cell_too_small"}
+    assert_details_clean(fresh.log)
