@@ -37,7 +37,7 @@ answers about nearly (but not exactly) the same persons as an earlier one."""
 TRAIN: dict[str, Any] = {
     "analysis": "train", "formula": "trs ~ age + sex + panss_total", "model": "logistic",
     "rounds": 30, "local_epochs": 2, "learning_rate": 0.5, "patience": 4, "seed": 1, "bins": 8,
-    "cohort": SPECTRUM, "on_refusal": "drop_site",
+    "validation_fraction": 0.3, "cohort": SPECTRUM, "on_refusal": "drop_site",
 }  # fmt: skip
 RISK = "trs_risk"
 

@@ -45,6 +45,7 @@ TRAIN = {
     "local_epochs": 2,
     "bins": 1,
     "seed": 4,
+    "validation_fraction": 0.3,  # every site's validation part holds 5+ of each outcome
     "runtime": "superlink",
 }
 
