@@ -222,8 +222,8 @@ def run() -> None:
         ["step", "persons", "gate_on_s", "gate_off_s", "in_memory_s", "ratio"],
         rows,
         [
-            "gate on: signature check + NodeService.submit (policy, step, disclosure rules, "
-            "differencing guard, interval memory, release, audit)",
+            "gate on: signature check + NodeService.submit (policy, step under watch, "
+            "disclosure rules, differencing guard, memories of sums and edges, release, audit)",
             "gate off: run_step on the same StoreFrameSource; in memory: run_step on a "
             "DataFrameSource of the same rows",
             "ratio = gate on ÷ gate off (target < 1.2, i.e. overhead < 20 %)",
