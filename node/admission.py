@@ -144,7 +144,7 @@ class Admission:
             self.intervals.admit(computed.intervals, rows, step.visit, dictionary)
 
     def admit(self, step: StepBase, used: tuple[Use, ...], dictionary: str) -> None:
-        """Check and remember every set of ``step`` in the guard (atomically per set)."""
+        """Check and remember every set of ``step`` in the guard, in one transaction."""
         sets = [(key, rows) for key, rows in used if rows.size]
         self.guard.admit_all(sets, dictionary, definition_of(step))
 

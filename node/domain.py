@@ -8,11 +8,10 @@ person's value. So before reading any row the node evaluates the formula on a pr
 spanning each variable's declared range (both ends, a fine grid, every whole number of an
 integer range, every category, every pair of two variables' key points) and refuses
 (``request_invalid``, a fault of the request that does not depend on the data) a term
-that is not finite anywhere on it. A variable
-without a declared range is probed over ``±10⁶`` through zero, so ``log(x)`` needs a
-declared ``min`` above zero. Values the probe could not foresee (a spike at a number
-between its grid points) are set to 0 in the design (:func:`node.formula.build_design`):
-no row is ever dropped because of a transform.
+that is not finite anywhere on it. A variable without a declared range is probed over
+``±10⁶`` through zero, so ``log(x)`` needs a declared ``min`` above zero. Values the probe
+could not foresee (a spike at a number between its grid points) are set to 0 in the design
+(:func:`node.formula.build_design`): no row is ever dropped because of a transform.
 """
 
 from __future__ import annotations
