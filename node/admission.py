@@ -137,11 +137,11 @@ class Admission:
         for key, rows in computed.used:
             if rows.size:
                 self.guard.check(rows, dictionary, key, definition)
-        self.queries.admit(computed.queries, step.visit, dictionary)
+        self.queries.admit(computed.queries, dictionary)
         if computed.intervals is not None:
             variable = computed.intervals.variable
             rows = next(rows for key, rows in computed.used if key == variable)
-            self.intervals.admit(computed.intervals, rows, step.visit, dictionary)
+            self.intervals.admit(computed.intervals, rows, dictionary)
 
     def admit(self, step: StepBase, used: tuple[Use, ...], dictionary: str) -> None:
         """Check and remember every set of ``step`` in the guard, in one transaction."""

@@ -35,24 +35,27 @@ LEVERAGE_RANK_TOLERANCE = 1e-10
 design, e.g. a level absent at this site, has leverage from its estimable part only)."""
 
 
-def upper_values(values: Matrix) -> list[float | None]:
-    """Per column: its larger value when it takes exactly two (a 0/1 flag, ``2·flag + 1``),
-    else None. The mean of such a column is a two-cell table."""
-    out: list[float | None] = []
-    for column in values.T:
-        found = np.unique(column)
-        out.append(float(found[1]) if len(found) == 2 else None)
-    return out
-
-
-def is_binary(values: Matrix) -> npt.NDArray[np.bool_]:
-    """Per column: it takes exactly two values (NaN-free input)."""
-    return np.array([u is not None for u in upper_values(values)], dtype=bool)
+TWO_VALUED_TOLERANCE = 1e-3
+"""A column whose every value lies within this fraction of its range from its minimum or
+its maximum is two-valued: ``esketamine + 1e-6·age`` or a steep sigmoid window counts its
+rows as surely as a 0/1 flag."""
 
 
 def two_valued_masks(values: Matrix) -> list[npt.NDArray[np.bool_]]:
-    """For every two-valued column, the rows at its larger value."""
-    return [values[:, j] == u for j, u in enumerate(upper_values(values)) if u is not None]
+    """For every (nearly) two-valued column (a flag, ``2·flag + 1``, a steep window), the
+    rows at its upper value. The mean of such a column is a two-cell table."""
+    masks = []
+    for column in values.T:
+        if column.size == 0:
+            continue
+        low, high = float(column.min()), float(column.max())
+        if not high > low:
+            continue
+        scaled = (column - low) / (high - low)
+        ends = (scaled <= TWO_VALUED_TOLERANCE) | (scaled >= 1.0 - TWO_VALUED_TOLERANCE)
+        if bool(ends.all()):
+            masks.append(np.asarray(scaled >= 0.5, dtype=bool))
+    return masks
 
 
 def binary_cells(values: Matrix) -> tuple[int, ...]:
@@ -145,12 +148,10 @@ __all__ = [
     "Rows",
     "binary_cells",
     "dominance_ratios",
-    "is_binary",
     "max_leverage",
     "outcome_cells",
     "row_ids",
     "support",
     "two_valued_masks",
-    "upper_values",
     "uses",
 ]

@@ -4,8 +4,9 @@ Two histograms of the same persons with nearby edges reveal the persons between 
 ``[0, 40, 100]`` then ``[0, 41, 100]`` give counts that differ by whoever is aged 40. Every
 released edge ``e`` is a cut of the variable's values — ``x < e`` for a lower or inner
 edge, ``x ≤ e`` for the closed top edge — and each released cumulative count is a count
-below one cut. So the node remembers, per variable, visit and cohort (the exact rows
-counted, by the digest of their bitset), every cut it released, and refuses
+below one cut. So the node remembers, per variable and cohort (the exact rows counted, by
+the digest of their bitset; at any visit, as a person-level variable is the same at
+each), every cut it released, and refuses
 (``differencing``) a histogram whose cuts together with the remembered ones split the
 rows into a cell of 1 .. ``min_cell``-1 (cells between two cuts, below the lowest and
 above the highest), or split a remembered cell into a piece of fewer than ``min_cell``
@@ -64,16 +65,16 @@ def _split_cells(known: set[Cut], cuts: set[Cut]) -> npt.NDArray[np.bool_]:
 
 
 class IntervalMemory:
-    """Released cuts per (dictionary, variable, visit, cohort) and the rule on new ones."""
+    """Released cuts per (dictionary, variable, cohort) and the rule on new ones."""
 
     def __init__(self, engine: Engine, min_cell: int) -> None:
         self._engine = engine
         self.min_cell = min_cell
 
-    def admit(self, intervals: Intervals, rows: Rows, visit: str, dictionary_hash: str) -> None:
+    def admit(self, intervals: Intervals, rows: Rows, dictionary_hash: str) -> None:
         """Refuse a histogram that would split off 1 .. min_cell-1 of its rows against the
         remembered cuts; else remember its cuts (in one locked transaction)."""
-        key = self._key(intervals.variable, visit, rows, dictionary_hash)
+        key = self._key(intervals.variable, rows, dictionary_hash)
         with locked(self._engine, released_interval) as conn:
             known = self._known(conn, key)
             cuts = known | cuts_of(intervals.edges)
@@ -90,10 +91,9 @@ class IntervalMemory:
                 )
             self._store(conn, key, known, cuts)
 
-    def _key(self, variable: str, visit: str, rows: Rows, dictionary_hash: str) -> dict[str, str]:
+    def _key(self, variable: str, rows: Rows, dictionary_hash: str) -> dict[str, str]:
         digest = hashlib.sha256(to_bits(rows).tobytes()).hexdigest()
-        return {"dictionary_hash": dictionary_hash, "variable": variable, "visit": visit,
-                "cohort": digest}  # fmt: skip
+        return {"dictionary_hash": dictionary_hash, "variable": variable, "cohort": digest}
 
     def _known(self, conn: Connection, key: dict[str, str]) -> set[Cut]:
         c = released_interval.c

@@ -10,7 +10,8 @@ the one person aged 41's ``y``. In general, released sums ``Σ wᵢ yᵢ`` revea
 some combination of their weight vectors is the unit vector of ``t`` — when ``t``'s hat
 value in the span of those vectors is 1 (Chin and Özsoyoglu, IEEE TSE 8(6), 1982, audit
 sums this way). So the node remembers the weight vectors of every answer, per variable
-and visit, and refuses a new answer (``differencing``) when, together with any one
+(across visits: a person-level variable has one value at every visit, and rows are
+persons), and refuses a new answer (``differencing``) when, together with any one
 remembered answer on the same variable, some row's hat value exceeds ``max_leverage``.
 Pairs only, as the differencing guard: combinations of three or more answers are the
 residual the threat model names. An answer identical to a remembered one is not checked
@@ -50,13 +51,13 @@ def combined_leverage(a: Query, b: Query) -> float:
 
 
 class QueryMemory:
-    """Remembered answers per (dictionary, variable, visit) and the pairwise rule."""
+    """Remembered answers per (dictionary, variable) and the pairwise rule."""
 
     def __init__(self, engine: Engine, max_leverage: float) -> None:
         self._engine = engine
         self.max_leverage = max_leverage
 
-    def admit(self, queries: tuple[Query, ...], visit: str, dictionary_hash: str) -> None:
+    def admit(self, queries: tuple[Query, ...], dictionary_hash: str) -> None:
         """Refuse when a new answer and a remembered one on the same variable isolate a
         row; else remember the new answers (in one locked transaction)."""
         c = released_query.c
@@ -65,8 +66,7 @@ class QueryMemory:
             for query in queries:
                 if not query.rows.size or not query.weights.shape[1]:
                     continue
-                key = (c.dictionary_hash == dictionary_hash, c.variable == query.variable,
-                       c.visit == visit)  # fmt: skip
+                key = (c.dictionary_hash == dictionary_hash, c.variable == query.variable)
                 digest = _digest(query)
                 known = conn.execute(select(c.query_id).where(*key, c.digest == digest)).first()
                 if known is not None:
@@ -92,7 +92,6 @@ class QueryMemory:
                     insert(released_query).values(
                         dictionary_hash=dictionary_hash,
                         variable=query.variable,
-                        visit=visit,
                         digest=digest,
                         bits=to_bits(query.rows).tobytes(),
                         columns=int(query.weights.shape[1]),

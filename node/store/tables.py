@@ -153,10 +153,9 @@ released_interval = Table(
     Column("interval_id", Integer, primary_key=True, autoincrement=True),
     Column("dictionary_hash", String(64), nullable=False),
     Column("variable", String(64), nullable=False),
-    Column("visit", String(64), nullable=False),
     Column("cohort", String(64), nullable=False),  # sha256 of the rows' bitset
     Column("edges", Text, nullable=False),  # JSON list of every edge released so far
-    UniqueConstraint("dictionary_hash", "variable", "visit", "cohort"),
+    UniqueConstraint("dictionary_hash", "variable", "cohort"),
 )
 
 released_query = Table(
@@ -165,12 +164,11 @@ released_query = Table(
     Column("query_id", Integer, primary_key=True, autoincrement=True),
     Column("dictionary_hash", String(64), nullable=False),
     Column("variable", String(64), nullable=False),
-    Column("visit", String(64), nullable=False),
     Column("digest", String(64), nullable=False),  # sha256 of rows and weights
     Column("bits", LargeBinary, nullable=False),  # bitset over person.row_id
     Column("columns", Integer, nullable=False),
     Column("weights", LargeBinary, nullable=False),  # zlib of float32 rows × columns
-    UniqueConstraint("dictionary_hash", "variable", "visit", "digest"),
+    UniqueConstraint("dictionary_hash", "variable", "digest"),
 )
 
 task = Table(

@@ -124,3 +124,15 @@ def test_a_binary_variable_in_other_units_is_still_a_two_cell_table(fresh: Conso
     assert column["status"] == "refused"
     assert column["reason"]["sites"] == {TARGET.site: "cell_too_small"}
     assert_details_clean(fresh.log)
+
+
+def test_a_nearly_binary_column_is_still_a_two_cell_table(fresh: Consortium) -> None:
+    """Third round. ``esketamine + 1e-6·age`` is not exactly two-valued, yet its sums count
+    the 3 users at site ``a`` (``ΣX²`` from the standard errors). A column whose values all
+    lie within 0.1 % of its range from its two ends is a two-cell table."""
+    a_only = cohort_all(cond("site", "==", TARGET.site))
+    request = {"analysis": "ols", "formula": "age ~ I(esketamine + 1e-6*age)", "cohort": a_only}
+    envelope = fresh.run(request)
+    assert envelope["status"] == "refused"
+    assert envelope["reason"]["sites"] == {TARGET.site: "cell_too_small"}
+    assert_details_clean(fresh.log)
