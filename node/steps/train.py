@@ -104,7 +104,10 @@ def train(step: TrainStep, source: FrameSource) -> Computed:
     phase = replace(design, x=design.x[rows], y=design.y[rows], rows=design.rows[rows])
     used = (*usage(design)[:2], *usage(phase))  # all rows read and used; the phase's rows
     revealed = _disclosure(design, parts, result, parameters)
-    return Computed(result, revealed, used, queries=queries_of(phase))
+    # the fit phase's weights come from sums over the training rows; the held-out phases
+    # release scores and losses, no sums of a variable
+    queries = queries_of(phase) if step.phase == "fit" else ()
+    return Computed(result, revealed, used, queries=queries)
 
 
 def _disclosure(design: Design, parts: Split, result: TrainResult, parameters: int
