@@ -123,10 +123,7 @@ class DifferencingGuard:
         Remembering a cohort whose answer is later refused by another rule only makes
         future checks stricter, never weaker.
         """
-        bits = to_bits(row_ids)
-        with locked(self._engine, answered_cohort) as conn:
-            self._check(conn, bits, dictionary_hash, variable, definition)
-            self._remember(conn, bits, dictionary_hash, variable, definition)
+        self.admit_all([(variable, row_ids)], dictionary_hash, definition)
 
     def admit_all(
         self, sets: Iterable[tuple[str, Iterable[int]]], dictionary_hash: str, definition: str

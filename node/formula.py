@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,10 @@ class Design:
     rows: npt.NDArray[np.int64]
     read: npt.NDArray[np.int64]
     variables: tuple[str, ...] = ()
+
+    def subset(self, positions: npt.NDArray[np.int64]) -> Design:
+        """The design of the rows at ``positions`` (e.g. a training split's)."""
+        return replace(self, x=self.x[positions], y=self.y[positions], rows=self.rows[positions])
 
     @property
     def n(self) -> int:

@@ -101,13 +101,13 @@ def _computed(
     """The design's disclosure (without its outcome, which codes time and event) with the
     step's cells: its events, and the counts per point or slot that ``cells`` holds."""
     design = rows.design
-    centered = np.column_stack([np.ones(rows.n), rows.x])  # the partial likelihood is centered
-    revealed = disclosure(replace(design, x=centered, y=np.zeros(0)))
+    # the partial likelihood is centered
+    summed = replace(design, x=np.column_stack([np.ones(rows.n), rows.x]))
+    revealed = disclosure(replace(summed, y=np.zeros(0)))
     extra = (int(rows.event.sum()), *(int(c) for c in cells))
     revealed = revealed.model_copy(
         update={"cells": revealed.cells + extra, "parameters": len(rows.columns)}
     )
-    summed = replace(design, x=centered)
     used, queries = usage(summed, extra=(step.event,)), queries_of(summed, extra=(step.event,))
     return Computed(result, revealed, used=used, queries=queries)
 

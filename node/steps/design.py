@@ -77,11 +77,11 @@ def design_of(step: DesignStep, source: FrameSource) -> Design:
 
 
 def disclosure(design: Design) -> Disclosure:
-    """What a model's statistics on ``design`` reveal (:mod:`node.disclosure`): rows used
-    and dropped, parameters, the counts that 0/1 columns carry (a level, an interaction of
+    """What a model's statistics on ``design`` reveal (:mod:`node.disclosure`): rows used,
+    parameters, the counts that two-valued columns carry (a level, an interaction of
     levels, a binary variable, and its complement, are counts of persons), the outcome
-    cells of a 0/1 outcome, each column's support, the largest leverage and the dominance
-    of every column's and the outcome's sum of squares."""
+    cells of a two-valued outcome, each column's support, the largest leverage and the
+    dominance of every column's and the outcome's sum of squares."""
     x, y = design.x, design.y
     sums = np.column_stack([x, y]) if y.size else x
     return Disclosure(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import zlib
-from dataclasses import replace
 
 import numpy as np
 
@@ -101,7 +100,7 @@ def train(step: TrainStep, source: FrameSource) -> Computed:
         raise FedpsyError(f"train step: {exc}", code="not_estimable") from None
     result = TrainResult.model_validate(out)
     logger.debug("train %s at %s: %d rows", step.phase, source.site, result.n)
-    phase = replace(design, x=design.x[rows], y=design.y[rows], rows=design.rows[rows])
+    phase = design.subset(rows)
     used = (*usage(design)[:2], *usage(phase))  # all rows read and used; the phase's rows
     revealed = _disclosure(design, parts, result, parameters)
     # the fit phase's weights come from sums over the training rows; the held-out phases
@@ -117,9 +116,7 @@ def _disclosure(design: Design, parts: Split, result: TrainResult, parameters: i
     the training rows) states its rows, positives and negatives as ``split``, in every
     phase: the training rows of a run differ from all rows by exactly those parts (an
     empty part reveals nothing)."""
-    fitted = replace(design, x=design.x[parts.train], y=design.y[parts.train],
-                     rows=design.rows[parts.train])  # fmt: skip
-    revealed = disclosure(fitted)
+    revealed = disclosure(design.subset(parts.train))
     held_out = [parts.validation]
     if not np.array_equal(parts.test, parts.train):
         held_out.append(parts.test)

@@ -38,10 +38,8 @@ class Disclosure(BaseModel):
 
     ``rows``: the rows the result is computed from;
     ``cells``: every count that leaves (contingency cells, per-group n, histogram bins,
-    counts of 1s and 0s of a binary variable, outcome cells of a model, exits from a risk
-    set between reported times);
-    ``dropped``: rows of the cohort the step read but did not use (missing values, a
-    transform that is not finite) — each such count leaves as ``missing``, so it is a cell;
+    counts of each value of a two-valued variable, outcome cells of a model, exits from a
+    risk set between reported times, rows at levels a request left out);
     ``parameters``: number of model parameters (design columns) when the step fits a model;
     ``support``: per non-constant design column, the rows off its most common value;
     ``leverage``: the largest hat value of the step's design at this site;
@@ -54,7 +52,6 @@ class Disclosure(BaseModel):
 
     rows: int
     cells: tuple[int, ...] = ()
-    dropped: tuple[int, ...] = ()
     parameters: int | None = None
     support: tuple[int, ...] = ()
     leverage: float | None = None
