@@ -10,7 +10,7 @@ checked (``docs/THREAT_MODEL.md`` names the attack each one stops and its test):
    the node also answers this for any step that fails on a cohort below the minimum).
 3. ``cell_too_small``       — some count is in ``1 .. min_cell-1``: a table cell, a group,
    the count of each value of a two-valued variable, an outcome cell, exits from a risk
-   set.
+   set, or the rows a step left out at levels the request did not ask for.
 4. ``split_too_small``      — a training phase on held-out rows with fewer than
    ``min_cohort`` rows, positives or negatives.
 5. ``dominance``            — a sum whose largest contribution others could estimate to
@@ -67,7 +67,7 @@ def check_disclosure(policy: Policy, analysis: str, step_name: str, disclosure: 
             f"analysis {analysis!r} is not in this site's allowed_analyses",
             code="analysis_not_allowed",
         )
-    counts = (*disclosure.cells, *disclosure.split, *disclosure.support)
+    counts = (*disclosure.cells, *disclosure.dropped, *disclosure.split, *disclosure.support)
     if disclosure.rows < 0 or any(c < 0 for c in counts):
         raise FedpsyError(f"step {step_name!r} stated a negative count", code="internal")
     if disclosure.rows < policy.min_cohort:
@@ -97,6 +97,14 @@ def _check_counts(policy: Policy, step_name: str, disclosure: Disclosure) -> Non
             step_name,
             "cell_too_small",
             f"a count it would return is below the site's minimum cell size of {policy.min_cell}",
+        )
+    if any(0 < cell < policy.min_cell for cell in disclosure.dropped):
+        _refuse(
+            step_name,
+            "cell_too_small",
+            "the rows it would leave out (at levels the request did not ask for) are below "
+            f"the site's minimum cell size of {policy.min_cell}; ask for every level, or use "
+            "a cohort of the levels asked for",
         )
     if any(count < policy.min_cohort for count in disclosure.split):
         _refuse(

@@ -126,6 +126,7 @@ def test_the_gate_refuses_exactly_what_the_rules_say(
 @pytest.mark.parametrize(
     ("disclosure", "code"),
     [
+        (Disclosure(rows=50, dropped=(3,)), "cell_too_small"),
         (Disclosure(rows=50, split=(4, 2, 2)), "split_too_small"),
         (Disclosure(rows=50, split=(20, 4, 16)), "split_too_small"),
         (Disclosure(rows=50, dominance=(0.02,)), "dominance"),
@@ -141,7 +142,7 @@ def test_each_new_rule_refuses_with_its_code_and_a_fix(disclosure: Disclosure, c
 
 
 def test_new_rules_pass_what_they_allow() -> None:
-    fine = Disclosure(rows=50, split=(10, 5, 5), dominance=(0.1, float("inf")),
+    fine = Disclosure(rows=50, dropped=(0, 5), split=(10, 5, 5), dominance=(0.1, float("inf")),
                       parameters=2, support=(5, 45), leverage=0.5)  # fmt: skip
     check_disclosure(POLICY, "glm", "glm_score", fine)
 

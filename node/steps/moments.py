@@ -94,5 +94,7 @@ def moments(step: MomentsStep, source: FrameSource) -> Computed:
             values = x[rows & present[:, j], j][:, None]
             facts.extend(binary_cells(values))
             ratios.extend(dominance_ratios(values))
-    disclosure = Disclosure(rows=rows_used, cells=(*cells, *facts, other), dominance=tuple(ratios))
+    disclosure = Disclosure(
+        rows=rows_used, cells=cells + tuple(facts), dropped=(other,), dominance=tuple(ratios)
+    )
     return Computed(result, disclosure, used=tuple(sets), queries=tuple(queries))

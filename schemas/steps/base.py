@@ -39,7 +39,10 @@ class Disclosure(BaseModel):
     ``rows``: the rows the result is computed from;
     ``cells``: every count that leaves (contingency cells, per-group n, histogram bins,
     counts of each value of a two-valued variable, outcome cells of a model, exits from a
-    risk set between reported times, rows at levels a request left out);
+    risk set between reported times);
+    ``dropped``: rows of the cohort the step read and left out without counting them as
+    missing (at levels the request did not ask for): their count follows from the others,
+    so it is a cell;
     ``parameters``: number of model parameters (design columns) when the step fits a model;
     ``support``: per non-constant design column, the rows off its most common value;
     ``leverage``: the largest hat value of the step's design at this site;
@@ -52,6 +55,7 @@ class Disclosure(BaseModel):
 
     rows: int
     cells: tuple[int, ...] = ()
+    dropped: tuple[int, ...] = ()
     parameters: int | None = None
     support: tuple[int, ...] = ()
     leverage: float | None = None
