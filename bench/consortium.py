@@ -25,8 +25,8 @@ import httpx
 import pandas as pd
 
 from fedpsy.synth import generate
+from node.auth.trust import add_trusted_key
 from node.site import NodeSite
-from node.trust import add_trusted_key
 
 BASELINE_COLUMNS = [
     "person_id",

@@ -40,7 +40,7 @@ from formulaic import model_matrix
 from bench.consortium import ServedNodes, Site, build_sites, trust
 from bench.report import emit
 from coordinator.service import Coordinator
-from node.frame_store import StoreFrameSource
+from node.data.frame_store import StoreFrameSource
 from node.site import NodeSite
 
 SITE_PERSONS = int(os.environ.get("FEDPSY_BENCH_SITE_PERSONS", "50000"))

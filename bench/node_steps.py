@@ -54,7 +54,7 @@ from typing import Any
 from bench.consortium import build_sites, trust
 from bench.report import emit
 from coordinator.service import Coordinator
-from node.frame_memory import DataFrameSource
+from node.data.frame_memory import DataFrameSource
 from node.service import NodeService
 from node.site import NodeSite
 from node.steps.base import FrameSource

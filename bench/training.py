@@ -26,7 +26,7 @@ from coordinator.training.analysis import result_of
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
 from coordinator.training.runtime import SimulationRuntime
-from node.formula import build_design
+from node.data.formula import build_design
 from schemas.analyses import parse_request
 from schemas.analyses.train import TrainRequest
 from schemas.models.layout import unflatten
@@ -77,7 +77,7 @@ def run() -> None:
     os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     frame = breast_cancer()[["malignant", *BREAST_FEATURES]]
     sites = split_sites(frame, [0.45, 0.35, 0.2], seed=5, sort_by="mean_texture")
-    from node.policy import Policy
+    from node.privacy.policy import Policy
 
     federation = TrainingFederation(sites, policies={s: Policy(max_parameter_fraction=1.0)
                                                      for s in sites})  # fmt: skip

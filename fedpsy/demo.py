@@ -30,10 +30,10 @@ from fedpsy.progress import progress_bar
 from fedpsy.serving import BackgroundServer
 from fedpsy.show import show_result, show_sites
 from fedpsy.synth import generate
-from node.api import create_app
+from node.auth.trust import add_trusted_key
+from node.http.api import create_app
 from node.service import NodeService
 from node.site import NodeSite
-from node.trust import add_trusted_key
 
 out = Console(highlight=False)
 

@@ -13,8 +13,8 @@ from rich.table import Table
 from fedpsy.errors import cli_errors
 from fedpsy.progress import progress_bar
 from fedpsy.serving import serve_config
+from node.auth.trust import add_trusted_key
 from node.site import NodeSite
-from node.trust import add_trusted_key
 
 app = typer.Typer(help="Run a site's node: create it, load data, serve it.", no_args_is_help=True)
 out = Console(highlight=False)
@@ -172,7 +172,7 @@ def serve(
     import uvicorn
 
     from fedpsy.flower import site_supernode
-    from node.api import create_app
+    from node.http.api import create_app
     from node.service import NodeService
     from node.settings import node_settings
     from node.training.supernode_keys import supernode_key
@@ -227,8 +227,8 @@ def _serve_pull(
 
     import uvicorn
 
-    from node.identity import load_identity
-    from node.pull import Poller, pull_client
+    from node.auth.identity import load_identity
+    from node.http.pull import Poller, pull_client
 
     cert = (
         (settings.tls_certfile, settings.tls_keyfile)
@@ -355,7 +355,7 @@ def audit(
 @cli_errors
 def policy(directory: DirArg) -> None:
     """Show the site's policy in force (edit DIR/policy.toml to change it)."""
-    from node.policy import load_policy
+    from node.privacy.policy import load_policy
 
     with NodeSite.open(directory) as node:
         policy_in_force = load_policy(node.dir.policy)

@@ -17,11 +17,11 @@ from coordinator.jobs import exit_status
 from coordinator.service import Coordinator
 from fedpsy.errors import cli_errors
 from fedpsy.serving import BackgroundServer
-from node.api import create_app
+from node.auth.trust import add_trusted_key
+from node.http.api import create_app
 from node.service import NodeService
 from node.site import NodeSite
 from node.training.approvals import approve_app
-from node.trust import add_trusted_key
 from schemas.errors import FedpsyError
 from schemas.training.bundle import app_hash
 

@@ -20,7 +20,7 @@ newest entries: keep a copy of :meth:`AuditLog.head` elsewhere (the node's admin
 and ``fedpsy node audit`` print it) and pass it back as ``anchor`` to detect both.
 
 The class has no update or delete: the log only grows. Appends take the table's write
-lock before reading the newest entry (``node.locking``), so concurrent appends from the
+lock before reading the newest entry (``node.store.locking``), so concurrent appends from the
 API and the CLI get consecutive numbers and a consistent chain.
 """
 
@@ -36,7 +36,7 @@ from typing import Any, Literal, overload
 
 from sqlalchemy import Engine, Row, insert, select
 
-from node.locking import locked
+from node.store.locking import locked
 from node.store.tables import audit_entry
 
 GENESIS_HASH = "0" * 64

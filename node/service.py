@@ -4,7 +4,7 @@ Every task passes, in order: signature check (key trusted, body intact, fresh, n
 replayed) → task and step validation → analysis allowed by policy → secure aggregation
 required for additive steps where the policy says so → differencing guard on the cohort →
 the step's computation → disclosure check of the clear result → differential privacy
-noise and secure-aggregation masking (:mod:`node.release`) → manual approval where the
+noise and secure-aggregation masking (:mod:`node.privacy.release`) → manual approval where the
 policy asks for it → release. Each decision is written to the audit log, including
 exactly what left (for a masked answer: its digest). The secure aggregation protocol's
 own messages (key, setup, unmask) are handled here too and audited.
@@ -21,25 +21,25 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from node.admission import Admission, pack, unpack
 from node.audit import AuditLog
-from node.auth import verify_request
-from node.derived import DerivedFrameSource, DerivedValues
-from node.differencing import DifferencingGuard
-from node.frame_store import StoreFrameSource
-from node.harmonized import DERIVED_FILE, save_harmonized, write_derived_dictionary
-from node.identity import load_identity, secret_salt
-from node.intervals import IntervalMemory
-from node.ledger import PrivacyLedger
-from node.nonces import NonceStore
-from node.policy import Policy, load_policy
-from node.queries import QueryMemory
-from node.release import Releaser, audit_form
-from node.secagg import SecaggNode
+from node.auth.identity import load_identity, secret_salt
+from node.auth.nonces import NonceStore
+from node.auth.trust import load_trusted
+from node.auth.verify import verify_request
+from node.data.committed import DERIVED_FILE, save_harmonized, write_derived_dictionary
+from node.data.frame_store import StoreFrameSource
+from node.data.staging import DerivedFrameSource, DerivedValues
+from node.privacy.admission import Admission, pack, unpack
+from node.privacy.differencing import DifferencingGuard
+from node.privacy.intervals import IntervalMemory
+from node.privacy.ledger import PrivacyLedger
+from node.privacy.policy import Policy, load_policy
+from node.privacy.queries import QueryMemory
+from node.privacy.release import Releaser, audit_form
+from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
 from node.tasks import GUARD_KEY, TaskStore
 from node.training.approvals import check_step_app
-from node.trust import load_trusted
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
 from schemas.keys import public_pem

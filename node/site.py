@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from node.auth.identity import create_identity
 from node.config import (
     NodeConfig,
     adopt_extensions,
@@ -18,12 +19,11 @@ from node.config import (
     node_dictionary,
     save_config,
 )
-from node.identity import create_identity
 from node.ingest import IngestReport, files_to_load, ingest, total_rows
 from node.ingest.context import Progress
 from node.ingest.mapping import load_mapping
 from node.layout import NodeDir
-from node.policy import write_default_policy
+from node.privacy.policy import write_default_policy
 from node.status import store_status
 from node.store.engine import open_engine
 from node.store.schema import upgrade

@@ -2,7 +2,7 @@
 
 A condition is ``{"var", "op", "value"}`` with ``op`` one of ``==, !=, <, <=, >, >=, in,
 not_in, is_null, not_null``; categorical values compare as strings. The node evaluates a
-cohort on its own rows (``node.cohort``); the coordinator only reads which variables it
+cohort on its own rows (``node.data.cohort``); the coordinator only reads which variables it
 names and which sites a top-level ``site`` condition selects.
 """
 

@@ -3,7 +3,7 @@
 A formula is Wilkinson–Rogers notation as implemented by formulaic (Wilkinson & Rogers,
 "Symbolic description of factorial models for analysis of variance", Applied Statistics
 22(3), 1973): ``outcome ~ term + term:term + …``. The node builds design matrices from it
-(``node.formula``); the coordinator only needs the variables it names, to check their
+(``node.data.formula``); the coordinator only needs the variables it names, to check their
 definitions across sites and to send the public levels of the pseudo-variable ``site``.
 
 Formulas are evaluated at the node, so only a small, data-independent vocabulary is

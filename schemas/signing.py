@@ -1,7 +1,7 @@
 """Request signing: the canonical message and the headers a signed request carries.
 
 The coordinator signs every request it sends a node with its Ed25519 key (RFC 8032); the
-node verifies with ``node.auth.verify_request``. The signed message binds the request
+node verifies with ``node.auth.verify.verify_request``. The signed message binds the request
 line, the body, the time, a one-time nonce and the signing key::
 
     METHOD \\n PATH?QUERY \\n sha256(body) hex \\n timestamp \\n nonce \\n key fingerprint

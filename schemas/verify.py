@@ -2,7 +2,7 @@
 
 Used where the signer's key is pinned rather than trusted from a directory — the
 coordinator checking what a pull node sends (``coordinator.mailbox``). The checks and
-their codes are those of the node's ``node.auth.verify_request``: headers (``unsigned``),
+their codes are those of the node's ``node.auth.verify.verify_request``: headers (``unsigned``),
 key (``unknown_key``), digest (``tampered``), signature (``bad_signature``), time
 (``expired``); the caller records the nonce only after all of them passed (``replayed``).
 """

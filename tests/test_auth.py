@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
 
-from node.auth import verify_request
-from node.nonces import NonceStore
+from node.auth.nonces import NonceStore
+from node.auth.verify import verify_request
 from schemas.errors import AuthError
 from schemas.keys import fingerprint, generate_private_key
 from schemas.signing import (

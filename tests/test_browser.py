@@ -33,7 +33,7 @@ from coordinator.store import registry
 from coordinator.web import issue_login_code
 from coordinator.web.plots import plots_for
 from fedpsy.serving import BackgroundServer
-from node.api import create_app as node_app
+from node.http.api import create_app as node_app
 from node.service import NodeService
 from schemas.analyses import RESULTS
 from tests.support.consortium import LocalConsortium, clinical_sites

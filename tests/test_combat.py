@@ -23,7 +23,7 @@ import pytest
 import statsmodels.formula.api as smf
 
 from coordinator.failures import SitesFailed
-from node.frame_memory import DataFrameSource
+from node.data.frame_memory import DataFrameSource
 from schemas.analyses.combat import CombatResult
 from schemas.errors import FedpsyError
 from tests.support.datasets import diabetes

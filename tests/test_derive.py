@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from node.derive import (
+from node.cdm_variables import (
     DERIVED_VARIABLES,
     PERSON_VARIABLES,
     VISIT_VARIABLES,
@@ -26,9 +26,9 @@ from node.derive import (
     load_ddd_table,
     unknown_drugs,
 )
-from node.derive.drugs import add_drug_info
-from node.derive.frames import INPUT_COLUMNS, last_visit_day, visit_days
-from node.derive.trials import (
+from node.cdm_variables.drugs import add_drug_info
+from node.cdm_variables.frames import INPUT_COLUMNS, last_visit_day, visit_days
+from node.cdm_variables.trials import (
     TrialKind,
     adequate_trials,
     exposure_spans,

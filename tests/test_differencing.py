@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete
 
-from node.differencing import DifferencingGuard, difference_size, to_bits
+from node.privacy.differencing import DifferencingGuard, difference_size, to_bits
 from node.store.tables import answered_cohort
 from schemas.errors import Refused
 

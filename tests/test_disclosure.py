@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from statsmodels.regression.linear_model import OLS
 from statsmodels.stats.outliers_influence import OLSInfluence
 
-from node.disclosure import binary_cells, dominance_ratios, max_leverage, outcome_cells, support
+from node.privacy.disclosure import (
+    binary_cells,
+    dominance_ratios,
+    max_leverage,
+    outcome_cells,
+    support,
+)
 
 
 def test_leverage_equals_statsmodels_hat_values() -> None:

@@ -20,9 +20,9 @@ from sqlalchemy import Engine
 
 from coordinator.http_federation import Endpoint, HttpFederation
 from coordinator.store import registry
-from node import dp
-from node.frame_memory import DataFrameSource
-from node.ledger import PrivacyLedger
+from node.data.frame_memory import DataFrameSource
+from node.privacy import dp
+from node.privacy.ledger import PrivacyLedger
 from node.steps.registry import run_step
 from schemas.dictionary import load_dictionary
 from schemas.dictionary.model import Dictionary, Variable
@@ -223,7 +223,7 @@ def test_budget_is_spent_per_release_and_then_refused(noisy: LocalConsortium) ->
 
 
 def test_policy_parses_the_dp_settings(tmp_path: Path) -> None:
-    from node.policy import parse_policy
+    from node.privacy.policy import parse_policy
 
     policy = parse_policy("[dp]\nenabled = true\nepsilon_total = 2.0\nepsilon_per_release = 0.5")
     assert policy.dp.enabled and policy.dp.epsilon_per_release == 0.5

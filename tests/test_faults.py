@@ -27,8 +27,8 @@ from sqlalchemy import Engine, create_engine, text
 from coordinator.service import Coordinator
 from coordinator.store import registry
 from fedpsy.serving import BackgroundServer
-from node.api import create_app
 from node.audit import AuditLog
+from node.http.api import create_app
 from node.service import NodeService
 from node.site import NodeSite
 from node.store.engine import open_engine

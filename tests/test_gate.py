@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.gate import check_categories, check_disclosure
-from node.policy import Policy
+from node.privacy.gate import check_categories, check_disclosure
+from node.privacy.policy import Policy
 from schemas.errors import FedpsyError, Refused
 from schemas.steps.base import Disclosure
 

@@ -9,9 +9,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert
 
-from node.derived import DerivedFrameSource, DerivedValues
-from node.frame_store import StoreFrameSource
-from node.harmonized import DERIVED_FILE, load_derived, save_harmonized, write_derived_dictionary
+from node.data.committed import (
+    DERIVED_FILE,
+    load_derived,
+    save_harmonized,
+    write_derived_dictionary,
+)
+from node.data.frame_store import StoreFrameSource
+from node.data.staging import DerivedFrameSource, DerivedValues
 from node.steps.registry import run_step
 from node.store import tables as t
 from schemas.dictionary import load_dictionary
@@ -44,7 +49,7 @@ def _people(engine: Engine) -> dict[str, int]:
 
 
 class Keeper:
-    """What the node service does with a committed run (see node.harmonized)."""
+    """What the node service does with a committed run (see node.data.committed)."""
 
     def __init__(self, engine: Engine, folder: Path) -> None:
         self.engine, self.folder = engine, folder

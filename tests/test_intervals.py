@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from node.intervals import IntervalMemory, cell_counts, cuts_of
+from node.privacy.intervals import IntervalMemory, cell_counts, cuts_of
 from node.steps.base import Intervals
 from schemas.errors import Refused
 

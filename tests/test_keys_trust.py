@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node.trust import add_trusted_key, list_trusted, load_trusted, remove_trusted_key
+from node.auth.trust import add_trusted_key, list_trusted, load_trusted, remove_trusted_key
 from schemas.errors import FedpsyError
 from schemas.keys import (
     fingerprint,

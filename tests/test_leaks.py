@@ -29,7 +29,7 @@ from coordinator.api import create_app as coordinator_app
 from coordinator.service import Coordinator
 from coordinator.store import registry
 from fedpsy.serving import BackgroundServer
-from node.policy import KNOWN_ANALYSES
+from node.privacy.policy import KNOWN_ANALYSES
 from schemas.steps.registry import STEPS
 from tests.support.bad_requests import ERRORS, MALFORMED
 from tests.support.canary import (

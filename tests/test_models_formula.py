@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from node.formula import build_design
-from node.frame_memory import DataFrameSource
+from node.data.formula import build_design
+from node.data.frame_memory import DataFrameSource
 from node.steps.registry import run_step
 from schemas.errors import FedpsyError
 from schemas.formula import formula_categories, parse_formula, variables_in_formula
@@ -83,7 +83,7 @@ def test_design_uses_dictionary_levels_binary_numeric_and_complete_cases() -> No
 def test_a_transform_never_drops_a_row() -> None:
     """Whether a row is dropped must not depend on its value: a transform's non-finite
     value counts as 0 (the node refuses such a term beforehand when its variables' declared
-    ranges hold such a value, :mod:`node.domain`)."""
+    ranges hold such a value, :mod:`node.data.domain`)."""
     data = frame()
     design = build_design("y ~ log(age)", data)
     assert design.columns == ["Intercept", "log(age)"]

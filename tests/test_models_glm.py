@@ -16,7 +16,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from sklearn.datasets import load_breast_cancer
 
-from node.frame_memory import DataFrameSource
+from node.data.frame_memory import DataFrameSource
 from node.steps.base import FrameSource
 from schemas.analyses.glm import GlmResult
 from schemas.analyses.ols import OlsResult

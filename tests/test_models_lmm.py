@@ -22,7 +22,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
-from node.frame_memory import DataFrameSource
+from node.data.frame_memory import DataFrameSource
 from node.steps.base import FrameSource
 from schemas.analyses.lmm import LmmResult
 from schemas.analyses.ols import OlsResult

@@ -17,7 +17,7 @@ from scipy import optimize, stats
 from statsmodels.stats.meta_analysis import _fit_tau_iterative, combine_effects
 
 from coordinator.failures import SitesFailed
-from node.frame_memory import DataFrameSource
+from node.data.frame_memory import DataFrameSource
 from node.steps.base import FrameSource
 from schemas.analyses.meta import MetaResult
 from tests.support.datasets import diabetes

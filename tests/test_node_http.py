@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from fedpsy.serving import BackgroundServer
-from node.api import create_app
 from node.audit import AuditLog
+from node.http.api import create_app
 from node.service import NodeService
 from node.site import NodeSite
 from schemas.keys import generate_private_key, write_public_key
@@ -245,7 +245,7 @@ def test_audit_records_what_left_and_verifies(consortium: LocalConsortium) -> No
 
 
 def test_trust_rejects_a_bad_key_file(consortium: LocalConsortium, tmp_path: Path) -> None:
-    from node.trust import add_trusted_key
+    from node.auth.trust import add_trusted_key
     from schemas.errors import FedpsyError
 
     bad = tmp_path / "bad.pub"

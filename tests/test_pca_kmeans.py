@@ -22,7 +22,7 @@ from sklearn.mixture import GaussianMixture
 
 from coordinator.analyses import run_analysis
 from coordinator.failures import SitesFailed
-from node.frame_memory import DataFrameSource
+from node.data.frame_memory import DataFrameSource
 from schemas.analyses import parse_request
 from schemas.analyses.gmm import GmmResult
 from schemas.analyses.kmeans import KmeansResult

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from node.policy import (
+from node.privacy.policy import (
     KNOWN_ANALYSES,
     Policy,
     default_policy_text,

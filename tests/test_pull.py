@@ -24,12 +24,12 @@ from coordinator.service import Coordinator, open_state
 from coordinator.store import registry
 from fedpsy.cli import app as cli
 from fedpsy.serving import BackgroundServer
-from node.api import create_app as node_app
-from node.identity import load_identity
-from node.pull import Poller
+from node.auth.identity import load_identity
+from node.auth.trust import add_trusted_key
+from node.http.api import create_app as node_app
+from node.http.pull import Poller
 from node.service import NodeService
 from node.site import NodeSite
-from node.trust import add_trusted_key
 from schemas.keys import generate_private_key
 from schemas.signing import sign_headers
 from tests.support.consortium import LocalConsortium, clinical_sites

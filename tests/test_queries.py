@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from node.queries import QueryMemory, combined_leverage
+from node.privacy.queries import QueryMemory, combined_leverage
 from node.steps.base import Query
 from schemas.errors import Refused
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from pydantic import TypeAdapter
 
-from node.cohort import cohort_mask
-from node.frame_memory import DataFrameSource
+from node.data.cohort import cohort_mask
+from node.data.frame_memory import DataFrameSource
 from schemas.analyses.count import CountResult
 from schemas.cohort import Cohort
 from schemas.errors import FedpsyError

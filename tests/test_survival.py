@@ -24,7 +24,7 @@ import statsmodels.api as sm
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
-from node.frame_memory import DataFrameSource
+from node.data.frame_memory import DataFrameSource
 from schemas.analyses import parse_request
 from schemas.analyses.cox import CoxResult
 from schemas.analyses.kaplan_meier import KaplanMeierResult

@@ -328,7 +328,7 @@ def _long_observations(obs: pd.DataFrame, person_level: str) -> pd.DataFrame:
 
 
 def _derive(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    derive_all: Callable[..., pd.DataFrame] = pytest.importorskip("node.derive").derive_all
+    derive_all: Callable[..., pd.DataFrame] = pytest.importorskip("node.cdm_variables").derive_all
     from node.store.tables import PERSON_LEVEL
 
     person = _read(folder, "person")
@@ -351,7 +351,7 @@ def _derive(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_derived_phenotype_prevalences(tmp_path: Path) -> None:
-    pytest.importorskip("node.derive")
+    pytest.importorskip("node.cdm_variables")
     folder = generate(1, 2000, 21, tmp_path)["amsterdam"]
     person, phenotypes = _derive(folder)
     dx = person["primary_diagnosis"]

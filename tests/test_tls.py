@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from coordinator.service import Coordinator
 from coordinator.store import tables as t
-from node.api import create_app
+from node.http.api import create_app
 from node.service import NodeService
 from node.site import NodeSite
 from schemas.errors import FedpsyError

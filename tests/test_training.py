@@ -15,8 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from coordinator.analyses import run_analysis
-from node.formula import build_design
-from node.policy import Policy
+from node.data.formula import build_design
+from node.privacy.policy import Policy
 from schemas.analyses import parse_request
 from schemas.analyses.train import TrainingResult
 from schemas.models.layout import unflatten

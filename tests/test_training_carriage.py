@@ -29,11 +29,11 @@ from coordinator.http_federation import Endpoint, HttpFederation
 from coordinator.training.delivery import Delivery
 from coordinator.training.plan import make_plan
 from node.audit import AuditLog
-from node.identity import load_identity
+from node.auth.identity import load_identity
+from node.auth.trust import add_trusted_key
 from node.layout import NodeDir
 from node.site import NodeSite
 from node.training.approvals import approve_app
-from node.trust import add_trusted_key
 from schemas.analyses import parse_request
 from schemas.errors import FedpsyError
 from schemas.keys import fingerprint, generate_private_key, write_private_key, write_public_key

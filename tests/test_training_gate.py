@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from coordinator.failures import SitesFailed
-from node.policy import Policy
+from node.privacy.policy import Policy
 from node.site import NodeSite
 from schemas.errors import FedpsyError
 from schemas.models.layout import ModelSpec, flatten, initial_weights

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from node.formula import build_design
+from node.data.formula import build_design
 from node.store import tables as t
 from node.training.approvals import approve_app
 from schemas.analyses.train import TrainedModel

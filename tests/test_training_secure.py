@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score
 from coordinator.http_federation import Endpoint, HttpFederation
 from coordinator.jobs import run_request
 from coordinator.store import registry
-from node.formula import build_design
+from node.data.formula import build_design
 from node.steps.registry import run_step
 from node.training.approvals import approvals_path, approve_app
 from schemas.analyses.train import TrainingResult

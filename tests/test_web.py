@@ -27,7 +27,7 @@ from coordinator.web.forms import COMMON, analysis_forms
 from coordinator.web.plots import plots_for
 from coordinator.web.tables import tables_for
 from fedpsy.serving import BackgroundServer
-from node.api import create_app as node_app
+from node.http.api import create_app as node_app
 from node.service import NodeService
 from node.site import NodeSite
 from schemas.analyses import RESULTS, AnalysisBase

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from node.derive.drugs import add_cpz
+from node.cdm_variables.drugs import add_cpz
 from node.ingest.context import IngestContext
 from node.ingest.mapping import Mapping
 from node.ingest.problems import Problem, Problems

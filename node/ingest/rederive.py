@@ -7,9 +7,9 @@ from collections.abc import Iterable, Iterator, Sequence
 import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Table, delete, select
 
-from node.derive import derive_all
-from node.derive.pipeline import FOLLOWUP_VARIABLE
-from node.derive.scales import PANSS_ITEMS, QIDS_ITEMS
+from node.cdm_variables import derive_all
+from node.cdm_variables.pipeline import FOLLOWUP_VARIABLE
+from node.cdm_variables.scales import PANSS_ITEMS, QIDS_ITEMS
 from node.ingest.upsert import upsert
 from node.store import tables as t
 from schemas.dictionary import Dictionary

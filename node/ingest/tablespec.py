@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Table
 
-from node.derive.drugs import load_ddd_table
+from node.cdm_variables.drugs import load_ddd_table
 from node.ingest.rules import (
     ID_PATTERN,
     LABEL_PATTERN,

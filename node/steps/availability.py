@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from node.disclosure import row_ids
+from node.privacy.disclosure import row_ids
 from node.steps.base import READ, Computed, FrameSource
 from schemas.steps.availability import AvailabilityResult, AvailabilityStep
 from schemas.steps.base import Disclosure

@@ -45,7 +45,7 @@ class FrameSource(Protocol):
     ) -> pd.DataFrame: ...
 
     def domain(self, variables: Sequence[str]) -> pd.DataFrame | None:
-        """A probe frame over the variables' declared ranges (:mod:`node.domain`), or
+        """A probe frame over the variables' declared ranges (:mod:`node.data.domain`), or
         None for a source without a dictionary."""
         ...
 
@@ -63,7 +63,7 @@ USED = "#used"  # never a variable code
 @dataclass(frozen=True)
 class Query:
     """Sums of ``variable`` over ``rows`` with the columns of ``weights`` as weights: what
-    an answer reveals as linear combinations of one variable (:mod:`node.queries`)."""
+    an answer reveals as linear combinations of one variable (:mod:`node.privacy.queries`)."""
 
     variable: str
     rows: Rows
@@ -73,7 +73,7 @@ class Query:
 @dataclass(frozen=True)
 class Intervals:
     """A histogram's edges and the values it counted, for the node's memory of released
-    intervals (:mod:`node.intervals`)."""
+    intervals (:mod:`node.privacy.intervals`)."""
 
     variable: str
     edges: tuple[float, ...]
@@ -85,7 +85,7 @@ class Computed:
     """A step's result, what it discloses, every (variable, rows) a number in the result
     is computed from (the differencing guard checks each), and the weighted sums it
     releases (``queries``) or histogram counts (``intervals``) for the memories of
-    :mod:`node.queries` and :mod:`node.intervals`."""
+    :mod:`node.privacy.queries` and :mod:`node.privacy.intervals`."""
 
     result: StepResult
     disclosure: Disclosure

@@ -14,9 +14,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from node.combat_eb import estimate_batch
-from node.derived import derived_values, stage
-from node.disclosure import (
+from node.data.staging import derived_values, stage
+from node.data.watch import note_rows
+from node.privacy.disclosure import (
     Rows,
     binary_cells,
     dominance_ratios,
@@ -27,7 +27,7 @@ from node.disclosure import (
 )
 from node.steps.base import READ, USED, Computed, FrameSource, Query
 from node.steps.levels import codes_of, is_categorical, levels_of, numeric_values
-from node.watch import note_rows
+from node.steps.math.combat_eb import estimate_batch
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.combat import (

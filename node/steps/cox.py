@@ -1,6 +1,6 @@
 """Handlers of the Cox steps: events per axis point, then Efron's sums at event points.
 
-See :mod:`schemas.steps.cox`. The design comes from :func:`node.formula.build_design` with
+See :mod:`schemas.steps.cox`. The design comes from :func:`node.data.formula.build_design` with
 the time variable as its outcome, so complete cases and categorical coding are the same as
 for every other model. To keep each row's event next to its design row through the
 complete-case filter, the outcome column handed to the design is ``2k + event`` (``k`` the
@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from node.formula import Design, build_design
+from node.data.formula import Design, build_design
 from node.steps.base import Computed, FrameSource
 from node.steps.design import disclosure, probe, queries_of, usage
 from node.steps.levels import numeric_values

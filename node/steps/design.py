@@ -1,7 +1,7 @@
 """Handlers of the design steps: column moments, centered cross-products, LMM stats.
 
 See :mod:`schemas.steps.design` for the two-round scheme. Every handler builds the design
-with :func:`node.formula.build_design` (complete cases, the same columns at every site) and
+with :func:`node.data.formula.build_design` (complete cases, the same columns at every site) and
 discloses its row count and the number of design columns, so the privacy gate can apply
 the minimum rows for a model and the maximum parameters per row.
 """
@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from node.disclosure import (
+from node.data.formula import Design, Matrix, build_design, formula_variables
+from node.privacy.disclosure import (
     binary_cells,
     dominance_ratios,
     max_leverage,
@@ -23,7 +24,6 @@ from node.disclosure import (
     two_valued_masks,
     uses,
 )
-from node.formula import Design, Matrix, build_design, formula_variables
 from node.steps.base import READ, USED, Computed, FrameSource, Query, Use
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.design import (
@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 def domain_of(
     source: FrameSource, variables: list[str], categories: Mapping[str, Sequence[str]] | None
 ) -> pd.DataFrame | None:
-    """The probe frame of ``variables`` (:mod:`node.domain`), with the levels the step
+    """The probe frame of ``variables`` (:mod:`node.data.domain`), with the levels the step
     gives (the coordinator's levels of ``site`` or of an open categorical) cycled through."""
     frame = source.domain(variables)
     if frame is None:
@@ -62,7 +62,7 @@ def probe(
     categories: Mapping[str, Sequence[str]] | None,
 ) -> None:
     """Refuse a formula whose terms are not finite on its variables' declared ranges, before
-    any row is read (:mod:`node.domain`)."""
+    any row is read (:mod:`node.data.domain`)."""
     frame = domain_of(source, variables, categories)
     if frame is not None:
         build_design(formula, frame, categories=categories, strict=True)
@@ -77,7 +77,7 @@ def design_of(step: DesignStep, source: FrameSource) -> Design:
 
 
 def disclosure(design: Design) -> Disclosure:
-    """What a model's statistics on ``design`` reveal (:mod:`node.disclosure`): rows used,
+    """What a model's statistics on ``design`` reveal (:mod:`node.privacy.disclosure`): rows used,
     parameters, the counts that two-valued columns carry (a level, an interaction of
     levels, a binary variable, and its complement, are counts of persons), the outcome
     cells of a two-valued outcome, each column's support, the largest leverage and the

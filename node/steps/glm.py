@@ -6,9 +6,9 @@ import logging
 
 import numpy as np
 
-from node.family import check_outcome, evaluate
 from node.steps.base import Computed, FrameSource
 from node.steps.design import basis, computed, design_of
+from node.steps.math.family import check_outcome, evaluate
 from schemas.steps.glm import GlmScoreResult, GlmScoreStep
 
 logger = logging.getLogger(__name__)

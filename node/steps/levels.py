@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from node.cohort import label
+from node.data.cohort import label
 from schemas.errors import FedpsyError
 
 MISSING = -1  # the row's value is missing

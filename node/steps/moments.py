@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from node.disclosure import binary_cells, dominance_ratios, row_ids, uses
+from node.privacy.disclosure import binary_cells, dominance_ratios, row_ids, uses
 from node.steps.base import READ, USED, Computed, FrameSource, Query, Use
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
 from schemas.errors import FedpsyError

@@ -8,11 +8,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from node.derived import derived_values, stage
-from node.disclosure import row_ids
+from node.data.staging import derived_values, stage
+from node.data.watch import note_rows
+from node.privacy.disclosure import row_ids
 from node.steps.base import USED, Computed, FrameSource
 from node.steps.levels import numeric_values
-from node.watch import note_rows
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
 from schemas.steps.pca import PcaScoresResult, PcaScoresStep

@@ -1,7 +1,7 @@
 """Handler of ``predict``: score this node's rows with a trained model and stage the scores.
 
 The design is the model's right-hand side (complete cases of the predictors; the outcome
-may be missing) built by :func:`node.formula.build_design` with the model's columns and
+may be missing) built by :func:`node.data.formula.build_design` with the model's columns and
 categories; which rows it kept is read back from a row-position outcome, so the scores are
 staged against exactly the persons they belong to. Only the number of rows scored leaves.
 """
@@ -13,8 +13,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from node.derived import derived_values, stage
-from node.formula import build_design
+from node.data.formula import build_design
+from node.data.staging import derived_values, stage
 from node.steps.base import USED, Computed, FrameSource
 from node.steps.design import basis, domain_of
 from schemas.errors import FedpsyError
@@ -39,7 +39,7 @@ def predict(step: PredictStep, source: FrameSource) -> Computed:
     predictors = list(parse_formula(step.formula).predictors)
     right = step.formula.split("~", 1)[1]
     domain = domain_of(source, predictors, step.categories)
-    if domain is not None:  # the probe of node.domain, with a stand-in outcome
+    if domain is not None:  # the probe of node.data.domain, with a stand-in outcome
         build_design(f"{POSITION} ~ {right}", domain.assign(**{POSITION: 0.0}),
                      categories=step.categories, strict=True)  # fmt: skip
     frame = source.frame(predictors, step.visit, step.cohort)

@@ -15,8 +15,8 @@ from node.steps.availability import availability
 from node.steps.base import Computed, FrameSource, Handler
 from node.steps.clusters import gmm_stats, kmeans_candidates, kmeans_sums
 from node.steps.combat import combat_adjust, combat_batches, combat_fit, combat_residuals
+from node.steps.commit import commit_derived
 from node.steps.cox import cox_events, cox_sums
-from node.steps.derived import commit_derived
 from node.steps.design import column_moments, crossprod, lmm_stats
 from node.steps.glm import glm_score
 from node.steps.moments import moments

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import math
 
-from node.local_fit import fit_local
 from node.steps.base import Computed, FrameSource
 from node.steps.design import design_of, disclosure, queries_of, usage
+from node.steps.math.local_fit import fit_local
 from schemas.errors import FedpsyError
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
 

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from node.disclosure import row_ids
+from node.privacy.disclosure import row_ids
 from node.steps.base import READ, USED, Computed, FrameSource, Intervals
 from node.steps.levels import MISSING, codes_of, levels_of, numeric_values
 from schemas.steps.base import Disclosure

@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from node.formula import Design
+from node.data.formula import Design
 from node.steps.base import Computed, FrameSource
 from node.steps.design import basis, design_of, disclosure, queries_of, usage
 from schemas.errors import FedpsyError

@@ -6,7 +6,7 @@ messages (:mod:`schemas.training.carriage`): a hello, answered with the site's n
 signed by its identity, and the coordinator's signed node requests — train steps as
 ``train_sum`` tasks masked for secure aggregation, the secure aggregation key exchange,
 per-site ``train`` tasks for the site's own test metrics. Each request is replayed into
-the node's own API (:mod:`node.replay`): signature, nonce, policy, approved app, gate,
+the node's own API (:mod:`node.http.replay`): signature, nonce, policy, approved app, gate,
 differencing guard, disclosure, release (DP, masking) and audit, exactly as over HTTP.
 Before that the bundle this run came with must be one the site approved
 (``app_not_approved``). What leaves is the API's answer, signed by the site; never rows.
@@ -33,9 +33,9 @@ from typing import Any
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
-from node.api import create_app
-from node.identity import load_identity
-from node.replay import problem, replay
+from node.auth.identity import load_identity
+from node.http.api import create_app
+from node.http.replay import problem, replay
 from node.service import NodeService
 from node.site import NodeSite
 from node.training.approvals import check_app

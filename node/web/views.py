@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from node.auth.trust import list_trusted
 from node.service import NodeService
 from node.status import store_status
 from node.store import tables as t
-from node.trust import list_trusted
 
 RECENT_BATCHES = 20
 

@@ -1,6 +1,6 @@
 """Steps over a model's design matrix: column moments, centered cross-products, LMM stats.
 
-Every site builds the same design from the formula (``node.formula``). The regression
+Every site builds the same design from the formula (``node.data.formula``). The regression
 analyses take two rounds (see METHODS.md, "OLS"):
 
 1. ``column_moments`` (additive): ``n``, ``Σx`` and ``Σx²`` per design column and for the

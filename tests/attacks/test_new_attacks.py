@@ -247,7 +247,7 @@ def test_released_edge_memory_is_not_evaded_by_a_new_cohort(fresh: Consortium) -
 def test_three_cohorts_do_not_isolate_the_target(
     fresh: Consortium, site_data: dict[str, SiteData]
 ) -> None:
-    """New (documented as not covered in ``node/differencing.py``, but it is the issue's
+    """New (documented as not covered in ``node/privacy/differencing.py``, but it is the issue's
     "three requests"): a linear combination of three answers. On site ``a``, ``P`` = the
     five youngest persons, ``Q`` = the five oldest (thresholds an attacker finds with
     ``count`` requests, which release counts of 5 and more): ``summary [madrs_total]`` on

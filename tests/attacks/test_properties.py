@@ -40,10 +40,10 @@ from hypothesis import strategies as st
 
 from coordinator.service import Coordinator
 from fedpsy.serving import BackgroundServer
-from node.api import create_app
+from node.auth.trust import add_trusted_key
+from node.http.api import create_app
 from node.service import NodeService
 from node.site import NodeSite
-from node.trust import add_trusted_key
 from tests.attacks.support import TARGET, Envelope, SiteData, ok
 
 pytestmark = pytest.mark.xdist_group("attacks")

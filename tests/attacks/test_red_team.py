@@ -5,7 +5,7 @@ Each ran with documented requests only; each recovered the target's value exactl
 * **Windows across two answers.** ``ols madrs_total ~ I(W(30, 41.05))`` and the same with
   ``W(30, 40.95)`` — steep sigmoid windows, neither a 0/1 column nor a thin one, each over
   everyone — release ``Σ W₁·madrs`` and ``Σ W₂·madrs``, whose difference is the one person
-  aged 41's score. Stopped by the memory of released sums (:mod:`node.queries`): with an
+  aged 41's score. Stopped by the memory of released sums (:mod:`node.privacy.queries`): with an
   earlier answer on the same variable, some row's leverage would exceed ``max_leverage``.
 * **The refusal as the answer.** ``count`` of a cohort ``K``, then of ``K ∪ {aged 41 with
   madrs ≥ v}``: "answered, same rows" meant ``madrs < v``, "refused, one person apart"

@@ -28,10 +28,10 @@ import pandas as pd
 from coordinator.service import Coordinator
 from fedpsy.serving import BackgroundServer
 from fedpsy.synth import generate
-from node.api import create_app as node_app
+from node.auth.trust import add_trusted_key
+from node.http.api import create_app as node_app
 from node.service import NodeService
 from node.site import NodeSite
-from node.trust import add_trusted_key
 from schemas.logs import JsonFormatter
 from schemas.signing import sign_headers
 

@@ -20,8 +20,8 @@ import httpx
 import pandas as pd
 
 from fedpsy.serving import BackgroundServer
+from node.auth.trust import add_trusted_key
 from node.site import NodeSite
-from node.trust import add_trusted_key
 from schemas.pki import init_ca, issue_certificate
 from schemas.tls import ServerTls
 

@@ -1,8 +1,8 @@
 """Training over in-process sites: the federation of the tests with links for Flower.
 
-:class:`SourceLink` runs a train step on a :class:`~node.frame_memory.DataFrameSource`
-with the node's real step handler and privacy gate (:func:`node.gate.check_disclosure`
-under a :class:`~node.policy.Policy`); it is picklable, so Flower's simulation workers
+:class:`SourceLink` runs a train step on a :class:`~node.data.frame_memory.DataFrameSource`
+with the node's real step handler and privacy gate (:func:`node.privacy.gate.check_disclosure`
+under a :class:`~node.privacy.policy.Policy`); it is picklable, so Flower's simulation workers
 can run it. :class:`TrainingFederation` is the in-process federation whose training links
 are those.
 """
@@ -16,9 +16,9 @@ import pandas as pd
 from sklearn.datasets import load_breast_cancer
 
 from coordinator.training.links import SiteLink
-from node.frame_memory import DataFrameSource
-from node.gate import check_disclosure
-from node.policy import Policy
+from node.data.frame_memory import DataFrameSource
+from node.privacy.gate import check_disclosure
+from node.privacy.policy import Policy
 from node.steps.registry import run_step
 from schemas.cohort import Cohort
 from schemas.steps.train import TrainResult, TrainStep

@@ -1,0 +1,1 @@
+"""Who may ask: the node's identity, trusted coordinator keys, signatures and nonces."""

@@ -1,0 +1,1 @@
+"""The node's rows as frames: store reads, cohorts, formulas, and values derived per run."""

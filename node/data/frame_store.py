@@ -1,0 +1,145 @@
+"""The node's rows as frames, read from its store for exactly the variables a step needs.
+
+Observation values at the requested visit and person-level values are pivoted wide, the
+person table's columns joined in, and the result served through
+:class:`~node.data.frame_memory.DataFrameSource` (cohort, categories, ``site``). Frames are
+indexed by the store's stable ``person.row_id``, so the differencing guard's bitsets stay
+valid when new persons are loaded. The labels of an open categorical (no dictionary
+categories, e.g. scanner ids) are its labels held by at least the site's minimum cell size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, Result, select
+
+from node.data.domain import probe_frame
+from node.data.frame_memory import DataFrameSource
+from node.store import tables as t
+from node.store.tables import PERSON_LEVEL
+from schemas.cohort import Cohort
+from schemas.dictionary import Dictionary
+from schemas.errors import FedpsyError
+
+PERSON_COLUMNS = ("sex", "birth_year", "primary_diagnosis")
+
+
+def _tuples(result: Result[Any]) -> list[tuple[Any, ...]]:
+    """Plain tuples: pandas probes Row objects attribute by attribute, slowly."""
+    return [tuple(row) for row in result]
+
+
+class StoreFrameSource:
+    """A FrameSource over the node's store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        site: str,
+        dictionary: Dictionary,
+        min_label_count: int = 1,
+        split_salt: bytes = b"",
+    ) -> None:
+        self._engine = engine
+        self._site = site
+        self._split_salt = split_salt
+        self._dictionary = dictionary
+        self._min_label_count = min_label_count
+
+    @property
+    def site(self) -> str:
+        return self._site
+
+    @property
+    def split_salt(self) -> bytes:
+        return self._split_salt
+
+    def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
+        wanted = list(dict.fromkeys(variables))
+        needed = set(wanted) | (cohort.variables() if cohort is not None else set())
+        needed.discard("site")
+        for code in sorted(needed):
+            self._dictionary.get(code)  # unknown variables: a clear error naming them
+        wide = self._wide(sorted(needed), visit)
+        categories = {
+            code: self._categories(code, wide)
+            for code in needed
+            if self._dictionary.get(code).type == "categorical"
+        }
+        for code, cats in categories.items():  # rare labels of open categoricals: withheld
+            wide[code] = wide[code].where(wide[code].isna() | wide[code].isin(cats))
+        source = DataFrameSource(
+            self._site, wide.drop(columns=["row_id"]), categories, self._split_salt
+        )
+        framed = source.frame(wanted, visit, cohort)
+        framed.index = pd.Index(wide["row_id"].to_numpy()[framed.index.to_numpy()], name="row_id")
+        return framed
+
+    def domain(self, variables: Sequence[str]) -> pd.DataFrame:
+        """A probe frame over the dictionary's declared ranges of ``variables``."""
+        codes = [c for c in dict.fromkeys(variables) if c != "site"]
+        probe = probe_frame([self._dictionary.get(c) for c in codes])
+        if "site" in variables:
+            probe["site"] = pd.Categorical([self._site] * len(probe), categories=[self._site])
+        return probe
+
+    def _categories(self, code: str, wide: pd.DataFrame) -> list[str]:
+        """Dictionary categories; for an open categorical, the labels held by at least
+        ``min_label_count`` persons here (a rarer label would name too few persons, so its
+        rows count as missing)."""
+        var = self._dictionary.get(code)
+        if var.categories is not None:
+            return list(var.categories)
+        held = wide[code].dropna().astype(str).value_counts()
+        return sorted(str(label) for label, n in held.items() if n >= self._min_label_count)
+
+    def _wide(self, codes: list[str], visit: str) -> pd.DataFrame:
+        """One row per person at ``visit`` (persons without the visit are absent)."""
+        p, o, v = t.person.c, t.observation.c, t.visit.c
+        obs_codes = [c for c in codes if c not in PERSON_COLUMNS]
+        person_cols = [c for c in PERSON_COLUMNS if c in codes]
+        with self._engine.connect() as conn:
+            people = pd.DataFrame.from_records(
+                _tuples(
+                    conn.execute(
+                        select(p.person_id, p.row_id, *(p[c] for c in person_cols)).where(
+                            p.person_id.in_(select(v.person_id).where(v.label == visit))
+                        )
+                    )
+                ),
+                columns=["person_id", "row_id", *person_cols],
+            )
+            long = pd.DataFrame.from_records(
+                _tuples(
+                    conn.execute(
+                        select(o.person_id, o.variable, o.value_num, o.value_text).where(
+                            o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL])
+                        )
+                    )
+                ),
+                columns=["person_id", "variable", "value_num", "value_text"],
+            )
+        if people.empty:
+            raise FedpsyError(
+                f"site {self._site!r} holds no data at visit {visit!r}", code="not_found"
+            )
+        long["value"] = (
+            long["value_num"].astype(object).where(long["value_num"].notna(), long["value_text"])
+        )
+        wide = (
+            long.pivot(index="person_id", columns="variable", values="value")
+            if not long.empty
+            else pd.DataFrame()
+        )
+        out = people.set_index("person_id").join(wide, how="left").reset_index()
+        for code in obs_codes:
+            if code not in out.columns:
+                out[code] = (
+                    pd.NA if self._dictionary.get(code).type == "categorical" else float("nan")
+                )
+        out["visit"] = visit
+        # DataFrameSource numbers persons by sorted person_id: keep that order to map back
+        return out.sort_values("person_id").reset_index(drop=True)

@@ -1,0 +1,199 @@
+"""Differencing defence: refuse a cohort that is a small edit of one answered before.
+
+Two answers about cohorts ``A`` and ``B`` that differ by a few persons reveal those
+persons: ``count(A) - count(B)``, ``sum(A) - sum(B)`` and so on are statistics of the
+symmetric difference ``A Δ B``. The node therefore remembers every row set it answered
+from (as a bitset over ``person.row_id`` in ``answered_cohort``), with the variable whose
+values the answer summed over those rows ("" for counts: the rows read and the rows
+used), and refuses a new set ``C`` of a variable when ``1 <= |C Δ A| < min_cohort`` for
+some remembered ``A`` of the same variable and dictionary hash. Asking the same set again
+(``|C Δ A| = 0``) is allowed: it reveals nothing new — except that the rows an answer
+*read* (its cohort at its visit) may not be the same persons as an earlier answer's under
+another cohort definition (cohort and visit), because otherwise the refusal itself would
+answer a question: with a cohort ``K ∪ {persons with P}`` next to an answered ``K``,
+"answered" would mean nobody has ``P`` and "refused" that one to ``min_cohort − 1``
+persons do, and a binary search on ``P`` (``madrs ≥ v``) would find a person's value
+without any number being released. Every cohort shapes the rows read, so this is where
+such padding shows; the rows a variable is summed over also depend on which variables are
+missing, and two cohorts may well give a variable measured in a subgroup the same rows.
+Keeping variables apart lets a researcher summarize ``age`` over everyone and
+``madrs_total`` over those who have it: sums of different variables over nearby sets
+isolate nobody's value, while any two sums of one variable, and any two counts, stay 0 or
+at least ``min_cohort`` persons apart.
+
+**Guarantee.** If every answer goes through :meth:`DifferencingGuard.admit` (or
+:meth:`~DifferencingGuard.check` then :meth:`~DifferencingGuard.remember` with no other
+answer in between), then for every pair of remembered cohorts ``A``, ``B`` under one
+dictionary hash, ``|A Δ B| = 0`` or ``|A Δ B| >= min_cohort``. That is all it promises.
+Only ``size`` is compared in SQL first (``|A Δ B| >= ||A| - |B||``), so a check reads only
+the remembered cohorts whose size is within ``min_cohort - 1``.
+
+**What it does not cover** (the site's policy and review must):
+
+* *Three or more answers.* Linear combinations of several answers can isolate a person
+  even when every pair differs by at least ``min_cohort``: with disjoint ``P``, ``Q`` of
+  5 persons and one person ``t``, the cohorts ``P ∪ {t}``, ``P ∪ Q`` and ``Q`` differ
+  pairwise by 6, 11 and 5 persons, yet ``sum(P∪{t}) - sum(P∪Q) + sum(Q)`` is ``t``'s
+  value. Closing this needs auditing the whole history of answers (Chin and Özsoyoglu,
+  IEEE Trans. Softw. Eng. 8(6), 1982), which is intractable for some mixes of statistics
+  (Kleinberg, Papadimitriou and Raghavan, PODS 2000), or noise (differential privacy).
+* *Different visits.* Two answers on the same persons at different visits count as the
+  same cohort. Callers must pass the rows an answer actually uses (after complete cases
+  and transforms), per variable: the step handlers state them
+  (:attr:`node.steps.base.Computed.used`).
+* *Complements across the minimum and outside knowledge.* Only answers this node gave
+  are remembered. A total the attacker knows from elsewhere (a publication, a registry,
+  another site's description) is not: answering "everyone but X" with ``|X| < min_cohort``
+  is refused only if "everyone" was answered here before.
+* *Non-count statistics.* A maximum, a quantile or a model fitted on a cohort can reveal
+  a single value even when no two cohorts are close; those are the gate's and the
+  steps' concern.
+* *Dictionary changes, other nodes, forgotten state.* Cohorts are compared only within
+  one dictionary hash, so a new dictionary starts with an empty memory; each node
+  remembers only its own answers; deleting the table (or a fresh store) forgets all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, func, insert, select
+
+from node.steps.base import READ
+from node.store.locking import locked
+from node.store.tables import answered_cohort
+from schemas.errors import Refused
+
+logger = logging.getLogger(__name__)
+
+Bits = npt.NDArray[np.uint8]
+
+
+def to_bits(row_ids: Iterable[int]) -> Bits:
+    """The cohort as a packed bitset: bit ``i`` set when row id ``i`` is in it."""
+    ids = np.fromiter(row_ids, dtype=np.int64)
+    if ids.size and int(ids.min()) < 0:
+        raise ValueError("row ids are non-negative integers")
+    flags = np.zeros(int(ids.max()) + 1 if ids.size else 0, dtype=bool)
+    flags[ids] = True
+    return np.packbits(flags)
+
+
+def difference_size(a: Bits, b: Bits) -> int:
+    """``|A Δ B|`` for two packed bitsets of any lengths."""
+    width = max(a.size, b.size)
+    xor = np.bitwise_xor(np.pad(a, (0, width - a.size)), np.pad(b, (0, width - b.size)))
+    return int(np.unpackbits(xor).sum())
+
+
+class DifferencingGuard:
+    """Remembered answered cohorts and the rule that keeps new ones far from them."""
+
+    def __init__(self, engine: Engine, min_cohort: int) -> None:
+        if min_cohort < 1:
+            raise ValueError("min_cohort must be at least 1")
+        self._engine = engine
+        self.min_cohort = min_cohort
+
+    def check(
+        self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "", definition: str = ""
+    ) -> None:
+        """Refuse (code ``differencing``) a cohort too close to a remembered one (of the same
+        ``variable``: "" for counts, else the variable an answer summed over the rows)."""
+        bits = to_bits(row_ids)
+        with self._engine.connect() as conn:
+            self._check(conn, bits, dictionary_hash, variable, definition)
+
+    def remember(
+        self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "", definition: str = ""
+    ) -> None:
+        """Record an answered cohort (an identical one already remembered is not repeated)."""
+        bits = to_bits(row_ids)
+        with locked(self._engine, answered_cohort) as conn:
+            self._remember(conn, bits, dictionary_hash, variable, definition)
+
+    def admit(
+        self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "", definition: str = ""
+    ) -> None:
+        """Check and remember in one locked transaction: the race-free way to answer.
+
+        Remembering a cohort whose answer is later refused by another rule only makes
+        future checks stricter, never weaker.
+        """
+        self.admit_all([(variable, row_ids)], dictionary_hash, definition)
+
+    def admit_all(
+        self, sets: Iterable[tuple[str, Iterable[int]]], dictionary_hash: str, definition: str
+    ) -> None:
+        """:meth:`admit` for every ``(variable, rows)`` of one answer in one locked
+        transaction: each is checked against what earlier answers left, not against the
+        others of the same answer (its rows read and rows used differ by its ``missing``,
+        a count it releases anyway)."""
+        packed = [(variable, to_bits(rows)) for variable, rows in sets]
+        with locked(self._engine, answered_cohort) as conn:
+            for variable, bits in packed:
+                self._check(conn, bits, dictionary_hash, variable, definition)
+            for variable, bits in packed:
+                self._remember(conn, bits, dictionary_hash, variable, definition)
+
+    def count(self, dictionary_hash: str | None = None) -> int:
+        """How many cohorts are remembered (for one dictionary hash, or in all)."""
+        query = select(func.count()).select_from(answered_cohort)
+        if dictionary_hash is not None:
+            query = query.where(answered_cohort.c.dictionary_hash == dictionary_hash)
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _check(
+        self, conn: Connection, bits: Bits, dictionary_hash: str, variable: str, definition: str
+    ) -> None:
+        size = int(np.unpackbits(bits).sum())
+        reach = self.min_cohort - 1
+        near = conn.execute(
+            select(answered_cohort.c.bits, answered_cohort.c.definition).where(
+                answered_cohort.c.dictionary_hash == dictionary_hash,
+                answered_cohort.c.variable == variable,
+                answered_cohort.c.size.between(size - reach, size + reach),
+            )
+        )
+        for stored, defined_by in near:
+            apart = difference_size(bits, np.frombuffer(stored, dtype=np.uint8))
+            redefined = apart == 0 and variable == READ and defined_by != definition
+            if 0 < apart <= reach or redefined:
+                # one refusal for both: telling them apart would answer the question
+                logger.info("refused rows close to an answered cohort's")
+                raise Refused(
+                    "the persons it would use are fewer than "
+                    f"{self.min_cohort} apart from those of an answer this site gave "
+                    "before (or the same persons under another cohort); ask with that "
+                    "cohort, or widen or narrow it by at least that many",
+                    code="differencing",
+                )
+
+    def _remember(
+        self, conn: Connection, bits: Bits, dictionary_hash: str, variable: str, definition: str
+    ) -> None:
+        size = int(np.unpackbits(bits).sum())
+        blob = bits.tobytes()
+        same = conn.execute(
+            select(answered_cohort.c.cohort_id).where(
+                answered_cohort.c.dictionary_hash == dictionary_hash,
+                answered_cohort.c.variable == variable,
+                answered_cohort.c.definition == definition,
+                answered_cohort.c.size == size,
+                answered_cohort.c.bits == blob,
+            )
+        ).first()
+        if same is None:
+            conn.execute(
+                insert(answered_cohort).values(
+                    dictionary_hash=dictionary_hash,
+                    variable=variable,
+                    definition=definition,
+                    size=size,
+                    bits=blob,
+                )
+            )

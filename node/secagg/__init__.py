@@ -1,0 +1,1 @@
+"""The node's side of secure aggregation: long-term keys and per-session masking."""
