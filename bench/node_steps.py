@@ -55,9 +55,9 @@ from bench.consortium import build_sites, trust
 from bench.report import emit
 from coordinator.service import Coordinator
 from node.data.frame_memory import DataFrameSource
+from node.data.source import FrameSource
 from node.service import NodeService
 from node.site import NodeSite
-from node.steps.base import FrameSource
 from node.steps.registry import run_step
 from schemas.signing import sign_headers
 from schemas.steps.registry import parse_step

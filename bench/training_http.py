@@ -38,7 +38,7 @@ from coordinator.training.plan import TrainPlan, make_plan
 from fedpsy.flower import site_supernode
 from fedpsy.keeper import stop_process
 from node.data.formula import build_design
-from node.training.approvals import approve_app
+from node.privacy.approvals import approve_app
 from schemas.analyses import parse_request
 from schemas.analyses.train import TrainRequest
 from schemas.models.layout import unflatten

@@ -21,8 +21,8 @@ from rich.table import Table
 
 from coordinator.service import Coordinator
 from fedpsy.show import show_result
+from node.privacy.approvals import approve_app
 from node.site import NodeSite
-from node.training.approvals import approve_app
 from schemas.training.bundle import app_hash
 
 SPECTRUM: dict[str, Any] = {"all": [

@@ -306,7 +306,7 @@ def approve_app(
 ) -> None:
     """Approve a training app by its hash (DIR/approved_apps): the site then takes part in
     training runs of that app, through its API or its SuperNode, and no other."""
-    from node.training import approvals
+    from node.privacy import approvals
     from schemas.training.bundle import app_hash as installed_hash
 
     with NodeSite.open(directory) as node:

@@ -30,6 +30,7 @@ from node.data.committed import DERIVED_FILE, save_harmonized, write_derived_dic
 from node.data.frame_store import StoreFrameSource
 from node.data.staging import DerivedFrameSource, DerivedValues
 from node.privacy.admission import Admission, pack, unpack
+from node.privacy.approvals import check_step_app
 from node.privacy.differencing import DifferencingGuard
 from node.privacy.intervals import IntervalMemory
 from node.privacy.ledger import PrivacyLedger
@@ -39,7 +40,6 @@ from node.privacy.release import Releaser, audit_form
 from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
 from node.tasks import GUARD_KEY, TaskStore
-from node.training.approvals import check_step_app
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
 from schemas.keys import public_pem

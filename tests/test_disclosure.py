@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from statsmodels.regression.linear_model import OLS
 from statsmodels.stats.outliers_influence import OLSInfluence
 
-from node.privacy.disclosure import (
+from node.steps.disclosure import (
     binary_cells,
     dominance_ratios,
     max_leverage,

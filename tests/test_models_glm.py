@@ -17,7 +17,7 @@ import statsmodels.formula.api as smf
 from sklearn.datasets import load_breast_cancer
 
 from node.data.frame_memory import DataFrameSource
-from node.steps.base import FrameSource
+from node.data.source import FrameSource
 from schemas.analyses.glm import GlmResult
 from schemas.analyses.ols import OlsResult
 from schemas.errors import FedpsyError

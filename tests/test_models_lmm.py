@@ -23,7 +23,7 @@ import statsmodels.formula.api as smf
 from statsmodels.regression.mixed_linear_model import MixedLMResults
 
 from node.data.frame_memory import DataFrameSource
-from node.steps.base import FrameSource
+from node.data.source import FrameSource
 from schemas.analyses.lmm import LmmResult
 from schemas.analyses.ols import OlsResult
 from schemas.errors import FedpsyError

@@ -18,7 +18,7 @@ from statsmodels.stats.meta_analysis import _fit_tau_iterative, combine_effects
 
 from coordinator.failures import SitesFailed
 from node.data.frame_memory import DataFrameSource
-from node.steps.base import FrameSource
+from node.data.source import FrameSource
 from schemas.analyses.meta import MetaResult
 from tests.support.datasets import diabetes
 from tests.support.federation import run_request, split_sites

@@ -13,7 +13,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 from coordinator.failures import SitesFailed
-from node.steps.base import FrameSource
+from node.data.source import FrameSource
 from schemas.analyses.ols import OlsResult
 from schemas.errors import FedpsyError
 from tests.support.datasets import diabetes

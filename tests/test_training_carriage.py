@@ -32,8 +32,8 @@ from node.audit import AuditLog
 from node.auth.identity import load_identity
 from node.auth.trust import add_trusted_key
 from node.layout import NodeDir
+from node.privacy.approvals import approve_app
 from node.site import NodeSite
-from node.training.approvals import approve_app
 from schemas.analyses import parse_request
 from schemas.errors import FedpsyError
 from schemas.keys import fingerprint, generate_private_key, write_private_key, write_public_key

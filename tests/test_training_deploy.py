@@ -29,8 +29,8 @@ from coordinator.service import Coordinator
 from coordinator.store import registry
 from node.audit import AuditLog
 from node.auth.trust import add_trusted_key
+from node.privacy.approvals import approvals_path
 from node.site import NodeSite
-from node.training.approvals import approvals_path
 from schemas.training.bundle import app_hash
 from tests.support.consortium import clinical_sites
 from tests.support.deployment import make_node

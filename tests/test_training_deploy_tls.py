@@ -28,8 +28,8 @@ from coordinator.store import registry
 from coordinator.training.deploy import write_connection
 from coordinator.training.supernodes import list_supernodes, register_supernode
 from node.audit import AuditLog
+from node.privacy.approvals import approvals_path
 from node.site import NodeSite
-from node.training.approvals import approvals_path
 from node.training.supernode_keys import supernode_key
 from schemas.errors import FedpsyError
 from schemas.training.bundle import app_hash

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from node.data.formula import build_design
+from node.privacy.approvals import approve_app
 from node.store import tables as t
-from node.training.approvals import approve_app
 from schemas.analyses.train import TrainedModel
 from schemas.models.layout import unflatten
 from schemas.models.numeric import predict

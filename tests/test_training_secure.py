@@ -21,8 +21,8 @@ from coordinator.http_federation import Endpoint, HttpFederation
 from coordinator.jobs import run_request
 from coordinator.store import registry
 from node.data.formula import build_design
+from node.privacy.approvals import approvals_path, approve_app
 from node.steps.registry import run_step
-from node.training.approvals import approvals_path, approve_app
 from schemas.analyses.train import TrainingResult
 from schemas.models.layout import unflatten
 from schemas.models.numeric import predict

@@ -1,6 +1,6 @@
 """Design matrices from a formula and a site's frame, the same columns at every site.
 
-The frame comes from a :class:`~node.steps.base.FrameSource`: categorical variables are
+The frame comes from a :class:`~node.data.source.FrameSource`: categorical variables are
 pandas ``Categorical`` with their dictionary categories (the first is the reference level),
 binary and numeric variables float64. formulaic encodes a categorical from its declared
 categories, not from the values present, so a site lacking a level still gets that level's

@@ -1,4 +1,4 @@
-"""A :class:`~node.steps.base.FrameSource` over one wide in-memory frame.
+"""A :class:`~node.data.source.FrameSource` over one wide in-memory frame.
 
 The wide frame has a ``person_id`` column, a ``visit`` column (``baseline`` when absent)
 and one column per variable; person-level variables are repeated on each of the person's

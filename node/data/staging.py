@@ -31,7 +31,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from node.steps.base import FrameSource
+from node.data.source import FrameSource
 from schemas.cohort import Cohort
 from schemas.dictionary.model import Variable
 from schemas.errors import FedpsyError

@@ -30,13 +30,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from node.data.source import FrameSource
 from node.data.watch import watching
 from node.privacy.differencing import DifferencingGuard, to_bits
 from node.privacy.gate import check_disclosure, refuse_small_cohort
 from node.privacy.intervals import IntervalMemory
 from node.privacy.policy import Policy
 from node.privacy.queries import QueryMemory
-from node.steps.base import READ, USED, Computed, FrameSource, Use
+from node.steps.base import READ, USED, Computed, Use
 from node.steps.registry import run_step
 from schemas.cohort import All, Condition
 from schemas.errors import FedpsyError

@@ -30,16 +30,14 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.analyses import ANALYSIS_NAMES
 from schemas.errors import FedpsyError
 
 logger = logging.getLogger(__name__)
 
-KNOWN_ANALYSES: tuple[str, ...] = (
-    "count", "summary", "histogram", "quantiles", "crosstab", "correlation", "ttest",
-    "ols", "glm", "lmm", "meta", "cox", "kaplan_meier", "logrank", "combat", "pca",
-    "kmeans", "gmm", "train", "predict", "catalog",
-)  # fmt: skip
-"""Every analysis a policy can name; all are allowed by default."""
+KNOWN_ANALYSES: tuple[str, ...] = (*ANALYSIS_NAMES, "catalog")
+"""Every analysis a policy can name (the schema's analyses and the catalog); all are allowed
+by default."""
 
 Approval = Literal["auto", "manual"]
 

@@ -3,7 +3,7 @@
 A model's statistics are weighted sums of a variable: ``Xᵀy`` sums the outcome with the
 design columns as weights, ``XᵀX`` sums each predictor weighted by the others, a group
 mean sums a variable over a group. One answer is checked on its own by the leverage rule
-(:mod:`node.privacy.disclosure`). Two answers on the same variable can still isolate a person:
+(:mod:`node.steps.disclosure`). Two answers on the same variable can still isolate a person:
 ``y ~ W₁`` and ``y ~ W₂`` with windows ``W₁ = [30 ≤ age ≤ 41.05]`` and ``W₂ = [30 ≤ age
 ≤ 40.95]`` (steep sigmoids, not 0/1) release ``Σ W₁y`` and ``Σ W₂y``, whose difference is
 the one person aged 41's ``y``. In general, released sums ``Σ wᵢ yᵢ`` reveal ``y_t`` when
@@ -29,8 +29,8 @@ import numpy.typing as npt
 from sqlalchemy import Engine, insert, select
 
 from node.privacy.differencing import to_bits
-from node.privacy.disclosure import max_leverage
 from node.steps.base import Query
+from node.steps.disclosure import max_leverage
 from node.store.locking import locked
 from node.store.tables import released_query
 from schemas.errors import Refused

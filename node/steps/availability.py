@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from node.privacy.disclosure import row_ids
-from node.steps.base import READ, Computed, FrameSource
+from node.data.source import FrameSource
+from node.steps.base import READ, Computed
+from node.steps.disclosure import row_ids
 from schemas.steps.availability import AvailabilityResult, AvailabilityStep
 from schemas.steps.base import Disclosure
 

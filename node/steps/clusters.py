@@ -17,10 +17,11 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import logsumexp
 
+from node.data.source import FrameSource
 from node.data.staging import derived_values, stage
 from node.data.watch import note_rows
-from node.privacy.disclosure import Rows, dominance_ratios, row_ids, uses
-from node.steps.base import READ, USED, Computed, FrameSource, Query
+from node.steps.base import READ, USED, Computed, Query
+from node.steps.disclosure import Rows, dominance_ratios, row_ids, uses
 from node.steps.levels import numeric_values
 from node.steps.math.mixture import weighted_log_density
 from schemas.clustering import kmeans_plus_plus, lloyd, nearest

@@ -14,9 +14,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from node.data.source import FrameSource
 from node.data.staging import derived_values, stage
 from node.data.watch import note_rows
-from node.privacy.disclosure import (
+from node.steps.base import READ, USED, Computed, Query
+from node.steps.disclosure import (
     Rows,
     binary_cells,
     dominance_ratios,
@@ -25,7 +27,6 @@ from node.privacy.disclosure import (
     support,
     uses,
 )
-from node.steps.base import READ, USED, Computed, FrameSource, Query
 from node.steps.levels import codes_of, is_categorical, levels_of, numeric_values
 from node.steps.math.combat_eb import estimate_batch
 from schemas.errors import FedpsyError

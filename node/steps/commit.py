@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
+from node.data.source import FrameSource
 from node.data.staging import DerivedSink
-from node.privacy.disclosure import row_ids
-from node.steps.base import USED, Computed, FrameSource
+from node.steps.base import USED, Computed
+from node.steps.disclosure import row_ids
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure
 from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep

@@ -23,7 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from node.data.formula import Design, build_design
-from node.steps.base import Computed, FrameSource
+from node.data.source import FrameSource
+from node.steps.base import Computed
 from node.steps.design import disclosure, probe, queries_of, usage
 from node.steps.levels import numeric_values
 from node.steps.survival import axis_index, event_flags

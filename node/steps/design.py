@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from node.data.formula import Design, Matrix, build_design, formula_variables
-from node.privacy.disclosure import (
+from node.data.source import FrameSource
+from node.steps.base import READ, USED, Computed, Query, Use
+from node.steps.disclosure import (
     binary_cells,
     dominance_ratios,
     max_leverage,
@@ -24,7 +26,6 @@ from node.privacy.disclosure import (
     two_valued_masks,
     uses,
 )
-from node.steps.base import READ, USED, Computed, FrameSource, Query, Use
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.design import (
     BasisStep,
@@ -77,7 +78,7 @@ def design_of(step: DesignStep, source: FrameSource) -> Design:
 
 
 def disclosure(design: Design) -> Disclosure:
-    """What a model's statistics on ``design`` reveal (:mod:`node.privacy.disclosure`): rows used,
+    """What a model's statistics on ``design`` reveal (:mod:`node.steps.disclosure`): rows used,
     parameters, the counts that two-valued columns carry (a level, an interaction of
     levels, a binary variable, and its complement, are counts of persons), the outcome
     cells of a two-valued outcome, each column's support, the largest leverage and the

@@ -6,7 +6,8 @@ import logging
 
 import numpy as np
 
-from node.steps.base import Computed, FrameSource
+from node.data.source import FrameSource
+from node.steps.base import Computed
 from node.steps.design import basis, computed, design_of
 from node.steps.math.family import check_outcome, evaluate
 from schemas.steps.glm import GlmScoreResult, GlmScoreStep

@@ -6,8 +6,9 @@ import logging
 
 import numpy as np
 
-from node.privacy.disclosure import binary_cells, dominance_ratios, row_ids, uses
-from node.steps.base import READ, USED, Computed, FrameSource, Query, Use
+from node.data.source import FrameSource
+from node.steps.base import READ, USED, Computed, Query, Use
+from node.steps.disclosure import binary_cells, dominance_ratios, row_ids, uses
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure

@@ -8,10 +8,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from node.data.source import FrameSource
 from node.data.staging import derived_values, stage
 from node.data.watch import note_rows
-from node.privacy.disclosure import row_ids
-from node.steps.base import USED, Computed, FrameSource
+from node.steps.base import USED, Computed
+from node.steps.disclosure import row_ids
 from node.steps.levels import numeric_values
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure

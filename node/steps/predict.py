@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from node.data.formula import build_design
+from node.data.source import FrameSource
 from node.data.staging import derived_values, stage
-from node.steps.base import USED, Computed, FrameSource
+from node.steps.base import USED, Computed
 from node.steps.design import basis, domain_of
 from schemas.errors import FedpsyError
 from schemas.formula import parse_formula

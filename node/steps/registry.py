@@ -11,8 +11,9 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+from node.data.source import FrameSource
 from node.steps.availability import availability
-from node.steps.base import Computed, FrameSource, Handler
+from node.steps.base import Computed, Handler
 from node.steps.clusters import gmm_stats, kmeans_candidates, kmeans_sums
 from node.steps.combat import combat_adjust, combat_batches, combat_fit, combat_residuals
 from node.steps.commit import commit_derived

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import math
 
-from node.steps.base import Computed, FrameSource
+from node.data.source import FrameSource
+from node.steps.base import Computed
 from node.steps.design import design_of, disclosure, queries_of, usage
 from node.steps.math.local_fit import fit_local
 from schemas.errors import FedpsyError

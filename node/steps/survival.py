@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from node.data.source import FrameSource
 from node.data.watch import note_rows
-from node.privacy.disclosure import row_ids, uses
-from node.steps.base import READ, USED, Computed, FrameSource, Use
+from node.steps.base import READ, USED, Computed, Use
+from node.steps.disclosure import row_ids, uses
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
 from schemas.errors import FedpsyError
 from schemas.steps.base import Disclosure

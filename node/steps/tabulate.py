@@ -6,8 +6,9 @@ import logging
 
 import numpy as np
 
-from node.privacy.disclosure import row_ids
-from node.steps.base import READ, USED, Computed, FrameSource, Intervals
+from node.data.source import FrameSource
+from node.steps.base import READ, USED, Computed, Intervals
+from node.steps.disclosure import row_ids
 from node.steps.levels import MISSING, codes_of, levels_of, numeric_values
 from schemas.steps.base import Disclosure
 from schemas.steps.tabulate import (

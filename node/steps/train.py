@@ -20,7 +20,8 @@ import zlib
 import numpy as np
 
 from node.data.formula import Design
-from node.steps.base import Computed, FrameSource
+from node.data.source import FrameSource
+from node.steps.base import Computed
 from node.steps.design import basis, design_of, disclosure, queries_of, usage
 from schemas.errors import FedpsyError
 from schemas.models.layout import Array, ModelSpec, Weights, flatten, initial_weights, unflatten

@@ -36,9 +36,9 @@ from flwr.clientapp import ClientApp
 from node.auth.identity import load_identity
 from node.http.api import create_app
 from node.http.replay import problem, replay
+from node.privacy.approvals import check_app
 from node.service import NodeService
 from node.site import NodeSite
-from node.training.approvals import check_app
 from schemas.errors import FedpsyError
 from schemas.training.bundle import app_hash
 from schemas.training.carriage import answer_reply, hello_reply, is_hello, request_of

@@ -1,9 +1,10 @@
 """Analysis requests and results: one module per analysis, one union to parse them.
 
-``AnalysisRequest`` is the discriminated union (on ``"analysis"``) of every request model;
+:data:`ANALYSIS_MODELS` lists every analysis once (request model, result model);
+``AnalysisRequest`` is the discriminated union (on ``"analysis"``) of the request models and
 :func:`parse_request` validates a decoded JSON request into it with errors that say which
-field is wrong and how. Adding an analysis means adding its module and its request model to
-the union (and the result model to :data:`RESULTS`).
+field is wrong and how. Adding an analysis means adding its module and one line to
+:data:`ANALYSIS_MODELS`.
 """
 
 from __future__ import annotations
@@ -37,54 +38,48 @@ from schemas.analyses.train import TrainingResult, TrainRequest
 from schemas.analyses.ttest import TTestRequest, TTestResult
 from schemas.errors import FedpsyError
 
-AnalysisRequest = Annotated[
-    Union[  # noqa: UP007
-        CountRequest,
-        SummaryRequest,
-        HistogramRequest,
-        QuantilesRequest,
-        CrosstabRequest,
-        CorrelationRequest,
-        TTestRequest,
-        OlsRequest,
-        GlmRequest,
-        LmmRequest,
-        MetaRequest,
-        KaplanMeierRequest,
-        LogrankRequest,
-        CoxRequest,
-        CombatRequest,
-        PcaRequest,
-        KmeansRequest,
-        GmmRequest,
-        TrainRequest,
-        PredictRequest,
-    ],
+ANALYSIS_MODELS: tuple[tuple[type[AnalysisBase], type[AnalysisResult]], ...] = (
+    (CountRequest, CountResult),
+    (SummaryRequest, SummaryResult),
+    (HistogramRequest, HistogramResult),
+    (QuantilesRequest, QuantilesResult),
+    (CrosstabRequest, CrosstabResult),
+    (CorrelationRequest, CorrelationResult),
+    (TTestRequest, TTestResult),
+    (OlsRequest, OlsResult),
+    (GlmRequest, GlmResult),
+    (LmmRequest, LmmResult),
+    (MetaRequest, MetaResult),
+    (KaplanMeierRequest, KaplanMeierResult),
+    (LogrankRequest, LogrankResult),
+    (CoxRequest, CoxResult),
+    (CombatRequest, CombatResult),
+    (PcaRequest, PcaResult),
+    (KmeansRequest, KmeansResult),
+    (GmmRequest, GmmResult),
+    (TrainRequest, TrainingResult),
+    (PredictRequest, PredictResult),
+)
+"""Every analysis: its request model and its result model. The one list of analyses; the
+request union, :data:`RESULTS`, :data:`ANALYSIS_NAMES` and the nodes' policies derive from it."""
+
+
+def _name(request: type[AnalysisBase]) -> str:
+    name: str = request.model_fields["analysis"].default
+    return name
+
+
+ANALYSIS_NAMES: tuple[str, ...] = tuple(_name(request) for request, _ in ANALYSIS_MODELS)
+"""The names of every analysis, in :data:`ANALYSIS_MODELS` order."""
+
+RESULTS: dict[str, type[AnalysisResult]] = {_name(req): res for req, res in ANALYSIS_MODELS}
+"""Each analysis's result model, by name."""
+
+AnalysisRequest: Any = Annotated[
+    Union[tuple(request for request, _ in ANALYSIS_MODELS)],  # noqa: UP007
     Field(discriminator="analysis"),
 ]
-
-RESULTS: dict[str, type[AnalysisResult]] = {
-    "count": CountResult,
-    "summary": SummaryResult,
-    "histogram": HistogramResult,
-    "quantiles": QuantilesResult,
-    "crosstab": CrosstabResult,
-    "correlation": CorrelationResult,
-    "ttest": TTestResult,
-    "ols": OlsResult,
-    "glm": GlmResult,
-    "lmm": LmmResult,
-    "meta": MetaResult,
-    "kaplan_meier": KaplanMeierResult,
-    "logrank": LogrankResult,
-    "cox": CoxResult,
-    "combat": CombatResult,
-    "pca": PcaResult,
-    "kmeans": KmeansResult,
-    "gmm": GmmResult,
-    "train": TrainingResult,
-    "predict": PredictResult,
-}
+"""The discriminated union (on ``"analysis"``) of every request model."""
 
 
 @cache
@@ -118,6 +113,8 @@ def parse_request(data: Mapping[str, Any]) -> AnalysisBase:
 
 
 __all__ = [
+    "ANALYSIS_MODELS",
+    "ANALYSIS_NAMES",
     "RESULTS",
     "AnalysisBase",
     "AnalysisRequest",

@@ -7,7 +7,7 @@ shipped with a run. The **app hash** is the SHA-256 over the bundle's files (sor
 relative paths and the SHA-256 of each file's bytes; of its parsed content for TOML).
 The coordinator computes it over the bundle it submits; a site's ClientApp computes it over
 the bundle its SuperNode installed and takes part only if the site approved that hash
-(:mod:`node.training.approvals`).
+(:mod:`node.privacy.approvals`).
 """
 
 from __future__ import annotations

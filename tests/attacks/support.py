@@ -44,9 +44,9 @@ from coordinator.service import Coordinator
 from fedpsy.serving import BackgroundServer
 from node.auth.trust import add_trusted_key
 from node.http.api import create_app
+from node.privacy.approvals import approve_app
 from node.service import NodeService
 from node.site import NodeSite
-from node.training.approvals import approve_app
 from schemas.training.bundle import app_hash
 
 Envelope = dict[str, Any]

@@ -23,7 +23,7 @@ import pandas as pd
 from coordinator.analyses import run_analysis
 from coordinator.failures import SiteFailure, SitesFailed
 from node.data.frame_memory import DataFrameSource
-from node.steps.base import FrameSource
+from node.data.source import FrameSource
 from node.steps.registry import run_step
 from schemas.analyses import AnalysisResult, parse_request
 from schemas.cohort import Cohort, selected_sites

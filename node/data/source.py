@@ -1,0 +1,41 @@
+"""The node's rows as a step sees them: the :class:`FrameSource` protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import pandas as pd
+
+from schemas.cohort import Cohort
+
+
+class FrameSource(Protocol):
+    """The node's rows, as frames.
+
+    ``frame`` returns one row per person at ``visit`` (person-level variables joined in)
+    that satisfies ``cohort``, indexed by the person's internal integer ``row_id`` (never
+    the person id), with one column per requested variable: float64 for numeric, integer
+    and binary variables (NaN = missing), pandas ``Categorical`` with the dictionary's
+    categories (first = reference) for categorical ones, and the pseudo-variable ``site``
+    as a categorical with the one category of this node's site id. No rows are dropped
+    for missing values: complete-case handling is the step's job. ``split_salt`` is the
+    site's secret that makes training splits unpredictable (:mod:`schemas.models.split`).
+    """
+
+    @property
+    def site(self) -> str: ...
+
+    @property
+    def split_salt(self) -> bytes:
+        """This site's secret for training splits (empty: none)."""
+        ...
+
+    def frame(
+        self, variables: Sequence[str], visit: str, cohort: Cohort | None
+    ) -> pd.DataFrame: ...
+
+    def domain(self, variables: Sequence[str]) -> pd.DataFrame | None:
+        """A probe frame over the variables' declared ranges (:mod:`node.data.domain`), or
+        None for a source without a dictionary."""
+        ...
