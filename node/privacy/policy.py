@@ -35,10 +35,28 @@ from schemas.errors import FedpsyError
 logger = logging.getLogger(__name__)
 
 KNOWN_ANALYSES: tuple[str, ...] = (
-    "count", "summary", "histogram", "quantiles", "crosstab", "correlation", "ttest",
-    "ols", "glm", "lmm", "meta", "cox", "kaplan_meier", "logrank", "combat", "pca",
-    "kmeans", "gmm", "train", "predict", "catalog",
-)  # fmt: skip
+    "count",
+    "summary",
+    "histogram",
+    "quantiles",
+    "crosstab",
+    "correlation",
+    "ttest",
+    "ols",
+    "glm",
+    "lmm",
+    "meta",
+    "cox",
+    "kaplan_meier",
+    "logrank",
+    "combat",
+    "pca",
+    "kmeans",
+    "gmm",
+    "train",
+    "predict",
+    "catalog",
+)
 """Every analysis a policy can name; all are allowed by default."""
 
 Approval = Literal["auto", "manual"]
