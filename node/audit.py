@@ -130,10 +130,15 @@ class AuditLog:
             digest = entry_hash(prev, seq, at, kind, task_id, payload_json)
             conn.execute(
                 insert(audit_entry).values(
-                    seq=seq, at=at, kind=kind, task_id=task_id, payload=payload_json,
-                    prev_hash=prev, entry_hash=digest,
+                    seq=seq,
+                    at=at,
+                    kind=kind,
+                    task_id=task_id,
+                    payload=payload_json,
+                    prev_hash=prev,
+                    entry_hash=digest,
                 )
-            )  # fmt: skip
+            )
         return AuditEntry(seq, at, kind, task_id, jsonlib.loads(payload_json), prev, digest)
 
     def head(self) -> Anchor | None:
@@ -151,9 +156,11 @@ class AuditLog:
         while True:
             with self._engine.connect() as conn:
                 page = conn.execute(
-                    select(audit_entry).where(audit_entry.c.seq > since)
-                    .order_by(audit_entry.c.seq).limit(PAGE)
-                ).all()  # fmt: skip
+                    select(audit_entry)
+                    .where(audit_entry.c.seq > since)
+                    .order_by(audit_entry.c.seq)
+                    .limit(PAGE)
+                ).all()
             yield from page
             if len(page) < PAGE:
                 return
@@ -206,10 +213,15 @@ class AuditLog:
                 break
             found.append(
                 AuditEntry(
-                    row.seq, row.at, row.kind, row.task_id, jsonlib.loads(row.payload),
-                    row.prev_hash, row.entry_hash,
+                    row.seq,
+                    row.at,
+                    row.kind,
+                    row.task_id,
+                    jsonlib.loads(row.payload),
+                    row.prev_hash,
+                    row.entry_hash,
                 )
-            )  # fmt: skip
+            )
         if json:
             return [entry.to_json() for entry in found]
         return found

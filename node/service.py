@@ -69,8 +69,12 @@ def _parse(model: type[M], body: bytes) -> M:
 class NodeService:
     """One node's task handling, independent of the HTTP layer."""
 
-    def __init__(self, node: NodeSite, clock: Callable[[], float] = time.time,
-                 secagg: SecaggNode | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        node: NodeSite,
+        clock: Callable[[], float] = time.time,
+        secagg: SecaggNode | None = None,
+    ) -> None:
         self.node = node
         self.clock = clock
         self.policy: Policy = load_policy(node.dir.policy)
@@ -97,8 +101,9 @@ class NodeService:
         return self.node.config.site
 
     def _store_frames(self) -> StoreFrameSource:
-        return StoreFrameSource(self.node.engine, self.site, self.node.dictionary,
-                                self.policy.min_cell, self.split_salt)  # fmt: skip
+        return StoreFrameSource(
+            self.node.engine, self.site, self.node.dictionary, self.policy.min_cell, self.split_salt
+        )
 
     def _keep(self, derived: DerivedValues) -> None:
         """Keep a committed run's per-person values as variables of this node."""

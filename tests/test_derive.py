@@ -148,15 +148,40 @@ def n_trials(rows: Sequence[dict[str, Any]], kind: TrialKind = "antipsychotic") 
 # ---- DDD table and chlorpromazine equivalents ---------------------------------------------
 
 EXPECTED_DDD = {
-    "chlorpromazine": 300, "haloperidol": 8, "risperidone": 5, "olanzapine": 10,
-    "quetiapine": 400, "aripiprazole": 15, "ziprasidone": 80, "amisulpride": 400,
-    "paliperidone": 6, "lurasidone": 60, "clozapine": 300, "perphenazine": 30,
-    "flupentixol": 6, "zuclopenthixol": 30, "sulpiride": 800, "cariprazine": 3,
-    "sertraline": 50, "fluoxetine": 20, "paroxetine": 20, "citalopram": 20, "escitalopram": 10,
-    "venlafaxine": 100, "duloxetine": 60, "mirtazapine": 30, "bupropion": 300,
-    "amitriptyline": 75, "nortriptyline": 75, "clomipramine": 100, "vortioxetine": 10,
-    "agomelatine": 25, "trazodone": 300, "fluvoxamine": 100, "imipramine": 100,
-}  # fmt: skip
+    "chlorpromazine": 300,
+    "haloperidol": 8,
+    "risperidone": 5,
+    "olanzapine": 10,
+    "quetiapine": 400,
+    "aripiprazole": 15,
+    "ziprasidone": 80,
+    "amisulpride": 400,
+    "paliperidone": 6,
+    "lurasidone": 60,
+    "clozapine": 300,
+    "perphenazine": 30,
+    "flupentixol": 6,
+    "zuclopenthixol": 30,
+    "sulpiride": 800,
+    "cariprazine": 3,
+    "sertraline": 50,
+    "fluoxetine": 20,
+    "paroxetine": 20,
+    "citalopram": 20,
+    "escitalopram": 10,
+    "venlafaxine": 100,
+    "duloxetine": 60,
+    "mirtazapine": 30,
+    "bupropion": 300,
+    "amitriptyline": 75,
+    "nortriptyline": 75,
+    "clomipramine": 100,
+    "vortioxetine": 10,
+    "agomelatine": 25,
+    "trazodone": 300,
+    "fluvoxamine": 100,
+    "imipramine": 100,
+}
 
 
 def test_ddd_table_holds_the_rule_drugs_with_who_ddds_and_atc_codes() -> None:
@@ -331,8 +356,15 @@ def ap_history(person: str) -> list[dict[str, Any]]:
 
 def test_trs_needs_two_adequate_trials_and_persisting_baseline_symptoms() -> None:
     out = run(
-        [("yes", "F20"), ("mild", "F20"), ("one_item", "F25"), ("no_trials", "F20"),
-         ("unrated", "F20"), ("depressed", "F32"), ("control", "HC")],
+        [
+            ("yes", "F20"),
+            ("mild", "F20"),
+            ("one_item", "F25"),
+            ("no_trials", "F20"),
+            ("unrated", "F20"),
+            ("depressed", "F32"),
+            ("control", "HC"),
+        ],
         observations=[
             *panss("yes", "baseline", [3, 3, 5, 2, 1, 1, 1]),  # P3 = 5 ≥ 4
             *panss("mild", "baseline", [3, 3, 3, 3, 3, 3, 3]),  # nothing ≥ 4
@@ -344,11 +376,15 @@ def test_trs_needs_two_adequate_trials_and_persisting_baseline_symptoms() -> Non
             *panss("control", "baseline", [6, 6, 6, 6, 6, 6, 6]),
         ],
         drugs=[
-            *ap_history("yes"), *ap_history("mild"), *ap_history("one_item"),
+            *ap_history("yes"),
+            *ap_history("mild"),
+            *ap_history("one_item"),
             drug("no_trials", "risperidone", -400, -341, 10),
-            *ap_history("unrated"), *ap_history("depressed"), *ap_history("control"),
+            *ap_history("unrated"),
+            *ap_history("depressed"),
+            *ap_history("control"),
         ],
-    )  # fmt: skip
+    )
     assert get(out, "yes", "trs") == 1.0
     assert get(out, "mild", "trs") == 0.0
     assert get(out, "one_item", "trs") == 1.0
@@ -361,8 +397,14 @@ def test_trs_needs_two_adequate_trials_and_persisting_baseline_symptoms() -> Non
 def test_urs_follows_trs_and_needs_clozapine_and_symptoms_at_the_latest_rated_visit() -> None:
     clozapine = [drug(p, "clozapine", -200, -100, 400) for p in ("urs", "responded", "trs0")]
     out = run(
-        [("urs", "F20"), ("responded", "F20"), ("no_clz", "F20"), ("trs0", "F20"),
-         ("trs_na", "F20"), ("short_clz", "F20")],
+        [
+            ("urs", "F20"),
+            ("responded", "F20"),
+            ("no_clz", "F20"),
+            ("trs0", "F20"),
+            ("trs_na", "F20"),
+            ("short_clz", "F20"),
+        ],
         observations=[
             *panss("urs", "baseline", [5, 1, 1, 1, 1, 1, 1]),
             *panss("urs", "week26", [1, 1, 4, 1, 1, 1, 1]),  # latest by day (182): P3 = 4
@@ -376,12 +418,15 @@ def test_urs_follows_trs_and_needs_clozapine_and_symptoms_at_the_latest_rated_vi
         ],
         drugs=[
             *clozapine,
-            *[row for p in ("urs", "responded", "no_clz", "trs0", "trs_na", "short_clz")
-              for row in ap_history(p)],
+            *[
+                row
+                for p in ("urs", "responded", "no_clz", "trs0", "trs_na", "short_clz")
+                for row in ap_history(p)
+            ],
             drug("trs_na", "clozapine", -200, -100, 400),
             drug("short_clz", "clozapine", -200, -118, 400),  # 83 days
         ],
-    )  # fmt: skip
+    )
     assert get(out, "urs", "trs") == 1.0 and get(out, "urs", "urs") == 1.0
     assert get(out, "responded", "trs") == 1.0 and get(out, "responded", "urs") == 0.0
     assert get(out, "no_clz", "trs") == 1.0 and get(out, "no_clz", "urs") == 0.0
@@ -415,8 +460,14 @@ def ad_history(person: str) -> list[dict[str, Any]]:
 
 def test_trd_needs_two_separate_antidepressant_trials_and_baseline_qids_of_11() -> None:
     out = run(
-        [("q11", "F32"), ("q10", "F33"), ("one", "F32"), ("overlap", "F32"), ("noqids", "F32"),
-         ("psychosis", "F20")],
+        [
+            ("q11", "F32"),
+            ("q10", "F33"),
+            ("one", "F32"),
+            ("overlap", "F32"),
+            ("noqids", "F32"),
+            ("psychosis", "F20"),
+        ],
         observations=[
             *qids("q11", "baseline", qids_with_total(11)),
             *qids("q10", "baseline", qids_with_total(10)),
@@ -426,12 +477,15 @@ def test_trd_needs_two_separate_antidepressant_trials_and_baseline_qids_of_11() 
             *qids("psychosis", "baseline", qids_with_total(20)),
         ],
         drugs=[
-            *ad_history("q11"), *ad_history("q10"), *ad_history("noqids"),
-            *ad_history("psychosis"), drug("one", "sertraline", -300, -250, 100),
+            *ad_history("q11"),
+            *ad_history("q10"),
+            *ad_history("noqids"),
+            *ad_history("psychosis"),
+            drug("one", "sertraline", -300, -250, 100),
             drug("overlap", "sertraline", -300, -250, 100),
             drug("overlap", "mirtazapine", -260, -200, 30),
         ],
-    )  # fmt: skip
+    )
     assert get(out, "q11", "qids_total", "baseline") == 11.0
     assert get(out, "q11", "trd") == 1.0
     assert get(out, "q10", "trd") == 0.0
@@ -478,8 +532,11 @@ def test_qids_response_and_remission() -> None:
 
 def test_panss_scores_are_sums_and_missing_when_one_item_is_missing() -> None:
     full = panss("a", "baseline", [4, 3, 5, 2, 1, 1, 2], rest=2)
-    without_g16 = [r for r in panss("a", "week6", [4, 3, 5, 2, 1, 1, 2], rest=2)
-                   if r["variable"] != "panss_g16"]  # fmt: skip
+    without_g16 = [
+        r
+        for r in panss("a", "week6", [4, 3, 5, 2, 1, 1, 2], rest=2)
+        if r["variable"] != "panss_g16"
+    ]
     out = run([("a", "F20")], observations=[*full, *without_g16])
     assert get(out, "a", "panss_positive", "baseline") == 18.0  # 4+3+5+2+1+1+2
     assert get(out, "a", "panss_negative", "baseline") == 14.0  # 7 × 2
@@ -548,8 +605,12 @@ def test_cpz_eq_current_sums_concurrent_antipsychotics() -> None:
     assert get(out, "b", "clozapine_current", "week6") == 1.0
     assert get(out, "b", "antipsychotic_current", "week26") == 0.0
     assert get(out, "b", "cpz_eq_current", "week26") == 0.0
-    for v in ("antipsychotic_current", "clozapine_current", "antidepressant_current",
-              "cpz_eq_current"):  # fmt: skip
+    for v in (
+        "antipsychotic_current",
+        "clozapine_current",
+        "antidepressant_current",
+        "cpz_eq_current",
+    ):
         assert get(out, "c", v, "week6") == 0.0  # the site has drug rows: 0, not missing
 
 
@@ -562,15 +623,20 @@ def test_medication_is_zero_for_persons_without_rows_when_the_site_has_some() ->
     # frames holding only some persons of a site whose other persons have drug rows
     out = derive_all(
         frame("persons", [{"person_id": "a", "primary_diagnosis": "F20"}]),
-        frame("visits", [{"person_id": "a", "label": "baseline", "day": None},
-                         {"person_id": "a", "label": "week6", "day": 42},
-                         {"person_id": "a", "label": "week12", "day": None}]),
+        frame(
+            "visits",
+            [
+                {"person_id": "a", "label": "baseline", "day": None},
+                {"person_id": "a", "label": "week6", "day": 42},
+                {"person_id": "a", "label": "week12", "day": None},
+            ],
+        ),
         frame("observations", []),
         frame("drugs", []),
         frame("mrs", []),
         frame("events", []),
         site_has_drug_rows=True,
-    )  # fmt: skip
+    )
     assert get(out, "a", "cpz_eq_current", "baseline") == 0.0  # baseline is day 0
     assert get(out, "a", "antipsychotic_current", "week6") == 0.0
     assert get(out, "a", "antipsychotic_current", "week12") is None  # day unknown
@@ -584,10 +650,18 @@ def test_mrs_variables_from_measure_rows() -> None:
         visit: str, region: str, metabolite: str, value: float, scanner: str = "siemens-prisma-1"
     ) -> dict[str, Any]:
         return {
-            "person_id": "a", "visit": visit, "region": region, "metabolite": metabolite,
-            "value": value, "unit": "i.u.", "reference": "Cr", "crlb_pct": 8.0,
-            "scanner_id": scanner, "field_strength_t": 3.0, "te_ms": 30.0,
-        }  # fmt: skip
+            "person_id": "a",
+            "visit": visit,
+            "region": region,
+            "metabolite": metabolite,
+            "value": value,
+            "unit": "i.u.",
+            "reference": "Cr",
+            "crlb_pct": 8.0,
+            "scanner_id": scanner,
+            "field_strength_t": 3.0,
+            "te_ms": 30.0,
+        }
 
     out = run(
         [("a", "F20")],
@@ -661,12 +735,22 @@ def full_example() -> pd.DataFrame:
         ],
         drugs=[*ap_history("a"), *ad_history("b"), drug("a", "clozapine", 0, None, 400)],
         mrs=[
-            {"person_id": "a", "visit": "baseline", "region": "dACC", "metabolite": "Glu",
-             "value": 11.0, "unit": "i.u.", "reference": "water", "crlb_pct": 5.0,
-             "scanner_id": "ge-1", "field_strength_t": 3.0, "te_ms": 35.0},
+            {
+                "person_id": "a",
+                "visit": "baseline",
+                "region": "dACC",
+                "metabolite": "Glu",
+                "value": 11.0,
+                "unit": "i.u.",
+                "reference": "water",
+                "crlb_pct": 5.0,
+                "scanner_id": "ge-1",
+                "field_strength_t": 3.0,
+                "te_ms": 35.0,
+            },
         ],
         events=[{"person_id": "a", "kind": "relapse", "day": 100}],
-    )  # fmt: skip
+    )
 
 
 def test_output_shape_levels_and_values_fit_the_dictionary() -> None:
@@ -820,26 +904,43 @@ def synthetic_site(n_persons: int, seed: int = 1) -> dict[str, pd.DataFrame]:
     scanned = ids[: n_persons // 5]
     mrs = pd.DataFrame(
         {
-            "person_id": np.repeat(scanned, 2), "visit": "baseline",
-            "region": np.tile(["dACC", "mPFC"], len(scanned)), "metabolite": "Glx",
-            "value": rng.normal(12, 1, 2 * len(scanned)), "unit": "i.u.", "reference": "Cr",
-            "crlb_pct": 6.0, "scanner_id": "s1", "field_strength_t": 3.0, "te_ms": 30.0,
+            "person_id": np.repeat(scanned, 2),
+            "visit": "baseline",
+            "region": np.tile(["dACC", "mPFC"], len(scanned)),
+            "metabolite": "Glx",
+            "value": rng.normal(12, 1, 2 * len(scanned)),
+            "unit": "i.u.",
+            "reference": "Cr",
+            "crlb_pct": 6.0,
+            "scanner_id": "s1",
+            "field_strength_t": 3.0,
+            "te_ms": 30.0,
         }
-    )  # fmt: skip
+    )
     relapsing = ids[rng.random(n_persons) < 0.2]
     events = pd.DataFrame(
         {"person_id": relapsing, "kind": "relapse", "day": rng.integers(1, 365, len(relapsing))}
     )
-    return {"persons": persons, "visits": visits, "observations": observations,
-            "drugs": drugs, "mrs": mrs, "events": events}  # fmt: skip
+    return {
+        "persons": persons,
+        "visits": visits,
+        "observations": observations,
+        "drugs": drugs,
+        "mrs": mrs,
+        "events": events,
+    }
 
 
 def test_derive_all_on_a_4000_person_synthetic_site() -> None:
     site = synthetic_site(4000)
     out = derive_all(
-        site["persons"], site["visits"], site["observations"],
-        site["drugs"], site["mrs"], site["events"],
-    )  # fmt: skip
+        site["persons"],
+        site["visits"],
+        site["observations"],
+        site["drugs"],
+        site["mrs"],
+        site["events"],
+    )
     psychotic = site["persons"]["primary_diagnosis"].isin(["F20", "F25"])
     n_psychotic = int(psychotic.sum())
     # every psychosis visit has all 30 items, so 4 scores each

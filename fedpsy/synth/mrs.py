@@ -17,12 +17,11 @@ from numpy.typing import NDArray
 from fedpsy.synth.persons import Cohort
 from fedpsy.synth.sites import Scanner
 from fedpsy.synth.visits import Schedule
+from schemas.cdm import METABOLITES, REGIONS
 
 FloatArray = NDArray[np.float64]
 
-REGIONS: tuple[str, ...] = ("dACC", "mPFC", "OCC")
 MEASURED: tuple[str, ...] = ("Glu", "Gln", "NAA", "GABA")
-METABOLITES: tuple[str, ...] = ("Glu", "Gln", "Glx", "NAA", "GABA")
 MEAN = np.asarray([[11.0, 3.5, 10.5, 1.9], [10.8, 3.4, 10.2, 1.8], [9.5, 2.8, 11.2, 1.6]])
 SD = np.asarray([1.1, 0.7, 0.9, 0.3])
 TRS_EFFECT = np.asarray([[0.5, 0.3, 0.0, 0.0], [0.25, 0.15, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])

@@ -29,12 +29,12 @@ from fedpsy.synth.sites import DIAGNOSES, SiteProfile
 from fedpsy.synth.treatments import make_treatments
 from fedpsy.synth.visits import Schedule, make_schedule
 from fedpsy.synth.writer import TextColumn, as_text
+from schemas.cdm import OBSERVATIONS
 
 FloatArray = NDArray[np.float64]
 
 OBSERVATION_COLUMNS: tuple[str, ...] = (
-    "person_id",
-    "visit",
+    *OBSERVATIONS.names,
     "age",
     "education_years",
     *P.ITEMS,

@@ -12,28 +12,14 @@ from typing import TextIO
 import numpy as np
 from numpy.typing import NDArray
 
+from schemas import cdm
+
 TextColumn = NDArray[np.object_]
 
-TABLES: dict[str, tuple[str, ...]] = {
-    "person": ("person_id", "sex", "birth_year", "primary_diagnosis"),
-    "visit": ("person_id", "visit", "day"),
-    "observations": (),  # columns from fedpsy.synth.tables.OBSERVATION_COLUMNS
-    "drug_exposure": ("person_id", "drug", "start_day", "end_day", "daily_dose_mg", "adherence"),
-    "mrs_measure": (
-        "person_id",
-        "visit",
-        "region",
-        "metabolite",
-        "value",
-        "unit",
-        "reference",
-        "crlb_pct",
-        "scanner_id",
-        "field_strength_t",
-        "te_ms",
-    ),
-    "event": ("person_id", "kind", "day"),
-}
+TABLES: dict[str, tuple[str, ...]] = {table.file: table.names for table in cdm.TABLES}
+"""The columns of each ingest file, in file order (:mod:`schemas.cdm`); the flat observation
+file's variable columns follow its fixed ones (:data:`fedpsy.synth.tables.OBSERVATION_COLUMNS`).
+"""
 
 
 def _number(value: float) -> str:
@@ -98,7 +84,10 @@ class TableWriter:
 
 
 class SiteWriter:
-    """The six ingest files of one site folder (stale files of an earlier run removed)."""
+    """The six ingest files of one site folder (stale files of an earlier run removed).
+
+    ``observation_columns``: the flat observation file's header, its fixed columns first.
+    """
 
     def __init__(self, folder: Path, observation_columns: tuple[str, ...]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -106,7 +95,8 @@ class SiteWriter:
         for name, columns in TABLES.items():
             path = folder / f"{name}.csv"
             path.unlink(missing_ok=True)
-            self.tables[name] = TableWriter(path, columns or observation_columns)
+            flat = name == cdm.OBSERVATIONS.file
+            self.tables[name] = TableWriter(path, observation_columns if flat else columns)
 
     def append(self, chunk: dict[str, dict[str, TextColumn]]) -> None:
         for name, columns in chunk.items():

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from node.store.tables import PERSON_LEVEL
+from schemas import cdm
 from schemas.errors import BadInput
 
 logger = logging.getLogger(__name__)
@@ -23,30 +24,24 @@ logger = logging.getLogger(__name__)
 BASELINE = "baseline"
 """Visit label of the index visit (day 0 by definition of the CDM)."""
 
-OUTPUT_COLUMNS = ("person_id", "visit", "variable", "value_num", "value_text")
-"""Columns of the LONG frame every derivation returns."""
+OUTPUT_COLUMNS = cdm.LONG_COLUMNS
+"""Columns of the LONG frame every derivation returns (the store's observation rows)."""
+
+FRAME_TABLES: Mapping[str, cdm.CdmTable] = {
+    "persons": cdm.PERSON,
+    "visits": cdm.VISIT,
+    "observations": cdm.OBSERVATIONS,
+    "drugs": cdm.DRUG_EXPOSURE,
+    "mrs": cdm.MRS_MEASURE,
+    "events": cdm.EVENT,
+}
+"""The CDM table each input frame of :func:`node.cdm_variables.derive_all` is read from."""
 
 INPUT_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    "persons": ("person_id", "sex", "birth_year", "primary_diagnosis"),
-    "visits": ("person_id", "label", "day"),
-    "observations": ("person_id", "visit", "variable", "value_num", "value_text"),
-    "drugs": ("person_id", "drug", "start_day", "end_day", "daily_dose_mg", "adherence"),
-    "mrs": (
-        "person_id",
-        "visit",
-        "region",
-        "metabolite",
-        "value",
-        "unit",
-        "reference",
-        "crlb_pct",
-        "scanner_id",
-        "field_strength_t",
-        "te_ms",
-    ),
-    "events": ("person_id", "kind", "day"),
+    frame: table.store_columns for frame, table in FRAME_TABLES.items()
 }
-"""The CDM columns each input frame of :func:`node.cdm_variables.derive_all` must have."""
+"""The CDM columns each input frame must have: its table's store columns (observations as
+LONG rows)."""
 
 
 def require_columns(frame: pd.DataFrame, table: str) -> None:
@@ -177,6 +172,7 @@ def empty_long() -> pd.DataFrame:
 
 __all__ = [
     "BASELINE",
+    "FRAME_TABLES",
     "INPUT_COLUMNS",
     "OUTPUT_COLUMNS",
     "PERSON_LEVEL",

@@ -17,11 +17,12 @@ import logging
 import pandas as pd
 
 from node.cdm_variables.frames import as_float, wide
+from schemas.cdm import METABOLITES, REGIONS
 
 logger = logging.getLogger(__name__)
 
-MRS_REGIONS = ("dacc", "mpfc", "occ")
-MRS_METABOLITES = ("glu", "gln", "glx", "naa", "gaba")
+MRS_REGIONS = tuple(r.lower() for r in REGIONS)
+MRS_METABOLITES = tuple(m.lower() for m in METABOLITES)
 MRS_VALUE_VARIABLES = tuple(f"{r}_{m}" for r in MRS_REGIONS for m in MRS_METABOLITES)
 MRS_SESSION_VARIABLES = ("mrs_scanner", "mrs_field_strength_t")
 

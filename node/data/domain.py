@@ -92,8 +92,10 @@ def probe_frame(variables: Sequence[Variable]) -> pd.DataFrame:
         values = points[v.code]
         cycled = np.resize(rng.permutation(values), length)
         cycled[: len(values)] = values
-        corner = [c[list(points).index(v.code)] if list(points).index(v.code) < CORNERS
-                  else values[0] for c in corners]  # fmt: skip
+        corner = [
+            c[list(points).index(v.code)] if list(points).index(v.code) < CORNERS else values[0]
+            for c in corners
+        ]
         columns[v.code] = [*cycled.tolist(), *corner]
     frame = pd.DataFrame(columns)
     paired = pd.DataFrame(_pairs(numeric))

@@ -62,11 +62,6 @@ class Design:
         return int(self.x.shape[0])
 
 
-def formula_variables(formula: str) -> list[str]:
-    """The variables a handler must ask its frame source for."""
-    return parse_formula(formula).variables
-
-
 def _recategorize(frame: pd.DataFrame, categories: Mapping[str, Sequence[str]]) -> None:
     for variable, levels in categories.items():
         if variable not in frame.columns:
@@ -180,4 +175,4 @@ def _check_finite(formula: str, names: list[str], values: Matrix) -> None:
         )
 
 
-__all__ = ["Design", "build_design", "formula_variables"]
+__all__ = ["Design", "build_design"]

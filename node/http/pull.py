@@ -90,9 +90,13 @@ class Poller:
 
     async def replay(self, message: dict[str, Any]) -> tuple[int, str]:
         """The node API's answer to one collected request."""
-        return await replay(self.app, str(message["method"]), str(message["path"]),
-                            dict(message["headers"]),
-                            str(message["body"]).encode("utf-8"))  # fmt: skip
+        return await replay(
+            self.app,
+            str(message["method"]),
+            str(message["path"]),
+            dict(message["headers"]),
+            str(message["body"]).encode("utf-8"),
+        )
 
     async def _signed(self, method: str, path: str, body: bytes, timeout: float) -> httpx.Response:
         headers = sign_headers(self.key, method, path, body)

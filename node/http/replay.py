@@ -33,14 +33,16 @@ def problem(error: FedpsyError, path: str) -> tuple[int, str]:
     return error.http_status, json.dumps(error.problem(path))
 
 
-async def replay(app: Any, method: str, path: str, headers: Mapping[str, str],
-                 body: bytes) -> tuple[int, str]:  # fmt: skip
+async def replay(
+    app: Any, method: str, path: str, headers: Mapping[str, str], body: bytes
+) -> tuple[int, str]:
     """The node API's answer to one request (a 404 problem for anything but the
     coordinator-facing routes)."""
     if not REPLAYED.fullmatch(path.split("?", 1)[0]):
         log.warning("refused to replay", extra={"path": path})
-        return problem(FedpsyError(f"{path} is not served to relayed requests",
-                                   code="not_found"), path)  # fmt: skip
+        return problem(
+            FedpsyError(f"{path} is not served to relayed requests", code="not_found"), path
+        )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=APP_BASE) as local:
         response = await local.request(method, path, headers=dict(headers), content=body)

@@ -21,13 +21,14 @@ from node.ingest.mapping import Mapping
 from node.ingest.problems import Problems, fail
 from node.ingest.reader import count_rows, sha256_of
 from node.ingest.rederive import rederive
-from node.ingest.tablespec import TABLE_FILES, table_specs
+from node.ingest.tablespec import table_specs
 from node.store import tables as t
+from schemas.cdm import OBSERVATIONS, TABLE_FILES
 from schemas.dictionary import Dictionary
 
 log = logging.getLogger(__name__)
 SUFFIXES = (".csv", ".parquet")
-FLAT = "observations"
+FLAT = OBSERVATIONS.file
 
 
 @dataclass
@@ -67,7 +68,7 @@ def files_to_load(path: Path, table: str | None) -> list[tuple[Path, str]]:
         raise fail(path.name, "unsupported file type; use .csv or .parquet")
     if table is None:
         table = path.stem if path.stem in TABLE_FILES else FLAT
-    if table == "observation":
+    if table == OBSERVATIONS.table:
         table = FLAT
     if table not in TABLE_FILES:
         raise fail(path.name, f"unknown table {table!r}; use one of {', '.join(TABLE_FILES)}")

@@ -24,6 +24,7 @@ from node.ingest.tablespec import TableSpec
 from node.ingest.upsert import upsert
 from node.store import tables as t
 from node.store.tables import PERSON_LEVEL
+from schemas.cdm import LONG_COLUMNS, LONG_KEY, OBSERVATIONS, VISIT
 
 DEFAULT_VISIT = "baseline"
 
@@ -157,12 +158,15 @@ def load_table_file(
 
 
 def flat_rules(ctx: IngestContext) -> dict[str, Rule]:
-    rules: dict[str, Rule] = {
+    """Rules of a flat file's fixed columns (:data:`schemas.cdm.OBSERVATIONS`), then one per
+    observation variable of the dictionary."""
+    fixed: dict[str, Rule] = {
         "person_id": pattern_rule(ID_PATTERN, "person id: 1-64 letters, digits, '.', '_' or '-'"),
         "visit": pattern_rule(
             LABEL_PATTERN, "visit label: 1-32 letters, digits, '_' or '-'", required=False
         ),
     }
+    rules = {c: fixed[c] for c in OBSERVATIONS.names}
     for code in ctx.dictionary.codes(source="observation"):
         rules[code] = variable_rule(ctx.dictionary.get(code))
     return rules
@@ -201,19 +205,19 @@ def load_flat_file(
     rules = flat_rules(ctx)
     _flat_hint(ctx, header, file, problems)
     if problems:
-        return FileOutcome(file, "observation", 0, 0)
+        return FileOutcome(file, OBSERVATIONS.table, 0, 0)
     _check_columns(
         file,
         header,
         rules,
-        {"person_id"},
+        set(OBSERVATIONS.required),
         problems,
         "not a dictionary variable (add it with --dictionary extra.yaml, rename it "
         "with --mapping, or drop it)",
     )
     if problems:
-        return FileOutcome(file, "observation", 0, 0)
-    variables = [c for c in header if c not in ("person_id", "visit")]
+        return FileOutcome(file, OBSERVATIONS.table, 0, 0)
+    variables = [c for c in header if c not in OBSERVATIONS.names]
     person_level = {c for c in variables if ctx.dictionary.get(c).level == "person"}
     seen: set[tuple[object, ...]] = set()
     person_values: dict[tuple[str, str], object] = {}
@@ -240,15 +244,15 @@ def load_flat_file(
             ctx.tick(len(frame))
             continue
         ctx.create_persons(dict.fromkeys(keys["person_id"]), batch_id)
-        visits_seen = keys.rename(columns={"visit": "label"}).drop_duplicates()
-        upsert(ctx.conn, t.visit, visits_seen, ("person_id", "label"))  # day unknown yet
+        visits_seen = keys.rename(columns=VISIT.rename).drop_duplicates()
+        upsert(ctx.conn, t.visit, visits_seen, VISIT.store_key)  # day unknown yet
         long["batch_id"] = batch_id
-        upsert(ctx.conn, t.observation, long, ("person_id", "visit", "variable"))
+        upsert(ctx.conn, t.observation, long, LONG_KEY)
         ctx.touched.update(keys["person_id"])
         rows += len(frame)
         values += len(long)
         ctx.tick(len(frame))
-    return FileOutcome(file, "observation", rows, values)
+    return FileOutcome(file, OBSERVATIONS.table, rows, values)
 
 
 def _to_long(
@@ -300,7 +304,7 @@ def _to_long(
             )
         )
     if not parts:
-        return pd.DataFrame(columns=["person_id", "visit", "variable", "value_num", "value_text"])
+        return pd.DataFrame(columns=list(LONG_COLUMNS))
     long = pd.concat(parts, ignore_index=True)
-    long = long.drop_duplicates(subset=["person_id", "visit", "variable"])
+    long = long.drop_duplicates(subset=list(LONG_KEY))
     return long.sort_values(["variable", "visit", "person_id"])  # the store's key order

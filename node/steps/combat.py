@@ -86,11 +86,13 @@ class CombatRows:
         ratios = tuple(r for mine in each for r in dominance_ratios(sums[mine]))
         revealed = Disclosure(rows=self.n, cells=cells + binary_cells(self.y), dominance=ratios)
         if design is not None:
-            revealed = revealed.model_copy(update={
-                "parameters": int(np.sum(np.any(design != 0.0, axis=0))),
-                "support": support(design),
-                "leverage": max_leverage(design),
-            })  # fmt: skip
+            revealed = revealed.model_copy(
+                update={
+                    "parameters": int(np.sum(np.any(design != 0.0, axis=0))),
+                    "support": support(design),
+                    "leverage": max_leverage(design),
+                }
+            )
         rows = row_ids(self.index)
         used = ((READ, self.read), (USED, rows), *uses(self.variables, rows, each))
         queries = tuple(Query(v, rows, self.x) for v in self.variables)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from node.data.formula import Design, Matrix, build_design, formula_variables
+from node.data.formula import Design, Matrix, build_design
 from node.data.source import FrameSource
 from node.steps.base import READ, USED, Computed, Query, Use
 from node.steps.disclosure import (
@@ -26,6 +26,7 @@ from node.steps.disclosure import (
     two_valued_masks,
     uses,
 )
+from schemas.formula import variables_in_formula
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.design import (
     BasisStep,
@@ -71,7 +72,7 @@ def probe(
 
 def design_of(step: DesignStep, source: FrameSource) -> Design:
     """The complete-case design ``step`` asks for, on ``source``'s rows."""
-    variables = formula_variables(step.formula)
+    variables = variables_in_formula(step.formula)  # the step checked its outcome
     probe(source, step.formula, variables, step.categories)
     frame = source.frame(variables, step.visit, step.cohort)
     return build_design(step.formula, frame, columns=step.columns, categories=step.categories)
