@@ -27,7 +27,7 @@ from coordinator.training import registry as models
 from coordinator.web import mount_dashboard
 from coordinator.web.session import request_token
 from schemas import __version__
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.problems import install_problem_handlers
 
 CATALOG_TTL_S = 600.0
@@ -84,7 +84,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     def job(user: User, job_id: str) -> dict[str, Any]:
         found = jobs.get_job(coordinator.engine, job_id)
         if found is None:
-            raise FedpsyError(f"no job {job_id!r}", code="not_found")
+            raise FedpsyError(f"no job {job_id!r}", code=ErrorCode.NOT_FOUND)
         return found
 
     @app.get("/v1/models/{model_id}")

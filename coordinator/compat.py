@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 PSEUDO = {"site"}
 
@@ -35,6 +35,6 @@ def check_compatible(used: Iterable[str], hashes: Mapping[str, Mapping[str, str]
     if problems:
         raise FedpsyError(
             "; ".join(problems),
-            code="dictionary_mismatch",
+            code=ErrorCode.DICTIONARY_MISMATCH,
             extra={"variables": [p.split(":")[0] for p in problems]},
         )

@@ -7,22 +7,22 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
+from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError, known_code
 
 T = TypeVar("T")
 
 
 @dataclass
 class SiteFailure(Exception):
-    """One site's failure: a catalog code and a public detail."""
+    """One site's failure: its code (as the site gave it) and a public detail."""
 
     code: str
     detail: str = ""
 
     @property
     def refused(self) -> bool:
-        kind = CATALOG.get(self.code)
-        return kind is not None and kind.exit_code == EXIT_REFUSED
+        code = known_code(self.code)
+        return code is not None and CATALOG[code].exit_code == EXIT_REFUSED
 
 
 class SitesFailed(FedpsyError):
@@ -35,15 +35,16 @@ class SitesFailed(FedpsyError):
             f"site {s}: {f.code}" + (f" ({f.detail})" if f.detail else "")
             for s, f in sorted(failures.items())
         )
-        code = "refused" if refused else self._error_code(failures)
+        code = ErrorCode.REFUSED if refused else self._error_code(failures)
         super().__init__(
             detail, code=code, extra={"sites": {s: f.code for s, f in sorted(failures.items())}}
         )
 
     @staticmethod
-    def _error_code(failures: dict[str, SiteFailure]) -> str:
+    def _error_code(failures: dict[str, SiteFailure]) -> ErrorCode:
         codes = {f.code for f in failures.values() if not f.refused}
-        return codes.pop() if len(codes) == 1 and next(iter(codes)) in CATALOG else "internal"
+        known = known_code(codes.pop()) if len(codes) == 1 else None
+        return known or ErrorCode.INTERNAL
 
     @property
     def refusing_sites(self) -> list[str]:

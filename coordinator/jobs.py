@@ -19,7 +19,7 @@ from coordinator.federation import Federation, privacy_of
 from coordinator.quorum import check_quorum_possible, go_on_without
 from schemas.analyses import parse_request
 from schemas.cohort import selected_sites
-from schemas.errors import CATALOG, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, FedpsyError
+from schemas.errors import CATALOG, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ErrorCode, FedpsyError
 
 log = logging.getLogger(__name__)
 FederationFor = Callable[[list[str]], Federation]
@@ -81,7 +81,8 @@ async def run_request(
         sites = selected_sites(request.cohort, sorted({*variable_hashes, *(unavailable or {})}))
         if not sites:
             raise FedpsyError(
-                "no registered site matches the request's site condition", code="request_invalid"
+                "no registered site matches the request's site condition",
+                code=ErrorCode.REQUEST_INVALID,
             )
         check_quorum_possible(request, sites)
         sites, dropped = go_on_without(request, sites, unavailable or {})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 
 class CoordinatorConfig(BaseModel):
@@ -56,14 +56,16 @@ class CoordinatorDir:
             raise FedpsyError(
                 f"{self.root}: no coordinator.toml here; create it with "
                 f"`fedpsy coordinator init {self.root}`",
-                code="not_initialized",
+                code=ErrorCode.NOT_INITIALIZED,
             )
         return self
 
 
 def write_config(cdir: CoordinatorDir, database_url: str | None) -> CoordinatorConfig:
     if cdir.config.exists():
-        raise FedpsyError(f"{cdir.root} already holds a coordinator", code="already_initialized")
+        raise FedpsyError(
+            f"{cdir.root} already holds a coordinator", code=ErrorCode.ALREADY_INITIALIZED
+        )
     cdir.root.mkdir(parents=True, exist_ok=True)
     config = CoordinatorConfig(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"), database_url=database_url
@@ -85,4 +87,4 @@ def load_config(cdir: CoordinatorDir) -> CoordinatorConfig:
         with cdir.config.open("rb") as fh:
             return CoordinatorConfig.model_validate(tomllib.load(fh))
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
-        raise FedpsyError(f"{cdir.config}: {exc}", code="config_invalid") from exc
+        raise FedpsyError(f"{cdir.config}: {exc}", code=ErrorCode.CONFIG_INVALID) from exc

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from coordinator.failures import SiteFailure
 from coordinator.store import registry
 from coordinator.store import tables as t
-from schemas.errors import AuthError, FedpsyError
+from schemas.errors import AuthError, ErrorCode, FedpsyError
 from schemas.keys import fingerprint, public_key_from_pem
 from schemas.verify import WINDOW_S, check_signature
 from schemas.wire import NodeInfo
@@ -118,7 +118,7 @@ class Mailbox:
             raise AuthError(
                 f"no pull node is registered as {site!r}; register it with "
                 "`fedpsy coordinator add-node DIR --site SITE --pull --key FILE`",
-                code="unknown_key",
+                code=ErrorCode.UNKNOWN_KEY,
             )
         key = public_key_from_pem(node.public_key.encode(), f"pinned key of {site}")
         now = time.time()
@@ -139,7 +139,7 @@ class Mailbox:
                 conn.execute(insert(t.pull_nonce).values(nonce=signed.nonce, seen_at=now))
         except IntegrityError:
             raise AuthError(
-                "this nonce was already used; sign each request afresh", code="replayed"
+                "this nonce was already used; sign each request afresh", code=ErrorCode.REPLAYED
             ) from None
         return node
 
@@ -151,14 +151,15 @@ class Mailbox:
                 info = NodeInfo.model_validate_json(body)
             except ValueError:
                 raise FedpsyError(
-                    "a poll's body must be the node's NodeInfo (JSON)", code="request_invalid"
+                    "a poll's body must be the node's NodeInfo (JSON)",
+                    code=ErrorCode.REQUEST_INVALID,
                 ) from None
             presented = fingerprint(public_key_from_pem(info.public_key.encode()))
             if info.site != node.site or presented != node.fingerprint:
                 raise FedpsyError(
                     f"the posted info names site {info.site!r} with key "
                     f"{presented[:16]}…, not {node.site!r} with its pinned key",
-                    code="bad_signature",
+                    code=ErrorCode.BAD_SIGNATURE,
                 )
         registry.touch_node(self.engine, node.site, info)
 
@@ -226,5 +227,5 @@ class Mailbox:
             raise FedpsyError(
                 f"no message {message_id!r} is waiting for an answer from "
                 f"{site!r} (unknown, expired or already answered)",
-                code="not_found",
+                code=ErrorCode.NOT_FOUND,
             )

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from coordinator.mailbox import Mailbox
 from coordinator.store import registry
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 
 class PulledAnswer(BaseModel):
@@ -62,7 +62,7 @@ def pull_router(mailbox: Mailbox) -> APIRouter:
             answer = PulledAnswer.model_validate_json(body)
         except ValidationError:
             raise FedpsyError(
-                'post {"status": CODE, "body": TEXT}', code="request_invalid"
+                'post {"status": CODE, "body": TEXT}', code=ErrorCode.REQUEST_INVALID
             ) from None
         await run_in_threadpool(mailbox.answer, site, message_id, answer.status, answer.body)
         return Response(status_code=204)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from coordinator.failures import SiteFailure, SitesFailed
 from schemas.analyses.base import AnalysisBase
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 
 def quorum_error(
@@ -31,7 +31,7 @@ def quorum_error(
     return FedpsyError(
         f"{able} of {len(sites)} sites can answer but the request needs "
         f"min_sites={min_sites}" + (f" — {why}" if why else ""),
-        code="quorum_not_met",
+        code=ErrorCode.QUORUM_NOT_MET,
         extra={"sites": {s: f.code for s, f in sorted(failures.items())}},
     )
 
@@ -42,7 +42,7 @@ def check_quorum_possible(request: AnalysisBase, sites: Sequence[str]) -> None:
         raise FedpsyError(
             f"the request needs min_sites={request.min_sites} but only "
             f"{len(sites)} sites take part ({', '.join(sites)})",
-            code="quorum_not_met",
+            code=ErrorCode.QUORUM_NOT_MET,
         )
 
 

@@ -21,7 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from coordinator.failures import SiteFailure, SitesFailed, collect
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.secagg import fixedpoint, keys, protocol, shamir
 from schemas.secagg.wire import (
     DpRelease,
@@ -56,7 +56,7 @@ class Transport(Protocol):
 
 def _failed(detail: str, sites: Mapping[str, SiteFailure] | None = None) -> FedpsyError:
     extra = {"sites": {s: f.code for s, f in sorted(sites.items())}} if sites else None
-    return FedpsyError(detail, code="secure_aggregation_failed", extra=extra)
+    return FedpsyError(detail, code=ErrorCode.SECURE_AGGREGATION_FAILED, extra=extra)
 
 
 def _model(model: type[M], data: Any, site: str) -> M:

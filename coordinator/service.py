@@ -23,7 +23,7 @@ from coordinator.store import jobs, registry
 from coordinator.store.tables import metadata
 from coordinator.training import registry as models
 from coordinator.transport import NodeTransport, node_transport
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import (
     fingerprint,
     generate_private_key,
@@ -96,7 +96,7 @@ class Coordinator:
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise FedpsyError(
-                f"cannot reach the node at {url}: {exc}", code="site_unreachable"
+                f"cannot reach the node at {url}: {exc}", code=ErrorCode.SITE_UNREACHABLE
             ) from None
         info = NodeInfo.model_validate_json(response.content)
         key = public_key_from_pem(info.public_key.encode(), f"{url}/v1/info public_key")
@@ -110,7 +110,8 @@ class Coordinator:
             key = public_key_from_pem(key_file.read_bytes(), str(key_file))
         except OSError as exc:
             raise FedpsyError(
-                f"cannot read the node's public key {key_file}: {exc.strerror}", code="bad_input"
+                f"cannot read the node's public key {key_file}: {exc.strerror}",
+                code=ErrorCode.BAD_INPUT,
             ) from None
         return registry.save_pull_node(
             self.engine, site, public_pem(key).decode("ascii"), fingerprint(key)
@@ -192,7 +193,7 @@ class Coordinator:
                     raise FedpsyError(
                         "no nodes registered; add one with `fedpsy coordinator "
                         "add-node DIR --site SITE --url URL`",
-                        code="bad_input",
+                        code=ErrorCode.BAD_INPUT,
                     )
                 hashes, down = await self._refresh(client, nodes)
             except FedpsyError as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import httpx
 
 from coordinator.settings import CoordinatorSettings
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.tls import client_context
 
 
@@ -56,7 +56,7 @@ class NodeTransport:
             raise FedpsyError(
                 f"{url}: plain HTTP is refused because the coordinator has a "
                 "consortium CA configured; use the node's https:// URL",
-                code="tls_required",
+                code=ErrorCode.TLS_REQUIRED,
             )
 
 

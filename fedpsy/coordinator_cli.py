@@ -13,7 +13,7 @@ from coordinator.service import Coordinator
 from coordinator.store import registry
 from fedpsy.errors import cli_errors
 from fedpsy.serving import serve_config
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 app = typer.Typer(
     help="Run the coordinator: register nodes and researchers, serve the API.", no_args_is_help=True
@@ -66,7 +66,7 @@ def add_node(
     pin the key from a file (the dictionary arrives with the node's first poll)."""
     if pull == (url is not None) or (key is not None) != pull:
         raise FedpsyError(
-            "give either --url URL, or --pull --key NODE_PUBLIC_KEY.pem", code="bad_input"
+            "give either --url URL, or --pull --key NODE_PUBLIC_KEY.pem", code=ErrorCode.BAD_INPUT
         )
     with Coordinator.open(directory) as coord:
         if pull and key is not None:

@@ -44,7 +44,7 @@ from coordinator.training.deploy import (
 from fedpsy.keeper import Kept, keep_running, stop_process
 from node.training.supernode import start_supernode, start_worker
 from node.training.supernode_keys import supernode_key
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.settings import LOOPBACK, local_host
 from schemas.tls import ServerTls, client_context
 
@@ -56,7 +56,7 @@ SUPERNODE_PORT = 9094
 def _split(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise FedpsyError(f"{address!r} is not HOST:PORT", code="bad_input")
+        raise FedpsyError(f"{address!r} is not HOST:PORT", code=ErrorCode.BAD_INPUT)
     return host, int(port)
 
 
@@ -69,7 +69,7 @@ def _secure_files(tls: ServerTls | None) -> tuple[Path, Path, Path] | None:
         raise FedpsyError(
             f"the SuperLink cannot read the password-protected key {tls.keyfile}; give the "
             "coordinator a key without a password (file mode 0600)",
-            code="config_invalid",
+            code=ErrorCode.CONFIG_INVALID,
         )
     return tls.certfile, tls.keyfile, tls.ca_certs
 
@@ -97,11 +97,11 @@ def _check_certificate(address: str, ca: Path) -> None:
             f"where the coordinator reaches it: issue the coordinator's certificate for it "
             f"as well (`fedpsy pki issue PKI_DIR --name coordinator {_san(host)} …`), "
             f"chained to {ca}",
-            code="tls_invalid",
+            code=ErrorCode.TLS_INVALID,
         ) from None
     except OSError as exc:
         raise FedpsyError(f"the SuperLink at {address} cannot be reached over TLS: {exc}",
-                          code="superlink_error") from None  # fmt: skip
+                          code=ErrorCode.SUPERLINK_ERROR) from None  # fmt: skip
 
 
 @contextmanager
@@ -113,7 +113,7 @@ def coordinator_superlink(directory: Path, *, start: bool, attach: str | None,
     A started SuperLink listens on ``host``; with the coordinator's TLS (certificate, key
     and CA) it admits only registered SuperNodes, without it it must stay on loopback."""
     if start and attach is not None:
-        raise FedpsyError("give either --flower or --superlink ADDRESS", code="bad_input")
+        raise FedpsyError("give either --flower or --superlink ADDRESS", code=ErrorCode.BAD_INPUT)
     if not start and attach is None:
         yield None
         return
@@ -128,7 +128,7 @@ def coordinator_superlink(directory: Path, *, start: bool, attach: str | None,
                 f"a SuperLink without TLS admits any SuperNode, so it listens on loopback "
                 f"only, not on {host}: set the coordinator's tls_certfile, tls_keyfile and "
                 "tls_ca_certs (SuperNode authentication is then on)",
-                code="config_invalid",
+                code=ErrorCode.CONFIG_INVALID,
             )
         database = home / "superlink.db" if files is not None else None
         process = start_superlink(home, port, home / "superlink.log", host=host,

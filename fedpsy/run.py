@@ -22,7 +22,7 @@ from node.http.api import create_app
 from node.privacy.approvals import approve_app
 from node.service import NodeService
 from node.site import NodeSite
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.training.bundle import app_hash
 
 DONE = ("ok", "refused", "error")
@@ -32,9 +32,9 @@ def read_request(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise FedpsyError(f"{path}: {exc}", code="request_invalid") from None
+        raise FedpsyError(f"{path}: {exc}", code=ErrorCode.REQUEST_INVALID) from None
     if not isinstance(data, dict):
-        raise FedpsyError(f"{path}: a request is a JSON object", code="request_invalid")
+        raise FedpsyError(f"{path}: a request is a JSON object", code=ErrorCode.REQUEST_INVALID)
     return data
 
 
@@ -44,7 +44,7 @@ def run_remote(
     """Submit to a running coordinator and wait for the job to finish."""
     if not token:
         raise FedpsyError(
-            "a coordinator URL needs a token: --token or FEDPSY_TOKEN", code="unauthorized"
+            "a coordinator URL needs a token: --token or FEDPSY_TOKEN", code=ErrorCode.UNAUTHORIZED
         )
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
@@ -52,7 +52,10 @@ def run_remote(
             response = client.post("/v1/analyses", json=request)
             if response.status_code >= 400:
                 problem = response.json()
-                raise FedpsyError(problem.get("detail", ""), code=problem.get("code", "internal"))
+                raise FedpsyError(
+                    problem.get("detail", ""),
+                    code=ErrorCode(problem.get("code", ErrorCode.INTERNAL)),
+                )
             job_id = response.json()["job_id"]
             while True:
                 job = client.get(f"/v1/analyses/{job_id}").json()
@@ -61,7 +64,7 @@ def run_remote(
                 time.sleep(poll)
         except httpx.HTTPError as exc:
             raise FedpsyError(
-                f"cannot reach the coordinator at {url}: {exc}", code="site_unreachable"
+                f"cannot reach the coordinator at {url}: {exc}", code=ErrorCode.SITE_UNREACHABLE
             ) from None
 
 
@@ -87,7 +90,7 @@ def run(
 def parse_site(spec: str) -> tuple[str, Path]:
     name, sep, file = spec.partition("=")
     if not sep or not name or not file:
-        raise FedpsyError(f"--site {spec!r}: use NAME=FILE.csv", code="bad_input")
+        raise FedpsyError(f"--site {spec!r}: use NAME=FILE.csv", code=ErrorCode.BAD_INPUT)
     return name, Path(file)
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from node.layout import NodeDir, check_site_id, new_admin_token, read_toml, write_secret
 from node.store.engine import sqlite_url
 from schemas.dictionary import Dictionary, load_dictionary
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 
 class NodeConfig(BaseModel):
@@ -54,7 +54,7 @@ def load_config(node_dir: NodeDir) -> NodeConfig:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise FedpsyError(
-            f"{node_dir.config}: {where}: {first['msg']}", code="config_invalid"
+            f"{node_dir.config}: {where}: {first['msg']}", code=ErrorCode.CONFIG_INVALID
         ) from exc
 
 
@@ -87,7 +87,7 @@ def init_node_dir(root: Path, site: str, database_url: str | None) -> NodeConfig
     node_dir = NodeDir(root)
     if node_dir.config.exists():
         raise FedpsyError(
-            f"{root} already holds a node (node.toml exists)", code="already_initialized"
+            f"{root} already holds a node (node.toml exists)", code=ErrorCode.ALREADY_INITIALIZED
         )
     check_site_id(site)
     root.mkdir(parents=True, exist_ok=True)

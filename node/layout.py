@@ -19,7 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import write_secure
 
 SITE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -69,7 +69,7 @@ class NodeDir:
             raise FedpsyError(
                 f"{self.root}: no node.toml here; create the node with "
                 f"`fedpsy node init {self.root} --site SITE`",
-                code="not_initialized",
+                code=ErrorCode.NOT_INITIALIZED,
             )
         return self
 
@@ -80,7 +80,7 @@ def check_site_id(site: str) -> str:
         raise FedpsyError(
             f"site id {site!r} is not valid: use 1-32 lower-case letters, digits, '-' or '_', "
             "starting with a letter (e.g. 'berlin')",
-            code="bad_input",
+            code=ErrorCode.BAD_INPUT,
         )
     return site
 
@@ -100,4 +100,4 @@ def read_toml(path: Path) -> dict[str, object]:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise FedpsyError(f"{path}: {exc}", code="config_invalid") from exc
+        raise FedpsyError(f"{path}: {exc}", code=ErrorCode.CONFIG_INVALID) from exc

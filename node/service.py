@@ -41,7 +41,7 @@ from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
 from node.tasks import GUARD_KEY, TaskStore
 from schemas import __version__
-from schemas.errors import CATALOG, EXIT_REFUSED, FedpsyError
+from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
 from schemas.keys import public_pem
 from schemas.secagg.wire import KeyBundle, SetupAnswer, SetupRequest, UnmaskAnswer, UnmaskRequest
 from schemas.steps.base import StepBase
@@ -62,7 +62,7 @@ def _parse(model: type[M], body: bytes) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise FedpsyError(
-            f"{model.__name__}: {first['loc']}: {first['msg']}", code="request_invalid"
+            f"{model.__name__}: {first['loc']}: {first['msg']}", code=ErrorCode.REQUEST_INVALID
         ) from None
 
 
@@ -175,7 +175,7 @@ class NodeService:
             if not self.policy.allows(task.analysis):
                 raise FedpsyError(
                     f"analysis {task.analysis!r} is not allowed at this site",
-                    code="analysis_not_allowed",
+                    code=ErrorCode.ANALYSIS_NOT_ALLOWED,
                 )
             check_step_app(self.node.dir.root, step)
             self._check_secure(task, step)
@@ -211,13 +211,13 @@ class NodeService:
         if task.secure is not None and not additive:
             raise FedpsyError(
                 f"step {step.step!r} is not additive and cannot be secure-summed",
-                code="request_invalid",
+                code=ErrorCode.REQUEST_INVALID,
             )
         if task.secure is None and additive and self.policy.require_secure_aggregation:
             raise FedpsyError(
                 f"this site sends step {step.step!r} only masked for secure "
                 "aggregation; the request asked for it in the clear",
-                code="secure_aggregation_required",
+                code=ErrorCode.SECURE_AGGREGATION_REQUIRED,
             )
 
     def _released(
@@ -230,14 +230,16 @@ class NodeService:
     def outcome(self, task_id: str) -> TaskOutcome:
         found = self.tasks.get(task_id)
         if found is None:
-            raise FedpsyError(f"no task {task_id!r} at this node", code="not_found")
+            raise FedpsyError(f"no task {task_id!r} at this node", code=ErrorCode.NOT_FOUND)
         return found
 
     def decide(self, task_id: str, approve: bool) -> TaskOutcome:
         """The site's decision on a pending task."""
         found = self.outcome(task_id)
         if found.status != "pending":
-            raise FedpsyError(f"task {task_id} is {found.status}, not pending", code="bad_input")
+            raise FedpsyError(
+                f"task {task_id} is {found.status}, not pending", code=ErrorCode.BAD_INPUT
+            )
         if not approve:
             self.tasks.decide(task_id, "rejected")
             self.audit.append("rejected", task_id, {})

@@ -28,7 +28,7 @@ from node.status import store_status
 from node.store.engine import open_engine
 from node.store.schema import upgrade
 from schemas.dictionary import Dictionary
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 
 @dataclass
@@ -60,7 +60,7 @@ class NodeSite:
             raise FedpsyError(
                 f"cannot open the store at {redact(config.store_url(node_dir))}: "
                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
-                code="store_error",
+                code=ErrorCode.STORE_ERROR,
             ) from exc
         return cls(node_dir, config, dictionary, engine)
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from node.store import tables as t
+from schemas.errors import ErrorCode
 from schemas.wire import TaskOutcome
 
 GUARD_KEY = "guard"
@@ -109,7 +110,10 @@ class TaskStore:
                 task_id=row["task_id"],
                 site=self._site,
                 status=status,
-                reason={"code": "approval_rejected", "detail": "the site rejected this request"},
+                reason={
+                    "code": ErrorCode.APPROVAL_REJECTED.value,
+                    "detail": "the site rejected this request",
+                },
             )
         return TaskOutcome(task_id=row["task_id"], site=self._site, status="pending")
 

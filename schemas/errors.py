@@ -9,6 +9,7 @@ its exit status / HTTP status, so the CLI and both APIs map errors the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 EXIT_OK = 0
@@ -26,138 +27,223 @@ class ErrorKind:
     http_status: int
 
 
-CATALOG: dict[str, ErrorKind] = {
+class ErrorCode(StrEnum):
+    """Every error code fedpsy gives, stable and machine-readable (documented in
+    ``docs/ERRORS.md``). A member equals its string value."""
+
+    BAD_INPUT = "bad_input"
+    DICTIONARY_INVALID = "dictionary_invalid"
+    DICTIONARY_CLASH = "dictionary_clash"
+    INGEST_INVALID = "ingest_invalid"
+    MAPPING_INVALID = "mapping_invalid"
+    UNKNOWN_VARIABLE = "unknown_variable"
+    REQUEST_INVALID = "request_invalid"
+    NOT_INITIALIZED = "not_initialized"
+    ALREADY_INITIALIZED = "already_initialized"
+    CONFIG_INVALID = "config_invalid"
+    NOT_ESTIMABLE = "not_estimable"
+    KEY_INVALID = "key_invalid"
+    DERIVED_UNSUPPORTED = "derived_unsupported"
+    REFUSED = "refused"
+    COHORT_TOO_SMALL = "cohort_too_small"
+    CELL_TOO_SMALL = "cell_too_small"
+    MODEL_TOO_SMALL = "model_too_small"
+    TOO_MANY_PARAMETERS = "too_many_parameters"
+    TOO_MANY_CATEGORIES = "too_many_categories"
+    ANALYSIS_NOT_ALLOWED = "analysis_not_allowed"
+    DIFFERENCING = "differencing"
+    SPLIT_TOO_SMALL = "split_too_small"
+    DOMINANCE = "dominance"
+    COLUMN_TOO_THIN = "column_too_thin"
+    LEVERAGE_TOO_HIGH = "leverage_too_high"
+    APPROVAL_REJECTED = "approval_rejected"
+    APP_NOT_APPROVED = "app_not_approved"
+    DICTIONARY_MISMATCH = "dictionary_mismatch"
+    SECURE_AGGREGATION_REQUIRED = "secure_aggregation_required"
+    DP_BUDGET_EXHAUSTED = "dp_budget_exhausted"
+    DP_UNSUPPORTED = "dp_unsupported"
+    UNSIGNED = "unsigned"
+    BAD_SIGNATURE = "bad_signature"
+    UNKNOWN_KEY = "unknown_key"
+    EXPIRED = "expired"
+    REPLAYED = "replayed"
+    TAMPERED = "tampered"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    SITE_UNREACHABLE = "site_unreachable"
+    SITE_TIMEOUT = "site_timeout"
+    QUORUM_NOT_MET = "quorum_not_met"
+    JOB_INTERRUPTED = "job_interrupted"
+    TLS_REQUIRED = "tls_required"
+    TLS_INVALID = "tls_invalid"
+    NOT_CONVERGED = "not_converged"
+    TRAINING_FAILED = "training_failed"
+    SUPERLINK_ERROR = "superlink_error"
+    STORE_ERROR = "store_error"
+    SECURE_AGGREGATION_FAILED = "secure_aggregation_failed"
+    PEER_KEY_MISMATCH = "peer_key_mismatch"
+    INTERNAL = "internal"
+
+
+CATALOG: dict[ErrorCode, ErrorKind] = {
     # bad input (exit 2, HTTP 422/400)
-    "bad_input": ErrorKind("The input is not valid.", EXIT_BAD_INPUT, 422),
-    "dictionary_invalid": ErrorKind("A data dictionary file is not valid.", EXIT_BAD_INPUT, 422),
-    "dictionary_clash": ErrorKind(
+    ErrorCode.BAD_INPUT: ErrorKind("The input is not valid.", EXIT_BAD_INPUT, 422),
+    ErrorCode.DICTIONARY_INVALID: ErrorKind(
+        "A data dictionary file is not valid.", EXIT_BAD_INPUT, 422
+    ),
+    ErrorCode.DICTIONARY_CLASH: ErrorKind(
         "An extension dictionary redefines an existing variable.", EXIT_BAD_INPUT, 422
     ),
-    "ingest_invalid": ErrorKind(
+    ErrorCode.INGEST_INVALID: ErrorKind(
         "The file was rejected; the store is unchanged.", EXIT_BAD_INPUT, 422
     ),
-    "mapping_invalid": ErrorKind("The mapping file is not valid.", EXIT_BAD_INPUT, 422),
-    "unknown_variable": ErrorKind(
+    ErrorCode.MAPPING_INVALID: ErrorKind("The mapping file is not valid.", EXIT_BAD_INPUT, 422),
+    ErrorCode.UNKNOWN_VARIABLE: ErrorKind(
         "The request names a variable that is not defined.", EXIT_BAD_INPUT, 422
     ),
-    "request_invalid": ErrorKind("The analysis request is not valid.", EXIT_BAD_INPUT, 422),
-    "not_initialized": ErrorKind(
+    ErrorCode.REQUEST_INVALID: ErrorKind("The analysis request is not valid.", EXIT_BAD_INPUT, 422),
+    ErrorCode.NOT_INITIALIZED: ErrorKind(
         "The directory is not an initialized fedpsy directory.", EXIT_BAD_INPUT, 400
     ),
-    "already_initialized": ErrorKind("The directory is already initialized.", EXIT_BAD_INPUT, 409),
-    "config_invalid": ErrorKind("The configuration is not valid.", EXIT_BAD_INPUT, 400),
-    "not_estimable": ErrorKind(
+    ErrorCode.ALREADY_INITIALIZED: ErrorKind(
+        "The directory is already initialized.", EXIT_BAD_INPUT, 409
+    ),
+    ErrorCode.CONFIG_INVALID: ErrorKind("The configuration is not valid.", EXIT_BAD_INPUT, 400),
+    ErrorCode.NOT_ESTIMABLE: ErrorKind(
         "The model cannot be estimated from the rows it was given.", EXIT_BAD_INPUT, 422
     ),
-    "key_invalid": ErrorKind("A key is not a valid Ed25519 key.", EXIT_BAD_INPUT, 400),
-    "derived_unsupported": ErrorKind("This node cannot keep derived values.", EXIT_BAD_INPUT, 422),
+    ErrorCode.KEY_INVALID: ErrorKind("A key is not a valid Ed25519 key.", EXIT_BAD_INPUT, 400),
+    ErrorCode.DERIVED_UNSUPPORTED: ErrorKind(
+        "This node cannot keep derived values.", EXIT_BAD_INPUT, 422
+    ),
     # refused by a privacy policy (exit 3, HTTP 403)
-    "refused": ErrorKind("The request was refused by a site's privacy policy.", EXIT_REFUSED, 403),
-    "cohort_too_small": ErrorKind(
+    ErrorCode.REFUSED: ErrorKind(
+        "The request was refused by a site's privacy policy.", EXIT_REFUSED, 403
+    ),
+    ErrorCode.COHORT_TOO_SMALL: ErrorKind(
         "The cohort is smaller than the site's minimum.", EXIT_REFUSED, 403
     ),
-    "cell_too_small": ErrorKind(
+    ErrorCode.CELL_TOO_SMALL: ErrorKind(
         "A cell is smaller than the site's minimum cell size.", EXIT_REFUSED, 403
     ),
-    "model_too_small": ErrorKind(
+    ErrorCode.MODEL_TOO_SMALL: ErrorKind(
         "Too few rows for a model under the site's policy.", EXIT_REFUSED, 403
     ),
-    "too_many_parameters": ErrorKind(
+    ErrorCode.TOO_MANY_PARAMETERS: ErrorKind(
         "The model has too many parameters for the rows.", EXIT_REFUSED, 403
     ),
-    "too_many_categories": ErrorKind(
+    ErrorCode.TOO_MANY_CATEGORIES: ErrorKind(
         "A variable has more categories than the policy allows.", EXIT_REFUSED, 403
     ),
-    "analysis_not_allowed": ErrorKind(
+    ErrorCode.ANALYSIS_NOT_ALLOWED: ErrorKind(
         "The site's policy does not allow this analysis.", EXIT_REFUSED, 403
     ),
-    "differencing": ErrorKind(
+    ErrorCode.DIFFERENCING: ErrorKind(
         "The cohort differs from an earlier answered cohort by fewer than the minimum size.",
         EXIT_REFUSED,
         403,
     ),
-    "split_too_small": ErrorKind(
+    ErrorCode.SPLIT_TOO_SMALL: ErrorKind(
         "A held-out training split is smaller than the site's minimum.", EXIT_REFUSED, 403
     ),
-    "dominance": ErrorKind(
+    ErrorCode.DOMINANCE: ErrorKind(
         "One or two persons' values dominate a sum (p%-rule).", EXIT_REFUSED, 403
     ),
-    "column_too_thin": ErrorKind(
+    ErrorCode.COLUMN_TOO_THIN: ErrorKind(
         "A design column sets apart fewer rows than the site's minimum cell size.",
         EXIT_REFUSED,
         403,
     ),
-    "leverage_too_high": ErrorKind(
+    ErrorCode.LEVERAGE_TOO_HIGH: ErrorKind(
         "A row's leverage in the model exceeds the site's maximum.", EXIT_REFUSED, 403
     ),
-    "approval_rejected": ErrorKind("The site rejected the request.", EXIT_REFUSED, 403),
-    "app_not_approved": ErrorKind(
+    ErrorCode.APPROVAL_REJECTED: ErrorKind("The site rejected the request.", EXIT_REFUSED, 403),
+    ErrorCode.APP_NOT_APPROVED: ErrorKind(
         "The site has not approved this training app.", EXIT_REFUSED, 403
     ),
-    "dictionary_mismatch": ErrorKind(
+    ErrorCode.DICTIONARY_MISMATCH: ErrorKind(
         "Variables are defined differently at the sites taking part.", EXIT_REFUSED, 409
     ),
-    "secure_aggregation_required": ErrorKind(
+    ErrorCode.SECURE_AGGREGATION_REQUIRED: ErrorKind(
         "The site answers additive steps only through secure aggregation.", EXIT_REFUSED, 403
     ),
-    "dp_budget_exhausted": ErrorKind(
+    ErrorCode.DP_BUDGET_EXHAUSTED: ErrorKind(
         "The site's differential privacy budget is spent.", EXIT_REFUSED, 403
     ),
-    "dp_unsupported": ErrorKind(
+    ErrorCode.DP_UNSUPPORTED: ErrorKind(
         "The site adds differential privacy noise and cannot do so for this step.",
         EXIT_REFUSED,
         403,
     ),
     # authentication (HTTP 401)
-    "unsigned": ErrorKind("The request is not signed.", EXIT_ERROR, 401),
-    "bad_signature": ErrorKind("The request signature does not verify.", EXIT_ERROR, 401),
-    "unknown_key": ErrorKind(
+    ErrorCode.UNSIGNED: ErrorKind("The request is not signed.", EXIT_ERROR, 401),
+    ErrorCode.BAD_SIGNATURE: ErrorKind("The request signature does not verify.", EXIT_ERROR, 401),
+    ErrorCode.UNKNOWN_KEY: ErrorKind(
         "The request is signed by a key this node does not trust.", EXIT_ERROR, 401
     ),
-    "expired": ErrorKind("The request timestamp is outside the accepted window.", EXIT_ERROR, 401),
-    "replayed": ErrorKind("The request nonce was already used.", EXIT_ERROR, 401),
-    "tampered": ErrorKind("The request body does not match its signed digest.", EXIT_ERROR, 401),
-    "unauthorized": ErrorKind("A valid token is required.", EXIT_ERROR, 401),
+    ErrorCode.EXPIRED: ErrorKind(
+        "The request timestamp is outside the accepted window.", EXIT_ERROR, 401
+    ),
+    ErrorCode.REPLAYED: ErrorKind("The request nonce was already used.", EXIT_ERROR, 401),
+    ErrorCode.TAMPERED: ErrorKind(
+        "The request body does not match its signed digest.", EXIT_ERROR, 401
+    ),
+    ErrorCode.UNAUTHORIZED: ErrorKind("A valid token is required.", EXIT_ERROR, 401),
     # operational (exit 1)
-    "not_found": ErrorKind("Not found.", EXIT_ERROR, 404),
-    "site_unreachable": ErrorKind("A site could not be reached.", EXIT_ERROR, 502),
-    "site_timeout": ErrorKind("A site did not answer in time.", EXIT_ERROR, 504),
-    "quorum_not_met": ErrorKind(
+    ErrorCode.NOT_FOUND: ErrorKind("Not found.", EXIT_ERROR, 404),
+    ErrorCode.SITE_UNREACHABLE: ErrorKind("A site could not be reached.", EXIT_ERROR, 502),
+    ErrorCode.SITE_TIMEOUT: ErrorKind("A site did not answer in time.", EXIT_ERROR, 504),
+    ErrorCode.QUORUM_NOT_MET: ErrorKind(
         "Too few sites answered for the job's quorum (min_sites).", EXIT_ERROR, 503
     ),
-    "job_interrupted": ErrorKind(
+    ErrorCode.JOB_INTERRUPTED: ErrorKind(
         "The job was interrupted by a coordinator restart; submit it again.", EXIT_ERROR, 503
     ),
-    "tls_required": ErrorKind("Plain HTTP is refused: TLS is configured.", EXIT_ERROR, 400),
-    "tls_invalid": ErrorKind("A TLS certificate or key is not valid.", EXIT_BAD_INPUT, 400),
-    "not_converged": ErrorKind("The computation did not converge.", EXIT_ERROR, 422),
-    "training_failed": ErrorKind("A training round failed or came back empty.", EXIT_ERROR, 500),
-    "superlink_error": ErrorKind(
+    ErrorCode.TLS_REQUIRED: ErrorKind("Plain HTTP is refused: TLS is configured.", EXIT_ERROR, 400),
+    ErrorCode.TLS_INVALID: ErrorKind("A TLS certificate or key is not valid.", EXIT_BAD_INPUT, 400),
+    ErrorCode.NOT_CONVERGED: ErrorKind("The computation did not converge.", EXIT_ERROR, 422),
+    ErrorCode.TRAINING_FAILED: ErrorKind(
+        "A training round failed or came back empty.", EXIT_ERROR, 500
+    ),
+    ErrorCode.SUPERLINK_ERROR: ErrorKind(
         "The Flower SuperLink could not be reached or did not do what was asked.", EXIT_ERROR, 502
     ),
-    "store_error": ErrorKind("The data store failed.", EXIT_ERROR, 500),
-    "secure_aggregation_failed": ErrorKind(
+    ErrorCode.STORE_ERROR: ErrorKind("The data store failed.", EXIT_ERROR, 500),
+    ErrorCode.SECURE_AGGREGATION_FAILED: ErrorKind(
         "Secure aggregation could not complete.", EXIT_ERROR, 409
     ),
-    "peer_key_mismatch": ErrorKind(
+    ErrorCode.PEER_KEY_MISMATCH: ErrorKind(
         "A relayed secure aggregation key does not belong to the site it names.", EXIT_ERROR, 409
     ),
-    "internal": ErrorKind("An internal error occurred.", EXIT_ERROR, 500),
+    ErrorCode.INTERNAL: ErrorKind("An internal error occurred.", EXIT_ERROR, 500),
 }
 
 
-class FedpsyError(Exception):
-    """Base of every fedpsy error. ``code`` must be a key of :data:`CATALOG`."""
+def known_code(value: object) -> ErrorCode | None:
+    """``value`` as an :class:`ErrorCode` when it is one (a code read off the wire), else
+    ``None``."""
+    return ErrorCode(value) if isinstance(value, str) and value in CATALOG else None
 
-    code: str = "internal"
+
+class FedpsyError(Exception):
+    """Base of every fedpsy error, with one :class:`ErrorCode`.
+
+    A code read off the wire may be given as its string; an unknown one is a ``ValueError``.
+    """
+
+    code: ErrorCode = ErrorCode.INTERNAL
 
     def __init__(
-        self, detail: str = "", *, code: str | None = None, extra: dict[str, Any] | None = None
+        self,
+        detail: str = "",
+        *,
+        code: ErrorCode | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        if code is not None:
-            self.code = code
-        if self.code not in CATALOG:
-            raise ValueError(f"unknown error code {self.code!r}")
+        given = self.code if code is None else code
+        if given not in CATALOG:
+            raise ValueError(f"unknown error code {given!r}")
+        self.code = ErrorCode(given)
         self.detail = detail
         self.extra = extra or {}
         super().__init__(f"{self.message}{' ' + detail if detail else ''}")
@@ -180,7 +266,7 @@ class FedpsyError(Exception):
             "type": f"urn:fedpsy:error:{self.code}",
             "title": self.message,
             "status": self.http_status,
-            "code": self.code,
+            "code": self.code.value,
             "detail": self.detail or self.message,
         }
         if instance:
@@ -190,16 +276,16 @@ class FedpsyError(Exception):
 
 
 class BadInput(FedpsyError):
-    code = "bad_input"
+    code = ErrorCode.BAD_INPUT
 
 
 class DictionaryError(FedpsyError):
-    code = "dictionary_invalid"
+    code = ErrorCode.DICTIONARY_INVALID
 
 
 class Refused(FedpsyError):
-    code = "refused"
+    code = ErrorCode.REFUSED
 
 
 class AuthError(FedpsyError):
-    code = "unsigned"
+    code = ErrorCode.UNSIGNED

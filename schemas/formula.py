@@ -19,7 +19,7 @@ import keyword
 import re
 from dataclasses import dataclass
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 FUNCTIONS: frozenset[str] = frozenset({"I", "log", "log1p", "exp", "sqrt"})
 """Functions a formula may call: ``I(...)`` (arithmetic) and elementwise numpy maps."""
@@ -47,7 +47,7 @@ class FormulaParts:
 
 
 def _invalid(formula: str, why: str) -> FedpsyError:
-    return FedpsyError(f"formula {formula!r}: {why}", code="request_invalid")
+    return FedpsyError(f"formula {formula!r}: {why}", code=ErrorCode.REQUEST_INVALID)
 
 
 def _tokens(formula: str) -> list[tuple[str, str]]:

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def write_secure(
     mode: int,
     *,
     overwrite: bool = False,
-    exists_code: str = "bad_input",
+    exists_code: ErrorCode = ErrorCode.BAD_INPUT,
 ) -> None:
     """Write ``content`` to ``path`` atomically with ``mode`` set before any byte is
     written (whatever the umask); an existing file is an ``exists_code`` error unless
@@ -107,7 +107,7 @@ def write_public_key(path: Path, key: Ed25519PublicKey, *, overwrite: bool = Fal
 
 
 def _invalid(where: str, why: str) -> FedpsyError:
-    return FedpsyError(f"{where}: {why}", code="key_invalid")
+    return FedpsyError(f"{where}: {why}", code=ErrorCode.KEY_INVALID)
 
 
 def public_key_from_pem(data: bytes, where: str = "key") -> Ed25519PublicKey:

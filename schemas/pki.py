@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import write_secure
 
 CA_CERT = "ca.pem"
@@ -56,7 +56,7 @@ class Issued:
 
 def _write(path: Path, content: bytes, mode: int) -> None:
     """Create ``path`` with ``mode`` set before any byte is written; never overwrite."""
-    write_secure(path, content, mode, exists_code="already_initialized")
+    write_secure(path, content, mode, exists_code=ErrorCode.ALREADY_INITIALIZED)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -84,7 +84,7 @@ def init_ca(directory: Path, common_name: str = "fedpsy consortium CA", days: in
         raise FedpsyError(
             f"{directory} already holds a CA ({CA_CERT}/{CA_KEY}); issue "
             "certificates with it or choose another directory",
-            code="already_initialized",
+            code=ErrorCode.ALREADY_INITIALIZED,
         )
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
@@ -136,17 +136,17 @@ def load_ca(directory: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateK
         raise FedpsyError(
             f"{directory}: no CA here ({CA_CERT} and {CA_KEY}); create one with "
             f"`fedpsy pki init {directory}`",
-            code="not_initialized",
+            code=ErrorCode.NOT_INITIALIZED,
         )
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     except ValueError as exc:
         raise FedpsyError(
-            f"{directory}: the CA files do not parse: {exc}", code="tls_invalid"
+            f"{directory}: the CA files do not parse: {exc}", code=ErrorCode.TLS_INVALID
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise FedpsyError(f"{key_path}: not an EC private key", code="tls_invalid")
+        raise FedpsyError(f"{key_path}: not an EC private key", code=ErrorCode.TLS_INVALID)
     return cert, key
 
 
@@ -158,7 +158,7 @@ def alternative_names(dns: Sequence[str], ips: Sequence[str]) -> list[x509.Gener
             raise FedpsyError(
                 f"--dns {host!r} is not a DNS name (letters, digits, '-' and "
                 "dots, e.g. node.berlin.example)",
-                code="bad_input",
+                code=ErrorCode.BAD_INPUT,
             )
         names.append(x509.DNSName(host.lower()))
     for ip in ips:
@@ -166,7 +166,7 @@ def alternative_names(dns: Sequence[str], ips: Sequence[str]) -> list[x509.Gener
             names.append(x509.IPAddress(ipaddress.ip_address(ip)))
         except ValueError:
             raise FedpsyError(
-                f"--ip {ip!r} is not an IP address (e.g. 10.0.0.5 or ::1)", code="bad_input"
+                f"--ip {ip!r} is not an IP address (e.g. 10.0.0.5 or ::1)", code=ErrorCode.BAD_INPUT
             ) from None
     return names
 
@@ -183,10 +183,10 @@ def issue_certificate(
         raise FedpsyError(
             f"--name {name!r} is not valid: use letters, digits, '.', '-' or "
             "'_' (not 'ca'), e.g. the site id",
-            code="bad_input",
+            code=ErrorCode.BAD_INPUT,
         )
     if days < 1:
-        raise FedpsyError("--days must be at least 1", code="bad_input")
+        raise FedpsyError("--days must be at least 1", code=ErrorCode.BAD_INPUT)
     ca_cert, ca_key = load_ca(directory)
     sans = alternative_names(dns if dns or ips else [name], ips)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -233,7 +233,7 @@ def issue_certificate(
     if cert_path.exists() or key_path.exists():
         raise FedpsyError(
             f"{cert_path} or {key_path} already exists; move them away to re-issue",
-            code="already_initialized",
+            code=ErrorCode.ALREADY_INITIALIZED,
         )
     _write(key_path, _key_pem(key), PRIVATE_MODE)
     _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), PUBLIC_MODE)

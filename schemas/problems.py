@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -33,12 +33,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             "unexpected error", extra={"path": request.url.path, "error": type(exc).__name__}
         )
         return problem_response(
-            FedpsyError("see the server log", code="internal"), request.url.path
+            FedpsyError("see the server log", code=ErrorCode.INTERNAL), request.url.path
         )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid"}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        err = FedpsyError(f"{where}: {first.get('msg')}", code="request_invalid")
+        err = FedpsyError(f"{where}: {first.get('msg')}", code=ErrorCode.REQUEST_INVALID)
         return problem_response(err, request.url.path)

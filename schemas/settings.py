@@ -26,7 +26,7 @@ from pydantic_settings import (
 )
 from sqlalchemy.engine import make_url
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.tls import ClientAuth, ServerTls
 
 S = TypeVar("S", bound=BaseSettings)
@@ -82,7 +82,7 @@ def check_url_password(url: str | None, where: str) -> None:
         raise FedpsyError(
             f"the password in {where} is a placeholder; set the database's real "
             "password (or leave it out of the URL and set PGPASSWORD)",
-            code="config_invalid",
+            code=ErrorCode.CONFIG_INVALID,
         )
 
 
@@ -132,7 +132,7 @@ def build_settings(
             problems.append(
                 f"{key} ({env_prefix}{key.upper()} or [{TABLE}] {key} in {config_file}): {msg}"
             )
-        raise FedpsyError("; ".join(problems), code="config_invalid") from None
+        raise FedpsyError("; ".join(problems), code=ErrorCode.CONFIG_INVALID) from None
 
 
 def local_host(host: str | None) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 ClientAuth = Literal["none", "optional", "required"]
 CERT_REQS: dict[str, ssl.VerifyMode] = {
@@ -28,7 +28,7 @@ def _load_chain(
 ) -> None:
     for path in (certfile, keyfile):
         if not path.is_file():
-            raise FedpsyError(f"{what}: {path} does not exist", code="tls_invalid")
+            raise FedpsyError(f"{what}: {path} does not exist", code=ErrorCode.TLS_INVALID)
     try:
         ctx.load_cert_chain(certfile, keyfile, password)
     except (ssl.SSLError, OSError) as exc:
@@ -36,18 +36,18 @@ def _load_chain(
             f"{what}: {certfile} with key {keyfile} cannot be loaded "
             f"({exc.__class__.__name__}: {exc}); check that the key belongs to "
             "the certificate and the password is right",
-            code="tls_invalid",
+            code=ErrorCode.TLS_INVALID,
         ) from None
 
 
 def _load_ca(ctx: ssl.SSLContext, ca_certs: Path, what: str) -> None:
     if not ca_certs.is_file():
-        raise FedpsyError(f"{what}: CA file {ca_certs} does not exist", code="tls_invalid")
+        raise FedpsyError(f"{what}: CA file {ca_certs} does not exist", code=ErrorCode.TLS_INVALID)
     try:
         ctx.load_verify_locations(cafile=ca_certs)
     except (ssl.SSLError, OSError) as exc:
         raise FedpsyError(
-            f"{what}: CA file {ca_certs} cannot be loaded ({exc})", code="tls_invalid"
+            f"{what}: CA file {ca_certs} cannot be loaded ({exc})", code=ErrorCode.TLS_INVALID
         ) from None
 
 
@@ -67,7 +67,7 @@ class ServerTls:
             raise FedpsyError(
                 f"{what}: client_auth = {self.client_auth!r} needs a CA file to "
                 "verify clients (tls_ca_certs)",
-                code="config_invalid",
+                code=ErrorCode.CONFIG_INVALID,
             )
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         _load_chain(ctx, self.certfile, self.keyfile, self.key_password, what)

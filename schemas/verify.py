@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from schemas.errors import AuthError
+from schemas.errors import AuthError, ErrorCode
 from schemas.signing import (
     HEADER_DIGEST,
     HEADER_FORMATS,
@@ -51,7 +51,7 @@ def signing_headers(headers: Mapping[str, str]) -> dict[str, str]:
         raise AuthError(
             f"missing header(s) {', '.join(missing)}; sign the request with "
             "schemas.signing.sign_headers",
-            code="unsigned",
+            code=ErrorCode.UNSIGNED,
         )
     found: dict[str, str] = {}
     for name in SIGNED_HEADERS:
@@ -59,7 +59,7 @@ def signing_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if not HEADER_FORMATS[name].fullmatch(value):
             raise AuthError(
                 f"header {name} is malformed (expected {HEADER_FORMATS[name].pattern})",
-                code="unsigned",
+                code=ErrorCode.UNSIGNED,
             )
         found[name] = value
     return found
@@ -81,10 +81,12 @@ def check_signature(
     key_fp = found[HEADER_KEY]
     public_key = keys.get(key_fp)
     if public_key is None:
-        raise AuthError(f"key {key_fp[:16]}… is not accepted here{hint}", code="unknown_key")
+        raise AuthError(
+            f"key {key_fp[:16]}… is not accepted here{hint}", code=ErrorCode.UNKNOWN_KEY
+        )
     digest = body_digest(body)
     if not hmac.compare_digest(digest, found[HEADER_DIGEST]):
-        raise AuthError("the body's sha256 differs from the signed digest", code="tampered")
+        raise AuthError("the body's sha256 differs from the signed digest", code=ErrorCode.TAMPERED)
     message = canonical_message(
         method, path, digest, found[HEADER_TIMESTAMP], found[HEADER_NONCE], key_fp
     )
@@ -93,13 +95,13 @@ def check_signature(
     except (InvalidSignature, binascii.Error) as exc:
         raise AuthError(
             f"the signature of {method.upper()} {path} does not verify with key {key_fp[:16]}…",
-            code="bad_signature",
+            code=ErrorCode.BAD_SIGNATURE,
         ) from exc
     timestamp = int(found[HEADER_TIMESTAMP])
     if abs(now - timestamp) > window:
         raise AuthError(
             f"the request time is more than {window:g} s from the receiver's "
             "clock; check both clocks (NTP) and resend",
-            code="expired",
+            code=ErrorCode.EXPIRED,
         )
     return SignedBy(key_fp, timestamp, found[HEADER_NONCE])

@@ -49,7 +49,7 @@ from schemas.analyses.quantiles import QuantilesRequest
 from schemas.analyses.summary import SummaryRequest
 from schemas.analyses.train import TrainRequest
 from schemas.analyses.ttest import TTestRequest
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def bind(
         if not isinstance(request, request_type):
             raise FedpsyError(
                 f"analysis {request.analysis!r} is not a {request_type.__name__}",
-                code="request_invalid",
+                code=ErrorCode.REQUEST_INVALID,
             )
         return await algorithm(request, federation)
 
@@ -107,7 +107,7 @@ async def run_analysis(
         known = ", ".join(sorted(ANALYSES))
         raise FedpsyError(
             f"unknown analysis {request.analysis!r}; known analyses: {known}",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     logger.info("running %s over %d sites", request.analysis, len(federation.sites))
     result = await algorithm(request, federation)

@@ -29,7 +29,7 @@ from coordinator.analyses.tables import site_levels
 from coordinator.federation import Federation
 from schemas.analyses.combat import BatchEstimates, CombatRequest, CombatResult
 from schemas.dictionary.model import Variable
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.combat import (
     BatchFit,
     CombatAdjustResult,
@@ -63,7 +63,7 @@ def batch_levels(found: dict[str, CombatBatchesResult], hint: list[str] | None) 
             f"ComBat estimates each batch where its rows are, but batches {'; '.join(parts)} "
             "have rows at more than one site: give them site-specific labels or use "
             "batch 'site'",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     order = hint if hint is not None else sorted(where)
     return [lv for lv in order if lv in where]
@@ -96,7 +96,7 @@ def solve_coefficients(fit: CombatFitResult, keep: list[int]) -> Array:
         raise FedpsyError(
             "ComBat: the covariates are confounded with the batches (or with each other); "
             "drop the covariates that one batch alone determines",
-            code="not_estimable",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     z = scipy.linalg.solve(scaled, xty[keep] * d[:, None], assume_a="pos")
     b = np.zeros_like(xty)
@@ -119,12 +119,12 @@ async def combat(request: CombatRequest, federation: Federation) -> CombatResult
     if len(levels) < 2:
         raise FedpsyError(
             f"ComBat needs at least 2 batches of {request.batch!r} with rows; found {levels}",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     if request.ref_batch is not None and request.ref_batch not in levels:
         raise FedpsyError(
             f"ref_batch {request.ref_batch!r} is not one of the batches {levels}",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     fit = await federation.sum(CombatFitStep(**common, levels=levels), CombatFitResult)
     xtx = np.asarray(fit.xtx, dtype=np.float64)
@@ -143,7 +143,7 @@ async def combat(request: CombatRequest, federation: Federation) -> CombatResult
     var_pooled = np.asarray(resid.ssr, dtype=np.float64) / resid.n
     flat = [v for v, s2 in zip(request.variables, var_pooled, strict=True) if not s2 > 0.0]
     if flat:
-        raise FedpsyError(f"ComBat: {flat} have no residual variance", code="not_estimable")
+        raise FedpsyError(f"ComBat: {flat} have no residual variance", code=ErrorCode.NOT_ESTIMABLE)
     run_id = new_run_id() if request.store else None
     derive = None
     if run_id is not None:
@@ -198,11 +198,13 @@ def _merge(parts: dict[str, CombatAdjustResult], levels: list[str]) -> dict[str,
                 raise FedpsyError(
                     f"ComBat: site {site} reported batch {label!r} unexpectedly "
                     "(its rows changed during the run); run it again",
-                    code="internal",
+                    code=ErrorCode.INTERNAL,
                 )
             fits[label] = batch_fit
     if sorted(fits) != sorted(levels):
-        raise FedpsyError("ComBat: not every batch was adjusted; run it again", code="internal")
+        raise FedpsyError(
+            "ComBat: not every batch was adjusted; run it again", code=ErrorCode.INTERNAL
+        )
     return {lv: fits[lv] for lv in levels}
 
 

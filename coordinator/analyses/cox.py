@@ -35,7 +35,7 @@ from coordinator.analyses.regression import Array, coefficient_table, spd_solve
 from coordinator.analyses.survival import survival_horizon
 from coordinator.federation import Federation
 from schemas.analyses.cox import CoxRequest, CoxResult, HazardRatio
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.formula import formula_categories
 from schemas.steps.cox import CoxEventsResult, CoxEventsStep, CoxSumsResult, CoxSumsStep
 
@@ -134,13 +134,13 @@ async def _fit(request: CoxRequest, federation: Federation) -> CoxResult:
     if raw.beyond:
         raise FedpsyError(
             "the sites' rows changed between two rounds of one analysis; run it again",
-            code="internal",
+            code=ErrorCode.INTERNAL,
         )
     n, events = raw.n, sum(raw.events)
     if n == 0 or events == 0:
         raise FedpsyError(
             f"formula {request.formula!r}: the pooled complete-case rows hold no events",
-            code="not_estimable",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     squares = np.asarray(raw.squares)
     keep = squares > 0.0
@@ -149,7 +149,7 @@ async def _fit(request: CoxRequest, federation: Federation) -> CoxResult:
     if not columns:
         raise FedpsyError(
             f"formula {request.formula!r}: no covariate is non-zero in the pooled rows",
-            code="not_estimable",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     center = np.asarray(raw.sums)[keep] / n
     scale = np.array([_scale(m, s / n) for m, s in zip(center, squares[keep], strict=True)])
@@ -180,14 +180,14 @@ async def _fit(request: CoxRequest, federation: Federation) -> CoxResult:
         if sums.n != n or sum(sums.events) != events:
             raise FedpsyError(
                 "the sites' rows changed between two rounds of one analysis; run it again",
-                code="internal",
+                code=ErrorCode.INTERNAL,
             )
         return efron(sums, gamma)
 
     gamma = np.zeros(len(columns))
     current = await evaluate(gamma)
     if current is None:
-        raise FedpsyError("the partial likelihood overflows at β = 0", code="not_converged")
+        raise FedpsyError("the partial likelihood overflows at β = 0", code=ErrorCode.NOT_CONVERGED)
     iterations, converged = 0, False
     while iterations < MAX_ITERATIONS:
         delta, _ = spd_solve(current.information, current.score, columns)
@@ -202,7 +202,7 @@ async def _fit(request: CoxRequest, federation: Federation) -> CoxResult:
             if halvings == MAX_HALVINGS:
                 raise FedpsyError(
                     "the partial likelihood did not increase even after step-halving",
-                    code="not_converged",
+                    code=ErrorCode.NOT_CONVERGED,
                 )
             candidate = (gamma + candidate) / 2.0
             trial = await evaluate(candidate)

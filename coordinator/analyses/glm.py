@@ -33,7 +33,7 @@ from coordinator.analyses.regression import (
 )
 from coordinator.federation import Federation
 from schemas.analyses.glm import GlmRequest, GlmResult
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.glm import LINKS, GlmScoreResult, GlmScoreStep
 
 logger = logging.getLogger(__name__)
@@ -53,12 +53,14 @@ def start(family: str, basis: Basis) -> Array:
     if family == "binomial":
         if not 0.0 < mean < 1.0:
             raise FedpsyError(
-                "the outcome takes a single value in the pooled rows", code="not_estimable"
+                "the outcome takes a single value in the pooled rows", code=ErrorCode.NOT_ESTIMABLE
             )
         gamma[k] = math.log(mean / (1.0 - mean))
     elif family == "poisson":
         if not mean > 0.0:
-            raise FedpsyError("the outcome is zero in every pooled row", code="not_estimable")
+            raise FedpsyError(
+                "the outcome is zero in every pooled row", code=ErrorCode.NOT_ESTIMABLE
+            )
         gamma[k] = math.log(mean)
     else:
         gamma[k] = mean
@@ -88,7 +90,7 @@ async def glm(request: GlmRequest, federation: Federation) -> GlmResult:
         if result.n != basis.n:
             raise FedpsyError(
                 "the sites' rows changed between two rounds of one analysis; run it again",
-                code="internal",
+                code=ErrorCode.INTERNAL,
             )
         return result
 
@@ -110,7 +112,8 @@ async def glm(request: GlmRequest, federation: Federation) -> GlmResult:
         ):
             if halvings == MAX_HALVINGS:
                 raise FedpsyError(
-                    "the deviance did not decrease even after step-halving", code="not_converged"
+                    "the deviance did not decrease even after step-halving",
+                    code=ErrorCode.NOT_CONVERGED,
                 )
             candidate = (gamma + candidate) / 2.0
             trial = await evaluate(candidate)

@@ -24,7 +24,7 @@ from coordinator.analyses.derived import cluster_labels, commit
 from coordinator.analyses.kmeans import best_lloyd
 from coordinator.federation import Federation
 from schemas.analyses.gmm import GmmRequest, GmmResult
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.clusters import GmmStatsResult, GmmStatsStep
 from schemas.steps.derived import DeriveSpec
 
@@ -144,7 +144,7 @@ async def gmm(request: GmmRequest, federation: Federation) -> GmmResult:
     k = min(bic, key=lambda key: (bic[key], key))
     fit, final = fits[k]
     if not all(math.isfinite(v) for v in bic.values()):
-        raise FedpsyError("the mixture's likelihood is not finite", code="not_estimable")
+        raise FedpsyError("the mixture's likelihood is not finite", code=ErrorCode.NOT_ESTIMABLE)
     run_id = None
     if request.labels_prefix is not None:
         spec = cluster_labels(

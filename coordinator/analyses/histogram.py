@@ -22,7 +22,7 @@ from coordinator.federation import Federation
 from schemas.analyses.histogram import HistogramRequest, HistogramResult
 from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
 from schemas.cohort import Cohort
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.grid import grid_edges
 from schemas.steps import tabulate
 
@@ -185,7 +185,7 @@ async def quantiles(request: QuantilesRequest, federation: Federation) -> Quanti
         n = sum(b.counts) + b.below + b.above
         if n == 0:
             raise FedpsyError(
-                f"no values of {request.variable!r} in the cohort", code="request_invalid"
+                f"no values of {request.variable!r} in the cohort", code=ErrorCode.REQUEST_INVALID
             )
         try:
             values = _interpolate(b, list(request.probabilities))
@@ -193,7 +193,7 @@ async def quantiles(request: QuantilesRequest, federation: Federation) -> Quanti
             if given:
                 raise FedpsyError(
                     "a requested quantile lies outside [lower, upper]; give a wider range",
-                    code="request_invalid",
+                    code=ErrorCode.REQUEST_INVALID,
                 ) from None
             width = upper - lower
             lower, upper = (
@@ -213,7 +213,7 @@ async def quantiles(request: QuantilesRequest, federation: Federation) -> Quanti
         )
     raise FedpsyError(
         f"the values of {request.variable!r} spread too far for a histogram; give lower and upper",
-        code="request_invalid",
+        code=ErrorCode.REQUEST_INVALID,
     )
 
 
@@ -228,7 +228,7 @@ async def _default_range(request: QuantilesRequest, federation: Federation) -> t
     n = int(mo.n[0, 0])
     if n == 0:
         raise FedpsyError(
-            f"no values of {request.variable!r} in the cohort", code="request_invalid"
+            f"no values of {request.variable!r} in the cohort", code=ErrorCode.REQUEST_INVALID
         )
     mean = float(mo.mean[0, 0])
     sd = math.sqrt(float(mo.m2[0, 0]) / (n - 1)) if n > 1 else 0.0

@@ -25,7 +25,7 @@ from coordinator.analyses.derived import cluster_labels, commit
 from coordinator.federation import Federation
 from schemas.analyses.kmeans import ClusterRequest, KmeansRequest, KmeansResult
 from schemas.clustering import kmeans_plus_plus, lloyd
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.clusters import (
     KmeansCandidatesResult,
     KmeansCandidatesStep,
@@ -126,7 +126,7 @@ async def candidates(
             f"the sites proposed {len(points)} candidate centers (local clusters of at least "
             f"{request.min_size} persons), fewer than k = {k}; lower k or min_size, raise "
             "candidates, or give init",
-            code="not_estimable",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     return np.asarray(points, dtype=np.float64), np.asarray(weights, dtype=np.float64)
 

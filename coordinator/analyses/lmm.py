@@ -29,7 +29,7 @@ from scipy import optimize
 from coordinator.analyses.regression import Array, Basis, coefficient_table, design_basis, spd_solve
 from coordinator.federation import Federation
 from schemas.analyses.lmm import LmmRequest, LmmResult, VarianceComponents
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.design import LmmStatsResult, LmmStatsStep
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def profile(s: SiteStats, lam: float, df: int, columns: list[str]) -> Profile:
     gamma, inverse = spd_solve(a, b, columns)
     r = cc - float(b @ gamma)
     if not r > 0.0:
-        raise FedpsyError("the model fits the rows exactly", code="not_estimable")
+        raise FedpsyError("the model fits the rows exactly", code=ErrorCode.NOT_ESTIMABLE)
     _, logdet = np.linalg.slogdet(a)
     da = -np.einsum("s,si,sj->ij", dc, s.u, s.u)
     db = -np.einsum("s,si,s->i", dc, s.u, s.v)
@@ -126,7 +126,8 @@ async def lmm(request: LmmRequest, federation: Federation) -> LmmResult:
     )
     if basis.intercept is None:
         raise FedpsyError(
-            "a random-intercept model needs an intercept in the formula", code="request_invalid"
+            "a random-intercept model needs an intercept in the formula",
+            code=ErrorCode.REQUEST_INVALID,
         )
     step = LmmStatsStep(
         formula=request.formula,

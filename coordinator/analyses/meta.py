@@ -27,7 +27,7 @@ from scipy import optimize, stats
 from coordinator.federation import Federation
 from schemas.analyses.crosstab import Statistic
 from schemas.analyses.meta import MetaRequest, MetaResult, Pooled, SiteEstimate
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.formula import formula_categories
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
 
@@ -64,7 +64,9 @@ def _root(g: Callable[[float], float], scale: float) -> float:
     while g(hi) < 0.0:
         hi *= 2.0
         if hi > 1e300:
-            raise FedpsyError("the between-site variance did not converge", code="not_converged")
+            raise FedpsyError(
+                "the between-site variance did not converge", code=ErrorCode.NOT_CONVERGED
+            )
     return float(
         optimize.brentq(g, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
     )
@@ -123,12 +125,14 @@ async def meta(request: MetaRequest, federation: Federation) -> MetaResult:
     gathered = await federation.gather(step, SiteFitResult)
     sites = [s for s in federation.sites if s in gathered]
     if not sites:
-        raise FedpsyError("no site returned an estimate", code="not_estimable")
+        raise FedpsyError("no site returned an estimate", code=ErrorCode.NOT_ESTIMABLE)
     fits = [gathered[s] for s in sites]
     y = np.array([f.estimate for f in fits], dtype=np.float64)
     se = np.array([f.std_error for f in fits], dtype=np.float64)
     if not np.all(np.isfinite(y)) or not np.all(se > 0.0):
-        raise FedpsyError("a site's estimate or standard error is not usable", code="not_estimable")
+        raise FedpsyError(
+            "a site's estimate or standard error is not usable", code=ErrorCode.NOT_ESTIMABLE
+        )
     v = se**2
     z = float(stats.norm.ppf(0.5 + request.level / 2.0))
     k = len(sites)

@@ -25,7 +25,7 @@ from schemas.analyses.crosstab import Statistic
 from schemas.analyses.summary import SummaryRequest, SummaryResult, VariableSummary
 from schemas.analyses.ttest import GroupStats, TTestRequest, TTestResult
 from schemas.cohort import Cohort
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.moments import MomentsResult, MomentsStep
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ async def pooled_moments(
     if r2.n != r1.n or r2.levels != r1.levels:
         raise FedpsyError(
             "the sites' rows changed between two rounds of one analysis; run it again",
-            code="internal",
+            code=ErrorCode.INTERNAL,
         )
     s = np.asarray(r2.sums, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -178,7 +178,7 @@ async def ttest(request: TTestRequest, federation: Federation) -> TTestResult:
         raise FedpsyError(
             f"group {request.group!r} has {len(levels)} levels {levels}; give "
             "the two to compare in 'levels'",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     n1, n2 = (int(mo.n[g, 0]) for g in range(2))
     m1, m2 = (float(mo.mean[g, 0]) for g in range(2))

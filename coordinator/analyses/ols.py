@@ -27,7 +27,7 @@ from coordinator.analyses.regression import (
 from coordinator.federation import Federation
 from schemas.analyses.ols import OlsRequest, OlsResult
 from schemas.cohort import Cohort
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.design import CrossprodResult, CrossprodStep
 from schemas.steps.glm import GlmScoreResult, GlmScoreStep
 
@@ -53,7 +53,7 @@ async def centered_crossprod(
     if result.n != basis.n:
         raise FedpsyError(
             "the sites' rows changed between two rounds of one analysis; run it again",
-            code="internal",
+            code=ErrorCode.INTERNAL,
         )
     return result
 
@@ -90,7 +90,7 @@ async def refine(
     if result.n != basis.n:
         raise FedpsyError(
             "the sites' rows changed between two rounds of one analysis; run it again",
-            code="internal",
+            code=ErrorCode.INTERNAL,
         )
     score = np.asarray(result.score, dtype=np.float64)
     delta = inverse @ score

@@ -21,7 +21,7 @@ from coordinator.analyses.derived import commit, new_run_id, numeric_variable
 from coordinator.analyses.moments import pooled_moments
 from coordinator.federation import Federation
 from schemas.analyses.pca import PcaRequest, PcaResult
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.derived import DeriveSpec
 from schemas.steps.pca import PcaScoresResult, PcaScoresStep
 
@@ -50,12 +50,12 @@ async def pca(request: PcaRequest, federation: Federation) -> PcaResult:
     assert mo.cross is not None
     n = int(mo.n[0, 0])
     if n < 2:
-        raise FedpsyError("PCA needs at least 2 complete rows", code="not_estimable")
+        raise FedpsyError("PCA needs at least 2 complete rows", code=ErrorCode.NOT_ESTIMABLE)
     cov = mo.cross[0] / (n - 1)
     sd = np.sqrt(np.diag(cov))
     if request.scale and not np.all(sd > 0.0):
         flat = [v for v, s in zip(variables, sd, strict=True) if not s > 0.0]
-        raise FedpsyError(f"PCA: {flat} do not vary; leave them out", code="not_estimable")
+        raise FedpsyError(f"PCA: {flat} do not vary; leave them out", code=ErrorCode.NOT_ESTIMABLE)
     matrix = cov / np.outer(sd, sd) if request.scale else cov
     values, rows = principal_components(matrix)
     keep = request.components_wanted()

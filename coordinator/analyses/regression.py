@@ -23,7 +23,7 @@ from scipy import linalg, stats
 from coordinator.federation import Federation
 from schemas.analyses.coefficients import Coefficient
 from schemas.cohort import Cohort
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.formula import formula_categories
 from schemas.steps.design import ColumnMomentsResult, ColumnMomentsStep
 
@@ -100,7 +100,7 @@ async def design_basis(
     if r.n == 0:
         raise FedpsyError(
             f"formula {formula!r}: no site has a row with every variable present",
-            code="not_estimable",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     sums = np.asarray(r.sums, dtype=np.float64)
     squares = np.asarray(r.squares, dtype=np.float64)
@@ -108,10 +108,13 @@ async def design_basis(
     columns = [c for c, k in zip(r.columns, keep, strict=True) if k]
     dropped = [c for c, k in zip(r.columns, keep, strict=True) if not k]
     if not columns:
-        raise FedpsyError(f"formula {formula!r}: every design column is zero", code="not_estimable")
+        raise FedpsyError(
+            f"formula {formula!r}: every design column is zero", code=ErrorCode.NOT_ESTIMABLE
+        )
     if r.n <= len(columns):
         raise FedpsyError(
-            f"formula {formula!r}: {r.n} rows for {len(columns)} parameters", code="not_estimable"
+            f"formula {formula!r}: {r.n} rows for {len(columns)} parameters",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     means = sums[keep] / r.n
     mean_squares = squares[keep] / r.n
@@ -152,7 +155,9 @@ def spd_solve(a: Array, b: Array, columns: Sequence[str]) -> tuple[Array, Array]
     diag = np.diag(a).copy()
     if np.any(~(diag > 0.0)):
         bad = [c for c, d in zip(columns, diag, strict=True) if not d > 0.0]
-        raise FedpsyError(f"the design columns {bad} carry no information", code="not_estimable")
+        raise FedpsyError(
+            f"the design columns {bad} carry no information", code=ErrorCode.NOT_ESTIMABLE
+        )
     d = 1.0 / np.sqrt(diag)
     scaled = a * np.outer(d, d)
     eig = np.linalg.eigvalsh(scaled)
@@ -160,7 +165,7 @@ def spd_solve(a: Array, b: Array, columns: Sequence[str]) -> tuple[Array, Array]
         raise FedpsyError(
             "the design columns are collinear in the pooled rows (a variable constant there, "
             f"or a term a combination of others); columns: {list(columns)}",
-            code="not_estimable",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     factor = linalg.cho_factor(scaled, lower=True)
     x = linalg.cho_solve(factor, b * d) * d

@@ -40,7 +40,7 @@ from schemas.analyses.kaplan_meier import (
 from schemas.analyses.logrank import LogrankGroup, LogrankRequest, LogrankResult
 from schemas.analyses.survival import axis_point
 from schemas.cohort import Cohort
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.survival import (
     MAX_HORIZON,
     SurvivalCountsResult,
@@ -68,7 +68,7 @@ async def survival_horizon(
         raise FedpsyError(
             f"the follow-up in {time!r} spans more than {MAX_HORIZON} steps of the "
             f"resolution ({resolution:g}); give a coarser resolution",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     return horizon
 
@@ -207,7 +207,7 @@ async def logrank(request: LogrankRequest, federation: Federation) -> LogrankRes
     if any(total.beyond):
         raise FedpsyError(
             "the sites' rows changed between two rounds of one analysis; run it again",
-            code="internal",
+            code=ErrorCode.INTERNAL,
         )
     levels = total.levels or []
     at_risk = np.asarray(total.at_risk, dtype=np.float64)
@@ -217,7 +217,7 @@ async def logrank(request: LogrankRequest, federation: Federation) -> LogrankRes
         raise FedpsyError(
             f"group {request.group!r} has rows in {len(present)} of its levels {levels}; "
             "the log-rank test compares two or more",
-            code="not_estimable",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     diff, cov = logrank_statistic(at_risk[present], events[present])
     expected = events[present].sum(axis=1) - diff

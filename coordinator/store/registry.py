@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, insert, inspect, select, text, update
 
 from coordinator.store import tables as t
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.wire import NodeInfo
 
 
@@ -58,7 +58,8 @@ def save_node(engine: Engine, site: str, url: str, info: NodeInfo, fingerprint: 
     """Register (or re-register) a node with the identity it presented."""
     if info.site != site:
         raise FedpsyError(
-            f"the node at {url} says it is site {info.site!r}, not {site!r}", code="bad_input"
+            f"the node at {url} says it is site {info.site!r}, not {site!r}",
+            code=ErrorCode.BAD_INPUT,
         )
     values = {
         "url": url.rstrip("/"),
@@ -101,7 +102,7 @@ def get_node(engine: Engine, site: str) -> NodeRecord:
     with engine.connect() as conn:
         row = conn.execute(select(t.node).where(t.node.c.site == site)).mappings().first()
     if row is None:
-        raise FedpsyError(f"no node registered as {site!r}", code="not_found")
+        raise FedpsyError(f"no node registered as {site!r}", code=ErrorCode.NOT_FOUND)
     return _record(dict(row))
 
 
@@ -130,7 +131,7 @@ def add_user(engine: Engine, name: str) -> str:
     token = "fpy_" + secrets.token_urlsafe(32)
     with engine.begin() as conn:
         if conn.execute(select(t.user.c.name).where(t.user.c.name == name)).first():
-            raise FedpsyError(f"user {name!r} already exists", code="bad_input")
+            raise FedpsyError(f"user {name!r} already exists", code=ErrorCode.BAD_INPUT)
         conn.execute(
             insert(t.user).values(
                 name=name, token_sha256=token_digest(token), created_at=time.time()
@@ -149,5 +150,5 @@ def user_for_token(engine: Engine, token: str) -> str:
             return str(name)
     raise FedpsyError(
         "unknown or missing token; ask the coordinator for one (`fedpsy coordinator add-user`)",
-        code="unauthorized",
+        code=ErrorCode.UNAUTHORIZED,
     )

@@ -26,7 +26,7 @@ from coordinator.training.federated import FederationRuntime
 from coordinator.training.grid_mailbox import GridMailbox
 from coordinator.training.outcome import Outcome, Protection
 from coordinator.training.plan import TrainPlan
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import load_private_key
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,9 @@ def carried_run(plan: TrainPlan, grid: Grid) -> Outcome:
     """Run ``plan`` over ``grid`` as its delivery says."""
     delivery = plan.delivery
     if delivery is None:
-        raise FedpsyError("the plan says not how to reach the sites", code="training_failed")
+        raise FedpsyError(
+            "the plan says not how to reach the sites", code=ErrorCode.TRAINING_FAILED
+        )
     key = load_private_key(Path(delivery.key_file))
     mailbox = GridMailbox(grid, delivery.identities)
     mailbox.discover(timeout=min(DISCOVERY_S, delivery.seconds))

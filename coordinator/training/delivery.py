@@ -19,7 +19,7 @@ from coordinator.federation import Federation
 from coordinator.http_federation import HttpFederation
 from coordinator.training.links import SiteLink
 from coordinator.training.outcome import Outcome
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 if TYPE_CHECKING:  # the plan module imports Delivery from here
     from coordinator.training.deploy import DeploymentRuntime
@@ -45,12 +45,12 @@ def delivery_for(federation: Federation, key_file: Path) -> Delivery:
     """The delivery of ``federation``'s sites (a job's HTTP federation)."""
     if not isinstance(federation, HttpFederation):
         raise FedpsyError("runtime 'superlink' trains the coordinator's registered sites; "
-                          "this federation has none", code="request_invalid")  # fmt: skip
+                          "this federation has none", code=ErrorCode.REQUEST_INVALID)  # fmt: skip
     unpinned = [e.site for e in federation.endpoints if not e.fingerprint]
     if unpinned:
         raise FedpsyError(f"no identity is pinned for {', '.join(unpinned)}; add the node "
                           "again with `fedpsy coordinator add-node`",
-                          code="request_invalid")  # fmt: skip
+                          code=ErrorCode.REQUEST_INVALID)  # fmt: skip
     return Delivery(
         job_id=federation.job_id, key_file=str(key_file),
         identities={e.site: str(e.fingerprint) for e in federation.endpoints},

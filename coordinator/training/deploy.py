@@ -45,7 +45,7 @@ from typing import Any
 from coordinator.training.links import SiteLink
 from coordinator.training.outcome import Outcome, raise_recorded
 from coordinator.training.plan import TrainPlan
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.settings import local_host
 from schemas.training.bundle import write_bundle
 from schemas.training.env import child_env
@@ -69,7 +69,7 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
                 return
         time.sleep(0.1)
     raise FedpsyError(f"nothing listens on {host}:{port} after {timeout:g} s",
-                      code="site_unreachable")  # fmt: skip
+                      code=ErrorCode.SITE_UNREACHABLE)  # fmt: skip
 
 
 def superlink_command(port: int, *, insecure: bool = False, database: Path | None = None,
@@ -106,7 +106,7 @@ def start_superlink(home: Path, port: int, log: Path, **options: Any) -> subproc
 
 
 def flwr_json(home: Path, *args: str, timeout: float = 60.0,
-              code: str = "superlink_error") -> dict[str, Any]:  # fmt: skip
+              code: ErrorCode = ErrorCode.SUPERLINK_ERROR) -> dict[str, Any]:  # fmt: skip
     """``flwr ARGS --format json`` in Flower's environment of ``home`` (where the
     connection is); an answer that is not JSON is an error with ``code``. Flower reports
     the SuperLink's refusals in the JSON (``success: false``) and exits 0."""
@@ -149,7 +149,7 @@ class DeploymentRuntime:
         self.last_run: dict[str, Any] = {}
 
     def _flwr(self, *args: str) -> dict[str, Any]:
-        return flwr_json(self.home, *args, timeout=120, code="training_failed")
+        return flwr_json(self.home, *args, timeout=120, code=ErrorCode.TRAINING_FAILED)
 
     def _ended_without_outcome(self, run_id: str, result: Path) -> None:
         runs = self._flwr("ls", CONNECTION, "--run-id", run_id).get("runs", [])
@@ -157,7 +157,7 @@ class DeploymentRuntime:
         if status.startswith("finished") and not result.exists():
             details = str(runs[0].get("status-details", ""))[:300]
             raise FedpsyError(f"the run ended ({status}) without an outcome: {details}",
-                              code="training_failed")  # fmt: skip
+                              code=ErrorCode.TRAINING_FAILED)  # fmt: skip
 
     def _finished(self, run_id: str, wait: float = 10.0) -> dict[str, Any]:
         """The run's listing once the SuperLink reports it finished (the ServerApp writes
@@ -186,14 +186,16 @@ class DeploymentRuntime:
                              f'plan="{plan_path}"')  # fmt: skip
         if not started.get("success"):
             raise FedpsyError(f"the SuperLink did not start the run: {started}",
-                              code="training_failed")  # fmt: skip
+                              code=ErrorCode.TRAINING_FAILED)  # fmt: skip
         run_id = str(started["run-id"])
         deadline = time.monotonic() + self.timeout
         checked = time.monotonic()
         while not result.exists():
             if time.monotonic() > deadline:
                 self._flwr("stop", run_id, CONNECTION)
-                raise FedpsyError("the training run did not finish in time", code="site_timeout")
+                raise FedpsyError(
+                    "the training run did not finish in time", code=ErrorCode.SITE_TIMEOUT
+                )
             if time.monotonic() - checked > 10:  # `flwr ls` is a process start
                 checked = time.monotonic()
                 self._ended_without_outcome(run_id, result)
@@ -202,7 +204,7 @@ class DeploymentRuntime:
         outcome = Outcome.model_validate_json(result.read_text(encoding="utf-8"))
         self.last_run = self._finished(run_id)
         if outcome.error is not None:
-            raise_recorded(outcome.error, fallback="training_failed")
+            raise_recorded(outcome.error, fallback=ErrorCode.TRAINING_FAILED)
         return outcome
 
 

@@ -27,7 +27,7 @@ from typing import Protocol
 from coordinator.failures import SitesFailed
 from coordinator.training.outcome import Outcome, RoundStats
 from coordinator.training.plan import TrainPlan
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.train import TrainResult, TrainSumResult
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,9 @@ def mean_loss(total: TrainSumResult) -> float | None:
 def averaged(total: TrainSumResult, round: int) -> tuple[list[float], float]:
     """FedAvg from a fit phase's sums (an error when no row was fitted)."""
     if total.n == 0 or not total.weighted:
-        raise FedpsyError(f"fit (round {round}): nothing to average", code="training_failed")
+        raise FedpsyError(
+            f"fit (round {round}): nothing to average", code=ErrorCode.TRAINING_FAILED
+        )
     return total.average(), total.loss_sum / total.n
 
 

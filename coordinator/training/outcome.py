@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 from pydantic import BaseModel, ConfigDict, Field
 
 from coordinator.failures import SiteFailure, SitesFailed
-from schemas.errors import CATALOG, FedpsyError
+from schemas.errors import ErrorCode, FedpsyError, known_code
 from schemas.secagg.wire import DpRelease
 from schemas.steps.train import TrainResult, TrainSumResult
 
@@ -69,14 +69,14 @@ def error_record(exc: BaseException) -> dict[str, Any]:
     return {"code": "training_failed", "detail": f"{type(exc).__name__}: {exc}"}
 
 
-def raise_recorded(error: Mapping[str, Any], fallback: str) -> NoReturn:
+def raise_recorded(error: Mapping[str, Any], fallback: ErrorCode) -> NoReturn:
     """Raise the error :func:`error_record` recorded (``fallback``: the code of an
     unknown one)."""
     failures = error.get("failures")
     if failures:
         raise SitesFailed({s: SiteFailure(str(c), str(d)) for s, (c, d) in failures.items()})
-    code = str(error.get("code", fallback))
-    raise FedpsyError(str(error.get("detail", "")), code=code if code in CATALOG else fallback,
+    code = known_code(error.get("code", fallback)) or fallback
+    raise FedpsyError(str(error.get("detail", "")), code=code,
                       extra=dict(error.get("extra") or {}))  # fmt: skip
 
 

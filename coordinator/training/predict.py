@@ -15,7 +15,7 @@ from coordinator.analyses.derived import commit, new_run_id
 from coordinator.federation import Federation
 from schemas.analyses.predict import PredictRequest, PredictResult
 from schemas.dictionary.model import Variable
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.formula import parse_formula
 from schemas.steps.derived import DeriveSpec
 from schemas.steps.predict import PredictResult as ScoredRows
@@ -43,7 +43,8 @@ async def predict(request: PredictRequest, federation: Federation) -> PredictRes
     model = request.model
     if model is None:
         raise FedpsyError(f"no model {request.model_id!r} in the coordinator's registry; "
-                          "train one with a 'train' request first", code="not_found")  # fmt: skip
+                          "train one with a 'train' request first",
+                          code=ErrorCode.NOT_FOUND)  # fmt: skip
     run_id = new_run_id()
     step = PredictStep(
         formula=model.formula, categories=model.categories, columns=model.columns,

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from coordinator.store import tables as t
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 
 def register(engine: Engine, job_id: str | None, request: Mapping[str, Any],
@@ -48,7 +48,7 @@ def get_model(engine: Engine, model_id: str) -> dict[str, Any]:
     with engine.connect() as conn:
         row = conn.execute(select(t.model).where(t.model.c.model_id == model_id)).mappings().first()
     if row is None:
-        raise FedpsyError(f"no model {model_id!r} in the registry", code="not_found")
+        raise FedpsyError(f"no model {model_id!r} in the registry", code=ErrorCode.NOT_FOUND)
     return _public(dict(row))
 
 

@@ -26,7 +26,7 @@ from coordinator.failures import SiteFailure, SitesFailed
 from coordinator.training.grid_mailbox import pull_replies
 from coordinator.training.loop import RoundLoop
 from coordinator.training.plan import TrainPlan
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.additive import add_results
 from schemas.steps.train import Phase, TrainResult, TrainSumResult
 from schemas.training.protocol import refusal_of, result_of, step_config, weights_record
@@ -60,18 +60,18 @@ def _size(messages: Iterable[Message]) -> int:
 def check_replies(replies: list[Message], expected: int, what: str) -> list[TrainResult]:
     """The results of a complete round; raise for an empty, partial or failed one."""
     if expected == 0 or not replies:
-        raise FedpsyError(f"{what}: no site answered (empty round)", code="training_failed")
+        raise FedpsyError(f"{what}: no site answered (empty round)", code=ErrorCode.TRAINING_FAILED)
     crashed = [m for m in replies if m.has_error()]
     if crashed:
         reasons = "; ".join(str(m.error.reason)[:200] for m in crashed)
         raise FedpsyError(f"{what}: {len(crashed)} site(s) failed: {reasons}",
-                          code="training_failed")  # fmt: skip
+                          code=ErrorCode.TRAINING_FAILED)  # fmt: skip
     refusals = [r for r in (refusal_of(m.content) for m in replies) if r is not None]
     if refusals:
         raise SitesFailed({site: SiteFailure(code, detail) for site, code, detail in refusals})
     if len(replies) < expected:
         raise FedpsyError(f"{what}: {len(replies)} of {expected} sites answered",
-                          code="training_failed")  # fmt: skip
+                          code=ErrorCode.TRAINING_FAILED)  # fmt: skip
     return [result_of(m.content) for m in replies]
 
 
@@ -128,7 +128,9 @@ class GridExchange:
         total = sum(r.n for r in results)
         arrays, _ = self.strategy.aggregate_train(round, replies)
         if arrays is None or total == 0:
-            raise FedpsyError(f"fit (round {round}): nothing to average", code="training_failed")
+            raise FedpsyError(
+                f"fit (round {round}): nothing to average", code=ErrorCode.TRAINING_FAILED
+            )
         averaged = [float(v) for a in arrays.to_numpy_ndarrays() for v in np.ravel(a)]
         return averaged, sum(r.loss_sum for r in results) / total
 

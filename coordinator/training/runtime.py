@@ -29,7 +29,7 @@ from coordinator.training.links import ProvidesLinks, SiteLink
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan
 from coordinator.training.simulation import simulate
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def runtime_for(federation: Federation, wanted: str = "federation") -> Runtime:
             raise FedpsyError("this coordinator runs no Flower SuperLink; start it with "
                               "`fedpsy coordinator serve DIR --flower` (or --superlink "
                               "ADDRESS), or leave runtime at 'federation'",
-                              code="request_invalid")  # fmt: skip
+                              code=ErrorCode.REQUEST_INVALID)  # fmt: skip
         # the SuperLink's home is DIR/flwr of the coordinator that signs the requests
         return Delivered(runtime, federation, CoordinatorDir(runtime.home.parent).private_key)
     if isinstance(federation, ProvidesLinks):

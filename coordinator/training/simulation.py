@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from coordinator.training.links import SiteLink
 from coordinator.training.outcome import Outcome, error_record, raise_recorded
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.training.env import flower_environment
 
 if TYPE_CHECKING:  # the child imports the plan late: its import chain leads back here
@@ -62,7 +62,7 @@ def _run(plan: TrainPlan, links: list[SiteLink], workers: int) -> Outcome:
                        num_supernodes=len(links),
                        backend_config=backend_config(min(workers, len(links))))  # fmt: skip
     if not sink:
-        raise FedpsyError("the ServerApp ended without an outcome", code="training_failed")
+        raise FedpsyError("the ServerApp ended without an outcome", code=ErrorCode.TRAINING_FAILED)
     return sink[0]
 
 
@@ -100,7 +100,7 @@ def simulate(plan: TrainPlan, links: list[SiteLink], workers: int = 2) -> Outcom
             child.join()
     if "outcome" in answer:
         return Outcome.model_validate_json(answer["outcome"])
-    raise_recorded(answer["error"], fallback="internal")
+    raise_recorded(answer["error"], fallback=ErrorCode.INTERNAL)
 
 
 __all__ = ["backend_config", "simulate"]

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from coordinator.training.deploy import CONNECTION, flwr_json
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import ssh_fingerprint
 
 NIST_CURVES = ("secp256r1", "secp384r1", "secp521r1")
@@ -51,23 +51,23 @@ def read_public_key(path: Path) -> str:
         "at the site)"
     )
     if not path.is_file():
-        raise FedpsyError(f"{path} does not exist; {wanted}", code="bad_input")
+        raise FedpsyError(f"{path} does not exist; {wanted}", code=ErrorCode.BAD_INPUT)
     raw = path.read_bytes()
     if b"PRIVATE KEY" in raw:
         raise FedpsyError(
             f"{path} is a private key: it must never leave the site (ask for a new SuperNode "
             f"key if it did); {wanted}",
-            code="bad_input",
+            code=ErrorCode.BAD_INPUT,
         )
     try:
         key = serialization.load_ssh_public_key(raw.strip())
     except (ValueError, UnsupportedAlgorithm):
         raise FedpsyError(f"{path} is not a SuperNode public key; {wanted}",
-                          code="bad_input") from None  # fmt: skip
+                          code=ErrorCode.BAD_INPUT) from None  # fmt: skip
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in NIST_CURVES:
         raise FedpsyError(
             f"{path} is not an ECDSA key on a NIST curve, which Flower requires; {wanted}",
-            code="bad_input",
+            code=ErrorCode.BAD_INPUT,
         )
     return raw.decode("ascii").split("\n", 1)[0].strip()
 
@@ -82,7 +82,7 @@ def _connection(home: Path) -> dict[str, Any]:
             f"no SuperLink connection in {config}: start the SuperLink with `fedpsy "
             f"coordinator serve {home.parent} --flower` (with TLS) and register keys while "
             "it runs",
-            code="superlink_error",
+            code=ErrorCode.SUPERLINK_ERROR,
         ) from None
     return dict(table)
 
@@ -98,7 +98,7 @@ def control(home: Path, *args: str) -> dict[str, Any]:
             raise FedpsyError(
                 f"the SuperLink at {address} does not answer: is `fedpsy coordinator serve "
                 f"{home.parent} --flower` running (it checks its TLS certificate at start)?",
-                code="superlink_error",
+                code=ErrorCode.SUPERLINK_ERROR,
             )
         answer["error-message"] = message
     return answer
@@ -113,7 +113,7 @@ def register_supernode(home: Path, public_key: Path) -> Registered:
             "the SuperLink runs without TLS, so it admits any SuperNode and a registration "
             "would change nothing: set the coordinator's tls_certfile, tls_keyfile and "
             "tls_ca_certs and restart `fedpsy coordinator serve --flower`",
-            code="config_invalid",
+            code=ErrorCode.CONFIG_INVALID,
         )
     answer = control(home, "supernode", "register", str(public_key.resolve()), CONNECTION)
     if answer.get("success"):
@@ -122,7 +122,7 @@ def register_supernode(home: Path, public_key: Path) -> Registered:
     if ALREADY_REGISTERED in message:
         return Registered(ssh_fingerprint(line), None)
     raise FedpsyError(f"the SuperLink did not register the key: {message[-300:]}",
-                      code="superlink_error")  # fmt: skip
+                      code=ErrorCode.SUPERLINK_ERROR)  # fmt: skip
 
 
 def list_supernodes(home: Path) -> list[dict[str, Any]]:
@@ -132,7 +132,7 @@ def list_supernodes(home: Path) -> list[dict[str, Any]]:
     answer = control(home, "supernode", "list", CONNECTION)
     if not answer.get("success"):
         raise FedpsyError(f"flwr supernode list failed: {answer.get('error-message', '')}",
-                          code="superlink_error")  # fmt: skip
+                          code=ErrorCode.SUPERLINK_ERROR)  # fmt: skip
     return [dict(node) for node in answer.get("nodes", [])]
 
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from fastapi.responses import Response
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 COOKIE = "fedpsy_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -56,7 +56,7 @@ def request_token(request: Request, authorization: str | None) -> str:
         raise FedpsyError(
             "a request carrying the dashboard cookie must come from the "
             "dashboard itself; send the token as a bearer token instead",
-            code="unauthorized",
+            code=ErrorCode.UNAUTHORIZED,
         )
     return cookie
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import fingerprint, load_public_key, write_public_key
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def remove_trusted_key(node_dir: Path, key_fingerprint: str) -> None:
         raise FedpsyError(
             f"no trusted key {key_fingerprint} in {trusted_dir(node_dir)}; "
             "the trusted keys are the .pem files there, named by fingerprint",
-            code="not_found",
+            code=ErrorCode.NOT_FOUND,
         )
     target.unlink()
     logger.info("no longer trusting key %s", key_fingerprint)
@@ -81,7 +81,7 @@ def load_trusted(node_dir: Path) -> dict[str, Ed25519PublicKey]:
                 f"{path}: the key inside has fingerprint {fp}, not the one in the file name; "
                 "delete the file and trust the key again with "
                 "`fedpsy node trust DIR --coordinator-key FILE`",
-                code="key_invalid",
+                code=ErrorCode.KEY_INVALID,
             )
         keys[fp] = key
     return keys

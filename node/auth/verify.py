@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from node.auth.nonces import DEFAULT_WINDOW, NonceStore
-from schemas.errors import AuthError
+from schemas.errors import AuthError, ErrorCode
 from schemas.verify import SignedBy, check_signature
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ def verify_request(
         raise ValueError("the time window exceeds how long the nonce store remembers")
     signed = check_signature(headers, method, path, body, trusted, now, window, TRUST_HINT)
     if not nonces.record(signed.nonce, now):
-        raise AuthError("this nonce was already used; sign each request afresh", code="replayed")
+        raise AuthError(
+            "this nonce was already used; sign each request afresh", code=ErrorCode.REPLAYED
+        )
     logger.debug("verified %s %s signed by %s", method.upper(), path, signed.key_fingerprint[:16])
     return signed

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from schemas.cohort import All, Any_, Cohort, Condition, Scalar
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def label(value: Scalar) -> str:
 def _condition(frame: pd.DataFrame, cond: Condition) -> Mask:
     if cond.var not in frame.columns:
         raise FedpsyError(
-            f"cohort condition on {cond.var!r}: no such variable", code="unknown_variable"
+            f"cohort condition on {cond.var!r}: no such variable", code=ErrorCode.UNKNOWN_VARIABLE
         )
     column = frame[cond.var]
     present = column.notna().to_numpy()
@@ -86,7 +86,7 @@ def _categorical(column: pd.Series, cond: Condition) -> Mask:
         raise FedpsyError(
             f"cohort condition on {cond.var!r}: {cond.op} cannot compare a categorical "
             "variable; use ==, !=, in or not_in",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     labels = column.astype(object).map(lambda v: None if pd.isna(v) else str(v))
     values = cond.value if isinstance(cond.value, list) else [cond.value]
@@ -102,7 +102,7 @@ def _number(cond: Condition, value: Scalar) -> float:
         except ValueError:
             raise FedpsyError(
                 f"cohort condition on {cond.var!r}: the variable is numeric but the value is text",
-                code="request_invalid",
+                code=ErrorCode.REQUEST_INVALID,
             ) from None
     return float(value)
 

@@ -48,7 +48,7 @@ from node.store.locking import locked
 from schemas.dictionary import load_dictionary
 from schemas.dictionary.loader import parse_dictionary_text
 from schemas.dictionary.model import Variable
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,9 @@ def save_harmonized(
     kinds = {v.code: v.type for v in variables}
     unknown = [c for c in values.columns if c not in kinds]
     if unknown:
-        raise FedpsyError(f"run {run_id}: columns {unknown} have no definition", code="internal")
+        raise FedpsyError(
+            f"run {run_id}: columns {unknown} have no definition", code=ErrorCode.INTERNAL
+        )
     codes = [str(c) for c in values.columns]
     records: list[dict[str, object]] = []
     with locked(engine, t.observation) as conn:
@@ -82,7 +84,7 @@ def save_harmonized(
         if missing_ids:
             raise FedpsyError(
                 f"run {run_id}: {len(missing_ids)} rows are not persons of this store",
-                code="internal",
+                code=ErrorCode.INTERNAL,
             )
         for code in codes:
             column = values[code]

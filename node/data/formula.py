@@ -27,7 +27,7 @@ import pandas as pd
 from formulaic import model_matrix
 
 from node.data.watch import note_rows
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.formula import parse_formula
 
 logger = logging.getLogger(__name__)
@@ -102,14 +102,14 @@ def build_design(
             raise FedpsyError(
                 f"variable {name!r} is text without dictionary categories; formulas need "
                 "numeric, binary or categorical variables",
-                code="request_invalid",
+                code=ErrorCode.REQUEST_INVALID,
             )
     for name in parts.outcome:
         if isinstance(data[name].dtype, pd.CategoricalDtype):
             raise FedpsyError(
                 f"formula {formula!r}: the outcome {name!r} is categorical; "
                 "models need a numeric or binary outcome",
-                code="request_invalid",
+                code=ErrorCode.REQUEST_INVALID,
             )
     total = len(data)
     complete = data[data.notna().all(axis=1).to_numpy()]
@@ -121,7 +121,7 @@ def build_design(
     if lhs.shape[1] != 1:
         raise FedpsyError(
             f"formula {formula!r}: the outcome must be one numeric column, got {lhs.shape[1]}",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     built = [str(c) for c in rhs.columns]
     if columns is not None:
@@ -129,7 +129,7 @@ def build_design(
         if unknown:
             raise FedpsyError(
                 f"formula {formula!r} has no design columns {unknown}; it has {built}",
-                code="request_invalid",
+                code=ErrorCode.REQUEST_INVALID,
             )
         rhs = rhs.loc[:, list(columns)]
         built = list(columns)
@@ -171,7 +171,7 @@ def _check_finite(formula: str, names: list[str], values: Matrix) -> None:
             f"formula {formula!r}: {', '.join(map(repr, bad))} is not finite for some values in "
             "the declared ranges of its variables (e.g. log of 0, a division by 0); change "
             "the transform (log1p, a shift) or declare a narrower min/max in the dictionary",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
 
 

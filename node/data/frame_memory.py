@@ -24,7 +24,7 @@ from node.data.cohort import cohort_mask
 from node.data.staging import DerivedValues, Staging, apply_to_wide
 from node.data.watch import note_rows
 from schemas.cohort import Cohort
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,12 @@ class DataFrameSource:
         split_salt: bytes = b"",
     ) -> None:
         if "person_id" not in data.columns:
-            raise FedpsyError(f"site {site!r}: the frame has no person_id column", code="bad_input")
+            raise FedpsyError(
+                f"site {site!r}: the frame has no person_id column", code=ErrorCode.BAD_INPUT
+            )
         if "site" in data.columns:
             raise FedpsyError(
-                f"site {site!r}: 'site' is a reserved variable name", code="bad_input"
+                f"site {site!r}: 'site' is a reserved variable name", code=ErrorCode.BAD_INPUT
             )
         self._site = site
         self._split_salt = split_salt
@@ -72,7 +74,7 @@ class DataFrameSource:
         if unknown:
             raise FedpsyError(
                 f"site {self._site!r} does not hold {', '.join(map(repr, unknown))}",
-                code="unknown_variable",
+                code=ErrorCode.UNKNOWN_VARIABLE,
             )
         at_visit = self._wide[self._wide["visit"] == visit]
         rows = at_visit.drop(columns=["visit"]).set_index("row_id")
@@ -102,12 +104,14 @@ class DataFrameSource:
         wide["visit"] = wide["visit"].astype(object).map(str)
         ids = wide["person_id"].astype(object).map(str)
         if ids.isna().any():
-            raise FedpsyError(f"site {self._site!r}: a row has no person_id", code="bad_input")
+            raise FedpsyError(
+                f"site {self._site!r}: a row has no person_id", code=ErrorCode.BAD_INPUT
+            )
         dup = pd.DataFrame({"p": ids, "v": wide["visit"]}).duplicated()
         if dup.any():
             raise FedpsyError(
                 f"site {self._site!r}: {int(dup.sum())} rows repeat a (person_id, visit) pair",
-                code="bad_input",
+                code=ErrorCode.BAD_INPUT,
             )
         order = {pid: i for i, pid in enumerate(sorted(set(ids)))}
         out = pd.DataFrame(
@@ -133,7 +137,7 @@ class DataFrameSource:
                 raise FedpsyError(
                     f"site {self._site!r}: variable {column!r} has labels {shown} outside "
                     f"its categories {cats}",
-                    code="bad_input",
+                    code=ErrorCode.BAD_INPUT,
                 )
             return pd.Series(pd.Categorical(labels, categories=cats), index=values.index)
         try:
@@ -141,7 +145,7 @@ class DataFrameSource:
         except (ValueError, TypeError):
             raise FedpsyError(
                 f"site {self._site!r}: variable {column!r} is not numeric and has no categories",
-                code="bad_input",
+                code=ErrorCode.BAD_INPUT,
             ) from None
 
 

@@ -22,7 +22,7 @@ from node.store import tables as t
 from node.store.tables import PERSON_LEVEL
 from schemas.cohort import Cohort
 from schemas.dictionary import Dictionary
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 PERSON_COLUMNS = ("sex", "birth_year", "primary_diagnosis")
 
@@ -124,7 +124,7 @@ class StoreFrameSource:
             )
         if people.empty:
             raise FedpsyError(
-                f"site {self._site!r} holds no data at visit {visit!r}", code="not_found"
+                f"site {self._site!r} holds no data at visit {visit!r}", code=ErrorCode.NOT_FOUND
             )
         long["value"] = (
             long["value_num"].astype(object).where(long["value_num"].notna(), long["value_text"])

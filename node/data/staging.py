@@ -34,7 +34,7 @@ import pandas as pd
 from node.data.source import FrameSource
 from schemas.cohort import Cohort
 from schemas.dictionary.model import Variable
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.derived import DeriveSpec
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def derived_values(spec: DeriveSpec, visit: str, values: pd.DataFrame) -> Derive
     if list(values.columns) != spec.codes:
         raise FedpsyError(
             f"derived columns {list(values.columns)} do not match the run's variables {spec.codes}",
-            code="internal",
+            code=ErrorCode.INTERNAL,
         )
     return DerivedValues(spec.run_id, visit, tuple(spec.variables), values)
 
@@ -86,7 +86,7 @@ def stage(source: object, derived: DerivedValues) -> None:
         raise FedpsyError(
             "this node cannot keep derived values (harmonized values, scores or cluster "
             "labels); run the analysis without storing them",
-            code="derived_unsupported",
+            code=ErrorCode.DERIVED_UNSUPPORTED,
         )
     source.stage_derived(derived)
 
@@ -112,7 +112,7 @@ class Staging:
             raise FedpsyError(
                 f"no values are staged here for run {run_id!r} (the node restarted or the "
                 "run was dropped); run the analysis again",
-                code="not_found",
+                code=ErrorCode.NOT_FOUND,
             ) from None
 
 

@@ -21,17 +21,17 @@ from node.http.signed import read_signed
 from node.service import NodeService
 from node.web import mount_admin_pages
 from schemas import __version__
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.problems import install_problem_handlers, problem_response
 from schemas.wire import Health, NodeInfo, TaskOutcome
 
 
 def _outcome_response(outcome: TaskOutcome) -> JSONResponse:
     if outcome.status in ("refused", "rejected"):
-        reason = outcome.reason or {"code": "refused", "detail": ""}
+        reason = outcome.reason or {"code": ErrorCode.REFUSED.value, "detail": ""}
         exc = FedpsyError(
             reason.get("detail", ""),
-            code=reason.get("code", "refused"),
+            code=ErrorCode(reason.get("code", ErrorCode.REFUSED)),
             extra={"task_id": outcome.task_id, "site": outcome.site},
         )
         return problem_response(exc, f"/v1/tasks/{outcome.task_id}")
@@ -56,7 +56,7 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
             raise FedpsyError(
                 "send the node's admin token as 'Authorization: Bearer TOKEN' "
                 "(it is in DIR/admin_token)",
-                code="unauthorized",
+                code=ErrorCode.UNAUTHORIZED,
             )
 
     @app.get("/health", response_model=Health)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from node.http.replay import replay
 from node.service import NodeService
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.settings import LOOPBACK
 from schemas.signing import sign_headers
 
@@ -134,7 +134,7 @@ def pull_client(
         raise FedpsyError(
             f"poll the coordinator over HTTPS, not {parts.scheme}:// "
             "(plain HTTP is allowed only to this machine)",
-            code="tls_required",
+            code=ErrorCode.TLS_REQUIRED,
         )
     context = ssl.create_default_context(cafile=str(ca_certs) if ca_certs else None)
     if client_cert is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 log = logging.getLogger(__name__)
 REPLAYED = re.compile(
@@ -41,7 +41,7 @@ async def replay(
     if not REPLAYED.fullmatch(path.split("?", 1)[0]):
         log.warning("refused to replay", extra={"path": path})
         return problem(
-            FedpsyError(f"{path} is not served to relayed requests", code="not_found"), path
+            FedpsyError(f"{path} is not served to relayed requests", code=ErrorCode.NOT_FOUND), path
         )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=APP_BASE) as local:

@@ -18,7 +18,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 
 class UnitConversion(BaseModel):
@@ -68,15 +68,17 @@ def load_mapping(path: Path | None) -> Mapping:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise FedpsyError(f"{path}: {exc}", code="mapping_invalid") from exc
+        raise FedpsyError(f"{path}: {exc}", code=ErrorCode.MAPPING_INVALID) from exc
     if not isinstance(data, dict):
         raise FedpsyError(
             f"{path}: expected a mapping with keys columns, visits, recode, units",
-            code="mapping_invalid",
+            code=ErrorCode.MAPPING_INVALID,
         )
     try:
         return Mapping.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise FedpsyError(f"{path}: {where}: {first['msg']}", code="mapping_invalid") from exc
+        raise FedpsyError(
+            f"{path}: {where}: {first['msg']}", code=ErrorCode.MAPPING_INVALID
+        ) from exc

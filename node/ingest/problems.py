@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 MAX_LISTED = 20
 
@@ -51,7 +51,9 @@ class Problems:
             lines.append(f"... and {self.total - len(self.items)} more problems")
         detail = f"{self.total} problem(s):\n" + "\n".join(f"  {line}" for line in lines)
         return FedpsyError(
-            detail, code="ingest_invalid", extra={"problems": [p.__dict__ for p in self.items]}
+            detail,
+            code=ErrorCode.INGEST_INVALID,
+            extra={"problems": [p.__dict__ for p in self.items]},
         )
 
 

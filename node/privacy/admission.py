@@ -40,7 +40,7 @@ from node.privacy.queries import QueryMemory
 from node.steps.base import READ, USED, Computed, Use
 from node.steps.registry import run_step
 from schemas.cohort import All, Condition
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.base import StepBase
 
 logger = logging.getLogger(__name__)
@@ -65,12 +65,12 @@ def compute(step: StepBase, source: FrameSource) -> Computed:
         logger.info("step failed", extra={"step": step.step, "error": type(exc).__name__})
         raise FedpsyError(
             f"step {step.step!r} cannot be computed with these parameters ({type(exc).__name__})",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         ) from None
     if not _finite(computed.result.model_dump()):
         raise FedpsyError(
             f"step {step.step!r} gives a result that is not finite with these parameters",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     return computed
 

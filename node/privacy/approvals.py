@@ -15,7 +15,7 @@ import logging
 import re
 from pathlib import Path
 
-from schemas.errors import FedpsyError, Refused
+from schemas.errors import ErrorCode, FedpsyError, Refused
 from schemas.steps.base import StepBase
 from schemas.steps.train import TrainWork
 
@@ -42,7 +42,7 @@ def approved_apps(node_dir: Path) -> set[str]:
         if not HASH.fullmatch(line):
             raise FedpsyError(
                 f"{path}:{number}: not an app hash (64 lower-case hex digits)",
-                code="config_invalid",
+                code=ErrorCode.CONFIG_INVALID,
             )
         found.add(line)
     return found
@@ -51,7 +51,7 @@ def approved_apps(node_dir: Path) -> set[str]:
 def approve_app(node_dir: Path, app_hash: str, note: str = "") -> None:
     """Add ``app_hash`` to the approved apps (idempotent)."""
     if not HASH.fullmatch(app_hash):
-        raise FedpsyError("an app hash is 64 lower-case hex digits", code="bad_input")
+        raise FedpsyError("an app hash is 64 lower-case hex digits", code=ErrorCode.BAD_INPUT)
     if app_hash in approved_apps(node_dir):
         return
     path = approvals_path(node_dir)
@@ -67,7 +67,7 @@ def check_app(node_dir: Path, app_hash: str) -> None:
         raise Refused(
             "this training app is not approved at this site; the site approves it by "
             f"adding its app hash to the node directory's {FILE} file after reviewing it",
-            code="app_not_approved",
+            code=ErrorCode.APP_NOT_APPROVED,
         )
 
 

@@ -65,7 +65,7 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from node.steps.base import READ
 from node.store.locking import locked
 from node.store.tables import answered_cohort
-from schemas.errors import Refused
+from schemas.errors import ErrorCode, Refused
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class DifferencingGuard:
                     f"{self.min_cohort} apart from those of an answer this site gave "
                     "before (or the same persons under another cohort); ask with that "
                     "cohort, or widen or narrow it by at least that many",
-                    code="differencing",
+                    code=ErrorCode.DIFFERENCING,
                 )
 
     def _remember(

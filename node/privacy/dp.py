@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas.dictionary.model import Dictionary
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.base import StepBase
 from schemas.steps.moments import MomentsStep
 
@@ -44,7 +44,7 @@ COUNTING_STEPS = ("count", "histogram", "crosstab")
 
 
 def _unsupported(detail: str) -> FedpsyError:
-    return FedpsyError(detail, code="dp_unsupported")
+    return FedpsyError(detail, code=ErrorCode.DP_UNSUPPORTED)
 
 
 def _bound(dictionary: Dictionary, code: str, centers: list[float]) -> float:

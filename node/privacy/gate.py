@@ -44,7 +44,7 @@ import logging
 from typing import NoReturn
 
 from node.privacy.policy import Policy
-from schemas.errors import FedpsyError, Refused
+from schemas.errors import ErrorCode, FedpsyError, Refused
 from schemas.steps.base import Disclosure
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def refuse_small_cohort(policy: Policy, step_name: str) -> NoReturn:
     failed on one."""
     _refuse(
         step_name,
-        "cohort_too_small",
+        ErrorCode.COHORT_TOO_SMALL,
         f"the rows it would use are fewer than the site's minimum of {policy.min_cohort}",
     )
 
@@ -65,11 +65,11 @@ def check_disclosure(policy: Policy, analysis: str, step_name: str, disclosure: 
     if not policy.allows(analysis):
         raise Refused(
             f"analysis {analysis!r} is not in this site's allowed_analyses",
-            code="analysis_not_allowed",
+            code=ErrorCode.ANALYSIS_NOT_ALLOWED,
         )
     counts = (*disclosure.cells, *disclosure.dropped, *disclosure.split, *disclosure.support)
     if disclosure.rows < 0 or any(c < 0 for c in counts):
-        raise FedpsyError(f"step {step_name!r} stated a negative count", code="internal")
+        raise FedpsyError(f"step {step_name!r} stated a negative count", code=ErrorCode.INTERNAL)
     if disclosure.rows < policy.min_cohort:
         refuse_small_cohort(policy, step_name)
     _check_counts(policy, step_name, disclosure)
@@ -79,13 +79,13 @@ def check_disclosure(policy: Policy, analysis: str, step_name: str, disclosure: 
     if disclosure.rows < policy.min_model_rows:
         _refuse(
             step_name,
-            "model_too_small",
+            ErrorCode.MODEL_TOO_SMALL,
             f"a model needs at least {policy.min_model_rows} rows under the site's policy",
         )
     if disclosure.parameters > policy.max_parameter_fraction * disclosure.rows:
         _refuse(
             step_name,
-            "too_many_parameters",
+            ErrorCode.TOO_MANY_PARAMETERS,
             f"the model's {disclosure.parameters} parameters exceed the site's limit of "
             f"{policy.max_parameter_fraction:g} parameters per row; use fewer terms",
         )
@@ -95,13 +95,13 @@ def _check_counts(policy: Policy, step_name: str, disclosure: Disclosure) -> Non
     if any(0 < cell < policy.min_cell for cell in disclosure.cells):
         _refuse(
             step_name,
-            "cell_too_small",
+            ErrorCode.CELL_TOO_SMALL,
             f"a count it would return is below the site's minimum cell size of {policy.min_cell}",
         )
     if any(0 < cell < policy.min_cell for cell in disclosure.dropped):
         _refuse(
             step_name,
-            "cell_too_small",
+            ErrorCode.CELL_TOO_SMALL,
             "the rows it would leave out (at levels the request did not ask for) are below "
             f"the site's minimum cell size of {policy.min_cell}; ask for every level, or use "
             "a cohort of the levels asked for",
@@ -109,7 +109,7 @@ def _check_counts(policy: Policy, step_name: str, disclosure: Disclosure) -> Non
     if any(count < policy.min_cohort for count in disclosure.split):
         _refuse(
             step_name,
-            "split_too_small",
+            ErrorCode.SPLIT_TOO_SMALL,
             "a held-out part of the training rows (test or validation), or its positives "
             f"or negatives, is below the site's minimum of {policy.min_cohort}; use a "
             "larger test_fraction or validation_fraction, or more rows",
@@ -121,7 +121,7 @@ def _check_magnitudes(policy: Policy, step_name: str, disclosure: Disclosure) ->
     if threshold > 0 and any(ratio < threshold for ratio in disclosure.dominance):
         _refuse(
             step_name,
-            "dominance",
+            ErrorCode.DOMINANCE,
             "one or two persons' values dominate a sum it would return (p%-rule, "
             f"p = {policy.dominance_percent:g}); clip or transform the variable (e.g. log), "
             "or restrict the cohort",
@@ -129,14 +129,14 @@ def _check_magnitudes(policy: Policy, step_name: str, disclosure: Disclosure) ->
     if any(count < policy.min_cell for count in disclosure.support):
         _refuse(
             step_name,
-            "column_too_thin",
+            ErrorCode.COLUMN_TOO_THIN,
             "a design column differs from its most common value in fewer rows than the "
             f"site's minimum cell size of {policy.min_cell}; drop or coarsen that term",
         )
     if disclosure.leverage is not None and disclosure.leverage > policy.max_leverage:
         _refuse(
             step_name,
-            "leverage_too_high",
+            ErrorCode.LEVERAGE_TOO_HIGH,
             "a row would have a hat value (leverage) above the site's maximum of "
             f"{policy.max_leverage:g}, so the fit would reveal its outcome; drop or "
             "transform the term that singles it out",
@@ -149,10 +149,10 @@ def check_categories(policy: Policy, variable: str, n_categories: int) -> None:
         raise Refused(
             f"variable {variable!r} has more categories than the site allows "
             f"({policy.max_categories}); group its categories into fewer",
-            code="too_many_categories",
+            code=ErrorCode.TOO_MANY_CATEGORIES,
         )
 
 
-def _refuse(step_name: str, code: str, why: str) -> NoReturn:
+def _refuse(step_name: str, code: ErrorCode, why: str) -> NoReturn:
     logger.info("refused step %s: %s", step_name, code)
     raise Refused(f"step {step_name!r}: {why}", code=code)

@@ -29,7 +29,7 @@ from node.privacy.differencing import to_bits
 from node.steps.base import Intervals, Rows
 from node.store.locking import locked
 from node.store.tables import released_interval
-from schemas.errors import Refused
+from schemas.errors import ErrorCode, Refused
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class IntervalMemory:
                     "its edges and the edges of earlier histograms of this variable on the "
                     f"same persons would set apart fewer than {self.min_cell} persons; reuse "
                     "the earlier edges or choose edges further from them",
-                    code="differencing",
+                    code=ErrorCode.DIFFERENCING,
                 )
             self._store(conn, key, known, cuts)
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from node.store.locking import locked
 from node.store.tables import dp_ledger
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 SLACK = 1e-9  # relative: ten releases of 0.1 fit a budget of 1.0 despite float rounding
 
@@ -66,7 +66,7 @@ class PrivacyLedger:
                     f"this site's differential privacy budget is spent: epsilon {used:.4g} of "
                     f"{budget:.4g} used, and this step needs {epsilon:.4g}; the site can raise "
                     "dp.epsilon_total in policy.toml",
-                    code="dp_budget_exhausted",
+                    code=ErrorCode.DP_BUDGET_EXHAUSTED,
                 )
             conn.execute(
                 insert(dp_ledger).values(

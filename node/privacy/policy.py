@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from schemas.analyses import ANALYSIS_NAMES
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -146,11 +146,13 @@ def parse_policy(text: str, where: str = "policy.toml") -> Policy:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise FedpsyError(f"{where}: not valid TOML ({exc})", code="config_invalid") from exc
+        raise FedpsyError(
+            f"{where}: not valid TOML ({exc})", code=ErrorCode.CONFIG_INVALID
+        ) from exc
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise FedpsyError(f"{where}: {_describe(exc)}", code="config_invalid") from exc
+        raise FedpsyError(f"{where}: {_describe(exc)}", code=ErrorCode.CONFIG_INVALID) from exc
 
 
 def load_policy(path: Path) -> Policy:
@@ -161,7 +163,7 @@ def load_policy(path: Path) -> Policy:
         raise FedpsyError(
             f"{path} does not exist; every node needs a policy "
             "(`fedpsy node init` writes the defaults)",
-            code="config_invalid",
+            code=ErrorCode.CONFIG_INVALID,
         ) from exc
     policy = parse_policy(text, str(path))
     logger.info("policy loaded from %s", path)
@@ -173,7 +175,7 @@ def write_default_policy(path: Path, *, overwrite: bool = False) -> None:
     if path.exists() and not overwrite:
         raise FedpsyError(
             f"{path} already exists; edit it, or move it away to get the defaults again",
-            code="bad_input",
+            code=ErrorCode.BAD_INPUT,
         )
     path.write_text(default_policy_text(), encoding="utf-8")
 

@@ -33,7 +33,7 @@ from node.steps.base import Query
 from node.steps.disclosure import max_leverage
 from node.store.locking import locked
 from node.store.tables import released_query
-from schemas.errors import Refused
+from schemas.errors import ErrorCode, Refused
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class QueryMemory:
                             "would have a hat value (leverage) above the site's maximum of "
                             f"{self.max_leverage:g}: the two answers would reveal one "
                             "person's value; use the earlier terms or cohort",
-                            code="differencing",
+                            code=ErrorCode.DIFFERENCING,
                         )
                 fresh.append((query, digest))
             for query, digest in fresh:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from node.layout import NodeDir
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import write_secure
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def load_or_create_key(node_dir: NodeDir) -> X25519PrivateKey:
     if not isinstance(loaded, X25519PrivateKey):
         raise FedpsyError(
             f"{path} does not hold an X25519 private key; move it away and a new one is made",
-            code="key_invalid",
+            code=ErrorCode.KEY_INVALID,
         )
     return loaded
 
@@ -84,7 +84,7 @@ def check_and_pin(node_dir: NodeDir, seen: dict[str, str]) -> list[str]:
                     f"the identity relayed for site {site} ({fp[:16]}…) is not the one this "
                     f"node pinned for it ({pins[site][:16]}…); if {site} really changed its "
                     f"key, remove it from {pins_path(node_dir)}",
-                    code="peer_key_mismatch",
+                    code=ErrorCode.PEER_KEY_MISMATCH,
                 )
         new = sorted(s for s in seen if s not in pins)
         if new:

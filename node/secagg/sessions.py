@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from node.layout import NodeDir
 from node.secagg.keys import check_and_pin, load_or_create_key
 from node.store.tables import secagg_session
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import fingerprint
 from schemas.secagg import fixedpoint, keys, protocol, shamir
 from schemas.secagg.prg import SEED_BYTES, pair_seed
@@ -46,7 +46,7 @@ SESSION_TTL = 24 * 3600.0
 
 
 def _fail(detail: str) -> FedpsyError:
-    return FedpsyError(detail, code="secure_aggregation_failed")
+    return FedpsyError(detail, code=ErrorCode.SECURE_AGGREGATION_FAILED)
 
 
 @dataclass
@@ -90,7 +90,9 @@ class SecaggNode:
         """Verify every relayed key, derive the pair keys and share round 1's secrets."""
         sites = [p.site for p in request.participants]
         if len(set(sites)) != len(sites):
-            raise FedpsyError("a site is listed twice in the session", code="request_invalid")
+            raise FedpsyError(
+                "a site is listed twice in the session", code=ErrorCode.REQUEST_INVALID
+            )
         participants = tuple(sorted(sites))
         if not protocol.threshold_ok(request.threshold, len(participants)):
             raise _fail(

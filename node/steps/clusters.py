@@ -25,7 +25,7 @@ from node.steps.disclosure import Rows, dominance_ratios, row_ids, uses
 from node.steps.levels import numeric_values
 from node.steps.math.mixture import weighted_log_density
 from schemas.clustering import kmeans_plus_plus, lloyd, nearest
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.clusters import (
     GmmStatsResult,
@@ -90,7 +90,7 @@ def _rows(
 def _matrix(values: list[list[float]], width: int, what: str) -> Array:
     out = np.asarray(values, dtype=np.float64)
     if out.ndim != 2 or out.shape[1] != width:
-        raise FedpsyError(f"{what} need one value per variable", code="request_invalid")
+        raise FedpsyError(f"{what} need one value per variable", code=ErrorCode.REQUEST_INVALID)
     return out
 
 
@@ -100,7 +100,9 @@ def _stage_labels(
     if spec is None:
         return
     if len(spec.codes) != 1:
-        raise FedpsyError("cluster labels need exactly one new variable", code="request_invalid")
+        raise FedpsyError(
+            "cluster labels need exactly one new variable", code=ErrorCode.REQUEST_INVALID
+        )
     text = [str(int(v) + 1) for v in np.asarray(labels)]
     values = pd.DataFrame({spec.codes[0]: text}, index=index)
     stage(source, derived_values(spec, visit, values))
@@ -168,7 +170,8 @@ def gmm_stats(step: GmmStatsStep, source: FrameSource) -> Computed:
     covariances = np.asarray(step.covariances, dtype=np.float64)
     if weights.shape != (k,) or covariances.shape != (k, p, p):
         raise FedpsyError(
-            "gmm_stats: weights, means and covariances disagree in shape", code="request_invalid"
+            "gmm_stats: weights, means and covariances disagree in shape",
+            code=ErrorCode.REQUEST_INVALID,
         )
     if step.hard:
         labels = nearest(x, means)

@@ -29,7 +29,7 @@ from node.steps.disclosure import (
 )
 from node.steps.levels import codes_of, is_categorical, levels_of, numeric_values
 from node.steps.math.combat_eb import estimate_batch
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.combat import (
     BatchFit,
@@ -127,7 +127,7 @@ def combat_rows(
     if step.batch in step.variables or step.batch in step.covariates:
         raise FedpsyError(
             f"ComBat: the batch {step.batch!r} cannot also be a variable or covariate",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     wanted = list(dict.fromkeys([*step.variables, step.batch, *step.covariates]))
     frame = source.frame(wanted, step.visit, step.cohort)
@@ -159,7 +159,7 @@ def _coefficients(step: CombatResidualsStep | CombatAdjustStep, rows: CombatRows
         raise FedpsyError(
             f"ComBat: coefficients have shape {b.shape}, expected "
             f"({len(rows.columns)}, {len(step.variables)})",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     return b
 
@@ -197,7 +197,7 @@ def combat_residuals(step: CombatResidualsStep, source: FrameSource) -> Computed
         if step.only_batch not in rows.levels:
             raise FedpsyError(
                 f"ComBat: batch {step.only_batch!r} is not one of the levels",
-                code="request_invalid",
+                code=ErrorCode.REQUEST_INVALID,
             )
         chosen = rows.batch == rows.levels.index(step.only_batch)
         cells = (int(chosen.sum()),)
@@ -216,10 +216,11 @@ def combat_adjust(step: CombatAdjustStep, source: FrameSource) -> Computed:
     var_pooled = np.asarray(step.var_pooled, dtype=np.float64)
     if grand.shape != (len(step.variables),) or var_pooled.shape != grand.shape:
         raise FedpsyError(
-            "ComBat: grand_mean and var_pooled need one value per variable", code="request_invalid"
+            "ComBat: grand_mean and var_pooled need one value per variable",
+            code=ErrorCode.REQUEST_INVALID,
         )
     if not np.all(var_pooled > 0.0):
-        raise FedpsyError("ComBat: var_pooled must be positive", code="request_invalid")
+        raise FedpsyError("ComBat: var_pooled must be positive", code=ErrorCode.REQUEST_INVALID)
     sd = np.sqrt(var_pooled)
     stand = grand + rows.x[:, k:] @ b[k:, :]
     s = (rows.y - stand) / sd
@@ -247,7 +248,7 @@ def combat_adjust(step: CombatAdjustStep, source: FrameSource) -> Computed:
     if step.derive is not None:
         if len(step.derive.variables) != len(step.variables):
             raise FedpsyError(
-                "ComBat: one new variable per variable is needed", code="request_invalid"
+                "ComBat: one new variable per variable is needed", code=ErrorCode.REQUEST_INVALID
             )
         values = pd.DataFrame(adjusted, index=rows.index, columns=step.derive.codes)
         stage(source, derived_values(step.derive, step.visit, values))

@@ -8,7 +8,7 @@ from node.data.source import FrameSource
 from node.data.staging import DerivedSink
 from node.steps.base import USED, Computed
 from node.steps.disclosure import row_ids
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.base import Disclosure
 from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep
 
@@ -20,7 +20,7 @@ def commit_derived(step: CommitDerivedStep, source: FrameSource) -> Computed:
     if not isinstance(source, DerivedSink):
         raise FedpsyError(
             "this node cannot keep derived values; run the analysis without storing them",
-            code="derived_unsupported",
+            code=ErrorCode.DERIVED_UNSUPPORTED,
         )
     derived = source.commit_derived(step.run_id)
     valued = derived.values.notna().any(axis=1).to_numpy()

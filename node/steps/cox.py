@@ -28,7 +28,7 @@ from node.steps.base import Computed
 from node.steps.design import disclosure, probe, queries_of, usage
 from node.steps.levels import numeric_values
 from node.steps.survival import axis_index, event_flags
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.formula import parse_formula
 from schemas.steps.cox import (
     CoxEventsResult,
@@ -67,7 +67,7 @@ def cox_rows(step: CoxStep, source: FrameSource, columns: list[str] | None) -> C
     if step.time in predictors or step.event in predictors:
         raise FedpsyError(
             f"formula {step.formula!r}: the time and event variables cannot be covariates",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     probe(source, f"{step.time} ~ {step.formula}", [step.time, *predictors], step.categories)
     frame = source.frame(
@@ -141,7 +141,7 @@ def cox_sums(step: CoxSumsStep, source: FrameSource) -> Computed:
         raise FedpsyError(
             "the linear predictor overflows at these coefficients; the model does not "
             "converge (a covariate may separate the events)",
-            code="not_converged",
+            code=ErrorCode.NOT_CONVERGED,
         )
     points = np.asarray(step.points, dtype=np.int64)
     m = len(points)

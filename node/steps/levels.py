@@ -12,7 +12,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from node.data.cohort import label
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 MISSING = -1  # the row's value is missing
 OTHER = -2  # the row's value is not one of the levels asked for
@@ -26,7 +26,9 @@ def levels_of(column: pd.Series, variable: str, given: list[str] | None) -> list
     """The levels of ``column`` (named ``variable``): ``given`` or the public default."""
     if given is not None:
         if len(set(given)) != len(given):
-            raise FedpsyError(f"levels of {variable!r} repeat a label", code="request_invalid")
+            raise FedpsyError(
+                f"levels of {variable!r} repeat a label", code=ErrorCode.REQUEST_INVALID
+            )
         return list(given)
     if is_categorical(column):
         return [str(c) for c in column.cat.categories]
@@ -36,7 +38,7 @@ def levels_of(column: pd.Series, variable: str, given: list[str] | None) -> list
         return ["0", "1"]
     raise FedpsyError(
         f"variable {variable!r} is neither categorical nor binary: give its levels in the request",
-        code="request_invalid",
+        code=ErrorCode.REQUEST_INVALID,
     )
 
 
@@ -67,7 +69,7 @@ def numeric_values(frame: pd.DataFrame, variables: list[str]) -> npt.NDArray[np.
         if is_categorical(frame[v]):
             raise FedpsyError(
                 f"variable {v!r} is categorical; this analysis needs a numeric variable",
-                code="request_invalid",
+                code=ErrorCode.REQUEST_INVALID,
             )
     if not variables:
         return np.zeros((len(frame), 0))

@@ -10,7 +10,7 @@ from node.data.source import FrameSource
 from node.steps.base import READ, USED, Computed, Query, Use
 from node.steps.disclosure import binary_cells, dominance_ratios, row_ids, uses
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.base import Disclosure
 from schemas.steps.moments import MomentsResult, MomentsStep
 
@@ -36,7 +36,7 @@ def moments(step: MomentsStep, source: FrameSource) -> Computed:
         if center.shape != (groups, len(variables)):
             raise FedpsyError(
                 f"moments: center has shape {center.shape}, expected ({groups}, {len(variables)})",
-                code="request_invalid",
+                code=ErrorCode.REQUEST_INVALID,
             )
     eligible = codes != OTHER
     present = ~np.isnan(x)

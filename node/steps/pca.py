@@ -14,7 +14,7 @@ from node.data.watch import note_rows
 from node.steps.base import USED, Computed
 from node.steps.disclosure import row_ids
 from node.steps.levels import numeric_values
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.base import Disclosure
 from schemas.steps.pca import PcaScoresResult, PcaScoresStep
 
@@ -31,11 +31,11 @@ def pca_scores(step: PcaScoresStep, source: FrameSource) -> Computed:
     if center.shape != (k,) or scale.shape != (k,) or components.shape[1:] != (k,):
         raise FedpsyError(
             "pca_scores: center, scale and components need one value per variable",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     if len(step.derive.variables) != components.shape[0]:
         raise FedpsyError(
-            "pca_scores: one new variable per component is needed", code="request_invalid"
+            "pca_scores: one new variable per component is needed", code=ErrorCode.REQUEST_INVALID
         )
     frame = source.frame(variables, step.visit, step.cohort)
     x = numeric_values(frame, variables)

@@ -18,7 +18,7 @@ from node.data.source import FrameSource
 from node.data.staging import derived_values, stage
 from node.steps.base import USED, Computed
 from node.steps.design import basis, domain_of
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.formula import parse_formula
 from schemas.models.layout import unflatten
 from schemas.models.numeric import predict as model_predict
@@ -35,7 +35,9 @@ dictionary codes are lower-case, but this name is only ever a column of a local 
 def predict(step: PredictStep, source: FrameSource) -> Computed:
     """Score every row whose predictors are complete; only the count leaves."""
     if len(step.derive.variables) != 1:
-        raise FedpsyError("predict: one new variable holds the scores", code="request_invalid")
+        raise FedpsyError(
+            "predict: one new variable holds the scores", code=ErrorCode.REQUEST_INVALID
+        )
     columns = list(step.columns or [])
     predictors = list(parse_formula(step.formula).predictors)
     right = step.formula.split("~", 1)[1]
@@ -50,7 +52,7 @@ def predict(step: PredictStep, source: FrameSource) -> Computed:
     try:
         weights = unflatten(step.model, len(columns), step.weights)
     except ValueError as exc:
-        raise FedpsyError(f"predict: {exc}", code="request_invalid") from None
+        raise FedpsyError(f"predict: {exc}", code=ErrorCode.REQUEST_INVALID) from None
     scores = model_predict(step.model, weights, basis(step, design))
     rows = design.y.astype(np.int64)
     values = pd.DataFrame({step.derive.codes[0]: scores}, index=frame.index[rows])

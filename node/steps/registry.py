@@ -27,7 +27,7 @@ from node.steps.site_fit import site_fit
 from node.steps.survival import survival_counts, survival_extent
 from node.steps.tabulate import count, crosstab, histogram
 from node.steps.train import train, train_sum
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.availability import AvailabilityStep
 from schemas.steps.base import StepBase
 from schemas.steps.clusters import GmmStatsStep, KmeansCandidatesStep, KmeansSumsStep
@@ -60,7 +60,8 @@ def bind(request_type: type[S], handler: Callable[[S, FrameSource], Computed]) -
     def run(step: StepBase, source: FrameSource) -> Computed:
         if not isinstance(step, request_type):
             raise FedpsyError(
-                f"step {step.step!r} is not a {request_type.__name__}", code="request_invalid"
+                f"step {step.step!r} is not a {request_type.__name__}",
+                code=ErrorCode.REQUEST_INVALID,
             )
         return handler(step, source)
 
@@ -103,7 +104,7 @@ def run_step(step: StepBase, source: FrameSource) -> Computed:
     handler = HANDLERS.get(step.step)
     if handler is None:
         raise FedpsyError(
-            f"this node has no handler for step {step.step!r}", code="request_invalid"
+            f"this node has no handler for step {step.step!r}", code=ErrorCode.REQUEST_INVALID
         )
     logger.debug("running step %s at %s", step.step, source.site)
     return handler(step, source)

@@ -9,7 +9,7 @@ from node.data.source import FrameSource
 from node.steps.base import Computed
 from node.steps.design import design_of, disclosure, queries_of, usage
 from node.steps.math.local_fit import fit_local
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
 
 logger = logging.getLogger(__name__)
@@ -22,14 +22,14 @@ def site_fit(step: SiteFitStep, source: FrameSource) -> Computed:
         raise FedpsyError(
             f"term {step.term!r} is not a column of {step.formula!r}; its "
             f"columns are {design.columns}",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     fit = fit_local(design, step.family)
     if step.term not in fit.columns:
         raise FedpsyError(
             f"term {step.term!r} cannot be estimated from this site's rows "
             "(its column is zero here)",
-            code="not_estimable",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     k = fit.columns.index(step.term)
     result = SiteFitResult(

@@ -22,7 +22,7 @@ from node.data.watch import note_rows
 from node.steps.base import READ, USED, Computed, Use
 from node.steps.disclosure import row_ids, uses
 from node.steps.levels import MISSING, OTHER, codes_of, levels_of, numeric_values
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.base import Disclosure
 from schemas.steps.survival import (
     AXIS_TOLERANCE,
@@ -47,13 +47,13 @@ def axis_index(times: Array, resolution: float, variable: str) -> Index:
         raise FedpsyError(
             f"time variable {variable!r} has negative values at this site; survival times "
             "count from 0 (the index date)",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     if np.any(q >= 2.0**EXTENT_BITS):
         raise FedpsyError(
             f"time variable {variable!r} spans too many steps of the resolution "
             f"({resolution:g}); give a coarser resolution",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     k = np.rint(q)
     near = np.abs(q - k) <= AXIS_TOLERANCE * np.maximum(1.0, q)
@@ -65,7 +65,7 @@ def event_flags(values: Array, variable: str) -> npt.NDArray[np.bool_]:
     if not np.all((values == 0.0) | (values == 1.0)):
         raise FedpsyError(
             f"event variable {variable!r} must be binary (1 = event, 0 = censored)",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     return np.asarray(values == 1.0)
 

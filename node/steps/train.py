@@ -23,7 +23,7 @@ from node.data.formula import Design
 from node.data.source import FrameSource
 from node.steps.base import Computed
 from node.steps.design import basis, design_of, disclosure, queries_of, usage
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.models.layout import Array, ModelSpec, Weights, flatten, initial_weights, unflatten
 from schemas.models.layout import parameter_count as count_parameters
 from schemas.models.metrics import exact_auc, score_histogram
@@ -39,7 +39,8 @@ def _outcome(design: Design, formula: str) -> Array:
     y = design.y
     if not np.isin(y, (0.0, 1.0)).all():
         raise FedpsyError(
-            f"formula {formula!r}: training needs a binary 0/1 outcome", code="request_invalid"
+            f"formula {formula!r}: training needs a binary 0/1 outcome",
+            code=ErrorCode.REQUEST_INVALID,
         )
     return y
 
@@ -98,7 +99,7 @@ def train(step: TrainStep, source: FrameSource) -> Computed:
             else:
                 out = _scores(step, spec, weights, x_all[rows], y_all[rows], base)
     except (ValueError, FloatingPointError) as exc:
-        raise FedpsyError(f"train step: {exc}", code="not_estimable") from None
+        raise FedpsyError(f"train step: {exc}", code=ErrorCode.NOT_ESTIMABLE) from None
     result = TrainResult.model_validate(out)
     logger.debug("train %s at %s: %d rows", step.phase, source.site, result.n)
     phase = design.subset(rows)

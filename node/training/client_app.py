@@ -39,7 +39,7 @@ from node.http.replay import problem, replay
 from node.privacy.approvals import check_app
 from node.service import NodeService
 from node.site import NodeSite
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.training.bundle import app_hash
 from schemas.training.carriage import answer_reply, hello_reply, is_hello, request_of
 
@@ -109,12 +109,14 @@ class CarriedNode:
             return hello_reply(message, self.site, self.identity)
         request = request_of(message)
         if request is None:
-            raise FedpsyError("the message carries no fedpsy request", code="request_invalid")
+            raise FedpsyError(
+                "the message carries no fedpsy request", code=ErrorCode.REQUEST_INVALID
+            )
         self.refresh()
         try:
             if installed_app is None:
                 raise FedpsyError("no installed app bundle found for this run",
-                                  code="app_not_approved")  # fmt: skip
+                                  code=ErrorCode.APP_NOT_APPROVED)  # fmt: skip
             check_app(self.root, installed_app)
         except FedpsyError as exc:
             status, body = self._refusal(exc, request.path)
@@ -131,7 +133,7 @@ def carried_node(node_dir: object) -> CarriedNode:
     """The kept node of ``node_dir`` (opened on first use)."""
     if not isinstance(node_dir, str) or not node_dir:
         raise FedpsyError(f"the SuperNode needs --node-config '{NODE_DIR_KEY}=\"DIR\"'",
-                          code="config_invalid")  # fmt: skip
+                          code=ErrorCode.CONFIG_INVALID)  # fmt: skip
     root = Path(node_dir).resolve()
     if root not in _NODES:
         _NODES[root] = CarriedNode(root)

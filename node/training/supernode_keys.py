@@ -24,7 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import PRIVATE_MODE, PUBLIC_MODE, ssh_fingerprint, write_secure
 
 PRIVATE_FILE = "supernode.key"
@@ -63,7 +63,7 @@ def _load_private(path: Path) -> ec.EllipticCurvePrivateKey:
             f"{path} is not an unencrypted OpenSSH ECDSA private key; move it away and a new "
             "SuperNode key is created on the next start (the coordinator must then register "
             f"the new {PUBLIC_FILE})",
-            code="config_invalid",
+            code=ErrorCode.CONFIG_INVALID,
         )
     return key
 

@@ -36,7 +36,7 @@ from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
 from schemas.analyses.summary import SummaryRequest, SummaryResult
 from schemas.analyses.train import TrainingResult, TrainRequest
 from schemas.analyses.ttest import TTestRequest, TTestResult
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 ANALYSIS_MODELS: tuple[tuple[type[AnalysisBase], type[AnalysisResult]], ...] = (
     (CountRequest, CountResult),
@@ -91,12 +91,14 @@ def _adapter() -> TypeAdapter[AnalysisBase]:
 def parse_request(data: Mapping[str, Any]) -> AnalysisBase:
     """Validate a decoded JSON analysis request (``request_invalid`` errors say what to fix)."""
     if not isinstance(data, Mapping):
-        raise FedpsyError("an analysis request must be a JSON object", code="request_invalid")
+        raise FedpsyError(
+            "an analysis request must be a JSON object", code=ErrorCode.REQUEST_INVALID
+        )
     name = data.get("analysis")
     if not isinstance(name, str) or name not in RESULTS:
         known = ", ".join(sorted(RESULTS))
         raise FedpsyError(
-            f"unknown analysis {name!r}; known analyses: {known}", code="request_invalid"
+            f"unknown analysis {name!r}; known analyses: {known}", code=ErrorCode.REQUEST_INVALID
         )
     try:
         return _adapter().validate_python(dict(data))
@@ -108,7 +110,7 @@ def parse_request(data: Mapping[str, Any]) -> AnalysisBase:
                 loc = loc[1:]
             parts.append(f"{'.'.join(loc) or '(top level)'}: {err['msg']}")
         raise FedpsyError(
-            f"analysis {name!r}: {'; '.join(parts)}", code="request_invalid"
+            f"analysis {name!r}: {'; '.join(parts)}", code=ErrorCode.REQUEST_INVALID
         ) from None
 
 

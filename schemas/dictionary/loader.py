@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from schemas.dictionary.model import Dictionary, Variable
-from schemas.errors import DictionaryError
+from schemas.errors import DictionaryError, ErrorCode
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +122,9 @@ def _add(
     ]
     if clashes:
         raise DictionaryError(
-            "\n".join(clashes), code="dictionary_clash", extra={"file": name, "problems": clashes}
+            "\n".join(clashes),
+            code=ErrorCode.DICTIONARY_CLASH,
+            extra={"file": name, "problems": clashes},
         )
     for variable in parsed:
         variables[variable.code] = variable

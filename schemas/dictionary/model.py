@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.errors import DictionaryError, FedpsyError
+from schemas.errors import DictionaryError, ErrorCode, FedpsyError
 
 DICTIONARY_VERSION: Literal["cdm-v1"] = "cdm-v1"
 CODE_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -217,7 +217,7 @@ class Dictionary(BaseModel):
         for variable in variables:
             if variable.code in by_code:
                 raise DictionaryError(
-                    f"variable {variable.code!r} is defined twice", code="dictionary_clash"
+                    f"variable {variable.code!r} is defined twice", code=ErrorCode.DICTIONARY_CLASH
                 )
             by_code[variable.code] = variable
         return cls(variables=by_code)
@@ -252,7 +252,7 @@ class Dictionary(BaseModel):
         )
         raise FedpsyError(
             f"variable {code!r} is not defined in dictionary {self.version}; {hint}",
-            code="unknown_variable",
+            code=ErrorCode.UNKNOWN_VARIABLE,
             extra={"variable": code, "suggestions": close},
         )
 
@@ -263,7 +263,7 @@ class Dictionary(BaseModel):
             names = ", ".join(repr(c) for c in clashes)
             raise DictionaryError(
                 f"variable(s) {names} already defined; use new codes for new variables",
-                code="dictionary_clash",
+                code=ErrorCode.DICTIONARY_CLASH,
                 extra={"variables": clashes},
             )
         return Dictionary(version=self.version, variables={**self.variables, **other.variables})

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 SCALE_BITS = 52
 SCALE = 2.0**SCALE_BITS
@@ -49,7 +49,7 @@ def encode(values: npt.ArrayLike, sites: int, where: str = "value") -> Ring:
         bad = int(np.flatnonzero(~np.isfinite(x))[0])
         raise FedpsyError(
             f"{where}: number {bad} is not finite; secure aggregation sums finite numbers only",
-            code="secure_aggregation_failed",
+            code=ErrorCode.SECURE_AGGREGATION_FAILED,
         )
     bound = limit(sites)
     if x.size and float(np.max(np.abs(x))) >= bound:
@@ -57,7 +57,7 @@ def encode(values: npt.ArrayLike, sites: int, where: str = "value") -> Ring:
         raise FedpsyError(
             f"{where}: number {big} is too large for a secure sum over {sites} sites "
             f"(the limit is |x| < {bound:.3g}); rescale the variable",
-            code="secure_aggregation_failed",
+            code=ErrorCode.SECURE_AGGREGATION_FAILED,
         )
     scaled = np.rint(x * SCALE)  # exact: scaling by a power of two, then rounding
     magnitude = np.abs(scaled)

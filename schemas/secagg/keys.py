@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import fingerprint, public_key_from_pem, public_pem
 from schemas.secagg.prg import DOMAIN, field, hkdf
 from schemas.secagg.wire import KeyBundle
@@ -39,7 +39,7 @@ def unb64(text: str, where: str) -> bytes:
     try:
         return base64.b64decode(text.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError) as exc:
-        raise FedpsyError(f"{where}: not base64", code="request_invalid") from exc
+        raise FedpsyError(f"{where}: not base64", code=ErrorCode.REQUEST_INVALID) from exc
 
 
 def raw_public(key: X25519PublicKey) -> bytes:
@@ -72,7 +72,7 @@ def verify_bundle(bundle: KeyBundle, site: str) -> X25519PublicKey:
         raise FedpsyError(
             f"the secure aggregation key relayed for site {site} is not signed by that site's "
             "identity; the relay may have substituted it",
-            code="peer_key_mismatch",
+            code=ErrorCode.PEER_KEY_MISMATCH,
         ) from None
 
 
@@ -119,5 +119,5 @@ def unseal(
         raise FedpsyError(
             f"the shares relayed from site {sender} for round {round_} do not "
             "authenticate (altered or misaddressed)",
-            code="secure_aggregation_failed",
+            code=ErrorCode.SECURE_AGGREGATION_FAILED,
         ) from None

@@ -25,7 +25,7 @@ from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.formula import parse_formula
 from schemas.steps.base import StepResult
 from schemas.steps.survival import MAX_HORIZON, SurvivalStep
@@ -41,7 +41,7 @@ def right_side(formula: str) -> str:
             raise FedpsyError(
                 f"formula {formula!r}: a Cox model takes only the right side "
                 "('age + sex'); 'time' and 'event' name the outcome",
-                code="request_invalid",
+                code=ErrorCode.REQUEST_INVALID,
             )
         text = right.strip()
     parse_formula(text, outcome=False)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.availability import AvailabilityResult, AvailabilityStep
 from schemas.steps.base import StepBase, StepResult
 from schemas.steps.clusters import (
@@ -113,7 +113,7 @@ def step_spec(name: str) -> StepSpec:
     except KeyError:
         known = ", ".join(sorted(STEPS))
         raise FedpsyError(
-            f"unknown step {name!r}; known steps: {known}", code="request_invalid"
+            f"unknown step {name!r}; known steps: {known}", code=ErrorCode.REQUEST_INVALID
         ) from None
 
 
@@ -121,12 +121,16 @@ def parse_step(data: Mapping[str, Any]) -> StepBase:
     """Validate a step request (a decoded JSON object) into its model."""
     name = data.get("step") if isinstance(data, Mapping) else None
     if not isinstance(name, str):
-        raise FedpsyError("a step request needs a string field 'step'", code="request_invalid")
+        raise FedpsyError(
+            "a step request needs a string field 'step'", code=ErrorCode.REQUEST_INVALID
+        )
     spec = step_spec(name)
     try:
         return spec.request.model_validate(dict(data))
     except ValidationError as exc:
-        raise FedpsyError(f"step {name!r}: {_describe(exc)}", code="request_invalid") from None
+        raise FedpsyError(
+            f"step {name!r}: {_describe(exc)}", code=ErrorCode.REQUEST_INVALID
+        ) from None
 
 
 def _describe(exc: ValidationError) -> str:

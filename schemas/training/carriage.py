@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import public_key_from_pem, public_pem
 
 HELLO = "fedpsy-hello"
@@ -107,14 +107,14 @@ def answer_of(reply: Message, nonce: str, identity: Ed25519PublicKey) -> tuple[i
     """The node's status and body in ``reply``, verified against the site's ``identity``."""
     if reply.has_error():
         raise FedpsyError(f"the site's ClientApp failed: {str(reply.error.reason)[:300]}",
-                          code="site_unreachable")  # fmt: skip
+                          code=ErrorCode.SITE_UNREACHABLE)  # fmt: skip
     record = reply.content.config_records.get(REPLY)
     if record is None or not {"status", "body", "signature"} <= set(record):
-        raise FedpsyError("the site's reply carries no signed answer", code="bad_signature")
+        raise FedpsyError("the site's reply carries no signed answer", code=ErrorCode.BAD_SIGNATURE)
     status, body = int(str(record["status"])), str(record["body"])
     if not _verified(identity, str(record["signature"]), _reply_digest(nonce, status, body)):
         raise FedpsyError("the site's reply is not signed by its pinned identity",
-                          code="bad_signature")  # fmt: skip
+                          code=ErrorCode.BAD_SIGNATURE)  # fmt: skip
     return status, body.encode("utf-8")
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
-from schemas.errors import CATALOG, FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.train import TrainResult, TrainStep
 
 STEP_KEY = "fedpsy-step"
@@ -47,7 +47,9 @@ def step_of(message: Message) -> TrainStep:
     content = message.content
     config = content.config_records.get(CONFIG_KEY)
     if config is None or STEP_KEY not in config:
-        raise FedpsyError("the message carries no fedpsy train step", code="request_invalid")
+        raise FedpsyError(
+            "the message carries no fedpsy train step", code=ErrorCode.REQUEST_INVALID
+        )
     data = json.loads(str(config[STEP_KEY]))
     arrays = content.array_records.get(WEIGHTS_KEY)
     if arrays is not None:
@@ -73,9 +75,8 @@ def refusal_reply(message: Message, site: str, error: FedpsyError) -> Message:
         step = step_of(message)
         records[WEIGHTS_KEY] = weights_record(step.weights)
     records["metrics"] = MetricRecord({EXAMPLES: 0, "loss": 0.0})
-    code = error.code if error.code in CATALOG else "internal"
     records[REFUSAL_KEY] = ConfigRecord(
-        {"site": site, "code": code, "detail": error.detail or error.message}
+        {"site": site, "code": error.code.value, "detail": error.detail or error.message}
     )
     return Message(records, reply_to=message)
 
@@ -102,7 +103,7 @@ def result_of(content: RecordDict) -> TrainResult:
     """The result of a reply (weights from its array record)."""
     record = content.config_records.get(RESULT_KEY)
     if record is None:
-        raise FedpsyError("a training reply carries no result", code="training_failed")
+        raise FedpsyError("a training reply carries no result", code=ErrorCode.TRAINING_FAILED)
     data = json.loads(str(record["json"]))
     arrays = content.array_records.get(WEIGHTS_KEY)
     if arrays is not None and data.get("phase") == "fit":

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ def location_scale(s: Array) -> tuple[Array, Array]:
     neuroCombat) of a batch's standardized rows."""
     if s.shape[0] < 2:
         raise FedpsyError(
-            "a ComBat batch needs at least 2 rows to estimate its scale", code="not_estimable"
+            "a ComBat batch needs at least 2 rows to estimate its scale",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     gamma = s.mean(axis=0)
     delta = s.var(axis=0, ddof=1)
@@ -60,7 +61,7 @@ def inverse_gamma_prior(delta_hat: Array) -> tuple[float, float]:
         raise FedpsyError(
             "ComBat's empirical Bayes needs batch variances that differ across variables; "
             "use eb: false",
-            code="not_estimable",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     return (2.0 * s2 + m * m) / s2, (m * s2 + m**3) / s2
 
@@ -75,7 +76,7 @@ def estimate_batch(
     if s.shape[1] < 2:
         raise FedpsyError(
             "ComBat's empirical Bayes needs at least 2 variables; use eb: false",
-            code="not_estimable",
+            code=ErrorCode.NOT_ESTIMABLE,
         )
     n = float(s.shape[0])
     gamma_bar = float(np.mean(gamma_hat))
@@ -95,7 +96,7 @@ def estimate_batch(
             return BatchEstimate(g_new, d_new, iteration)
     raise FedpsyError(
         f"ComBat's empirical Bayes did not converge in {max_iter} iterations",
-        code="not_converged",
+        code=ErrorCode.NOT_CONVERGED,
     )
 
 

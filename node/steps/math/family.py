@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import expit, xlogy
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 Vector = npt.NDArray[np.float64]
 
@@ -33,14 +33,15 @@ def check_outcome(family: str, y: Vector) -> None:
     if family == "binomial" and not np.all((y >= 0.0) & (y <= 1.0)):
         raise FedpsyError(
             "the binomial family needs an outcome between 0 and 1 (binary 0/1)",
-            code="request_invalid",
+            code=ErrorCode.REQUEST_INVALID,
         )
     if family == "poisson" and not np.all(y >= 0.0):
         raise FedpsyError(
-            "the poisson family needs a non-negative outcome (counts)", code="request_invalid"
+            "the poisson family needs a non-negative outcome (counts)",
+            code=ErrorCode.REQUEST_INVALID,
         )
     if family not in ("binomial", "poisson", "gaussian"):
-        raise FedpsyError(f"unknown family {family!r}", code="request_invalid")
+        raise FedpsyError(f"unknown family {family!r}", code=ErrorCode.REQUEST_INVALID)
 
 
 def evaluate(family: str, eta: Vector, y: Vector) -> Fitted:
@@ -61,7 +62,7 @@ def evaluate(family: str, eta: Vector, y: Vector) -> Fitted:
     if family == "gaussian":
         resid = y - eta
         return Fitted(eta.copy(), np.ones_like(eta), float(resid @ resid))
-    raise FedpsyError(f"unknown family {family!r}", code="request_invalid")
+    raise FedpsyError(f"unknown family {family!r}", code=ErrorCode.REQUEST_INVALID)
 
 
 def link(family: str, mean: float) -> float:

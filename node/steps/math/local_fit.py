@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from node.data.formula import Design, Matrix
 from node.steps.math.family import check_outcome, evaluate, link
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class LocalFit:
 
 def _not_estimable(why: str) -> FedpsyError:
     return FedpsyError(
-        f"the model cannot be fitted on this site's rows: {why}", code="not_estimable"
+        f"the model cannot be fitted on this site's rows: {why}", code=ErrorCode.NOT_ESTIMABLE
     )
 
 

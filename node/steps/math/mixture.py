@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.linalg
 
-from schemas.errors import FedpsyError
+from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def precision_cholesky(covariances: Array) -> Array:
             raise FedpsyError(
                 f"mixture component {k + 1} has a singular covariance; raise reg_covar or "
                 "use fewer components",
-                code="not_estimable",
+                code=ErrorCode.NOT_ESTIMABLE,
             ) from None
         out[k] = scipy.linalg.solve_triangular(chol, np.eye(len(cov)), lower=True).T
     return out
