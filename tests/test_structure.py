@@ -4,6 +4,7 @@
 * no first-party import inside a function in ``schemas``, ``node`` or ``coordinator`` (the
   CLI shell ``fedpsy`` may defer imports so ``fedpsy --help`` stays fast);
 * no module over 400 lines, and ``node/`` holds at most a dozen top-level modules;
+* the training app's hash and entry points stay where sites approved them;
 * every :class:`~schemas.errors.ErrorCode` is used in the code and documented in
   ``docs/ERRORS.md`` with its exit and HTTP status.
 """
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import CATALOG, ErrorCode
+from schemas.training.bundle import CLIENT_APP, SERVER_APP, app_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("schemas", "node", "coordinator", "fedpsy")
@@ -176,3 +179,12 @@ def test_every_error_code_is_used_and_documented(code: ErrorCode) -> None:
 def test_every_documented_code_exists() -> None:
     documented = re.findall(r"^\| `(\w+)` \|", (ROOT / "docs" / "ERRORS.md").read_text(), re.M)
     assert sorted(documented) == sorted(c.value for c in ErrorCode)
+
+
+def test_the_training_app_hash_and_its_entry_points_did_not_move() -> None:
+    """Sites approve the app hash, which names these entry points: moving them (or
+    changing the hash) makes every site approve again."""
+    assert app_hash() == "3d8da03f99f100256e07ce1b317dddedd5a6edc11fff8e86d56a2045d1721894"
+    for entry in (SERVER_APP, CLIENT_APP):
+        module, _, attribute = entry.partition(":")
+        assert getattr(importlib.import_module(module), attribute) is not None, entry

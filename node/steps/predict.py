@@ -43,12 +43,17 @@ def predict(step: PredictStep, source: FrameSource) -> Computed:
     right = step.formula.split("~", 1)[1]
     domain = domain_of(source, predictors, step.categories)
     if domain is not None:  # the probe of node.data.domain, with a stand-in outcome
-        build_design(f"{POSITION} ~ {right}", domain.assign(**{POSITION: 0.0}),
-                     categories=step.categories, strict=True)  # fmt: skip
+        build_design(
+            f"{POSITION} ~ {right}",
+            domain.assign(**{POSITION: 0.0}),
+            categories=step.categories,
+            strict=True,
+        )
     frame = source.frame(predictors, step.visit, step.cohort)
     positioned = frame.assign(**{POSITION: np.arange(len(frame), dtype=np.float64)})
-    design = build_design(f"{POSITION} ~ {right}", positioned, columns=columns,
-                          categories=step.categories)  # fmt: skip
+    design = build_design(
+        f"{POSITION} ~ {right}", positioned, columns=columns, categories=step.categories
+    )
     try:
         weights = unflatten(step.model, len(columns), step.weights)
     except ValueError as exc:

@@ -46,8 +46,9 @@ def _outcome(design: Design, formula: str) -> Array:
 
 
 def _plan(step: TrainStep) -> LocalPlan:
-    return LocalPlan(step.local_epochs, step.learning_rate, step.batch_size, step.l2,
-                     step.proximal_mu)  # fmt: skip
+    return LocalPlan(
+        step.local_epochs, step.learning_rate, step.batch_size, step.l2, step.proximal_mu
+    )
 
 
 def _seed(step: TrainStep, site: str) -> int:
@@ -59,10 +60,17 @@ def _scores(
 ) -> dict[str, object]:
     p = predict(spec, weights, x)
     pos, neg = score_histogram(p, y, step.edges) if len(step.edges) >= 2 else ([], [])
-    return {**base, "n": int(y.size), "loss_sum": log_loss_sum(p, y),
-            "brier_sum": float(((p - y) ** 2).sum()),
-            "correct": int(((p >= 0.5) == (y == 1)).sum()), "positives": int(y.sum()),
-            "auc": exact_auc(p, y), "hist_pos": pos, "hist_neg": neg}  # fmt: skip
+    return {
+        **base,
+        "n": int(y.size),
+        "loss_sum": log_loss_sum(p, y),
+        "brier_sum": float(((p - y) ** 2).sum()),
+        "correct": int(((p >= 0.5) == (y == 1)).sum()),
+        "positives": int(y.sum()),
+        "auc": exact_auc(p, y),
+        "hist_pos": pos,
+        "hist_neg": neg,
+    }
 
 
 def train(step: TrainStep, source: FrameSource) -> Computed:
@@ -72,18 +80,33 @@ def train(step: TrainStep, source: FrameSource) -> Computed:
     x_all = basis(step, design)
     p = x_all.shape[1]
     spec = step.model
-    parts = split_rows(design.n, source.site, step.seed, step.test_fraction,
-                       step.validation_fraction, source.split_salt)  # fmt: skip
-    rows = {"fit": parts.train, "validate": parts.validation, "test": parts.test,
-            "local": parts.test}[step.phase]  # fmt: skip
-    base: dict[str, object] = {"site": source.site, "phase": step.phase,
-                               "missing": design.missing}  # fmt: skip
+    parts = split_rows(
+        design.n,
+        source.site,
+        step.seed,
+        step.test_fraction,
+        step.validation_fraction,
+        source.split_salt,
+    )
+    rows = {
+        "fit": parts.train,
+        "validate": parts.validation,
+        "test": parts.test,
+        "local": parts.test,
+    }[step.phase]
+    base: dict[str, object] = {"site": source.site, "phase": step.phase, "missing": design.missing}
     parameters = count_parameters(spec, p)
     try:
         if step.phase == "local":
             start = initial_weights(spec, p, step.seed)
-            fitted = local_train(spec, start, x_all[parts.train], y_all[parts.train],
-                                 _plan(step), _seed(step, source.site))  # fmt: skip
+            fitted = local_train(
+                spec,
+                start,
+                x_all[parts.train],
+                y_all[parts.train],
+                _plan(step),
+                _seed(step, source.site),
+            )
             out = _scores(step, spec, fitted, x_all[rows], y_all[rows], base)
         else:
             weights = unflatten(spec, p, step.weights)
@@ -111,8 +134,7 @@ def train(step: TrainStep, source: FrameSource) -> Computed:
     return Computed(result, revealed, used, queries=queries)
 
 
-def _disclosure(design: Design, parts: Split, result: TrainResult, parameters: int
-                ) -> Disclosure:  # fmt: skip
+def _disclosure(design: Design, parts: Split, result: TrainResult, parameters: int) -> Disclosure:
     """The gate weighs the parameters against the rows the model is fitted on, with the
     design facts of those rows; every held-out part (validation, and test when it is not
     the training rows) states its rows, positives and negatives as ``split``, in every

@@ -99,8 +99,9 @@ class CarriedNode:
         return self.service.site
 
     def _refusal(self, exc: FedpsyError, path: str) -> tuple[int, str]:
-        self.service.audit.append("refused", None, {"source": "training-app", "path": path,
-                                                    "code": exc.code})  # fmt: skip
+        self.service.audit.append(
+            "refused", None, {"source": "training-app", "path": path, "code": exc.code}
+        )
         return problem(exc, path)
 
     def answer(self, message: Message, installed_app: str | None) -> Message:
@@ -115,14 +116,16 @@ class CarriedNode:
         self.refresh()
         try:
             if installed_app is None:
-                raise FedpsyError("no installed app bundle found for this run",
-                                  code=ErrorCode.APP_NOT_APPROVED)  # fmt: skip
+                raise FedpsyError(
+                    "no installed app bundle found for this run", code=ErrorCode.APP_NOT_APPROVED
+                )
             check_app(self.root, installed_app)
         except FedpsyError as exc:
             status, body = self._refusal(exc, request.path)
         else:
-            status, body = asyncio.run(replay(self.api, request.method, request.path,
-                                              request.headers, request.body))  # fmt: skip
+            status, body = asyncio.run(
+                replay(self.api, request.method, request.path, request.headers, request.body)
+            )
         return answer_reply(message, status, body, self.identity)
 
 
@@ -132,8 +135,10 @@ _NODES: dict[Path, CarriedNode] = {}
 def carried_node(node_dir: object) -> CarriedNode:
     """The kept node of ``node_dir`` (opened on first use)."""
     if not isinstance(node_dir, str) or not node_dir:
-        raise FedpsyError(f"the SuperNode needs --node-config '{NODE_DIR_KEY}=\"DIR\"'",
-                          code=ErrorCode.CONFIG_INVALID)  # fmt: skip
+        raise FedpsyError(
+            f"the SuperNode needs --node-config '{NODE_DIR_KEY}=\"DIR\"'",
+            code=ErrorCode.CONFIG_INVALID,
+        )
     root = Path(node_dir).resolve()
     if root not in _NODES:
         _NODES[root] = CarriedNode(root)
@@ -149,8 +154,9 @@ def respond(message: Message, node_dir: object, installed_app: str | None) -> Me
 @app.query()
 def query(message: Message, context: Context) -> Message:
     bundle = installed_bundle()
-    return respond(message, context.node_config.get(NODE_DIR_KEY),
-                   None if bundle is None else app_hash(bundle))  # fmt: skip
+    return respond(
+        message, context.node_config.get(NODE_DIR_KEY), None if bundle is None else app_hash(bundle)
+    )
 
 
 __all__ = ["NODE_DIR_KEY", "CarriedNode", "app", "carried_node", "installed_bundle", "respond"]

@@ -37,15 +37,31 @@ from schemas.training.env import child_env, quick_object_pulls
 POLL_ENV = "FEDPSY_SUPERNODE_POLL"
 
 
-def supernode_command(node_dir: Path, superlink: str, port: int, *, insecure: bool = False,
-                      root_certificates: Path | None = None, auth_key: Path | None = None,
-                      warm: bool = False) -> list[str]:  # fmt: skip
+def supernode_command(
+    node_dir: Path,
+    superlink: str,
+    port: int,
+    *,
+    insecure: bool = False,
+    root_certificates: Path | None = None,
+    auth_key: Path | None = None,
+    warm: bool = False,
+) -> list[str]:
     """The command line of the site's SuperNode (TLS unless ``insecure``; ``auth_key``: the
     site's SuperNode private key); ``warm``: no process per message, a worker runs the
     ClientApp (``--isolation process``)."""
     config = f'node-dir="{node_dir.resolve()}"'
-    command = [sys.executable, "-m", "node.training.supernode", "--superlink", superlink,
-               "--port", str(port), "--node-config", config]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "node.training.supernode",
+        "--superlink",
+        superlink,
+        "--port",
+        str(port),
+        "--node-config",
+        config,
+    ]
     if warm:
         command += ["--isolation", "process"]
     if insecure:
@@ -64,23 +80,35 @@ def supernode_env(node_dir: Path, poll: float = 0.2) -> dict[str, str]:
     return env
 
 
-def start_supernode(node_dir: Path, superlink: str, port: int, log: Path,
-                    **options: Any) -> subprocess.Popen[bytes]:  # fmt: skip
+def start_supernode(
+    node_dir: Path, superlink: str, port: int, log: Path, **options: Any
+) -> subprocess.Popen[bytes]:
     """Start the SuperNode process (its output goes to ``log``)."""
     (node_dir / "flwr").mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        return subprocess.Popen(supernode_command(node_dir, superlink, port, **options),
-                                env=supernode_env(node_dir), stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            supernode_command(node_dir, superlink, port, **options),
+            env=supernode_env(node_dir),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def start_worker(node_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     """Start the site's long-running ClientApp worker for the SuperNode on ``port``."""
-    command = [sys.executable, "-m", "node.training.worker", "--runtime-api-address",
-               f"127.0.0.1:{port}", "--node-dir", str(node_dir.resolve())]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "node.training.worker",
+        "--runtime-api-address",
+        f"127.0.0.1:{port}",
+        "--node-dir",
+        str(node_dir.resolve()),
+    ]
     with log.open("ab") as out:
-        return subprocess.Popen(command, env=supernode_env(node_dir), stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        return subprocess.Popen(
+            command, env=supernode_env(node_dir), stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 class _Clock:

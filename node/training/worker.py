@@ -47,15 +47,21 @@ POLL_ENV = "FEDPSY_WORKER_POLL"
 
 def _client(address: str, *interceptors: Any) -> RuntimeHttpClient:
     return RuntimeHttpClient.from_server_address(
-        server_address=address, insecure=True, root_certificates=None,
-        interceptors=list(interceptors), retry_invoker=make_simple_http_retry_invoker(),
-    )  # fmt: skip
+        server_address=address,
+        insecure=True,
+        root_certificates=None,
+        interceptors=list(interceptors),
+        retry_invoker=make_simple_http_retry_invoker(),
+    )
 
 
 def run_task(address: str, token: str, node_dir: Path) -> None:
     """Run one acquired ClientApp task in this process."""
-    client = _client(address, RuntimeVersionHttpInterceptor(component_name="flwr-clientapp"),
-                     RuntimeTokenHttpInterceptor(token))  # fmt: skip
+    client = _client(
+        address,
+        RuntimeVersionHttpInterceptor(component_name="flwr-clientapp"),
+        RuntimeTokenHttpInterceptor(token),
+    )
     heartbeat = HeartbeatSender(make_task_heartbeat_fn_http(client))
     heartbeat.start()
     message: Message | None = None
@@ -83,12 +89,14 @@ def run_task(address: str, token: str, node_dir: Path) -> None:
         client.close()
 
 
-def serve(address: str, node_dir: Path, poll: float = 0.05,
-          stop: threading.Event | None = None) -> None:  # fmt: skip
+def serve(
+    address: str, node_dir: Path, poll: float = 0.05, stop: threading.Event | None = None
+) -> None:
     """Acquire and run ClientApp tasks until ``stop`` is set (forever without one)."""
     acquirer = _client(address, RuntimeVersionHttpInterceptor(component_name="SuperExec"))
-    request = AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP.value],
-                                 agentapp_fab_hashes=[])  # fmt: skip
+    request = AcquireTaskRequest(
+        supported_task_types=[TaskType.CLIENT_APP.value], agentapp_fab_hashes=[]
+    )
     logger.info("ClientApp worker for %s polling %s", node_dir, address)
     try:
         while stop is None or not stop.is_set():

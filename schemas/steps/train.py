@@ -134,11 +134,18 @@ class TrainSumResult(StepResult):
     @classmethod
     def of(cls, result: TrainResult) -> TrainSumResult:
         """The summable part of one site's result."""
-        return cls(phase=result.phase, n=result.n, missing=result.missing,
-                   loss_sum=result.loss_sum, weighted=[result.n * w for w in result.weights],
-                   brier_sum=result.brier_sum, correct=result.correct,
-                   positives=result.positives, hist_pos=list(result.hist_pos),
-                   hist_neg=list(result.hist_neg))  # fmt: skip
+        return cls(
+            phase=result.phase,
+            n=result.n,
+            missing=result.missing,
+            loss_sum=result.loss_sum,
+            weighted=[result.n * w for w in result.weights],
+            brier_sum=result.brier_sum,
+            correct=result.correct,
+            positives=result.positives,
+            hist_pos=list(result.hist_pos),
+            hist_neg=list(result.hist_neg),
+        )
 
     def average(self) -> list[float]:
         """FedAvg: the summed weighted updates over the summed rows."""

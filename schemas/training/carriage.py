@@ -69,13 +69,20 @@ def hello_message(node_id: int) -> tuple[Message, str]:
     return Message(content, dst_node_id=node_id, message_type=MessageType.QUERY), nonce
 
 
-def request_message(node_id: int, method: str, path: str, headers: Mapping[str, str],
-                    body: bytes) -> tuple[Message, str]:  # fmt: skip
+def request_message(
+    node_id: int, method: str, path: str, headers: Mapping[str, str], body: bytes
+) -> tuple[Message, str]:
     """One signed node request to SuperNode ``node_id`` and its nonce."""
     nonce = secrets.token_hex(16)
-    record = ConfigRecord({"nonce": nonce, "method": method, "path": path,
-                           "headers": json.dumps(dict(headers)),
-                           "body": body.decode("utf-8")})  # fmt: skip
+    record = ConfigRecord(
+        {
+            "nonce": nonce,
+            "method": method,
+            "path": path,
+            "headers": json.dumps(dict(headers)),
+            "body": body.decode("utf-8"),
+        }
+    )
     content = RecordDict({REQUEST: record})
     return Message(content, dst_node_id=node_id, message_type=MessageType.QUERY), nonce
 
@@ -106,15 +113,18 @@ def hello_of(reply: Message, nonce: str) -> Hello | None:
 def answer_of(reply: Message, nonce: str, identity: Ed25519PublicKey) -> tuple[int, bytes]:
     """The node's status and body in ``reply``, verified against the site's ``identity``."""
     if reply.has_error():
-        raise FedpsyError(f"the site's ClientApp failed: {str(reply.error.reason)[:300]}",
-                          code=ErrorCode.SITE_UNREACHABLE)  # fmt: skip
+        raise FedpsyError(
+            f"the site's ClientApp failed: {str(reply.error.reason)[:300]}",
+            code=ErrorCode.SITE_UNREACHABLE,
+        )
     record = reply.content.config_records.get(REPLY)
     if record is None or not {"status", "body", "signature"} <= set(record):
         raise FedpsyError("the site's reply carries no signed answer", code=ErrorCode.BAD_SIGNATURE)
     status, body = int(str(record["status"])), str(record["body"])
     if not _verified(identity, str(record["signature"]), _reply_digest(nonce, status, body)):
-        raise FedpsyError("the site's reply is not signed by its pinned identity",
-                          code=ErrorCode.BAD_SIGNATURE)  # fmt: skip
+        raise FedpsyError(
+            "the site's reply is not signed by its pinned identity", code=ErrorCode.BAD_SIGNATURE
+        )
     return status, body.encode("utf-8")
 
 
@@ -148,9 +158,12 @@ def request_of(message: Message) -> CarriedRequest | None:
     if record is None:
         return None
     headers = json.loads(str(record["headers"]))
-    return CarriedRequest(str(record["method"]), str(record["path"]),
-                          {str(k): str(v) for k, v in headers.items()},
-                          str(record["body"]).encode("utf-8"))  # fmt: skip
+    return CarriedRequest(
+        str(record["method"]),
+        str(record["path"]),
+        {str(k): str(v) for k, v in headers.items()},
+        str(record["body"]).encode("utf-8"),
+    )
 
 
 def is_hello(message: Message) -> bool:

@@ -41,8 +41,10 @@ def quick_object_pulls(initial: float = 0.02, cap: float = 0.5) -> None:
     """
     from flwr.supercore.inflatable import inflatable_utils
 
-    for function in (inflatable_utils.pull_objects,
-                     inflatable_utils.pull_and_inflate_object_from_tree):  # fmt: skip
+    for function in (
+        inflatable_utils.pull_objects,
+        inflatable_utils.pull_and_inflate_object_from_tree,
+    ):
         defaults = function.__kwdefaults__
         if defaults is not None and "initial_backoff" in defaults:
             defaults.update(initial_backoff=initial, backoff_cap=cap)
