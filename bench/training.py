@@ -21,11 +21,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from bench.report import emit
-from coordinator.analyses.regression import INTERCEPT
-from coordinator.training.analysis import result_of
+from coordinator.analyses.train import result_of
+from coordinator.stats.regression import INTERCEPT
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
-from coordinator.training.runtime import SimulationRuntime
+from coordinator.training.runtimes.choice import SimulationRuntime
 from node.data.formula import build_design
 from schemas.analyses import parse_request
 from schemas.analyses.train import TrainRequest

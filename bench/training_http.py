@@ -28,13 +28,13 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from coordinator.http_federation import Endpoint, HttpFederation
+from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.store import registry
 from coordinator.training.delivery import Delivery
-from coordinator.training.deploy import DeploymentRuntime, start_superlink
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
+from coordinator.training.runtimes.deployment import DeploymentRuntime, start_superlink
 from fedpsy.flower import site_supernode
 from fedpsy.keeper import stop_process
 from node.data.formula import build_design

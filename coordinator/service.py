@@ -13,16 +13,15 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, create_engine
 
-from coordinator.failures import SiteFailure
-from coordinator.http_federation import Endpoint, HttpFederation
-from coordinator.jobs import envelope, run_request
+from coordinator.federation.failures import SiteFailure
+from coordinator.federation.http import Endpoint, HttpFederation
+from coordinator.federation.mailbox import STALE_S, Mailbox
+from coordinator.federation.transport import NodeTransport, node_transport
+from coordinator.jobs.runner import envelope, run_request
 from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, write_config
-from coordinator.mailbox import STALE_S, Mailbox
 from coordinator.settings import coordinator_settings
-from coordinator.store import jobs, registry
+from coordinator.store import jobs, models, registry
 from coordinator.store.tables import metadata
-from coordinator.training import registry as models
-from coordinator.transport import NodeTransport, node_transport
 from schemas.errors import FedpsyError
 from schemas.keys import (
     fingerprint,

@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from coordinator.api import create_app as coordinator_app
+from coordinator.http.api import create_app as coordinator_app
 from coordinator.service import Coordinator
 from coordinator.store.registry import add_user
 from coordinator.web import issue_login_code

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from coordinator.training.deploy import (
+from coordinator.training.runtimes.deployment import (
     start_superlink,
     superlink_env,
     wait_for_port,

@@ -20,8 +20,8 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
-from coordinator.analyses import run_analysis
-from coordinator.failures import SitesFailed
+from coordinator.analyses.registry import run_analysis
+from coordinator.federation.failures import SitesFailed
 from node.data.frame_memory import DataFrameSource
 from schemas.analyses import parse_request
 from schemas.analyses.gmm import GmmResult

@@ -14,7 +14,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from coordinator.analyses import run_analysis
+from coordinator.analyses.registry import run_analysis
 from node.data.formula import build_design
 from node.privacy.policy import Policy
 from schemas.analyses import parse_request

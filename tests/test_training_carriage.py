@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from coordinator.failures import SitesFailed
-from coordinator.http_federation import Endpoint, HttpFederation
+from coordinator.federation.failures import SitesFailed
+from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.training.delivery import Delivery
 from coordinator.training.plan import make_plan
 from node.audit import AuditLog

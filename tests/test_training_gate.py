@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from coordinator.failures import SitesFailed
+from coordinator.federation.failures import SitesFailed
 from node.privacy.policy import Policy
 from node.site import NodeSite
 from schemas.errors import FedpsyError
@@ -64,7 +64,7 @@ class LocalGrid:
         from flwr.app import Context, Error, Message, RecordDict
         from flwr.supercore.task_identity import TaskIdentity
 
-        from coordinator.training.relay import relay_app
+        from coordinator.training.runtimes.relay import relay_app
 
         TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
         self._message, self._error, self._context, self._records = (Message, Error, Context,
@@ -175,7 +175,7 @@ def test_a_refusing_site_fails_the_run_with_its_code(tmp_path: Path) -> None:
 
 def test_score_bins_refused_down_to_two_leave_the_pooled_auc_withheld(tmp_path: Path) -> None:
     plan, links = _plan(tmp_path)  # default policies: a score bin of 1-4 rows is refused
-    from coordinator.training.analysis import pooled_metrics
+    from coordinator.analyses.train import pooled_metrics
     from coordinator.training.rounds import Rounds
 
     outcome = Rounds(plan, LocalGrid(links)).run()  # type: ignore[arg-type]

@@ -17,8 +17,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from coordinator.http_federation import Endpoint, HttpFederation
-from coordinator.jobs import run_request
+from coordinator.federation.http import Endpoint, HttpFederation
+from coordinator.jobs.runner import run_request
 from coordinator.store import registry
 from node.data.formula import build_design
 from node.steps.registry import run_step

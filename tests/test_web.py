@@ -19,7 +19,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from coordinator.api import create_app
+from coordinator.http.api import create_app
 from coordinator.service import Coordinator
 from coordinator.store import registry
 from coordinator.web import issue_login_code

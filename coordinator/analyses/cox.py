@@ -31,9 +31,9 @@ import numpy as np
 from scipy import stats
 
 from coordinator.analyses.histogram import only_small_cells
-from coordinator.analyses.regression import Array, coefficient_table, spd_solve
 from coordinator.analyses.survival import survival_horizon
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
+from coordinator.stats.regression import Array, coefficient_table, spd_solve
 from schemas.analyses.cox import CoxRequest, CoxResult, HazardRatio
 from schemas.errors import FedpsyError
 from schemas.formula import formula_categories

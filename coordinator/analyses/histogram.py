@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.analyses.moments import pooled_moments
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.analyses.histogram import HistogramRequest, HistogramResult
 from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
 from schemas.cohort import Cohort

@@ -1,6 +1,6 @@
 """How a deployment ServerApp reaches the job's sites, fixed before the run starts.
 
-The job's :class:`~coordinator.http_federation.HttpFederation` knows the sites, the
+The job's :class:`~coordinator.federation.http.HttpFederation` knows the sites, the
 identity each was pinned with at ``add-node`` and the federation's settings; the
 ServerApp runs in the SuperLink's process and rebuilds that federation over the grid
 (:mod:`coordinator.training.carried`) from the plan's :class:`Delivery`. The coordinator's
@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from coordinator.federation import Federation
-from coordinator.http_federation import HttpFederation
+from coordinator.federation.base import Federation
+from coordinator.federation.http import HttpFederation
 from coordinator.training.links import SiteLink
 from coordinator.training.outcome import Outcome
 from schemas.errors import FedpsyError
 
 if TYPE_CHECKING:  # the plan module imports Delivery from here
-    from coordinator.training.deploy import DeploymentRuntime
     from coordinator.training.plan import TrainPlan
+    from coordinator.training.runtimes.deployment import DeploymentRuntime
 
 
 class Delivery(BaseModel):

@@ -1,9 +1,9 @@
 """Training rounds carried by the federation itself: model updates only as secure sums.
 
 Over HTTP the coordinator drives the rounds of :mod:`coordinator.training.loop` through
-its :class:`~coordinator.federation.Federation`: every ``fit``, ``validate`` and ``test``
+its :class:`~coordinator.federation.base.Federation`: every ``fit``, ``validate`` and ``test``
 phase is one ``train_sum`` step summed over sites, which the HTTP federation does with
-secure aggregation (:mod:`coordinator.secagg`; Bonawitz et al., CCS 2017). Each site
+secure aggregation (:mod:`coordinator.federation.secagg`; Bonawitz et al., CCS 2017). Each site
 answers ``n_k · w_k``, ``n_k`` and its loss and score sums masked, so the coordinator
 learns ``Σ n_k w_k`` and ``Σ n_k`` and nothing of one site's update; FedAvg is their
 quotient (McMahan et al., AISTATS 2017). Each node applies its whole gate to every
@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from coordinator.training.links import SiteLink
 from coordinator.training.loop import RoundLoop, averaged
 from coordinator.training.outcome import Outcome

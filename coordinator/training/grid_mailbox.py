@@ -2,7 +2,7 @@
 
 In deployment the ServerApp reaches the sites only through the SuperLink. A
 :class:`GridMailbox` takes the place of the pull nodes' mailbox
-(:class:`coordinator.mailbox.Mailbox`): the federation signs each request exactly as it
+(:class:`coordinator.federation.mailbox.Mailbox`): the federation signs each request exactly as it
 would send it over HTTP, and the mailbox carries it to the site's SuperNode and brings
 back the node's signed answer (:mod:`schemas.training.carriage`). So a training run in
 deployment is the same sequence of signed tasks, secure sums (Bonawitz et al., CCS 2017)
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flwr.app import Message
 from flwr.serverapp import Grid
 
-from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.federation.failures import SiteFailure, SitesFailed
 from schemas.errors import FedpsyError
 from schemas.keys import fingerprint
 from schemas.training.carriage import answer_of, hello_message, hello_of, request_message

@@ -24,7 +24,7 @@ import math
 import time
 from typing import Protocol
 
-from coordinator.failures import SitesFailed
+from coordinator.federation.failures import SitesFailed
 from coordinator.training.outcome import Outcome, RoundStats
 from coordinator.training.plan import TrainPlan
 from schemas.errors import FedpsyError

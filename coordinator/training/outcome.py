@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.federation.failures import SiteFailure, SitesFailed
 from schemas.errors import CATALOG, FedpsyError
 from schemas.secagg.wire import DpRelease
 from schemas.steps.train import TrainResult, TrainSumResult
@@ -29,7 +29,7 @@ class RoundStats(BaseModel):
 
 class Protection(BaseModel):
     """What protected the sites' answers in a run carried over the grid (the
-    federation's :class:`~coordinator.federation.PrivacyTally` of that run)."""
+    federation's :class:`~coordinator.federation.base.PrivacyTally` of that run)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,7 +1,7 @@
 """The plan of one training run: everything the ServerApp needs, as plain data.
 
 The coordinator makes it before any round from the request and the design's federated
-column moments (:func:`coordinator.analyses.regression.design_basis`: columns present at
+column moments (:func:`coordinator.stats.regression.design_basis`: columns present at
 some site, centers and scales for the standardized basis). In deployment the ServerApp
 runs in another process and reads the plan from a JSON file.
 """
@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from coordinator.training.delivery import Delivery
 from schemas.analyses.train import TrainRequest
 from schemas.cohort import Cohort
@@ -79,7 +79,7 @@ async def make_plan(request: TrainRequest, federation: Federation, *, run_id: st
                     app_hash: str) -> TrainPlan:  # fmt: skip
     """The plan of ``request`` over ``federation``'s sites (one secure-summed round)."""
     # imported here: the analyses package imports the train analysis, which imports this
-    from coordinator.analyses.regression import design_basis
+    from coordinator.stats.regression import design_basis
 
     basis = await design_basis(federation, request.formula, cohort=request.cohort,
                                visit=request.visit)  # fmt: skip

@@ -22,7 +22,7 @@ from flwr.app import Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.federation.failures import SiteFailure, SitesFailed
 from coordinator.training.grid_mailbox import pull_replies
 from coordinator.training.loop import RoundLoop
 from coordinator.training.plan import TrainPlan

@@ -4,14 +4,15 @@ or on a Flower deployment.
 A runtime takes the plan and the links to the sites and returns the rounds'
 :class:`~coordinator.training.outcome.Outcome`. A federation that provides
 ``training_runtime()`` chooses its own (e.g. a
-:class:`coordinator.training.deploy.DeploymentRuntime` on a running SuperLink); one that
-provides ``training_links()`` (in-process sites) runs in Flower's simulation
-(:class:`SimulationRuntime`, a relaying ClientApp per site); any other federation — the
-HTTP federation of the coordinator's jobs — carries the rounds itself, model updates as
-secure sums (:class:`coordinator.training.federated.FederationRuntime`). A request with
-``"runtime": "superlink"`` runs on the SuperLink this coordinator serves with, its plan
-carrying the job's federation (:class:`coordinator.training.delivery.Delivered`), so the
-ServerApp sends the same signed tasks and secure sums over Flower.
+:class:`coordinator.training.runtimes.deployment.DeploymentRuntime` on a running
+SuperLink); one that provides ``training_links()`` (in-process sites) runs in Flower's
+simulation (:class:`SimulationRuntime`, a relaying ClientApp per site); any other
+federation — the HTTP federation of the coordinator's jobs — carries the rounds itself,
+model updates as secure sums (:class:`coordinator.training.federated.FederationRuntime`).
+A request with ``"runtime": "superlink"`` runs on the SuperLink this coordinator serves
+with, its plan carrying the job's federation
+(:class:`coordinator.training.delivery.Delivered`), so the ServerApp sends the same signed
+tasks and secure sums over Flower.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ import asyncio
 import logging
 from typing import Protocol, runtime_checkable
 
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from coordinator.layout import CoordinatorDir
 from coordinator.training.delivery import Delivered
-from coordinator.training.deploy import superlink_runtime
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.links import ProvidesLinks, SiteLink
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan
-from coordinator.training.simulation import simulate
+from coordinator.training.runtimes.deployment import superlink_runtime
+from coordinator.training.runtimes.simulation import simulate
 from schemas.errors import FedpsyError
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 The plan takes one secure-summed round of column moments (standardization from federated
 moments); the rounds run in the federation's training runtime
-(:func:`coordinator.training.runtime.runtime_for`: over HTTP the federation's secure
+(:func:`coordinator.training.runtimes.choice.runtime_for`: over HTTP the federation's secure
 sums, for in-process sites Flower's simulation, or a Flower deployment), off the event
 loop; the result reports pooled and per-site test metrics, the history,
 the logistic coefficients on the original scale of the design and the local-only
@@ -18,13 +18,13 @@ import uuid
 
 import numpy as np
 
-from coordinator.analyses.regression import INTERCEPT
-from coordinator.federation import Federation, PrivacyTally
+from coordinator.federation.base import Federation, PrivacyTally
+from coordinator.stats.regression import INTERCEPT
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.links import links_for
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
-from coordinator.training.runtime import runtime_for
+from coordinator.training.runtimes.choice import runtime_for
 from schemas.analyses.coefficients import Coefficient
 from schemas.analyses.train import (
     Metrics,

@@ -27,7 +27,7 @@ process where the SuperLink is through :data:`SUPERLINK_ENV` and its companions;
 :class:`~coordinator.training.delivery.Delivery`, and the ServerApp runs the job's
 federation over the grid (:mod:`coordinator.training.carried`): the same signed tasks and
 secure sums as over HTTP, sent only to the SuperNodes that prove the job's sites'
-identities. A site's refusal comes back as :class:`~coordinator.failures.SitesFailed`.
+identities. A site's refusal comes back as :class:`~coordinator.federation.failures.SitesFailed`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from coordinator.analyses.derived import commit, new_run_id
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.analyses.predict import PredictRequest, PredictResult
 from schemas.dictionary.model import Variable
 from schemas.errors import FedpsyError

@@ -50,7 +50,7 @@ def _run(plan: TrainPlan, links: list[SiteLink], workers: int) -> Outcome:
         from flwr.simulation import run_simulation
         from flwr.supercore.logger import ConsoleHandler
 
-        from coordinator.training.relay import relay_app
+        from coordinator.training.runtimes.relay import relay_app
         from coordinator.training.server_app import server_app_for
 
         for handler in logging.getLogger("flwr").handlers:
@@ -68,7 +68,7 @@ def _run(plan: TrainPlan, links: list[SiteLink], workers: int) -> Outcome:
 
 def _child(plan_json: str, links: list[SiteLink], workers: int, conn: Connection) -> None:
     try:
-        import coordinator.analyses  # noqa: F401  (the import order the parent has)
+        import coordinator.analyses.registry  # noqa: F401  (the import order the parent has)
         from coordinator.training.plan import TrainPlan
 
         outcome = _run(TrainPlan.model_validate_json(plan_json), links, workers)

@@ -20,7 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from coordinator.failures import SiteFailure, SitesFailed, collect
+from coordinator.federation.failures import SiteFailure, SitesFailed, collect
 from schemas.errors import FedpsyError
 from schemas.secagg import fixedpoint, keys, protocol, shamir
 from schemas.secagg.wire import (

@@ -5,7 +5,7 @@ exponential backoff a bounded number of times; the whole job has a deadline. A s
 refuses, fails or does not answer in time is named with its reason code in a
 :class:`SitesFailed` error, which the job runner turns into the result envelope.
 
-Additive steps are summed with secure aggregation by default (:mod:`coordinator.secagg`;
+Additive steps are summed with secure aggregation by default (:mod:`coordinator.federation.secagg`;
 one session per federation, opened at the first sum): the coordinator receives only
 masked vectors and learns only the sum. ``secure=False`` asks in the clear (a site whose
 policy requires secure aggregation refuses). With ``tolerate_dropouts`` a site that drops
@@ -14,7 +14,7 @@ out of later steps; otherwise its failure fails the job as in the clear. ``on_re
 sees every payload a node sends back, for audits and tests.
 
 A pull node (``Endpoint.mode == "pull"``) is reached through the coordinator's
-:class:`~coordinator.mailbox.Mailbox` instead: the same signed request is queued for the
+:class:`~coordinator.federation.mailbox.Mailbox` instead: the same signed request is queued for the
 node to collect, and its answer awaited under the same timeout and deadline.
 """
 
@@ -32,9 +32,9 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
-from coordinator.failures import SiteFailure, SitesFailed, collect
-from coordinator.federation import PrivacyTally
-from coordinator.secagg import SecureSession, establish, fetch_bundles
+from coordinator.federation.base import PrivacyTally
+from coordinator.federation.failures import SiteFailure, SitesFailed, collect
+from coordinator.federation.secagg import SecureSession, establish, fetch_bundles
 from schemas.secagg.wire import NoisyResult, SecureTask
 from schemas.signing import sign_headers
 from schemas.steps.additive import add_results
@@ -51,7 +51,7 @@ Receiver = Callable[[str, str, dict[str, Any]], None]  # (site, kind, payload)
 
 class Carrier(Protocol):
     """How a pull node's signed requests reach it: the coordinator's
-    :class:`~coordinator.mailbox.Mailbox`, or a Flower grid in deployment
+    :class:`~coordinator.federation.mailbox.Mailbox`, or a Flower grid in deployment
     (:class:`~coordinator.training.grid_mailbox.GridMailbox`)."""
 
     async def exchange(self, site: str, method: str, path: str, headers: Mapping[str, str],
