@@ -25,7 +25,7 @@ from coordinator.analyses.train import result_of
 from coordinator.stats.regression import INTERCEPT
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
-from coordinator.training.runtimes.choice import SimulationRuntime
+from coordinator.training.runtimes.simulation import SimulationRuntime
 from node.data.formula import build_design
 from schemas.analyses import parse_request
 from schemas.analyses.train import TrainRequest

@@ -34,7 +34,8 @@ from coordinator.training.delivery import Delivery
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
-from coordinator.training.runtimes.deployment import DeploymentRuntime, start_superlink
+from coordinator.training.runtimes.deployment import DeploymentRuntime
+from coordinator.training.superlink import start_superlink
 from fedpsy.flower import site_supernode
 from fedpsy.keeper import stop_process
 from node.data.formula import build_design

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from coordinator.training.runtimes.deployment import (
+from coordinator.training.superlink import (
     start_superlink,
     superlink_env,
     wait_for_port,

@@ -30,7 +30,7 @@ import statsmodels.formula.api as smf
 from coordinator.http.api import create_app
 from coordinator.service import Coordinator
 from coordinator.store import registry
-from coordinator.web import issue_login_code
+from coordinator.web.app import issue_login_code
 from coordinator.web.plots import plots_for
 from fedpsy.serving import BackgroundServer
 from node.http.api import create_app as node_app

@@ -25,7 +25,7 @@ import pytest
 
 from coordinator.service import Coordinator
 from coordinator.store import registry
-from coordinator.training.runtimes.deployment import write_connection
+from coordinator.training.superlink import write_connection
 from coordinator.training.supernodes import list_supernodes, register_supernode
 from node.audit import AuditLog
 from node.site import NodeSite

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from coordinator.analyses.histogram import only_small_cells
 from coordinator.analyses.survival import survival_horizon
 from coordinator.federation.base import Federation
+from coordinator.stats.bins import only_small_cells
 from coordinator.stats.regression import Array, coefficient_table, spd_solve
 from schemas.analyses.cox import CoxRequest, CoxResult, HazardRatio
 from schemas.errors import FedpsyError

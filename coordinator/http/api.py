@@ -23,7 +23,7 @@ from coordinator.federation.mailbox import Mailbox
 from coordinator.http.pull_api import pull_router
 from coordinator.service import Coordinator
 from coordinator.store import jobs, models, registry
-from coordinator.web import mount_dashboard
+from coordinator.web.app import mount_dashboard
 from coordinator.web.session import request_token
 from schemas import __version__
 from schemas.errors import FedpsyError

@@ -3,27 +3,22 @@
 The job's :class:`~coordinator.federation.http.HttpFederation` knows the sites, the
 identity each was pinned with at ``add-node`` and the federation's settings; the
 ServerApp runs in the SuperLink's process and rebuilds that federation over the grid
-(:mod:`coordinator.training.carried`) from the plan's :class:`Delivery`. The coordinator's
-signing key stays in its file (``DIR/coordinator.key``); the plan names the file.
+(:mod:`coordinator.training.carried`) from the plan's :class:`Delivery`
+(:class:`coordinator.training.runtimes.deployment.Delivered` puts it into the plan). The
+coordinator's signing key stays in its file (``DIR/coordinator.key``); the plan names the
+file.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from coordinator.federation.base import Federation
 from coordinator.federation.http import HttpFederation
-from coordinator.training.links import SiteLink
-from coordinator.training.outcome import Outcome
 from schemas.errors import FedpsyError
-
-if TYPE_CHECKING:  # the plan module imports Delivery from here
-    from coordinator.training.plan import TrainPlan
-    from coordinator.training.runtimes.deployment import DeploymentRuntime
 
 
 class Delivery(BaseModel):
@@ -60,19 +55,4 @@ def delivery_for(federation: Federation, key_file: Path) -> Delivery:
     )  # fmt: skip
 
 
-class Delivered:
-    """A deployment runtime whose plans carry the delivery of ``federation``."""
-
-    def __init__(self, runtime: DeploymentRuntime, federation: Federation,
-                 key_file: Path) -> None:  # fmt: skip
-        self.runtime = runtime
-        self.federation = federation
-        self.key_file = key_file
-        delivery_for(federation, key_file)  # refuse before any step
-
-    def run(self, plan: TrainPlan, links: list[SiteLink]) -> Outcome:
-        delivery = delivery_for(self.federation, self.key_file)
-        return self.runtime.run(plan.model_copy(update={"delivery": delivery}), links)
-
-
-__all__ = ["Delivered", "Delivery", "delivery_for"]
+__all__ = ["Delivery", "delivery_for"]

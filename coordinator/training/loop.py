@@ -25,6 +25,7 @@ import time
 from typing import Protocol
 
 from coordinator.federation.failures import SitesFailed
+from coordinator.stats.bins import coarsen
 from coordinator.training.outcome import Outcome, RoundStats
 from coordinator.training.plan import TrainPlan
 from schemas.errors import FedpsyError
@@ -105,9 +106,6 @@ class RoundLoop:
 
     def _test(self, weights: list[float]
               ) -> tuple[list[float], TrainSumResult, dict[str, TrainResult]]:  # fmt: skip
-        # imported here: the analyses package imports the train analysis, which imports this
-        from coordinator.analyses.histogram import coarsen
-
         edges = self.plan.first_edges()
         while True:
             try:

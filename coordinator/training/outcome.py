@@ -1,11 +1,13 @@
 """What a training run's rounds produce, as plain data (it crosses a process boundary in
 simulation and deployment): the history, the chosen weights, the test sums over sites and,
 when asked, each site's own test and local-only results; or the error that ended the run
-(:func:`error_record`, raised again by the waiting process with :func:`raise_recorded`)."""
+(:func:`error_record`, raised again by the waiting process with :func:`raise_recorded`).
+In deployment the ServerApp writes it next to the run's plan (:func:`outcome_path`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +57,11 @@ class Outcome(BaseModel):
     protection: Protection | None = None
 
 
+def outcome_path(plan_path: Path) -> Path:
+    """Where the ServerApp writes the outcome of the run whose plan is ``plan_path``."""
+    return plan_path.with_name(plan_path.name + ".outcome.json")
+
+
 def error_record(exc: BaseException) -> dict[str, Any]:
     """The error that ended a run as plain data: the first fedpsy error in its chain, with
     each failing site's code and detail (``failures``) or the error's ``extra``."""
@@ -80,4 +87,11 @@ def raise_recorded(error: Mapping[str, Any], fallback: str) -> NoReturn:
                       extra=dict(error.get("extra") or {}))  # fmt: skip
 
 
-__all__ = ["Outcome", "Protection", "RoundStats", "error_record", "raise_recorded"]
+__all__ = [
+    "Outcome",
+    "Protection",
+    "RoundStats",
+    "error_record",
+    "outcome_path",
+    "raise_recorded",
+]

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from coordinator.federation.base import Federation
+from coordinator.stats.regression import design_basis
 from coordinator.training.delivery import Delivery
 from schemas.analyses.train import TrainRequest
 from schemas.cohort import Cohort
@@ -78,9 +79,6 @@ class TrainPlan(BaseModel):
 async def make_plan(request: TrainRequest, federation: Federation, *, run_id: str,
                     app_hash: str) -> TrainPlan:  # fmt: skip
     """The plan of ``request`` over ``federation``'s sites (one secure-summed round)."""
-    # imported here: the analyses package imports the train analysis, which imports this
-    from coordinator.stats.regression import design_basis
-
     basis = await design_basis(federation, request.formula, cohort=request.cohort,
                                visit=request.visit)  # fmt: skip
     spec = request.spec()

@@ -25,7 +25,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from coordinator.training.runtimes.deployment import CONNECTION, flwr_json
+from coordinator.training.superlink import CONNECTION, flwr_json
 from schemas.errors import FedpsyError
 from schemas.keys import ssh_fingerprint
 
@@ -88,7 +88,7 @@ def _connection(home: Path) -> dict[str, Any]:
 
 
 def control(home: Path, *args: str) -> dict[str, Any]:
-    """:func:`~coordinator.training.runtimes.deployment.flwr_json` for the SuperLink's Control API,
+    """:func:`~coordinator.training.superlink.flwr_json` for the SuperLink's Control API,
     saying what to do when the SuperLink does not answer."""
     answer = flwr_json(home, *args)
     if answer.get("success") is False:

@@ -3,11 +3,17 @@
 :func:`simulate` runs the plan's ServerApp and a relaying ClientApp per site with
 ``flwr.simulation.run_simulation`` (Ray workers; Flower deprecates it in favour of
 ``flwr run`` against a simulation SuperLink), so replacing the runtime means replacing
-this module only. The simulation runs in a spawned child process: Ray's processes,
-threads and open files end with it, Flower's environment (telemetry off, ``FLWR_HOME`` in
-a temporary directory) is set there before Flower is imported, and Flower's console
-logging goes to stderr at warning level, so a CLI's stdout stays the result JSON. The
-child sends back the :class:`~coordinator.training.outcome.Outcome` or the error.
+this module only. :class:`SimulationRuntime` is the runtime of federations with in-process
+sites (``training_links()``: the tests and benchmarks); the coordinator's jobs never run
+here. The simulation runs in a spawned child process: Ray's processes, threads and open
+files end with it, Flower's environment (telemetry off, ``FLWR_HOME`` in a temporary
+directory) is set there before Flower is imported, and Flower's console logging goes to
+stderr at warning level, so the caller's stdout stays its own. The child sends back the
+:class:`~coordinator.training.outcome.Outcome` or the error.
+
+The ServerApp and the ClientApp (:mod:`coordinator.training.server_app`,
+:mod:`coordinator.training.runtimes.relay`) import Flower, so the child imports them once
+Flower's environment is set, and importing this module does not import Flower.
 """
 
 from __future__ import annotations
@@ -19,15 +25,13 @@ import sys
 import tempfile
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from coordinator.training.links import SiteLink
 from coordinator.training.outcome import Outcome, error_record, raise_recorded
+from coordinator.training.plan import TrainPlan
 from schemas.errors import FedpsyError
 from schemas.training.env import flower_environment
-
-if TYPE_CHECKING:  # the child imports the plan late: its import chain leads back here
-    from coordinator.training.plan import TrainPlan
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +54,7 @@ def _run(plan: TrainPlan, links: list[SiteLink], workers: int) -> Outcome:
         from flwr.simulation import run_simulation
         from flwr.supercore.logger import ConsoleHandler
 
+        # these two import Flower: only here, in the child, after its environment is set
         from coordinator.training.runtimes.relay import relay_app
         from coordinator.training.server_app import server_app_for
 
@@ -68,9 +73,6 @@ def _run(plan: TrainPlan, links: list[SiteLink], workers: int) -> Outcome:
 
 def _child(plan_json: str, links: list[SiteLink], workers: int, conn: Connection) -> None:
     try:
-        import coordinator.analyses.registry  # noqa: F401  (the import order the parent has)
-        from coordinator.training.plan import TrainPlan
-
         outcome = _run(TrainPlan.model_validate_json(plan_json), links, workers)
         conn.send({"outcome": outcome.model_dump_json()})
     except BaseException as exc:  # everything must reach the parent
@@ -103,4 +105,14 @@ def simulate(plan: TrainPlan, links: list[SiteLink], workers: int = 2) -> Outcom
     raise_recorded(answer["error"], fallback="internal")
 
 
-__all__ = ["backend_config", "simulate"]
+class SimulationRuntime:
+    """Flower's simulation runtime (in a child process), one SuperNode per site."""
+
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = workers
+
+    def run(self, plan: TrainPlan, links: list[SiteLink]) -> Outcome:
+        return simulate(plan, links, self.workers)
+
+
+__all__ = ["SimulationRuntime", "backend_config", "simulate"]
