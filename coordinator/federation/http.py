@@ -54,8 +54,15 @@ class Carrier(Protocol):
     :class:`~coordinator.federation.mailbox.Mailbox`, or a Flower grid in deployment
     (:class:`~coordinator.training.grid_mailbox.GridMailbox`)."""
 
-    async def exchange(self, site: str, method: str, path: str, headers: Mapping[str, str],
-                       body: bytes, timeout: float) -> tuple[int, bytes]: ...  # fmt: skip
+    async def exchange(
+        self,
+        site: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float,
+    ) -> tuple[int, bytes]: ...
 
 
 @dataclass(frozen=True)

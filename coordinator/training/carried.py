@@ -48,11 +48,16 @@ def carried_run(plan: TrainPlan, grid: Grid) -> Outcome:
     try:
         federation = HttpFederation(
             [Endpoint(s, "", delivery.identities[s], "pull") for s in plan.sites],
-            key, delivery.job_id, "train", client,
+            key,
+            delivery.job_id,
+            "train",
+            client,
             request_timeout=delivery.request_timeout,
-            deadline=time.monotonic() + delivery.seconds, secure=delivery.secure,
-            threshold=delivery.threshold, mailbox=mailbox,
-        )  # fmt: skip
+            deadline=time.monotonic() + delivery.seconds,
+            secure=delivery.secure,
+            threshold=delivery.threshold,
+            mailbox=mailbox,
+        )
         outcome = FederationRuntime(federation, loop).run(plan, [])
         tally = federation.tally
         outcome.protection = Protection(secure=tally.secure, clear=tally.clear, dp=tally.dp)

@@ -39,20 +39,27 @@ class Delivery(BaseModel):
 def delivery_for(federation: Federation, key_file: Path) -> Delivery:
     """The delivery of ``federation``'s sites (a job's HTTP federation)."""
     if not isinstance(federation, HttpFederation):
-        raise FedpsyError("runtime 'superlink' trains the coordinator's registered sites; "
-                          "this federation has none", code="request_invalid")  # fmt: skip
+        raise FedpsyError(
+            "runtime 'superlink' trains the coordinator's registered sites; "
+            "this federation has none",
+            code="request_invalid",
+        )
     unpinned = [e.site for e in federation.endpoints if not e.fingerprint]
     if unpinned:
-        raise FedpsyError(f"no identity is pinned for {', '.join(unpinned)}; add the node "
-                          "again with `fedpsy coordinator add-node`",
-                          code="request_invalid")  # fmt: skip
+        raise FedpsyError(
+            f"no identity is pinned for {', '.join(unpinned)}; add the node "
+            "again with `fedpsy coordinator add-node`",
+            code="request_invalid",
+        )
     return Delivery(
-        job_id=federation.job_id, key_file=str(key_file),
+        job_id=federation.job_id,
+        key_file=str(key_file),
         identities={e.site: str(e.fingerprint) for e in federation.endpoints},
-        secure=federation.secure, threshold=federation.threshold,
+        secure=federation.secure,
+        threshold=federation.threshold,
         request_timeout=federation.request_timeout,
         seconds=max(federation.deadline - time.monotonic(), 1.0),
-    )  # fmt: skip
+    )
 
 
 __all__ = ["Delivery", "delivery_for"]

@@ -34,8 +34,12 @@ from schemas.training.carriage import answer_of, hello_message, hello_of, reques
 logger = logging.getLogger(__name__)
 
 
-def pull_replies(pull: Callable[[set[str]], Iterable[Message]], ids: set[str],
-                 deadline: float, pause: float = 0.02) -> list[Message]:  # fmt: skip
+def pull_replies(
+    pull: Callable[[set[str]], Iterable[Message]],
+    ids: set[str],
+    deadline: float,
+    pause: float = 0.02,
+) -> list[Message]:
     """The replies to the messages ``ids``, asked for with ``pull`` until all came or
     ``deadline`` passed. Flower's grid waits 3 s between pulls; this waits ``pause``,
     doubling up to 0.2 s, so a phase costs its computation rather than the polling."""
@@ -99,18 +103,32 @@ class GridMailbox:
                 logger.info("sites on the grid: %s", self.nodes)
                 return
             if time.monotonic() > deadline:
-                raise SitesFailed({
-                    s: SiteFailure("peer_key_mismatch", "its SuperNode answered with another "
-                                   "identity than the one pinned at add-node")
-                    if s in mismatched else
-                    SiteFailure("site_unreachable", "no SuperNode of this site is connected "
-                                "to the SuperLink")
-                    for s in missing
-                })  # fmt: skip
+                raise SitesFailed(
+                    {
+                        s: SiteFailure(
+                            "peer_key_mismatch",
+                            "its SuperNode answered with another "
+                            "identity than the one pinned at add-node",
+                        )
+                        if s in mismatched
+                        else SiteFailure(
+                            "site_unreachable",
+                            "no SuperNode of this site is connected to the SuperLink",
+                        )
+                        for s in missing
+                    }
+                )
             time.sleep(pause)
 
-    def _roundtrip(self, site: str, method: str, path: str, headers: Mapping[str, str],
-                   body: bytes, timeout: float) -> tuple[int, bytes]:  # fmt: skip
+    def _roundtrip(
+        self,
+        site: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float,
+    ) -> tuple[int, bytes]:
         message, nonce = request_message(self.nodes[site], method, path, headers, body)
         replies = self._pull(self._push([message]), time.monotonic() + timeout)
         if not replies:
@@ -120,13 +138,19 @@ class GridMailbox:
         except FedpsyError as exc:
             raise SiteFailure(exc.code, exc.message) from None
 
-    async def exchange(self, site: str, method: str, path: str, headers: Mapping[str, str],
-                       body: bytes, timeout: float) -> tuple[int, bytes]:  # fmt: skip
+    async def exchange(
+        self,
+        site: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float,
+    ) -> tuple[int, bytes]:
         """Carry one signed request to ``site``; its status and body."""
         if site not in self.nodes:
             raise SiteFailure("site_unreachable", "this site's SuperNode was not found")
-        return await asyncio.to_thread(self._roundtrip, site, method, path, headers, body,
-                                       timeout)  # fmt: skip
+        return await asyncio.to_thread(self._roundtrip, site, method, path, headers, body, timeout)
 
 
 __all__ = ["GridMailbox", "pull_replies"]

@@ -48,8 +48,9 @@ class Exchange(Protocol):
         """The sites' validation sums for ``weights``."""
         ...
 
-    def test(self, weights: list[float], edges: list[float],
-             per_site: bool) -> tuple[TrainSumResult, dict[str, TrainResult]]:  # fmt: skip
+    def test(
+        self, weights: list[float], edges: list[float], per_site: bool
+    ) -> tuple[TrainSumResult, dict[str, TrainResult]]:
         """The sites' test sums (with class histograms on ``edges``) and, with
         ``per_site``, each site's own test metrics."""
         ...
@@ -86,10 +87,16 @@ class RoundLoop:
             start, sent, received = time.perf_counter(), ex.sent, ex.received
             weights, train_loss = ex.fit(round, weights)
             val_loss = mean_loss(ex.validate(round, weights))
-            outcome.history.append(RoundStats(
-                round=round, train_loss=train_loss, val_loss=val_loss,
-                seconds=time.perf_counter() - start, bytes_sent=ex.sent - sent,
-                bytes_received=ex.received - received))  # fmt: skip
+            outcome.history.append(
+                RoundStats(
+                    round=round,
+                    train_loss=train_loss,
+                    val_loss=val_loss,
+                    seconds=time.perf_counter() - start,
+                    bytes_sent=ex.sent - sent,
+                    bytes_received=ex.received - received,
+                )
+            )
             watched = val_loss if val_loss is not None else train_loss
             if watched < best_loss - 1e-9:
                 best, best_loss, best_round, stale = list(weights), watched, round, 0
@@ -104,8 +111,9 @@ class RoundLoop:
         outcome.local = ex.local() if plan.per_site else {}
         return outcome
 
-    def _test(self, weights: list[float]
-              ) -> tuple[list[float], TrainSumResult, dict[str, TrainResult]]:  # fmt: skip
+    def _test(
+        self, weights: list[float]
+    ) -> tuple[list[float], TrainSumResult, dict[str, TrainResult]]:
         edges = self.plan.first_edges()
         while True:
             try:

@@ -69,8 +69,11 @@ def error_record(exc: BaseException) -> dict[str, Any]:
     while seen is not None and not isinstance(seen, FedpsyError):
         seen = seen.__cause__ or seen.__context__
     if isinstance(seen, SitesFailed):
-        return {"code": seen.code, "detail": seen.message,
-                "failures": {s: [f.code, f.detail] for s, f in seen.failures.items()}}  # fmt: skip
+        return {
+            "code": seen.code,
+            "detail": seen.message,
+            "failures": {s: [f.code, f.detail] for s, f in seen.failures.items()},
+        }
     if isinstance(seen, FedpsyError):
         return {"code": seen.code, "detail": seen.detail or seen.message, "extra": seen.extra}
     return {"code": "training_failed", "detail": f"{type(exc).__name__}: {exc}"}
@@ -83,8 +86,11 @@ def raise_recorded(error: Mapping[str, Any], fallback: str) -> NoReturn:
     if failures:
         raise SitesFailed({s: SiteFailure(str(c), str(d)) for s, (c, d) in failures.items()})
     code = str(error.get("code", fallback))
-    raise FedpsyError(str(error.get("detail", "")), code=code if code in CATALOG else fallback,
-                      extra=dict(error.get("extra") or {}))  # fmt: skip
+    raise FedpsyError(
+        str(error.get("detail", "")),
+        code=code if code in CATALOG else fallback,
+        extra=dict(error.get("extra") or {}),
+    )
 
 
 __all__ = [

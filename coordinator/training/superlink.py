@@ -58,26 +58,43 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
             if sock.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.1)
-    raise FedpsyError(f"nothing listens on {host}:{port} after {timeout:g} s",
-                      code="site_unreachable")  # fmt: skip
+    raise FedpsyError(
+        f"nothing listens on {host}:{port} after {timeout:g} s", code="site_unreachable"
+    )
 
 
-def superlink_command(port: int, *, insecure: bool = False, database: Path | None = None,
-                      tls: tuple[Path, Path, Path] | None = None, supernode_auth: bool = False,
-                      host: str | None = None) -> list[str]:  # fmt: skip
+def superlink_command(
+    port: int,
+    *,
+    insecure: bool = False,
+    database: Path | None = None,
+    tls: tuple[Path, Path, Path] | None = None,
+    supernode_auth: bool = False,
+    host: str | None = None,
+) -> list[str]:
     """The SuperLink's command line; ``tls`` is (certificate, key, CA certificate),
     ``supernode_auth`` needs it; ``host``: the interface (Flower's default: 127.0.0.1)."""
     scripts = Path(sys.executable).parent
-    command = [str(scripts / "flower-superlink"), "--port", str(port),
-               "--disable-runtime-dependency-installation"]  # fmt: skip
+    command = [
+        str(scripts / "flower-superlink"),
+        "--port",
+        str(port),
+        "--disable-runtime-dependency-installation",
+    ]
     if host is not None:
         command += ["--host", host]
     if insecure:
         command.append("--insecure")
     if tls is not None:
         cert, key, ca = tls
-        command += ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
-                    "--ssl-ca-certfile", str(ca)]  # fmt: skip
+        command += [
+            "--ssl-certfile",
+            str(cert),
+            "--ssl-keyfile",
+            str(key),
+            "--ssl-ca-certfile",
+            str(ca),
+        ]
     if supernode_auth:
         command.append("--enable-supernode-auth")
     if database is not None:
@@ -89,34 +106,50 @@ def start_superlink(home: Path, port: int, log: Path, **options: Any) -> subproc
     """Start the SuperLink with Flower's environment in ``home``; waits for its port."""
     home.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        process = subprocess.Popen(superlink_command(port, **options), env=child_env(home),
-                                   stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            superlink_command(port, **options),
+            env=child_env(home),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     wait_for_port(local_host(options.get("host")), port, 60)
     return process
 
 
-def flwr_json(home: Path, *args: str, timeout: float = 60.0,
-              code: str = "superlink_error") -> dict[str, Any]:  # fmt: skip
+def flwr_json(
+    home: Path, *args: str, timeout: float = 60.0, code: str = "superlink_error"
+) -> dict[str, Any]:
     """``flwr ARGS --format json`` in Flower's environment of ``home`` (where the
     connection is); an answer that is not JSON is an error with ``code``. Flower reports
     the SuperLink's refusals in the JSON (``success: false``) and exits 0."""
     scripts = Path(sys.executable).parent
-    done = subprocess.run([str(scripts / "flwr"), *args, "--format", "json"],
-                          env=child_env(home), cwd=home, capture_output=True, text=True,
-                          timeout=timeout, check=False)  # fmt: skip
+    done = subprocess.run(
+        [str(scripts / "flwr"), *args, "--format", "json"],
+        env=child_env(home),
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     try:
         return dict(json.loads(done.stdout))
     except ValueError:
         detail = (done.stderr.strip() or done.stdout.strip())[-400:]
-        raise FedpsyError(f"flwr {' '.join(args[:2])} failed: {detail}",
-                          code=code) from None  # fmt: skip
+        raise FedpsyError(f"flwr {' '.join(args[:2])} failed: {detail}", code=code) from None
 
 
-def write_connection(home: Path, address: str, *, insecure: bool = False,
-                     root_certificates: Path | None = None) -> None:  # fmt: skip
+def write_connection(
+    home: Path, address: str, *, insecure: bool = False, root_certificates: Path | None = None
+) -> None:
     """``$FLWR_HOME/config.toml`` with the connection ``fedpsy`` (the default)."""
-    lines = ["[superlink]", f'default = "{CONNECTION}"', "", f"[superlink.{CONNECTION}]",
-             f'address = "{address}"']  # fmt: skip
+    lines = [
+        "[superlink]",
+        f'default = "{CONNECTION}"',
+        "",
+        f"[superlink.{CONNECTION}]",
+        f'address = "{address}"',
+    ]
     if insecure:
         lines.append("insecure = true")
     if root_certificates is not None:

@@ -62,8 +62,9 @@ def read_public_key(path: Path) -> str:
     try:
         key = serialization.load_ssh_public_key(raw.strip())
     except (ValueError, UnsupportedAlgorithm):
-        raise FedpsyError(f"{path} is not a SuperNode public key; {wanted}",
-                          code="bad_input") from None  # fmt: skip
+        raise FedpsyError(
+            f"{path} is not a SuperNode public key; {wanted}", code="bad_input"
+        ) from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in NIST_CURVES:
         raise FedpsyError(
             f"{path} is not an ECDSA key on a NIST curve, which Flower requires; {wanted}",
@@ -121,8 +122,9 @@ def register_supernode(home: Path, public_key: Path) -> Registered:
     message = str(answer.get("error-message", ""))
     if ALREADY_REGISTERED in message:
         return Registered(ssh_fingerprint(line), None)
-    raise FedpsyError(f"the SuperLink did not register the key: {message[-300:]}",
-                      code="superlink_error")  # fmt: skip
+    raise FedpsyError(
+        f"the SuperLink did not register the key: {message[-300:]}", code="superlink_error"
+    )
 
 
 def list_supernodes(home: Path) -> list[dict[str, Any]]:
@@ -131,10 +133,10 @@ def list_supernodes(home: Path) -> list[dict[str, Any]]:
     _connection(home)
     answer = control(home, "supernode", "list", CONNECTION)
     if not answer.get("success"):
-        raise FedpsyError(f"flwr supernode list failed: {answer.get('error-message', '')}",
-                          code="superlink_error")  # fmt: skip
+        raise FedpsyError(
+            f"flwr supernode list failed: {answer.get('error-message', '')}", code="superlink_error"
+        )
     return [dict(node) for node in answer.get("nodes", [])]
 
 
-__all__ = ["Registered", "list_supernodes", "read_public_key",
-           "register_supernode"]  # fmt: skip
+__all__ = ["Registered", "list_supernodes", "read_public_key", "register_supernode"]

@@ -43,10 +43,12 @@ def runtime_for(federation: Federation, wanted: str = "federation") -> Runtime:
     if wanted == "superlink":
         runtime = superlink_runtime()
         if runtime is None:
-            raise FedpsyError("this coordinator runs no Flower SuperLink; start it with "
-                              "`fedpsy coordinator serve DIR --flower` (or --superlink "
-                              "ADDRESS), or leave runtime at 'federation'",
-                              code="request_invalid")  # fmt: skip
+            raise FedpsyError(
+                "this coordinator runs no Flower SuperLink; start it with "
+                "`fedpsy coordinator serve DIR --flower` (or --superlink "
+                "ADDRESS), or leave runtime at 'federation'",
+                code="request_invalid",
+            )
         # the SuperLink's home is DIR/flwr of the coordinator that signs the requests
         return Delivered(runtime, federation, CoordinatorDir(runtime.home.parent).private_key)
     if isinstance(federation, ProvidesLinks):

@@ -45,9 +45,15 @@ logger = logging.getLogger(__name__)
 class DeploymentRuntime:
     """Runs on a SuperLink at ``address`` (the connection is written into ``home``)."""
 
-    def __init__(self, home: Path, address: str, *, insecure: bool = False,
-                 root_certificates: Path | None = None,
-                 timeout: float = 600.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        home: Path,
+        address: str,
+        *,
+        insecure: bool = False,
+        root_certificates: Path | None = None,
+        timeout: float = 600.0,
+    ) -> None:
         self.home = home
         self.address = address
         self.insecure = insecure
@@ -63,8 +69,9 @@ class DeploymentRuntime:
         status = str(runs[0].get("status", "")) if runs else ""
         if status.startswith("finished") and not result.exists():
             details = str(runs[0].get("status-details", ""))[:300]
-            raise FedpsyError(f"the run ended ({status}) without an outcome: {details}",
-                              code="training_failed")  # fmt: skip
+            raise FedpsyError(
+                f"the run ended ({status}) without an outcome: {details}", code="training_failed"
+            )
 
     def _finished(self, run_id: str, wait: float = 10.0) -> dict[str, Any]:
         """The run's listing once the SuperLink reports it finished (the ServerApp writes
@@ -79,19 +86,23 @@ class DeploymentRuntime:
 
     def run(self, plan: TrainPlan, links: list[SiteLink]) -> Outcome:
         del links  # in deployment each site's SuperNode runs the ClientApp itself
-        write_connection(self.home, self.address, insecure=self.insecure,
-                         root_certificates=self.root_certificates)  # fmt: skip
+        write_connection(
+            self.home,
+            self.address,
+            insecure=self.insecure,
+            root_certificates=self.root_certificates,
+        )
         bundle = write_bundle(self.home / "bundle")
         runs = self.home / "runs"
         runs.mkdir(parents=True, exist_ok=True)
         plan_path = runs / f"{plan.run_id}.plan.json"
         plan_path.write_text(plan.model_dump_json(), encoding="utf-8")
         result = outcome_path(plan_path)
-        started = self._flwr("run", str(bundle), CONNECTION, "--run-config",
-                             f'plan="{plan_path}"')  # fmt: skip
+        started = self._flwr("run", str(bundle), CONNECTION, "--run-config", f'plan="{plan_path}"')
         if not started.get("success"):
-            raise FedpsyError(f"the SuperLink did not start the run: {started}",
-                              code="training_failed")  # fmt: skip
+            raise FedpsyError(
+                f"the SuperLink did not start the run: {started}", code="training_failed"
+            )
         run_id = str(started["run-id"])
         deadline = time.monotonic() + self.timeout
         checked = time.monotonic()
@@ -118,15 +129,15 @@ def superlink_runtime() -> DeploymentRuntime | None:
     if not address or not home:
         return None
     ca = os.environ.get(SUPERLINK_CA_ENV)
-    return DeploymentRuntime(Path(home), address, insecure=ca is None,
-                             root_certificates=Path(ca) if ca else None)  # fmt: skip
+    return DeploymentRuntime(
+        Path(home), address, insecure=ca is None, root_certificates=Path(ca) if ca else None
+    )
 
 
 class Delivered:
     """A deployment runtime whose plans carry the delivery of ``federation``."""
 
-    def __init__(self, runtime: DeploymentRuntime, federation: Federation,
-                 key_file: Path) -> None:  # fmt: skip
+    def __init__(self, runtime: DeploymentRuntime, federation: Federation, key_file: Path) -> None:
         self.runtime = runtime
         self.federation = federation
         self.key_file = key_file

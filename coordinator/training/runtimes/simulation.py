@@ -40,9 +40,13 @@ def backend_config(workers: int) -> dict[str, Any]:
     """Ray settings: one CPU per ClientApp, ``workers`` CPUs, quiet logs."""
     return {
         "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-        "init_args": {"num_cpus": workers, "include_dashboard": False,
-                      "logging_level": "ERROR", "log_to_driver": False},
-    }  # fmt: skip
+        "init_args": {
+            "num_cpus": workers,
+            "include_dashboard": False,
+            "logging_level": "ERROR",
+            "log_to_driver": False,
+        },
+    }
 
 
 def _run(plan: TrainPlan, links: list[SiteLink], workers: int) -> Outcome:
@@ -63,9 +67,12 @@ def _run(plan: TrainPlan, links: list[SiteLink], workers: int) -> Outcome:
                 handler.setLevel(logging.WARNING)
                 handler.setStream(sys.stderr)
         sink: list[Outcome] = []
-        run_simulation(server_app=server_app_for(plan, sink), client_app=relay_app(links),
-                       num_supernodes=len(links),
-                       backend_config=backend_config(min(workers, len(links))))  # fmt: skip
+        run_simulation(
+            server_app=server_app_for(plan, sink),
+            client_app=relay_app(links),
+            num_supernodes=len(links),
+            backend_config=backend_config(min(workers, len(links))),
+        )
     if not sink:
         raise FedpsyError("the ServerApp ended without an outcome", code="training_failed")
     return sink[0]
@@ -85,8 +92,12 @@ def simulate(plan: TrainPlan, links: list[SiteLink], workers: int = 2) -> Outcom
     """Run ``plan`` in Flower's simulation, one SuperNode per link; errors re-raise here."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(plan.model_dump_json(), links, workers, send),
-                            name="fedpsy-simulation", daemon=True)  # fmt: skip
+    child = context.Process(
+        target=_child,
+        args=(plan.model_dump_json(), links, workers, send),
+        name="fedpsy-simulation",
+        daemon=True,
+    )
     logger.info("simulating %d sites in process %s", len(links), child.name)
     child.start()
     send.close()
