@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from bench.report import emit
-from coordinator.http_federation import Endpoint, HttpFederation
-from coordinator.jobs import run_request
+from coordinator.federation.http import Endpoint, HttpFederation
+from coordinator.jobs.runner import run_request
 from coordinator.store import registry
 from tests.support.consortium import LocalConsortium
 

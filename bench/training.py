@@ -21,11 +21,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from bench.report import emit
-from coordinator.analyses.regression import INTERCEPT
-from coordinator.training.analysis import result_of
+from coordinator.analyses.train import result_of
+from coordinator.stats.regression import INTERCEPT
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
-from coordinator.training.runtime import SimulationRuntime
+from coordinator.training.runtimes.simulation import SimulationRuntime
 from node.data.formula import build_design
 from schemas.analyses import parse_request
 from schemas.analyses.train import TrainRequest
@@ -45,8 +45,7 @@ def _aucs(sites: dict[str, Any], plan: TrainPlan, outcome: Outcome) -> dict[str,
     for site, source in sites.items():
         frame = source.frame(["malignant", *BREAST_FEATURES], "baseline", None)
         design = build_design(FORMULA, frame, columns=plan.columns)
-        split = split_rows(design.n, site, plan.seed, plan.test_fraction,
-                           plan.validation_fraction)  # fmt: skip
+        split = split_rows(design.n, site, plan.seed, plan.test_fraction, plan.validation_fraction)
         xs.append(design.x[split.train])
         ys.append(design.y[split.train])
         xt.append(design.x[split.test])
@@ -65,11 +64,17 @@ def _aucs(sites: dict[str, Any], plan: TrainPlan, outcome: Outcome) -> dict[str,
     }
 
 
-def _row(mode: str, outcome: Outcome, bytes_per_round: float,
-         aucs: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+def _row(
+    mode: str, outcome: Outcome, bytes_per_round: float, aucs: dict[str, float]
+) -> dict[str, Any]:
     seconds = [h.seconds for h in outcome.history]
-    return {"mode": mode, "rounds": len(seconds), "s_per_round": float(np.mean(seconds)),
-            "bytes_per_round": bytes_per_round, **aucs}  # fmt: skip
+    return {
+        "mode": mode,
+        "rounds": len(seconds),
+        "s_per_round": float(np.mean(seconds)),
+        "bytes_per_round": bytes_per_round,
+        **aucs,
+    }
 
 
 def run() -> None:
@@ -79,10 +84,19 @@ def run() -> None:
     sites = split_sites(frame, [0.45, 0.35, 0.2], seed=5, sort_by="mean_texture")
     from node.privacy.policy import Policy
 
-    federation = TrainingFederation(sites, policies={s: Policy(max_parameter_fraction=1.0)
-                                                     for s in sites})  # fmt: skip
-    request = parse_request({"analysis": "train", "formula": FORMULA, "rounds": ROUNDS,
-                             "local_epochs": 2, "patience": ROUNDS, "seed": 3})  # fmt: skip
+    federation = TrainingFederation(
+        sites, policies={s: Policy(max_parameter_fraction=1.0) for s in sites}
+    )
+    request = parse_request(
+        {
+            "analysis": "train",
+            "formula": FORMULA,
+            "rounds": ROUNDS,
+            "local_epochs": 2,
+            "patience": ROUNDS,
+            "seed": 3,
+        }
+    )
     assert isinstance(request, TrainRequest)
     plan = asyncio.run(make_plan(request, federation, run_id="bench", app_hash=app_hash()))
     outcome = SimulationRuntime().run(plan, federation.training_links())
@@ -108,6 +122,19 @@ def run() -> None:
         "for the whole run divided by its rounds",
         "seconds per round include each node's gate, audit and store reads",
     ]
-    emit("training", "Federated training (3 sites, logistic)",
-         ["data", "mode", "rounds", "s_per_round", "bytes_per_round", "federated_auc",
-          "pooled_auc", "local_only_auc"], rows, notes)  # fmt: skip
+    emit(
+        "training",
+        "Federated training (3 sites, logistic)",
+        [
+            "data",
+            "mode",
+            "rounds",
+            "s_per_round",
+            "bytes_per_round",
+            "federated_auc",
+            "pooled_auc",
+            "local_only_auc",
+        ],
+        rows,
+        notes,
+    )

@@ -28,13 +28,14 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from coordinator.http_federation import Endpoint, HttpFederation
+from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.store import registry
 from coordinator.training.delivery import Delivery
-from coordinator.training.deploy import DeploymentRuntime, start_superlink
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
+from coordinator.training.runtimes.deployment import DeploymentRuntime
+from coordinator.training.superlink import start_superlink
 from fedpsy.flower import site_supernode
 from fedpsy.keeper import stop_process
 from node.data.formula import build_design
@@ -58,8 +59,12 @@ def planted() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     rng = np.random.default_rng(7)
     for _, obs in data.values():
         madrs = obs["madrs_total"].fillna(30.0).to_numpy()
-        logit = (-4.0 + 0.05 * obs["age"].to_numpy() + 0.08 * madrs
-                 - 0.1 * obs["education_years"].to_numpy())  # fmt: skip
+        logit = (
+            -4.0
+            + 0.05 * obs["age"].to_numpy()
+            + 0.08 * madrs
+            - 0.1 * obs["education_years"].to_numpy()
+        )
         obs["ketamine"] = (rng.random(len(obs)) < 1 / (1 + np.exp(-logit))).astype(int)
     return data
 
@@ -73,10 +78,10 @@ def free_port() -> int:
 def aucs(c: LocalConsortium, plan: TrainPlan, outcome: Outcome) -> dict[str, float]:
     xs, ys, xt, yt = [], [], [], []
     for site, service in c.services.items():
-        design = build_design(FORMULA, service.frames.frame(VARIABLES, "baseline", None),
-                              columns=plan.columns)  # fmt: skip
-        split = split_rows(design.n, site, plan.seed, plan.test_fraction,
-                           plan.validation_fraction)  # fmt: skip
+        design = build_design(
+            FORMULA, service.frames.frame(VARIABLES, "baseline", None), columns=plan.columns
+        )
+        split = split_rows(design.n, site, plan.seed, plan.test_fraction, plan.validation_fraction)
         xs.append(design.x[split.train])
         ys.append(design.y[split.train])
         xt.append(design.x[split.test])
@@ -96,45 +101,66 @@ def aucs(c: LocalConsortium, plan: TrainPlan, outcome: Outcome) -> dict[str, flo
 async def _federated(c: LocalConsortium, request: TrainRequest) -> tuple[TrainPlan, Outcome]:
     nodes = registry.list_nodes(c.coordinator.engine)
     async with httpx.AsyncClient() as client:
-        federation = HttpFederation([Endpoint(n.site, n.url, n.fingerprint) for n in nodes],
-                                    c.coordinator.key, "bench-train", "train", client)  # fmt: skip
-        plan = await make_plan(request, federation, run_id=uuid.uuid4().hex,
-                               app_hash=app_hash())  # fmt: skip
+        federation = HttpFederation(
+            [Endpoint(n.site, n.url, n.fingerprint) for n in nodes],
+            c.coordinator.key,
+            "bench-train",
+            "train",
+            client,
+        )
+        plan = await make_plan(request, federation, run_id=uuid.uuid4().hex, app_hash=app_hash())
         runtime = FederationRuntime(federation, asyncio.get_running_loop())
         outcome = await asyncio.to_thread(runtime.run, plan, [])
     return plan, outcome
 
 
-def _deployed(stack: ExitStack, c: LocalConsortium, root: Path,
-              plan: TrainPlan) -> tuple[Outcome, float]:  # fmt: skip
+def _deployed(
+    stack: ExitStack, c: LocalConsortium, root: Path, plan: TrainPlan
+) -> tuple[Outcome, float]:
     port = free_port()
     link = start_superlink(root / "superlink", port, root / "superlink.log", insecure=True)
     stack.callback(stop_process, link, "the SuperLink")
     for node in c.nodes.values():  # as `fedpsy node serve --supernode` runs them
-        stack.enter_context(site_supernode(node.dir.root, f"127.0.0.1:{port}",
-                                           port=free_port()))  # fmt: skip
-    runtime = DeploymentRuntime(root / "superlink", f"127.0.0.1:{port}", insecure=True,
-                                timeout=300)  # fmt: skip
+        stack.enter_context(site_supernode(node.dir.root, f"127.0.0.1:{port}", port=free_port()))
+    runtime = DeploymentRuntime(root / "superlink", f"127.0.0.1:{port}", insecure=True, timeout=300)
     nodes = registry.list_nodes(c.coordinator.engine)
-    delivery = Delivery(job_id="bench-train", key_file=str(c.coordinator.dir.private_key),
-                        identities={n.site: n.fingerprint for n in nodes})  # fmt: skip
-    outcome = runtime.run(plan.model_copy(update={"run_id": uuid.uuid4().hex,
-                                                  "delivery": delivery}), [])  # fmt: skip
+    delivery = Delivery(
+        job_id="bench-train",
+        key_file=str(c.coordinator.dir.private_key),
+        identities={n.site: n.fingerprint for n in nodes},
+    )
+    outcome = runtime.run(
+        plan.model_copy(update={"run_id": uuid.uuid4().hex, "delivery": delivery}), []
+    )
     traffic = float(runtime.last_run.get("network-traffic", {}).get("total-bytes", 0))
     return outcome, traffic
 
 
-def _row(mode: str, outcome: Outcome, bytes_per_round: float,
-         scores: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+def _row(
+    mode: str, outcome: Outcome, bytes_per_round: float, scores: dict[str, float]
+) -> dict[str, Any]:
     seconds = [h.seconds for h in outcome.history]
-    return {"mode": mode, "rounds": len(seconds), "s_per_round": float(np.mean(seconds)),
-            "bytes_per_round": bytes_per_round, **scores}  # fmt: skip
+    return {
+        "mode": mode,
+        "rounds": len(seconds),
+        "s_per_round": float(np.mean(seconds)),
+        "bytes_per_round": bytes_per_round,
+        **scores,
+    }
 
 
 def rows() -> list[dict[str, Any]]:
     """The federation and deployment rows (the consortium is built and torn down here)."""
-    request = parse_request({"analysis": "train", "formula": FORMULA, "rounds": ROUNDS,
-                             "local_epochs": 2, "patience": ROUNDS, "seed": 3})  # fmt: skip
+    request = parse_request(
+        {
+            "analysis": "train",
+            "formula": FORMULA,
+            "rounds": ROUNDS,
+            "local_epochs": 2,
+            "patience": ROUNDS,
+            "seed": 3,
+        }
+    )
     assert isinstance(request, TrainRequest)
     with tempfile.TemporaryDirectory(prefix="fedpsy-bench-train-") as tmp, ExitStack() as stack:
         root = Path(tmp)

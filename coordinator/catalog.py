@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from coordinator.failures import collect
-from coordinator.http_federation import Endpoint, HttpFederation
+from coordinator.federation.failures import collect
+from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.store.registry import NodeRecord
 from schemas.dictionary import load_dictionary
 from schemas.steps.availability import AvailabilityResult, AvailabilityStep

@@ -13,16 +13,15 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, create_engine
 
-from coordinator.failures import SiteFailure
-from coordinator.http_federation import Endpoint, HttpFederation
-from coordinator.jobs import envelope, run_request
+from coordinator.federation.failures import SiteFailure
+from coordinator.federation.http import Endpoint, HttpFederation
+from coordinator.federation.mailbox import STALE_S, Mailbox
+from coordinator.federation.transport import NodeTransport, node_transport
+from coordinator.jobs.runner import envelope, run_request
 from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, write_config
-from coordinator.mailbox import STALE_S, Mailbox
 from coordinator.settings import coordinator_settings
-from coordinator.store import jobs, registry
+from coordinator.store import jobs, models, registry
 from coordinator.store.tables import metadata
-from coordinator.training import registry as models
-from coordinator.transport import NodeTransport, node_transport
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import (
     fingerprint,
@@ -140,13 +139,13 @@ class Coordinator:
         if node.mode == "pull":  # its info arrives with each poll
             if not node.dictionary_hash or node.last_seen is None:
                 return SiteFailure(
-                    "site_unreachable",
+                    ErrorCode.SITE_UNREACHABLE,
                     "the pull node has not polled yet; start it with "
                     "`fedpsy node serve DIR --pull COORDINATOR_URL`",
                 )
             if time.time() - node.last_seen > STALE_S:
                 return SiteFailure(
-                    "site_unreachable",
+                    ErrorCode.SITE_UNREACHABLE,
                     f"the pull node last polled {time.time() - node.last_seen:.0f} s ago",
                 )
             return node.variable_hashes
@@ -160,18 +159,18 @@ class Coordinator:
                 exc, httpx.ConnectTimeout
             )
             code = (
-                "tls_required"
+                ErrorCode.TLS_REQUIRED
                 if isinstance(exc, httpx.UnsupportedProtocol)
-                else "site_timeout"
+                else ErrorCode.SITE_TIMEOUT
                 if slow
-                else "site_unreachable"
+                else ErrorCode.SITE_UNREACHABLE
             )
             return SiteFailure(
                 code, f"{node.url}/v1/info: {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
             )
         if fingerprint(public_key_from_pem(info.public_key.encode())) != node.fingerprint:
             return SiteFailure(
-                "bad_signature",
+                ErrorCode.BAD_SIGNATURE,
                 "the node presents a different key than the one pinned "
                 "at add-node; re-register it if the site rotated its key",
             )

@@ -163,8 +163,8 @@ def serve(
 
     import uvicorn
 
-    from coordinator.api import create_app
-    from coordinator.recovery import fail_interrupted_jobs
+    from coordinator.http.api import create_app
+    from coordinator.jobs.recovery import fail_interrupted_jobs
     from coordinator.settings import coordinator_settings
     from fedpsy.flower import coordinator_superlink
     from schemas.logs import configure_json_logs

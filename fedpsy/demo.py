@@ -20,10 +20,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from coordinator.api import create_app as coordinator_app
+from coordinator.http.api import create_app as coordinator_app
 from coordinator.service import Coordinator
 from coordinator.store.registry import add_user
-from coordinator.web import issue_login_code
+from coordinator.web.app import issue_login_code
 from fedpsy.demo_training import SPECTRUM, training_step
 from fedpsy.errors import cli_errors
 from fedpsy.progress import progress_bar

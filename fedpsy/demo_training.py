@@ -25,20 +25,33 @@ from node.privacy.approvals import approve_app
 from node.site import NodeSite
 from schemas.training.bundle import app_hash
 
-SPECTRUM: dict[str, Any] = {"all": [
-    {"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]},
-    *({"var": code, "op": "not_null"}
-      for code in ("trs", "panss_total", "panss_positive", "panss_negative")),
-]}  # fmt: skip
+SPECTRUM: dict[str, Any] = {
+    "all": [
+        {"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]},
+        *(
+            {"var": code, "op": "not_null"}
+            for code in ("trs", "panss_total", "panss_positive", "panss_negative")
+        ),
+    ]
+}
 """The tour's analysis cohort: the schizophrenia spectrum with TRS and PANSS recorded.
 Every request uses it, so every answer is about the same persons: a site refuses
 answers about nearly (but not exactly) the same persons as an earlier one."""
 
 TRAIN: dict[str, Any] = {
-    "analysis": "train", "formula": "trs ~ age + sex + panss_total", "model": "logistic",
-    "rounds": 30, "local_epochs": 2, "learning_rate": 0.5, "patience": 4, "seed": 1, "bins": 8,
-    "validation_fraction": 0.3, "cohort": SPECTRUM, "on_refusal": "drop_site",
-}  # fmt: skip
+    "analysis": "train",
+    "formula": "trs ~ age + sex + panss_total",
+    "model": "logistic",
+    "rounds": 30,
+    "local_epochs": 2,
+    "learning_rate": 0.5,
+    "patience": 4,
+    "seed": 1,
+    "bins": 8,
+    "validation_fraction": 0.3,
+    "cohort": SPECTRUM,
+    "on_refusal": "drop_site",
+}
 RISK = "trs_risk"
 
 
@@ -49,17 +62,23 @@ def _auc(value: float | None) -> str:
 def metrics_table(result: dict[str, Any]) -> Table:
     """Federated (pooled and per site) against local-only, on the same test rows."""
     metrics, local = result["metrics"], result["local_only"]
-    table = Table("test rows", "n", "federated AUC", "local-only AUC", "federated Brier",
-                  title="TRS risk: federated vs local-only models")  # fmt: skip
+    table = Table(
+        "test rows",
+        "n",
+        "federated AUC",
+        "local-only AUC",
+        "federated Brier",
+        title="TRS risk: federated vs local-only models",
+    )
     pooled_auc = _auc(metrics["auc"])
     if metrics["auc"] is not None and metrics["auc_error_bound"] > 0:
         pooled_auc += f" ± {metrics['auc_error_bound']:.3f}"
-    table.add_row("all sites (pooled)", str(metrics["n"]), pooled_auc, "",
-                  _auc(metrics["brier"]))  # fmt: skip
+    table.add_row("all sites (pooled)", str(metrics["n"]), pooled_auc, "", _auc(metrics["brier"]))
     for site, own in metrics["per_site"].items():
         alone = local.get(site) or {}
-        table.add_row(site, str(own["n"]), _auc(own["auc"]), _auc(alone.get("auc")),
-                      _auc(own["brier"]))  # fmt: skip
+        table.add_row(
+            site, str(own["n"]), _auc(own["auc"]), _auc(alone.get("auc")), _auc(own["brier"])
+        )
     return table
 
 
@@ -75,13 +94,14 @@ def show_training(out: Console, envelope: dict[str, Any]) -> str | None:
             "[dim]pooled AUC withheld: a site's score histogram would show a count "
             "under its minimum cell size (accuracy and Brier are sums and pass)[/]"
         )
-    coefficients = ", ".join(f"{c['term']} {c['estimate']:+.3g}"
-                             for c in result["coefficients"])  # fmt: skip
+    coefficients = ", ".join(f"{c['term']} {c['estimate']:+.3g}" for c in result["coefficients"])
     out.print(f"coefficients (log-odds): {escape(coefficients)}")
     stopped = "stopped early" if result["stopped_early"] else "ran all rounds"
-    out.print(f"{len(result['history'])} rounds ({stopped}); best round "
-              f"{result['best_round']}; model {result['model_id']} in the coordinator's "
-              "registry")  # fmt: skip
+    out.print(
+        f"{len(result['history'])} rounds ({stopped}); best round "
+        f"{result['best_round']}; model {result['model_id']} in the coordinator's "
+        "registry"
+    )
     if len(envelope["sites"]) >= 2:
         out.print(
             "[dim]every model update left its site masked (secure aggregation): the "
@@ -106,14 +126,22 @@ def training_step(out: Console, coord: Coordinator, nodes: dict[str, NodeSite]) 
     if model_id is None:
         return
     out.print(f"\n[bold]Each site keeps every person's predicted risk as `{RISK}`[/]")
-    scored = asyncio.run(coord.run({"analysis": "predict", "model_id": model_id,
-                                    "new_variable": RISK, "cohort": SPECTRUM}))  # fmt: skip
+    scored = asyncio.run(
+        coord.run(
+            {"analysis": "predict", "model_id": model_id, "new_variable": RISK, "cohort": SPECTRUM}
+        )
+    )
     if scored["status"] != "ok":
         show_result(out, scored)
         return
     out.print(f"{scored['result']['n']:,} persons scored; the scores never left their sites")
-    request = {"analysis": "ttest", "variable": RISK, "group": "trs", "cohort": SPECTRUM,
-               "on_refusal": "drop_site"}  # fmt: skip
+    request = {
+        "analysis": "ttest",
+        "variable": RISK,
+        "group": "trs",
+        "cohort": SPECTRUM,
+        "on_refusal": "drop_site",
+    }
     out.print(f"[dim]{escape(json.dumps(request))}[/]")
     show_result(out, asyncio.run(coord.run(request)))
 

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from coordinator.training.deploy import (
+from coordinator.training.superlink import (
     start_superlink,
     superlink_env,
     wait_for_port,
@@ -100,14 +100,22 @@ def _check_certificate(address: str, ca: Path) -> None:
             code=ErrorCode.TLS_INVALID,
         ) from None
     except OSError as exc:
-        raise FedpsyError(f"the SuperLink at {address} cannot be reached over TLS: {exc}",
-                          code=ErrorCode.SUPERLINK_ERROR) from None  # fmt: skip
+        raise FedpsyError(
+            f"the SuperLink at {address} cannot be reached over TLS: {exc}",
+            code=ErrorCode.SUPERLINK_ERROR,
+        ) from None
 
 
 @contextmanager
-def coordinator_superlink(directory: Path, *, start: bool, attach: str | None,
-                          port: int = SUPERLINK_PORT, tls: ServerTls | None = None,
-                          host: str = "127.0.0.1") -> Iterator[str | None]:  # fmt: skip
+def coordinator_superlink(
+    directory: Path,
+    *,
+    start: bool,
+    attach: str | None,
+    port: int = SUPERLINK_PORT,
+    tls: ServerTls | None = None,
+    host: str = "127.0.0.1",
+) -> Iterator[str | None]:
     """Start or attach the SuperLink for this coordinator process; yields its address.
 
     A started SuperLink listens on ``host``; with the coordinator's TLS (certificate, key
@@ -131,10 +139,16 @@ def coordinator_superlink(directory: Path, *, start: bool, attach: str | None,
                 code=ErrorCode.CONFIG_INVALID,
             )
         database = home / "superlink.db" if files is not None else None
-        process = start_superlink(home, port, home / "superlink.log", host=host,
-                                  insecure=files is None, tls=files,
-                                  supernode_auth=files is not None,
-                                  database=database)  # fmt: skip
+        process = start_superlink(
+            home,
+            port,
+            home / "superlink.log",
+            host=host,
+            insecure=files is None,
+            tls=files,
+            supernode_auth=files is not None,
+            database=database,
+        )
         address = f"{local_host(host)}:{port}"
     else:
         assert attach is not None
@@ -172,10 +186,13 @@ def site_supernode(
     auth_key = None if ca_certs is None else supernode_key(directory).private
     options = {"insecure": ca_certs is None, "root_certificates": ca_certs, "auth_key": auth_key}
     kept = [
-        Kept("the SuperNode", lambda: start_supernode(directory, superlink, port, log,
-                                                      warm=True, **options), log),
+        Kept(
+            "the SuperNode",
+            lambda: start_supernode(directory, superlink, port, log, warm=True, **options),
+            log,
+        ),
         Kept("the ClientApp worker", lambda: start_worker(directory, port, log), log),
-    ]  # fmt: skip
+    ]
     with keep_running(kept):
         yield kept
 

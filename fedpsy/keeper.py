@@ -41,8 +41,13 @@ def stop_process(process: subprocess.Popen[bytes], what: str) -> None:
 class Kept:
     """One child process (``start()`` starts it), started again when it exits."""
 
-    def __init__(self, what: str, start: Callable[[], subprocess.Popen[bytes]], log: Path,
-                 pause: float = RESTART_S) -> None:  # fmt: skip
+    def __init__(
+        self,
+        what: str,
+        start: Callable[[], subprocess.Popen[bytes]],
+        log: Path,
+        pause: float = RESTART_S,
+    ) -> None:
         self.what = what
         self.start = start
         self.log = log
@@ -62,8 +67,13 @@ class Kept:
         if self.due is None:
             if now - self.started > STEADY_S:
                 self.pause = self.first_pause
-            logger.warning("%s exited (code %s); see %s; starting it again in %g s",
-                           self.what, code, self.log, self.pause)  # fmt: skip
+            logger.warning(
+                "%s exited (code %s); see %s; starting it again in %g s",
+                self.what,
+                code,
+                self.log,
+                self.pause,
+            )
             self.due = now + self.pause
         elif now >= self.due:
             self.process = self.start()

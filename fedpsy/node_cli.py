@@ -184,8 +184,9 @@ def serve(
     service = NodeService(node)
     app = create_app(service, settings.admin_token.get_secret_value())
     tls = settings.server_tls
-    with site_supernode(directory, supernode, port=supernode_port,
-                        ca_certs=settings.tls_ca_certs) as flower:  # fmt: skip
+    with site_supernode(
+        directory, supernode, port=supernode_port, ca_certs=settings.tls_ca_certs
+    ) as flower:
         if flower:
             if settings.tls_ca_certs is None:
                 how = "plain gRPC, unauthenticated"

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from coordinator.jobs import exit_status
+from coordinator.jobs.runner import exit_status
 from coordinator.service import Coordinator
 from fedpsy.errors import cli_errors
 from fedpsy.serving import BackgroundServer

@@ -1,7 +1,7 @@
 """Checking a signed request against known public keys (format: ``schemas.signing``).
 
 Used where the signer's key is pinned rather than trusted from a directory — the
-coordinator checking what a pull node sends (``coordinator.mailbox``). The checks and
+coordinator checking what a pull node sends (``coordinator.federation.mailbox``). The checks and
 their codes are those of the node's ``node.auth.verify.verify_request``: headers (``unsigned``),
 key (``unknown_key``), digest (``tampered``), signature (``bad_signature``), time
 (``expired``); the caller records the nonce only after all of them passed (``replayed``).

@@ -32,8 +32,10 @@ def test_append_chains_entries_from_the_genesis_hash(store_engine: Engine) -> No
     expected = "\n".join([GENESIS_HASH, "1", first.at, "request", "t1", payload])
     assert first.entry_hash == hashlib.sha256(expected.encode()).hexdigest()
     with store_engine.connect() as conn:
-        assert conn.execute(select(audit_entry.c.payload).where(audit_entry.c.seq == 1)).scalar() \
-            == payload  # fmt: skip
+        assert (
+            conn.execute(select(audit_entry.c.payload).where(audit_entry.c.seq == 1)).scalar()
+            == payload
+        )
     assert log.head() == Anchor(2, second.entry_hash)
     assert log.verify().ok and log.verify().checked == 2
 
@@ -73,8 +75,11 @@ def test_bad_kinds_task_ids_and_payloads_are_rejected(store_engine: Engine) -> N
 def test_verify_catches_an_edited_payload(store_engine: Engine) -> None:
     log = filled(store_engine)
     with store_engine.begin() as conn:
-        conn.execute(update(audit_entry).where(audit_entry.c.seq == 4)
-                     .values(payload='{"i":4,"what":"nothing left"}'))  # fmt: skip
+        conn.execute(
+            update(audit_entry)
+            .where(audit_entry.c.seq == 4)
+            .values(payload='{"i":4,"what":"nothing left"}')
+        )
     report = log.verify()
     assert (report.ok, report.first_broken_seq, report.checked) == (False, 4, 3)
     assert report.reason is not None and "entry 4" in report.reason
@@ -88,8 +93,11 @@ def test_verify_catches_an_edit_with_a_recomputed_hash_at_the_next_entry(
     forged = canonical_json({"i": 3, "what": "forged"})
     digest = entry_hash(row.prev_hash, 3, row.at, row.kind, row.task_id, forged)
     with store_engine.begin() as conn:
-        conn.execute(update(audit_entry).where(audit_entry.c.seq == 3)
-                     .values(payload=forged, entry_hash=digest))  # fmt: skip
+        conn.execute(
+            update(audit_entry)
+            .where(audit_entry.c.seq == 3)
+            .values(payload=forged, entry_hash=digest)
+        )
     report = log.verify()
     assert (report.ok, report.first_broken_seq) == (False, 4)
     assert report.reason is not None and "chain" in report.reason
@@ -127,8 +135,10 @@ def test_verify_catches_two_swapped_entries(store_engine: Engine) -> None:
 def test_swapped_payloads_alone_are_caught_too(store_engine: Engine) -> None:
     log = filled(store_engine)
     with store_engine.begin() as conn:
-        p4, p5 = (conn.execute(select(audit_entry.c.payload).where(audit_entry.c.seq == s))
-                  .scalar_one() for s in (4, 5))  # fmt: skip
+        p4, p5 = (
+            conn.execute(select(audit_entry.c.payload).where(audit_entry.c.seq == s)).scalar_one()
+            for s in (4, 5)
+        )
         conn.execute(update(audit_entry).where(audit_entry.c.seq == 4).values(payload=p5))
         conn.execute(update(audit_entry).where(audit_entry.c.seq == 5).values(payload=p4))
     assert log.verify().first_broken_seq == 4

@@ -68,8 +68,12 @@ def test_headers_and_canonical_message(key: Ed25519PrivateKey) -> None:
     expected = "\n".join(
         ["POST", PATH, body_digest(BODY), str(int(NOW)), "ab" * 16, headers[HEADER_KEY]]
     ).encode()
-    assert canonical_message("post", PATH, body_digest(BODY), str(int(NOW)), "ab" * 16,
-                             headers[HEADER_KEY]) == expected  # fmt: skip
+    assert (
+        canonical_message(
+            "post", PATH, body_digest(BODY), str(int(NOW)), "ab" * 16, headers[HEADER_KEY]
+        )
+        == expected
+    )
     key.public_key().verify(base64.b64decode(headers[HEADER_SIGNATURE]), expected)
     fresh = {sign_headers(key, "GET", "/", b"")[HEADER_NONCE] for _ in range(50)}
     assert len(fresh) == 50
@@ -103,8 +107,10 @@ def test_an_untrusted_key_is_refused(
     trusted: dict[str, Ed25519PublicKey], nonces: NonceStore
 ) -> None:
     stranger = generate_private_key()
-    assert code_of(sign_headers(stranger, "POST", PATH, BODY, now=NOW), trusted,
-                   nonces) == "unknown_key"  # fmt: skip
+    assert (
+        code_of(sign_headers(stranger, "POST", PATH, BODY, now=NOW), trusted, nonces)
+        == "unknown_key"
+    )
 
 
 def test_a_changed_body_is_tampered(

@@ -27,10 +27,10 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from coordinator.api import create_app
+from coordinator.http.api import create_app
 from coordinator.service import Coordinator
 from coordinator.store import registry
-from coordinator.web import issue_login_code
+from coordinator.web.app import issue_login_code
 from coordinator.web.plots import plots_for
 from fedpsy.serving import BackgroundServer
 from node.http.api import create_app as node_app

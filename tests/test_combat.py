@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from coordinator.failures import SitesFailed
+from coordinator.federation.failures import SitesFailed
 from node.data.frame_memory import DataFrameSource
 from schemas.analyses.combat import CombatResult
 from schemas.errors import FedpsyError

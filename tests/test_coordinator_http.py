@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
-from coordinator.api import create_app as coordinator_app
+from coordinator.http.api import create_app as coordinator_app
 from coordinator.service import Coordinator
 from coordinator.store import registry
 from fedpsy.cli import app
@@ -130,7 +130,7 @@ def test_bad_request_is_request_invalid(consortium: LocalConsortium) -> None:
 def test_dictionary_mismatch_names_variables_and_sites(
     consortium: LocalConsortium, tmp_path: Path
 ) -> None:
-    from coordinator.compat import check_compatible
+    from coordinator.jobs.compat import check_compatible
     from schemas.errors import FedpsyError
 
     hashes = {
@@ -222,7 +222,7 @@ def test_downed_node_gives_a_clear_error_within_the_deadline(tmp_path: Path) -> 
 
 
 def test_python_client_returns_dataframes(consortium: LocalConsortium) -> None:
-    from coordinator.client import AnalysisRefused, Consortium
+    from coordinator.http.client import AnalysisRefused, Consortium
 
     coord = consortium.coordinator
     token = registry.add_user(coord.engine, "grace")

@@ -18,7 +18,7 @@ import pytest
 from scipy import stats
 from sqlalchemy import Engine
 
-from coordinator.http_federation import Endpoint, HttpFederation
+from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.store import registry
 from node.data.frame_memory import DataFrameSource
 from node.privacy import dp

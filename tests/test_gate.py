@@ -142,11 +142,19 @@ def test_each_new_rule_refuses_with_its_code_and_a_fix(disclosure: Disclosure, c
 
 
 def test_new_rules_pass_what_they_allow() -> None:
-    fine = Disclosure(rows=50, dropped=(0, 5), split=(10, 5, 5), dominance=(0.1, float("inf")),
-                      parameters=2, support=(5, 45), leverage=0.5)  # fmt: skip
+    fine = Disclosure(
+        rows=50,
+        dropped=(0, 5),
+        split=(10, 5, 5),
+        dominance=(0.1, float("inf")),
+        parameters=2,
+        support=(5, 45),
+        leverage=0.5,
+    )
     check_disclosure(POLICY, "glm", "glm_score", fine)
 
 
 def test_dominance_can_be_turned_off() -> None:
-    check_disclosure(Policy(dominance_percent=0), "summary", "moments",
-                     Disclosure(rows=50, dominance=(0.0,)))  # fmt: skip
+    check_disclosure(
+        Policy(dominance_percent=0), "summary", "moments", Disclosure(rows=50, dominance=(0.0,))
+    )

@@ -13,8 +13,9 @@ from fedpsy.keeper import Kept, keep_running
 
 def _exits(code: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-c", f"print('run'); raise SystemExit({code})"],
-                                stdout=out)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-c", f"print('run'); raise SystemExit({code})"], stdout=out
+        )
 
 
 def _sleeps() -> subprocess.Popen[bytes]:

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from coordinator.api import create_app as coordinator_app
+from coordinator.http.api import create_app as coordinator_app
 from coordinator.service import Coordinator
 from coordinator.store import registry
 from fedpsy.serving import BackgroundServer

@@ -16,7 +16,7 @@ import statsmodels.formula.api as smf
 from scipy import optimize, stats
 from statsmodels.stats.meta_analysis import _fit_tau_iterative, combine_effects
 
-from coordinator.failures import SitesFailed
+from coordinator.federation.failures import SitesFailed
 from node.data.frame_memory import DataFrameSource
 from node.data.source import FrameSource
 from schemas.analyses.meta import MetaResult

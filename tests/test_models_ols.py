@@ -12,7 +12,7 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from coordinator.failures import SitesFailed
+from coordinator.federation.failures import SitesFailed
 from node.data.source import FrameSource
 from schemas.analyses.ols import OlsResult
 from schemas.errors import FedpsyError

@@ -20,8 +20,8 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
-from coordinator.analyses import run_analysis
-from coordinator.failures import SitesFailed
+from coordinator.analyses.registry import run_analysis
+from coordinator.federation.failures import SitesFailed
 from node.data.frame_memory import DataFrameSource
 from schemas.analyses import parse_request
 from schemas.analyses.gmm import GmmResult
@@ -32,8 +32,16 @@ from tests.support.datasets import iris, wine
 from tests.support.federation import InProcessFederation, pooled, run_request, split_sites
 
 Array = npt.NDArray[np.float64]
-WINE = ["alcohol", "malic_acid", "ash", "magnesium", "flavanoids", "color_intensity",
-        "proline", "hue"]  # fmt: skip
+WINE = [
+    "alcohol",
+    "malic_acid",
+    "ash",
+    "magnesium",
+    "flavanoids",
+    "color_intensity",
+    "proline",
+    "hue",
+]
 IRIS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CULTIVAR = {"cultivar": ["c0", "c1", "c2"]}
 SPECIES = {"species": ["setosa", "versicolor", "virginica"]}
@@ -97,8 +105,14 @@ def test_pca_of_the_covariance_matrix_with_missing_values() -> None:
     data = load_breast_cancer(as_frame=True).frame
     columns = {c: c.replace(" ", "_") for c in data.columns}
     df = data.rename(columns=columns)
-    variables = ["mean_radius", "mean_texture", "mean_area", "mean_smoothness",
-                 "worst_area", "worst_concavity"]  # fmt: skip
+    variables = [
+        "mean_radius",
+        "mean_texture",
+        "mean_area",
+        "mean_smoothness",
+        "worst_area",
+        "worst_concavity",
+    ]
     rng = np.random.default_rng(2)
     for v in ("mean_texture", "worst_area"):
         df.loc[rng.random(len(df)) < 0.05, v] = np.nan

@@ -18,8 +18,22 @@ from node.privacy.policy import (
 )
 from schemas.errors import FedpsyError
 
-DESIGN_TABLE = ("count", "summary", "crosstab", "correlation", "ttest", "ols", "glm", "cox",
-                "kaplan_meier", "logrank", "combat", "pca", "kmeans", "train")  # fmt: skip
+DESIGN_TABLE = (
+    "count",
+    "summary",
+    "crosstab",
+    "correlation",
+    "ttest",
+    "ols",
+    "glm",
+    "cox",
+    "kaplan_meier",
+    "logrank",
+    "combat",
+    "pca",
+    "kmeans",
+    "train",
+)
 
 
 def test_defaults_are_the_safe_ones() -> None:
@@ -47,8 +61,9 @@ def test_default_text_parses_to_the_defaults_and_explains_every_key() -> None:
     data = tomllib.loads(text)
     assert set(data) == set(Policy.model_fields)
     for key in Policy.model_fields:
-        line = next(i for i, ln in enumerate(text.splitlines()) if ln.startswith(
-            (f"{key} =", f"[{key}]")))  # fmt: skip
+        line = next(
+            i for i, ln in enumerate(text.splitlines()) if ln.startswith((f"{key} =", f"[{key}]"))
+        )
         assert text.splitlines()[line - 1].startswith("#"), f"{key} has no comment above it"
 
 

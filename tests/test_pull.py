@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from coordinator.api import create_app as coordinator_app
+from coordinator.http.api import create_app as coordinator_app
 from coordinator.service import Coordinator, open_state
 from coordinator.store import registry
 from fedpsy.cli import app as cli

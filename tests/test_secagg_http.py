@@ -20,10 +20,10 @@ import statsmodels.formula.api as smf
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from scipy import stats
 
-from coordinator.failures import SiteFailure, SitesFailed
-from coordinator.http_federation import Endpoint, HttpFederation
-from coordinator.jobs import run_request
-from coordinator.secagg import establish, fetch_bundles
+from coordinator.federation.failures import SiteFailure, SitesFailed
+from coordinator.federation.http import Endpoint, HttpFederation
+from coordinator.federation.secagg import establish, fetch_bundles
+from coordinator.jobs.runner import run_request
 from coordinator.store import registry
 from node.steps.registry import run_step
 from schemas.errors import FedpsyError

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from coordinator.federation.transport import node_transport
 from coordinator.layout import CoordinatorDir, write_config
 from coordinator.settings import CoordinatorSettings, coordinator_settings
-from coordinator.transport import node_transport
 from fedpsy.cli import app
 from node.config import init_node_dir, load_config, save_config
 from node.layout import NodeDir

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from coordinator.analyses import ANALYSES
+from coordinator.analyses.registry import ANALYSES
 from node.steps.registry import HANDLERS, run_step
 from schemas.analyses import RESULTS, parse_request
 from schemas.analyses.summary import SummaryRequest

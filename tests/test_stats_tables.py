@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from coordinator.analyses.histogram import coarsen, merge_small
+from coordinator.stats.bins import coarsen, merge_small
 from schemas.analyses.count import CountResult
 from schemas.analyses.crosstab import CrosstabResult
 from schemas.analyses.histogram import HistogramResult

@@ -29,8 +29,9 @@ def test_the_key_is_created_once_and_kept(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
 def test_the_fingerprint_is_the_one_ssh_keygen_shows(tmp_path: Path) -> None:
     key = supernode_key(tmp_path)
-    shown = subprocess.run(["ssh-keygen", "-lf", str(key.public)], capture_output=True,
-                           text=True, check=True).stdout.split()  # fmt: skip
+    shown = subprocess.run(
+        ["ssh-keygen", "-lf", str(key.public)], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert shown[1] == key.fingerprint
 
 

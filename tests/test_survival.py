@@ -328,8 +328,13 @@ def test_cox_on_dictionary_variables_with_missing_values() -> None:
     assert_cox(result, reference, ["age", "sex[T.M]", "trs"])
     assert result.missing == len(df) - len(complete) and sum(rows.values()) == len(complete)
     # Kaplan–Meier by sex on the same variables: rows missing time or event are dropped
-    km = {"analysis": "kaplan_meier", "time": time, "event": event, "group": "sex",
-          "grid": [90, 180, 365, 730]}  # fmt: skip
+    km = {
+        "analysis": "kaplan_meier",
+        "time": time,
+        "event": event,
+        "group": "sex",
+        "grid": [90, 180, 365, 730],
+    }
     curves, _, _ = run_request(sites, km)
     assert isinstance(curves, KaplanMeierResult)
     usable = df.dropna(subset=[time, event]).rename(columns={event: "died"})
@@ -352,8 +357,9 @@ def test_requests_and_refusals_say_what_is_wrong() -> None:
     df.loc[3, "days"] = -17.0
     sites = split_sites(df, [1, 1, 1], seed=0)
     with pytest.raises(FedpsyError) as err:
-        run_request(sites, {"analysis": "logrank", "time": "days", "event": "died",
-                            "group": "site"})  # fmt: skip
+        run_request(
+            sites, {"analysis": "logrank", "time": "days", "event": "died", "group": "site"}
+        )
     assert "negative" in err.value.detail and "17" not in err.value.detail
     df = heart()
     df["died"] = df["died"] * 2

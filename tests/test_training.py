@@ -14,7 +14,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from coordinator.analyses import run_analysis
+from coordinator.analyses.registry import run_analysis
 from node.data.formula import build_design
 from node.privacy.policy import Policy
 from schemas.analyses import parse_request
@@ -47,24 +47,35 @@ def _importable_tests(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _train(sites: dict[str, Any], *, flower: bool = True, **request: Any) -> TrainingResult:
     data = {"analysis": "train", "formula": FORMULA, "seed": 3, **request}
-    federation = (TrainingFederation(sites, policies={s: POLICY for s in sites}) if flower
-                  else InProcessFederation(sites))  # fmt: skip
+    federation = (
+        TrainingFederation(sites, policies={s: POLICY for s in sites})
+        if flower
+        else InProcessFederation(sites)
+    )
     result, _ = asyncio.run(run_analysis(parse_request(data), federation))
     assert isinstance(result, TrainingResult)
     return result
 
 
-def _parts(sites: dict[str, Any], result: TrainingResult, seed: int, test_fraction: float,
-           validation_fraction: float) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                          np.ndarray]]:  # fmt: skip
+def _parts(
+    sites: dict[str, Any],
+    result: TrainingResult,
+    seed: int,
+    test_fraction: float,
+    validation_fraction: float,
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Per site: (train x, train y, test x, test y) as the sites split their rows."""
     out = {}
     for site, source in sites.items():
         frame = source.frame(["malignant", *BREAST_FEATURES], "baseline", None)
         design = build_design(FORMULA, frame, columns=result.model.columns)
         split = split_rows(design.n, site, seed, test_fraction, validation_fraction)
-        out[site] = (design.x[split.train], design.y[split.train], design.x[split.test],
-                     design.y[split.test])  # fmt: skip
+        out[site] = (
+            design.x[split.train],
+            design.y[split.train],
+            design.x[split.test],
+            design.y[split.test],
+        )
     return out
 
 
@@ -108,8 +119,9 @@ def test_logistic_regression_reaches_pooled_auc(sites: dict[str, Any]) -> None:
     assert [h.round for h in result.history] == list(range(1, len(result.history) + 1))
     assert set(result.local_only) == set(sites)
     # coefficients on the design's scale score exactly as the standardized weights
-    frame = pd.concat([s.frame(["malignant", *BREAST_FEATURES], "baseline", None)
-                       for s in sites.values()])  # fmt: skip
+    frame = pd.concat(
+        [s.frame(["malignant", *BREAST_FEATURES], "baseline", None) for s in sites.values()]
+    )
     design = build_design(FORMULA, frame, columns=result.model.columns)
     beta = np.array([c.estimate for c in result.coefficients])
     assert [c.term for c in result.coefficients] == result.model.columns
@@ -122,7 +134,16 @@ def test_logistic_regression_reaches_pooled_auc(sites: dict[str, Any]) -> None:
 
 
 def test_mlp_reaches_pooled_auc(sites: dict[str, Any]) -> None:
-    result = _train(sites, flower=False, model="mlp", hidden=4, rounds=20, local_epochs=2,
-                    patience=4, strategy="fedprox", proximal_mu=0.01)  # fmt: skip
+    result = _train(
+        sites,
+        flower=False,
+        model="mlp",
+        hidden=4,
+        rounds=20,
+        local_epochs=2,
+        patience=4,
+        strategy="fedprox",
+        proximal_mu=0.01,
+    )
     assert result.coefficients == []
     _compare(sites, result, 0.02)

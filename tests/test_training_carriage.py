@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from coordinator.failures import SitesFailed
-from coordinator.http_federation import Endpoint, HttpFederation
+from coordinator.federation.failures import SitesFailed
+from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.training.delivery import Delivery
 from coordinator.training.plan import make_plan
 from node.audit import AuditLog
@@ -123,8 +123,9 @@ def _outsider(root: Path, name: str, site: str, consortium: dict[str, Any]) -> P
     return root / name
 
 
-def _signed_get(consortium: dict[str, Any], node: int, path: str = "/v1/tasks/t0000001",
-                sign: bool = True) -> tuple[Any, str]:  # fmt: skip
+def _signed_get(
+    consortium: dict[str, Any], node: int, path: str = "/v1/tasks/t0000001", sign: bool = True
+) -> tuple[Any, str]:
     from schemas.training.carriage import request_message
 
     headers = sign_headers(consortium["key"], "GET", path, b"") if sign else {}
@@ -202,8 +203,9 @@ def test_only_the_jobs_sites_get_work(consortium: dict[str, Any], tmp_path: Path
     assert missing.value.failures["berlin"].code == "site_unreachable"
 
 
-def _run(consortium: dict[str, Any], secure: bool,
-         fault: Fault | None = None) -> tuple[Any, InProcessGrid]:  # fmt: skip
+def _run(
+    consortium: dict[str, Any], secure: bool, fault: Fault | None = None
+) -> tuple[Any, InProcessGrid]:
     """A carried run (planned over the grid first); ``fault`` then applies to its rounds."""
 
     from coordinator.training.carried import carried_run
@@ -211,9 +213,17 @@ def _run(consortium: dict[str, Any], secure: bool,
 
     identities = consortium["identities"]
     grid = InProcessGrid(consortium["nodes"], consortium["app"])
-    request = parse_request({"analysis": "train", "formula": FORMULA, "rounds": 3, "seed": 2,
-                             "local_epochs": 2, "per_site": False,
-                             "validation_fraction": 0.3})  # fmt: skip
+    request = parse_request(
+        {
+            "analysis": "train",
+            "formula": FORMULA,
+            "rounds": 3,
+            "seed": 2,
+            "local_epochs": 2,
+            "per_site": False,
+            "validation_fraction": 0.3,
+        }
+    )
 
     async def plan() -> Any:  # the plan's moments, carried the same way
         mailbox = GridMailbox(grid, identities)  # type: ignore[arg-type]
@@ -221,14 +231,24 @@ def _run(consortium: dict[str, Any], secure: bool,
         async with httpx.AsyncClient() as client:
             federation = HttpFederation(
                 [Endpoint(s, "", f, "pull") for s, f in identities.items()],
-                consortium["key"], "job", "train", client, mailbox=mailbox, secure=secure,
-            )  # fmt: skip
+                consortium["key"],
+                "job",
+                "train",
+                client,
+                mailbox=mailbox,
+                secure=secure,
+            )
             return await make_plan(
                 request, federation, run_id=uuid.uuid4().hex[:12], app_hash=consortium["app"]
             )  # type: ignore[arg-type]
 
-    delivery = Delivery(job_id="job", key_file=str(consortium["root"] / "coordinator.key"),
-                        identities=identities, secure=secure, request_timeout=2.0)  # fmt: skip
+    delivery = Delivery(
+        job_id="job",
+        key_file=str(consortium["root"] / "coordinator.key"),
+        identities=identities,
+        secure=secure,
+        request_timeout=2.0,
+    )
     made = asyncio.run(plan()).model_copy(update={"delivery": delivery})
     grid.carried.clear()
     if fault is not None:
@@ -267,8 +287,9 @@ def test_a_carried_run_sends_only_masked_updates_and_equals_the_clear_run(
         assert not any(template.get("weighted", [])) and not template.get("loss_sum")
 
 
-@pytest.mark.parametrize(("fault", "code"), [("crash", "site_unreachable"),
-                                             ("lost", "site_timeout")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fault", "code"), [("crash", "site_unreachable"), ("lost", "site_timeout")]
+)
 def test_a_crashed_or_silent_site_fails_the_run(
     consortium: dict[str, Any], fault: str, code: str
 ) -> None:

@@ -60,13 +60,18 @@ def fedpsy(*args: str, log: Path) -> subprocess.Popen[bytes]:
     """A ``fedpsy`` command in its own session (so its SuperLink or SuperNode and worker
     can be ended with it)."""
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "fedpsy.cli", *args], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "fedpsy.cli", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], log: Path,
-             verify: ssl.SSLContext | bool = True) -> None:  # fmt: skip
+def wait_for(
+    url: str, process: subprocess.Popen[bytes], log: Path, verify: ssl.SSLContext | bool = True
+) -> None:
     """Until ``url`` answers 200 (``process``, logging to ``log``, must stay up)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -102,9 +107,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     nodes: dict[str, Path] = {}
     for site, (person, obs) in clinical_sites(SITES).items():
         nodes[site] = make_node(root, site, person, obs, public_key)
-    approved = subprocess.run([sys.executable, "-m", "fedpsy.cli", "node", "approve-app",
-                               str(nodes["berlin"])], capture_output=True, text=True,
-                              check=True)  # fmt: skip
+    approved = subprocess.run(
+        [sys.executable, "-m", "fedpsy.cli", "node", "approve-app", str(nodes["berlin"])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert app_hash() in approved.stdout
     for site in ("oslo", "lyon"):
         approvals_path(nodes[site]).write_text(app_hash() + "\n")
@@ -134,9 +142,18 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         urls = {}
         for site, directory in [*nodes.items(), *outsiders.items()]:
             port, site_log = free_port(), root / f"{site}.log"
-            process = fedpsy("node", "serve", str(directory), "--port", str(port),
-                             "--supernode", f"127.0.0.1:{superlink}", "--supernode-port",
-                             str(free_port()), log=site_log)  # fmt: skip
+            process = fedpsy(
+                "node",
+                "serve",
+                str(directory),
+                "--port",
+                str(port),
+                "--supernode",
+                f"127.0.0.1:{superlink}",
+                "--supernode-port",
+                str(free_port()),
+                log=site_log,
+            )
             processes.append(process)
             wait_for(f"http://127.0.0.1:{port}/health", process, site_log)
             if directory in nodes.values():
@@ -145,8 +162,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         with Coordinator.open(root / "coordinator") as coord:
             for site, url in urls.items():
                 coord.add_node(site, url)
-        yield {"root": root, "nodes": nodes, "outsiders": outsiders,
-               "api": f"http://127.0.0.1:{api}", "token": token}  # fmt: skip
+        yield {
+            "root": root,
+            "nodes": nodes,
+            "outsiders": outsiders,
+            "api": f"http://127.0.0.1:{api}",
+            "token": token,
+        }
     finally:
         for process in reversed(processes):
             stop(process)
@@ -184,13 +206,18 @@ def test_training_on_superlink_and_supernodes(deployment: dict[str, Any]) -> Non
             entries = AuditLog(node.engine).entries()
             assert AuditLog(node.engine).verify().ok
         # every phase came as a task signed by the coordinator, through the node's gate
-        steps = [(e.payload["step"]["step"], e.payload["step"].get("phase"))
-                 for e in entries if e.kind == "received" and e.payload.get("analysis") == "train"
-                 and e.payload["step"]["step"] in ("train", "train_sum")]  # fmt: skip
+        steps = [
+            (e.payload["step"]["step"], e.payload["step"].get("phase"))
+            for e in entries
+            if e.kind == "received"
+            and e.payload.get("analysis") == "train"
+            and e.payload["step"]["step"] in ("train", "train_sum")
+        ]
         assert sorted(steps) == sorted(
-            [("train_sum", "fit")] * 2 + [("train_sum", "validate")] * 2
+            [("train_sum", "fit")] * 2
+            + [("train_sum", "validate")] * 2
             + [("train_sum", "test"), ("train", "test"), ("train", "local")]
-        ), site  # fmt: skip
+        ), site
         assert all(e.payload["key"] for e in entries if e.kind == "received")
         # what left for the sums was masked: the audit records digests, never weights
         left = [e.payload["left"] for e in entries if e.kind == "released"]

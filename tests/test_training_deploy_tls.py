@@ -25,7 +25,7 @@ import pytest
 
 from coordinator.service import Coordinator
 from coordinator.store import registry
-from coordinator.training.deploy import write_connection
+from coordinator.training.superlink import write_connection
 from coordinator.training.supernodes import list_supernodes, register_supernode
 from node.audit import AuditLog
 from node.privacy.approvals import approvals_path
@@ -44,8 +44,13 @@ ROGUE = "lyon"  # its SuperNode key is registered late
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fedpsy.cli", *args], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "COLUMNS": "300"})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "fedpsy.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "300"},
+    )
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 60) -> bool:
@@ -70,14 +75,22 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     with Coordinator.create(coord_dir) as coord:
         public_key = coord.dir.public_key
         token = registry.add_user(coord.engine, "researcher")
-    append_serve_table(coord_dir / "coordinator.toml", tls_certfile=str(cert),
-                       tls_keyfile=str(key), tls_ca_certs=str(pki.ca))  # fmt: skip
+    append_serve_table(
+        coord_dir / "coordinator.toml",
+        tls_certfile=str(cert),
+        tls_keyfile=str(key),
+        tls_ca_certs=str(pki.ca),
+    )
     nodes: dict[str, Path] = {}
     for site, (person, obs) in clinical_sites({**REGISTERED, ROGUE: 120}).items():
         directory = make_node(root, site, person, obs, public_key)
         site_cert, site_key = pki.issue(site)
-        append_serve_table(directory / "node.toml", tls_certfile=str(site_cert),
-                           tls_keyfile=str(site_key), tls_ca_certs=str(pki.ca))  # fmt: skip
+        append_serve_table(
+            directory / "node.toml",
+            tls_certfile=str(site_cert),
+            tls_keyfile=str(site_key),
+            tls_ca_certs=str(pki.ca),
+        )
         approvals_path(directory).write_text(app_hash() + "\n")
         nodes[site] = directory
     shown = cli("node", "supernode-key", str(nodes["berlin"]))  # site IT: the key to send
@@ -92,8 +105,17 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     processes: list[subprocess.Popen[bytes]] = []
     try:
         log = root / "coordinator.log"
-        coordinator = fedpsy("coordinator", "serve", str(coord_dir), "--port", str(api),
-                             "--flower", "--flower-port", str(superlink), log=log)  # fmt: skip
+        coordinator = fedpsy(
+            "coordinator",
+            "serve",
+            str(coord_dir),
+            "--port",
+            str(api),
+            "--flower",
+            "--flower-port",
+            str(superlink),
+            log=log,
+        )
         processes.append(coordinator)
         wait_for(f"https://127.0.0.1:{api}/health", coordinator, log, verify)
         home = coord_dir / "flwr"
@@ -101,14 +123,25 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         done = cli("coordinator", "register-supernode", str(coord_dir), str(public_keys["berlin"]))
         assert done.returncode == 0, done.stdout + done.stderr
         assert "registered (SuperNode " in done.stdout
-        node_ids = {"berlin": done.stdout.split("(SuperNode ")[1].split(")")[0],
-                    "oslo": str(register_supernode(home, public_keys["oslo"]).node_id)}  # fmt: skip
+        node_ids = {
+            "berlin": done.stdout.split("(SuperNode ")[1].split(")")[0],
+            "oslo": str(register_supernode(home, public_keys["oslo"]).node_id),
+        }
         urls, started = {}, {}
         for site, directory in nodes.items():
             port, site_log = free_port(), root / f"{site}.log"
-            started[site] = fedpsy("node", "serve", str(directory), "--port", str(port),
-                                   "--supernode", f"127.0.0.1:{superlink}", "--supernode-port",
-                                   str(free_port()), log=site_log)  # fmt: skip
+            started[site] = fedpsy(
+                "node",
+                "serve",
+                str(directory),
+                "--port",
+                str(port),
+                "--supernode",
+                f"127.0.0.1:{superlink}",
+                "--supernode-port",
+                str(free_port()),
+                log=site_log,
+            )
             processes.append(started[site])
             urls[site] = f"https://127.0.0.1:{port}"
         for site, process in started.items():
@@ -121,14 +154,31 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         (root / "intruder").mkdir()
         with (root / "intruder.log").open("ab") as out:
             intruder = subprocess.Popen(
-                [str(Path(sys.executable).with_name("flower-supernode")), "--superlink",
-                 f"127.0.0.1:{superlink}", "--root-certificates", str(pki.ca), "--port",
-                 str(free_port())], env=child_env(root / "intruder"), stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                [
+                    str(Path(sys.executable).with_name("flower-supernode")),
+                    "--superlink",
+                    f"127.0.0.1:{superlink}",
+                    "--root-certificates",
+                    str(pki.ca),
+                    "--port",
+                    str(free_port()),
+                ],
+                env=child_env(root / "intruder"),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         processes.append(intruder)
-        yield {"root": root, "nodes": nodes, "api": f"https://127.0.0.1:{api}", "token": token,
-               "verify": verify, "coordinator": coord_dir, "node_ids": node_ids,
-               "intruder": intruder}  # fmt: skip
+        yield {
+            "root": root,
+            "nodes": nodes,
+            "api": f"https://127.0.0.1:{api}",
+            "token": token,
+            "verify": verify,
+            "coordinator": coord_dir,
+            "node_ids": node_ids,
+            "intruder": intruder,
+        }
     finally:
         for process in reversed(processes):
             stop(process)
@@ -207,6 +257,14 @@ def test_plain_mode_refuses_registration_and_other_interfaces(tmp_path: Path) ->
     public = supernode_key(tmp_path / "site").public
     done = cli("coordinator", "register-supernode", str(tmp_path / "plain"), str(public))
     assert done.returncode == 2 and "without TLS" in done.stderr, done.stderr
-    served = cli("coordinator", "serve", str(tmp_path / "plain"), "--port", str(free_port()),
-                 "--flower", "--flower-host", "0.0.0.0")  # fmt: skip
+    served = cli(
+        "coordinator",
+        "serve",
+        str(tmp_path / "plain"),
+        "--port",
+        str(free_port()),
+        "--flower",
+        "--flower-host",
+        "0.0.0.0",
+    )
     assert served.returncode == 2 and "loopback" in served.stderr, served.stderr

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from coordinator.failures import SitesFailed
+from coordinator.federation.failures import SitesFailed
 from node.privacy.policy import Policy
 from node.site import NodeSite
 from schemas.errors import FedpsyError
@@ -40,10 +40,19 @@ def node(tmp_path: Path) -> NodeSite:
 
 def _step(phase: str = "fit", app: str | None = None, **extra: Any) -> TrainStep:
     spec = ModelSpec(kind="logistic")
-    return TrainStep(phase=phase, app_hash=app or app_hash(), run_id="run1", round=1,
-                     model=spec, weights=flatten(initial_weights(spec, 3, 0)),
-                     formula=FORMULA, columns=COLUMNS, center=[0.0, 45.0, 30.0],
-                     scale=[1.0, 15.0, 8.0], **extra)  # fmt: skip
+    return TrainStep(
+        phase=phase,
+        app_hash=app or app_hash(),
+        run_id="run1",
+        round=1,
+        model=spec,
+        weights=flatten(initial_weights(spec, 3, 0)),
+        formula=FORMULA,
+        columns=COLUMNS,
+        center=[0.0, 45.0, 30.0],
+        scale=[1.0, 15.0, 8.0],
+        **extra,
+    )
 
 
 def test_app_hash_covers_the_bundle(tmp_path: Path) -> None:
@@ -59,16 +68,24 @@ class LocalGrid:
     ``drop`` (phase → bool) lets a test lose every reply of a phase (an empty round).
     """
 
-    def __init__(self, links: list[Any], drop: Callable[[str], bool] = lambda phase: False,
-                 crash: Callable[[str], bool] = lambda phase: False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        links: list[Any],
+        drop: Callable[[str], bool] = lambda phase: False,
+        crash: Callable[[str], bool] = lambda phase: False,
+    ) -> None:
         from flwr.app import Context, Error, Message, RecordDict
         from flwr.supercore.task_identity import TaskIdentity
 
-        from coordinator.training.relay import relay_app
+        from coordinator.training.runtimes.relay import relay_app
 
         TaskIdentity.run_id, TaskIdentity.task_id, TaskIdentity.node_id = 1, 1, 0
-        self._message, self._error, self._context, self._records = (Message, Error, Context,
-                                                                     RecordDict)  # fmt: skip
+        self._message, self._error, self._context, self._records = (
+            Message,
+            Error,
+            Context,
+            RecordDict,
+        )
         self.app = relay_app(links)
         self.nodes = {i + 1: i for i in range(len(links))}
         self.drop, self.crash = drop, crash
@@ -76,8 +93,9 @@ class LocalGrid:
     def get_node_ids(self) -> Iterable[int]:
         return list(self.nodes)
 
-    def send_and_receive(self, messages: Iterable[Any], *, timeout: float | None = None
-                         ) -> Iterable[Any]:  # fmt: skip
+    def send_and_receive(
+        self, messages: Iterable[Any], *, timeout: float | None = None
+    ) -> Iterable[Any]:
         from schemas.training.protocol import step_of
 
         replies = []
@@ -89,9 +107,13 @@ class LocalGrid:
                 replies.append(self._message(self._error(code=1, reason="boom"), reply_to=message))
                 continue
             node = message.metadata.dst_node_id
-            context = self._context(run_id=1, node_id=node,
-                                    node_config={"partition-id": self.nodes[node]},
-                                    state=self._records(), run_config={})  # fmt: skip
+            context = self._context(
+                run_id=1,
+                node_id=node,
+                node_config={"partition-id": self.nodes[node]},
+                state=self._records(),
+                run_config={},
+            )
             replies.append(self.app(message, context))
         return replies
 
@@ -152,8 +174,9 @@ def test_a_partial_round_fails_the_run(tmp_path: Path) -> None:
     from coordinator.training.rounds import Rounds
 
     class Partial(LocalGrid):
-        def send_and_receive(self, messages: Iterable[Any], *, timeout: float | None = None
-                             ) -> Iterable[Any]:  # fmt: skip
+        def send_and_receive(
+            self, messages: Iterable[Any], *, timeout: float | None = None
+        ) -> Iterable[Any]:
             return list(super().send_and_receive(messages, timeout=timeout))[:-1]
 
     with pytest.raises(FedpsyError) as failed:
@@ -175,7 +198,7 @@ def test_a_refusing_site_fails_the_run_with_its_code(tmp_path: Path) -> None:
 
 def test_score_bins_refused_down_to_two_leave_the_pooled_auc_withheld(tmp_path: Path) -> None:
     plan, links = _plan(tmp_path)  # default policies: a score bin of 1-4 rows is refused
-    from coordinator.training.analysis import pooled_metrics
+    from coordinator.analyses.train import pooled_metrics
     from coordinator.training.rounds import Rounds
 
     outcome = Rounds(plan, LocalGrid(links)).run()  # type: ignore[arg-type]

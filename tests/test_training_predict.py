@@ -49,7 +49,8 @@ def kept(c: LocalConsortium, site: str, code: str) -> pd.Series:
         rows = conn.execute(
             select(t.person.c.row_id, t.observation.c.value_num)
             .join(t.person, t.person.c.person_id == t.observation.c.person_id)
-            .where(t.observation.c.variable == code)).all()  # fmt: skip
+            .where(t.observation.c.variable == code)
+        ).all()
     return pd.Series({int(r): float(v) for r, v in rows}, dtype=np.float64).sort_index()
 
 
@@ -65,15 +66,24 @@ def expected(c: LocalConsortium, site: str, model: TrainedModel) -> pd.Series:
 
 
 def test_scores_are_kept_at_each_node_and_never_leave(consortium: LocalConsortium) -> None:
-    trained = run(consortium, {"analysis": "train", "formula": FORMULA, "rounds": 3,
-                               "validation_fraction": 0.3,
-                               "per_site": False, "seed": 2})  # fmt: skip
+    trained = run(
+        consortium,
+        {
+            "analysis": "train",
+            "formula": FORMULA,
+            "rounds": 3,
+            "validation_fraction": 0.3,
+            "per_site": False,
+            "seed": 2,
+        },
+    )
     assert trained["status"] == "ok", trained["reason"]
     model_id = trained["result"]["model_id"]
     model = TrainedModel.model_validate(trained["result"]["model"])
 
-    scored = run(consortium, {"analysis": "predict", "model_id": model_id,
-                              "new_variable": "ketamine_risk"})  # fmt: skip
+    scored = run(
+        consortium, {"analysis": "predict", "model_id": model_id, "new_variable": "ketamine_risk"}
+    )
     assert scored["status"] == "ok", scored
     result = scored["result"]
     assert result["new_variable"] == "ketamine_risk" and result["model_id"] == model_id
@@ -92,8 +102,7 @@ def test_scores_are_kept_at_each_node_and_never_leave(consortium: LocalConsortiu
         released = [e.payload["left"] for e in audit if e.kind == "released"]
         assert not any(repr(float(v)) in repr(released) for v in got.to_numpy()[:20])
     assert result["n"] == total
-    assert scored["sites"] == {s: {"n": len(kept(consortium, s, "ketamine_risk"))}
-                               for s in SIZES}  # fmt: skip
+    assert scored["sites"] == {s: {"n": len(kept(consortium, s, "ketamine_risk"))} for s in SIZES}
     # persons without a known outcome were scored too
     pooled = consortium.pooled
     assert total == len(pooled.dropna(subset=["age", "madrs_total", "sex"]))
@@ -109,8 +118,10 @@ def test_scores_are_kept_at_each_node_and_never_leave(consortium: LocalConsortiu
 
 
 def test_an_unknown_model_is_an_error(consortium: LocalConsortium) -> None:
-    missing = run(consortium, {"analysis": "predict", "model_id": "no-such-model",
-                               "new_variable": "nothing_here"})  # fmt: skip
+    missing = run(
+        consortium,
+        {"analysis": "predict", "model_id": "no-such-model", "new_variable": "nothing_here"},
+    )
     assert missing["status"] == "error"
     assert missing["reason"]["code"] == "not_found"
     for site in SIZES:

@@ -17,8 +17,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from coordinator.http_federation import Endpoint, HttpFederation
-from coordinator.jobs import run_request
+from coordinator.federation.http import Endpoint, HttpFederation
+from coordinator.jobs.runner import run_request
 from coordinator.store import registry
 from node.data.formula import build_design
 from node.privacy.approvals import approvals_path, approve_app
@@ -39,8 +39,14 @@ from tests.support.consortium import LocalConsortium, clinical_sites
 pytestmark = pytest.mark.xdist_group("training_secure")
 SIZES = {"amsterdam": 260, "berlin": 190, "copenhagen": 130}
 FORMULA = "ketamine ~ age + madrs_total + education_years"
-TRAIN = {"analysis": "train", "formula": FORMULA, "rounds": 15, "local_epochs": 2,
-         "patience": 3, "seed": 3}  # fmt: skip
+TRAIN = {
+    "analysis": "train",
+    "formula": FORMULA,
+    "rounds": 15,
+    "local_epochs": 2,
+    "patience": 3,
+    "seed": 3,
+}
 
 
 def planted_sites() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
@@ -50,8 +56,12 @@ def planted_sites() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     for person, obs in data.values():
         del person
         madrs = obs["madrs_total"].fillna(30.0).to_numpy()
-        logit = -4.0 + 0.05 * obs["age"].to_numpy() + 0.08 * madrs - 0.1 * obs[
-            "education_years"].to_numpy()  # fmt: skip
+        logit = (
+            -4.0
+            + 0.05 * obs["age"].to_numpy()
+            + 0.08 * madrs
+            - 0.1 * obs["education_years"].to_numpy()
+        )
         obs["ketamine"] = (rng.random(len(obs)) < 1 / (1 + np.exp(-logit))).astype(int)
     return data
 
@@ -60,8 +70,9 @@ def planted_sites() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
 def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium]:
     # min_cell 1: every score bin may leave, so the pooled AUC comes from 64 bins
     permissive = {site: {"min_cell": "1"} for site in SIZES}
-    built = LocalConsortium.build(tmp_path_factory.mktemp("train-secure"), planted_sites(),
-                                  policy_extra=permissive)  # fmt: skip
+    built = LocalConsortium.build(
+        tmp_path_factory.mktemp("train-secure"), planted_sites(), policy_extra=permissive
+    )
     for node in built.nodes.values():
         approve_app(node.dir.root, app_hash(), "fedpsy training app")
     yield built
@@ -85,8 +96,9 @@ class Recording(HttpFederation):
         return outcome
 
 
-def run_job(c: LocalConsortium, request: dict[str, Any], *,
-            secure: bool = True) -> tuple[dict[str, Any], Recording]:  # fmt: skip
+def run_job(
+    c: LocalConsortium, request: dict[str, Any], *, secure: bool = True
+) -> tuple[dict[str, Any], Recording]:
     nodes = registry.list_nodes(c.coordinator.engine)
     hashes = {n.site: dict(n.variable_hashes) for n in nodes}
     feds: list[Recording] = []
@@ -95,9 +107,14 @@ def run_job(c: LocalConsortium, request: dict[str, Any], *,
         async with httpx.AsyncClient() as client:
 
             def federation_for(sites: list[str]) -> Recording:
-                fed = Recording([Endpoint(n.site, n.url, n.fingerprint) for n in nodes
-                                 if n.site in sites], c.coordinator.key, "job-train",
-                                "train", client, secure=secure)  # fmt: skip
+                fed = Recording(
+                    [Endpoint(n.site, n.url, n.fingerprint) for n in nodes if n.site in sites],
+                    c.coordinator.key,
+                    "job-train",
+                    "train",
+                    client,
+                    secure=secure,
+                )
                 fed.on_receive = lambda s, k, p: fed.received.append((s, k, p))
                 feds.append(fed)
                 return fed
@@ -109,8 +126,9 @@ def run_job(c: LocalConsortium, request: dict[str, Any], *,
     return envelope, feds[0]
 
 
-def _site_parts(c: LocalConsortium, result: TrainingResult, seed: int
-                ) -> dict[str, tuple[np.ndarray, ...]]:  # fmt: skip
+def _site_parts(
+    c: LocalConsortium, result: TrainingResult, seed: int
+) -> dict[str, tuple[np.ndarray, ...]]:
     """Per site: train x, train y, test x, test y, split as the site splits its rows."""
     out: dict[str, tuple[np.ndarray, ...]] = {}
     variables = ["ketamine", "age", "madrs_total", "education_years"]
@@ -118,8 +136,12 @@ def _site_parts(c: LocalConsortium, result: TrainingResult, seed: int
         frame = service.frames.frame(variables, "baseline", None)
         design = build_design(FORMULA, frame, columns=result.model.columns)
         split = split_rows(design.n, site, seed, 0.25, 0.2, service.split_salt)
-        out[site] = (design.x[split.train], design.y[split.train], design.x[split.test],
-                     design.y[split.test])  # fmt: skip
+        out[site] = (
+            design.x[split.train],
+            design.y[split.train],
+            design.x[split.test],
+            design.y[split.test],
+        )
     return out
 
 
@@ -155,7 +177,8 @@ def test_secure_training_reaches_the_pooled_auc_and_no_update_leaves_clear(
     for site, (_, _, xs, ys) in parts.items():
         assert result.metrics.per_site[site].n == ys.size
         assert result.metrics.per_site[site].auc == pytest.approx(
-            roc_auc_score(ys, _scores(result, xs)))  # fmt: skip
+            roc_auc_score(ys, _scores(result, xs))
+        )
     assert set(result.local_only) == set(SIZES)
 
     # every fit, validate and test phase went out as a secure sum; only each site's own
@@ -201,8 +224,9 @@ def test_a_secure_run_equals_the_clear_run_and_says_so(consortium: LocalConsorti
     assert secure["status"] == clear["status"] == "ok", (secure, clear)
     assert secure["privacy"] == {"secure_aggregation": True, "dp": None}
     assert clear["privacy"]["secure_aggregation"] is False
-    assert all(isinstance(step, TrainSumStep) or step.step == "column_moments"
-               for _, step, _ in fed.sent)  # fmt: skip
+    assert all(
+        isinstance(step, TrainSumStep) or step.step == "column_moments" for _, step, _ in fed.sent
+    )
     a = TrainingResult.model_validate(secure["result"])
     b = TrainingResult.model_validate(clear["result"])
     np.testing.assert_allclose(a.model.weights, b.model.weights, rtol=1e-9, atol=1e-12)

@@ -19,10 +19,10 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats
 
-from coordinator.api import create_app
+from coordinator.http.api import create_app
 from coordinator.service import Coordinator
 from coordinator.store import registry
-from coordinator.web import issue_login_code
+from coordinator.web.app import issue_login_code
 from coordinator.web.forms import COMMON, analysis_forms
 from coordinator.web.plots import plots_for
 from coordinator.web.tables import tables_for

@@ -26,7 +26,7 @@ import scipy.linalg
 
 from coordinator.analyses.derived import commit, new_run_id, numeric_variable
 from coordinator.analyses.tables import site_levels
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.analyses.combat import BatchEstimates, CombatRequest, CombatResult
 from schemas.dictionary.model import Variable
 from schemas.errors import ErrorCode, FedpsyError

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from coordinator.analyses.histogram import only_small_cells
-from coordinator.analyses.regression import Array, coefficient_table, spd_solve
 from coordinator.analyses.survival import survival_horizon
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
+from coordinator.stats.bins import only_small_cells
+from coordinator.stats.regression import Array, coefficient_table, spd_solve
 from schemas.analyses.cox import CoxRequest, CoxResult, HazardRatio
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.formula import formula_categories
@@ -91,7 +91,7 @@ def _scale(mean: float, mean_square: float) -> float:
 def _overflowed(exc: FedpsyError) -> bool:
     sites = exc.extra.get("sites")
     codes = {str(c) for c in sites.values()} if isinstance(sites, dict) else {exc.code}
-    return codes == {"not_converged"}
+    return codes == {ErrorCode.NOT_CONVERGED}
 
 
 COARSENINGS = 12

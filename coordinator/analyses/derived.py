@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.cohort import Cohort
 from schemas.dictionary.model import Variable
 from schemas.steps.derived import CommitDerivedResult, CommitDerivedStep, DeriveSpec

@@ -4,7 +4,7 @@ Canonical links only (binomial/logit, poisson/log, gaussian/identity), for which
 Newton–Raphson equals Fisher scoring / IRLS (McCullagh & Nelder, *Generalized Linear
 Models*, 2nd ed., 1989, §2.5). Each iteration is one secure-summed ``glm_score`` round:
 the sites return ``Zᵀ(y − μ)``, ``ZᵀWZ`` and the deviance at the current ``γ`` (in the
-centered basis of :mod:`coordinator.analyses.regression`), and the coordinator updates
+centered basis of :mod:`coordinator.stats.regression`), and the coordinator updates
 ``γ ← γ + (ZᵀWZ)⁻¹Zᵀ(y − μ)``.
 
 Start from the intercept-only solution (intercept = link(ȳ), other coefficients 0), not
@@ -24,14 +24,14 @@ import math
 
 import numpy as np
 
-from coordinator.analyses.regression import (
+from coordinator.federation.base import Federation
+from coordinator.stats.regression import (
     Array,
     Basis,
     coefficient_table,
     design_basis,
     spd_solve,
 )
-from coordinator.federation import Federation
 from schemas.analyses.glm import GlmRequest, GlmResult
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.glm import LINKS, GlmScoreResult, GlmScoreStep

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from coordinator.analyses.derived import cluster_labels, commit
 from coordinator.analyses.kmeans import best_lloyd
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.analyses.gmm import GmmRequest, GmmResult
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.clusters import GmmStatsResult, GmmStatsStep

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from coordinator.analyses.moments import pooled_moments
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
+from coordinator.stats.bins import coarsen, merge_small, only_small_cells
 from schemas.analyses.histogram import HistogramRequest, HistogramResult
 from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
 from schemas.cohort import Cohort
@@ -37,25 +38,6 @@ class Binned:
     above: int
     missing: int
     coarsened: int
-
-
-def coarsen(edges: list[float]) -> list[float]:
-    """Merge adjacent bins pairwise (an odd last bin stays alone)."""
-    kept = edges[::2]
-    if kept[-1] != edges[-1]:
-        kept.append(edges[-1])
-    return kept
-
-
-def only_small_cells(exc: FedpsyError) -> bool:
-    """Whether every refusal behind ``exc`` is ``cell_too_small`` (coarser bins may pass).
-
-    A federation reports per-site failures as ``extra["sites"]`` (site → code); a bare
-    error carries the code itself.
-    """
-    sites = exc.extra.get("sites")
-    codes = {str(c) for c in sites.values()} if isinstance(sites, dict) else {exc.code}
-    return codes == {"cell_too_small"}
 
 
 async def binned(
@@ -82,27 +64,6 @@ async def binned(
             missing=total.missing,
             coarsened=coarsened,
         )
-
-
-def merge_small(
-    edges: list[float], counts: list[int], minimum: int
-) -> tuple[list[float], list[int]]:
-    """Merge every bin holding 0 < count < ``minimum`` into its right (else left) neighbour."""
-    out_edges, out_counts, acc = [edges[0]], [], 0
-    for i, c in enumerate(counts):
-        acc += c
-        if acc == 0 or acc >= minimum:
-            out_counts.append(acc)
-            out_edges.append(edges[i + 1])
-            acc = 0
-    if acc:
-        out_counts.append(acc)
-        out_edges.append(edges[-1])
-    while len(out_counts) > 1 and 0 < out_counts[-1] < minimum:
-        last = out_counts.pop()
-        out_counts[-1] += last
-        del out_edges[-2]
-    return out_edges, out_counts
 
 
 async def histogram(request: HistogramRequest, federation: Federation) -> HistogramResult:

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from coordinator.analyses.derived import cluster_labels, commit
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.analyses.kmeans import ClusterRequest, KmeansRequest, KmeansResult
 from schemas.clustering import kmeans_plus_plus, lloyd
 from schemas.errors import ErrorCode, FedpsyError

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from coordinator.analyses.regression import Array, Basis, coefficient_table, design_basis, spd_solve
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
+from coordinator.stats.regression import Array, Basis, coefficient_table, design_basis, spd_solve
 from schemas.analyses.lmm import LmmRequest, LmmResult, VarianceComponents
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.design import LmmStatsResult, LmmStatsStep

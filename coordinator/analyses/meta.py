@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, stats
 
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.analyses.crosstab import Statistic
 from schemas.analyses.meta import MetaRequest, MetaResult, Pooled, SiteEstimate
 from schemas.errors import ErrorCode, FedpsyError

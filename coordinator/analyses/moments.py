@@ -19,7 +19,7 @@ import numpy.typing as npt
 from scipy import stats
 
 from coordinator.analyses.tables import site_levels
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.analyses.correlation import CorrelationRequest, CorrelationResult
 from schemas.analyses.crosstab import Statistic
 from schemas.analyses.summary import SummaryRequest, SummaryResult, VariableSummary

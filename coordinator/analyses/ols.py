@@ -3,7 +3,7 @@
 Two secure-summed rounds (METHODS.md, "OLS"): column moments for the global means and
 scales, then the centered, scaled cross-products ``ZᵀZ``, ``Zᵀỹ``, ``ỹᵀỹ``. The normal
 equations are solved in that basis by Cholesky after equilibration and mapped back (see
-:mod:`coordinator.analyses.regression`). A third round refines the solution once with
+:mod:`coordinator.stats.regression`). A third round refines the solution once with
 residuals computed at the sites and sums the squared residuals themselves, so neither the
 coefficients nor ``RSS`` suffer the cancellation of ``yᵀy − γᵀXᵀy``;
 ``σ² = RSS / (n − p)``, ``Cov(β) = σ² (XᵀX)⁻¹``. On the NIST Longley benchmark this
@@ -17,14 +17,14 @@ import math
 
 import numpy as np
 
-from coordinator.analyses.regression import (
+from coordinator.federation.base import Federation
+from coordinator.stats.regression import (
     Array,
     Basis,
     coefficient_table,
     design_basis,
     spd_solve,
 )
-from coordinator.federation import Federation
 from schemas.analyses.ols import OlsRequest, OlsResult
 from schemas.cohort import Cohort
 from schemas.errors import ErrorCode, FedpsyError

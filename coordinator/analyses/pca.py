@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from coordinator.analyses.derived import commit, new_run_id, numeric_variable
 from coordinator.analyses.moments import pooled_moments
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.analyses.pca import PcaRequest, PcaResult
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.derived import DeriveSpec

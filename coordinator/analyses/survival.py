@@ -28,9 +28,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from coordinator.analyses.histogram import coarsen, merge_small, only_small_cells
 from coordinator.analyses.tables import site_levels
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
+from coordinator.stats.bins import coarsen, merge_small, only_small_cells
 from schemas.analyses.kaplan_meier import (
     UNGROUPED,
     KaplanMeierRequest,

@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.analyses.count import CountRequest, CountResult
 from schemas.analyses.crosstab import CrosstabRequest, CrosstabResult, Statistic
 from schemas.steps import tabulate

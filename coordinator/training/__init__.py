@@ -1,3 +1,3 @@
 """Federated model training with Flower at the coordinator: the plan of a run, the
-ServerApp's rounds (FedAvg/FedProx, early stopping), the links to the sites, the
-simulation and deployment runtimes, the ``train`` analysis and the model registry."""
+ServerApp's rounds (FedAvg/FedProx, early stopping), the links to the sites and the
+runtimes the rounds run in (:mod:`coordinator.training.runtimes`)."""

@@ -3,7 +3,7 @@
 The ServerApp (:mod:`coordinator.training.server_app`) gets the plan and its
 :class:`~coordinator.training.delivery.Delivery`; here it finds the job's sites among the
 SuperNodes (:class:`~coordinator.training.grid_mailbox.GridMailbox`), rebuilds the job's
-:class:`~coordinator.http_federation.HttpFederation` with every site reached through the
+:class:`~coordinator.federation.http.HttpFederation` with every site reached through the
 grid, and runs the rounds through it (:class:`~coordinator.training.federated.FederationRuntime`):
 each phase a signed ``train_sum`` task masked for secure aggregation, each site's own
 metrics a signed ``train`` task. The ServerApp thus learns the sums of the sites'
@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 from flwr.serverapp import Grid
 
-from coordinator.http_federation import Endpoint, HttpFederation
+from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.grid_mailbox import GridMailbox
 from coordinator.training.outcome import Outcome, Protection
@@ -50,11 +50,16 @@ def carried_run(plan: TrainPlan, grid: Grid) -> Outcome:
     try:
         federation = HttpFederation(
             [Endpoint(s, "", delivery.identities[s], "pull") for s in plan.sites],
-            key, delivery.job_id, "train", client,
+            key,
+            delivery.job_id,
+            "train",
+            client,
             request_timeout=delivery.request_timeout,
-            deadline=time.monotonic() + delivery.seconds, secure=delivery.secure,
-            threshold=delivery.threshold, mailbox=mailbox,
-        )  # fmt: skip
+            deadline=time.monotonic() + delivery.seconds,
+            secure=delivery.secure,
+            threshold=delivery.threshold,
+            mailbox=mailbox,
+        )
         outcome = FederationRuntime(federation, loop).run(plan, [])
         tally = federation.tally
         outcome.protection = Protection(secure=tally.secure, clear=tally.clear, dp=tally.dp)

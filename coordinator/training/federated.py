@@ -1,9 +1,9 @@
 """Training rounds carried by the federation itself: model updates only as secure sums.
 
 Over HTTP the coordinator drives the rounds of :mod:`coordinator.training.loop` through
-its :class:`~coordinator.federation.Federation`: every ``fit``, ``validate`` and ``test``
+its :class:`~coordinator.federation.base.Federation`: every ``fit``, ``validate`` and ``test``
 phase is one ``train_sum`` step summed over sites, which the HTTP federation does with
-secure aggregation (:mod:`coordinator.secagg`; Bonawitz et al., CCS 2017). Each site
+secure aggregation (:mod:`coordinator.federation.secagg`; Bonawitz et al., CCS 2017). Each site
 answers ``n_k · w_k``, ``n_k`` and its loss and score sums masked, so the coordinator
 learns ``Σ n_k w_k`` and ``Σ n_k`` and nothing of one site's update; FedAvg is their
 quotient (McMahan et al., AISTATS 2017). Each node applies its whole gate to every
@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from coordinator.training.links import SiteLink
 from coordinator.training.loop import RoundLoop, averaged
 from coordinator.training.outcome import Outcome
@@ -43,8 +43,9 @@ def _bytes(payload: object) -> int:
 class FederationExchange:
     """The phases of one run as steps of ``federation`` (running on ``loop``)."""
 
-    def __init__(self, plan: TrainPlan, federation: Federation,
-                 loop: asyncio.AbstractEventLoop) -> None:  # fmt: skip
+    def __init__(
+        self, plan: TrainPlan, federation: Federation, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.plan = plan
         self.federation = federation
         self.loop = loop
@@ -63,14 +64,16 @@ class FederationExchange:
         del site, kind
         self.received += _bytes(payload)
 
-    def _sum(self, phase: Phase, weights: list[float], round: int,
-             edges: list[float] | None = None) -> TrainSumResult:  # fmt: skip
+    def _sum(
+        self, phase: Phase, weights: list[float], round: int, edges: list[float] | None = None
+    ) -> TrainSumResult:
         work = self.plan.step(phase, weights, round, edges)
         step = TrainSumStep.model_validate({**work.model_dump(), "step": "train_sum"})
         return self._call(self.federation.sum(self._counted(step), TrainSumResult))
 
-    def _each(self, phase: Phase, weights: list[float],
-              edges: list[float] | None = None) -> dict[str, TrainResult]:  # fmt: skip
+    def _each(
+        self, phase: Phase, weights: list[float], edges: list[float] | None = None
+    ) -> dict[str, TrainResult]:
         step: TrainStep = self.plan.step(phase, weights, 0, edges)
         return self._call(self.federation.gather(self._counted(step), TrainResult))
 
@@ -80,8 +83,9 @@ class FederationExchange:
     def validate(self, round: int, weights: list[float]) -> TrainSumResult:
         return self._sum("validate", weights, round)
 
-    def test(self, weights: list[float], edges: list[float],
-             per_site: bool) -> tuple[TrainSumResult, dict[str, TrainResult]]:  # fmt: skip
+    def test(
+        self, weights: list[float], edges: list[float], per_site: bool
+    ) -> tuple[TrainSumResult, dict[str, TrainResult]]:
         total = self._sum("test", weights, 0, edges)
         # each site's own metrics need no histograms: no score cells leave per site
         return total, (self._each("test", weights) if per_site else {})

@@ -2,7 +2,7 @@
 
 In deployment the ServerApp reaches the sites only through the SuperLink. A
 :class:`GridMailbox` takes the place of the pull nodes' mailbox
-(:class:`coordinator.mailbox.Mailbox`): the federation signs each request exactly as it
+(:class:`coordinator.federation.mailbox.Mailbox`): the federation signs each request exactly as it
 would send it over HTTP, and the mailbox carries it to the site's SuperNode and brings
 back the node's signed answer (:mod:`schemas.training.carriage`). So a training run in
 deployment is the same sequence of signed tasks, secure sums (Bonawitz et al., CCS 2017)
@@ -26,16 +26,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flwr.app import Message
 from flwr.serverapp import Grid
 
-from coordinator.failures import SiteFailure, SitesFailed
-from schemas.errors import FedpsyError
+from coordinator.federation.failures import SiteFailure, SitesFailed
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import fingerprint
 from schemas.training.carriage import answer_of, hello_message, hello_of, request_message
 
 logger = logging.getLogger(__name__)
 
 
-def pull_replies(pull: Callable[[set[str]], Iterable[Message]], ids: set[str],
-                 deadline: float, pause: float = 0.02) -> list[Message]:  # fmt: skip
+def pull_replies(
+    pull: Callable[[set[str]], Iterable[Message]],
+    ids: set[str],
+    deadline: float,
+    pause: float = 0.02,
+) -> list[Message]:
     """The replies to the messages ``ids``, asked for with ``pull`` until all came or
     ``deadline`` passed. Flower's grid waits 3 s between pulls; this waits ``pause``,
     doubling up to 0.2 s, so a phase costs its computation rather than the polling."""
@@ -99,34 +103,56 @@ class GridMailbox:
                 logger.info("sites on the grid: %s", self.nodes)
                 return
             if time.monotonic() > deadline:
-                raise SitesFailed({
-                    s: SiteFailure("peer_key_mismatch", "its SuperNode answered with another "
-                                   "identity than the one pinned at add-node")
-                    if s in mismatched else
-                    SiteFailure("site_unreachable", "no SuperNode of this site is connected "
-                                "to the SuperLink")
-                    for s in missing
-                })  # fmt: skip
+                raise SitesFailed(
+                    {
+                        s: SiteFailure(
+                            ErrorCode.PEER_KEY_MISMATCH,
+                            "its SuperNode answered with another "
+                            "identity than the one pinned at add-node",
+                        )
+                        if s in mismatched
+                        else SiteFailure(
+                            ErrorCode.SITE_UNREACHABLE,
+                            "no SuperNode of this site is connected to the SuperLink",
+                        )
+                        for s in missing
+                    }
+                )
             time.sleep(pause)
 
-    def _roundtrip(self, site: str, method: str, path: str, headers: Mapping[str, str],
-                   body: bytes, timeout: float) -> tuple[int, bytes]:  # fmt: skip
+    def _roundtrip(
+        self,
+        site: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float,
+    ) -> tuple[int, bytes]:
         message, nonce = request_message(self.nodes[site], method, path, headers, body)
         replies = self._pull(self._push([message]), time.monotonic() + timeout)
         if not replies:
-            raise SiteFailure("site_timeout", f"no answer through the SuperLink in {timeout:g} s")
+            raise SiteFailure(
+                ErrorCode.SITE_TIMEOUT, f"no answer through the SuperLink in {timeout:g} s"
+            )
         try:
             return answer_of(replies[0], nonce, self.keys[site])
         except FedpsyError as exc:
             raise SiteFailure(exc.code, exc.message) from None
 
-    async def exchange(self, site: str, method: str, path: str, headers: Mapping[str, str],
-                       body: bytes, timeout: float) -> tuple[int, bytes]:  # fmt: skip
+    async def exchange(
+        self,
+        site: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float,
+    ) -> tuple[int, bytes]:
         """Carry one signed request to ``site``; its status and body."""
         if site not in self.nodes:
-            raise SiteFailure("site_unreachable", "this site's SuperNode was not found")
-        return await asyncio.to_thread(self._roundtrip, site, method, path, headers, body,
-                                       timeout)  # fmt: skip
+            raise SiteFailure(ErrorCode.SITE_UNREACHABLE, "this site's SuperNode was not found")
+        return await asyncio.to_thread(self._roundtrip, site, method, path, headers, body, timeout)
 
 
 __all__ = ["GridMailbox", "pull_replies"]

@@ -24,7 +24,8 @@ import math
 import time
 from typing import Protocol
 
-from coordinator.failures import SitesFailed
+from coordinator.federation.failures import SitesFailed
+from coordinator.stats.bins import coarsen
 from coordinator.training.outcome import Outcome, RoundStats
 from coordinator.training.plan import TrainPlan
 from schemas.errors import ErrorCode, FedpsyError
@@ -47,8 +48,9 @@ class Exchange(Protocol):
         """The sites' validation sums for ``weights``."""
         ...
 
-    def test(self, weights: list[float], edges: list[float],
-             per_site: bool) -> tuple[TrainSumResult, dict[str, TrainResult]]:  # fmt: skip
+    def test(
+        self, weights: list[float], edges: list[float], per_site: bool
+    ) -> tuple[TrainSumResult, dict[str, TrainResult]]:
         """The sites' test sums (with class histograms on ``edges``) and, with
         ``per_site``, each site's own test metrics."""
         ...
@@ -87,10 +89,16 @@ class RoundLoop:
             start, sent, received = time.perf_counter(), ex.sent, ex.received
             weights, train_loss = ex.fit(round, weights)
             val_loss = mean_loss(ex.validate(round, weights))
-            outcome.history.append(RoundStats(
-                round=round, train_loss=train_loss, val_loss=val_loss,
-                seconds=time.perf_counter() - start, bytes_sent=ex.sent - sent,
-                bytes_received=ex.received - received))  # fmt: skip
+            outcome.history.append(
+                RoundStats(
+                    round=round,
+                    train_loss=train_loss,
+                    val_loss=val_loss,
+                    seconds=time.perf_counter() - start,
+                    bytes_sent=ex.sent - sent,
+                    bytes_received=ex.received - received,
+                )
+            )
             watched = val_loss if val_loss is not None else train_loss
             if watched < best_loss - 1e-9:
                 best, best_loss, best_round, stale = list(weights), watched, round, 0
@@ -105,11 +113,9 @@ class RoundLoop:
         outcome.local = ex.local() if plan.per_site else {}
         return outcome
 
-    def _test(self, weights: list[float]
-              ) -> tuple[list[float], TrainSumResult, dict[str, TrainResult]]:  # fmt: skip
-        # imported here: the analyses package imports the train analysis, which imports this
-        from coordinator.analyses.histogram import coarsen
-
+    def _test(
+        self, weights: list[float]
+    ) -> tuple[list[float], TrainSumResult, dict[str, TrainResult]]:
         edges = self.plan.first_edges()
         while True:
             try:
@@ -117,7 +123,7 @@ class RoundLoop:
                 return edges, total, each
             except SitesFailed as exc:
                 codes = {f.code for f in exc.failures.values()}
-                if codes != {"cell_too_small"} or not edges:
+                if codes != {ErrorCode.CELL_TOO_SMALL} or not edges:
                     raise
                 # a bin still too small: merge bins; one bin ranks nothing, so below two
                 # bins score without histograms (no pooled AUC)

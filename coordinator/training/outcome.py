@@ -1,16 +1,18 @@
 """What a training run's rounds produce, as plain data (it crosses a process boundary in
 simulation and deployment): the history, the chosen weights, the test sums over sites and,
 when asked, each site's own test and local-only results; or the error that ended the run
-(:func:`error_record`, raised again by the waiting process with :func:`raise_recorded`)."""
+(:func:`error_record`, raised again by the waiting process with :func:`raise_recorded`).
+In deployment the ServerApp writes it next to the run's plan (:func:`outcome_path`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.federation.failures import SiteFailure, SitesFailed
 from schemas.errors import ErrorCode, FedpsyError, known_code
 from schemas.secagg.wire import DpRelease
 from schemas.steps.train import TrainResult, TrainSumResult
@@ -29,7 +31,7 @@ class RoundStats(BaseModel):
 
 class Protection(BaseModel):
     """What protected the sites' answers in a run carried over the grid (the
-    federation's :class:`~coordinator.federation.PrivacyTally` of that run)."""
+    federation's :class:`~coordinator.federation.base.PrivacyTally` of that run)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,6 +57,11 @@ class Outcome(BaseModel):
     protection: Protection | None = None
 
 
+def outcome_path(plan_path: Path) -> Path:
+    """Where the ServerApp writes the outcome of the run whose plan is ``plan_path``."""
+    return plan_path.with_name(plan_path.name + ".outcome.json")
+
+
 def error_record(exc: BaseException) -> dict[str, Any]:
     """The error that ended a run as plain data: the first fedpsy error in its chain, with
     each failing site's code and detail (``failures``) or the error's ``extra``."""
@@ -62,11 +69,14 @@ def error_record(exc: BaseException) -> dict[str, Any]:
     while seen is not None and not isinstance(seen, FedpsyError):
         seen = seen.__cause__ or seen.__context__
     if isinstance(seen, SitesFailed):
-        return {"code": seen.code, "detail": seen.message,
-                "failures": {s: [f.code, f.detail] for s, f in seen.failures.items()}}  # fmt: skip
+        return {
+            "code": seen.code,
+            "detail": seen.message,
+            "failures": {s: [f.code, f.detail] for s, f in seen.failures.items()},
+        }
     if isinstance(seen, FedpsyError):
         return {"code": seen.code, "detail": seen.detail or seen.message, "extra": seen.extra}
-    return {"code": "training_failed", "detail": f"{type(exc).__name__}: {exc}"}
+    return {"code": ErrorCode.TRAINING_FAILED.value, "detail": f"{type(exc).__name__}: {exc}"}
 
 
 def raise_recorded(error: Mapping[str, Any], fallback: ErrorCode) -> NoReturn:
@@ -75,9 +85,18 @@ def raise_recorded(error: Mapping[str, Any], fallback: ErrorCode) -> NoReturn:
     failures = error.get("failures")
     if failures:
         raise SitesFailed({s: SiteFailure(str(c), str(d)) for s, (c, d) in failures.items()})
-    code = known_code(error.get("code", fallback)) or fallback
-    raise FedpsyError(str(error.get("detail", "")), code=code,
-                      extra=dict(error.get("extra") or {}))  # fmt: skip
+    raise FedpsyError(
+        str(error.get("detail", "")),
+        code=known_code(error.get("code", fallback)) or fallback,
+        extra=dict(error.get("extra") or {}),
+    )
 
 
-__all__ = ["Outcome", "Protection", "RoundStats", "error_record", "raise_recorded"]
+__all__ = [
+    "Outcome",
+    "Protection",
+    "RoundStats",
+    "error_record",
+    "outcome_path",
+    "raise_recorded",
+]

@@ -22,7 +22,7 @@ from flwr.app import Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
 
-from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.federation.failures import SiteFailure, SitesFailed
 from coordinator.training.grid_mailbox import pull_replies
 from coordinator.training.loop import RoundLoop
 from coordinator.training.plan import TrainPlan
@@ -37,8 +37,13 @@ logger = logging.getLogger(__name__)
 def strategy_for(plan: TrainPlan) -> FedAvg:
     """Flower's strategy for the plan; every site takes part in every round."""
     n = len(plan.sites)
-    common = {"fraction_train": 1.0, "fraction_evaluate": 1.0, "min_train_nodes": n,
-              "min_evaluate_nodes": n, "min_available_nodes": n}  # fmt: skip
+    common = {
+        "fraction_train": 1.0,
+        "fraction_evaluate": 1.0,
+        "min_train_nodes": n,
+        "min_evaluate_nodes": n,
+        "min_available_nodes": n,
+    }
     if plan.strategy == "fedprox":
         return FedProx(proximal_mu=plan.proximal_mu, **common)  # type: ignore[arg-type]
     return FedAvg(**common)  # type: ignore[arg-type]
@@ -64,14 +69,16 @@ def check_replies(replies: list[Message], expected: int, what: str) -> list[Trai
     crashed = [m for m in replies if m.has_error()]
     if crashed:
         reasons = "; ".join(str(m.error.reason)[:200] for m in crashed)
-        raise FedpsyError(f"{what}: {len(crashed)} site(s) failed: {reasons}",
-                          code=ErrorCode.TRAINING_FAILED)  # fmt: skip
+        raise FedpsyError(
+            f"{what}: {len(crashed)} site(s) failed: {reasons}", code=ErrorCode.TRAINING_FAILED
+        )
     refusals = [r for r in (refusal_of(m.content) for m in replies) if r is not None]
     if refusals:
         raise SitesFailed({site: SiteFailure(code, detail) for site, code, detail in refusals})
     if len(replies) < expected:
-        raise FedpsyError(f"{what}: {len(replies)} of {expected} sites answered",
-                          code=ErrorCode.TRAINING_FAILED)  # fmt: skip
+        raise FedpsyError(
+            f"{what}: {len(replies)} of {expected} sites answered", code=ErrorCode.TRAINING_FAILED
+        )
     return [result_of(m.content) for m in replies]
 
 
@@ -100,30 +107,34 @@ class GridExchange:
         self.sent = 0
         self.received = 0
 
-    def _exchange(self, messages: Iterable[Message],
-                  what: str) -> tuple[list[Message], list[TrainResult]]:  # fmt: skip
+    def _exchange(
+        self, messages: Iterable[Message], what: str
+    ) -> tuple[list[Message], list[TrainResult]]:
         out = list(messages)
         self.sent += _size(out)
         replies = send_and_receive(self.grid, out, self.plan.round_timeout)
         self.received += _size(replies)
         return replies, check_replies(replies, len(out), what)
 
-    def _ask(self, phase: Phase, weights: list[float], round: int,
-             edges: list[float] | None = None) -> list[TrainResult]:  # fmt: skip
+    def _ask(
+        self, phase: Phase, weights: list[float], round: int, edges: list[float] | None = None
+    ) -> list[TrainResult]:
         step = self.plan.step(phase, weights, round, edges)
         nodes = list(self.grid.get_node_ids())
         messages = [
-            Message(RecordDict({"arrays": weights_record(weights), "config": step_config(step)}),
-                    dst_node_id=node, message_type=MessageType.EVALUATE)
+            Message(
+                RecordDict({"arrays": weights_record(weights), "config": step_config(step)}),
+                dst_node_id=node,
+                message_type=MessageType.EVALUATE,
+            )
             for node in nodes
-        ]  # fmt: skip
+        ]
         return self._exchange(messages, f"{phase} (round {round})")[1]
 
     def fit(self, round: int, weights: list[float]) -> tuple[list[float], float]:
         """One FedAvg/FedProx round: the averaged weights and the mean training loss."""
         config = step_config(self.plan.step("fit", weights, round))
-        messages = self.strategy.configure_train(round, weights_record(weights), config,
-                                                 self.grid)  # fmt: skip
+        messages = self.strategy.configure_train(round, weights_record(weights), config, self.grid)
         replies, results = self._exchange(messages, f"fit (round {round})")
         total = sum(r.n for r in results)
         arrays, _ = self.strategy.aggregate_train(round, replies)
@@ -137,8 +148,9 @@ class GridExchange:
     def validate(self, round: int, weights: list[float]) -> TrainSumResult:
         return total_of(self._ask("validate", weights, round))
 
-    def test(self, weights: list[float], edges: list[float],
-             per_site: bool) -> tuple[TrainSumResult, dict[str, TrainResult]]:  # fmt: skip
+    def test(
+        self, weights: list[float], edges: list[float], per_site: bool
+    ) -> tuple[TrainSumResult, dict[str, TrainResult]]:
         results = self._ask("test", weights, 0, edges)
         return total_of(results), ({r.site: r for r in results} if per_site else {})
 

@@ -5,10 +5,11 @@ process: the run config ``plan`` names the plan's JSON file (written by the coor
 the rounds run as the job's federation carried over the grid
 (:func:`coordinator.training.carried.carried_run`: signed tasks, secure sums), and the
 outcome — or the error that ended the run — is written next to the plan as
-``<plan>.outcome.json``. In simulation (in-process sites, ``fedpsy sandbox``)
-:func:`server_app_for` builds one per run that runs :class:`coordinator.training.rounds.Rounds`
-over the simulated grid and hands its :class:`~coordinator.training.outcome.Outcome` back
-in memory.
+``<plan>.outcome.json`` (:func:`~coordinator.training.outcome.outcome_path`). In
+simulation (the in-process sites of the tests and benchmarks,
+:mod:`coordinator.training.runtimes.simulation`) :func:`server_app_for` builds one per run
+that runs :class:`coordinator.training.rounds.Rounds` over the simulated grid and hands
+its :class:`~coordinator.training.outcome.Outcome` back in memory.
 Import after :func:`schemas.training.env.flower_environment`.
 """
 
@@ -21,7 +22,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from coordinator.training.carried import carried_run
-from coordinator.training.outcome import Outcome, error_record
+from coordinator.training.outcome import Outcome, error_record, outcome_path
 from coordinator.training.plan import TrainPlan
 from coordinator.training.rounds import Rounds
 from schemas.errors import FedpsyError
@@ -32,10 +33,6 @@ logger = logging.getLogger(__name__)
 PLAN_KEY = "plan"
 
 app = ServerApp()
-
-
-def outcome_path(plan_path: Path) -> Path:
-    return plan_path.with_name(plan_path.name + ".outcome.json")
 
 
 @app.main()
@@ -67,4 +64,4 @@ def server_app_for(plan: TrainPlan, sink: list[Outcome]) -> ServerApp:
     return server
 
 
-__all__ = ["app", "outcome_path", "server_app_for"]
+__all__ = ["app", "server_app_for"]

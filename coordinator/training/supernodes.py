@@ -25,7 +25,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from coordinator.training.deploy import CONNECTION, flwr_json
+from coordinator.training.superlink import CONNECTION, flwr_json
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import ssh_fingerprint
 
@@ -62,8 +62,9 @@ def read_public_key(path: Path) -> str:
     try:
         key = serialization.load_ssh_public_key(raw.strip())
     except (ValueError, UnsupportedAlgorithm):
-        raise FedpsyError(f"{path} is not a SuperNode public key; {wanted}",
-                          code=ErrorCode.BAD_INPUT) from None  # fmt: skip
+        raise FedpsyError(
+            f"{path} is not a SuperNode public key; {wanted}", code=ErrorCode.BAD_INPUT
+        ) from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in NIST_CURVES:
         raise FedpsyError(
             f"{path} is not an ECDSA key on a NIST curve, which Flower requires; {wanted}",
@@ -88,7 +89,7 @@ def _connection(home: Path) -> dict[str, Any]:
 
 
 def control(home: Path, *args: str) -> dict[str, Any]:
-    """:func:`~coordinator.training.deploy.flwr_json` for the SuperLink's Control API,
+    """:func:`~coordinator.training.superlink.flwr_json` for the SuperLink's Control API,
     saying what to do when the SuperLink does not answer."""
     answer = flwr_json(home, *args)
     if answer.get("success") is False:
@@ -121,8 +122,9 @@ def register_supernode(home: Path, public_key: Path) -> Registered:
     message = str(answer.get("error-message", ""))
     if ALREADY_REGISTERED in message:
         return Registered(ssh_fingerprint(line), None)
-    raise FedpsyError(f"the SuperLink did not register the key: {message[-300:]}",
-                      code=ErrorCode.SUPERLINK_ERROR)  # fmt: skip
+    raise FedpsyError(
+        f"the SuperLink did not register the key: {message[-300:]}", code=ErrorCode.SUPERLINK_ERROR
+    )
 
 
 def list_supernodes(home: Path) -> list[dict[str, Any]]:
@@ -131,10 +133,11 @@ def list_supernodes(home: Path) -> list[dict[str, Any]]:
     _connection(home)
     answer = control(home, "supernode", "list", CONNECTION)
     if not answer.get("success"):
-        raise FedpsyError(f"flwr supernode list failed: {answer.get('error-message', '')}",
-                          code=ErrorCode.SUPERLINK_ERROR)  # fmt: skip
+        raise FedpsyError(
+            f"flwr supernode list failed: {answer.get('error-message', '')}",
+            code=ErrorCode.SUPERLINK_ERROR,
+        )
     return [dict(node) for node in answer.get("nodes", [])]
 
 
-__all__ = ["Registered", "list_supernodes", "read_public_key",
-           "register_supernode"]  # fmt: skip
+__all__ = ["Registered", "list_supernodes", "read_public_key", "register_supernode"]

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine
 
-from coordinator.mailbox import STALE_S
+from coordinator.federation.mailbox import STALE_S
 from coordinator.store import registry
 from coordinator.store.registry import NodeRecord
 

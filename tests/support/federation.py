@@ -1,11 +1,12 @@
-"""An in-process :class:`~coordinator.federation.Federation` over frame sources.
+"""An in-process :class:`~coordinator.federation.base.Federation` over frame sources.
 
 Each step request and each result goes through JSON (``model_dump_json`` /
 ``model_validate_json``) as it would over the wire; nodes run their real handlers
 (``node.steps.registry.run_step``). ``min_rows`` / ``min_cell`` optionally stand in for a
 node's privacy gate: a result whose disclosure has fewer rows, or a non-zero cell below the
 minimum, is refused (``cohort_too_small`` / ``cell_too_small``). Failures are raised as the
-HTTP federation raises them (:class:`~coordinator.failures.SitesFailed`, naming each site).
+HTTP federation raises them (:class:`~coordinator.federation.failures.SitesFailed`, naming
+each site).
 Every exchange is recorded in :attr:`InProcessFederation.log` for tests to inspect.
 """
 
@@ -20,8 +21,8 @@ from typing import Literal, TypeVar
 import numpy as np
 import pandas as pd
 
-from coordinator.analyses import run_analysis
-from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.analyses.registry import run_analysis
+from coordinator.federation.failures import SiteFailure, SitesFailed
 from node.data.frame_memory import DataFrameSource
 from node.data.source import FrameSource
 from node.steps.registry import run_step

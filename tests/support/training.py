@@ -24,9 +24,18 @@ from schemas.cohort import Cohort
 from schemas.steps.train import TrainResult, TrainStep
 from tests.support.federation import InProcessFederation
 
-BREAST_FEATURES = ["mean_radius", "mean_texture", "mean_smoothness", "mean_compactness",
-                   "mean_concavity", "mean_symmetry", "worst_radius", "worst_texture",
-                   "worst_concave_points", "worst_area"]  # fmt: skip
+BREAST_FEATURES = [
+    "mean_radius",
+    "mean_texture",
+    "mean_smoothness",
+    "mean_compactness",
+    "mean_concavity",
+    "mean_symmetry",
+    "worst_radius",
+    "worst_texture",
+    "worst_concave_points",
+    "worst_area",
+]
 
 
 def breast_cancer() -> pd.DataFrame:
@@ -58,9 +67,13 @@ class SourceLink:
 class TrainingFederation(InProcessFederation):
     """In-process sites that can also train (``policies`` per site, default policy)."""
 
-    def __init__(self, sources: Mapping[str, DataFrameSource], *,
-                 policies: Mapping[str, Policy] | None = None,
-                 cohort: Cohort | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sources: Mapping[str, DataFrameSource],
+        *,
+        policies: Mapping[str, Policy] | None = None,
+        cohort: Cohort | None = None,
+    ) -> None:
         super().__init__(sources, cohort=cohort)
         self._frames = dict(sources)
         self._policies = dict(policies or {})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from coordinator.failures import SiteFailure, SitesFailed
+from coordinator.federation.failures import SiteFailure, SitesFailed
 from schemas.analyses.base import AnalysisBase
 from schemas.errors import ErrorCode, FedpsyError
 

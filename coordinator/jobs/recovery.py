@@ -16,7 +16,7 @@ import logging
 
 from sqlalchemy import Engine, select
 
-from coordinator.jobs import envelope
+from coordinator.jobs.runner import envelope
 from coordinator.store import jobs
 from coordinator.store import tables as t
 from schemas.errors import ErrorCode

@@ -20,7 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from coordinator.failures import SiteFailure, SitesFailed, collect
+from coordinator.federation.failures import SiteFailure, SitesFailed, collect
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.secagg import fixedpoint, keys, protocol, shamir
 from schemas.secagg.wire import (
@@ -63,7 +63,9 @@ def _model(model: type[M], data: Any, site: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise SiteFailure("internal", f"{site} sent a malformed {model.__name__}: {exc}") from None
+        raise SiteFailure(
+            ErrorCode.INTERNAL, f"{site} sent a malformed {model.__name__}: {exc}"
+        ) from None
 
 
 async def fetch_bundles(
@@ -77,7 +79,7 @@ async def fetch_bundles(
         expected = (pinned or {}).get(site)
         if expected and keys.bundle_fingerprint(bundle) != expected:
             raise SiteFailure(
-                "peer_key_mismatch",
+                ErrorCode.PEER_KEY_MISMATCH,
                 "the node's key bundle names another identity than the one pinned at add-node",
             )
         keys.verify_bundle(bundle, site)

@@ -12,11 +12,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from coordinator.analyses import run_analysis
-from coordinator.compat import check_compatible
-from coordinator.failures import SiteFailure, SitesFailed
-from coordinator.federation import Federation, privacy_of
-from coordinator.quorum import check_quorum_possible, go_on_without
+from coordinator.analyses.registry import run_analysis
+from coordinator.federation.base import Federation, privacy_of
+from coordinator.federation.failures import SiteFailure, SitesFailed
+from coordinator.jobs.compat import check_compatible
+from coordinator.jobs.quorum import check_quorum_possible, go_on_without
 from schemas.analyses import parse_request
 from schemas.cohort import selected_sites
 from schemas.errors import CATALOG, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ErrorCode, FedpsyError
@@ -59,7 +59,7 @@ def exit_status(result: Mapping[str, Any]) -> int:
         return EXIT_OK
     if result["status"] == "refused":
         return EXIT_REFUSED
-    code = (result.get("reason") or {}).get("code", "internal")
+    code = (result.get("reason") or {}).get("code", ErrorCode.INTERNAL)
     return CATALOG[code].exit_code if code in CATALOG else EXIT_ERROR
 
 
@@ -73,7 +73,7 @@ async def run_request(
     """Validate, check compatibility, run, and wrap. Never raises for expected failures.
 
     ``unavailable``: sites that failed before the job started (the quorum rule of
-    :mod:`coordinator.quorum` decides whether the job goes on without them).
+    :mod:`coordinator.jobs.quorum` decides whether the job goes on without them).
     """
     analysis = data.get("analysis") if isinstance(data, Mapping) else None
     try:

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import linalg, stats
 
-from coordinator.federation import Federation
+from coordinator.federation.base import Federation
 from schemas.analyses.coefficients import Coefficient
 from schemas.cohort import Cohort
 from schemas.errors import ErrorCode, FedpsyError

@@ -5,7 +5,7 @@ exponential backoff a bounded number of times; the whole job has a deadline. A s
 refuses, fails or does not answer in time is named with its reason code in a
 :class:`SitesFailed` error, which the job runner turns into the result envelope.
 
-Additive steps are summed with secure aggregation by default (:mod:`coordinator.secagg`;
+Additive steps are summed with secure aggregation by default (:mod:`coordinator.federation.secagg`;
 one session per federation, opened at the first sum): the coordinator receives only
 masked vectors and learns only the sum. ``secure=False`` asks in the clear (a site whose
 policy requires secure aggregation refuses). With ``tolerate_dropouts`` a site that drops
@@ -14,7 +14,7 @@ out of later steps; otherwise its failure fails the job as in the clear. ``on_re
 sees every payload a node sends back, for audits and tests.
 
 A pull node (``Endpoint.mode == "pull"``) is reached through the coordinator's
-:class:`~coordinator.mailbox.Mailbox` instead: the same signed request is queued for the
+:class:`~coordinator.federation.mailbox.Mailbox` instead: the same signed request is queued for the
 node to collect, and its answer awaited under the same timeout and deadline.
 """
 
@@ -32,9 +32,10 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
-from coordinator.failures import SiteFailure, SitesFailed, collect
-from coordinator.federation import PrivacyTally
-from coordinator.secagg import SecureSession, establish, fetch_bundles
+from coordinator.federation.base import PrivacyTally
+from coordinator.federation.failures import SiteFailure, SitesFailed, collect
+from coordinator.federation.secagg import SecureSession, establish, fetch_bundles
+from schemas.errors import ErrorCode
 from schemas.secagg.wire import NoisyResult, SecureTask
 from schemas.signing import sign_headers
 from schemas.steps.additive import add_results
@@ -51,11 +52,18 @@ Receiver = Callable[[str, str, dict[str, Any]], None]  # (site, kind, payload)
 
 class Carrier(Protocol):
     """How a pull node's signed requests reach it: the coordinator's
-    :class:`~coordinator.mailbox.Mailbox`, or a Flower grid in deployment
+    :class:`~coordinator.federation.mailbox.Mailbox`, or a Flower grid in deployment
     (:class:`~coordinator.training.grid_mailbox.GridMailbox`)."""
 
-    async def exchange(self, site: str, method: str, path: str, headers: Mapping[str, str],
-                       body: bytes, timeout: float) -> tuple[int, bytes]: ...  # fmt: skip
+    async def exchange(
+        self,
+        site: str,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeout: float,
+    ) -> tuple[int, bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -219,13 +227,15 @@ class HttpFederation:
                 return await call
         except TimeoutError:
             self._report(site, "timed out")
-            raise SiteFailure("site_timeout", "no answer before the job's deadline") from None
+            raise SiteFailure(
+                ErrorCode.SITE_TIMEOUT, "no answer before the job's deadline"
+            ) from None
         except httpx.UnsupportedProtocol as exc:  # plain http refused by a TLS transport
             self._report(site, "failed")
-            raise SiteFailure("tls_required", str(exc)) from None
+            raise SiteFailure(ErrorCode.TLS_REQUIRED, str(exc)) from None
         except httpx.HTTPError as exc:
             self._report(site, "failed")
-            raise SiteFailure("site_unreachable", f"{type(exc).__name__}: {exc}") from None
+            raise SiteFailure(ErrorCode.SITE_UNREACHABLE, f"{type(exc).__name__}: {exc}") from None
 
     def _remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -263,18 +273,20 @@ class HttpFederation:
                     await asyncio.sleep(self.backoff * 2**attempt)
         if isinstance(last, httpx.TimeoutException) and not isinstance(last, httpx.ConnectTimeout):
             raise SiteFailure(
-                "site_timeout",
+                ErrorCode.SITE_TIMEOUT,
                 f"no answer from {url} within {self.request_timeout:g} s ({type(last).__name__})",
             )
         raise SiteFailure(
-            "site_unreachable", f"cannot connect to {url}: {str(last) or type(last).__name__}"
+            ErrorCode.SITE_UNREACHABLE,
+            f"cannot connect to {url}: {str(last) or type(last).__name__}",
         )
 
     async def _exchange(self, method: str, site: str, path: str, body: bytes) -> httpx.Response:
         """Queue the signed request for a pull node and wait for its answer."""
         if self.mailbox is None:
             raise SiteFailure(
-                "site_unreachable", f"{site} is a pull node and this federation has no mailbox"
+                ErrorCode.SITE_UNREACHABLE,
+                f"{site} is a pull node and this federation has no mailbox",
             )
         headers = sign_headers(self.key, method, path, body)
         if body:
@@ -289,7 +301,7 @@ def _problem(response: httpx.Response) -> SiteFailure:
         problem: dict[str, Any] = response.json()
     except ValueError:
         problem = {}
-    code = str(problem.get("code", "internal"))
+    code = str(problem.get("code", ErrorCode.INTERNAL))
     detail = str(problem.get("detail", f"HTTP {response.status_code}"))
     return SiteFailure(code, detail)
 
@@ -300,7 +312,9 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         return dict(response.json())
     except ValueError:
-        raise SiteFailure("internal", "the node answered something that is not JSON") from None
+        raise SiteFailure(
+            ErrorCode.INTERNAL, "the node answered something that is not JSON"
+        ) from None
 
 
 def _outcome(response: httpx.Response) -> TaskOutcome:

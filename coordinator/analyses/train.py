@@ -2,7 +2,7 @@
 
 The plan takes one secure-summed round of column moments (standardization from federated
 moments); the rounds run in the federation's training runtime
-(:func:`coordinator.training.runtime.runtime_for`: over HTTP the federation's secure
+(:func:`coordinator.training.runtimes.choice.runtime_for`: over HTTP the federation's secure
 sums, for in-process sites Flower's simulation, or a Flower deployment), off the event
 loop; the result reports pooled and per-site test metrics, the history,
 the logistic coefficients on the original scale of the design and the local-only
@@ -18,13 +18,13 @@ import uuid
 
 import numpy as np
 
-from coordinator.analyses.regression import INTERCEPT
-from coordinator.federation import Federation, PrivacyTally
+from coordinator.federation.base import Federation, PrivacyTally
+from coordinator.stats.regression import INTERCEPT
 from coordinator.training.federated import FederationRuntime
 from coordinator.training.links import links_for
 from coordinator.training.outcome import Outcome
 from coordinator.training.plan import TrainPlan, make_plan
-from coordinator.training.runtime import runtime_for
+from coordinator.training.runtimes.choice import runtime_for
 from schemas.analyses.coefficients import Coefficient
 from schemas.analyses.train import (
     Metrics,
@@ -47,8 +47,9 @@ def _site_metrics(r: TrainResult) -> SiteMetrics:
     return SiteMetrics(n=r.n, auc=r.auc, accuracy=r.correct / r.n, brier=r.brier_sum / r.n)
 
 
-def pooled_metrics(total: TrainSumResult | None, per_site: dict[str, TrainResult],
-                   edges: list[float]) -> Metrics:  # fmt: skip
+def pooled_metrics(
+    total: TrainSumResult | None, per_site: dict[str, TrainResult], edges: list[float]
+) -> Metrics:
     """Pooled test metrics from the sites' summed test phase (and each site's own)."""
     bins = max(len(edges) - 1, 0)
     if total is None:
@@ -56,11 +57,15 @@ def pooled_metrics(total: TrainSumResult | None, per_site: dict[str, TrainResult
     n = total.n
     auc, bound = binned_auc(total.hist_pos, total.hist_neg)
     return Metrics(
-        n=n, auc=auc, auc_error_bound=bound, auc_bins=bins,
-        accuracy=total.correct / n if n else None, brier=total.brier_sum / n if n else None,
+        n=n,
+        auc=auc,
+        auc_error_bound=bound,
+        auc_bins=bins,
+        accuracy=total.correct / n if n else None,
+        brier=total.brier_sum / n if n else None,
         log_loss=total.loss_sum / n if n else None,
         per_site={s: _site_metrics(r) for s, r in sorted(per_site.items())},
-    )  # fmt: skip
+    )
 
 
 def coefficients(plan: TrainPlan, weights: list[float]) -> list[Coefficient]:
@@ -73,26 +78,42 @@ def coefficients(plan: TrainPlan, weights: list[float]) -> list[Coefficient]:
         j = plan.columns.index(INTERCEPT)
         others = np.arange(len(w)) != j
         beta[j] = w[j] - float((w[others] * center[others] / scale[others]).sum())
-    return [Coefficient(term=c, estimate=float(b), std_error=None, statistic=None, p_value=None)
-            for c, b in zip(plan.columns, beta, strict=True)]  # fmt: skip
+    return [
+        Coefficient(term=c, estimate=float(b), std_error=None, statistic=None, p_value=None)
+        for c, b in zip(plan.columns, beta, strict=True)
+    ]
 
 
 def result_of(request: TrainRequest, plan: TrainPlan, outcome: Outcome) -> TrainingResult:
-    history = [RoundRow(round=h.round, train_loss=h.train_loss, val_loss=h.val_loss,
-                        seconds=h.seconds) for h in outcome.history]  # fmt: skip
-    model = TrainedModel(spec=plan.spec, formula=plan.formula, columns=plan.columns,
-                         categories=plan.categories, center=plan.center, scale=plan.scale,
-                         weights=outcome.weights)  # fmt: skip
+    history = [
+        RoundRow(round=h.round, train_loss=h.train_loss, val_loss=h.val_loss, seconds=h.seconds)
+        for h in outcome.history
+    ]
+    model = TrainedModel(
+        spec=plan.spec,
+        formula=plan.formula,
+        columns=plan.columns,
+        categories=plan.categories,
+        center=plan.center,
+        scale=plan.scale,
+        weights=outcome.weights,
+    )
     return TrainingResult(
-        formula=request.formula, model_kind=request.model, strategy=request.strategy,
-        metrics=pooled_metrics(outcome.pooled, outcome.test, outcome.edges), history=history,
-        best_round=outcome.best_round, stopped_early=outcome.stopped_early,
-        coefficients=coefficients(plan, outcome.weights) if request.model == "logistic"
-        else [],
-        model_id=plan.run_id, app_hash=plan.app_hash, n=plan.n, missing=plan.missing,
+        formula=request.formula,
+        model_kind=request.model,
+        strategy=request.strategy,
+        metrics=pooled_metrics(outcome.pooled, outcome.test, outcome.edges),
+        history=history,
+        best_round=outcome.best_round,
+        stopped_early=outcome.stopped_early,
+        coefficients=coefficients(plan, outcome.weights) if request.model == "logistic" else [],
+        model_id=plan.run_id,
+        app_hash=plan.app_hash,
+        n=plan.n,
+        missing=plan.missing,
         local_only={s: _site_metrics(r) for s, r in sorted(outcome.local.items())},
         model=model,
-    )  # fmt: skip
+    )
 
 
 async def train(request: TrainRequest, federation: Federation) -> TrainingResult:

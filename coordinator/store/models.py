@@ -20,27 +20,43 @@ from coordinator.store import tables as t
 from schemas.errors import ErrorCode, FedpsyError
 
 
-def register(engine: Engine, job_id: str | None, request: Mapping[str, Any],
-             envelope: Mapping[str, Any]) -> str | None:  # fmt: skip
+def register(
+    engine: Engine, job_id: str | None, request: Mapping[str, Any], envelope: Mapping[str, Any]
+) -> str | None:
     """Store the model of a successful ``train`` envelope; returns its id (else None)."""
     if envelope.get("status") != "ok" or envelope.get("analysis") != "train":
         return None
     result = envelope.get("result") or {}
     model_id = str(result["model_id"])
     with engine.begin() as conn:
-        conn.execute(insert(t.model).values(
-            model_id=model_id, job_id=job_id, kind=str(result["model_kind"]),
-            request=json.dumps(dict(request)), sites=json.dumps(envelope.get("sites") or {}),
-            app_hash=str(result["app_hash"]), metrics=json.dumps(result["metrics"]),
-            model=json.dumps(result["model"]), created_at=time.time()))  # fmt: skip
+        conn.execute(
+            insert(t.model).values(
+                model_id=model_id,
+                job_id=job_id,
+                kind=str(result["model_kind"]),
+                request=json.dumps(dict(request)),
+                sites=json.dumps(envelope.get("sites") or {}),
+                app_hash=str(result["app_hash"]),
+                metrics=json.dumps(result["metrics"]),
+                model=json.dumps(result["model"]),
+                created_at=time.time(),
+            )
+        )
     return model_id
 
 
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {"model_id": row["model_id"], "job_id": row["job_id"], "kind": row["kind"],
-            "request": json.loads(row["request"]), "sites": json.loads(row["sites"]),
-            "app_hash": row["app_hash"], "metrics": json.loads(row["metrics"]),
-            "model": json.loads(row["model"]), "created_at": row["created_at"]}  # fmt: skip
+    return {
+        "model_id": row["model_id"],
+        "job_id": row["job_id"],
+        "kind": row["kind"],
+        "request": json.loads(row["request"]),
+        "sites": json.loads(row["sites"]),
+        "app_hash": row["app_hash"],
+        "metrics": json.loads(row["metrics"]),
+        "model": json.loads(row["model"]),
+        "created_at": row["created_at"],
+    }
 
 
 def get_model(engine: Engine, model_id: str) -> dict[str, Any]:
@@ -55,8 +71,11 @@ def get_model(engine: Engine, model_id: str) -> dict[str, Any]:
 def list_models(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
     """The newest models, without their weights."""
     with engine.connect() as conn:
-        rows = conn.execute(select(t.model).order_by(t.model.c.created_at.desc()).limit(limit)
-                            ).mappings().all()  # fmt: skip
+        rows = (
+            conn.execute(select(t.model).order_by(t.model.c.created_at.desc()).limit(limit))
+            .mappings()
+            .all()
+        )
     return [{k: v for k, v in _public(dict(r)).items() if k != "model"} for r in rows]
 
 
@@ -70,8 +89,9 @@ def with_model(engine: Engine, request: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(model_id, str):
         return out
     with engine.connect() as conn:
-        stored = conn.execute(select(t.model.c.model).where(t.model.c.model_id == model_id)
-                              ).scalar()  # fmt: skip
+        stored = conn.execute(
+            select(t.model.c.model).where(t.model.c.model_id == model_id)
+        ).scalar()
     if stored is not None:
         out["model"] = json.loads(str(stored))
     return out

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from coordinator.failures import SiteFailure
+from coordinator.federation.failures import SiteFailure
 from coordinator.store import registry
 from coordinator.store import tables as t
 from schemas.errors import AuthError, ErrorCode, FedpsyError
@@ -92,7 +92,8 @@ class Mailbox:
             else ("collected but did not answer")
         )
         raise SiteFailure(
-            "site_timeout", f"the pull node {state} {method.upper()} {path} within {timeout:g} s"
+            ErrorCode.SITE_TIMEOUT,
+            f"the pull node {state} {method.upper()} {path} within {timeout:g} s",
         )
 
     def _row(self, message_id: str) -> dict[str, Any] | None:
@@ -104,7 +105,7 @@ class Mailbox:
             )
         return None if row is None else dict(row)
 
-    # -- the node's side (through coordinator.pull_api) ---------------------------------------
+    # -- the node's side (through coordinator.http.pull_api) ---------------------------------------
     def authenticate(
         self, site: str, headers: Mapping[str, str], method: str, path: str, body: bytes
     ) -> registry.NodeRecord:

@@ -19,12 +19,11 @@ from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
 from coordinator.catalog import catalog, site_counts
-from coordinator.mailbox import Mailbox
-from coordinator.pull_api import pull_router
+from coordinator.federation.mailbox import Mailbox
+from coordinator.http.pull_api import pull_router
 from coordinator.service import Coordinator
-from coordinator.store import jobs, registry
-from coordinator.training import registry as models
-from coordinator.web import mount_dashboard
+from coordinator.store import jobs, models, registry
+from coordinator.web.app import mount_dashboard
 from coordinator.web.session import request_token
 from schemas import __version__
 from schemas.errors import ErrorCode, FedpsyError

@@ -1,6 +1,6 @@
 """A Python client for researchers: requests in, pandas DataFrames out.
 
->>> from coordinator.client import Consortium
+>>> from coordinator.http.client import Consortium
 >>> c = Consortium("http://coordinator:8700", token="fpy_…")
 >>> c.summary(["panss_total", "age"])            # DataFrame: one row per variable
 >>> c.glm("trs ~ age + sex", family="binomial")  # DataFrame of coefficients

@@ -60,7 +60,7 @@ async def collect(calls: Mapping[str, Awaitable[T]]) -> tuple[dict[str, T], dict
         if isinstance(outcome, SiteFailure):
             failed[site] = outcome
         elif isinstance(outcome, BaseException):
-            failed[site] = SiteFailure("internal", repr(outcome))
+            failed[site] = SiteFailure(ErrorCode.INTERNAL, repr(outcome))
         else:
             done[site] = outcome
     return done, failed

@@ -1,4 +1,4 @@
-"""The routes pull nodes use on the coordinator (see :mod:`coordinator.mailbox`).
+"""The routes pull nodes use on the coordinator (see :mod:`coordinator.federation.mailbox`).
 
 ``GET|POST /v1/pull/{site}/next?wait=SECONDS`` collects the next queued request (200 with
 ``{message_id, method, path, headers, body}``, or 204 when none came within ``wait``); a
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from coordinator.mailbox import Mailbox
+from coordinator.federation.mailbox import Mailbox
 from coordinator.store import registry
 from schemas.errors import ErrorCode, FedpsyError
 

@@ -1,0 +1,1 @@
+"""Reaching the sites: the abstract and the HTTP federation, secure aggregation, failures."""

@@ -1,0 +1,1 @@
+"""Jobs: running one analysis request with its checks and quorum, and recovery after a restart."""

@@ -1,0 +1,1 @@
+"""Statistics that the analyses and training share."""
