@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from coordinator.analyses.registry import ANALYSES
+from node.privacy.policy import KNOWN_ANALYSES
+from schemas.analyses import ANALYSIS_NAMES
 from schemas.errors import CATALOG, ErrorCode
 from schemas.training.bundle import CLIENT_APP, SERVER_APP, app_hash
 
@@ -200,3 +203,10 @@ def test_the_training_app_hash_and_its_entry_points_did_not_move() -> None:
     for entry in (SERVER_APP, CLIENT_APP):
         module, _, attribute = entry.partition(":")
         assert getattr(importlib.import_module(module), attribute) is not None, entry
+
+
+def test_every_analysis_of_the_schema_has_an_algorithm_and_is_allowed_by_default() -> None:
+    """The analyses are listed once (``schemas.analyses.ANALYSIS_MODELS``): the coordinator's
+    algorithms cover exactly those, and a node's default policy allows each."""
+    assert set(ANALYSES) == set(ANALYSIS_NAMES)
+    assert set(ANALYSIS_NAMES) <= set(KNOWN_ANALYSES) == {*ANALYSIS_NAMES, "catalog"}
