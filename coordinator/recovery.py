@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from coordinator.jobs import envelope
 from coordinator.store import jobs
 from coordinator.store import tables as t
+from schemas.envelope import FailureReason
 
 log = logging.getLogger(__name__)
 UNFINISHED = ("queued", "running")
@@ -41,7 +42,7 @@ def fail_interrupted_jobs(engine: Engine) -> list[str]:
             "of it was kept. Submit the request again."
         )
         result = envelope(
-            "error", analysis, job_id, reason={"code": "job_interrupted", "detail": detail}
+            "error", analysis, job_id, reason=FailureReason(code="job_interrupted", detail=detail)
         )
         jobs.finish_job(engine, job_id, result)
         log.warning("job interrupted by a restart", extra={"job_id": job_id, "was": status})

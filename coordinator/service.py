@@ -23,6 +23,7 @@ from coordinator.store import jobs, registry
 from coordinator.store.tables import metadata
 from coordinator.training import registry as models
 from coordinator.transport import NodeTransport, node_transport
+from schemas.envelope import Envelope, FailureReason
 from schemas.errors import FedpsyError
 from schemas.keys import (
     fingerprint,
@@ -179,7 +180,7 @@ class Coordinator:
 
     async def run(
         self, request: dict[str, Any], user: str | None = None, job_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Envelope:
         """Run one request over the registered nodes; returns the result envelope."""
         job_id = job_id or uuid.uuid4().hex
         if jobs.get_job(self.engine, job_id) is None:
@@ -200,11 +201,9 @@ class Coordinator:
                     "error",
                     request.get("analysis"),
                     job_id,
-                    reason={
-                        "code": exc.code,
-                        "detail": exc.detail,
-                        **({"sites": exc.extra["sites"]} if "sites" in exc.extra else {}),
-                    },
+                    reason=FailureReason(
+                        code=exc.code, detail=exc.detail, sites=exc.extra.get("sites")
+                    ),
                 )
                 jobs.finish_job(self.engine, job_id, result)
                 return result

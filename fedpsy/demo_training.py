@@ -23,6 +23,7 @@ from coordinator.service import Coordinator
 from fedpsy.show import show_result
 from node.site import NodeSite
 from node.training.approvals import approve_app
+from schemas.envelope import Envelope
 from schemas.training.bundle import app_hash
 
 SPECTRUM: dict[str, Any] = {"all": [
@@ -63,12 +64,12 @@ def metrics_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def show_training(out: Console, envelope: dict[str, Any]) -> str | None:
+def show_training(out: Console, envelope: Envelope) -> str | None:
     """Print a train envelope; returns the model id when it trained."""
-    if envelope["status"] != "ok":
+    if envelope.status != "ok":
         show_result(out, envelope)
         return None
-    result = envelope["result"]
+    result = envelope.result
     out.print(metrics_table(result))
     if result["metrics"]["auc"] is None:
         out.print(
@@ -82,14 +83,14 @@ def show_training(out: Console, envelope: dict[str, Any]) -> str | None:
     out.print(f"{len(result['history'])} rounds ({stopped}); best round "
               f"{result['best_round']}; model {result['model_id']} in the coordinator's "
               "registry")  # fmt: skip
-    if len(envelope["sites"]) >= 2:
+    if len(envelope.sites) >= 2:
         out.print(
             "[dim]every model update left its site masked (secure aggregation): the "
             "coordinator only saw sums; per-site AUCs were asked per site[/]"
         )
     else:
         out.print("[dim]one site took part: a sum over one site is its own update[/]")
-    for site, code in envelope.get("dropped_sites", {}).items():
+    for site, code in (envelope.dropped_sites or {}).items():
         out.print(f"[dim]left out: {site} ({code})[/]")
     return str(result["model_id"])
 
@@ -108,10 +109,10 @@ def training_step(out: Console, coord: Coordinator, nodes: dict[str, NodeSite]) 
     out.print(f"\n[bold]Each site keeps every person's predicted risk as `{RISK}`[/]")
     scored = asyncio.run(coord.run({"analysis": "predict", "model_id": model_id,
                                     "new_variable": RISK, "cohort": SPECTRUM}))  # fmt: skip
-    if scored["status"] != "ok":
+    if scored.status != "ok":
         show_result(out, scored)
         return
-    out.print(f"{scored['result']['n']:,} persons scored; the scores never left their sites")
+    out.print(f"{scored.result['n']:,} persons scored; the scores never left their sites")
     request = {"analysis": "ttest", "variable": RISK, "group": "trs", "cohort": SPECTRUM,
                "on_refusal": "drop_site"}  # fmt: skip
     out.print(f"[dim]{escape(json.dumps(request))}[/]")
