@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from coordinator.failures import SiteFailure
 from coordinator.http_federation import Endpoint, HttpFederation
@@ -20,9 +20,10 @@ from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, w
 from coordinator.mailbox import STALE_S, Mailbox
 from coordinator.settings import coordinator_settings
 from coordinator.store import jobs, registry
-from coordinator.store.tables import metadata
+from coordinator.store.schema import upgrade
 from coordinator.training import registry as models
 from coordinator.transport import NodeTransport, node_transport
+from schemas.engine import open_engine
 from schemas.envelope import Envelope, FailureReason
 from schemas.errors import FedpsyError
 from schemas.keys import (
@@ -38,9 +39,13 @@ from schemas.wire import NodeInfo
 
 
 def open_state(url: str) -> Engine:
-    engine = create_engine(url)
-    metadata.create_all(engine)
-    registry.add_mode_column(engine)
+    """The coordinator's store at ``url``, its schema brought to the newest revision."""
+    engine = open_engine(url)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
