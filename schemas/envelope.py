@@ -16,6 +16,7 @@ every other key is always there. :meth:`Envelope.to_dict` gives that object, and
 
 from __future__ import annotations
 
+from collections.abc import ItemsView, KeysView, ValuesView
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -83,8 +84,8 @@ class Envelope(BaseModel):
     ``None`` when there was none); ``result`` is the analysis result's JSON.
 
     Besides its fields, an envelope reads like its JSON object by key
-    (``envelope["result"]["n"]``, ``envelope.get("reason")``), for scripts written against
-    the JSON.
+    (``envelope["result"]["n"]``, ``envelope.get("reason")``, ``dict(envelope)``), for
+    scripts written against the JSON.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -111,3 +112,14 @@ class Envelope(BaseModel):
 
     def __contains__(self, key: object) -> bool:
         return key in self.to_dict()
+
+    def keys(self) -> KeysView[str]:
+        """The JSON object's keys: with them ``dict(envelope)``, ``{**envelope}`` and
+        ``d.update(envelope)`` give the JSON object, not the model's fields."""
+        return self.to_dict().keys()
+
+    def values(self) -> ValuesView[Any]:
+        return self.to_dict().values()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self.to_dict().items()

@@ -79,6 +79,10 @@ def assert_contract(envelope: Envelope, expected: Mapping[str, Any]) -> None:
     assert envelope["status"] == expected["status"] and envelope.get("reason") == expected["reason"]
     assert ("dropped_sites" in envelope) == ("dropped_sites" in expected)
     assert envelope.get("dropped_sites", {}) == expected.get("dropped_sites", {})
+    assert json.dumps(dict(envelope)) == json.dumps({**envelope}) == text
+    merged: dict[str, Any] = {}
+    merged.update(envelope)
+    assert json.dumps(merged) == text and list(envelope.items()) == list(merged.items())
 
 
 # -- the envelopes the job runner makes, over an in-process federation ---------------------
