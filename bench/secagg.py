@@ -90,7 +90,7 @@ async def _timed(c: LocalConsortium, request: dict[str, Any], secure: bool) -> f
         start = time.perf_counter()
         result = await run_request(request, hashes, federation_for, "bench")
         elapsed = time.perf_counter() - start
-    if result["status"] != "ok" or result["privacy"]["secure_aggregation"] is not secure:
+    if result.status != "ok" or result.privacy.secure_aggregation is not secure:
         raise RuntimeError(f"benchmark run failed: {result}")
     return elapsed
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from coordinator.federation.failures import SiteFailure
 from coordinator.federation.http import Endpoint, HttpFederation
@@ -21,7 +21,9 @@ from coordinator.jobs.runner import envelope, run_request
 from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, write_config
 from coordinator.settings import coordinator_settings
 from coordinator.store import jobs, models, registry
-from coordinator.store.tables import metadata
+from coordinator.store.schema import upgrade
+from schemas.engine import open_engine
+from schemas.envelope import Envelope, FailureReason
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import (
     fingerprint,
@@ -36,9 +38,13 @@ from schemas.wire import NodeInfo
 
 
 def open_state(url: str) -> Engine:
-    engine = create_engine(url)
-    metadata.create_all(engine)
-    registry.add_mode_column(engine)
+    """The coordinator's store at ``url``, its schema brought to the newest revision."""
+    engine = open_engine(url)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
@@ -179,7 +185,7 @@ class Coordinator:
 
     async def run(
         self, request: dict[str, Any], user: str | None = None, job_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Envelope:
         """Run one request over the registered nodes; returns the result envelope."""
         job_id = job_id or uuid.uuid4().hex
         if jobs.get_job(self.engine, job_id) is None:
@@ -200,11 +206,9 @@ class Coordinator:
                     "error",
                     request.get("analysis"),
                     job_id,
-                    reason={
-                        "code": exc.code,
-                        "detail": exc.detail,
-                        **({"sites": exc.extra["sites"]} if "sites" in exc.extra else {}),
-                    },
+                    reason=FailureReason(
+                        code=exc.code, detail=exc.detail, sites=exc.extra.get("sites")
+                    ),
                 )
                 jobs.finish_job(self.engine, job_id, result)
                 return result

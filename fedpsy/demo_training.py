@@ -23,6 +23,7 @@ from coordinator.service import Coordinator
 from fedpsy.show import show_result
 from node.privacy.approvals import approve_app
 from node.site import NodeSite
+from schemas.envelope import Envelope
 from schemas.training.bundle import app_hash
 
 SPECTRUM: dict[str, Any] = {
@@ -82,12 +83,12 @@ def metrics_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def show_training(out: Console, envelope: dict[str, Any]) -> str | None:
+def show_training(out: Console, envelope: Envelope) -> str | None:
     """Print a train envelope; returns the model id when it trained."""
-    if envelope["status"] != "ok":
+    if envelope.status != "ok":
         show_result(out, envelope)
         return None
-    result = envelope["result"]
+    result = envelope.result
     out.print(metrics_table(result))
     if result["metrics"]["auc"] is None:
         out.print(
@@ -102,14 +103,14 @@ def show_training(out: Console, envelope: dict[str, Any]) -> str | None:
         f"{result['best_round']}; model {result['model_id']} in the coordinator's "
         "registry"
     )
-    if len(envelope["sites"]) >= 2:
+    if len(envelope.sites) >= 2:
         out.print(
             "[dim]every model update left its site masked (secure aggregation): the "
             "coordinator only saw sums; per-site AUCs were asked per site[/]"
         )
     else:
         out.print("[dim]one site took part: a sum over one site is its own update[/]")
-    for site, code in envelope.get("dropped_sites", {}).items():
+    for site, code in (envelope.dropped_sites or {}).items():
         out.print(f"[dim]left out: {site} ({code})[/]")
     return str(result["model_id"])
 
@@ -131,10 +132,10 @@ def training_step(out: Console, coord: Coordinator, nodes: dict[str, NodeSite]) 
             {"analysis": "predict", "model_id": model_id, "new_variable": RISK, "cohort": SPECTRUM}
         )
     )
-    if scored["status"] != "ok":
+    if scored.status != "ok":
         show_result(out, scored)
         return
-    out.print(f"{scored['result']['n']:,} persons scored; the scores never left their sites")
+    out.print(f"{scored.result['n']:,} persons scored; the scores never left their sites")
     request = {
         "analysis": "ttest",
         "variable": RISK,

@@ -22,6 +22,7 @@ from node.http.api import create_app
 from node.privacy.approvals import approve_app
 from node.service import NodeService
 from node.site import NodeSite
+from schemas.envelope import Envelope
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.training.bundle import app_hash
 
@@ -38,9 +39,7 @@ def read_request(path: Path) -> dict[str, Any]:
     return data
 
 
-def run_remote(
-    url: str, token: str | None, request: dict[str, Any], poll: float = 0.5
-) -> dict[str, Any]:
+def run_remote(url: str, token: str | None, request: dict[str, Any], poll: float = 0.5) -> Envelope:
     """Submit to a running coordinator and wait for the job to finish."""
     if not token:
         raise FedpsyError(
@@ -60,7 +59,7 @@ def run_remote(
             while True:
                 job = client.get(f"/v1/analyses/{job_id}").json()
                 if job["status"] in DONE and job["result"] is not None:
-                    return dict(job["result"])
+                    return Envelope.model_validate(job["result"])
                 time.sleep(poll)
         except httpx.HTTPError as exc:
             raise FedpsyError(
@@ -83,7 +82,7 @@ def run(
     else:
         with Coordinator.open(Path(coordinator)) as coord:
             result = asyncio.run(coord.run(data))
-    typer.echo(json.dumps(result))
+    typer.echo(json.dumps(result.to_dict()))
     raise typer.Exit(exit_status(result))
 
 
@@ -119,6 +118,6 @@ def sandbox(
             coord.add_node(name, server.url)
         for request in data:
             result = asyncio.run(coord.run(request))
-            typer.echo(json.dumps(result))
+            typer.echo(json.dumps(result.to_dict()))
             worst = max(worst, exit_status(result))
     raise typer.Exit(worst)

@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from schemas.envelope import Envelope
+
 
 def _num(value: Any, digits: int = 3) -> str:
     if value is None:
@@ -99,20 +101,18 @@ SHOW: dict[str, Callable[[dict[str, Any]], tuple[Table, str]]] = {
 }
 
 
-def show_result(out: Console, envelope: dict[str, Any]) -> None:
+def show_result(out: Console, envelope: Envelope) -> None:
     """Print an envelope: refusals and errors with their reason, results as a table."""
-    status = envelope["status"]
+    status = envelope.status
     if status != "ok":
-        reason = envelope.get("reason") or {}
-        out.print(
-            f"[bold yellow]{status}[/] ({escape(str(reason.get('code')))}): "
-            f"{escape(str(reason.get('detail')))}"
-        )
+        reason = envelope.reason
+        code, detail = (None, None) if reason is None else (reason.code, reason.detail)
+        out.print(f"[bold yellow]{status}[/] ({escape(str(code))}): {escape(str(detail))}")
         return
-    result = envelope["result"]
-    sites = ", ".join(f"{s} n={v['n']}" for s, v in envelope["sites"].items())
-    shower = SHOW.get(str(envelope["analysis"]))
-    if envelope["analysis"] == "count":
+    result = envelope.result
+    sites = ", ".join(f"{s} n={v.n}" for s, v in envelope.sites.items())
+    shower = SHOW.get(str(envelope.analysis))
+    if envelope.analysis == "count":
         out.print(f"n = {result['n']:,}")
     elif shower is None:
         out.print(result)
@@ -122,5 +122,5 @@ def show_result(out: Console, envelope: dict[str, Any]) -> None:
         if note:
             out.print(note)
     out.print(f"[dim]sites: {sites}[/]")
-    for site, code in envelope.get("dropped_sites", {}).items():
+    for site, code in (envelope.dropped_sites or {}).items():
         out.print(f"[dim]left out: {site} ({code})[/]")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from schemas.envelope import Privacy
 from schemas.secagg.wire import DpRelease
 from schemas.steps.base import StepBase, StepResult
 
@@ -82,10 +83,10 @@ class PrivacyTally:
         return out
 
 
-def privacy_of(federation: Federation) -> dict[str, Any]:
+def privacy_of(federation: Federation) -> Privacy:
     """The envelope's ``privacy`` for a federation that reports it, else nothing protected
     beyond the gate."""
     report = getattr(federation, "privacy", None)
     if callable(report):
-        return dict(report())
-    return {"secure_aggregation": False, "dp": None}
+        return Privacy.model_validate(report())
+    return Privacy()

@@ -69,7 +69,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         jobs.create_job(coordinator.engine, job_id, user, request)
         if wait:
             result = await coordinator.run(request, user, job_id)
-            return JSONResponse(result, status_code=200)
+            return JSONResponse(result.to_dict(), status_code=200)
         task = asyncio.create_task(coordinator.run(request, user, job_id))
         running.add(task)
         task.add_done_callback(running.discard)
@@ -77,14 +77,14 @@ def create_app(coordinator: Coordinator) -> FastAPI:
 
     @app.get("/v1/analyses")
     def job_list(user: User) -> list[dict[str, Any]]:
-        return jobs.list_jobs(coordinator.engine)
+        return [jobs.job_json(j) for j in jobs.list_jobs(coordinator.engine)]
 
     @app.get("/v1/analyses/{job_id}")
     def job(user: User, job_id: str) -> dict[str, Any]:
         found = jobs.get_job(coordinator.engine, job_id)
         if found is None:
             raise FedpsyError(f"no job {job_id!r}", code=ErrorCode.NOT_FOUND)
-        return found
+        return jobs.job_json(found)
 
     @app.get("/v1/models/{model_id}")
     def model(user: User, model_id: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from coordinator.jobs.runner import envelope
 from coordinator.store import jobs
 from coordinator.store import tables as t
+from schemas.envelope import FailureReason
 from schemas.errors import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def fail_interrupted_jobs(engine: Engine) -> list[str]:
             "error",
             analysis,
             job_id,
-            reason={"code": ErrorCode.JOB_INTERRUPTED.value, "detail": detail},
+            reason=FailureReason(code=ErrorCode.JOB_INTERRUPTED, detail=detail),
         )
         jobs.finish_job(engine, job_id, result)
         log.warning("job interrupted by a restart", extra={"job_id": job_id, "was": status})

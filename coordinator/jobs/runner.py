@@ -1,9 +1,10 @@
 """Running one analysis request as a job and wrapping its answer in the result envelope.
 
-Envelope: ``{"status": "ok"|"refused"|"error", "analysis", "result", "sites": {SITE: {"n"}},
-"reason": {"code", "detail", "sites"?}, "request_id", "privacy"}``; with
-``"on_refusal": "drop_site"`` a refused site is left out, the analysis re-run on the others
-and ``"dropped_sites": {SITE: CODE}`` says who was left out.
+Envelope (:class:`schemas.envelope.Envelope`): ``{"status": "ok"|"refused"|"error",
+"analysis", "result", "sites": {SITE: {"n"}}, "reason": {"code", "detail", "sites"?},
+"request_id", "privacy"}``; with ``"on_refusal": "drop_site"`` a refused site is left out,
+the analysis re-run on the others and ``"dropped_sites": {SITE: CODE}`` says who was left
+out.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import JsonValue
+
 from coordinator.analyses.registry import run_analysis
 from coordinator.federation.base import Federation, privacy_of
 from coordinator.federation.failures import SiteFailure, SitesFailed
@@ -19,48 +22,60 @@ from coordinator.jobs.compat import check_compatible
 from coordinator.jobs.quorum import check_quorum_possible, go_on_without
 from schemas.analyses import parse_request
 from schemas.cohort import selected_sites
-from schemas.errors import CATALOG, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, ErrorCode, FedpsyError
+from schemas.envelope import Envelope, FailureReason, Privacy, SiteRows, Status
+from schemas.errors import (
+    CATALOG,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REFUSED,
+    ErrorCode,
+    FedpsyError,
+    known_code,
+)
 
 log = logging.getLogger(__name__)
 FederationFor = Callable[[list[str]], Federation]
 
 
 def envelope(
-    status: str,
-    analysis: object,
+    status: Status,
+    analysis: JsonValue,
     request_id: str,
     *,
     result: dict[str, Any] | None = None,
-    sites: dict[str, dict[str, int]] | None = None,
-    reason: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "status": status,
-        "analysis": analysis,
-        "result": result or {},
-        "sites": sites or {},
-        "reason": reason,
-        "request_id": request_id,
-        "privacy": {"secure_aggregation": False, "dp": None},
-    }
+    sites: dict[str, SiteRows] | None = None,
+    reason: FailureReason | None = None,
+    privacy: Privacy | None = None,
+    dropped_sites: dict[str, str] | None = None,
+) -> Envelope:
+    return Envelope(
+        status=status,
+        analysis=analysis,
+        result=result or {},
+        sites=sites or {},
+        reason=reason,
+        request_id=request_id,
+        privacy=privacy if privacy is not None else Privacy(),
+        dropped_sites=dropped_sites or None,
+    )
 
 
-def _failed(exc: FedpsyError, analysis: object, request_id: str) -> dict[str, Any]:
+def _failed(exc: FedpsyError, analysis: JsonValue, request_id: str) -> Envelope:
     refused = CATALOG[exc.code].exit_code == EXIT_REFUSED
-    reason: dict[str, Any] = {"code": exc.code, "detail": exc.detail or exc.message}
-    if "sites" in exc.extra:
-        reason["sites"] = exc.extra["sites"]
+    reason = FailureReason(
+        code=exc.code, detail=exc.detail or exc.message, sites=exc.extra.get("sites")
+    )
     return envelope("refused" if refused else "error", analysis, request_id, reason=reason)
 
 
-def exit_status(result: Mapping[str, Any]) -> int:
+def exit_status(result: Envelope) -> int:
     """The CLI exit code for an envelope: 0 ok, 3 refused, 2 bad request, 1 other errors."""
-    if result["status"] == "ok":
+    if result.status == "ok":
         return EXIT_OK
-    if result["status"] == "refused":
+    if result.status == "refused":
         return EXIT_REFUSED
-    code = (result.get("reason") or {}).get("code", ErrorCode.INTERNAL)
-    return CATALOG[code].exit_code if code in CATALOG else EXIT_ERROR
+    code = known_code(result.reason.code) if result.reason is not None else None
+    return CATALOG[code].exit_code if code is not None else EXIT_ERROR
 
 
 async def run_request(
@@ -69,13 +84,13 @@ async def run_request(
     federation_for: FederationFor,
     request_id: str,
     unavailable: Mapping[str, SiteFailure] | None = None,
-) -> dict[str, Any]:
+) -> Envelope:
     """Validate, check compatibility, run, and wrap. Never raises for expected failures.
 
     ``unavailable``: sites that failed before the job started (the quorum rule of
     :mod:`coordinator.jobs.quorum` decides whether the job goes on without them).
     """
-    analysis = data.get("analysis") if isinstance(data, Mapping) else None
+    analysis: JsonValue = data.get("analysis") if isinstance(data, Mapping) else None
     try:
         request = parse_request(data)
         sites = selected_sites(request.cohort, sorted({*variable_hashes, *(unavailable or {})}))
@@ -103,14 +118,12 @@ async def run_request(
             dropped.update(left_out)
         except FedpsyError as exc:
             return _failed(exc, analysis, request_id)
-    out = envelope(
+    return envelope(
         "ok",
         analysis,
         request_id,
         result=result.model_dump(mode="json"),
-        sites={s: {"n": int(site_n.get(s, 0))} for s in sites},
+        sites={s: SiteRows(n=int(site_n.get(s, 0))) for s in sites},
+        privacy=privacy_of(federation),
+        dropped_sites=dropped,
     )
-    out["privacy"] = privacy_of(federation)
-    if dropped:
-        out["dropped_sites"] = dropped
-    return out

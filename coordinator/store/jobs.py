@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from sqlalchemy import Engine, insert, select, update
 
 from coordinator.store import tables as t
+from schemas.envelope import Envelope
+
+
+class Job(TypedDict):
+    """A job as the store keeps it: the request, per-site progress, the result envelope
+    (``None`` until the job finished), timings."""
+
+    job_id: str
+    user: str | None
+    analysis: str
+    status: str  # queued|running|ok|refused|error
+    sites: dict[str, str]
+    request: dict[str, Any]
+    result: Envelope | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
 
 
 def create_job(engine: Engine, job_id: str, user: str | None, request: dict[str, Any]) -> None:
@@ -42,22 +60,26 @@ def set_site_status(engine: Engine, job_id: str, site: str, status: str) -> None
         )
 
 
-def finish_job(engine: Engine, job_id: str, envelope: dict[str, Any]) -> None:
+def finish_job(engine: Engine, job_id: str, envelope: Envelope | Mapping[str, Any]) -> None:
+    """Store a job's envelope (an envelope's JSON object is read as one)."""
+    answer = Envelope.model_validate(envelope)
     with engine.begin() as conn:
         conn.execute(
             update(t.job)
             .where(t.job.c.job_id == job_id)
-            .values(status=envelope["status"], result=json.dumps(envelope), finished_at=time.time())
+            .values(
+                status=answer.status, result=json.dumps(answer.to_dict()), finished_at=time.time()
+            )
         )
 
 
-def get_job(engine: Engine, job_id: str) -> dict[str, Any] | None:
+def get_job(engine: Engine, job_id: str) -> Job | None:
     with engine.connect() as conn:
         row = conn.execute(select(t.job).where(t.job.c.job_id == job_id)).mappings().first()
     return None if row is None else _public(dict(row))
 
 
-def list_jobs(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
+def list_jobs(engine: Engine, limit: int = 50) -> list[Job]:
     with engine.connect() as conn:
         rows = (
             conn.execute(select(t.job).order_by(t.job.c.created_at.desc()).limit(limit))
@@ -67,7 +89,13 @@ def list_jobs(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
     return [_public(dict(r)) for r in rows]
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as the API shows it, its envelope as the envelope's JSON object."""
+    envelope = job["result"]
+    return {**job, "result": None if envelope is None else envelope.to_dict()}
+
+
+def _public(row: dict[str, Any]) -> Job:
     return {
         "job_id": row["job_id"],
         "user": row["user_name"],
@@ -75,7 +103,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "sites": json.loads(row["sites"] or "{}"),
         "request": json.loads(row["request"]),
-        "result": json.loads(row["result"]) if row["result"] else None,
+        "result": Envelope.model_validate(json.loads(row["result"])) if row["result"] else None,
         "created_at": row["created_at"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],

@@ -17,16 +17,18 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from coordinator.store import tables as t
+from schemas.envelope import Envelope
 from schemas.errors import ErrorCode, FedpsyError
 
 
 def register(
-    engine: Engine, job_id: str | None, request: Mapping[str, Any], envelope: Mapping[str, Any]
+    engine: Engine, job_id: str | None, request: Mapping[str, Any], envelope: Envelope
 ) -> str | None:
     """Store the model of a successful ``train`` envelope; returns its id (else None)."""
-    if envelope.get("status") != "ok" or envelope.get("analysis") != "train":
+    if envelope.status != "ok" or envelope.analysis != "train":
         return None
-    result = envelope.get("result") or {}
+    result = envelope.result
+    sites = {site: rows.model_dump() for site, rows in envelope.sites.items()}
     model_id = str(result["model_id"])
     with engine.begin() as conn:
         conn.execute(
@@ -35,7 +37,7 @@ def register(
                 job_id=job_id,
                 kind=str(result["model_kind"]),
                 request=json.dumps(dict(request)),
-                sites=json.dumps(envelope.get("sites") or {}),
+                sites=json.dumps(sites),
                 app_hash=str(result["app_hash"]),
                 metrics=json.dumps(result["metrics"]),
                 model=json.dumps(result["model"]),

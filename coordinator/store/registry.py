@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, inspect, select, text, update
+from sqlalchemy import Engine, insert, select, update
 
 from coordinator.store import tables as t
 from schemas.errors import ErrorCode, FedpsyError
@@ -29,16 +29,6 @@ class NodeRecord:
     variable_hashes: dict[str, str]
     last_seen: float | None
     mode: str = "push"  # push: the coordinator calls the node; pull: the node polls
-
-
-def add_mode_column(engine: Engine) -> None:
-    """Give a node table created before pull mode its ``mode`` column (all push)."""
-    columns = {c["name"] for c in inspect(engine).get_columns("node")}
-    if "mode" not in columns:
-        with engine.begin() as conn:
-            conn.execute(
-                text("ALTER TABLE node ADD COLUMN mode VARCHAR(8) NOT NULL DEFAULT 'push'")
-            )
 
 
 def _record(row: dict[str, object]) -> NodeRecord:

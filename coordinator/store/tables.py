@@ -1,4 +1,8 @@
-"""Coordinator tables (SQLAlchemy 2 Core). SQLite in the coordinator directory by default."""
+"""Coordinator tables (SQLAlchemy 2 Core). SQLite in the coordinator directory by default.
+
+The schema is made by the Alembic migrations in ``coordinator/store/migrations``: a change
+here needs a new revision there (the tests compare the migrated schema with these tables).
+"""
 
 from __future__ import annotations
 

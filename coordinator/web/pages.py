@@ -22,7 +22,7 @@ User = Annotated[str, Depends(web_user)]
 TYPES = ("numeric", "integer", "binary", "categorical")
 
 
-def job_rows(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def job_rows(found: list[jobs.Job]) -> list[dict[str, Any]]:
     """Jobs with readable times and a one-line per-site state."""
     return [
         {

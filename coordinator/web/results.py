@@ -21,14 +21,20 @@ from coordinator.web.overview import when
 from coordinator.web.plots import find_plot, plots_for
 from coordinator.web.rendering import coordinator, render, secure, web_user
 from coordinator.web.tables import find_table, tables_for
+from schemas.envelope import Envelope
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[str, Depends(web_user)]
 FINISHED = ("ok", "refused", "error")
 
 
-def _job(request: Request, job_id: str) -> dict[str, Any] | None:
+def _job(request: Request, job_id: str) -> jobs.Job | None:
     return jobs.get_job(coordinator(request).engine, job_id)
+
+
+def _json(envelope: Envelope | None) -> dict[str, Any]:
+    """An envelope's JSON object, which the tables and plots are made of (``{}``: none)."""
+    return {} if envelope is None else envelope.to_dict()
 
 
 def _download(content: str, media_type: str, filename: str) -> Response:
@@ -50,8 +56,7 @@ def job_page(request: Request, user: User, job_id: str) -> HTMLResponse:
     job = _job(request, job_id)
     if job is None:
         return _missing(request, user, f"job {job_id}")
-    envelope = job["result"] or {}
-    finished = job["status"] in FINISHED and bool(envelope)
+    envelope = job["result"] if job["status"] in FINISHED else None
     return render(
         request,
         "job.html",
@@ -59,27 +64,27 @@ def job_page(request: Request, user: User, job_id: str) -> HTMLResponse:
         page="jobs",
         job=job,
         envelope=envelope,
-        finished=finished,
+        finished=envelope is not None,
         created=when(job["created_at"]),
-        tables=tables_for(envelope, job["request"]) if finished else [],
-        plots=plots_for(envelope, job["request"]) if finished else [],
+        tables=tables_for(_json(envelope), job["request"]),
+        plots=plots_for(_json(envelope), job["request"]),
     )
 
 
 @router.get("/jobs/{job_id}/result.json")
 def result_json(request: Request, user: User, job_id: str) -> Response:
     job = _job(request, job_id)
-    if job is None or not job["result"]:
+    if job is None or job["result"] is None:
         return _missing(request, user, f"a result of job {job_id}")
     return _download(
-        json.dumps(job["result"], indent=2), "application/json", f"fedpsy-{job_id}.json"
+        json.dumps(job["result"].to_dict(), indent=2), "application/json", f"fedpsy-{job_id}.json"
     )
 
 
 @router.get("/jobs/{job_id}/tables/{name}.csv")
 def table_csv(request: Request, user: User, job_id: str, name: str) -> Response:
     job = _job(request, job_id)
-    table = find_table(job["result"] or {}, job["request"], name) if job else None
+    table = find_table(_json(job["result"]), job["request"], name) if job else None
     if table is None:
         return _missing(request, user, f"table {name} of job {job_id}")
     return _download(table.to_csv(), "text/csv; charset=utf-8", f"fedpsy-{job_id}-{name}.csv")
@@ -88,7 +93,7 @@ def table_csv(request: Request, user: User, job_id: str, name: str) -> Response:
 @router.get("/jobs/{job_id}/plots/{name}.{fmt}")
 def plot_data(request: Request, user: User, job_id: str, name: str, fmt: str) -> Response:
     job = _job(request, job_id)
-    found = find_plot(job["result"] or {}, job["request"], name) if job else None
+    found = find_plot(_json(job["result"]), job["request"], name) if job else None
     if found is None or fmt not in ("csv", "json"):
         return _missing(request, user, f"plot {name} of job {job_id}")
     if fmt == "json":

@@ -7,7 +7,7 @@ run in one transaction holding a write lock taken *before* the read:
 
 * SQLite: ``BEGIN IMMEDIATE`` takes the database's write lock at once (the driver would
   otherwise start the transaction only at the first write, after the read). This relies
-  on the driver's default deferred transactions, as ``node.store.engine`` configures it.
+  on the driver's default deferred transactions, as ``schemas.engine`` configures it.
 * PostgreSQL: ``LOCK TABLE … IN SHARE ROW EXCLUSIVE MODE`` conflicts with itself and with
   every write, but not with plain reads, so readers (``verify``, listings) never wait.
 """

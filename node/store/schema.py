@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from schemas import engine as store_engine
+
 
 def alembic_config(engine: Engine) -> Config:
     """An Alembic config pointing at the shipped migrations and ``engine``."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(resources.files("node.store") / "migrations"))
-    cfg.attributes["engine"] = engine
-    return cfg
+    return store_engine.alembic_config(engine, "node.store")
 
 
 def upgrade(engine: Engine) -> None:
