@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -122,3 +123,81 @@ def test_extension_dictionary_adds_a_variable(tmp_path: Path) -> None:
         app, ["node", "ingest", str(node), str(data), "--dictionary", str(clash)]
     )
     assert result.exit_code == 2 and "age" in result.output
+
+
+EXT = """\
+group: site
+variables:
+  - code: site_score
+    label: Site score
+    type: integer
+    min: 0
+    max: 10
+  - code: smoker
+    label: Current smoker
+    type: binary
+    min: 0
+    max: 1
+"""
+
+
+def _ingest(node: Path, data: Path, *extensions: Path) -> Any:
+    args = ["node", "ingest", str(node), str(data)]
+    for extension in extensions:
+        args += ["--dictionary", str(extension)]
+    return runner.invoke(app, args)
+
+
+def _status(node: Path) -> dict[str, Any]:
+    result = runner.invoke(app, ["node", "status", str(node), "--json"])
+    assert result.exit_code == 0, result.output
+    info: dict[str, Any] = json.loads(result.stdout)
+    return info
+
+
+def test_binary_variable_with_bounds_0_and_1(tmp_path: Path) -> None:
+    node, plain_node = tmp_path / "node", tmp_path / "plain"
+    for directory in (node, plain_node):
+        assert runner.invoke(app, ["node", "init", str(directory), "--site", "a"]).exit_code == 0
+    extension = tmp_path / "ext.yaml"
+    extension.write_text(EXT)
+    data = tmp_path / "obs.csv"
+    data.write_text("person_id,visit,smoker\nP1,baseline,1\nP2,baseline,0\n")
+    ok = _ingest(node, data, extension)
+    assert ok.exit_code == 0, ok.output
+    assert "2 rows into observation (2 values)" in ok.output
+    # the bounds change nothing: the same dictionary hash as the variable without them
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(EXT.replace("    min: 0\n    max: 1\n", ""))
+    assert _ingest(plain_node, data, plain).exit_code == 0
+    assert _status(node)["dictionary_hash"] == _status(plain_node)["dictionary_hash"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("person_id,visit,smoker\nP3,baseline,2\n")
+    refused = _ingest(node, bad)
+    assert refused.exit_code == 2
+    assert "bad.csv, row 1, column 'smoker': value '2': binary 0|1" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ("    min: 1\n    max: 5\n", "min: 1 excludes 0"),
+        ("    min: 0.5\n", "min: 0.5 excludes 0"),
+        ("    min: 0\n    max: 0.5\n", "max: 0.5 excludes 1"),
+    ],
+)
+def test_contradictory_binary_bounds_are_refused(tmp_path: Path, bounds: str, message: str) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    extension = tmp_path / "ext.yaml"
+    extension.write_text(EXT.replace("    min: 0\n    max: 1\n", bounds))
+    data = tmp_path / "obs.csv"
+    data.write_text("person_id,visit,smoker\nP1,baseline,1\n")
+    result = _ingest(node, data, extension)
+    assert result.exit_code == 2
+    assert "[dictionary_invalid]" in result.output
+    assert f"{extension}: variables[1] (code 'smoker'): {message}, but a binary variable" in (
+        result.output
+    )
+    assert _status(node)["tables"]["observation"] == 0
+    assert not (node / "dictionary").exists()  # the node did not adopt the file

@@ -355,6 +355,30 @@ def test_clash_between_extensions_names_both_files(tmp_path: Path) -> None:
     assert "first.yaml" in info.value.detail
 
 
+# ---------------------------------------------------------------- binary bounds
+
+BINARY = "group: g\nvariables:\n  - {{code: smoker, label: Smoker, type: binary{bounds}}}\n"
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [", min: 0, max: 1", ", min: 0.0, max: 1.0", ", min: 0", ", max: 1", ", min: -1, max: 5"],
+)
+def test_binary_bounds_holding_0_and_1_are_accepted_and_change_nothing(
+    tmp_path: Path, bounds: str
+) -> None:
+    plain = load_dictionary([_write(tmp_path, "plain.yaml", BINARY.format(bounds=""))])
+    bounded = load_dictionary([_write(tmp_path, "bounded.yaml", BINARY.format(bounds=bounds))])
+    smoker = bounded.get("smoker")
+    # the bounds say no more than the type: dropped, so every reader (ingest rules, domain
+    # probes, DP sensitivity) and the content hashes see the same variable as without them
+    assert (smoker.min, smoker.max) == (None, None)
+    assert smoker == plain.get("smoker")
+    assert smoker.content_hash == plain.get("smoker").content_hash
+    assert bounded.hash == plain.hash
+    assert smoker.check_value(1) is None and smoker.check_value(2) == "binary 0|1"
+
+
 # ---------------------------------------------------------------- invalid files
 
 HEAD = "group: g\nvariables:\n  - {code: ok_one, label: Fine, type: binary}\n"
@@ -463,6 +487,26 @@ INVALID: list[tuple[str, str, list[str]]] = [
         "extension_person_source",
         HEAD + "  - {code: foo, label: Foo, type: binary, source: person, level: person}\n",
         ["variables[1] (code 'foo')", "source:", "person table"],
+    ),
+    (
+        "binary_min_excludes_0",
+        HEAD + "  - {code: foo, label: Foo, type: binary, min: 1, max: 5}\n",
+        ["variables[1] (code 'foo')", "min: 1 excludes 0", "binary variable takes the values"],
+    ),
+    (
+        "binary_fractional_min",
+        HEAD + "  - {code: foo, label: Foo, type: binary, min: 0.5}\n",
+        ["variables[1] (code 'foo')", "min: 0.5 excludes 0"],
+    ),
+    (
+        "binary_max_excludes_1",
+        HEAD + "  - {code: foo, label: Foo, type: binary, min: 0, max: 0.5}\n",
+        ["variables[1] (code 'foo')", "max: 0.5 excludes 1"],
+    ),
+    (
+        "binary_bound_not_a_number",
+        HEAD + "  - {code: foo, label: Foo, type: binary, min: no}\n",
+        ["variables[1] (code 'foo')", "min:", "number"],
     ),
     ("entry_not_mapping", HEAD + "  - just a string\n", ["variables[1]", "mapping"]),
     (

@@ -61,6 +61,24 @@ def _format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _binary_bound_problem(bound: str, value: object) -> str | None:
+    """Why ``value`` cannot be bound ``bound`` of a binary variable, or None when the bound
+    holds both 0 and 1 (a min at most 0, a max at least 1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None  # not a number: the field's own check says so
+    if bound == "min" and value > 0:
+        return (
+            f"min: {_format_number(value)} excludes 0, but a binary variable takes the "
+            "values 0 and 1 (give min 0 and max 1, or leave the bounds out)"
+        )
+    if bound == "max" and value < 1:
+        return (
+            f"max: {_format_number(value)} excludes 1, but a binary variable takes the "
+            "values 0 and 1 (give min 0 and max 1, or leave the bounds out)"
+        )
+    return None
+
+
 class Variable(BaseModel):
     """One variable of the data dictionary; the fields are those of CDM v1."""
 
@@ -78,6 +96,24 @@ class Variable(BaseModel):
     source: Source = "observation"
     derived: StrictStr | None = None
     description: StrictStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_binary_bounds(cls, data: object) -> object:
+        """A binary variable's values are 0 and 1 whatever its bounds say: bounds holding
+        both (``min: 0``, ``max: 1`` as REDCap-style dictionaries give them) are dropped, so
+        that they change neither how the variable is treated nor its content hash.
+        Contradictory bounds are kept, for :meth:`_consistent` to reject."""
+        if not isinstance(data, dict) or data.get("type") != "binary":
+            return data
+        bounds = {b: data[b] for b in ("min", "max") if data.get(b) is not None}
+        numbers_only = all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in bounds.values()
+        )
+        if not numbers_only or any(_binary_bound_problem(b, v) for b, v in bounds.items()):
+            return data
+        return {key: value for key, value in data.items() if key not in ("min", "max")}
 
     @field_validator("min", "max", mode="before")
     @classmethod
@@ -132,8 +168,9 @@ class Variable(BaseModel):
                 problems.append("open: only a categorical variable can be open")
         if self.type == "binary":
             for bound in ("min", "max"):
-                if getattr(self, bound) is not None:
-                    problems.append(f"{bound}: not allowed for a binary variable (values are 0/1)")
+                problem = _binary_bound_problem(bound, getattr(self, bound))
+                if problem is not None:
+                    problems.append(problem)
         if self.type == "integer":
             for bound in ("min", "max"):
                 limit = getattr(self, bound)
