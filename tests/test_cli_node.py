@@ -201,3 +201,59 @@ def test_contradictory_binary_bounds_are_refused(tmp_path: Path, bounds: str, me
     )
     assert _status(node)["tables"]["observation"] == 0
     assert not (node / "dictionary").exists()  # the node did not adopt the file
+
+
+def test_rerunning_an_ingest_with_the_same_extension(tmp_path: Path) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    extension = tmp_path / "ext.yaml"
+    extension.write_text(EXT)
+    data = tmp_path / "obs.csv"
+    data.write_text("person_id,visit,site_score,smoker\nP1,baseline,4,1\n")
+    first = _ingest(node, data, extension)
+    assert first.exit_code == 0, first.output
+    hash_before = _status(node)["dictionary_hash"]
+    again = _ingest(node, data, extension)  # the very same command
+    assert again.exit_code == 0, again.output
+    assert "obs.csv: unchanged" in again.output
+    more = tmp_path / "more.csv"
+    more.write_text("person_id,visit,site_score,smoker\nP2,baseline,7,0\n")
+    third = _ingest(node, more, extension)
+    assert third.exit_code == 0, third.output
+    assert "1 rows into observation (2 values)" in third.output
+    assert _status(node)["dictionary_hash"] == hash_before
+    assert (node / "node.toml").read_text().count("ext.yaml") == 1
+    # the same file may add a variable
+    extension.write_text(EXT + "  - {code: site_flag, label: Flag, type: binary}\n")
+    added = _ingest(node, more, extension)
+    assert added.exit_code == 0, added.output
+    assert _status(node)["dictionary_hash"] != hash_before
+
+
+def test_a_different_definition_of_the_same_code_is_refused(tmp_path: Path) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    extension = tmp_path / "ext.yaml"
+    extension.write_text(EXT)
+    data = tmp_path / "obs.csv"
+    data.write_text("person_id,visit,site_score\nP1,baseline,4\n")
+    assert _ingest(node, data, extension).exit_code == 0
+    hash_before = _status(node)["dictionary_hash"]
+    extension.write_text(EXT.replace("max: 10", "max: 20").replace("Site score", "Score"))
+    changed = _ingest(node, data, extension)
+    assert changed.exit_code == 2
+    assert "[dictionary_clash]" in changed.output
+    assert (
+        f"{extension}: variable 'site_score' already defined in "
+        f"{node / 'dictionary' / 'ext.yaml'} differently "
+        "(label 'Site score' → 'Score', max 10 → 20; old → new)"
+    ) in changed.output
+    dropped = tmp_path / "dropped" / "ext.yaml"  # same file name, a variable left out
+    dropped.parent.mkdir()
+    dropped.write_text(EXT.split("  - code: smoker")[0])
+    refused = _ingest(node, data, dropped)
+    assert refused.exit_code == 2
+    assert "[dictionary_clash]" in refused.output
+    assert "no longer defines 'smoker'" in refused.output
+    assert _status(node)["dictionary_hash"] == hash_before
+    assert (node / "dictionary" / "ext.yaml").read_text() == EXT

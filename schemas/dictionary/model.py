@@ -61,6 +61,15 @@ def _format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _shown(value: object) -> str:
+    """A definition field's value as a message shows it (``unset`` for None)."""
+    if value is None:
+        return "unset"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    return repr(value)
+
+
 def _binary_bound_problem(bound: str, value: object) -> str | None:
     """Why ``value`` cannot be bound ``bound`` of a binary variable, or None when the bound
     holds both 0 and 1 (a min at most 0, a max at least 1)."""
@@ -199,6 +208,16 @@ class Variable(BaseModel):
         """sha256 hex of the canonical JSON of :meth:`definition`."""
         return sha256_hex(canonical_json(self.definition()))
 
+    def differences(self, new: Variable) -> str:
+        """What ``new`` changes of this definition, field by field, e.g.
+        ``max 10 → 20, label 'Score' → 'Site score'`` (empty when they are identical)."""
+        old_fields, new_fields = self.definition(), new.definition()
+        return ", ".join(
+            f"{name} {_shown(old_fields[name])} → {_shown(new_fields[name])}"
+            for name in old_fields
+            if old_fields[name] != new_fields[name]
+        )
+
     def check_value(self, value: object) -> str | None:
         """The rule ``value`` breaks (e.g. ``"max 7"``), or None when it is allowed.
 
@@ -294,14 +313,20 @@ class Dictionary(BaseModel):
         )
 
     def extend(self, other: Dictionary) -> Dictionary:
-        """A new dictionary with ``other``'s variables added; redefining one is a clash."""
-        clashes = [code for code in other.variables if code in self.variables]
+        """A new dictionary with ``other``'s variables added. A variable defined here
+        identically is no change; one defined differently is a ``dictionary_clash``."""
+        clashes = {
+            code: self.variables[code].differences(variable)
+            for code, variable in other.variables.items()
+            if code in self.variables and self.variables[code].content_hash != variable.content_hash
+        }
         if clashes:
-            names = ", ".join(repr(c) for c in clashes)
+            described = "; ".join(f"{code!r}: {diff}" for code, diff in clashes.items())
             raise DictionaryError(
-                f"variable(s) {names} already defined; use new codes for new variables",
+                f"variable(s) already defined differently (old → new): {described}; "
+                "use new codes for new variables",
                 code=ErrorCode.DICTIONARY_CLASH,
-                extra={"variables": clashes},
+                extra={"variables": list(clashes)},
             )
         return Dictionary(version=self.version, variables={**self.variables, **other.variables})
 
