@@ -120,7 +120,9 @@ def test_ingest_reads_the_cdm_files() -> None:
     rules = flat_rules(SimpleNamespace(dictionary=DICT))
     fixed = list(rules)[: len(cdm.OBSERVATIONS.names)]
     assert fixed == list(cdm.OBSERVATIONS.names)
-    assert set(rules) - set(fixed) == set(DICT.codes(source="observation"))
+    person_columns = [c for c in cdm.PERSON.names if c not in cdm.PERSON.key]
+    assert person_columns == DICT.codes(source="person")
+    assert set(rules) - set(fixed) == {*DICT.codes(source="observation"), *person_columns}
 
 
 def test_derivation_inputs_are_the_cdm_tables_store_columns() -> None:

@@ -257,3 +257,28 @@ def test_a_different_definition_of_the_same_code_is_refused(tmp_path: Path) -> N
     assert "no longer defines 'smoker'" in refused.output
     assert _status(node)["dictionary_hash"] == hash_before
     assert (node / "dictionary" / "ext.yaml").read_text() == EXT
+
+
+def test_flat_file_with_person_columns(tmp_path: Path) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    flat = tmp_path / "export.csv"
+    flat.write_text(
+        "person_id,visit,sex,birth_year,primary_diagnosis,age\n"
+        "P1,baseline,F,1980,F20,44\nP1,week6,F,1980,F20,44.5\nP2,baseline,M,1975,F32,51\n"
+    )
+    ok = _ingest(node, flat)
+    assert ok.exit_code == 0, ok.output
+    assert "export.csv: 3 rows into observation" in ok.output
+    assert _status(node)["tables"]["person"] == 2
+    before = _status(node)["tables"]
+    conflict = tmp_path / "later.csv"
+    conflict.write_text("person_id,visit,sex,age\nP3,baseline,F,30\nP2,week6,F,52\n")
+    refused = _ingest(node, conflict)
+    assert refused.exit_code == 2
+    assert "[ingest_invalid]" in refused.output
+    assert (
+        "later.csv, row 2, column 'sex': value 'F': person P2 is stored with sex 'M', "
+        "the file gives 'F'"
+    ) in refused.output
+    assert _status(node)["tables"] == before  # P3 was not created either

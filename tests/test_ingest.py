@@ -82,6 +82,56 @@ def test_flat_file_creates_unknown_persons(store_engine: Engine, tmp_path: Path)
     assert sorted(people) == [("P1", None), ("P2", None)]
 
 
+def persons(engine: Engine) -> dict[str, tuple[object, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                t.person.c.person_id,
+                t.person.c.sex,
+                t.person.c.birth_year,
+                t.person.c.primary_diagnosis,
+            )
+        ).all()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_flat_file_person_columns_create_and_complete_persons(
+    store_engine: Engine, tmp_path: Path
+) -> None:
+    ingest(store_engine, DICT, write(tmp_path, "person.csv", "person_id,sex\nP1,F\n"))
+    flat = write(
+        tmp_path,
+        "obs.csv",
+        "person_id,visit,sex,birth_year,primary_diagnosis,age\n"
+        "P1,baseline,F,1980,F20,44\n"  # completes P1 (its sex agrees)
+        "P1,week6,,,,44.5\n"  # empty cells say nothing
+        "P2,baseline,M,,F32,51\n",  # creates P2
+    )
+    report = ingest(store_engine, DICT, flat)
+    assert persons(store_engine) == {"P1": ("F", 1980, "F20"), "P2": ("M", None, "F32")}
+    assert report.files[0].values == 3 + 5  # three ages, five person cells
+    with store_engine.connect() as conn:
+        stored_as = conn.execute(select(t.observation.c.variable).distinct()).scalars().all()
+    assert stored_as == ["age"]  # the person columns live in the person table only
+
+
+def test_a_conflicting_person_value_rejects_the_whole_file(loaded: Engine, tmp_path: Path) -> None:
+    before, people = counts(loaded), persons(loaded)
+    n = 120_000  # more than one chunk: new persons of earlier chunks are rolled back too
+    frame = pd.DataFrame(
+        {"person_id": [f"N{i}" for i in range(n)], "visit": "baseline", "sex": "F", "age": 40}
+    )
+    frame.loc[n - 1, ["person_id", "sex"]] = ["P3", "F"]  # P3 is stored as M
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    with pytest.raises(FedpsyError) as info:
+        ingest(loaded, DICT, tmp_path / "big.csv")
+    assert info.value.exit_code == 2
+    assert f"big.csv, row {n}, column 'sex': value 'F': person P3 is stored with sex 'M'" in str(
+        info.value
+    )
+    assert counts(loaded) == before and persons(loaded) == people
+
+
 BAD_CASES = [
     # (file name, content, expected fragments of the message)
     (
@@ -106,7 +156,22 @@ BAD_CASES = [
         "person_id,visit,panss_total\nP1,baseline,80\n",
         ["panss_total", "derived variable"],
     ),
-    ("obs.csv", "person_id,visit,sex\nP1,baseline,F\n", ["sex", "person file"]),
+    (
+        "obs.csv",
+        "person_id,visit,sex\nP1,baseline,M\n",
+        ["obs.csv, row 1, column 'sex'", "'M'", "person P1 is stored with sex 'F'", "gives 'M'"],
+    ),
+    (
+        "obs.csv",
+        "person_id,visit,birth_year\nP2,baseline,1976\n",
+        ["column 'birth_year'", "person P2 is stored with birth_year 1975, the file gives 1976"],
+    ),
+    (
+        "obs.csv",
+        "person_id,visit,sex\nP9,baseline,F\nP9,week6,M\n",
+        ["row 2, column 'sex'", "person P9 has sex 'F' on row 1 of this file, 'M' here"],
+    ),
+    ("obs.csv", "person_id,visit,sex\nP9,baseline,X\n", ["column 'sex'", "categories F|M"]),
     (
         "obs.csv",
         "person_id,visit,rtms_protocol\nP1,baseline,weird\n",
