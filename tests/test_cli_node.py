@@ -4,7 +4,9 @@ exit codes for bad input, and the contract's JSON shape."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -282,3 +284,46 @@ def test_flat_file_with_person_columns(tmp_path: Path) -> None:
         "the file gives 'F'"
     ) in refused.output
     assert _status(node)["tables"] == before  # P3 was not created either
+
+
+def test_a_site_with_only_scale_totals(tmp_path: Path) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    totals = tmp_path / "totals.csv"
+    totals.write_text(
+        "person_id,visit,primary_diagnosis,qids_total,panss_total\n"
+        "P1,baseline,F32,16,\nP1,week6,F32,7,\nP2,baseline,F20,,90\nP2,week6,F20,,95\n"
+    )
+    ok = _ingest(node, totals)
+    assert ok.exit_code == 0, ok.output
+    assert "totals.csv: 4 rows into observation" in ok.output
+    assert "warning" not in ok.output
+    with closing(sqlite3.connect(node / "store.sqlite")) as db:
+        derived_values = dict(
+            ((variable, pid, visit), value)
+            for variable, pid, visit, value in db.execute(
+                "SELECT variable, person_id, visit, value_num FROM observation "
+                "WHERE variable IN ('qids_total', 'qids_response', 'panss_response', 'trd')"
+            )
+        )
+    assert derived_values == {
+        ("qids_total", "P1", "baseline"): 16.0,
+        ("qids_total", "P1", "week6"): 7.0,
+        ("qids_response", "P1", "week6"): 1.0,  # 9/16 ≥ 50 %
+        ("panss_response", "P2", "week6"): 0.0,  # it rose
+        ("trd", "P1", "_person"): 0.0,  # baseline QIDS 16, but no antidepressant trials
+    }
+    items = ",".join(f"qids_{i:02d}" for i in range(1, 17))
+    later = tmp_path / "items.csv"
+    later.write_text(f"person_id,visit,{items}\nP1,baseline,{','.join('1' * 16)}\n")
+    warned = _ingest(node, later)
+    assert warned.exit_code == 0, warned.output
+    assert (
+        "warning person P1, visit baseline: qids_total given as 16, but its complete items "
+        "give 9; the items' total is kept"
+    ) in warned.output
+    derived = tmp_path / "derived.csv"
+    derived.write_text("person_id,visit,qids_response\nP1,week6,1\n")
+    refused = _ingest(node, derived)
+    assert refused.exit_code == 2
+    assert "derived.csv, column 'qids_response': derived variable" in refused.output

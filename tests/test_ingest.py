@@ -132,6 +132,41 @@ def test_a_conflicting_person_value_rejects_the_whole_file(loaded: Engine, tmp_p
     assert counts(loaded) == before and persons(loaded) == people
 
 
+def values(engine: Engine, variable: str) -> dict[tuple[str, str], float]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                t.observation.c.person_id, t.observation.c.visit, t.observation.c.value_num
+            ).where(t.observation.c.variable == variable)
+        ).all()
+    return {(pid, visit): value for pid, visit, value in rows}
+
+
+def test_given_totals_load_and_the_items_win_where_complete(loaded: Engine, tmp_path: Path) -> None:
+    ingest(
+        loaded,
+        DICT,
+        write(tmp_path, "totals.csv", "person_id,visit,qids_total\nP2,baseline,14\nP2,week6,6\n"),
+    )
+    assert values(loaded, "qids_total.given") == {("P2", "baseline"): 14.0, ("P2", "week6"): 6.0}
+    assert values(loaded, "qids_total") == {("P2", "baseline"): 14.0, ("P2", "week6"): 6.0}
+    assert values(loaded, "qids_response") == {("P2", "week6"): 1.0}  # 8/14 ≥ 50 %
+    items = ",".join(f"qids_{i:02d}" for i in range(1, 17))
+    report = ingest(  # complete items at baseline: total 9 (nine domains at 1)
+        loaded,
+        DICT,
+        write(
+            tmp_path, "items.csv", f"person_id,visit,{items}\nP2,baseline,{','.join('1' * 16)}\n"
+        ),
+    )
+    assert values(loaded, "qids_total") == {("P2", "baseline"): 9.0, ("P2", "week6"): 6.0}
+    assert values(loaded, "qids_total.given")[("P2", "baseline")] == 14.0  # kept, not used
+    assert report.warnings == (
+        "person P2, visit baseline: qids_total given as 14, but its complete items give 9; "
+        "the items' total is kept",
+    )
+
+
 BAD_CASES = [
     # (file name, content, expected fragments of the message)
     (
@@ -153,9 +188,15 @@ BAD_CASES = [
     ("obs.csv", "visit,panss_p1\nbaseline,1\n", ["column 'person_id'", "required column"]),
     (
         "obs.csv",
-        "person_id,visit,panss_total\nP1,baseline,80\n",
-        ["panss_total", "derived variable"],
+        "person_id,visit,panss_response\nP1,week6,1\n",
+        ["column 'panss_response'", "derived variable", "may give only panss_positive"],
     ),
+    (
+        "obs.csv",
+        "person_id,visit,panss_total\nP1,baseline,20\n",
+        ["row 1, column 'panss_total'", "'20'", "min 30"],
+    ),
+    ("obs.csv", "person_id,visit,qids_total\nP1,baseline,28\n", ["qids_total", "max 27"]),
     (
         "obs.csv",
         "person_id,visit,sex\nP1,baseline,M\n",

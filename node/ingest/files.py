@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from node.cdm_variables.drugs import add_cpz
+from node.cdm_variables.scales import GIVEN_TOTALS, given_code
 from node.ingest.context import IngestContext
 from node.ingest.mapping import Mapping
 from node.ingest.persons import PERSON_COLUMNS, Given, check_person_columns, write_person_columns
@@ -160,7 +161,7 @@ def load_table_file(
 
 def flat_rules(ctx: IngestContext) -> dict[str, Rule]:
     """Rules of a flat file's fixed columns (:data:`schemas.cdm.OBSERVATIONS`), then one per
-    observation variable of the dictionary."""
+    person-table column, observation variable and scale total a site may give."""
     fixed: dict[str, Rule] = {
         "person_id": pattern_rule(ID_PATTERN, "person id: 1-64 letters, digits, '.', '_' or '-'"),
         "visit": pattern_rule(
@@ -168,7 +169,7 @@ def flat_rules(ctx: IngestContext) -> dict[str, Rule]:
         ),
     }
     rules = {c: fixed[c] for c in OBSERVATIONS.names}
-    for code in (*PERSON_COLUMNS, *ctx.dictionary.codes(source="observation")):
+    for code in (*PERSON_COLUMNS, *ctx.dictionary.codes(source="observation"), *GIVEN_TOTALS):
         rules[code] = variable_rule(ctx.dictionary.get(code))
     return rules
 
@@ -176,14 +177,15 @@ def flat_rules(ctx: IngestContext) -> dict[str, Rule]:
 def _flat_hint(ctx: IngestContext, header: list[str], file: str, problems: Problems) -> None:
     for col in header:
         var = ctx.dictionary.variables.get(col)
-        if var is not None and var.source == "derived":
+        if var is not None and var.source == "derived" and col not in GIVEN_TOTALS:
             problems.add(
                 Problem(
                     file,
                     None,
                     col,
                     None,
-                    "derived variable: it is computed at the node, remove the column",
+                    "derived variable: it is computed at the node, remove the column "
+                    f"(of the derived scores a file may give only {', '.join(GIVEN_TOTALS)})",
                 )
             )
 
@@ -294,7 +296,7 @@ def _to_long(
                 {
                     "person_id": pids,
                     "visit": visit_labels,
-                    "variable": code,
+                    "variable": given_code(code) if code in GIVEN_TOTALS else code,
                     "value_num": None if is_text else vals.astype(float),
                     "value_text": vals if is_text else None,
                 }
