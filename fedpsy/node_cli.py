@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fedpsy.errors import cli_errors
@@ -20,6 +21,7 @@ app = typer.Typer(help="Run a site's node: create it, load data, serve it.", no_
 out = Console(highlight=False)
 
 DirArg = Annotated[Path, typer.Argument(help="The node directory.")]
+MAX_WARNINGS = 20
 
 
 @app.command()
@@ -73,6 +75,10 @@ def ingest(
         else:
             out.print(f"{f.file}: {f.rows} rows into {f.table} ({f.values} values)")
     out.print(f"derived values recomputed: {report.derived_values}")
+    for warning in report.warnings[:MAX_WARNINGS]:
+        out.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)
+    if len(report.warnings) > MAX_WARNINGS:
+        out.print(f"[yellow]warning[/] ... and {len(report.warnings) - MAX_WARNINGS} more")
 
 
 @app.command()

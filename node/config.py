@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from node.layout import NodeDir, check_site_id, new_admin_token, read_toml, write_secret
 from node.store.engine import sqlite_url
 from schemas.dictionary import Dictionary, load_dictionary
-from schemas.errors import ErrorCode, FedpsyError
+from schemas.dictionary.loader import parse_dictionary_text
+from schemas.errors import DictionaryError, ErrorCode, FedpsyError
 
 
 class NodeConfig(BaseModel):
@@ -67,10 +68,16 @@ def node_dictionary(
 
 
 def adopt_extensions(node_dir: NodeDir, config: NodeConfig, files: tuple[Path, ...]) -> NodeConfig:
-    """Copy extension dictionaries into the node and record them (validated first)."""
+    """Copy extension dictionaries into the node and record them (validated first).
+
+    A file given again is no change where its definitions are identical; it may add
+    variables, but not change or drop one (a ``dictionary_clash``)."""
     if not files:
         return config
     node_dictionary(node_dir, config, files)  # raises naming the file if invalid or clashing
+    for file in files:
+        if file.name in config.dictionary_extensions:
+            _keeps_every_variable(node_dir.dictionary / file.name, file)
     node_dir.dictionary.mkdir(exist_ok=True)
     names = list(config.dictionary_extensions)
     for file in files:
@@ -80,6 +87,22 @@ def adopt_extensions(node_dir: NodeDir, config: NodeConfig, files: tuple[Path, .
     updated = config.model_copy(update={"dictionary_extensions": tuple(names)})
     save_config(node_dir, updated)
     return updated
+
+
+def _keeps_every_variable(stored: Path, given: Path) -> None:
+    """Refuse ``given`` when it would replace ``stored`` (same file name) without some of
+    its variables: the values loaded for them would lose their definition."""
+    before = parse_dictionary_text(stored.read_text(encoding="utf-8"), str(stored))
+    after = {v.code for v in parse_dictionary_text(given.read_text(encoding="utf-8"), str(given))}
+    dropped = [v.code for v in before if v.code not in after]
+    if dropped:
+        raise DictionaryError(
+            f"{given}: replaces the node's {stored} but no longer defines "
+            f"{', '.join(repr(c) for c in dropped)}; keep those definitions, or give new "
+            "variables in a file of another name",
+            code=ErrorCode.DICTIONARY_CLASH,
+            extra={"file": str(given), "variables": dropped},
+        )
 
 
 def init_node_dir(root: Path, site: str, database_url: str | None) -> NodeConfig:

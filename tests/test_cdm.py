@@ -20,6 +20,7 @@ from node.cdm_variables import derive_all
 from node.cdm_variables.frames import FRAME_TABLES, INPUT_COLUMNS, OUTPUT_COLUMNS
 from node.cdm_variables.mrs import MRS_VALUE_VARIABLES
 from node.cdm_variables.outcomes import EVENT_KINDS as OUTCOME_KINDS
+from node.cdm_variables.scales import GIVEN_TOTALS
 from node.ingest.files import flat_rules
 from node.ingest.tablespec import table_specs
 from node.store import tables as t
@@ -120,7 +121,14 @@ def test_ingest_reads_the_cdm_files() -> None:
     rules = flat_rules(SimpleNamespace(dictionary=DICT))
     fixed = list(rules)[: len(cdm.OBSERVATIONS.names)]
     assert fixed == list(cdm.OBSERVATIONS.names)
-    assert set(rules) - set(fixed) == set(DICT.codes(source="observation"))
+    person_columns = [c for c in cdm.PERSON.names if c not in cdm.PERSON.key]
+    assert person_columns == DICT.codes(source="person")
+    assert set(GIVEN_TOTALS) <= set(DICT.codes(source="derived"))
+    assert set(rules) - set(fixed) == {
+        *DICT.codes(source="observation"),
+        *person_columns,
+        *GIVEN_TOTALS,
+    }
 
 
 def test_derivation_inputs_are_the_cdm_tables_store_columns() -> None:

@@ -4,8 +4,11 @@ exit codes for bad input, and the contract's JSON shape."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -122,3 +125,205 @@ def test_extension_dictionary_adds_a_variable(tmp_path: Path) -> None:
         app, ["node", "ingest", str(node), str(data), "--dictionary", str(clash)]
     )
     assert result.exit_code == 2 and "age" in result.output
+
+
+EXT = """\
+group: site
+variables:
+  - code: site_score
+    label: Site score
+    type: integer
+    min: 0
+    max: 10
+  - code: smoker
+    label: Current smoker
+    type: binary
+    min: 0
+    max: 1
+"""
+
+
+def _ingest(node: Path, data: Path, *extensions: Path) -> Any:
+    args = ["node", "ingest", str(node), str(data)]
+    for extension in extensions:
+        args += ["--dictionary", str(extension)]
+    return runner.invoke(app, args)
+
+
+def _status(node: Path) -> dict[str, Any]:
+    result = runner.invoke(app, ["node", "status", str(node), "--json"])
+    assert result.exit_code == 0, result.output
+    info: dict[str, Any] = json.loads(result.stdout)
+    return info
+
+
+def test_binary_variable_with_bounds_0_and_1(tmp_path: Path) -> None:
+    node, plain_node = tmp_path / "node", tmp_path / "plain"
+    for directory in (node, plain_node):
+        assert runner.invoke(app, ["node", "init", str(directory), "--site", "a"]).exit_code == 0
+    extension = tmp_path / "ext.yaml"
+    extension.write_text(EXT)
+    data = tmp_path / "obs.csv"
+    data.write_text("person_id,visit,smoker\nP1,baseline,1\nP2,baseline,0\n")
+    ok = _ingest(node, data, extension)
+    assert ok.exit_code == 0, ok.output
+    assert "2 rows into observation (2 values)" in ok.output
+    # the bounds change nothing: the same dictionary hash as the variable without them
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(EXT.replace("    min: 0\n    max: 1\n", ""))
+    assert _ingest(plain_node, data, plain).exit_code == 0
+    assert _status(node)["dictionary_hash"] == _status(plain_node)["dictionary_hash"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("person_id,visit,smoker\nP3,baseline,2\n")
+    refused = _ingest(node, bad)
+    assert refused.exit_code == 2
+    assert "bad.csv, row 1, column 'smoker': value '2': binary 0|1" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        ("    min: 1\n    max: 5\n", "min: 1 excludes 0"),
+        ("    min: 0.5\n", "min: 0.5 excludes 0"),
+        ("    min: 0\n    max: 0.5\n", "max: 0.5 excludes 1"),
+    ],
+)
+def test_contradictory_binary_bounds_are_refused(tmp_path: Path, bounds: str, message: str) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    extension = tmp_path / "ext.yaml"
+    extension.write_text(EXT.replace("    min: 0\n    max: 1\n", bounds))
+    data = tmp_path / "obs.csv"
+    data.write_text("person_id,visit,smoker\nP1,baseline,1\n")
+    result = _ingest(node, data, extension)
+    assert result.exit_code == 2
+    assert "[dictionary_invalid]" in result.output
+    assert f"{extension}: variables[1] (code 'smoker'): {message}, but a binary variable" in (
+        result.output
+    )
+    assert _status(node)["tables"]["observation"] == 0
+    assert not (node / "dictionary").exists()  # the node did not adopt the file
+
+
+def test_rerunning_an_ingest_with_the_same_extension(tmp_path: Path) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    extension = tmp_path / "ext.yaml"
+    extension.write_text(EXT)
+    data = tmp_path / "obs.csv"
+    data.write_text("person_id,visit,site_score,smoker\nP1,baseline,4,1\n")
+    first = _ingest(node, data, extension)
+    assert first.exit_code == 0, first.output
+    hash_before = _status(node)["dictionary_hash"]
+    again = _ingest(node, data, extension)  # the very same command
+    assert again.exit_code == 0, again.output
+    assert "obs.csv: unchanged" in again.output
+    more = tmp_path / "more.csv"
+    more.write_text("person_id,visit,site_score,smoker\nP2,baseline,7,0\n")
+    third = _ingest(node, more, extension)
+    assert third.exit_code == 0, third.output
+    assert "1 rows into observation (2 values)" in third.output
+    assert _status(node)["dictionary_hash"] == hash_before
+    assert (node / "node.toml").read_text().count("ext.yaml") == 1
+    # the same file may add a variable
+    extension.write_text(EXT + "  - {code: site_flag, label: Flag, type: binary}\n")
+    added = _ingest(node, more, extension)
+    assert added.exit_code == 0, added.output
+    assert _status(node)["dictionary_hash"] != hash_before
+
+
+def test_a_different_definition_of_the_same_code_is_refused(tmp_path: Path) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    extension = tmp_path / "ext.yaml"
+    extension.write_text(EXT)
+    data = tmp_path / "obs.csv"
+    data.write_text("person_id,visit,site_score\nP1,baseline,4\n")
+    assert _ingest(node, data, extension).exit_code == 0
+    hash_before = _status(node)["dictionary_hash"]
+    extension.write_text(EXT.replace("max: 10", "max: 20").replace("Site score", "Score"))
+    changed = _ingest(node, data, extension)
+    assert changed.exit_code == 2
+    assert "[dictionary_clash]" in changed.output
+    assert (
+        f"{extension}: variable 'site_score' already defined in "
+        f"{node / 'dictionary' / 'ext.yaml'} differently "
+        "(label 'Site score' → 'Score', max 10 → 20; old → new)"
+    ) in changed.output
+    dropped = tmp_path / "dropped" / "ext.yaml"  # same file name, a variable left out
+    dropped.parent.mkdir()
+    dropped.write_text(EXT.split("  - code: smoker")[0])
+    refused = _ingest(node, data, dropped)
+    assert refused.exit_code == 2
+    assert "[dictionary_clash]" in refused.output
+    assert "no longer defines 'smoker'" in refused.output
+    assert _status(node)["dictionary_hash"] == hash_before
+    assert (node / "dictionary" / "ext.yaml").read_text() == EXT
+
+
+def test_flat_file_with_person_columns(tmp_path: Path) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    flat = tmp_path / "export.csv"
+    flat.write_text(
+        "person_id,visit,sex,birth_year,primary_diagnosis,age\n"
+        "P1,baseline,F,1980,F20,44\nP1,week6,F,1980,F20,44.5\nP2,baseline,M,1975,F32,51\n"
+    )
+    ok = _ingest(node, flat)
+    assert ok.exit_code == 0, ok.output
+    assert "export.csv: 3 rows into observation" in ok.output
+    assert _status(node)["tables"]["person"] == 2
+    before = _status(node)["tables"]
+    conflict = tmp_path / "later.csv"
+    conflict.write_text("person_id,visit,sex,age\nP3,baseline,F,30\nP2,week6,F,52\n")
+    refused = _ingest(node, conflict)
+    assert refused.exit_code == 2
+    assert "[ingest_invalid]" in refused.output
+    assert (
+        "later.csv, row 2, column 'sex': value 'F': person P2 is stored with sex 'M', "
+        "the file gives 'F'"
+    ) in refused.output
+    assert _status(node)["tables"] == before  # P3 was not created either
+
+
+def test_a_site_with_only_scale_totals(tmp_path: Path) -> None:
+    node = tmp_path / "node"
+    assert runner.invoke(app, ["node", "init", str(node), "--site", "a"]).exit_code == 0
+    totals = tmp_path / "totals.csv"
+    totals.write_text(
+        "person_id,visit,primary_diagnosis,qids_total,panss_total\n"
+        "P1,baseline,F32,16,\nP1,week6,F32,7,\nP2,baseline,F20,,90\nP2,week6,F20,,95\n"
+    )
+    ok = _ingest(node, totals)
+    assert ok.exit_code == 0, ok.output
+    assert "totals.csv: 4 rows into observation" in ok.output
+    assert "warning" not in ok.output
+    with closing(sqlite3.connect(node / "store.sqlite")) as db:
+        derived_values = dict(
+            ((variable, pid, visit), value)
+            for variable, pid, visit, value in db.execute(
+                "SELECT variable, person_id, visit, value_num FROM observation "
+                "WHERE variable IN ('qids_total', 'qids_response', 'panss_response', 'trd')"
+            )
+        )
+    assert derived_values == {
+        ("qids_total", "P1", "baseline"): 16.0,
+        ("qids_total", "P1", "week6"): 7.0,
+        ("qids_response", "P1", "week6"): 1.0,  # 9/16 ≥ 50 %
+        ("panss_response", "P2", "week6"): 0.0,  # it rose
+        ("trd", "P1", "_person"): 0.0,  # baseline QIDS 16, but no antidepressant trials
+    }
+    items = ",".join(f"qids_{i:02d}" for i in range(1, 17))
+    later = tmp_path / "items.csv"
+    later.write_text(f"person_id,visit,{items}\nP1,baseline,{','.join('1' * 16)}\n")
+    warned = _ingest(node, later)
+    assert warned.exit_code == 0, warned.output
+    assert (
+        "warning person P1, visit baseline: qids_total given as 16, but its complete items "
+        "give 9; the items' total is kept"
+    ) in warned.output
+    derived = tmp_path / "derived.csv"
+    derived.write_text("person_id,visit,qids_response\nP1,week6,1\n")
+    refused = _ingest(node, derived)
+    assert refused.exit_code == 2
+    assert "derived.csv, column 'qids_response': derived variable" in refused.output

@@ -22,12 +22,14 @@ from node.cdm_variables import (
     add_cpz,
     cpz_equivalent,
     derive_all,
+    derive_site,
     drug_class,
     load_ddd_table,
     unknown_drugs,
 )
 from node.cdm_variables.drugs import add_drug_info
 from node.cdm_variables.frames import INPUT_COLUMNS, last_visit_day, visit_days
+from node.cdm_variables.scales import given_code
 from node.cdm_variables.trials import (
     TrialKind,
     adequate_trials,
@@ -547,6 +549,79 @@ def test_panss_scores_are_sums_and_missing_when_one_item_is_missing() -> None:
     assert get(out, "a", "panss_general", "week6") is None
     assert get(out, "a", "panss_total", "week6") is None
     assert get(out, "a", "panss_response", "week6") is None
+
+
+def given(person: str, visit: str, code: str, value: float) -> dict[str, Any]:
+    """A scale total the site loaded (kept under its given code)."""
+    return {"person_id": person, "visit": visit, "variable": given_code(code), "value_num": value}
+
+
+def test_given_totals_stand_in_where_the_items_are_absent_or_incomplete() -> None:
+    observations = [
+        # totals only: a site without items
+        given("t", "baseline", "qids_total", 16),
+        given("t", "week6", "qids_total", 8),  # 8/16 = 50 %: response
+        given("t", "week12", "qids_total", 5),  # remission
+        given("p", "baseline", "panss_total", 90),
+        given("p", "week6", "panss_total", 70),  # (90 − 70)/(90 − 30) = 33 % ≥ 20 %
+        given("p", "baseline", "panss_positive", 20),
+        # a missing item: the given total is the score
+        *qids("i", "baseline", [*qids_with_total(12)[:15], None]),
+        given("i", "baseline", "qids_total", 13),
+    ]
+    out = run([("t", "F32"), ("p", "F20"), ("i", "F33")], observations=observations)
+    assert get(out, "t", "qids_total", "baseline") == 16.0
+    assert get(out, "t", "qids_response", "week6") == 1.0
+    assert get(out, "t", "qids_remission", "week12") == 1.0
+    assert get(out, "t", "qids_remission", "baseline") == 0.0
+    assert get(out, "t", "trd") == 0.0  # baseline qids_total known (16), no trials
+    assert get(out, "p", "panss_total", "week6") == 70.0
+    assert get(out, "p", "panss_positive", "baseline") == 20.0
+    assert get(out, "p", "panss_negative", "baseline") is None  # neither items nor given
+    assert get(out, "p", "panss_response", "week6") == 1.0
+    assert get(out, "p", "trs") is None  # trs needs the positive items themselves
+    assert get(out, "i", "qids_total", "baseline") == 13.0
+    assert not out["variable"].str.endswith(".given").any()  # given rows are inputs only
+
+
+def test_a_total_from_complete_items_wins_and_a_disagreeing_given_one_is_reported() -> None:
+    items = qids_with_total(12)
+    observations = [
+        *qids("a", "baseline", items),
+        given("a", "baseline", "qids_total", 14),  # disagrees
+        *qids("a", "week6", items),
+        given("a", "week6", "qids_total", 12),  # agrees
+        *panss("b", "baseline", [4, 3, 5, 2, 1, 1, 2], rest=2),  # total 64
+        given("b", "baseline", "panss_total", 64),
+        given("b", "baseline", "panss_general", 30),  # items give 32
+    ]
+    site = derive_site(
+        frame("persons", [{"person_id": p, "primary_diagnosis": "F32"} for p in ("a", "b")]),
+        frame("visits", [{"person_id": "a", "label": "baseline", "day": 0}]),
+        frame("observations", observations),
+        frame("drugs", []),
+        frame("mrs", []),
+        frame("events", []),
+    )
+    assert get(site.rows, "a", "qids_total", "baseline") == 12.0
+    assert get(site.rows, "b", "panss_general", "baseline") == 32.0
+    conflicts = site.given_conflicts.sort_values("person_id").to_dict("records")
+    assert conflicts == [
+        {
+            "person_id": "a",
+            "visit": "baseline",
+            "variable": "qids_total",
+            "given": 14.0,
+            "derived": 12.0,
+        },
+        {
+            "person_id": "b",
+            "visit": "baseline",
+            "variable": "panss_general",
+            "given": 30.0,
+            "derived": 32.0,
+        },
+    ]
 
 
 def test_panss_response_subtracts_the_30_point_floor() -> None:

@@ -329,10 +329,12 @@ def test_extend_method_and_its_clash(shipped: Dictionary) -> None:
     extended = shipped.extend(extra)
     assert "new_one" in extended and "new_one" not in shipped
     assert len(extended) == len(shipped) + 1
+    assert extended.extend(extra).hash == extended.hash  # the same definitions: no change
+    changed = Dictionary.from_variables([Variable(code="new_one", label="Newer", type="binary")])
     with pytest.raises(DictionaryError) as info:
-        extended.extend(extra)
+        extended.extend(changed)
     assert info.value.code == "dictionary_clash"
-    assert "'new_one'" in info.value.detail
+    assert "'new_one': label 'New' → 'Newer'" in info.value.detail
 
 
 def test_clash_with_shipped_names_both_files(tmp_path: Path) -> None:
@@ -341,18 +343,63 @@ def test_clash_with_shipped_names_both_files(tmp_path: Path) -> None:
         load_dictionary([_write(tmp_path, "extra.yaml", text)])
     assert info.value.code == "dictionary_clash"
     detail = info.value.detail
-    assert "extra.yaml: variable 'panss_p1' already defined in psychosis.yaml" in detail
+    assert "extra.yaml: variable 'panss_p1' already defined in psychosis.yaml differently" in detail
+    assert "min 1 → unset" in detail and "max 7 → unset" in detail
 
 
-def test_clash_between_extensions_names_both_files(tmp_path: Path) -> None:
-    text = "variables:\n  - {code: foo, label: Foo, type: binary}\n"
-    first = _write(tmp_path, "first.yaml", text)
-    second = _write(tmp_path, "second.yaml", text)
+def test_clash_between_extensions_names_both_files_and_what_differs(tmp_path: Path) -> None:
+    first = _write(
+        tmp_path, "first.yaml", "variables:\n  - {code: foo, label: Foo, type: integer, max: 5}\n"
+    )
+    second = _write(
+        tmp_path, "second.yaml", "variables:\n  - {code: foo, label: Fu, type: integer, max: 9}\n"
+    )
     with pytest.raises(DictionaryError) as info:
         load_dictionary([first, second])
     assert info.value.code == "dictionary_clash"
-    assert "second.yaml: variable 'foo' already defined in" in info.value.detail
-    assert "first.yaml" in info.value.detail
+    assert info.value.exit_code == 2
+    assert f"{second}: variable 'foo' already defined in {first} differently" in info.value.detail
+    assert "label 'Foo' → 'Fu', max 5 → 9; old → new" in info.value.detail
+
+
+def test_an_identical_definition_given_again_is_no_change(tmp_path: Path) -> None:
+    first = _write(tmp_path, "first.yaml", EXTRA)
+    copy = _write(tmp_path, "copy.yaml", EXTRA.replace("group: site_extras", "group: other"))
+    once = load_dictionary([first])
+    assert load_dictionary([first, first]).hash == once.hash
+    twice = load_dictionary([first, copy])
+    assert twice.hash == once.hash and list(twice.variables) == list(once.variables)
+    shipped = load_dictionary()
+    ketamine = shipped.get("ketamine").definition()
+    copied = _write(tmp_path, "k.yaml", json.dumps({"variables": [ketamine]}))  # JSON is YAML
+    assert load_dictionary([copied]).hash == shipped.hash
+    changed = _write(tmp_path, "k2.yaml", json.dumps({"variables": [{**ketamine, "unit": "mg"}]}))
+    with pytest.raises(DictionaryError, match=r"'ketamine' already defined in treatments\.yaml"):
+        load_dictionary([changed])
+
+
+# ---------------------------------------------------------------- binary bounds
+
+BINARY = "group: g\nvariables:\n  - {{code: smoker, label: Smoker, type: binary{bounds}}}\n"
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [", min: 0, max: 1", ", min: 0.0, max: 1.0", ", min: 0", ", max: 1", ", min: -1, max: 5"],
+)
+def test_binary_bounds_holding_0_and_1_are_accepted_and_change_nothing(
+    tmp_path: Path, bounds: str
+) -> None:
+    plain = load_dictionary([_write(tmp_path, "plain.yaml", BINARY.format(bounds=""))])
+    bounded = load_dictionary([_write(tmp_path, "bounded.yaml", BINARY.format(bounds=bounds))])
+    smoker = bounded.get("smoker")
+    # the bounds say no more than the type: dropped, so every reader (ingest rules, domain
+    # probes, DP sensitivity) and the content hashes see the same variable as without them
+    assert (smoker.min, smoker.max) == (None, None)
+    assert smoker == plain.get("smoker")
+    assert smoker.content_hash == plain.get("smoker").content_hash
+    assert bounded.hash == plain.hash
+    assert smoker.check_value(1) is None and smoker.check_value(2) == "binary 0|1"
 
 
 # ---------------------------------------------------------------- invalid files
@@ -463,6 +510,26 @@ INVALID: list[tuple[str, str, list[str]]] = [
         "extension_person_source",
         HEAD + "  - {code: foo, label: Foo, type: binary, source: person, level: person}\n",
         ["variables[1] (code 'foo')", "source:", "person table"],
+    ),
+    (
+        "binary_min_excludes_0",
+        HEAD + "  - {code: foo, label: Foo, type: binary, min: 1, max: 5}\n",
+        ["variables[1] (code 'foo')", "min: 1 excludes 0", "binary variable takes the values"],
+    ),
+    (
+        "binary_fractional_min",
+        HEAD + "  - {code: foo, label: Foo, type: binary, min: 0.5}\n",
+        ["variables[1] (code 'foo')", "min: 0.5 excludes 0"],
+    ),
+    (
+        "binary_max_excludes_1",
+        HEAD + "  - {code: foo, label: Foo, type: binary, min: 0, max: 0.5}\n",
+        ["variables[1] (code 'foo')", "max: 0.5 excludes 1"],
+    ),
+    (
+        "binary_bound_not_a_number",
+        HEAD + "  - {code: foo, label: Foo, type: binary, min: no}\n",
+        ["variables[1] (code 'foo')", "min:", "number"],
     ),
     ("entry_not_mapping", HEAD + "  - just a string\n", ["variables[1]", "mapping"]),
     (

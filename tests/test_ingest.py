@@ -82,6 +82,91 @@ def test_flat_file_creates_unknown_persons(store_engine: Engine, tmp_path: Path)
     assert sorted(people) == [("P1", None), ("P2", None)]
 
 
+def persons(engine: Engine) -> dict[str, tuple[object, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                t.person.c.person_id,
+                t.person.c.sex,
+                t.person.c.birth_year,
+                t.person.c.primary_diagnosis,
+            )
+        ).all()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_flat_file_person_columns_create_and_complete_persons(
+    store_engine: Engine, tmp_path: Path
+) -> None:
+    ingest(store_engine, DICT, write(tmp_path, "person.csv", "person_id,sex\nP1,F\n"))
+    flat = write(
+        tmp_path,
+        "obs.csv",
+        "person_id,visit,sex,birth_year,primary_diagnosis,age\n"
+        "P1,baseline,F,1980,F20,44\n"  # completes P1 (its sex agrees)
+        "P1,week6,,,,44.5\n"  # empty cells say nothing
+        "P2,baseline,M,,F32,51\n",  # creates P2
+    )
+    report = ingest(store_engine, DICT, flat)
+    assert persons(store_engine) == {"P1": ("F", 1980, "F20"), "P2": ("M", None, "F32")}
+    assert report.files[0].values == 3 + 5  # three ages, five person cells
+    with store_engine.connect() as conn:
+        stored_as = conn.execute(select(t.observation.c.variable).distinct()).scalars().all()
+    assert stored_as == ["age"]  # the person columns live in the person table only
+
+
+def test_a_conflicting_person_value_rejects_the_whole_file(loaded: Engine, tmp_path: Path) -> None:
+    before, people = counts(loaded), persons(loaded)
+    n = 120_000  # more than one chunk: new persons of earlier chunks are rolled back too
+    frame = pd.DataFrame(
+        {"person_id": [f"N{i}" for i in range(n)], "visit": "baseline", "sex": "F", "age": 40}
+    )
+    frame.loc[n - 1, ["person_id", "sex"]] = ["P3", "F"]  # P3 is stored as M
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    with pytest.raises(FedpsyError) as info:
+        ingest(loaded, DICT, tmp_path / "big.csv")
+    assert info.value.exit_code == 2
+    assert f"big.csv, row {n}, column 'sex': value 'F': person P3 is stored with sex 'M'" in str(
+        info.value
+    )
+    assert counts(loaded) == before and persons(loaded) == people
+
+
+def values(engine: Engine, variable: str) -> dict[tuple[str, str], float]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                t.observation.c.person_id, t.observation.c.visit, t.observation.c.value_num
+            ).where(t.observation.c.variable == variable)
+        ).all()
+    return {(pid, visit): value for pid, visit, value in rows}
+
+
+def test_given_totals_load_and_the_items_win_where_complete(loaded: Engine, tmp_path: Path) -> None:
+    ingest(
+        loaded,
+        DICT,
+        write(tmp_path, "totals.csv", "person_id,visit,qids_total\nP2,baseline,14\nP2,week6,6\n"),
+    )
+    assert values(loaded, "qids_total.given") == {("P2", "baseline"): 14.0, ("P2", "week6"): 6.0}
+    assert values(loaded, "qids_total") == {("P2", "baseline"): 14.0, ("P2", "week6"): 6.0}
+    assert values(loaded, "qids_response") == {("P2", "week6"): 1.0}  # 8/14 ≥ 50 %
+    items = ",".join(f"qids_{i:02d}" for i in range(1, 17))
+    report = ingest(  # complete items at baseline: total 9 (nine domains at 1)
+        loaded,
+        DICT,
+        write(
+            tmp_path, "items.csv", f"person_id,visit,{items}\nP2,baseline,{','.join('1' * 16)}\n"
+        ),
+    )
+    assert values(loaded, "qids_total") == {("P2", "baseline"): 9.0, ("P2", "week6"): 6.0}
+    assert values(loaded, "qids_total.given")[("P2", "baseline")] == 14.0  # kept, not used
+    assert report.warnings == (
+        "person P2, visit baseline: qids_total given as 14, but its complete items give 9; "
+        "the items' total is kept",
+    )
+
+
 BAD_CASES = [
     # (file name, content, expected fragments of the message)
     (
@@ -103,10 +188,31 @@ BAD_CASES = [
     ("obs.csv", "visit,panss_p1\nbaseline,1\n", ["column 'person_id'", "required column"]),
     (
         "obs.csv",
-        "person_id,visit,panss_total\nP1,baseline,80\n",
-        ["panss_total", "derived variable"],
+        "person_id,visit,panss_response\nP1,week6,1\n",
+        ["column 'panss_response'", "derived variable", "may give only panss_positive"],
     ),
-    ("obs.csv", "person_id,visit,sex\nP1,baseline,F\n", ["sex", "person file"]),
+    (
+        "obs.csv",
+        "person_id,visit,panss_total\nP1,baseline,20\n",
+        ["row 1, column 'panss_total'", "'20'", "min 30"],
+    ),
+    ("obs.csv", "person_id,visit,qids_total\nP1,baseline,28\n", ["qids_total", "max 27"]),
+    (
+        "obs.csv",
+        "person_id,visit,sex\nP1,baseline,M\n",
+        ["obs.csv, row 1, column 'sex'", "'M'", "person P1 is stored with sex 'F'", "gives 'M'"],
+    ),
+    (
+        "obs.csv",
+        "person_id,visit,birth_year\nP2,baseline,1976\n",
+        ["column 'birth_year'", "person P2 is stored with birth_year 1975, the file gives 1976"],
+    ),
+    (
+        "obs.csv",
+        "person_id,visit,sex\nP9,baseline,F\nP9,week6,M\n",
+        ["row 2, column 'sex'", "person P9 has sex 'F' on row 1 of this file, 'M' here"],
+    ),
+    ("obs.csv", "person_id,visit,sex\nP9,baseline,X\n", ["column 'sex'", "categories F|M"]),
     (
         "obs.csv",
         "person_id,visit,rtms_protocol\nP1,baseline,weird\n",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -34,14 +35,14 @@ from node.cdm_variables.mrs import (
 from node.cdm_variables.outcomes import OUTCOME_VARIABLES, event_outcomes
 from node.cdm_variables.phenotypes import PHENOTYPES, phenotypes, symptom_status
 from node.cdm_variables.scales import (
+    GIVEN_CODES,
     PANSS_ITEMS,
     PANSS_SCORES,
     QIDS_ITEMS,
     QIDS_SCORES,
     baseline_values,
-    panss_scores,
-    qids_scores,
     response_scores,
+    scale_scores,
 )
 from node.cdm_variables.trials import TRIAL_KINDS, adequate_trials, exposure_spans
 
@@ -63,6 +64,16 @@ DERIVED_VARIABLES = (*VISIT_VARIABLES, *PERSON_VARIABLES)
 """Every variable code :func:`derive_all` can produce."""
 
 
+@dataclass(frozen=True)
+class SiteDerivation:
+    """What :func:`derive_site` found: the derived LONG rows, and the given scale totals
+    that disagree with their complete items
+    (:data:`~node.cdm_variables.scales.CONFLICT_COLUMNS`; the items' total was kept)."""
+
+    rows: pd.DataFrame
+    given_conflicts: pd.DataFrame
+
+
 def derive_all(
     persons: pd.DataFrame,
     visits: pd.DataFrame,
@@ -73,6 +84,22 @@ def derive_all(
     *,
     site_has_drug_rows: bool | None = None,
 ) -> pd.DataFrame:
+    """Every derived variable of every person, as LONG rows: :func:`derive_site`'s rows."""
+    return derive_site(
+        persons, visits, observations, drugs, mrs, events, site_has_drug_rows=site_has_drug_rows
+    ).rows
+
+
+def derive_site(
+    persons: pd.DataFrame,
+    visits: pd.DataFrame,
+    observations: pd.DataFrame,
+    drugs: pd.DataFrame,
+    mrs: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    site_has_drug_rows: bool | None = None,
+) -> SiteDerivation:
     """Every derived variable of every person, as LONG rows (missing values dropped).
 
     Inputs have the CDM columns (see :data:`node.cdm_variables.frames.INPUT_COLUMNS`);
@@ -81,7 +108,8 @@ def derive_all(
     site has any drug exposure row; ``site_has_drug_rows`` says so when the frames hold only
     some of the site's persons (default: whether ``drugs`` has rows). Returns ``person_id``,
     ``visit``, ``variable``, ``value_num`` (float; binaries 0/1) and ``value_text`` (only
-    ``mrs_scanner``).
+    ``mrs_scanner``). Scale totals a site gave (``observations`` rows of
+    :data:`~node.cdm_variables.scales.GIVEN_CODES`) stand in where the items are incomplete.
     """
     started = time.perf_counter()
     for frame, table in (
@@ -97,10 +125,10 @@ def derive_all(
     days = visit_days(visits)
     parts: list[pd.DataFrame] = []
 
-    items = wide(observations, (*PANSS_ITEMS, *QIDS_ITEMS))  # one pass over the LONG rows
+    # one pass over the LONG rows
+    items = wide(observations, (*PANSS_ITEMS, *QIDS_ITEMS, *GIVEN_CODES))
     panss_items = items.loc[:, ["person_id", "visit", *PANSS_ITEMS]]
-    panss = panss_scores(panss_items)
-    qids = qids_scores(items.loc[:, ["person_id", "visit", *QIDS_ITEMS]])
+    panss, qids, conflicts = scale_scores(items)
     panss["panss_response"], qids["qids_response"] = response_scores(panss, qids)
     parts.append(long_rows(panss, (*PANSS_SCORES, "panss_response")))
     parts.append(long_rows(qids, (*QIDS_SCORES, "qids_response")))
@@ -141,4 +169,4 @@ def derive_all(
         persons["person_id"].nunique(),
         time.perf_counter() - started,
     )
-    return out
+    return SiteDerivation(out, conflicts)

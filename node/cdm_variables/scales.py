@@ -15,11 +15,18 @@
 
 Response flags are given for the visits after baseline (not for baseline itself), and only
 when both totals are known; remission is given for every visit with a total.
+
+A site that has only totals may load them (:data:`GIVEN_TOTALS`; they are kept under
+:func:`given_code`). Where a score's items are complete the total derived from them wins;
+where they are not, the given total is the score, and responses, remission and ``trd`` follow
+from it. A given total that disagrees with complete items is reported
+(:func:`scale_scores`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -56,6 +63,28 @@ PANSS_SCORES = ("panss_positive", "panss_negative", "panss_general", "panss_tota
 QIDS_SCORES = ("qids_total", "qids_remission")
 RESPONSE_SCORES = ("panss_response", "qids_response")
 
+GIVEN_TOTALS: Mapping[str, tuple[str, ...]] = {
+    "panss_positive": PANSS_POSITIVE_ITEMS,
+    "panss_negative": PANSS_NEGATIVE_ITEMS,
+    "panss_general": PANSS_GENERAL_ITEMS,
+    "panss_total": PANSS_ITEMS,
+    "qids_total": QIDS_ITEMS,
+}
+"""The derived scores a flat file may give (a site with totals but no items), each with
+the items it is otherwise derived from."""
+GIVEN_SUFFIX = ".given"
+CONFLICT_COLUMNS = ("person_id", "visit", "variable", "given", "derived")
+"""Columns of the frame of given totals that disagree with their items."""
+
+
+def given_code(code: str) -> str:
+    """The observation variable a given total of ``code`` is stored under: never a
+    dictionary code (those have no dot), so no request reads it and re-deriving keeps it."""
+    return f"{code}{GIVEN_SUFFIX}"
+
+
+GIVEN_CODES = tuple(given_code(code) for code in GIVEN_TOTALS)
+
 
 def panss_scores(items: pd.DataFrame) -> pd.DataFrame:
     """PANSS subscale and total scores of each row of a wide item frame.
@@ -83,9 +112,48 @@ def qids_scores(items: pd.DataFrame) -> pd.DataFrame:
         codes = [QIDS_ITEMS[i - 1] for i in domain]
         total = total + items.loc[:, codes].to_numpy(dtype="float64").max(axis=1)
     out["qids_total"] = total
-    remission = (total <= QIDS_REMISSION_MAX).astype("float64")
-    out["qids_remission"] = np.where(np.isnan(total), np.nan, remission)
+    out["qids_remission"] = qids_remission(out["qids_total"])
     return out
+
+
+def qids_remission(total: pd.Series) -> pd.Series:
+    """1.0 where the QIDS-SR16 ``total`` is at most 5, 0.0 above, NaN where it is missing."""
+    remission = (total <= QIDS_REMISSION_MAX).astype("float64")
+    return remission.where(total.notna(), np.nan)
+
+
+def scale_scores(items: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`panss_scores` and :func:`qids_scores` with the given totals filled in.
+
+    ``items`` is one wide frame with ``person_id``, ``visit``, :data:`PANSS_ITEMS`,
+    :data:`QIDS_ITEMS` and :data:`GIVEN_CODES`. A score derived from complete items is
+    kept; where it is missing (an item is), the given total is used. Returns the PANSS
+    scores, the QIDS scores and the given totals that differ from complete items
+    (:data:`CONFLICT_COLUMNS`).
+    """
+    panss = panss_scores(items.loc[:, ["person_id", "visit", *PANSS_ITEMS]])
+    qids = qids_scores(items.loc[:, ["person_id", "visit", *QIDS_ITEMS]])
+    conflicts = []
+    for scores, codes in ((panss, PANSS_SCORES), (qids, ("qids_total",))):
+        for code in codes:
+            given = items[given_code(code)]
+            derived = scores[code]
+            differ = (derived.notna() & given.notna() & (derived != given)).to_numpy()
+            conflicts.append(
+                pd.DataFrame(
+                    {
+                        "person_id": scores["person_id"].to_numpy()[differ],
+                        "visit": scores["visit"].to_numpy()[differ],
+                        "variable": code,
+                        "given": given.to_numpy()[differ],
+                        "derived": derived.to_numpy()[differ],
+                    },
+                    columns=list(CONFLICT_COLUMNS),
+                )
+            )
+            scores[code] = derived.where(derived.notna(), given)
+    qids["qids_remission"] = qids_remission(qids["qids_total"])
+    return panss, qids, pd.concat(conflicts, ignore_index=True)
 
 
 def baseline_values(scores: pd.DataFrame, column: str) -> pd.Series:

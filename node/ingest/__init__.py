@@ -37,13 +37,19 @@ class IngestReport:
 
     files: list[FileOutcome] = field(default_factory=list)
     derived_values: int = 0
+    warnings: tuple[str, ...] = ()
+    """Given scale totals that disagree with their complete items (which win)."""
 
     @property
     def unchanged(self) -> bool:
         return all(f.unchanged for f in self.files)
 
     def as_dict(self) -> dict[str, object]:
-        return {"files": [f.__dict__ for f in self.files], "derived_values": self.derived_values}
+        return {
+            "files": [f.__dict__ for f in self.files],
+            "derived_values": self.derived_values,
+            "warnings": list(self.warnings),
+        }
 
 
 def files_to_load(path: Path, table: str | None) -> list[tuple[Path, str]]:
@@ -116,6 +122,7 @@ def ingest(
             report.files.append(outcome)
         if derive:
             total = conn.execute(select(func.count()).select_from(t.person)).scalar() or 0
-            report.derived_values = rederive(conn, dictionary, ctx.touched, int(total))
+            rederived = rederive(conn, dictionary, ctx.touched, int(total))
+            report.derived_values, report.warnings = rederived.values, rederived.warnings
     log.info("ingest finished", extra={"files": len(report.files)})
     return report

@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from node.cdm_variables.drugs import add_cpz
+from node.cdm_variables.scales import GIVEN_TOTALS, given_code
 from node.ingest.context import IngestContext
 from node.ingest.mapping import Mapping
+from node.ingest.persons import PERSON_COLUMNS, Given, check_person_columns, write_person_columns
 from node.ingest.problems import Problem, Problems
 from node.ingest.reader import check_file, iter_chunks
 from node.ingest.rules import ID_PATTERN, LABEL_PATTERN, Rule, pattern_rule, variable_rule
@@ -159,7 +161,7 @@ def load_table_file(
 
 def flat_rules(ctx: IngestContext) -> dict[str, Rule]:
     """Rules of a flat file's fixed columns (:data:`schemas.cdm.OBSERVATIONS`), then one per
-    observation variable of the dictionary."""
+    person-table column, observation variable and scale total a site may give."""
     fixed: dict[str, Rule] = {
         "person_id": pattern_rule(ID_PATTERN, "person id: 1-64 letters, digits, '.', '_' or '-'"),
         "visit": pattern_rule(
@@ -167,7 +169,7 @@ def flat_rules(ctx: IngestContext) -> dict[str, Rule]:
         ),
     }
     rules = {c: fixed[c] for c in OBSERVATIONS.names}
-    for code in ctx.dictionary.codes(source="observation"):
+    for code in (*PERSON_COLUMNS, *ctx.dictionary.codes(source="observation"), *GIVEN_TOTALS):
         rules[code] = variable_rule(ctx.dictionary.get(code))
     return rules
 
@@ -175,24 +177,15 @@ def flat_rules(ctx: IngestContext) -> dict[str, Rule]:
 def _flat_hint(ctx: IngestContext, header: list[str], file: str, problems: Problems) -> None:
     for col in header:
         var = ctx.dictionary.variables.get(col)
-        if var is not None and var.source == "derived":
+        if var is not None and var.source == "derived" and col not in GIVEN_TOTALS:
             problems.add(
                 Problem(
                     file,
                     None,
                     col,
                     None,
-                    "derived variable: it is computed at the node, remove the column",
-                )
-            )
-        elif var is not None and var.source == "person":
-            problems.add(
-                Problem(
-                    file,
-                    None,
-                    col,
-                    None,
-                    "person-table column: load it with the person file (--table person)",
+                    "derived variable: it is computed at the node, remove the column "
+                    f"(of the derived scores a file may give only {', '.join(GIVEN_TOTALS)})",
                 )
             )
 
@@ -217,10 +210,12 @@ def load_flat_file(
     )
     if problems:
         return FileOutcome(file, OBSERVATIONS.table, 0, 0)
-    variables = [c for c in header if c not in OBSERVATIONS.names]
+    person_columns = [c for c in header if c in PERSON_COLUMNS]
+    variables = [c for c in header if c not in (*OBSERVATIONS.names, *PERSON_COLUMNS)]
     person_level = {c for c in variables if ctx.dictionary.get(c).level == "person"}
     seen: set[tuple[object, ...]] = set()
     person_values: dict[tuple[str, str], object] = {}
+    given: Given = {}
     rows = values = 0
     for chunk in iter_chunks(path):
         frame = mapping.apply(chunk.frame)
@@ -240,17 +235,21 @@ def load_flat_file(
         long = _to_long(
             file, keys, parsed, variables, person_level, person_values, chunk.first_row, problems
         )
+        person_rows = check_person_columns(
+            ctx, file, keys["person_id"], parsed, person_columns, chunk.first_row, given, problems
+        )
         if problems:
             ctx.tick(len(frame))
             continue
         ctx.create_persons(dict.fromkeys(keys["person_id"]), batch_id)
+        write_person_columns(ctx, person_rows)
         visits_seen = keys.rename(columns=VISIT.rename).drop_duplicates()
         upsert(ctx.conn, t.visit, visits_seen, VISIT.store_key)  # day unknown yet
         long["batch_id"] = batch_id
         upsert(ctx.conn, t.observation, long, LONG_KEY)
         ctx.touched.update(keys["person_id"])
         rows += len(frame)
-        values += len(long)
+        values += len(long) + sum(int(parsed[c].notna().sum()) for c in person_columns)
         ctx.tick(len(frame))
     return FileOutcome(file, OBSERVATIONS.table, rows, values)
 
@@ -297,7 +296,7 @@ def _to_long(
                 {
                     "person_id": pids,
                     "visit": visit_labels,
-                    "variable": code,
+                    "variable": given_code(code) if code in GIVEN_TOTALS else code,
                     "value_num": None if is_text else vals.astype(float),
                     "value_text": vals if is_text else None,
                 }

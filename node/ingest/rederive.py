@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Table, delete, select
 
-from node.cdm_variables import derive_all
+from node.cdm_variables import derive_site
 from node.cdm_variables.pipeline import FOLLOWUP_VARIABLE
-from node.cdm_variables.scales import PANSS_ITEMS, QIDS_ITEMS
+from node.cdm_variables.scales import CONFLICT_COLUMNS, GIVEN_CODES, PANSS_ITEMS, QIDS_ITEMS
 from node.ingest.upsert import upsert
 from node.store import tables as t
 from schemas.dictionary import Dictionary
 
 IN_BATCH = 2_000
-SOURCE_VARIABLES = (*PANSS_ITEMS, *QIDS_ITEMS, FOLLOWUP_VARIABLE)
+SOURCE_VARIABLES = (*PANSS_ITEMS, *QIDS_ITEMS, *GIVEN_CODES, FOLLOWUP_VARIABLE)
 """The observation variables the derivations read."""
 
 
@@ -53,13 +54,36 @@ def _read(
     )
 
 
+@dataclass(frozen=True)
+class Rederived:
+    """The derived values written, and a warning per given scale total of the touched
+    persons that disagrees with its complete items (the items' total is kept)."""
+
+    values: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+def _warnings(conflicts: pd.DataFrame, ids: Sequence[str]) -> tuple[str, ...]:
+    mine = conflicts.loc[conflicts["person_id"].isin(ids)]
+    mine = mine.sort_values(["person_id", "visit", "variable"])
+    return tuple(
+        f"person {pid}, visit {visit}: {variable} given as {_number(given)}, but its "
+        f"complete items give {_number(derived)}; the items' total is kept"
+        for pid, visit, variable, given, derived in mine.loc[:, list(CONFLICT_COLUMNS)].to_numpy()
+    )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(float(value))
+
+
 def rederive(
     conn: Connection, dictionary: Dictionary, touched: Iterable[str], total_persons: int
-) -> int:
-    """Replace the derived values of ``touched`` persons; returns the values written."""
+) -> Rederived:
+    """Replace the derived values of ``touched`` persons."""
     ids = sorted(set(touched))
     if not ids:
-        return 0
+        return Rederived()
     scope: list[str] | None = None if len(ids) * 2 > total_persons else ids
     sources = sorted(SOURCE_VARIABLES)
     persons = _read(conn, t.person, scope)
@@ -69,7 +93,8 @@ def rederive(
     mrs = _read(conn, t.mrs_measure, scope)
     events = _read(conn, t.event, scope)
     any_drugs = conn.execute(select(t.drug_exposure.c.person_id).limit(1)).first() is not None
-    derived = derive_all(persons, visits, obs, drugs, mrs, events, site_has_drug_rows=any_drugs)
+    site = derive_site(persons, visits, obs, drugs, mrs, events, site_has_drug_rows=any_drugs)
+    derived = site.rows
     codes = sorted(dictionary.codes(source="derived"))
     for batch in _batches(ids):
         conn.execute(
@@ -80,4 +105,4 @@ def rederive(
     derived = derived[derived["variable"].isin(codes)]
     derived = derived.assign(batch_id=None)
     upsert(conn, t.observation, derived, ("person_id", "visit", "variable"))
-    return len(derived)
+    return Rederived(len(derived), _warnings(site.given_conflicts, ids))

@@ -60,7 +60,7 @@ def load_dictionary(extensions: Sequence[Path] = ()) -> Dictionary:
 
     Raises :class:`~schemas.errors.DictionaryError`: code ``dictionary_invalid`` for a
     file that cannot be read or holds an invalid definition, ``dictionary_clash`` for a
-    code defined in two files.
+    code two files define differently (an identical definition given again is no change).
     """
     variables: dict[str, Variable] = {}
     origins: dict[str, str] = {}
@@ -115,10 +115,16 @@ def _read_extension(path: Path) -> str:
 def _add(
     variables: dict[str, Variable], origins: dict[str, str], name: str, parsed: list[Variable]
 ) -> None:
+    """Add ``parsed`` (from file ``name``); a variable already defined identically (same
+    content hash, e.g. the same extension given again) is no change, one defined
+    differently is a ``dictionary_clash`` naming both files and the fields that differ."""
     clashes = [
-        f"{name}: variable {variable.code!r} already defined in {origins[variable.code]}"
+        f"{name}: variable {variable.code!r} already defined in {origins[variable.code]} "
+        f"differently ({variables[variable.code].differences(variable)}; old → new); "
+        "use a new code for a new variable"
         for variable in parsed
-        if variable.code in origins
+        if variable.code in variables
+        and variables[variable.code].content_hash != variable.content_hash
     ]
     if clashes:
         raise DictionaryError(
@@ -127,8 +133,9 @@ def _add(
             extra={"file": name, "problems": clashes},
         )
     for variable in parsed:
-        variables[variable.code] = variable
-        origins[variable.code] = name
+        if variable.code not in variables:
+            variables[variable.code] = variable
+            origins[variable.code] = name
 
 
 def parse_dictionary_text(text: str, name: str) -> list[Variable]:

@@ -61,6 +61,33 @@ def _format_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _shown(value: object) -> str:
+    """A definition field's value as a message shows it (``unset`` for None)."""
+    if value is None:
+        return "unset"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    return repr(value)
+
+
+def _binary_bound_problem(bound: str, value: object) -> str | None:
+    """Why ``value`` cannot be bound ``bound`` of a binary variable, or None when the bound
+    holds both 0 and 1 (a min at most 0, a max at least 1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None  # not a number: the field's own check says so
+    if bound == "min" and value > 0:
+        return (
+            f"min: {_format_number(value)} excludes 0, but a binary variable takes the "
+            "values 0 and 1 (give min 0 and max 1, or leave the bounds out)"
+        )
+    if bound == "max" and value < 1:
+        return (
+            f"max: {_format_number(value)} excludes 1, but a binary variable takes the "
+            "values 0 and 1 (give min 0 and max 1, or leave the bounds out)"
+        )
+    return None
+
+
 class Variable(BaseModel):
     """One variable of the data dictionary; the fields are those of CDM v1."""
 
@@ -78,6 +105,24 @@ class Variable(BaseModel):
     source: Source = "observation"
     derived: StrictStr | None = None
     description: StrictStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_binary_bounds(cls, data: object) -> object:
+        """A binary variable's values are 0 and 1 whatever its bounds say: bounds holding
+        both (``min: 0``, ``max: 1`` as REDCap-style dictionaries give them) are dropped, so
+        that they change neither how the variable is treated nor its content hash.
+        Contradictory bounds are kept, for :meth:`_consistent` to reject."""
+        if not isinstance(data, dict) or data.get("type") != "binary":
+            return data
+        bounds = {b: data[b] for b in ("min", "max") if data.get(b) is not None}
+        numbers_only = all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in bounds.values()
+        )
+        if not numbers_only or any(_binary_bound_problem(b, v) for b, v in bounds.items()):
+            return data
+        return {key: value for key, value in data.items() if key not in ("min", "max")}
 
     @field_validator("min", "max", mode="before")
     @classmethod
@@ -132,8 +177,9 @@ class Variable(BaseModel):
                 problems.append("open: only a categorical variable can be open")
         if self.type == "binary":
             for bound in ("min", "max"):
-                if getattr(self, bound) is not None:
-                    problems.append(f"{bound}: not allowed for a binary variable (values are 0/1)")
+                problem = _binary_bound_problem(bound, getattr(self, bound))
+                if problem is not None:
+                    problems.append(problem)
         if self.type == "integer":
             for bound in ("min", "max"):
                 limit = getattr(self, bound)
@@ -161,6 +207,16 @@ class Variable(BaseModel):
     def content_hash(self) -> str:
         """sha256 hex of the canonical JSON of :meth:`definition`."""
         return sha256_hex(canonical_json(self.definition()))
+
+    def differences(self, new: Variable) -> str:
+        """What ``new`` changes of this definition, field by field, e.g.
+        ``max 10 → 20, label 'Score' → 'Site score'`` (empty when they are identical)."""
+        old_fields, new_fields = self.definition(), new.definition()
+        return ", ".join(
+            f"{name} {_shown(old_fields[name])} → {_shown(new_fields[name])}"
+            for name in old_fields
+            if old_fields[name] != new_fields[name]
+        )
 
     def check_value(self, value: object) -> str | None:
         """The rule ``value`` breaks (e.g. ``"max 7"``), or None when it is allowed.
@@ -257,14 +313,20 @@ class Dictionary(BaseModel):
         )
 
     def extend(self, other: Dictionary) -> Dictionary:
-        """A new dictionary with ``other``'s variables added; redefining one is a clash."""
-        clashes = [code for code in other.variables if code in self.variables]
+        """A new dictionary with ``other``'s variables added. A variable defined here
+        identically is no change; one defined differently is a ``dictionary_clash``."""
+        clashes = {
+            code: self.variables[code].differences(variable)
+            for code, variable in other.variables.items()
+            if code in self.variables and self.variables[code].content_hash != variable.content_hash
+        }
         if clashes:
-            names = ", ".join(repr(c) for c in clashes)
+            described = "; ".join(f"{code!r}: {diff}" for code, diff in clashes.items())
             raise DictionaryError(
-                f"variable(s) {names} already defined; use new codes for new variables",
+                f"variable(s) already defined differently (old → new): {described}; "
+                "use new codes for new variables",
                 code=ErrorCode.DICTIONARY_CLASH,
-                extra={"variables": clashes},
+                extra={"variables": list(clashes)},
             )
         return Dictionary(version=self.version, variables={**self.variables, **other.variables})
 
