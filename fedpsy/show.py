@@ -29,9 +29,17 @@ def show_sites(out: Console, tables: Mapping[str, Mapping[str, int]]) -> None:
 
 
 def _summary(r: dict[str, Any]) -> tuple[Table, str]:
-    t = Table("variable", "n", "mean", "sd", "missing")
+    t = Table("variable", "n", "mean", "sd", "skewness", "kurtosis", "missing")
     for code, s in r["variables"].items():
-        t.add_row(code, str(s["n"]), _num(s["mean"]), _num(s["sd"]), str(s["missing"]))
+        t.add_row(
+            code,
+            str(s["n"]),
+            _num(s["mean"]),
+            _num(s["sd"]),
+            _num(s.get("skewness")),
+            _num(s.get("kurtosis")),
+            str(s["missing"]),
+        )
     return t, ""
 
 

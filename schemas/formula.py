@@ -8,9 +8,11 @@ definitions across sites and to send the public levels of the pseudo-variable ``
 
 Formulas are evaluated at the node, so only a small, data-independent vocabulary is
 allowed: variable codes, numbers, the operators ``~ + - * / : ** ^ ( )`` and the
-functions in :data:`FUNCTIONS`. Transforms whose result depends on a site's own rows
-(``center``, ``scale``, ``poly``, ``bs``, …) would give each site a different design
-and are refused, as is any other Python.
+functions in :data:`FUNCTIONS`. The splines ``lspline`` and ``bs`` take their knots and
+bounds as numbers written in the formula (:mod:`schemas.splines`; the only place for
+``[ ] , =``). Transforms whose result depends on a site's own rows (``center``,
+``scale``, ``poly``, ``bs`` with ``df``, …) would give each site a different design and
+are refused, as is any other Python.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ import re
 from dataclasses import dataclass
 
 from schemas.errors import ErrorCode, FedpsyError
+from schemas.splines import SPLINES, literal_arguments
 
-FUNCTIONS: frozenset[str] = frozenset({"I", "log", "log1p", "exp", "sqrt"})
-"""Functions a formula may call: ``I(...)`` (arithmetic) and elementwise numpy maps."""
+FUNCTIONS: frozenset[str] = frozenset({"I", "log", "log1p", "exp", "sqrt", "abs"}) | SPLINES
+"""Functions a formula may call: ``I(...)`` (arithmetic), elementwise numpy maps and the
+splines with public knots (:mod:`schemas.splines`)."""
 
 MAX_FORMULA_LENGTH = 2000
+_LITERAL_ONLY = frozenset({"[", "]", ",", "="})
 _VARIABLE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>\*\*|[~+\-*/:^()]))"
+    r"|(?P<op>\*\*|[~+\-*/:^()\[\],=]))"
 )
 
 
@@ -87,10 +92,19 @@ def parse_formula(formula: str, *, outcome: bool = True) -> FormulaParts:
     if tildes and tildes[0] == len(tokens) - 1:
         raise _invalid(formula, "has nothing to the right of '~'")
     split = tildes[0] if tildes else -1
+    literal = literal_arguments(formula, tokens)
     left: list[str] = []
     right: list[str] = []
     depth = 0
     for i, (kind, text) in enumerate(tokens):
+        if i in literal:
+            continue
+        if text in _LITERAL_ONLY:
+            raise _invalid(
+                formula,
+                f"{text!r} may appear only in the knots and bounds of lspline or bs, as in "
+                "lspline(x, [15, 25, 35])",
+            )
         if text == "(":
             depth += 1
         elif text == ")":

@@ -72,6 +72,20 @@ def test_dominance_ratio_is_the_p_percent_rule(values: list[float]) -> None:
     assert ratio == pytest.approx(p_percent_reference(data), rel=1e-9, abs=1e-9)
 
 
+def test_higher_powers_are_judged_on_their_own_contributions() -> None:
+    """Sums of cubes and fourth powers (skewness, kurtosis): contributions |x − x̄|³ and
+    (x − x̄)⁴, which one moderately far value dominates long before it dominates a variance."""
+    rng = np.random.default_rng(8)
+    values = np.append(rng.normal(20.0, 2.0, 39), 35.0)
+    for power in (2, 3, 4):
+        c = np.sort(np.abs(values - values.mean()) ** power)[::-1]
+        (ratio,) = dominance_ratios(values[:, None], power)
+        assert ratio == pytest.approx((c.sum() - c[0] - c[1]) / c[0], rel=1e-12)
+    (squares,) = dominance_ratios(values[:, None])
+    (fourths,) = dominance_ratios(values[:, None], 4)
+    assert squares > 0.1 > fourths
+
+
 def test_one_far_value_dominates_and_ordinary_spread_does_not() -> None:
     rng = np.random.default_rng(3)
     ages = rng.normal(40, 10, 99)

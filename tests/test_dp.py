@@ -112,6 +112,37 @@ def test_moment_sensitivity_bounds_one_person(products: bool, extreme: tuple[flo
             assert change >= 0.99 * bound
 
 
+@pytest.mark.parametrize("extreme", [(110.0, 60.0), (12.0, 0.0), (40.0, 20.0)])
+def test_standardized_higher_moment_sensitivity_bounds_one_person(
+    extreme: tuple[float, float],
+) -> None:
+    """The summary's third round: sums of z, z², z³ and z⁴ of z = (x − c)/s."""
+    dictionary = load_dictionary()
+    rng = np.random.default_rng(6)
+    base = pd.DataFrame(
+        {
+            "age": rng.uniform(18, 80, 30).round(1),
+            "madrs_total": rng.integers(0, 61, 30).astype(float),
+        }
+    )
+    person = pd.DataFrame({"age": [extreme[0]], "madrs_total": [extreme[1]]})
+    step = MomentsStep(
+        variables=["age", "madrs_total"],
+        complete_cases=False,
+        products=True,
+        higher=["age", "madrs_total"],
+        center=[[40.0, 20.0]],
+        scale=[[15.0, 9.0]],
+    )
+    without = flatten(run_step(step, _source(base)).result)[0]
+    with_one = flatten(run_step(step, _source(pd.concat([base, person]))).result)[0]
+    bound = dp.sensitivity(step, dictionary)
+    assert float(np.linalg.norm(with_one - without)) <= bound
+    assert dp.sensitivity(step.model_copy(update={"higher": ["age"]}), dictionary) < bound
+    # the scale shrinks the bound: unscaled fourth powers of ages would need far more noise
+    assert bound < dp.sensitivity(step.model_copy(update={"scale": None}), dictionary) / 100
+
+
 def test_counting_sensitivity_is_one_person() -> None:
     rng = np.random.default_rng(2)
     base = pd.DataFrame({"age": rng.uniform(18, 80, 25)})

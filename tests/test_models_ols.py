@@ -8,9 +8,11 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import patsy
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from sklearn.datasets import load_diabetes
 
 from coordinator.federation.failures import SitesFailed
 from node.data.source import FrameSource
@@ -188,3 +190,46 @@ def test_a_site_below_the_minimum_rows_refuses() -> None:
     sources = split_sites(longley(), [5, 3, 8], seed=1)
     with pytest.raises(SitesFailed):
         run_request(sources, {"analysis": "ols", "formula": LONGLEY}, min_rows=4)
+
+
+SPLINE_RTOL = 1e-8  # the bar against statsmodels on the pooled basis (measured: ~1e-12)
+
+
+def test_splines_and_abs_equal_statsmodels_on_the_same_basis() -> None:
+    """``lspline`` (R's basis, built by hand here), ``bs`` with explicit knots and bounds
+    (patsy's, an implementation independent of the node's) and ``abs`` on the unscaled
+    diabetes data, split unequally: the federated fit equals statsmodels OLS on the pooled
+    rows with the same basis."""
+    df = load_diabetes(as_frame=True, scaled=False).frame.copy()
+    df["sex"] = np.where(df["sex"] > 1.5, "M", "F")
+    sources = split_sites(df, [5, 3, 8], seed=2, sort_by="age", categories={"sex": ["F", "M"]})
+    formula = (
+        "target ~ lspline(age, [35, 50, 65]) + abs(bp - 95) + sex"
+        " + bs(bmi, knots=[24, 30], lower_bound=18, upper_bound=43)"
+    )
+    result = run_ols(sources, formula)
+    age = df["age"].to_numpy()
+    hand = np.column_stack(
+        [
+            np.minimum(age, 35),
+            np.clip(age, 35, 50) - 35,
+            np.clip(age, 50, 65) - 50,
+            np.maximum(age, 65) - 65,
+        ]
+    )
+    bs = patsy.dmatrix("bs(bmi, knots=[24, 30], lower_bound=18, upper_bound=43) - 1", df)
+    x = np.column_stack(
+        [np.ones(len(df)), hand, np.abs(df["bp"] - 95), df["sex"] == "M", np.asarray(bs)]
+    ).astype(float)
+    ref = sm.OLS(df["target"].to_numpy(), x).fit()
+    terms = [c.term for c in result.coefficients]
+    lspline = [f"lspline(age, [35, 50, 65])[{k}]" for k in range(1, 5)]
+    bs_term = "bs(bmi, knots=[24, 30], lower_bound=18, upper_bound=43)"
+    splines = [f"{bs_term}[{k}]" for k in range(1, 6)]
+    order = [terms.index(t) for t in ["Intercept", *lspline, "abs(bp - 95)", "sex[T.M]", *splines]]
+    est, se = estimates(result)
+    assert rel(est[order], ref.params) < SPLINE_RTOL
+    assert rel(se[order], ref.bse) < SPLINE_RTOL
+    assert result.n == len(df)
+    assert result.r_squared == pytest.approx(ref.rsquared, rel=SPLINE_RTOL)
+    assert result.sigma == pytest.approx(np.sqrt(ref.scale), rel=SPLINE_RTOL)

@@ -8,8 +8,9 @@ import pytest
 from scipy import stats
 
 from schemas.analyses.correlation import CorrelationResult
-from schemas.analyses.summary import SummaryResult
+from schemas.analyses.summary import SummaryResult, VariableSummary
 from schemas.analyses.ttest import TTestResult
+from schemas.steps.moments import MomentsResult
 from tests.support.datasets import diabetes, fair, wine
 from tests.support.federation import run_request, split_sites
 
@@ -180,7 +181,102 @@ def test_moments_travel_only_as_sums() -> None:
     """Every exchange of these analyses is a secure-summable step."""
     sites = split_sites(diabetes(), [1, 2, 3], seed=1, categories=SEX)
     _, _, federation = run_request(sites, {"analysis": "summary", "variables": ["bmi"]})
-    assert [e.mode for e in federation.log] == ["sum", "sum"]
-    first, second = federation.log
+    assert [e.mode for e in federation.log] == ["sum", "sum", "sum"]
+    first, second, third = federation.log
     assert first.step.model_dump()["center"] is None
     assert second.step.model_dump()["center"] is not None
+    # the third round (skewness, kurtosis): power sums of (x − mean)/sd, nothing per site,
+    # over the same rows (every variable of the summary is in the step)
+    assert third.step.model_dump()["higher"] == ["bmi"]
+    assert third.step.model_dump()["scale"] is not None
+    assert {s: d.rows for s, d in third.disclosures.items()} == {
+        s: d.rows for s, d in second.disclosures.items()
+    }
+
+
+SHAPE_RTOL = 1e-10  # bar for skewness and kurtosis against scipy (measured: below 2e-14)
+
+
+def _check_shape(got: float | None, expected: float) -> None:
+    assert got is not None
+    assert got == pytest.approx(expected, rel=SHAPE_RTOL)
+
+
+def test_summary_skewness_and_kurtosis_equal_scipy() -> None:
+    """G1 and G2 (bias-adjusted, Fisher) from three secure-summable rounds equal scipy's
+    ``skew(x, bias=False)`` and ``kurtosis(x, bias=False)`` on the pooled rows."""
+    df = diabetes(missing=0.1, seed=3)
+    columns = ["bmi", "bp", "target", "s5", "s4"]
+    sites = split_sites(df, [1, 2, 5], seed=1, sort_by="age", categories=SEX)
+    result, _, _ = run_request(sites, {"analysis": "summary", "variables": columns})
+    assert isinstance(result, SummaryResult)
+    for code in columns:
+        x = df[code].dropna().to_numpy()
+        _check_shape(result.variables[code].skewness, stats.skew(x, bias=False))
+        _check_shape(result.variables[code].kurtosis, stats.kurtosis(x, bias=False))
+    wine_df = wine()
+    variables = ["proline", "magnesium", "malic_acid", "hue"]
+    sites = split_sites(
+        wine_df, [5, 2, 3], seed=11, sort_by="proline", categories={"cultivar": ["c0", "c1", "c2"]}
+    )
+    cohort = {"all": [{"var": "cultivar", "op": "!=", "value": "c1"}]}
+    result, _, _ = run_request(
+        sites, {"analysis": "summary", "variables": variables, "cohort": cohort}
+    )
+    assert isinstance(result, SummaryResult)
+    chosen = wine_df[wine_df["cultivar"] != "c1"]
+    for code in variables:
+        x = chosen[code].to_numpy()
+        _check_shape(result.variables[code].skewness, stats.skew(x, bias=False))
+        _check_shape(result.variables[code].kurtosis, stats.kurtosis(x, bias=False))
+
+
+def test_skewness_and_kurtosis_stay_exact_when_the_mean_dwarfs_the_spread() -> None:
+    """target + 1e9 (exact in float64): the third round is taken about the exact pooled mean
+    and scaled by the pooled sd, so the result is the shift-free one. (scipy on the shifted
+    column itself misses by ~1e-9: its own one-pass mean is off.)"""
+    df = diabetes()
+    df["shifted"] = df["target"] + 1e9
+    sites = split_sites(df, [3, 1, 2], seed=5, sort_by="target", categories=SEX)
+    result, _, federation = run_request(sites, {"analysis": "summary", "variables": ["shifted"]})
+    assert isinstance(result, SummaryResult)
+    x = df["target"].to_numpy()
+    _check_shape(result.variables["shifted"].skewness, stats.skew(x, bias=False))
+    _check_shape(result.variables["shifted"].kurtosis, stats.kurtosis(x, bias=False))
+    third = federation.log[-1].total
+    assert isinstance(third, MomentsResult)
+    # standardized sums are of the order of n: far inside secure aggregation's fixed point
+    assert abs(third.sums[0][0]) < 1e-6 and third.squares[0][0] == pytest.approx(len(x) - 1)
+    assert 0 < third.fourths[0][0] < 10 * len(x)
+
+
+def test_skewness_and_kurtosis_are_null_when_undefined() -> None:
+    """Skewness needs n ≥ 3, kurtosis n ≥ 4, both a positive variance (below that scipy
+    falls back to the biased estimate, or NaN for a constant: the summary says null)."""
+    values = {
+        "three": [1.0, 2.0, 4.0, np.nan, np.nan, np.nan],
+        "two": [1.0, 5.0, np.nan, np.nan, np.nan, np.nan],
+        "flat": [3.0] * 6,
+        "four": [1.0, 2.0, 4.0, 8.0, np.nan, np.nan],
+    }
+    df = pd.DataFrame(values)
+    sites = split_sites(df, [1, 1], seed=2)
+    result, rows, federation = run_request(
+        sites, {"analysis": "summary", "variables": list(values)}
+    )
+    assert isinstance(result, SummaryResult)
+    # the third round asks only about "three" and "four", over the summary's rows
+    assert federation.log[-1].step.model_dump()["higher"] == ["three", "four"]
+    assert rows == {s: d.rows for s, d in federation.log[1].disclosures.items()}
+    got = result.variables
+    three = np.array(values["three"][:3])
+    _check_shape(got["three"].skewness, stats.skew(three, bias=False))
+    assert got["three"].kurtosis is None
+    assert (got["two"].skewness, got["two"].kurtosis) == (None, None)
+    assert (got["flat"].skewness, got["flat"].kurtosis) == (None, None)
+    assert got["flat"].sd == 0.0
+    four = np.array(values["four"][:4])
+    _check_shape(got["four"].kurtosis, stats.kurtosis(four, bias=False))
+    # older readers: the new fields are optional
+    old = {k: v for k, v in got["four"].model_dump().items() if k not in ("skewness", "kurtosis")}
+    assert VariableSummary.model_validate(old).skewness is None

@@ -5,7 +5,9 @@ secure-sums ``Σ(x − m)``, ``Σ(x − m)²`` and ``Σ(x − m)(y − m)ᵀ`` a
 two-pass formula ``M2 = Σ(x − m)² − (Σ(x − m))² / n`` (Chan, Golub & LeVeque, The American
 Statistician 37(3), 1983) makes the result exact even when ``|mean| ≫ sd``, where one round
 of raw ``Σx²`` cancels catastrophically. No per-site value is needed, so every round fits
-secure aggregation. t-tests: Welch (1947), Biometrika 34, for unequal variances.
+secure aggregation. The summary's skewness and kurtosis take a third round of power sums
+of the standardized values about the exact mean (:func:`pooled_shape`). t-tests: Welch
+(1947), Biometrika 34, for unequal variances.
 """
 
 from __future__ import annotations
@@ -107,26 +109,128 @@ def _finite(x: float) -> float | None:
 
 
 async def summary(request: SummaryRequest, federation: Federation) -> SummaryResult:
-    """Per variable: n, mean, sd and var (ddof 1), missing."""
+    """Per variable: n, mean, sd and var (ddof 1), skewness (G1) and excess kurtosis (G2)
+    adjusted for bias, missing."""
+    variables = list(request.variables)
     mo = await pooled_moments(
-        federation,
-        list(request.variables),
-        cohort=request.cohort,
-        visit=request.visit,
-        complete_cases=False,
+        federation, variables, cohort=request.cohort, visit=request.visit, complete_cases=False
+    )
+    shape = await pooled_shape(
+        federation, variables, mo, cohort=request.cohort, visit=request.visit
     )
     out = {}
-    for j, code in enumerate(request.variables):
+    for j, code in enumerate(variables):
         n = int(mo.n[0, j])
         var = float(mo.m2[0, j]) / (n - 1) if n > 1 else math.nan
+        skewness, kurtosis = shape.get(code, (None, None))
         out[code] = VariableSummary(
             n=n,
             mean=_finite(float(mo.mean[0, j])),
             var=_finite(var),
             sd=_finite(math.sqrt(var)) if n > 1 else None,
+            skewness=skewness,
+            kurtosis=kurtosis,
             missing=mo.total - mo.missing - n,
         )
     return SummaryResult(variables=out)
+
+
+async def pooled_shape(
+    federation: Federation,
+    variables: list[str],
+    mo: Moments,
+    *,
+    cohort: Cohort | None,
+    visit: str,
+) -> dict[str, tuple[float | None, float | None]]:
+    """Skewness and excess kurtosis of the ungrouped ``variables`` with ``n ≥ 3`` and a
+    positive variance, from a third secure-summed round about their exact pooled means.
+
+    The sites sum ``z = (x − m)/s`` (``m``, ``s``: the pooled mean and sd of
+    :func:`pooled_moments`) and its powers 2 to 4 over the same rows as before (every
+    variable is in the step, so each site's rows stay those of the summary); the
+    coordinator corrects them to central moments about the mean of ``z``
+    (:func:`shape_of`). A site whose p%-rule finds a sum of cubes or fourth powers
+    dominated refuses that round (``dominance``): the skewness and kurtosis are then
+    withheld (null), asked again one variable at a time when several were asked together.
+    Other failures fail the job.
+    """
+    n = [int(k) for k in mo.n[0]]
+    m2 = [float(v) for v in mo.m2[0]]
+    eligible = list(dict.fromkeys(v for j, v in enumerate(variables) if n[j] >= 3 and m2[j] > 0))
+    if not eligible:
+        return {}
+    mean = [float(v) if math.isfinite(v) else 0.0 for v in mo.mean[0]]
+    scale = [
+        math.sqrt(m2[j] / (n[j] - 1)) if n[j] > 1 and m2[j] > 0 else 1.0 for j in range(len(n))
+    ]
+    step = MomentsStep(
+        variables=variables,
+        complete_cases=False,
+        center=[mean],
+        scale=[scale],
+        products=True,
+        higher=eligible,
+        cohort=cohort,
+        visit=visit,
+    )
+    out: dict[str, tuple[float | None, float | None]] = {}
+    asked = [eligible]
+    while asked:
+        higher = asked.pop(0)
+        sums = await _higher_sums(federation, step.model_copy(update={"higher": higher}))
+        if sums is None:
+            if len(higher) > 1:  # which of them is dominated: one at a time
+                asked.extend([code] for code in higher)
+            continue
+        if sums.n != [n]:
+            raise FedpsyError(
+                "the sites' rows changed between two rounds of one analysis; run it again",
+                code=ErrorCode.INTERNAL,
+            )
+        for k, code in enumerate(higher):
+            j = variables.index(code)
+            powers = (sums.sums[0][j], sums.squares[0][j], sums.cubes[0][k], sums.fourths[0][k])
+            out[code] = shape_of(n[j], *powers)
+    return out
+
+
+async def _higher_sums(federation: Federation, step: MomentsStep) -> MomentsResult | None:
+    """The third round's sums, or None when sites refuse it for dominance only."""
+    try:
+        return await federation.sum(step, MomentsResult)
+    except FedpsyError as exc:
+        sites = exc.extra.get("sites")
+        codes = {str(c) for c in sites.values()} if isinstance(sites, dict) else set()
+        if codes == {ErrorCode.DOMINANCE.value}:
+            logger.info("skewness and kurtosis of %s withheld: dominance", step.higher)
+            return None
+        raise
+
+
+def shape_of(
+    n: int, s1: float, s2: float, s3: float, s4: float
+) -> tuple[float | None, float | None]:
+    """Bias-adjusted skewness ``G1`` and excess kurtosis ``G2`` from ``n`` and the power sums
+    ``s_k = Σz^k`` about any center near the mean, as ``scipy.stats.skew(bias=False)`` and
+    ``scipy.stats.kurtosis(bias=False)`` (Joanes & Gill, "Comparing measures of sample
+    skewness and kurtosis", The Statistician 47(1), 1998). With ``d = s1/n`` the central
+    sums are ``M2 = s2 − d·s1``, ``M3 = s3 − 3d·s2 + 2n·d³`` and ``M4 = s4 − 4d·s3 +
+    6d²·s2 − 3n·d⁴``; ``G1 = √(n(n−1))/(n−2) · m3/m2^{3/2}`` (n ≥ 3) and ``G2 =
+    ((n²−1)·m4/m2² − 3(n−1)²)/((n−2)(n−3))`` (n ≥ 4), with ``m_k = M_k/n``."""
+    if n < 3:
+        return None, None
+    d = s1 / n
+    m2 = (s2 - d * s1) / n
+    if not m2 > 0.0:
+        return None, None
+    m3 = (s3 - 3.0 * d * s2 + 2.0 * n * d**3) / n
+    m4 = (s4 - 4.0 * d * s3 + 6.0 * d * d * s2 - 3.0 * n * d**4) / n
+    skewness = math.sqrt(n * (n - 1.0)) / (n - 2.0) * m3 / m2**1.5
+    kurtosis = None
+    if n >= 4:
+        kurtosis = ((n * n - 1.0) * m4 / (m2 * m2) - 3.0 * (n - 1.0) ** 2) / ((n - 2.0) * (n - 3.0))
+    return _finite(skewness), None if kurtosis is None else _finite(kurtosis)
 
 
 async def correlation(request: CorrelationRequest, federation: Federation) -> CorrelationResult:

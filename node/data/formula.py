@@ -18,6 +18,7 @@ those columns in that order.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -26,6 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 from formulaic import model_matrix
 
+from node.data.splines import bs, lspline
 from node.data.watch import note_rows
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.formula import parse_formula
@@ -34,7 +36,15 @@ logger = logging.getLogger(__name__)
 
 Matrix = npt.NDArray[np.float64]
 
-_CONTEXT = {"log": np.log, "log1p": np.log1p, "exp": np.exp, "sqrt": np.sqrt}
+_CONTEXT = {
+    "log": np.log,
+    "log1p": np.log1p,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "lspline": lspline,
+    "bs": bs,
+}
 
 
 @dataclass(frozen=True)
@@ -166,6 +176,14 @@ def _check_finite(formula: str, names: list[str], values: Matrix) -> None:
     bad = [
         name for name, column in zip(names, values.T, strict=True) if not np.isfinite(column).all()
     ]
+    if any(name.startswith("bs(") for name in bad):
+        terms = dict.fromkeys(re.sub(r"\[\d+\]$", "", name) for name in bad)
+        raise FedpsyError(
+            f"formula {formula!r}: {', '.join(map(repr, terms))} is not defined for some values "
+            "in the declared ranges of its variables (a B-spline is defined between its "
+            "bounds only); set lower_bound and upper_bound to cover the declared min and max",
+            code=ErrorCode.REQUEST_INVALID,
+        )
     if bad:
         raise FedpsyError(
             f"formula {formula!r}: {', '.join(map(repr, bad))} is not finite for some values in "

@@ -17,8 +17,9 @@ that colludes with the coordinator and adds none lowers the noise to ``σ²(n−
 Neighbouring data sets differ by one person (add or remove). Sensitivities: a count, a
 histogram and a contingency table change in one cell by 1 (``Δ = 1``); moments need each
 variable's range from the data dictionary (values are checked against it at ingest) and
-``Δ² = 2 + k + Σ B_v² + Σ B_v⁴ + Σ_vw B_v² B_w²`` with ``B_v = max |x_v − c_v|`` over the
-range (total, missing, the ``k`` counts, sums, squares, cross-products). Other steps
+``Δ² = 2 + k + Σ B_v² + Σ B_v⁴ + Σ_vw B_v² B_w²`` with ``B_v = max |x_v − c_v| / s_v`` over
+the range (total, missing, the ``k`` counts, sums, squares, cross-products; ``+ Σ B_v⁶ +
+Σ B_v⁸`` with the cubes and fourth powers of skewness and kurtosis). Other steps
 (models) have no bounded sensitivity here and are refused (``dp_unsupported``).
 """
 
@@ -66,10 +67,15 @@ def sensitivity(step: StepBase, dictionary: Dictionary) -> float:
     if step.step in COUNTING_STEPS:
         return 1.0
     if isinstance(step, MomentsStep):
-        centers = step.center or [[0.0] * len(step.variables)]
+        groups = len(step.center or step.scale or [[]])
+        centers = step.center or [[0.0] * len(step.variables)] * groups
+        scales = step.scale or [[1.0] * len(step.variables)] * groups
         bounds = np.array(
             [
-                _bound(dictionary, v, [row[i] for row in centers])
+                max(
+                    _bound(dictionary, v, [row[i]]) / scale[i]
+                    for row, scale in zip(centers, scales, strict=True)
+                )
                 for i, v in enumerate(step.variables)
             ]
         )
@@ -78,6 +84,9 @@ def sensitivity(step: StepBase, dictionary: Dictionary) -> float:
             squared += float(np.sum(bounds**4))
             if step.complete_cases:
                 squared += float(np.sum(np.outer(bounds**2, bounds**2)))
+        if step.higher:
+            chosen = bounds[[step.variables.index(v) for v in step.higher]]
+            squared += float(np.sum(chosen**6) + np.sum(chosen**8))
         return math.sqrt(squared)
     raise _unsupported(
         f"step {step.step!r} has no differential privacy mechanism at this "

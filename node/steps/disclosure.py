@@ -16,8 +16,9 @@ the thresholds. Each fact closes one way of isolating a person:
 * :func:`dominance_ratios` — the p%-rule of magnitude tables (Hundepool et al.,
   *Statistical Disclosure Control*, 2012, §4.2; Cox, *Linear sensitivity measures*, 1981):
   a sum whose largest contribution is known to within ``p`` % by the second-largest
-  contributor reveals it. Contributions are squared deviations from the mean, so a
-  single far-out value that dominates a variance (and with it the mean) is caught.
+  contributor reveals it. Contributions are squared deviations from the mean (their
+  third and fourth powers for sums of cubes and fourth powers), so a single far-out value
+  that dominates a variance (and with it the mean) or a kurtosis is caught.
 """
 
 from __future__ import annotations
@@ -104,14 +105,16 @@ def outcome_cells(x: Matrix, y: Matrix) -> tuple[int, ...]:
     return tuple(cells)
 
 
-def dominance_ratios(values: Matrix) -> tuple[float, ...]:
-    """Per column: ``(Σc − c₁ − c₂) / c₁`` for the contributions ``c = (x − x̄)²`` sorted
-    ``c₁ ≥ c₂ ≥ …`` (``inf`` when every value is equal: nothing dominates)."""
+def dominance_ratios(values: Matrix, power: int = 2) -> tuple[float, ...]:
+    """Per column: ``(Σc − c₁ − c₂) / c₁`` for the contributions ``c = |x − x̄|^power``
+    sorted ``c₁ ≥ c₂ ≥ …`` (``inf`` when every value is equal: nothing dominates). A sum of
+    cubes or fourth powers (skewness, kurtosis) is dominated by a far-out value sooner
+    than a sum of squares, so each power that leaves is checked."""
     out: list[float] = []
     for column in values.T:
         if column.size == 0:
             continue
-        c = (column - column.mean()) ** 2
+        c = np.abs(column - column.mean()) ** power
         if c.size >= 2:
             top2 = np.partition(c, c.size - 2)[-2:]
             first, second = float(top2[1]), float(top2[0])

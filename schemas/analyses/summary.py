@@ -1,7 +1,11 @@
-"""``summary``: per variable n, mean, sd, var (ddof 1) and missing.
+"""``summary``: per variable n, mean, sd, var (ddof 1), skewness, kurtosis and missing.
 
 Each variable uses its own non-missing rows. ``mean`` is null when ``n`` is 0, ``sd`` and
-``var`` when ``n`` < 2.
+``var`` when ``n`` < 2. ``skewness`` is the bias-adjusted sample skewness G1 and
+``kurtosis`` the bias-adjusted excess (Fisher) kurtosis G2, as ``scipy.stats.skew(x,
+bias=False)`` and ``scipy.stats.kurtosis(x, bias=False)``; ``skewness`` is null when ``n``
+< 3, ``kurtosis`` when ``n`` < 4, both when the sd is 0 or when a site's dominance rule
+withholds them (one value dominates a sum of cubes or fourth powers).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ class VariableSummary(BaseModel):
     mean: float | None
     sd: float | None
     var: float | None
+    skewness: float | None = None
+    kurtosis: float | None = None
     missing: int
 
 

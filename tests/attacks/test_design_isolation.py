@@ -103,3 +103,44 @@ def test_spike_column_in_a_cox_model(fresh: Consortium) -> None:
         estimate = None if abs(slope) < 3 else float(slope > 0)
     assert estimate != TARGET.relapse, f"the target's relapse status recovered ({estimate})"
     assert_details_clean(fresh.log)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        # a degree-1 B-spline with knots around 41: the hat on (40, 42) is the target's alone
+        "madrs_total ~ bs(age, knots=[40, 41, 42], lower_bound=12, upper_bound=110, degree=1)",
+        # a linear spline whose middle segment holds only the target
+        "madrs_total ~ lspline(age, [40, 42])",
+    ],
+    ids=["bs-hat", "lspline-segment"],
+)
+def test_spline_knots_aimed_at_the_target(fresh: Consortium, formula: str) -> None:
+    """Class 2 through public knots. Knots are the researcher's to choose, so they can
+    be placed around the one person aged 41: a B-spline basis function that is non-zero
+    for the target alone is a spike column, and a linear-spline segment that only the
+    target falls into carries the target's row. Stopped by: the rules for any other
+    design column (``cell_too_small`` for a 0/1 hat, ``column_too_thin``,
+    ``leverage_too_high``)."""
+    envelope = fresh.run({"analysis": "ols", "formula": formula})
+    if ok(envelope):  # whatever answered must not give the target's MADRS away
+        predicted = _predict_target(envelope["result"]["coefficients"])
+        assert not close_to(predicted, TARGET.madrs_total, MARGIN), predicted
+    else:
+        codes = set((envelope.get("reason") or {}).get("sites", {}).values())
+        assert codes <= {"cell_too_small", "column_too_thin", "leverage_too_high"}, envelope
+    assert_details_clean(fresh.log)
+
+
+def _predict_target(rows: list[dict[str, Any]]) -> float | None:
+    """The fitted value at the target's age (41), from the spline coefficients."""
+    terms = {row["term"]: float(row["estimate"]) for row in rows}
+    at_41 = {"[1]": 40.0, "[2]": 1.0, "[3]": 0.0}  # lspline(age, [40, 42]) at 41
+    if any(t.startswith("bs(") for t in terms):
+        at_41 = {"[1]": 0.0, "[2]": 1.0, "[3]": 0.0, "[4]": 0.0}  # the hat's peak
+    total = terms.get("Intercept", 0.0)
+    for term, value in terms.items():
+        for suffix, x in at_41.items():
+            if term.endswith(suffix):
+                total += value * x
+    return total

@@ -8,10 +8,18 @@ that variable (``y ≈ ȳ + r·sqrt(M2_y·(1 − 1/n))``).
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
+from typer.testing import CliRunner
 
+from fedpsy.cli import app
+from node.steps.disclosure import dominance_ratios
 from tests.attacks.support import (
     TARGET,
     Consortium,
@@ -84,3 +92,52 @@ def test_dominant_value_and_its_other_variables_stay_hidden(fresh: Consortium) -
             codes = refused_codes(envelope)
             assert {"dominance", "cell_too_small"} & codes, envelope["reason"]
     assert_details_clean(fresh.log)
+
+
+def test_a_value_dominating_fourth_powers_withholds_skewness_and_kurtosis(
+    tmp_path: Path,
+) -> None:
+    """Class 5 on the summary's third round. One MADRS total of 45 among 18–26 at site
+    ``a``: its squared deviation passes the p%-rule, but its fourth power is nearly all of
+    the sum of fourth powers, which would give the value away (``Σz⁴ ≈ z⁴``). Site ``a``
+    refuses that round (``dominance``); the summary still answers with the mean and sd
+    of every variable and withholds (null) the skewness and kurtosis of MADRS only, which
+    the coordinator asks again one variable at a time."""
+    rng = np.random.default_rng(17)
+    madrs_a = np.append(rng.integers(18, 27, 39), 45).astype(float)
+    sites = {
+        "a": pd.DataFrame({"madrs_total": madrs_a, "age": rng.uniform(18, 70, 40).round(1)}),
+        "b": pd.DataFrame(
+            {"madrs_total": rng.integers(10, 31, 25), "age": rng.uniform(18, 70, 25).round(1)}
+        ),
+    }
+    # the premise: at site a the squares pass the rule (p = 10 %), the fourth powers do not
+    (squares,) = dominance_ratios(madrs_a[:, None])
+    (fourths,) = dominance_ratios(madrs_a[:, None], 4)
+    assert squares > 0.1 > fourths
+    for name, frame in sites.items():
+        frame.insert(0, "person_id", [f"{name.upper()}{i}" for i in range(len(frame))])
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    (tmp_path / "r.json").write_text(
+        json.dumps({"analysis": "summary", "variables": ["madrs_total", "age"]})
+    )
+    outcome = CliRunner().invoke(
+        app,
+        [
+            "sandbox",
+            *("--site", f"a={tmp_path / 'a.csv'}", "--site", f"b={tmp_path / 'b.csv'}"),
+            str(tmp_path / "r.json"),
+        ],
+    )
+    (envelope,) = [json.loads(x) for x in outcome.stdout.splitlines() if x.startswith("{")]
+    assert envelope["status"] == "ok", envelope
+    assert envelope["sites"] == {"a": {"n": 40}, "b": {"n": 25}}  # the summary's rows
+    pooled = pd.concat(sites.values())
+    got = envelope["result"]["variables"]
+    madrs = pooled["madrs_total"].to_numpy(dtype=float)
+    assert got["madrs_total"]["mean"] == pytest.approx(madrs.mean(), rel=1e-12)
+    assert got["madrs_total"]["sd"] == pytest.approx(madrs.std(ddof=1), rel=1e-10)
+    assert got["madrs_total"]["skewness"] is None and got["madrs_total"]["kurtosis"] is None
+    age = pooled["age"].to_numpy()
+    assert got["age"]["skewness"] == pytest.approx(stats.skew(age, bias=False), rel=1e-10)
+    assert got["age"]["kurtosis"] == pytest.approx(stats.kurtosis(age, bias=False), rel=1e-10)
