@@ -124,6 +124,15 @@ def test_bad_operator_lists_the_operators(
     assert check == {"ok": False, "detail": f"analysis 'count': {expected}"}
 
 
+def test_form_check_names_numbers_and_levels(server: tuple[str, str]) -> None:
+    cohort = {"all": [{"var": "age", "op": ">=", "value": "old"}]}
+    check = form_check(server, {"analysis": "count", "cohort": cohort})
+    assert check == {"ok": False, "detail": "cohort: 'old' is not a number; age is numeric"}
+    ttest = {"analysis": "ttest", "variable": "age", "group": "sex", "levels": ["F", "m"]}
+    check = form_check(server, ttest)
+    assert check["detail"] == "levels: 'm' is not a category of sex; its categories are F, M"
+
+
 def test_a_valid_request_still_checks_valid(server: tuple[str, str]) -> None:
     cohort = {"all": [{"var": "primary_diagnosis", "op": "in", "value": ["F20", "F25"]}]}
     check = form_check(server, {"analysis": "summary", "variables": ["age"], "cohort": cohort})

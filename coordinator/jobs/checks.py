@@ -2,13 +2,14 @@
 
 A variable that neither the shipped dictionary nor any site defines is ``unknown_variable``
 with the closest codes ("did you mean panss_total?"). A cohort value that is not a category
-of a categorical variable (or not 0/1 of a binary one), an order comparison (``<`` …) of a
-categorical variable, and levels (``levels``, ``row_levels``, ``column_levels``) that are
-not categories are ``request_invalid``, naming the categories. Categories are checked where
-every site defines the variable as the shipped dictionary does (the coordinator knows no
-other definition; a site's own variables are checked by its node). Only the request and the
-dictionary decide, never a row, so these messages disclose nothing; without them the nodes
-would answer such a request with a privacy refusal (an empty cohort is too small).
+of a categorical variable (not 0/1 of a binary one, text for a number), an order comparison
+(``<`` …) of a categorical variable, and levels (``levels``, ``row_levels``,
+``column_levels``) that are not categories are ``request_invalid``, naming the categories.
+Values are checked where every site defines the variable as the shipped dictionary does
+(the coordinator knows no other definition: a site's own variables are not checked here).
+Only the request and the dictionary decide, never a row, so these messages disclose
+nothing; without them the nodes would answer such a request with a privacy refusal (an
+empty cohort is too small).
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def not_a_value(variable: Variable, values: Sequence[Scalar]) -> str | None:
     has no fixed set of values)."""
     allowed = _values_of(variable)
     if allowed is None:
-        return None
+        text = [v for v in values if isinstance(v, str)]
+        return f"{text[0]!r} is not a number; {variable.code} is {variable.type}" if text else None
     one, many, labels = allowed
     bad = list(dict.fromkeys(label(v) for v in values if label(v) not in labels))
     if not bad:
