@@ -117,9 +117,9 @@ def test_drop_site_answers_from_the_others(consortium: LocalConsortium) -> None:
 
 def test_unknown_variable_is_a_clear_error(consortium: LocalConsortium) -> None:
     result = run(consortium, {"analysis": "summary", "variables": ["panss_totl"]})
-    assert result["status"] == "refused"
-    assert result["reason"]["code"] == "dictionary_mismatch"
-    assert "panss_totl" in result["reason"]["detail"]
+    assert result["status"] == "error"  # the researcher's mistake, not a privacy refusal
+    assert result["reason"]["code"] == "unknown_variable"
+    assert "did you mean panss_total" in result["reason"]["detail"]
 
 
 def test_bad_request_is_request_invalid(consortium: LocalConsortium) -> None:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
+from coordinator.analyses.registry import run_analysis
+from schemas.analyses import parse_request
 from schemas.analyses.correlation import CorrelationResult
 from schemas.analyses.summary import SummaryResult, VariableSummary
 from schemas.analyses.ttest import TTestResult
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.moments import MomentsResult
 from tests.support.datasets import diabetes, fair, wine
-from tests.support.federation import run_request, split_sites
+from tests.support.federation import InProcessFederation, run_request, split_sites
 
 RTOL = 1e-10
 SEX = {"sex": ["F", "M"]}
+CULTIVAR = {"cultivar": ["c0", "c1", "c2"]}
 
 
 def test_summary_equals_pooled_with_missing_values() -> None:
@@ -169,12 +175,52 @@ def test_ttest_by_site_and_chosen_levels() -> None:
 
 
 def test_ttest_with_three_levels_asks_for_two() -> None:
-    from schemas.errors import FedpsyError
-
-    sites = split_sites(wine(), [1, 1, 1], seed=1, categories={"cultivar": ["c0", "c1", "c2"]})
+    sites = split_sites(wine(), [1, 1, 1], seed=1, categories=CULTIVAR)
+    federation = InProcessFederation(sites)
+    request = parse_request({"analysis": "ttest", "variable": "alcohol", "group": "cultivar"})
     with pytest.raises(FedpsyError) as err:
-        run_request(sites, {"analysis": "ttest", "variable": "alcohol", "group": "cultivar"})
-    assert err.value.code == "request_invalid" and "levels" in err.value.detail
+        asyncio.run(run_analysis(request, federation))
+    assert len(federation.log) == 1  # refused after the counts, before any second round
+    assert err.value.code == ErrorCode.REQUEST_INVALID
+    assert "3 levels with rows in the cohort (c0, c1, c2)" in err.value.detail
+    assert "'levels'" in err.value.detail and err.value.extra["levels"] == ["c0", "c1", "c2"]
+
+
+def test_ttest_takes_its_two_levels_from_the_cohort() -> None:
+    """``cultivar in [c2, c0]`` of three categories: those two, in the cohort's order."""
+    df = wine()
+    sites = split_sites(df, [2, 3, 4], seed=5, sort_by="alcohol", categories=CULTIVAR)
+    cohort = {"all": [{"var": "cultivar", "op": "in", "value": ["c2", "c0"]}]}
+    request = {"analysis": "ttest", "variable": "alcohol", "group": "cultivar", "cohort": cohort}
+    result, _, federation = run_request(sites, request)
+    assert isinstance(result, TTestResult) and list(result.groups) == ["c2", "c0"]
+    assert [e.step.model_dump()["levels"] for e in federation.log] == [["c2", "c0"]] * 2
+    a, b = df.loc[df.cultivar == "c2", "alcohol"], df.loc[df.cultivar == "c0", "alcohol"]
+    assert result.groups["c2"].n == len(a) and result.n == len(a) + len(b)
+    _check_ttest(result, a, b)
+
+
+def test_ttest_takes_the_two_levels_the_data_leaves() -> None:
+    """``cultivar != c1``: the categories with rows, c0 and c2, in dictionary order."""
+    df = wine()
+    sites = split_sites(df, [3, 1, 2], seed=6, categories=CULTIVAR)
+    cohort = {"all": [{"var": "cultivar", "op": "!=", "value": "c1"}]}
+    request = {"analysis": "ttest", "variable": "hue", "group": "cultivar", "cohort": cohort}
+    result, _, federation = run_request(sites, request, min_rows=5, min_cell=5)
+    assert isinstance(result, TTestResult) and list(result.groups) == ["c0", "c2"]
+    assert [e.mode for e in federation.log] == ["sum", "sum"]  # the counts came secure-summed
+    _check_ttest(result, df.loc[df.cultivar == "c0", "hue"], df.loc[df.cultivar == "c2", "hue"])
+
+
+def test_ttest_cohort_with_one_level_is_request_invalid() -> None:
+    sites = split_sites(wine(), [1, 1], seed=2, categories=CULTIVAR)
+    cohort = {"all": [{"var": "cultivar", "op": "==", "value": "c1"}]}
+    with pytest.raises(FedpsyError) as err:
+        run_request(
+            sites, {"analysis": "ttest", "variable": "hue", "group": "cultivar", "cohort": cohort}
+        )
+    assert err.value.code == ErrorCode.REQUEST_INVALID
+    assert "keeps only level 'c1'" in err.value.detail
 
 
 def test_moments_travel_only_as_sums() -> None:

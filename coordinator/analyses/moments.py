@@ -12,9 +12,10 @@ of the standardized values about the exact mean (:func:`pooled_shape`). t-tests:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,7 @@ from schemas.analyses.correlation import CorrelationRequest, CorrelationResult
 from schemas.analyses.crosstab import Statistic
 from schemas.analyses.summary import SummaryRequest, SummaryResult, VariableSummary
 from schemas.analyses.ttest import GroupStats, TTestRequest, TTestResult
-from schemas.cohort import Cohort
+from schemas.cohort import Cohort, cohort_levels
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.moments import MomentsResult, MomentsStep
 
@@ -67,7 +68,11 @@ async def pooled_moments(
         cohort=cohort,
         visit=visit,
     )
-    r1 = await federation.sum(first, MomentsResult)
+    return await second_round(federation, first, await federation.sum(first, MomentsResult))
+
+
+async def second_round(federation: Federation, first: MomentsStep, r1: MomentsResult) -> Moments:
+    """Round two of :func:`pooled_moments` about round one's (``r1``) means."""
     n = np.asarray(r1.n, dtype=np.int64)
     sums = np.asarray(r1.sums, dtype=np.float64)
     center = np.divide(sums, n, out=np.zeros_like(sums), where=n > 0)
@@ -75,7 +80,7 @@ async def pooled_moments(
         update={
             "center": center.tolist(),
             "products": True,
-            "levels": r1.levels if group is not None else None,
+            "levels": r1.levels if first.group is not None else None,
         }
     )
     r2 = await federation.sum(second, MomentsResult)
@@ -90,7 +95,7 @@ async def pooled_moments(
         mean = np.where(n > 0, center + shift, np.nan)
         m2 = np.asarray(r2.squares, dtype=np.float64) - s * shift
         cross = None
-        if complete_cases:
+        if first.complete_cases:
             c = np.asarray(r2.cross, dtype=np.float64)
             cross = c - np.einsum("gi,gj->gij", s, shift)
     return Moments(
@@ -266,24 +271,63 @@ def _test(t: float, df: float) -> Statistic:
     return Statistic(statistic=t, df=df, p_value=float(2.0 * stats.t.sf(abs(t), df)))
 
 
-async def ttest(request: TTestRequest, federation: Federation) -> TTestResult:
-    """Welch and pooled two-sample t-tests (first level minus second level)."""
-    mo = await pooled_moments(
-        federation,
-        [request.variable],
-        cohort=request.cohort,
-        visit=request.visit,
-        complete_cases=True,
-        group=request.group,
-        levels=site_levels(request.group, request.levels, federation),
+def _two_levels(request: TTestRequest, r1: MomentsResult) -> list[int]:
+    """The positions of the two levels compared: both when round one had two; else the two
+    levels with rows (counts that passed every site's gate)."""
+    levels = r1.levels or []
+    if len(levels) == 2:
+        return [0, 1]
+    with_rows = [g for g, row in enumerate(r1.n) if row[0] > 0]
+    if len(with_rows) == 2:
+        return with_rows
+    names = [levels[g] for g in with_rows]
+    example = json.dumps({"levels": names[:2]}) if len(names) > 1 else '"levels": [A, B]'
+    raise FedpsyError(
+        f"group {request.group!r} has {len(names)} levels with rows in the cohort "
+        f"({', '.join(names) or 'none'}); a t-test compares two: name them in the "
+        f"request's 'levels' field ({example.strip('{}')}) or keep two with a cohort "
+        f"condition on {request.group!r} (op in)",
+        code=ErrorCode.REQUEST_INVALID,
+        extra={"levels": names},
     )
-    levels = mo.levels or []
-    if len(levels) != 2:
+
+
+def ttest_levels(request: TTestRequest, federation: Federation) -> list[str] | None:
+    """``levels`` as given; else the sites for ``site``; else those the cohort keeps."""
+    given = site_levels(request.group, request.levels, federation)
+    if given is not None:
+        return given
+    kept = cohort_levels(request.cohort, request.group)
+    if kept is not None and len(kept) < 2:
+        which = f"only level {kept[0]!r}" if kept else "no level"
         raise FedpsyError(
-            f"group {request.group!r} has {len(levels)} levels {levels}; give "
-            "the two to compare in 'levels'",
+            f"the cohort keeps {which} of {request.group!r}; a t-test compares two",
             code=ErrorCode.REQUEST_INVALID,
         )
+    return kept
+
+
+async def ttest(request: TTestRequest, federation: Federation) -> TTestResult:
+    """Welch and pooled two-sample t-tests (first level minus second level).
+
+    The levels: ``levels``; else the two a cohort's ``==`` / ``in`` conditions on the group
+    keep (in the cohort's order); else the group's levels (dictionary order) with rows in
+    the cohort, when exactly two have rows. Round one's per-level counts decide that last
+    case; they are secure-summed through every site's gate like any other answer.
+    """
+    first = MomentsStep(
+        variables=[request.variable],
+        complete_cases=True,
+        group=request.group,
+        levels=ttest_levels(request, federation),
+        cohort=request.cohort,
+        visit=request.visit,
+    )
+    r1 = await federation.sum(first, MomentsResult)
+    picked = _two_levels(request, r1)
+    mo = await second_round(federation, first, r1)
+    levels = [(mo.levels or [])[g] for g in picked]
+    mo = replace(mo, n=mo.n[picked], mean=mo.mean[picked], m2=mo.m2[picked])
     n1, n2 = (int(mo.n[g, 0]) for g in range(2))
     m1, m2 = (float(mo.mean[g, 0]) for g in range(2))
     v1, v2 = (float(mo.m2[g, 0]) / (k - 1) if k > 1 else math.nan for g, k in enumerate((n1, n2)))

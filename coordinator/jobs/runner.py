@@ -18,6 +18,7 @@ from pydantic import JsonValue
 from coordinator.analyses.registry import run_analysis
 from coordinator.federation.base import Federation, privacy_of
 from coordinator.federation.failures import SiteFailure, SitesFailed
+from coordinator.jobs.checks import check_request
 from coordinator.jobs.compat import check_compatible
 from coordinator.jobs.quorum import check_quorum_possible, go_on_without
 from schemas.analyses import parse_request
@@ -85,7 +86,8 @@ async def run_request(
     request_id: str,
     unavailable: Mapping[str, SiteFailure] | None = None,
 ) -> Envelope:
-    """Validate, check compatibility, run, and wrap. Never raises for expected failures.
+    """Validate (the request's mistakes, :mod:`coordinator.jobs.checks`, before anything is
+    sent), check compatibility, run, and wrap. Never raises for expected failures.
 
     ``unavailable``: sites that failed before the job started (the quorum rule of
     :mod:`coordinator.jobs.quorum` decides whether the job goes on without them).
@@ -93,6 +95,7 @@ async def run_request(
     analysis: JsonValue = data.get("analysis") if isinstance(data, Mapping) else None
     try:
         request = parse_request(data)
+        check_request(request, variable_hashes)
         sites = selected_sites(request.cohort, sorted({*variable_hashes, *(unavailable or {})}))
         if not sites:
             raise FedpsyError(

@@ -2,8 +2,9 @@
 
 The page carries the catalog (codes, labels, types, units, categories) for completion and
 typed cohort values; ``builder.js`` assembles the request, shows it, asks
-``POST /analyses/validate`` whether it parses, and submits it to ``POST /v1/analyses``
-(authenticated by the login cookie) before opening the job's page.
+``POST /analyses/validate`` whether it parses and names defined variables and values (the
+checks a job makes first), and submits it to ``POST /v1/analyses`` (authenticated by the
+login cookie) before opening the job's page.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from coordinator.jobs.checks import check_request
+from coordinator.store import registry
 from coordinator.web.forms import analysis_forms
 from coordinator.web.pages import current_catalog
-from coordinator.web.rendering import render, web_user
+from coordinator.web.rendering import coordinator, render, web_user
 from schemas.analyses import parse_request
 from schemas.cohort import Op
 from schemas.dictionary import load_dictionary
@@ -65,10 +68,15 @@ def new_analysis(request: Request, user: User, analysis: str = "summary") -> HTM
 
 
 @router.post("/analyses/validate")
-def validate(user: User, request: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    """Whether a request parses, with the message that says what to fix."""
+def validate(
+    http: Request, user: User, request: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Whether a request parses and names defined variables and values (the checks a job
+    makes before anything is sent), with the message that says what to fix."""
     try:
         parsed = parse_request(request)
+        nodes = registry.list_nodes(coordinator(http).engine)
+        check_request(parsed, {n.site: n.variable_hashes for n in nodes})
     except FedpsyError as exc:
         return {"ok": False, "detail": exc.detail or exc.message}
     except ValidationError as exc:  # a nested model outside the request union's checks

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from schemas.cohort import All, Any_, Cohort, Condition, Scalar
+from schemas.cohort import All, Any_, Cohort, Condition, Scalar, label
 from schemas.errors import ErrorCode, FedpsyError
 
 logger = logging.getLogger(__name__)
@@ -52,15 +52,6 @@ def _node(frame: pd.DataFrame, node: Condition | All | Any_) -> Mask:
             mask |= _node(frame, member)
         return mask
     return _condition(frame, node)
-
-
-def label(value: Scalar) -> str:
-    """The string a value compares as against a categorical variable."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _condition(frame: pd.DataFrame, cond: Condition) -> Mask:

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from node.data.cohort import label
+from schemas.cohort import label
 from schemas.errors import ErrorCode, FedpsyError
 
 MISSING = -1  # the row's value is missing

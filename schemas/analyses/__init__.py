@@ -36,6 +36,7 @@ from schemas.analyses.quantiles import QuantilesRequest, QuantilesResult
 from schemas.analyses.summary import SummaryRequest, SummaryResult
 from schemas.analyses.train import TrainingResult, TrainRequest
 from schemas.analyses.ttest import TTestRequest, TTestResult
+from schemas.cohort import cohort_problem
 from schemas.errors import ErrorCode, FedpsyError
 
 ANALYSIS_MODELS: tuple[tuple[type[AnalysisBase], type[AnalysisResult]], ...] = (
@@ -104,10 +105,15 @@ def parse_request(data: Mapping[str, Any]) -> AnalysisBase:
         return _adapter().validate_python(dict(data))
     except ValidationError as exc:
         parts = []
+        cohort = cohort_problem(data.get("cohort"))
         for err in exc.errors(include_url=False, include_input=False):
             loc = [str(p) for p in err["loc"]]
             if loc and loc[0] == name:
                 loc = loc[1:]
+            if loc and loc[0] == "cohort" and cohort is not None:
+                if cohort not in parts:  # one sentence for every union member's errors
+                    parts.append(cohort)
+                continue
             parts.append(f"{'.'.join(loc) or '(top level)'}: {err['msg']}")
         raise FedpsyError(
             f"analysis {name!r}: {'; '.join(parts)}", code=ErrorCode.REQUEST_INVALID
