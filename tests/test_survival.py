@@ -179,8 +179,16 @@ def test_kaplan_meier_never_discloses_an_interval_with_few_events() -> None:
     }
     result, _, fed = run_request(sites, request, min_cell=minimum)
     assert isinstance(result, KaplanMeierResult)
-    # sites refused the fine grid; each refusal made the coordinator merge intervals pairwise
-    assert result.coarsened >= 1 and result.merged and len(fed.log) == result.coarsened + 1
+    # sites refused the fine grid; the coordinator probed one time at a time (bounded:
+    # the whole grid, one probe per time, the kept grid) and left out the refused times
+    assert result.coarsened >= 1 and result.merged
+    assert len(fed.log) <= len(grid) + 2
+    assert [e.step.probe for e in fed.log] == [False, *[True] * (len(fed.log) - 2), False]
+    probes = [e for e in fed.log if e.step.probe and e.results]
+    assert probes and all(not r.n and not r.at_risk for e in probes for r in e.results.values())
+    left_out = {m.time for m in result.merged_points}
+    assert left_out and left_out.isdisjoint(result.groups["F"].time)
+    assert left_out | set(result.groups["F"].time) == set(grid)
     # what each site let out passed its gate: no interval with 1..4 of its own events or
     # exits (events and censored rows leaving the risk set between reported times)
     for exchange in fed.log[-1:]:
@@ -347,9 +355,9 @@ def test_requests_and_refusals_say_what_is_wrong() -> None:
     with pytest.raises(FedpsyError, match="only the right side") as err:
         parse_request({"analysis": "cox", "time": "t", "event": "e", "formula": "t ~ age"})
     assert err.value.code == "request_invalid"
-    with pytest.raises(FedpsyError, match="multiples of the resolution"):
+    with pytest.raises(FedpsyError, match="finite and ≥ 0"):
         parse_request(
-            {"analysis": "kaplan_meier", "time": "t", "event": "e", "grid": [1.5], "resolution": 1}
+            {"analysis": "kaplan_meier", "time": "t", "event": "e", "grid": [-1.5], "resolution": 1}
         )
     with pytest.raises(FedpsyError, match="strictly increasing"):
         parse_request({"analysis": "kaplan_meier", "time": "t", "event": "e", "grid": [5, 2]})

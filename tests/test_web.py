@@ -137,7 +137,7 @@ def test_ttest_group_intervals_equal_scipy() -> None:
         assert (row["low"], row["high"]) == pytest.approx((low, high), rel=1e-12)
 
 
-def test_kaplan_meier_curves_start_at_one_with_clipped_greenwood_bands() -> None:
+def test_kaplan_meier_curves_start_at_one_and_join_only_estimated_points() -> None:
     request, env = envelope("kaplan_meier")
     (km,) = plots_for(env, request)
     female = [r for r in km.rows if r["group"] == "F"]
@@ -149,7 +149,22 @@ def test_kaplan_meier_curves_start_at_one_with_clipped_greenwood_bands() -> None
     ]
     assert female[1]["lower"] == pytest.approx(0.85 - 1.959963984540054 * 0.03)
     assert "lower" not in female[3]  # no standard error there, no band
-    assert km.spec["layer"][-1]["mark"]["interpolate"] == "step-after"
+    # no step the result did not estimate: points joined by lines, bands likewise
+    assert [layer["mark"]["interpolate"] for layer in km.spec["layer"]] == ["linear", "linear"]
+    # a curve reported only at day 730 (every earlier time merged away) is (0, 1) and that
+    # point, never survival 1.0 held up to day 730; the description says times were left out
+    only = {"time": [730.0], "survival": [0.75], "std_error": [0.02], "at_risk": [400]}
+    merged = [
+        {"time": t, "code": "cell_too_small", "sites": ["c"], "group": None} for t in (90, 365)
+    ]
+    result = {**env["result"], "groups": {"all": {**only, "events": [95]}}, "merged_points": merged}
+    (km,) = plots_for({**env, "result": result}, request)
+    assert [(r["time"], r["survival"]) for r in km.rows] == [(0.0, 1.0), (730.0, 0.75)]
+    assert "2 requested times were left out" in km.description
+    (table,) = [
+        t for t in tables_for({**env, "result": result}, request) if t.name == "merged_points"
+    ]
+    assert table.rows == [[90, "cell_too_small", "c", None], [365, "cell_too_small", "c", None]]
 
 
 def test_forest_quantile_box_and_cluster_plots_hold_the_result_values() -> None:

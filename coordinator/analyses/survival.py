@@ -11,8 +11,9 @@ to the pooled ones, so both answers equal the pooled ones (METHODS.md, "Survival
   ``Ŝ² Σ d_k / (n_k (n_k − d_k))`` (Greenwood, Rep. Public Health Med. Subj. 33, 1926). The
   axis ends at the last grid time: rows followed longer stay at risk, their later events
   never leave. A site refusing a grid interval with too few events makes the coordinator
-  merge intervals pairwise and ask again, as for histograms; intervals of the pooled curve
-  with ``0 < events < min_events`` are merged with a neighbour.
+  keep only the grid times every site allows (:mod:`coordinator.analyses.km_grid`), each
+  time left out listed with its rule's code; intervals of the pooled curve with
+  ``0 < events < min_events`` are merged with a neighbour.
 * Log-rank (Mantel 1966; Peto & Peto, JRSS A 135(2), 1972): observed minus expected events
   per level and their hypergeometric covariance, summed over the axis points with events.
   The axis must cover all follow-up: one ``survival_extent`` round tells the coordinator the
@@ -28,17 +29,18 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from coordinator.analyses.km_grid import bounds, kept_grid
 from coordinator.analyses.tables import site_levels
 from coordinator.federation.base import Federation
-from coordinator.stats.bins import coarsen, merge_small, only_small_cells
+from coordinator.stats.bins import merge_small
 from schemas.analyses.kaplan_meier import (
     UNGROUPED,
     KaplanMeierRequest,
     KaplanMeierResult,
+    MergedPoint,
     SurvivalCurve,
 )
 from schemas.analyses.logrank import LogrankGroup, LogrankRequest, LogrankResult
-from schemas.analyses.survival import axis_point
 from schemas.cohort import Cohort
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.survival import (
@@ -96,70 +98,38 @@ def merge_intervals(
     return [int(e) for e in kept], merged
 
 
-async def _counts(
-    request: KaplanMeierRequest, federation: Federation, grid: list[int]
-) -> tuple[SurvivalCountsResult, list[int], int]:
-    """Pooled counts up to the last grid point; grid intervals merged while sites refuse.
-
-    Sites refuse an interval with 1 .. min-1 events or exits, including the rows still at
-    risk at the last grid time; when even one interval is refused, the curve is cut at
-    the middle of the grid and merging starts again from the fine grid (a site with a
-    thin tail of follow-up then reports a shorter curve, never the thin tail)."""
-    edges = [BEFORE_AXIS, *grid]
-    coarsened = 0
-    while True:
-        step = SurvivalCountsStep(
-            time=request.time,
-            event=request.event,
-            group=request.group,
-            levels=site_levels(request.group, request.levels, federation)
-            if request.group is not None
-            else None,
-            resolution=request.resolution,
-            horizon=edges[-1],
-            intervals=edges[1:],
-            cohort=request.cohort,
-            visit=request.visit,
-        )
-        try:
-            return await federation.sum(step, SurvivalCountsResult), edges, coarsened
-        except FedpsyError as exc:
-            if not only_small_cells(exc) or (len(edges) <= 2 and len(grid) <= 1):
-                raise
-            coarsened += 1
-            if len(edges) <= 2:
-                grid = grid[: len(grid) // 2]
-                edges = [BEFORE_AXIS, *grid]
-                logger.info("a site refused its tail; cutting the grid at %d", grid[-1])
-                continue
-            edges = [int(e) for e in coarsen([float(e) for e in edges])]
-            logger.info("a site refused few events; asking again with %d intervals", len(edges) - 1)
-
-
 async def kaplan_meier(request: KaplanMeierRequest, federation: Federation) -> KaplanMeierResult:
-    """Product-limit curves per level, read off at the grid (merged where events are few)."""
-    points = [axis_point(g, request.resolution) for g in request.grid]
-    grid = [p for p in points if p is not None]
-    label = dict(zip(grid, request.grid, strict=True))
-    total, edges, coarsened = await _counts(request, federation, grid)
-    merged = coarsened > 0
+    """Product-limit curves per level, read off at the grid times every site allows
+    (:mod:`coordinator.analyses.km_grid`), merged where pooled events are few."""
+    grid = await kept_grid(request, federation)
+    total = grid.total
+    events_at, risk_at = bounds(grid.times, request.resolution)
+    merged_points = list(grid.merged)
     curves: dict[str, SurvivalCurve] = {}
     for g, name in enumerate(total.levels or [UNGROUPED]):
         at_risk = np.asarray(total.at_risk[g], dtype=np.float64)
         events = np.asarray(total.events[g], dtype=np.float64)
         survival, std_error = product_limit(at_risk, events)
         cumulative = np.cumsum(total.events[g])
-        counts = np.diff(cumulative[edges[1:]], prepend=0)
-        kept, per_interval = merge_intervals(edges, [int(c) for c in counts], request.min_events)
-        merged = merged or kept != edges
+        counts = np.diff(cumulative[events_at], prepend=0)
+        # merged by position in the kept grid (two times may share an axis point)
+        positions = [BEFORE_AXIS, *range(len(grid.times))]
+        interval_counts = [int(c) for c in counts]
+        kept, per_interval = merge_intervals(positions, interval_counts, request.min_events)
         at = kept[1:]
+        merged_points.extend(
+            MergedPoint(time=grid.times[j], code=ErrorCode.CELL_TOO_SMALL, group=name)
+            for j in range(len(grid.times))
+            if j not in at
+        )
         curves[name] = SurvivalCurve(
-            time=[label[k] for k in at],
-            survival=[float(survival[k]) for k in at],
-            std_error=[_finite(float(std_error[k])) for k in at],
-            at_risk=[int(total.at_risk[g][k]) for k in at],
+            time=[grid.times[j] for j in at],
+            survival=[float(survival[events_at[j]]) for j in at],
+            std_error=[_finite(float(std_error[events_at[j]])) for j in at],
+            at_risk=[int(total.at_risk[g][risk_at[j]]) for j in at],
             events=per_interval,
         )
+    merged_points.sort(key=lambda m: m.time)
     return KaplanMeierResult(
         time=request.time,
         event=request.event,
@@ -167,8 +137,9 @@ async def kaplan_meier(request: KaplanMeierRequest, federation: Federation) -> K
         groups=curves,
         n=sum(total.n),
         missing=total.missing,
-        coarsened=coarsened,
-        merged=merged,
+        coarsened=grid.refused_rounds,
+        merged=bool(merged_points),
+        merged_points=merged_points,
     )
 
 

@@ -103,7 +103,13 @@ def forest_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[
 
 
 def _curve_rows(label: str, curve: Mapping[str, Any]) -> list[Row]:
-    """One group's points, starting at S(0) = 1, with a Greenwood 95% band when given."""
+    """One group's points, starting at S(0) = 1, with a Greenwood 95% band when given.
+
+    Only the estimated points and (0, 1): between two reported times the curve is not
+    known (its events lie somewhere in the interval), so the plot joins the points with
+    straight lines rather than drawing a step the result never estimated (a curve reported
+    only at day 730 must not read as survival 1.0 up to day 730).
+    """
     rows: list[Row] = [{"group": label, "time": 0.0, "survival": 1.0}]
     errors = curve.get("std_error")
     for i, (t, s) in enumerate(zip(curve["time"], curve["survival"], strict=True)):
@@ -125,7 +131,7 @@ def kaplan_meier_plots(result: Mapping[str, Any], request: Mapping[str, Any]) ->
     colour = {"field": "group", "type": "nominal", "title": request.get("group") or "group"}
     layers: list[dict[str, Any]] = [
         {
-            "mark": {"type": "line", "interpolate": "step-after", "strokeWidth": 2, "point": True},
+            "mark": {"type": "line", "interpolate": "linear", "strokeWidth": 2, "point": True},
             "encoding": {
                 "color": colour,
                 "y": {
@@ -147,7 +153,7 @@ def kaplan_meier_plots(result: Mapping[str, Any], request: Mapping[str, Any]) ->
         layers.insert(
             0,
             {
-                "mark": {"type": "area", "interpolate": "step-after", "opacity": 0.15},
+                "mark": {"type": "area", "interpolate": "linear", "opacity": 0.15},
                 "encoding": {
                     "color": colour,
                     "y": {"field": "lower", "type": "quantitative"},
@@ -156,11 +162,18 @@ def kaplan_meier_plots(result: Mapping[str, Any], request: Mapping[str, Any]) ->
             },
         )
     time_title = request.get("time") or "time"
+    left_out = result.get("merged_points") or []
+    merged = (
+        f" {len(left_out)} requested times were left out under the sites' rules"
+        " (merged_points); lines join the estimated points."
+        if left_out
+        else ""
+    )
     return [
         plot(
             "survival",
             "Kaplan–Meier survival curves",
-            f"Survival over {time_title} for {len(result['groups'])} groups.",
+            f"Survival over {time_title} for {len(result['groups'])} groups.{merged}",
             rows,
             {
                 "encoding": {"x": {"field": "time", "type": "quantitative", "title": time_title}},

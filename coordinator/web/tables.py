@@ -115,11 +115,21 @@ def _keyed_table(key: str, members: Mapping[str, Any], variables: Sequence[str])
     return Table(key, _title(key), [head, "index", *inner_keys], rows)
 
 
+def _record_cell(value: Any) -> Cell:
+    """A record's field as a cell: a scalar, or a list of names joined (a merged point's
+    ``sites``); anything else stays in the JSON."""
+    if _scalar(value):
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
+    return None
+
+
 def _records(key: str, value: list[Mapping[str, Any]]) -> Table:
     columns: list[str] = []
     for item in value:
         columns += [k for k in item if k not in columns]
-    rows = [[item.get(c) if _scalar(item.get(c)) else None for c in columns] for item in value]
+    rows = [[_record_cell(item.get(c)) for c in columns] for item in value]
     return Table(key, _title(key), columns, rows)
 
 

@@ -6,7 +6,10 @@ row's time. The privacy gate sees each level's rows and rows beyond the horizon,
 Kaplan–Meier request, each level's events in each grid interval, its exits (events and
 censored rows) between reported points and the difference of the two (the censored rows
 the reported numbers give away), so no published interval holds fewer events, exits or
-censored rows than the site's minimum cell size; otherwise each level's events.
+censored rows than the site's minimum cell size; otherwise each level's events. Exits are
+counted between the points where the curve's ``at_risk`` is read (``risk_points``). A
+``probe`` is judged on the same cells and releases an empty result: only whether the
+gate let it pass, or the refusal's code, leaves.
 """
 
 from __future__ import annotations
@@ -137,7 +140,8 @@ def _interval_events(events: Index, intervals: list[int]) -> list[int]:
 def _interval_exits(index: Index, intervals: list[int]) -> list[int]:
     """Rows leaving the risk set between reported points: with ``at_risk(g)`` the rows
     whose point is ``≥ g``, the differences of the reported ``at_risk`` are the rows in
-    ``[0, g_1), [g_1, g_2), …, [g_m, ∞)`` (events and censored alike)."""
+    ``[0, g_1), [g_1, g_2), …, [g_m, ∞)`` (events and censored alike; ``g`` here are the
+    points where ``at_risk`` is read)."""
     bucket = np.searchsorted(np.asarray(intervals, dtype=np.int64), index, side="right")
     return [int(v) for v in np.bincount(bucket, minlength=len(intervals) + 1)]
 
@@ -164,9 +168,10 @@ def survival_counts(step: SurvivalCountsStep, source: FrameSource) -> Computed:
         n.append(int(mine.sum()))
         beyond.append(int(np.sum(~inside)))
         cells.extend((n[-1], beyond[-1]))
-        if step.intervals is not None:
+        risk_points = step.at_risk_points
+        if step.intervals is not None and risk_points is not None:
             interval_events = _interval_events(counted, step.intervals)
-            leaving = _interval_exits(index, step.intervals)
+            leaving = _interval_exits(index, risk_points)
             cells.extend(interval_events)
             cells.extend(leaving)
             # exits less events of an interval: what the reported at-risk and events give
@@ -183,6 +188,10 @@ def survival_counts(step: SurvivalCountsStep, source: FrameSource) -> Computed:
         events=events,
         beyond=beyond,
     )
+    if step.probe:  # the gate's verdict on these cells is all that leaves
+        result = SurvivalCountsResult(
+            levels=rows.levels, total=0, missing=0, n=[], at_risk=[], events=[], beyond=[]
+        )
     logger.debug("survival counts: %d rows on %d axis points", sum(n), h + 1)
     revealed = Disclosure(rows=sum(n), cells=tuple(cells))
     return Computed(result, revealed, used=rows.used)

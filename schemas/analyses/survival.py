@@ -27,6 +27,24 @@ def axis_point(value: float, resolution: float) -> int | None:
     return int(k)
 
 
+def axis_bounds(value: float, resolution: float) -> tuple[int, int] | None:
+    """The axis points around a time ``value ≥ 0``: ``(p, q)`` with ``p`` the last point at or
+    before it and ``q`` the first at or after it (equal when ``value`` is on the axis, within
+    rounding); None for a negative or non-finite value.
+
+    Counted on the axis, the survival function is a step function that moves only at axis
+    points, so ``Ŝ(value) = Ŝ(p)``, the events up to ``value`` are those up to ``p``, and the
+    rows still at risk at ``value`` (time ``≥ value``) are those at ``q`` or later.
+    """
+    on = axis_point(value, resolution)
+    if on is not None:
+        return on, on
+    q = value / resolution
+    if not math.isfinite(q) or q < 0:
+        return None
+    return math.floor(q), math.floor(q) + 1
+
+
 class SurvivalRequest(AnalysisBase):
     """``time``, ``event`` and the axis ``resolution`` (in the time variable's unit)."""
 
@@ -38,4 +56,4 @@ class SurvivalRequest(AnalysisBase):
         return {self.time, self.event}
 
 
-__all__ = ["SurvivalRequest", "axis_point"]
+__all__ = ["SurvivalRequest", "axis_bounds", "axis_point"]

@@ -12,9 +12,12 @@ axis holds every distinct time and the pooled estimates are exact.
 * ``survival_counts`` (additive): per group level and axis point, the rows at risk
   (``index ≥ k``) and the events at ``k``. Rows beyond ``horizon`` are at risk at every
   point and counted in ``beyond``; their events are not counted. ``intervals`` (axis
-  points ``g_1 < … < g_m``) names the intervals ``[0, g_1], (g_1, g_2], …`` whose event
-  counts the node's privacy gate checks: a Kaplan–Meier curve is published only at those
-  points.
+  points ``g_1 ≤ … ≤ g_m``) names the intervals ``[0, g_1], (g_1, g_2], …`` whose event
+  counts the node's privacy gate checks, and ``risk_points`` (default: the same points)
+  where the curve's ``at_risk`` is read, so the rows leaving between them are checked too:
+  a Kaplan–Meier curve is published only at those points. With ``probe`` the node checks
+  the same cells and answers only whether its gate lets the result out (an empty result,
+  or the refusal's code): the coordinator's search for the grid every site allows.
 """
 
 from __future__ import annotations
@@ -59,9 +62,12 @@ class SurvivalCountsStep(SurvivalStep):
     """At-risk and event counts per axis point, per level of ``group`` (optional).
 
     ``levels``: the group's levels (default: its categories, ``0``/``1`` when binary);
-    rows of other levels are left out. ``intervals``: increasing axis points ``≤ horizon``
-    whose interval event counts the gate checks (Kaplan–Meier); without them the gate
-    checks each level's rows and events (log-rank).
+    rows of other levels are left out. ``intervals``: non-decreasing axis points
+    ``≤ horizon`` whose interval event counts the gate checks (Kaplan–Meier); without them
+    the gate checks each level's rows and events (log-rank). ``risk_points``: where the
+    at-risk counts of those intervals are read, one per interval point and not before it
+    (default: the interval points themselves; one later for a requested time between two
+    axis points). ``probe``: check only, release nothing but the gate's verdict.
     """
 
     step: Literal["survival_counts"] = "survival_counts"
@@ -70,21 +76,39 @@ class SurvivalCountsStep(SurvivalStep):
     levels: list[str] | None = None
     horizon: int = Field(ge=0, le=MAX_HORIZON)
     intervals: list[int] | None = Field(default=None, min_length=1)
+    risk_points: list[int] | None = None
+    probe: bool = False
 
-    @field_validator("intervals")
+    @field_validator("intervals", "risk_points")
     @classmethod
-    def _increasing(cls, intervals: list[int] | None) -> list[int] | None:
-        if intervals is not None and (
-            intervals[0] < 0 or any(b <= a for a, b in pairwise(intervals))
+    def _increasing(cls, points: list[int] | None) -> list[int] | None:
+        if points is not None and (
+            not points or points[0] < 0 or any(b < a for a, b in pairwise(points))
         ):
-            raise ValueError("intervals must be increasing axis points ≥ 0")
-        return intervals
+            raise ValueError("intervals and risk_points must be non-decreasing axis points ≥ 0")
+        return points
 
     @model_validator(mode="after")
     def _within_horizon(self) -> Self:
         if self.intervals is not None and self.intervals[-1] > self.horizon:
             raise ValueError("intervals must end at or before the horizon")
+        if self.risk_points is not None and (
+            self.intervals is None
+            or len(self.risk_points) != len(self.intervals)
+            or any(r < i for r, i in zip(self.risk_points, self.intervals, strict=True))
+            or self.risk_points[-1] > self.horizon
+        ):
+            raise ValueError(
+                "risk_points: one per interval point, not before it, within the horizon"
+            )
+        if self.probe and self.intervals is None:
+            raise ValueError("probe: only for a Kaplan–Meier step (with intervals)")
         return self
+
+    @property
+    def at_risk_points(self) -> list[int] | None:
+        """Where the reported at-risk counts are read (the interval points by default)."""
+        return self.risk_points if self.risk_points is not None else self.intervals
 
 
 class SurvivalCountsResult(StepResult):
