@@ -131,10 +131,10 @@ def test_pooled_auc_interval_from_the_finest_bins_the_sites_allow(
         assert metrics.auc_lower is not None and metrics.auc_upper is not None
         assert metrics.auc_lower <= exact <= metrics.auc_upper, (metrics, exact)
         width = metrics.auc_upper - metrics.auc_lower
-        if metrics.auc_bins > 1:
+        if width < 1:
             assert metrics.auc == pytest.approx((metrics.auc_lower + metrics.auc_upper) / 2)
             assert metrics.auc_error_bound == pytest.approx(width / 2)
-        else:  # one bin ranks nothing: no pooled AUC, the interval is [0, 1]
+        else:  # bins that rank no pair: no pooled AUC, the interval is [0, 1]
             assert metrics.auc is None and (metrics.auc_lower, metrics.auc_upper) == (0, 1)
         assert width <= most, (width, metrics.auc_bins)
         # the interval is what the last released histogram implies, pair by pair

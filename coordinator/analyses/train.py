@@ -50,14 +50,15 @@ def _site_metrics(r: TrainResult) -> SiteMetrics:
 def pooled_metrics(
     total: TrainSumResult | None, per_site: dict[str, TrainResult], edges: list[float]
 ) -> Metrics:
-    """Pooled test metrics from the sites' summed test phase (and each site's own); one
-    bin ranks nothing (its interval is [0, 1]), so below two bins there is no pooled AUC."""
+    """Pooled test metrics from the sites' summed test phase (and each site's own). Bins
+    that rank no pair (every row in one bin: the interval is [0, 1]) give no pooled AUC."""
     bins = max(len(edges) - 1, 0)
     if total is None:
         total = TrainSumResult(phase="test", n=0, missing=0, loss_sum=0.0)
     n = total.n
-    auc, bound = binned_auc(total.hist_pos, total.hist_neg) if bins > 1 else (None, 0.0)
     lower, upper = auc_interval(total.hist_pos, total.hist_neg) or (None, None)
+    ranked = lower is not None and upper is not None and upper - lower < 1.0
+    auc, bound = binned_auc(total.hist_pos, total.hist_neg) if ranked else (None, 0.0)
     return Metrics(
         n=n,
         auc=auc,
