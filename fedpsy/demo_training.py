@@ -72,8 +72,9 @@ def metrics_table(result: dict[str, Any]) -> Table:
         title="TRS risk: federated vs local-only models",
     )
     pooled_auc = _auc(metrics["auc"])
-    if metrics["auc"] is not None and metrics["auc_error_bound"] > 0:
-        pooled_auc += f" ± {metrics['auc_error_bound']:.3f}"
+    lower, upper = metrics.get("auc_lower"), metrics.get("auc_upper")
+    if metrics["auc"] is not None and lower is not None and upper is not None and upper > lower:
+        pooled_auc += f" [{lower:.3f}, {upper:.3f}]"
     table.add_row("all sites (pooled)", str(metrics["n"]), pooled_auc, "", _auc(metrics["brier"]))
     for site, own in metrics["per_site"].items():
         alone = local.get(site) or {}
@@ -92,8 +93,9 @@ def show_training(out: Console, envelope: Envelope) -> str | None:
     out.print(metrics_table(result))
     if result["metrics"]["auc"] is None:
         out.print(
-            "[dim]pooled AUC withheld: a site's score histogram would show a count "
-            "under its minimum cell size (accuracy and Brier are sums and pass)[/]"
+            "[dim]pooled AUC withheld: no split of the scores into two bins keeps every "
+            "site's count of each outcome per bin at 0 or its minimum cell size (accuracy "
+            "and Brier are sums and pass)[/]"
         )
     coefficients = ", ".join(f"{c['term']} {c['estimate']:+.3g}" for c in result["coefficients"])
     out.print(f"coefficients (log-odds): {escape(coefficients)}")

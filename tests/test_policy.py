@@ -39,7 +39,7 @@ DESIGN_TABLE = (
 def test_defaults_are_the_safe_ones() -> None:
     policy = Policy()
     assert (policy.min_cell, policy.min_cohort, policy.min_model_rows) == (5, 5, 10)
-    assert policy.max_parameter_fraction == 0.1
+    assert policy.max_parameter_fraction == 0.33
     assert policy.max_categories == 40
     assert policy.require_secure_aggregation is False
     assert policy.dp.enabled is False

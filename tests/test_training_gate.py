@@ -15,6 +15,7 @@ from node.privacy.policy import Policy
 from node.site import NodeSite
 from schemas.errors import FedpsyError
 from schemas.models.layout import ModelSpec, flatten, initial_weights
+from schemas.models.metrics import on_score_grid
 from schemas.steps.train import TrainStep
 from schemas.training.bundle import app_hash, bundle_files, hash_files, write_bundle
 from schemas.training.env import flower_environment
@@ -196,19 +197,29 @@ def test_a_refusing_site_fails_the_run_with_its_code(tmp_path: Path) -> None:
     assert isinstance(links[0], SourceLink)
 
 
-def test_score_bins_refused_down_to_two_leave_the_pooled_auc_withheld(tmp_path: Path) -> None:
-    plan, links = _plan(tmp_path)  # default policies: a score bin of 1-4 rows is refused
+def test_score_bins_are_as_fine_as_every_sites_cells_allow(tmp_path: Path) -> None:
+    plan, links = _plan(tmp_path)  # default policies: a score cell of 1-4 rows is refused
     from coordinator.analyses.train import pooled_metrics
     from coordinator.training.rounds import Rounds
 
     outcome = Rounds(plan, LocalGrid(links)).run()  # type: ignore[arg-type]
     assert outcome.pooled is not None and outcome.pooled.n > 0
     metrics = pooled_metrics(outcome.pooled, outcome.test, outcome.edges)
-    # one bin ranks nothing: no histogram, no pooled AUC; the sums still answer
-    assert outcome.edges == [] and outcome.pooled.hist_pos == []
+    # fixed equal-width bins were refused down to one here; searched ones pass
+    assert 2 < len(outcome.edges) <= plan.bins + 1
+    assert all(on_score_grid(e) for e in outcome.edges)
+    assert metrics.auc is not None and metrics.auc_lower is not None
+    assert metrics.auc_upper is not None and metrics.auc_upper - metrics.auc_lower < 0.5
+    strict = {"site3": Policy(min_cell=15)}  # more than its test positives
+    plan, links = _plan(tmp_path, strict)  # even one bin is refused: no histograms
+    outcome = Rounds(plan, LocalGrid(links)).run()  # type: ignore[arg-type]
+    assert outcome.edges == [] and outcome.pooled is not None and outcome.pooled.hist_pos == []
+    metrics = pooled_metrics(outcome.pooled, outcome.test, outcome.edges)
     assert metrics.auc is None and metrics.auc_bins == 0 and metrics.brier is not None
     permissive = {s: Policy(min_cell=1) for s in ("site1", "site2", "site3")}
     plan, links = _plan(tmp_path, permissive)
     outcome = Rounds(plan, LocalGrid(links)).run()  # type: ignore[arg-type]
-    assert len(outcome.edges) == plan.bins + 1
-    assert pooled_metrics(outcome.pooled, outcome.test, outcome.edges).auc is not None
+    metrics = pooled_metrics(outcome.pooled, outcome.test, outcome.edges)
+    assert len(outcome.edges) <= plan.bins + 1 and metrics.auc is not None
+    assert metrics.auc_lower is not None and metrics.auc_upper is not None
+    assert metrics.auc_upper - metrics.auc_lower < 0.02  # bins split until one class each

@@ -34,7 +34,7 @@ from schemas.analyses.train import (
     TrainingResult,
     TrainRequest,
 )
-from schemas.models.metrics import binned_auc
+from schemas.models.metrics import auc_interval, binned_auc
 from schemas.steps.train import TrainResult, TrainSumResult
 from schemas.training.bundle import app_hash
 
@@ -50,17 +50,22 @@ def _site_metrics(r: TrainResult) -> SiteMetrics:
 def pooled_metrics(
     total: TrainSumResult | None, per_site: dict[str, TrainResult], edges: list[float]
 ) -> Metrics:
-    """Pooled test metrics from the sites' summed test phase (and each site's own)."""
+    """Pooled test metrics from the sites' summed test phase (and each site's own). Bins
+    that rank no pair (every row in one bin: the interval is [0, 1]) give no pooled AUC."""
     bins = max(len(edges) - 1, 0)
     if total is None:
         total = TrainSumResult(phase="test", n=0, missing=0, loss_sum=0.0)
     n = total.n
-    auc, bound = binned_auc(total.hist_pos, total.hist_neg)
+    lower, upper = auc_interval(total.hist_pos, total.hist_neg) or (None, None)
+    ranked = lower is not None and upper is not None and upper - lower < 1.0
+    auc, bound = binned_auc(total.hist_pos, total.hist_neg) if ranked else (None, 0.0)
     return Metrics(
         n=n,
         auc=auc,
         auc_error_bound=bound,
         auc_bins=bins,
+        auc_lower=lower,
+        auc_upper=upper,
         accuracy=total.correct / n if n else None,
         brier=total.brier_sum / n if n else None,
         log_loss=total.loss_sum / n if n else None,

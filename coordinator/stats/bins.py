@@ -3,8 +3,8 @@
 A node refuses a result with a non-zero cell below its minimum (``cell_too_small``);
 :func:`only_small_cells` tells such a refusal apart, :func:`coarsen` merges adjacent bins
 pairwise for the next request, and :func:`merge_small` merges the small bins of pooled
-counts. The histogram and quantiles, the survival analyses, Cox and the training scores
-use them.
+counts. The histogram and quantiles, the survival analyses and Cox use them (training's
+score bins are searched instead: :mod:`coordinator.stats.score_bins`).
 """
 
 from __future__ import annotations

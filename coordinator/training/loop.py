@@ -8,8 +8,9 @@ asks for the summed validation loss of the new weights (``validate``). The feder
 validation loss (summed cross-entropy over all sites' validation rows / their number)
 decides early stopping: training ends when it has not improved for ``patience`` rounds,
 and the weights of the best round are kept (Prechelt, *Early Stopping — But When?*, 1998).
-Then the sites score those weights on their test rows (``test``; the score bins are
-coarsened while a site refuses a small cell) and, when the plan asks for per-site
+Then the sites score those weights on their test rows (``test``: first in one bin, then
+in bins made finer while every site's cell rule allows,
+:class:`coordinator.stats.score_bins.ScoreBinSearch`) and, when the plan asks for per-site
 metrics, each site trains a model on its own rows for the local-only baseline (``local``).
 
 An :class:`Exchange` carries the phases: over a Flower grid
@@ -25,7 +26,7 @@ import time
 from typing import Protocol
 
 from coordinator.federation.failures import SitesFailed
-from coordinator.stats.bins import coarsen
+from coordinator.stats.score_bins import ScoreBinSearch
 from coordinator.training.outcome import Outcome, RoundStats
 from coordinator.training.plan import TrainPlan
 from schemas.errors import ErrorCode, FedpsyError
@@ -116,19 +117,24 @@ class RoundLoop:
     def _test(
         self, weights: list[float]
     ) -> tuple[list[float], TrainSumResult, dict[str, TrainResult]]:
-        edges = self.plan.first_edges()
-        while True:
-            try:
-                total, each = self.exchange.test(weights, edges, self.plan.per_site)
-                return edges, total, each
-            except SitesFailed as exc:
-                codes = {f.code for f in exc.failures.values()}
-                if codes != {ErrorCode.CELL_TOO_SMALL} or not edges:
-                    raise
-                # a bin still too small: merge bins; one bin ranks nothing, so below two
-                # bins score without histograms (no pooled AUC)
-                edges = coarsen(edges) if len(edges) > 3 else []
-                logger.info("a site refused a small score cell; %d bins now", len(edges) - 1)
+        """The summed test phase on the finest score bins the sites allow (none when even
+        one bin is refused: one bin's counts are the test part's, which a site's
+        ``min_cell`` may exceed), and each site's own test metrics."""
+        ex, edges = self.exchange, [0.0, 1.0]
+        try:
+            total, each = ex.test(weights, edges, self.plan.per_site)
+        except SitesFailed as exc:
+            if {f.code for f in exc.failures.values()} != {ErrorCode.CELL_TOO_SMALL}:
+                raise
+            logger.info("a site refused the one-bin score histogram: no pooled AUC")
+            total, each = ex.test(weights, [], self.plan.per_site)
+            return [], total, each
+        if self.plan.bins > 1:
+            search = ScoreBinSearch(
+                lambda e: ex.test(weights, e, False)[0], edges, total, self.plan.bins
+            )
+            edges, total = search.run()
+        return edges, total, each
 
 
 __all__ = ["Exchange", "RoundLoop", "averaged", "mean_loss"]

@@ -18,7 +18,6 @@ from coordinator.training.delivery import Delivery
 from schemas.analyses.train import TrainRequest
 from schemas.cohort import Cohort
 from schemas.models.layout import ModelSpec, flatten, initial_weights
-from schemas.models.metrics import score_edges
 from schemas.steps.train import Phase, TrainStep
 
 
@@ -85,9 +84,6 @@ class TrainPlan(BaseModel):
             validation_fraction=self.validation_fraction,
             edges=edges or [],
         )
-
-    def first_edges(self) -> list[float]:
-        return score_edges(self.bins)
 
 
 async def make_plan(

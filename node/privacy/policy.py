@@ -8,8 +8,9 @@ The rules are the usual output-checking rules of statistical disclosure control:
 threshold on every count and on the rows behind any statistic, and enough rows per
 parameter for models (Hundepool et al., *Statistical Disclosure Control*, Wiley 2012,
 ch. 5; Griffiths et al., *Handbook on Statistical Disclosure Control for Outputs*,
-2019). The defaults (5, 5, 10 rows, one parameter per 10 rows) are common choices; a
-site may raise them.
+2019). The defaults (5, 5, 10 rows, a parameter per 3 rows) are common choices; the
+parameters per row follow DataSHIELD's long-standing default (``nfilter.glm`` 0.33); a
+site may make them stricter.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class Policy(BaseModel):
     min_cell: int = Field(5, ge=1)
     min_cohort: int = Field(5, ge=1)
     min_model_rows: int = Field(10, ge=1)
-    max_parameter_fraction: float = Field(0.1, gt=0, le=1)
+    max_parameter_fraction: float = Field(0.33, gt=0, le=1)
     max_categories: int = Field(40, ge=2)
     max_leverage: float = Field(0.5, gt=0, le=1)
     dominance_percent: float = Field(10.0, ge=0, lt=100)
@@ -209,9 +210,10 @@ min_cohort = 5
 # Smallest number of rows for any fitted model (regression, survival, clustering, ...).
 min_model_rows = 10
 
-# A model may have at most this fraction of its rows as parameters (0.1: one parameter
-# per 10 rows), so coefficients cannot pin down single persons.
-max_parameter_fraction = 0.1
+# A model may have at most this fraction of its rows as parameters (0.33: one parameter
+# per 3 rows, DataSHIELD's default), so a model cannot be saturated by its rows; that no
+# single row pins down the fit is max_leverage's rule below.
+max_parameter_fraction = 0.33
 
 # Largest number of categories a variable may have in a table or as a factor.
 max_categories = 40

@@ -6,8 +6,8 @@ when the federated validation loss has not improved for ``patience`` rounds),
 ``local_epochs``, ``test_fraction`` (of each site's rows held out for scoring; 0 scores
 on the training rows), ``seed`` (the split and the initial weights), plus ``cohort`` and
 ``visit``; optional ``hidden`` units (mlp), ``learning_rate``, ``batch_size``, ``l2``,
-``proximal_mu`` (fedprox), ``validation_fraction``, ``bins`` (score histogram for the
-pooled AUC), ``per_site`` (default true: each site's own test metrics and local-only
+``proximal_mu`` (fedprox), ``validation_fraction``, ``bins`` (the most score bins for
+the pooled AUC), ``per_site`` (default true: each site's own test metrics and local-only
 baseline; these leave each site in the clear, so with false every answer the coordinator
 receives over HTTP is a secure sum), ``runtime`` (``federation``, the default: rounds
 through the nodes' APIs, every model update a secure sum; ``superlink``: rounds on the
@@ -15,7 +15,10 @@ consortium's Flower SuperLink and the sites' SuperNodes, where the ServerApp rec
 site's update).
 
 Result: ``metrics`` — ``auc`` (pooled over every site's test rows, from secure-summable
-score histograms; ``auc_error_bound`` bounds its distance from the exact pooled AUC),
+score histograms on bins as fine as every site's cell rule allows; ``auc_lower`` and
+``auc_upper`` are the exact bounds those bins allow, ties within a bin counted against
+and then for the model; ``auc`` is their midpoint, ``auc_error_bound`` half their width
+and ``auc_bins`` the number of bins),
 ``accuracy`` (threshold 0.5), ``brier``, ``log_loss``, ``n`` and ``per_site`` (each
 site's own ``n``, ``auc``, ``accuracy``, ``brier``); ``history`` (a row per round:
 ``round``, ``train_loss``, ``val_loss``, ``seconds``); ``coefficients`` (logistic, on the
@@ -81,6 +84,8 @@ class Metrics(BaseModel):
     auc: float | None
     auc_error_bound: float
     auc_bins: int
+    auc_lower: float | None = None
+    auc_upper: float | None = None
     accuracy: float | None
     brier: float | None
     log_loss: float | None

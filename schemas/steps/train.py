@@ -10,7 +10,9 @@ by ``phase``:
   returns the new weights (FedAvg/FedProx local update) with the train loss;
 - ``validate``: scores the global weights on its validation rows (early stopping);
 - ``test``: scores the global weights on its test rows: loss, Brier and correct sums, its
-  own AUC and, with ``edges``, class histograms of the scores (the pooled AUC);
+  own AUC and, with ``edges`` (from 0 to 1, on the public grid of
+  :func:`schemas.models.metrics.on_score_grid`), class histograms of the scores (the
+  pooled AUC);
 - ``local``: trains a model from the initial weights on its train rows alone and scores
   it on its test rows (the local-only baseline); no weights leave.
 
@@ -33,6 +35,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from schemas.models.layout import ModelSpec
+from schemas.models.metrics import on_score_grid
 from schemas.steps.base import StepResult
 from schemas.steps.design import BasisStep
 
@@ -64,6 +67,16 @@ class TrainWork(BasisStep):
             raise ValueError(f"phase {self.phase!r} needs the global weights")
         if len(self.edges) == 1:
             raise ValueError("edges: give at least 2 bin edges, or none")
+        if self.edges and (self.edges[0] != 0.0 or self.edges[-1] != 1.0):
+            raise ValueError("edges: score bins run from 0 to 1")
+        if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            raise ValueError("edges: must increase")
+        off = [e for e in self.edges if not on_score_grid(e)]
+        if off:
+            raise ValueError(
+                f"edges: {off[0]!r} is not on the public grid of score edges, so it could "
+                "be aimed at one person's score"
+            )
         return self
 
 

