@@ -46,6 +46,7 @@ from schemas.keys import public_pem
 from schemas.secagg.wire import KeyBundle, SetupAnswer, SetupRequest, UnmaskAnswer, UnmaskRequest
 from schemas.steps.base import StepBase
 from schemas.steps.registry import STEPS, parse_step, step_spec
+from schemas.values import check_cohort_values
 from schemas.wire import Health, NodeInfo, PolicySummary, TaskOutcome, TaskRequest
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,7 @@ class NodeService:
                     code=ErrorCode.ANALYSIS_NOT_ALLOWED,
                 )
             check_step_app(self.node.dir.root, step)
+            check_cohort_values(step.cohort, self.node.dictionary)
             self._check_secure(task, step)
             # nothing leaves before the gate has judged the rows the step actually used
             computed = self.gate.compute(step, self.frames)

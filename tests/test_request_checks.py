@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from typer.testing import CliRunner
@@ -186,3 +188,49 @@ def test_ttest_two_levels_left_by_the_data(consortium: LocalConsortium, tmp_path
     assert code == 2 and result["reason"]["code"] == "request_invalid"
     detail = result["reason"]["detail"]
     assert "3 levels with rows in the cohort (F20, F25, F33)" in detail and "'levels'" in detail
+
+
+def test_a_sites_own_variable_with_a_wrong_category_is_bad_input_not_a_refusal(
+    tmp_path: Path,
+) -> None:
+    """The coordinator knows only shipped definitions; each node checks cohort values against
+    its own dictionary before reading a row, so a typo in a site's own variable is exit 2
+    naming the categories (before, every site refused it as cohort_too_small)."""
+    extension = tmp_path / "dx.yaml"
+    extension.write_text(
+        "variables:\n"
+        "  - code: dx\n    label: Diagnosis group\n    type: categorical\n"
+        "    level: person\n    categories: [Control, Schizophrenia, Bipolar]\n",
+        encoding="utf-8",
+    )
+    sites = []
+    for name, n in (("a", 40), ("b", 30)):
+        frame = pd.DataFrame(
+            {
+                "person_id": [f"{name}{i}" for i in range(n)],
+                "dx": ["Control", "Schizophrenia", "Bipolar"] * (n // 3) + ["Control"] * (n % 3),
+                "age": np.linspace(20, 60, n).round(1),
+            }
+        )
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        sites += ["--site", f"{name}={tmp_path / f'{name}.csv'}"]
+    good = {"analysis": "count", "cohort": {"all": [{"var": "dx", "op": "==", "value": "Control"}]}}
+    typo = {"analysis": "count", "cohort": {"all": [{"var": "dx", "op": "==", "value": "control"}]}}
+    requests = []
+    for name, request in (("good", good), ("typo", typo)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(request), encoding="utf-8")
+        requests.append(str(tmp_path / f"{name}.json"))
+    run = CliRunner().invoke(
+        app,
+        ["sandbox", *sites, "--dictionary", str(extension), *requests],
+    )
+    answers = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert [a["status"] for a in answers] == ["ok", "error"], run.stdout
+    assert answers[0]["result"]["n"] == 14 + 10
+    reason = answers[1]["reason"]
+    assert reason["code"] == "request_invalid"
+    assert (
+        "'control' is not a category of dx; its categories are Control, Schizophrenia, Bipolar"
+        in (reason["detail"])
+    )
+    assert run.exit_code == 2

@@ -6,7 +6,8 @@ of a categorical variable (not 0/1 of a binary one, text for a number), an order
 (``<`` …) of a categorical variable, and levels (``levels``, ``row_levels``,
 ``column_levels``) that are not categories are ``request_invalid``, naming the categories.
 Values are checked where every site defines the variable as the shipped dictionary does
-(the coordinator knows no other definition: a site's own variables are not checked here).
+(the coordinator knows no other definition); each node checks cohort values against its own
+dictionary too (:mod:`schemas.values`), so a site's own variables are checked there.
 Only the request and the dictionary decide, never a row, so these messages disclose
 nothing; without them the nodes would answer such a request with a privacy refusal (an
 empty cohort is too small).
@@ -15,14 +16,14 @@ empty cohort is too small).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 
 from coordinator.jobs.compat import PSEUDO
 from schemas.analyses import AnalysisBase
-from schemas.cohort import All, Any_, Condition, Scalar, label
 from schemas.dictionary import Dictionary, Variable, load_dictionary
 from schemas.errors import ErrorCode, FedpsyError
+from schemas.values import cohort_problems, not_a_value
 
 LEVEL_FIELDS = {"levels": "group", "row_levels": "row", "column_levels": "column"}
 """Request fields naming levels, and the field naming the variable they are levels of."""
@@ -78,56 +79,8 @@ def _shared(code: str, hashes: Hashes) -> Variable | None:
     return variable if all(h.get(code, same) == same for h in hashes.values()) else None
 
 
-def _values_of(variable: Variable) -> tuple[str, str, list[str]] | None:
-    """(a value's name, its plural, the labels) of a variable with a fixed set of values."""
-    if variable.type == "categorical" and variable.categories and not variable.open:
-        return "category", "categories", list(variable.categories)
-    if variable.type == "binary":
-        return "value", "values", ["0", "1"]
-    return None
-
-
-def not_a_value(variable: Variable, values: Sequence[Scalar]) -> str | None:
-    """Why ``values`` are not all values of ``variable`` (None when they are, or when it
-    has no fixed set of values)."""
-    allowed = _values_of(variable)
-    if allowed is None:
-        text = [v for v in values if isinstance(v, str)]
-        return f"{text[0]!r} is not a number; {variable.code} is {variable.type}" if text else None
-    one, many, labels = allowed
-    bad = list(dict.fromkeys(label(v) for v in values if label(v) not in labels))
-    if not bad:
-        return None
-    names = ", ".join(repr(b) for b in bad)
-    said = f"is not a {one}" if len(bad) == 1 else f"are not {many}"
-    return f"{names} {said} of {variable.code}; its {many} are {', '.join(labels)}"
-
-
-def _conditions(node: Condition | All | Any_) -> Iterator[Condition]:
-    if isinstance(node, Condition):
-        yield node
-        return
-    for member in node.all if isinstance(node, All) else node.any:
-        yield from _conditions(member)
-
-
 def _cohort_problems(request: AnalysisBase, hashes: Hashes) -> Iterator[str]:
-    if request.cohort is None:
-        return
-    for cond in _conditions(request.cohort):
-        variable = _shared(cond.var, hashes)
-        if variable is None or cond.op in ("is_null", "not_null"):
-            continue
-        if cond.op in ("<", "<=", ">", ">=") and variable.type == "categorical":
-            yield (
-                f"cohort: {cond.op} cannot compare the categorical variable {cond.var}; "
-                "use ==, !=, in or not_in"
-            )
-            continue
-        values = cond.value if isinstance(cond.value, list) else [cond.value]
-        problem = not_a_value(variable, [v for v in values if v is not None])
-        if problem is not None:
-            yield f"cohort: {problem}"
+    return cohort_problems(request.cohort, lambda code: _shared(code, hashes))
 
 
 def _level_problems(request: AnalysisBase, hashes: Hashes) -> Iterator[str]:
