@@ -71,6 +71,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     SITE_UNREACHABLE = "site_unreachable"
+    COORDINATOR_UNREACHABLE = "coordinator_unreachable"
     SITE_TIMEOUT = "site_timeout"
     QUORUM_NOT_MET = "quorum_not_met"
     JOB_INTERRUPTED = "job_interrupted"
@@ -192,6 +193,9 @@ CATALOG: dict[ErrorCode, ErrorKind] = {
     # operational (exit 1)
     ErrorCode.NOT_FOUND: ErrorKind("Not found.", EXIT_ERROR, 404),
     ErrorCode.SITE_UNREACHABLE: ErrorKind("A site could not be reached.", EXIT_ERROR, 502),
+    ErrorCode.COORDINATOR_UNREACHABLE: ErrorKind(
+        "The coordinator could not be reached.", EXIT_ERROR, 502
+    ),
     ErrorCode.SITE_TIMEOUT: ErrorKind("A site did not answer in time.", EXIT_ERROR, 504),
     ErrorCode.QUORUM_NOT_MET: ErrorKind(
         "Too few sites answered for the job's quorum (min_sites).", EXIT_ERROR, 503
