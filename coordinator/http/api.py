@@ -26,6 +26,7 @@ from coordinator.store import jobs, models, registry
 from coordinator.web.app import mount_dashboard
 from coordinator.web.session import request_token
 from schemas import __version__
+from schemas.apidocs import serve_docs
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.problems import install_problem_handlers
 
@@ -46,6 +47,8 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     app = FastAPI(
         title="fedpsy coordinator",
         version=__version__,
+        docs_url=None,
+        redoc_url=None,
         description="Researcher API: submit analyses, follow jobs, browse the "
         "catalog. Only aggregates that every site allowed are shown.",
     )
@@ -56,6 +59,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     running: set[asyncio.Task[Any]] = set()
 
     install_problem_handlers(app)
+    serve_docs(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:

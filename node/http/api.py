@@ -21,6 +21,7 @@ from node.http.signed import read_signed
 from node.service import NodeService
 from node.web import mount_admin_pages
 from schemas import __version__
+from schemas.apidocs import serve_docs
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.problems import install_problem_handlers, problem_response
 from schemas.wire import Health, NodeInfo, TaskOutcome
@@ -44,11 +45,14 @@ def create_app(service: NodeService, admin_token: str) -> FastAPI:
     app = FastAPI(
         title=f"fedpsy node {service.site}",
         version=__version__,
+        docs_url=None,
+        redoc_url=None,
         description="A fedpsy site node: answers signed computation steps through "
         "its privacy gate. No endpoint returns rows.",
     )
 
     install_problem_handlers(app)
+    serve_docs(app)
 
     def admin(authorization: Annotated[str | None, Header()] = None) -> None:
         supplied = (authorization or "").removeprefix("Bearer ").strip()
