@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from schemas.errors import ErrorCode, FedpsyError
 
@@ -19,9 +20,29 @@ def problem_response(exc: FedpsyError, instance: str) -> JSONResponse:
     return JSONResponse(exc.problem(instance), status_code=exc.http_status, media_type=PROBLEM)
 
 
+HTTP_CODES = {401: ErrorCode.UNAUTHORIZED, 404: ErrorCode.NOT_FOUND}
+
+
+def http_problem(exc: HTTPException, instance: str) -> JSONResponse:
+    """The problem body of an HTTP error the framework raised (an unknown route is
+    ``not_found``; a wrong method keeps its status, 405, under ``request_invalid``)."""
+    code = HTTP_CODES.get(exc.status_code, ErrorCode.REQUEST_INVALID)
+    detail = exc.detail if isinstance(exc.detail, str) else ""
+    if exc.status_code == 404:
+        detail = f"no such resource: {instance}"
+    body = FedpsyError(detail, code=code).problem(instance)
+    body["status"] = exc.status_code
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers, media_type=PROBLEM)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Map fedpsy errors, invalid requests (422) and unexpected errors (500, details only in
-    the server log) to problem bodies."""
+    """Map fedpsy errors, HTTP errors of the framework (unknown routes, wrong methods),
+    invalid requests (422) and unexpected errors (500, details only in the server log) to
+    problem bodies."""
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return http_problem(exc, request.url.path)
 
     @app.exception_handler(FedpsyError)
     async def _fedpsy_error(request: Request, exc: FedpsyError) -> JSONResponse:

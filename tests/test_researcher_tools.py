@@ -18,11 +18,13 @@ from typer.testing import CliRunner
 
 from coordinator.http.api import create_app as coordinator_app
 from coordinator.service import Coordinator
+from coordinator.store import models, registry
 from fedpsy.cli import app
 from fedpsy.serving import BackgroundServer
 from node.http.api import create_app as node_app
 from node.service import NodeService
 from node.site import NodeSite
+from schemas.envelope import Envelope
 
 
 @pytest.fixture
@@ -109,3 +111,62 @@ def test_coordinator_api_docs_load_nothing_from_another_host(
 def test_node_api_docs_load_nothing_from_another_host(node_api: FastAPI) -> None:
     with BackgroundServer(node_api) as server, httpx.Client(base_url=server.url) as client:
         assert_docs_offline(client)
+
+
+def trained(model_id: str) -> Envelope:
+    return Envelope(
+        status="ok",
+        analysis="train",
+        sites={"oslo": {"n": 40}, "bergen": {"n": 35}},
+        result={
+            "model_id": model_id,
+            "model_kind": "logistic",
+            "app_hash": "a" * 64,
+            "metrics": {"auc": 0.7},
+            "model": {"weights": [[0.1, 0.2]], "spec": {"model": "logistic"}},
+        },
+    )
+
+
+def test_the_models_list_has_provenance_without_weights(
+    coordinator: Coordinator, coordinator_client: httpx.Client
+) -> None:
+    request = {"analysis": "train", "formula": "trs ~ age"}
+    models.register(coordinator.engine, "job1", request, trained("m1"))
+    models.register(coordinator.engine, None, request, trained("m2"))
+    assert coordinator_client.get("/v1/models").status_code == 401
+    headers = {"Authorization": f"Bearer {registry.add_user(coordinator.engine, 'ada')}"}
+    listed = coordinator_client.get("/v1/models", headers=headers)
+    assert listed.status_code == 200, listed.text
+    rows = listed.json()
+    assert [r["model_id"] for r in rows] == ["m2", "m1"]  # newest first
+    first = rows[1]
+    assert (first["job_id"], first["kind"], first["request"]) == ("job1", "logistic", request)
+    assert first["sites"] == {"oslo": {"n": 40}, "bergen": {"n": 35}}
+    assert isinstance(first["created_at"], float)
+    assert all("model" not in r for r in rows)
+    one = coordinator_client.get("/v1/models/m1", headers=headers).json()
+    assert one["model"]["weights"] == [[0.1, 0.2]]
+
+
+def test_every_coordinator_error_is_a_problem_body(
+    coordinator: Coordinator, coordinator_client: httpx.Client
+) -> None:
+    headers = {"Authorization": f"Bearer {registry.add_user(coordinator.engine, 'ada')}"}
+    cases = [
+        ("GET", "/v1/nope", headers, 404, "not_found"),
+        ("GET", "/nothing/here", {}, 404, "not_found"),
+        ("GET", "/v1/models/absent", headers, 404, "not_found"),
+        ("GET", "/v1/models", {}, 401, "unauthorized"),
+        ("DELETE", "/v1/models", headers, 405, "request_invalid"),
+        ("GET", "/v1/models?limit=many", headers, 422, "request_invalid"),
+    ]
+    for method, path, given, status, code in cases:
+        got = coordinator_client.request(method, path, headers=given)
+        assert got.status_code == status, (path, got.text)
+        assert got.headers["content-type"] == "application/problem+json", path
+        body = got.json()
+        assert (body["status"], body["code"]) == (status, code), body
+        assert body["type"] == f"urn:fedpsy:error:{code}" and body["title"] and body["detail"]
+        assert body["instance"] == path.partition("?")[0]
+    assert "no such resource: /v1/nope" in coordinator_client.get("/v1/nope").json()["detail"]

@@ -90,6 +90,10 @@ def create_app(coordinator: Coordinator) -> FastAPI:
             raise FedpsyError(f"no job {job_id!r}", code=ErrorCode.NOT_FOUND)
         return jobs.job_json(found)
 
+    @app.get("/v1/models")
+    def model_list(user: User, limit: int = 100) -> list[dict[str, Any]]:
+        return models.list_models(coordinator.engine, max(1, min(limit, 1000)))
+
     @app.get("/v1/models/{model_id}")
     def model(user: User, model_id: str) -> dict[str, Any]:
         return models.get_model(coordinator.engine, model_id)
