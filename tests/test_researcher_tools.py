@@ -5,6 +5,7 @@ and JSON logs without ANSI colors."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from node.http.api import create_app as node_app
 from node.service import NodeService
 from node.site import NodeSite
 from schemas.envelope import Envelope
+from schemas.logs import JsonFormatter
 
 
 @pytest.fixture
@@ -170,3 +172,26 @@ def test_every_coordinator_error_is_a_problem_body(
         assert body["type"] == f"urn:fedpsy:error:{code}" and body["title"] and body["detail"]
         assert body["instance"] == path.partition("?")[0]
     assert "no such resource: /v1/nope" in coordinator_client.get("/v1/nope").json()["detail"]
+
+
+def test_json_logs_carry_no_ansi_colors() -> None:
+    # as uvicorn logs its start: the plain message plus a colored copy in ``color_message``
+    record = logging.getLogger("uvicorn.error").makeRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        "Uvicorn running on %s (Press CTRL+C to quit)",
+        ("http://127.0.0.1:8700",),
+        None,
+        extra={
+            "color_message": "Uvicorn running on \x1b[1m%s\x1b[0m (Press CTRL+C to quit)",
+            "site": "\x1b[32moslo\x1b[0m",
+        },
+    )
+    line = JsonFormatter().format(record)
+    assert "\x1b" not in line and "\\u001b" not in line
+    entry = json.loads(line)
+    assert "color_message" not in entry
+    assert entry["msg"] == "Uvicorn running on http://127.0.0.1:8700 (Press CTRL+C to quit)"
+    assert (entry["logger"], entry["level"], entry["site"]) == ("uvicorn.error", "info", "oslo")
