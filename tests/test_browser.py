@@ -434,3 +434,25 @@ def test_one_time_login_link_lands_on_the_overview(browser: Browser, site: dict[
     context.close()
     fresh = httpx.get(site["url"] + f"/login?token={code}", follow_redirects=False)
     assert fresh.status_code == 401
+
+
+def test_api_docs_render_offline(browser: Browser, site: dict[str, Any]) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` draw the API from assets the coordinator serves
+    itself: no request leaves this machine, and every operation is listed."""
+    context = browser.new_context()
+    page = context.new_page()
+    outside: list[str] = []
+    local = (site["url"], f"blob:{site['url']}", "data:")  # a worker's blob is this page's
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(local) else outside.append(r.url),
+    )
+    page.goto(site["url"] + "/docs")
+    page.wait_for_selector(".opblock")
+    paths = set(page.locator(".opblock-summary-path").all_inner_texts())
+    assert {"/v1/analyses", "/v1/models", "/health"} <= {p.strip() for p in paths}
+    shot(page, "api-docs")
+    page.goto(site["url"] + "/redoc")
+    expect(page.locator("h1").first).to_contain_text("fedpsy coordinator")
+    assert outside == []
+    context.close()
