@@ -10,21 +10,20 @@ stored values; a flat file never does.)
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 
 from node.ingest.context import IngestContext
 from node.ingest.problems import Problem, Problems
+from node.ingest.rederive import read_rows
 from node.ingest.upsert import upsert
 from node.store import tables as t
 from schemas.cdm import PERSON
 
 PERSON_COLUMNS: tuple[str, ...] = tuple(c for c in PERSON.names if c not in PERSON.key)
 """The person table's columns a flat file may give (the dictionary's ``source: person``)."""
-IN_BATCH = 2_000
 
 Given = dict[tuple[str, str], tuple[object, int]]
 """(person, column) -> the value a file gave and the row it gave it on."""
@@ -42,24 +41,10 @@ def _same(a: object, b: object) -> bool:
     return str(a) == str(b)
 
 
-def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), IN_BATCH):
-        yield list(ids[start : start + IN_BATCH])
-
-
 def _stored(ctx: IngestContext, ids: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
     """The stored ``columns`` of the persons ``ids`` the store holds, indexed by person_id."""
     known = [pid for pid in ids if pid in ctx.persons]
-    rows = [
-        row
-        for batch in _batches(known)
-        for row in ctx.conn.execute(
-            select(t.person.c.person_id, *(t.person.c[c] for c in columns)).where(
-                t.person.c.person_id.in_(batch)
-            )
-        ).all()
-    ]
-    return pd.DataFrame(rows, columns=["person_id", *columns]).set_index("person_id")
+    return read_rows(ctx.conn, t.person, known)[["person_id", *columns]].set_index("person_id")
 
 
 def check_person_columns(

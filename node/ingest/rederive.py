@@ -25,9 +25,11 @@ def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
         yield list(ids[start : start + IN_BATCH])
 
 
-def _read(
+def read_rows(
     conn: Connection, table: Table, ids: Sequence[str] | None, *extra: ColumnElement[bool]
 ) -> pd.DataFrame:
+    """The rows of ``table`` (without internal ids) of the persons ``ids`` (every person
+    when None), read ``IN`` lists of :data:`IN_BATCH` at a time."""
     cols = [
         c
         for c in table.c
@@ -86,12 +88,12 @@ def rederive(
         return Rederived()
     scope: list[str] | None = None if len(ids) * 2 > total_persons else ids
     sources = sorted(SOURCE_VARIABLES)
-    persons = _read(conn, t.person, scope)
-    visits = _read(conn, t.visit, scope)
-    obs = _read(conn, t.observation, scope, t.observation.c.variable.in_(sources))
-    drugs = _read(conn, t.drug_exposure, scope)
-    mrs = _read(conn, t.mrs_measure, scope)
-    events = _read(conn, t.event, scope)
+    persons = read_rows(conn, t.person, scope)
+    visits = read_rows(conn, t.visit, scope)
+    obs = read_rows(conn, t.observation, scope, t.observation.c.variable.in_(sources))
+    drugs = read_rows(conn, t.drug_exposure, scope)
+    mrs = read_rows(conn, t.mrs_measure, scope)
+    events = read_rows(conn, t.event, scope)
     any_drugs = conn.execute(select(t.drug_exposure.c.person_id).limit(1)).first() is not None
     site = derive_site(persons, visits, obs, drugs, mrs, events, site_has_drug_rows=any_drugs)
     derived = site.rows
