@@ -5,15 +5,17 @@ logging and a busy timeout, so a served API and a CLI command can share the file
 PostgreSQL gets ``pool_pre_ping`` so a connection the server closed is replaced, not
 handed out. Each side keeps its own tables and Alembic migrations
 (``node.store.migrations``, ``coordinator.store.migrations``); :func:`alembic_config`
-points Alembic at a package's shipped ``migrations`` folder.
+points Alembic at a package's shipped ``migrations`` folder and :func:`run_migrations` is
+what each folder's ``env.py`` runs.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 
+from alembic import context
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -46,3 +48,18 @@ def alembic_config(engine: Engine, package: str) -> Config:
     cfg.set_main_option("script_location", str(resources.files(package) / "migrations"))
     cfg.attributes["engine"] = engine
     return cfg
+
+
+def run_migrations(metadata: MetaData, version_table: str = "alembic_version") -> None:
+    """Run the migrations Alembic is executing on the engine :func:`alembic_config` handed
+    over (called by a ``migrations/env.py``); SQLite alters tables in batch mode."""
+    engine = context.config.attributes["engine"]
+    assert isinstance(engine, Engine)
+    with engine.begin() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=version_table,
+            render_as_batch=engine.dialect.name == "sqlite",
+        )
+        context.run_migrations()

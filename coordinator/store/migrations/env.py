@@ -1,4 +1,5 @@
-"""Alembic environment: runs migrations on the engine handed over in the config.
+"""Alembic environment: runs the coordinator's migrations on the engine handed over in the
+config.
 
 The coordinator records its revision in its own version table, so a coordinator and a
 node may share one PostgreSQL database.
@@ -6,20 +7,8 @@ node may share one PostgreSQL database.
 
 from __future__ import annotations
 
-from alembic import context
-from sqlalchemy import Engine
-
 from coordinator.store.schema import VERSION_TABLE
 from coordinator.store.tables import metadata
+from schemas.engine import run_migrations
 
-engine = context.config.attributes["engine"]
-assert isinstance(engine, Engine)
-
-with engine.begin() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=metadata,
-        version_table=VERSION_TABLE,
-        render_as_batch=engine.dialect.name == "sqlite",
-    )
-    context.run_migrations()
+run_migrations(metadata, VERSION_TABLE)
