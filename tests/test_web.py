@@ -148,8 +148,7 @@ def test_training_tables_name_fields_in_words_and_explain_the_rows() -> None:
     assert list(tables) == ["model", "metrics", "sites", "history", "coefficients"]
     text = repr([t.rows for t in tables.values()] + [t.columns for t in tables.values()])
     assert "auc_error_bound" not in text and "hidden" not in text  # a logistic model
-    model = dict(tables["model"].rows)  # type: ignore[arg-type]
-    assert model["model"] == "logistic regression"
+    assert tables["model"].rows[0] == ["model", "logistic regression"]
     assert tables["metrics"].rows[0][:3] == ["all sites (pooled)", 226, "0.540 ± 0.260"]
     assert "between 0.280 and 0.800" in tables["metrics"].note
     assert "leave each site in the clear" in tables["metrics"].note
@@ -165,7 +164,7 @@ def test_training_tables_name_fields_in_words_and_explain_the_rows() -> None:
     withheld = {**mlp["metrics"], "auc": None, "auc_lower": 0.0, "auc_upper": 1.0}
     mlp["metrics"] = withheld
     tables = {t.name: t for t in tables_for({**env, "result": mlp}, request)}
-    assert dict(tables["model"].rows)["model"] == "MLP, one hidden layer of 16 units"  # type: ignore[arg-type]
+    assert tables["model"].rows[0] == ["model", "MLP, one hidden layer of 16 units"]
     assert tables["metrics"].rows[0][2] == "withheld"
     assert "Pooled AUC withheld: no split of the scores into two bins" in tables["metrics"].note
     assert "coefficients" not in tables
