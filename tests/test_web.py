@@ -89,11 +89,8 @@ def test_glm_odds_ratios_and_intervals_equal_statsmodels(
     logistic_fit: tuple[pd.DataFrame, Any],
 ) -> None:
     _, fit = logistic_fit
-    env = {
-        "status": "ok",
-        "analysis": "glm",
-        "result": {"coefficients": _coefficients(fit), "family": "binomial"},
-    }
+    result: dict[str, Any] = {"coefficients": _coefficients(fit), "family": "binomial"}
+    env = {"status": "ok", "analysis": "glm", "result": result}
     (coef,) = plots_for(env, {"formula": "y ~ age + sex"})
     ci = np.exp(fit.conf_int())
     assert sorted(r["term"] for r in coef.rows) == ["age", "sex[T.M]"]  # intercept: table only
@@ -110,7 +107,7 @@ def test_glm_odds_ratios_and_intervals_equal_statsmodels(
     assert coef.title == "Odds ratios with 95% confidence intervals"
     assert point["encoding"]["x"]["title"] == "odds ratio (log scale)"
     # a gaussian glm keeps its coefficients on their own scale, around 0
-    gaussian = {**env, "result": {**env["result"], "family": "gaussian"}}
+    gaussian = {**env, "result": {**result, "family": "gaussian"}}
     (coef,) = plots_for(gaussian, {})
     assert {r["term"]: r["estimate"] for r in coef.rows} == dict(fit.params.drop("Intercept"))
     assert coef.spec["layer"][2]["data"]["values"] == [{"reference": 0.0}]
