@@ -396,13 +396,21 @@ def test_node_admin_pages_need_the_token_and_the_form_token(
 ) -> None:
     client, token = node_client
     first = client.get("/ui/queue", follow_redirects=False)
-    assert (first.status_code, first.headers["location"]) == (303, "/ui/login")
+    assert (first.status_code, first.headers["location"]) == (303, "/ui/login?next=%2Fui%2Fqueue")
     assert client.post("/ui/login", data={"token": "nope"}).status_code == 401
-    logged = client.post("/ui/login", data={"token": token}, follow_redirects=False)
+    logged = client.post(
+        "/ui/login", data={"token": token, "next": "/ui/queue"}, follow_redirects=False
+    )
     assert (
         "HttpOnly" in logged.headers["set-cookie"]
         and "SameSite=strict" in logged.headers["set-cookie"]
     )
+    assert (logged.status_code, logged.headers["location"]) == (303, "/ui/queue")
+    for elsewhere in ("//evil.example/ui/", "https://evil.example/ui/x", "/ui/login", "/docs"):
+        sent = client.post(
+            "/ui/login", data={"token": token, "next": elsewhere}, follow_redirects=False
+        )
+        assert sent.headers["location"] == "/ui/", elsewhere  # only this node's admin pages
     queue = client.get("/ui/queue")
     assert "No request is waiting" in queue.text
     assert "script-src" not in queue.headers["content-security-policy"]  # no scripts at all
