@@ -229,13 +229,23 @@ def training_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> lis
     history = plot(
         "history",
         "Training history",
-        "Losses after each training round.",
+        "Mean log loss on the training and validation rows after each round.",
         rows,
         {
             "mark": {"type": "line", "point": True},
             "encoding": {
-                "x": {"field": "round", "type": "quantitative", "title": "round"},
-                "y": {"field": "value", "type": "quantitative", "title": None},
+                "x": {
+                    "field": "round",
+                    "type": "quantitative",
+                    "title": "round",
+                    "axis": {"tickMinStep": 1, "format": "d"},
+                },
+                "y": {
+                    "field": "value",
+                    "type": "quantitative",
+                    "title": "mean log loss",
+                    "scale": {"zero": False},
+                },
                 "color": {"field": "metric", "type": "nominal"},
             },
         },
