@@ -4,7 +4,8 @@ rendered plots and their data against pooled references, download CSV, approve a
 request at a node and see it leave. Screenshots go to ``test-artifacts/``.
 
 ``make browsers`` installs chromium; without it these tests skip, except under CI=true,
-where they fail. ``FEDPSY_UPDATE_DOCS=1`` also refreshes ``docs/dashboard.png``.
+where they fail. ``FEDPSY_UPDATE_DOCS=1`` also refreshes ``docs/dashboard.png`` and
+``docs/dashboard-glm.png``.
 """
 
 from __future__ import annotations
