@@ -21,7 +21,7 @@ from scipy import stats
 
 from coordinator.http.api import create_app
 from coordinator.service import Coordinator
-from coordinator.store import registry
+from coordinator.store import jobs, registry
 from coordinator.web.app import issue_login_code
 from coordinator.web.forms import COMMON, analysis_forms
 from coordinator.web.plots import plots_for
@@ -421,3 +421,29 @@ def test_node_admin_pages_need_the_token_and_the_form_token(
     for page in ("/ui/", "/ui/policy", "/ui/audit"):
         assert client.get(page).status_code == 200
     assert "Verified" in client.get("/ui/audit").text
+
+
+def test_a_training_job_page_reads_in_words_and_says_why(
+    dashboard: tuple[httpx.Client, str, Any],
+) -> None:
+    """The job page of a trained model: no internal key, the spec fields of its kind only,
+    the reason a pooled AUC is withheld, what the rows per site are and what left in the
+    clear."""
+    client, token, app = dashboard
+    request, env = envelope("train")
+    metrics = {**env["result"]["metrics"], "auc": None, "auc_lower": 0.0, "auc_upper": 1.0}
+    env = {**env, "result": {**env["result"], "metrics": metrics}}
+    engine = app.state.coordinator.engine
+    jobs.create_job(engine, "job-train", "ada", request)
+    jobs.finish_job(engine, "job-train", env)
+    client.post("/login", data={"token": token, "next": "/"})
+    page = client.get("/jobs/job-train").text
+    for raw in ("auc_error_bound", "model_spec", "metrics_", "hidden", "local_only"):
+        assert raw not in page, raw
+    assert "Pooled AUC withheld: no split of the scores into two bins" in page
+    assert "they do not add up to n = 566: 115 training rows, 226 test rows" in page
+    assert "these numbers leave each site in the clear" in page
+    assert "Coefficients (no CI: federated training does not estimate standard errors)" in page
+    table = client.get("/jobs/job-train/tables/metrics.csv").text.splitlines()
+    assert table[0] == ",test rows,AUC,accuracy,Brier score,log loss,local-only AUC"
+    assert table[1].startswith("all sites (pooled),226,withheld,")
