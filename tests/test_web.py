@@ -156,6 +156,9 @@ def test_training_tables_name_fields_in_words_and_explain_the_rows() -> None:
     # 566 = 115 training + 226 test + 225 validation rows
     assert "n = 566: 115 training rows, 226 test rows" in tables["sites"].note
     assert "225 validation rows" in tables["sites"].note
+    hidden_rows = {**env, "sites": {"amsterdam": {"n": 0}, "berlin": {"n": 0}}}  # as under DP
+    (split,) = [t for t in tables_for(hidden_rows, request) if t.name == "sites"]
+    assert split.note == "The rows used per site are each site's training rows; none were released."
     mlp = {**env["result"], "model_kind": "mlp", "coefficients": []}
     mlp["model"] = {**mlp["model"], "spec": {"kind": "mlp", "hidden": 16}}
     withheld = {**mlp["metrics"], "auc": None, "auc_lower": 0.0, "auc_upper": 1.0}

@@ -111,29 +111,37 @@ def _per_site_note(result: Mapping[str, Any], envelope: Mapping[str, Any]) -> st
     )
 
 
-def _split_table(result: Mapping[str, Any], envelope: Mapping[str, Any], request: Any) -> Table:
-    sites = envelope.get("sites") or {}
-    per_site = (result.get("metrics") or {}).get("per_site") or {}
-    rows: list[list[Cell]] = [
-        [s, (v or {}).get("n"), (per_site.get(s) or {}).get("n")] for s, v in sites.items()
-    ]
-    n = result.get("n") or 0
-    training = sum(int((v or {}).get("n") or 0) for v in sites.values())
-    test = int((result.get("metrics") or {}).get("n") or 0)
+def _split_note(n: int, training: int, test: int, request: Mapping[str, Any]) -> str:
+    """Why the rows used per site (the training rows) do not add up to ``n``."""
     test_fraction = float(_setting(request, "test_fraction"))
     validation_fraction = float(_setting(request, "validation_fraction"))
     held_out = n - training - (test if test_fraction > 0 else 0)
-    note = (
-        f"The rows used per site are the rows each site fitted the model on (its training "
-        f"split), so they do not add up to n = {n}: {training} training rows"
-        + (
-            f", {test} test rows held out for scoring (test_fraction {test_fraction:g})"
-            if test_fraction > 0
-            else " (scored on those same rows: test_fraction 0)"
-        )
-        + f" and {held_out} validation rows held out for early stopping "
-        f"(validation_fraction {validation_fraction:g})."
+    if training <= 0 or held_out < 0:  # the sites did not release their exact rows
+        return "The rows used per site are each site's training rows; none were released."
+    scored = (
+        f", {test} test rows held out for scoring (test_fraction {test_fraction:g})"
+        if test_fraction > 0
+        else " (scored on those same rows: test_fraction 0)"
     )
+    return (
+        "The rows used per site are the rows each site fitted the model on (its training "
+        f"split), so they do not add up to n = {n}: {training} training rows{scored} and "
+        f"{held_out} validation rows held out for early stopping (validation_fraction "
+        f"{validation_fraction:g})."
+    )
+
+
+def _split_table(
+    result: Mapping[str, Any], envelope: Mapping[str, Any], request: Mapping[str, Any]
+) -> Table:
+    sites = envelope.get("sites") or {}
+    metrics = result.get("metrics") or {}
+    per_site = metrics.get("per_site") or {}
+    rows: list[list[Cell]] = [
+        [s, (v or {}).get("n"), (per_site.get(s) or {}).get("n")] for s, v in sites.items()
+    ]
+    training = sum(int((v or {}).get("n") or 0) for v in sites.values())
+    note = _split_note(int(result.get("n") or 0), training, int(metrics.get("n") or 0), request)
     columns = ["site", "training rows (rows used)", "test rows"]
     return Table("sites", "Rows per site and split", columns, rows, note=note)
 
