@@ -31,7 +31,7 @@ import statsmodels.formula.api as smf
 
 from coordinator.http.api import create_app
 from coordinator.service import Coordinator
-from coordinator.store import registry
+from coordinator.store import jobs, registry
 from coordinator.web.app import issue_login_code
 from coordinator.web.plots import plots_for
 from fedpsy.serving import BackgroundServer
@@ -337,6 +337,11 @@ def test_kaplan_meier_curves_are_drawn_from_the_result(page: Page, site: dict[st
     shot(page, "dashboard-kaplan-meier-result")
 
 
+SUBMIT = """(request) => fetch('/v1/analyses', {method: 'POST',
+    headers: {'Content-Type': 'application/json'}, body: JSON.stringify(request)})
+    .then(r => r.json())"""
+
+
 def test_every_plot_builder_renders_in_vega(page: Page) -> None:
     """Every builder's spec compiles and draws marks in the bundled Vega (no warnings: the
     page fixture fails on any console warning)."""
@@ -448,11 +453,8 @@ def test_a_site_left_out_and_an_errored_job_say_why(page: Page, site: dict[str, 
     """A site that rejects a request under ``drop_site`` is shown as left out with its code
     (not as running for ever), on the job page and the overview; an errored job shows its
     reason in the overview."""
-    submit = """(request) => fetch('/v1/analyses', {method: 'POST',
-        headers: {'Content-Type': 'application/json'}, body: JSON.stringify(request)})
-        .then(r => r.json())"""
     request = {"analysis": "count", "on_refusal": "drop_site"}
-    job_id = page.evaluate(submit, request)["job_id"]
+    job_id = page.evaluate(SUBMIT, request)["job_id"]
     page.goto(f"{site['url']}/jobs/{job_id}")
     waiting = page.locator(f"#progress tr[data-site='{MANUAL_SITE}'] td")
     expect(waiting).to_have_text("waiting for approval", timeout=20_000)
@@ -472,7 +474,7 @@ def test_a_site_left_out_and_an_errored_job_say_why(page: Page, site: dict[str, 
     assert job["result"]["result"]["n"] == others
     shot(page, "dashboard-job-left-out")
 
-    failed = page.evaluate(submit, {"analysis": "summary", "variables": ["no_such_variable"]})
+    failed = page.evaluate(SUBMIT, {"analysis": "summary", "variables": ["no_such_variable"]})
     page.goto(f"{site['url']}/jobs/{failed['job_id']}")
     error = wait_finished(page)
     assert error["status"] == "error"
@@ -528,3 +530,30 @@ def test_api_docs_render_offline(browser: Browser, site: dict[str, Any]) -> None
     expect(page.locator("h1").first).to_contain_text("fedpsy coordinator")
     assert outside == []
     context.close()
+
+
+def test_a_trained_model_page_draws_points_without_intervals(
+    page: Page, site: dict[str, Any]
+) -> None:
+    """A stored sample result (training in this consortium is tested elsewhere); last in
+    this file, so that the overview screenshots show only jobs that ran here."""
+    request, env = envelope("train")
+    engine = site["app"].state.coordinator.engine
+    jobs.create_job(engine, "job-train-sample", "ada", request)
+    jobs.finish_job(engine, "job-train-sample", env)
+    page.goto(f"{site['url']}/jobs/job-train-sample")
+    drawn = rendered(page, "coefficients")
+    given = [c for c in env["result"]["coefficients"] if c["term"] != "Intercept"]
+    assert [(r["term"], r["estimate"]) for r in drawn] == [
+        (c["term"], c["estimate"]) for c in given
+    ]
+    assert page.inner_text("#plot-coefficients h3") == (
+        "Coefficients (no CI: federated training does not estimate standard errors)"
+    )
+    svg = page.locator(".vega[data-plot='coefficients'] svg.marks")
+    assert svg.locator(".mark-symbol path").count() == len(given)
+    assert svg.locator(".mark-rule.role-mark line").count() == 1  # the line at 0 only
+    losses = {(r["metric"], r["round"]): r["value"] for r in rendered(page, "history")}
+    assert losses[("validation loss", 5)] == env["result"]["history"][4]["val_loss"]
+    assert "auc_error_bound" not in page.inner_text("#result")
+    shot(page, "dashboard-train-result")
