@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from coordinator.http.api import create_app as coordinator_app
 from coordinator.service import Coordinator
-from coordinator.store import registry
+from coordinator.store import jobs, registry
 from fedpsy.cli import app
 from fedpsy.serving import BackgroundServer
 from tests.support.consortium import LocalConsortium, clinical_sites
@@ -95,6 +95,13 @@ def test_refusal_names_the_site(consortium: LocalConsortium) -> None:
     assert result["status"] == "refused"
     assert result["reason"]["sites"] == {"copenhagen": "cohort_too_small"}
     assert "copenhagen" in result["reason"]["detail"]
+    job = jobs.get_job(consortium.coordinator.engine, result["request_id"])
+    assert job is not None  # each site's progress ends in what it did, none left running
+    assert job["sites"] == {
+        "amsterdam": "answered count",
+        "berlin": "answered count",
+        "copenhagen": "refused (cohort_too_small)",
+    }
 
 
 def test_drop_site_answers_from_the_others(consortium: LocalConsortium) -> None:
@@ -113,6 +120,8 @@ def test_drop_site_answers_from_the_others(consortium: LocalConsortium) -> None:
     expected = ((pooled["site"] != "copenhagen") & (pooled["age"] > cut)).sum()
     assert result["result"]["n"] == expected
     assert set(result["sites"]) == {"amsterdam", "berlin"}
+    job = jobs.get_job(consortium.coordinator.engine, result["request_id"])
+    assert job is not None and job["sites"]["copenhagen"] == "left out (cohort_too_small)"
 
 
 def test_unknown_variable_is_a_clear_error(consortium: LocalConsortium) -> None:
