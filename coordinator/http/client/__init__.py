@@ -1,11 +1,12 @@
-"""A Python client for researchers: keyword arguments in, pandas tables out.
+"""A Python client for researchers: keyword arguments in, pandas tables out::
 
->>> from coordinator.http.client import Consortium
->>> c = Consortium("http://coordinator:8700", token="fpy_…")
->>> fit = c.glm("trs ~ age + sex", family="binomial", cohort=adults)
->>> fit.table            # term × estimate, std_error, …, odds_ratio and its 95 % CI
->>> fit.n, fit.missing, fit.sites, fit.dropped_sites
->>> fit.envelope         # the raw answer (schemas.envelope.Envelope)
+    from coordinator.http.client import Consortium
+
+    with Consortium("http://coordinator:8700", token="fpy_…") as c:
+        fit = c.glm("trs ~ age + sex", family="binomial", on_refusal="drop_site")
+        fit.table  # term × estimate, std_error, …, odds_ratio and its 95 % CI
+        fit.n, fit.missing, fit.sites, fit.dropped_sites
+        fit.envelope  # the raw answer (schemas.envelope.Envelope)
 
 Every analysis has a method of its name (:data:`schemas.analyses.ANALYSIS_NAMES`) whose
 keyword arguments are the request's fields: the analysis's own (``formula``, ``family``,

@@ -60,7 +60,7 @@ def correlation_tables(result: Mapping[str, Any], _: Mapping[str, Any]) -> Table
     return named(frame, "variable", "variable"), {}
 
 
-def ttest_tables(result: Mapping[str, Any], request: Mapping[str, Any]) -> Tables:
+def ttest_tables(result: Mapping[str, Any], _: Mapping[str, Any]) -> Tables:
     groups = named(pd.DataFrame.from_dict(result["groups"], orient="index"), result["group"])
     (n1, m1, v1), (n2, m2, v2) = (
         (np.float64(r["n"]), r["mean"], r["sd"] ** 2 if r["sd"] is not None else math.nan)

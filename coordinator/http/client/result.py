@@ -82,14 +82,18 @@ class Result:
 
     @property
     def sites(self) -> pd.DataFrame:
-        """One row per site asked: ``n`` (rows it used) and ``dropped`` (the code of a site
-        left out, else None)."""
-        rows = [
-            {"site": s, "n": rows.n, "dropped": None} for s, rows in self.envelope.sites.items()
-        ]
-        rows += [{"site": s, "n": None, "dropped": c} for s, c in self.dropped_sites.items()]
-        frame = pd.DataFrame(rows, columns=["site", "n", "dropped"]).set_index("site")
-        return frame.astype({"n": "Int64", "dropped": "object"})
+        """One row per site asked: ``n`` (rows it used; missing for a site left out) and
+        ``dropped`` (the code of a site left out; missing for the others)."""
+        used = {s: rows.n for s, rows in self.envelope.sites.items()}
+        dropped = self.dropped_sites
+        index = pd.Index([*used, *dropped], name="site")
+        return pd.DataFrame(
+            {
+                "n": pd.array([used.get(s) for s in index], dtype="Int64"),
+                "dropped": pd.array([dropped.get(s) for s in index], dtype="string"),
+            },
+            index=index,
+        )
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name in OWN:
