@@ -206,6 +206,16 @@ def test_ols_and_binomial_glm_equal_statsmodels(client: Consortium, live: LocalC
     close(glm.table[["odds_ratio_ci_low", "odds_ratio_ci_high"]], np.exp(ref.conf_int().loc[terms]))
     assert glm.missing == 1200 - len(data) and glm.deviance == pytest.approx(ref.deviance, rel=RTOL)
 
+    counts = client.glm("education_years ~ trs + sex", family="poisson")
+    data = live.rows(["education_years", "trs", "sex"])
+    ref = smf.glm("education_years ~ trs + sex", data, family=sm.families.Poisson()).fit(tol=1e-14)
+    terms = list(counts.table.index)
+    assert "odds_ratio" not in counts.table
+    close(counts.table["rate_ratio"], np.exp(ref.params[terms]))
+    close(
+        counts.table[["rate_ratio_ci_low", "rate_ratio_ci_high"]], np.exp(ref.conf_int().loc[terms])
+    )
+
 
 def test_lmm_and_meta(client: Consortium, live: LocalConsortium) -> None:
     lmm = client.lmm("dacc_glx ~ age + sex")
@@ -359,6 +369,7 @@ def test_errors_name_their_code(client: Consortium, url: str) -> None:
         client.summary(["panss_totl"])
     assert failed.value.code == ErrorCode.UNKNOWN_VARIABLE
     assert str(failed.value).startswith("[unknown_variable]")
+    assert client.count(project=None).n == 1200  # a field left None is not sent
     with pytest.raises(TypeError, match="famliy"):
         client.glm("trs ~ age", famliy="binomial")
     with Consortium(url, "fpy_not-a-token") as stranger, pytest.raises(CoordinatorError) as denied:
