@@ -34,12 +34,16 @@ from coordinator.http.client import (
     Result,
 )
 from coordinator.http.client.asking import REQUEST_FIELDS
+from coordinator.http.client.consortium import TABLES
+from coordinator.http.client.result import finish
+from coordinator.http.client.tables import scalars
 from coordinator.service import Coordinator
 from coordinator.store import registry
 from fedpsy.serving import BackgroundServer
 from fedpsy.synth import generate
 from node.privacy.approvals import approve_app
 from schemas.analyses import ANALYSIS_NAMES, parse_request
+from schemas.envelope import Envelope
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.training.bundle import app_hash
 from tests.support.consortium import LocalConsortium
@@ -375,3 +379,24 @@ def test_errors_name_their_code(client: Consortium, url: str) -> None:
     with Consortium(url, "fpy_not-a-token") as stranger, pytest.raises(CoordinatorError) as denied:
         stranger.count()
     assert denied.value.code == ErrorCode.UNAUTHORIZED and "[unauthorized]" in str(denied.value)
+
+
+def test_a_result_without_its_own_conversion_keeps_its_plain_values() -> None:
+    # an analysis of a newer coordinator than this client: its plain values in a row
+    envelope = Envelope.model_validate(
+        {
+            "status": "ok",
+            "analysis": "newer",
+            "result": {"n": 12, "score": 0.5, "parts": [1, 2]},
+            "sites": {"oslo": {"n": 12}},
+            "dropped_sites": {"riga": "cell_too_small"},
+        }
+    )
+    res = finish(envelope, {"analysis": "newer"}, TABLES.get("newer", scalars))
+    assert res.table.to_dict("records") == [{"n": 12, "score": 0.5}]
+    assert res.parts == [1, 2] and res.n == 12 and res.missing is None
+    assert res.sites["dropped"].isna().tolist() == [True, False]
+    assert res.sites.loc["riga", "dropped"] == "cell_too_small" and res.sites.loc["oslo", "n"] == 12
+    assert "riga" in repr(res) and "<p>newer: n=12" in res._repr_html_()
+    with pytest.raises(AttributeError, match="result fields: \\['n', 'parts', 'score'\\]"):
+        _ = res.nothing

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -108,7 +108,7 @@ class Descriptive(Asking):
         """
         return self._ask("count", count_tables, cohort=cohort, **options)
 
-    def summary(self, variables: list[str], **options: Any) -> Result:
+    def summary(self, variables: Sequence[str], **options: Any) -> Result:
         """Per variable (the index): ``n``, ``missing``, ``mean``, ``sd``, ``var``,
         ``skewness``, ``kurtosis``, and the mean's standard error ``se`` with its 95 % t
         interval ``ci_low``, ``ci_high``. Each variable uses its own non-missing rows.
@@ -119,7 +119,7 @@ class Descriptive(Asking):
         """
         return self._ask("summary", summary_tables, variables=variables, **options)
 
-    def histogram(self, variable: str, edges: list[float], **options: Any) -> Result:
+    def histogram(self, variable: str, edges: Sequence[float], **options: Any) -> Result:
         """Counts per bin: ``table`` columns ``low``, ``high``, ``count`` (the bins actually
         reported, after merging small ones); ``.below``, ``.above``, ``.merged``.
 
@@ -130,7 +130,7 @@ class Descriptive(Asking):
         return self._ask("histogram", histogram_tables, variable=variable, edges=edges, **options)
 
     def quantiles(
-        self, variable: str, probabilities: list[float] | None = None, **options: Any
+        self, variable: str, probabilities: Sequence[float] | None = None, **options: Any
     ) -> Result:
         """Approximate quantiles indexed by ``probability``: ``value`` and the interval
         ``lower``, ``upper`` (± ``.error_bound``) that holds the exact pooled quantile.
@@ -153,7 +153,7 @@ class Descriptive(Asking):
         """
         return self._ask("crosstab", crosstab_tables, row=row, column=column, **options)
 
-    def correlation(self, variables: list[str], **options: Any) -> Result:
+    def correlation(self, variables: Sequence[str], **options: Any) -> Result:
         """The Pearson matrix as a square frame (both axes named ``variable``); complete
         cases, ``.n`` rows.
 
@@ -164,7 +164,7 @@ class Descriptive(Asking):
         return self._ask("correlation", correlation_tables, variables=variables, **options)
 
     def ttest(
-        self, variable: str, group: str, levels: list[str] | None = None, **options: Any
+        self, variable: str, group: str, levels: Sequence[str] | None = None, **options: Any
     ) -> Result:
         """Two-sample t-test of the first level minus the second: ``table`` rows ``welch``
         and ``pooled`` with ``difference``, ``std_error``, ``statistic``, ``df``,

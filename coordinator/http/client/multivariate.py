@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -86,9 +86,9 @@ class Multivariate(Asking):
 
     def combat(
         self,
-        variables: list[str],
+        variables: Sequence[str],
         batch: str = "site",
-        covariates: list[str] | None = None,
+        covariates: Sequence[str] | None = None,
         **options: Any,
     ) -> Result:
         """Distributed ComBat: ``table`` indexed by (``batch``, ``variable``) with the
@@ -111,7 +111,7 @@ class Multivariate(Asking):
             **options,
         )
 
-    def pca(self, variables: list[str], scale: bool = True, **options: Any) -> Result:
+    def pca(self, variables: Sequence[str], scale: bool = True, **options: Any) -> Result:
         """Principal components: ``table`` the loadings (variables × ``PC1`` …),
         ``.explained`` per component ``explained_variance``, ``explained_variance_ratio``
         and ``cumulative_ratio``. Scores stay at the nodes.
@@ -123,7 +123,7 @@ class Multivariate(Asking):
         """
         return self._ask("pca", pca_tables, variables=variables, scale=scale, **options)
 
-    def kmeans(self, variables: list[str], k: int, **options: Any) -> Result:
+    def kmeans(self, variables: Sequence[str], k: int, **options: Any) -> Result:
         """Federated k-means: ``table`` indexed by ``cluster`` (``"1"`` … ``"k"``) with its
         ``size`` and center (a column per variable; empty for a suppressed cluster);
         ``.inertia``, ``.iterations``, ``.converged``. Labels stay at the nodes.
@@ -134,7 +134,7 @@ class Multivariate(Asking):
         """
         return self._ask("kmeans", kmeans_tables, variables=variables, k=k, **options)
 
-    def gmm(self, variables: list[str], k: int | list[int], **options: Any) -> Result:
+    def gmm(self, variables: Sequence[str], k: int | Sequence[int], **options: Any) -> Result:
         """Gaussian mixture (federated EM; a list of ``k`` is chosen by BIC): ``table``
         indexed by ``component`` with its ``weight`` and mean per variable;
         ``.covariances`` (component, variable) × variable; ``.bic_by_k``; ``.bic``,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,15 +108,17 @@ class Result:
             f"its result fields: {sorted(self.result)}"
         )
 
-    def __repr__(self) -> str:
+    def _headline(self) -> str:
         used = ", ".join(f"{s}={r.n}" for s, r in self.envelope.sites.items())
         dropped = f"; dropped {self.dropped_sites}" if self.dropped_sites else ""
-        head = f"<{self.analysis}: n={self.n}, missing={self.missing}; sites {used}{dropped}>"
-        return f"{head}\n{self.table!r}"
+        return f"{self.analysis}: n={self.n}, missing={self.missing}; sites {used}{dropped}"
+
+    def __repr__(self) -> str:
+        return f"<{self._headline()}>\n{self.table!r}"
 
     def _repr_html_(self) -> str:
-        html: str = self.table._repr_html_()  # type: ignore[operator]
-        return html
+        table: str = self.table._repr_html_()  # type: ignore[operator]
+        return f"<p>{html.escape(self._headline())}</p>{table}"
 
 
 def finish(envelope: Envelope, request: Mapping[str, Any], convert: Convert) -> Result:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,7 @@ class Survival(Asking):
         self,
         time: str,
         event: str,
-        grid: list[float],
+        grid: Sequence[float],
         group: str | None = None,
         **options: Any,
     ) -> Result:
