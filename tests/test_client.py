@@ -47,6 +47,7 @@ from schemas.envelope import Envelope
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.training.bundle import app_hash
 from tests.support.consortium import LocalConsortium
+from tests.test_models_lmm import reference as lmm_reference
 from tests.test_survival import km_reference
 
 pytestmark = pytest.mark.xdist_group("client")
@@ -227,6 +228,9 @@ def test_lmm_and_meta(client: Consortium, live: LocalConsortium) -> None:
     close(lmm.table["ci_low"], fixed["estimate"] - Z * fixed["std_error"])
     close(lmm.table["ci_high"], fixed["estimate"] + Z * fixed["std_error"])
     assert lmm.variance_components["variance"].to_dict() == lmm.result["variance_components"]
+    ref = lmm_reference("dacc_glx ~ age + sex", live.rows(["dacc_glx", "age", "sex"]))
+    close(lmm.table["estimate"], ref.fe_params[list(lmm.table.index)])
+    close(lmm.variance_components["variance"], [ref.cov_re.iloc[0, 0], ref.scale])
 
     meta = client.meta("dacc_glx ~ age + sex", term="age", method="dl")
     sites = sorted(live.services)
