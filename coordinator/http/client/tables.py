@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from coordinator.http.client.result import Tables
+
 LEVEL = 0.95
 COEFFICIENT_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "ci_low", "ci_high"]
 RATIO_OF_FAMILY = {"binomial": "odds_ratio", "poisson": "rate_ratio"}
@@ -62,9 +64,7 @@ def named(frame: pd.DataFrame, index: str | None, columns: str | None = None) ->
     return frame
 
 
-def scalars(
-    result: Mapping[str, Any], _: Mapping[str, Any]
-) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def scalars(result: Mapping[str, Any], _: Mapping[str, Any]) -> Tables:
     """The plain values of a result as a one-row frame (for results without their own
     conversion); the rest stays in the envelope."""
     plain = {k: v for k, v in result.items() if v is None or isinstance(v, str | int | float)}
