@@ -228,27 +228,3 @@ def test_downed_node_gives_a_clear_error_within_the_deadline(tmp_path: Path) -> 
         assert result["reason"]["sites"] == {"paris": "site_unreachable"}
     finally:
         built.close()
-
-
-def test_python_client_returns_dataframes(consortium: LocalConsortium) -> None:
-    from coordinator.http.client import AnalysisRefused, Consortium
-
-    coord = consortium.coordinator
-    token = registry.add_user(coord.engine, "grace")
-    with (
-        BackgroundServer(coordinator_app(Coordinator.open(coord.dir.root))) as server,
-        Consortium(server.url, token, poll=0.05) as client,
-    ):
-        summary = client.summary(["age", "hamd17_total"])
-        assert list(summary.index) == ["age", "hamd17_total"]
-        assert summary.loc["age", "mean"] == pytest.approx(
-            consortium.pooled["age"].mean(), rel=1e-12
-        )
-        table = client.crosstab("sex", "ketamine")
-        expected = consortium.pooled.groupby(["sex", "ketamine"]).size().unstack()
-        assert table.to_numpy().tolist() == expected.to_numpy().tolist()
-        assert client.count() == sum(SIZES.values())
-        assert "age" in set(client.catalog()["code"])
-        with pytest.raises(AnalysisRefused, match="copenhagen"):
-            cut = _small_at_copenhagen(consortium) - 3e-9
-            client.count({"all": [{"var": "age", "op": ">", "value": cut}]})
