@@ -15,8 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from scipy import stats
-
+from coordinator.stats.wald import critical
 from coordinator.web.variables import term_label
 from coordinator.web.vega import Z_95, Plot, Row, interval_layers, number, plot
 
@@ -25,7 +24,7 @@ RATIO_OF = {"binomial": "odds ratio", "poisson": "rate ratio", "cox": "hazard ra
 
 def _crit(result: Mapping[str, Any], request: Mapping[str, Any]) -> float:
     df = result.get("df_residual")
-    return float(stats.t.ppf(0.975, df)) if request.get("analysis") == "ols" and df else Z_95
+    return critical(df if request.get("analysis") == "ols" and df else None)
 
 
 def coefficient_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:

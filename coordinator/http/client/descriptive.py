@@ -11,7 +11,8 @@ import pandas as pd
 
 from coordinator.http.client.asking import Asking
 from coordinator.http.client.result import Convert, Result, Tables
-from coordinator.http.client.tables import critical, named
+from coordinator.http.client.tables import named
+from coordinator.stats.wald import critical
 
 SUMMARY_COLUMNS = ["n", "missing", "mean", "sd", "var", "skewness", "kurtosis"]
 

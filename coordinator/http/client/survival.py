@@ -10,7 +10,8 @@ import pandas as pd
 
 from coordinator.http.client.asking import Asking
 from coordinator.http.client.result import Convert, Result, Tables
-from coordinator.http.client.tables import critical, named
+from coordinator.http.client.tables import named
+from coordinator.stats.wald import critical
 
 CURVE_COLUMNS = ["group", "time", "survival", "std_error", "ci_low", "ci_high", "at_risk", "events"]
 MERGED_COLUMNS = ["time", "code", "sites", "group"]

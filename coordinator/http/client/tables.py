@@ -13,20 +13,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from coordinator.http.client.result import Tables
+from coordinator.stats.wald import critical
 
-LEVEL = 0.95
 COEFFICIENT_COLUMNS = ["estimate", "std_error", "statistic", "p_value", "ci_low", "ci_high"]
 RATIO_OF_FAMILY = {"binomial": "odds_ratio", "poisson": "rate_ratio"}
 """The ratio ``exp(estimate)`` means for a GLM family's canonical link."""
-
-
-def critical(df: float | None = None) -> float:
-    """The two-sided 95 % critical value: t with ``df`` degrees of freedom, else normal."""
-    q = 0.5 + LEVEL / 2
-    return float(stats.t.ppf(q, df) if df is not None else stats.norm.ppf(q))
 
 
 def with_ratio(frame: pd.DataFrame, ratio: str | None) -> pd.DataFrame:
