@@ -8,6 +8,7 @@ DIR/dictionary/      copies of extension dictionaries given at init or ingest
 DIR/keys/            the node's Ed25519 identity (private key 0600)
 DIR/trusted/         coordinator public keys the node accepts
 DIR/admin_token      token for the admin endpoints (0600)
+DIR/.dictionary-hash.json  the dictionary's hash, for `fedpsy node status` (node.status)
 ```
 """
 
