@@ -71,7 +71,7 @@ def _show_failure(out: Console, envelope: Envelope, request: Mapping[str, Any]) 
         out.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(describe(code))}")
     if sites:
         parts = site_reasons(detail, sites)
-        table = Table("site", "rule", "why")
+        table = Table("site", "rule" if envelope.status == "refused" else "code", "why")
         for site, rule in sorted(sites.items()):
             table.add_row(site, rule, escape(parts.get(site) or describe(rule)))
         out.print(table)
