@@ -12,6 +12,7 @@ from rich.table import Table
 from coordinator.service import Coordinator
 from coordinator.store import registry
 from fedpsy.errors import cli_errors
+from fedpsy.project_cli import add_project, add_user, projects, revoke
 from fedpsy.serving import serve_config
 from schemas.errors import ErrorCode, FedpsyError
 
@@ -20,6 +21,10 @@ app = typer.Typer(
 )
 out = Console(highlight=False)
 DirArg = Annotated[Path, typer.Argument(help="The coordinator directory.")]
+app.command("add-project")(add_project)
+app.command()(projects)
+app.command("add-user")(add_user)
+app.command()(revoke)
 
 
 @app.command()
@@ -75,18 +80,6 @@ def add_node(
             record = coord.add_node(site, str(url))
     where = "polling (pull mode)" if record.mode == "pull" else f"at {record.url}"
     out.print(f"node {record.site} {where} registered (key {record.fingerprint[:16]}…)")
-
-
-@app.command("add-user")
-@cli_errors
-def add_user(
-    directory: DirArg,
-    name: Annotated[str, typer.Argument(help="The researcher's name.")],
-) -> None:
-    """Create a researcher and print their API token (shown once)."""
-    with Coordinator.open(directory) as coord:
-        token = registry.add_user(coord.engine, name)
-    typer.echo(token)
 
 
 @app.command()

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from node.audit import AuditLog
+from node.audit import Asker, AuditLog
 from node.auth.identity import load_identity, secret_salt
 from node.auth.nonces import NonceStore
 from node.auth.trust import load_trusted
@@ -51,6 +51,11 @@ from schemas.wire import Health, NodeInfo, PolicySummary, TaskOutcome, TaskReque
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+
+
+def _asker(request: Mapping[str, Any]) -> Asker:
+    """Who a stored task came from."""
+    return Asker(request.get("project"), request.get("researcher"))
 
 
 def _digest(payload: Any) -> str:
@@ -170,7 +175,8 @@ class NodeService:
         if known is not None:
             return known
         request = task.model_dump(mode="json")
-        self.audit.append("received", task.task_id, {"key": key, **request})
+        asker = Asker(task.project, task.researcher)
+        self.audit.append("received", task.task_id, {"key": key, **request}, asker)
         try:
             step = parse_step(task.step)
             if not self.policy.allows(task.analysis):
@@ -187,13 +193,13 @@ class NodeService:
             release = self.releaser.release(task, step, computed)
         except FedpsyError as exc:
             if CATALOG[exc.code].exit_code != EXIT_REFUSED:
-                self.audit.append("error", task.task_id, {"code": exc.code})
+                self.audit.append("error", task.task_id, {"code": exc.code}, asker)
                 raise
             reason = {"code": exc.code, "detail": exc.detail or exc.message}
             self.tasks.save(
                 task.task_id, task.step.get("step", "?"), "refused", request, {"reason": reason}
             )
-            self.audit.append("refused", task.task_id, reason)
+            self.audit.append("refused", task.task_id, reason, asker)
             return TaskOutcome(
                 task_id=task.task_id, site=self.site, status="refused", reason=reason
             )
@@ -201,11 +207,11 @@ class NodeService:
         if self.policy.approval_for(task.analysis) == "manual":
             stored = release.stored() | {GUARD_KEY: pack(computed.used)}
             self.tasks.save(task.task_id, step.step, "pending", request, stored)
-            self.audit.append("pending", task.task_id, {"digest": _digest(leaving)})
+            self.audit.append("pending", task.task_id, {"digest": _digest(leaving)}, asker)
             return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
         self.gate.admit(step, computed.used, self.node.dictionary.hash)  # atomic re-check
         self.tasks.save(task.task_id, step.step, "answered", request, leaving)
-        self._released(task.task_id, leaving, request.get("secure"))
+        self._released(task.task_id, leaving, request)
         return TaskOutcome(task_id=task.task_id, site=self.site, status="answered", **leaving)
 
     def _check_secure(self, task: TaskRequest, step: StepBase) -> None:
@@ -222,11 +228,10 @@ class NodeService:
                 code=ErrorCode.SECURE_AGGREGATION_REQUIRED,
             )
 
-    def _released(
-        self, task_id: str, leaving: dict[str, Any], secure: dict[str, Any] | None
-    ) -> None:
+    def _released(self, task_id: str, leaving: dict[str, Any], request: dict[str, Any]) -> None:
+        left = audit_form(leaving, request.get("secure"))
         self.audit.append(
-            "released", task_id, {"digest": _digest(leaving), "left": audit_form(leaving, secure)}
+            "released", task_id, {"digest": _digest(leaving), "left": left}, _asker(request)
         )
 
     def outcome(self, task_id: str) -> TaskOutcome:
@@ -244,16 +249,15 @@ class NodeService:
             )
         if not approve:
             self.tasks.decide(task_id, "rejected")
-            self.audit.append("rejected", task_id, {})
+            asked = _asker(self.tasks.request_of(task_id) or {})
+            self.audit.append("rejected", task_id, {}, asked)
             return self.outcome(task_id)
         request = self.tasks.request_of(task_id) or {}
         used = unpack(self.tasks.stored_of(task_id).get(GUARD_KEY, []))
         self.gate.admit(parse_step(request["step"]), used, self.node.dictionary.hash)
         self.tasks.decide(task_id, "answered")
         answered = self.outcome(task_id)
-        self._released(
-            task_id, {"rows": answered.rows, "result": answered.result}, request.get("secure")
-        )
+        self._released(task_id, {"rows": answered.rows, "result": answered.result}, request)
         return answered
 
     # -- secure aggregation protocol messages --------------------------------------------

@@ -56,6 +56,8 @@ class TaskRequest(BaseModel):
     analysis: str
     step: dict[str, Any]
     secure: SecureTask | None = None  # mask the result for secure aggregation
+    project: str | None = Field(default=None, max_length=64)  # the project asking
+    researcher: str | None = Field(default=None, max_length=64)  # the researcher asking
 
 
 class TaskOutcome(BaseModel):

@@ -96,6 +96,8 @@ class HttpFederation:
     tally: PrivacyTally = field(default_factory=PrivacyTally)
     dropped: dict[str, SiteFailure] = field(default_factory=dict)
     mailbox: Carrier | None = None  # needed when an endpoint is a pull node
+    project: str | None = None  # who asks, told to every site in the signed task
+    researcher: str | None = None
     _rows: dict[str, int] = field(default_factory=dict)
     _session: SecureSession | None = None
 
@@ -198,6 +200,8 @@ class HttpFederation:
             analysis=self.analysis,
             step=step.model_dump(mode="json"),
             secure=secure,
+            project=self.project,
+            researcher=self.researcher,
         )
         body = task.model_dump_json().encode("utf-8")
         self._report(site, f"running {step.step}")

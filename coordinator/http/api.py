@@ -23,6 +23,7 @@ from coordinator.federation.mailbox import Mailbox
 from coordinator.http.pull_api import pull_router
 from coordinator.service import Coordinator
 from coordinator.store import jobs, models, registry
+from coordinator.store.projects import projects_of
 from coordinator.web.app import mount_dashboard
 from coordinator.web.session import request_token
 from schemas import __version__
@@ -69,6 +70,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     async def submit(
         user: User, request: Annotated[dict[str, Any], Body()], wait: bool = False
     ) -> JSONResponse:
+        coordinator.authorize(request, user)  # forbidden (403) before anything is queued
         job_id = uuid.uuid4().hex
         jobs.create_job(coordinator.engine, job_id, user, request)
         if wait:
@@ -89,6 +91,11 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         if found is None:
             raise FedpsyError(f"no job {job_id!r}", code=ErrorCode.NOT_FOUND)
         return jobs.job_json(found)
+
+    @app.get("/v1/projects")
+    def my_projects(user: User) -> list[dict[str, Any]]:
+        """The researcher's projects and what each allows."""
+        return [p.to_dict() for p in projects_of(coordinator.engine, user)]
 
     @app.get("/v1/models")
     def model_list(user: User, limit: int = 100) -> list[dict[str, Any]]:

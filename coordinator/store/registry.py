@@ -10,9 +10,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from coordinator.store import tables as t
+from coordinator.store.projects import DEFAULT, get_project
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.wire import NodeInfo
 
@@ -116,18 +117,27 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def add_user(engine: Engine, name: str) -> str:
-    """Create a researcher and return their token (shown once, stored as a digest)."""
+def add_user(engine: Engine, name: str, project: str = DEFAULT) -> str:
+    """Create a researcher, a member of ``project``, and return their token (shown once,
+    stored as a digest)."""
+    get_project(engine, project)
     token = "fpy_" + secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        if conn.execute(select(t.user.c.name).where(t.user.c.name == name)).first():
+        if user_exists(conn, name):
             raise FedpsyError(f"user {name!r} already exists", code=ErrorCode.BAD_INPUT)
         conn.execute(
             insert(t.user).values(
                 name=name, token_sha256=token_digest(token), created_at=time.time()
             )
         )
+        conn.execute(
+            insert(t.project_member).values(project=project, user_name=name, added_at=time.time())
+        )
     return token
+
+
+def user_exists(conn: Connection, name: str) -> bool:
+    return conn.execute(select(t.user.c.name).where(t.user.c.name == name)).first() is not None
 
 
 def user_for_token(engine: Engine, token: str) -> str:
