@@ -14,6 +14,7 @@ from rich.table import Table
 from fedpsy.errors import cli_errors
 from fedpsy.progress import progress_bar
 from fedpsy.serving import serve_config
+from fedpsy.site_projects_cli import approve_project
 from node.auth.trust import add_trusted_key
 from node.site import NodeSite
 
@@ -325,6 +326,9 @@ def approve_app(
         out.print(f"approved training app {digest}")
     for digest in sorted(approvals.approved_apps(root)):
         out.print(digest)
+
+
+app.command("approve-project")(approve_project)
 
 
 @app.command()

@@ -35,6 +35,7 @@ from node.privacy.differencing import DifferencingGuard
 from node.privacy.intervals import IntervalMemory
 from node.privacy.ledger import PrivacyLedger
 from node.privacy.policy import Policy, load_policy
+from node.privacy.projects import check_project, project_source
 from node.privacy.queries import QueryMemory
 from node.privacy.release import Releaser, audit_form
 from node.secagg.sessions import SecaggNode
@@ -176,7 +177,8 @@ class NodeService:
             return known
         request = task.model_dump(mode="json")
         asker = Asker(task.project, task.researcher)
-        self.audit.append("received", task.task_id, {"key": key, **request}, asker)
+        approval = {"project_approval": self.policy.project_approval}
+        self.audit.append("received", task.task_id, {"key": key, **request, **approval}, asker)
         try:
             step = parse_step(task.step)
             if not self.policy.allows(task.analysis):
@@ -184,11 +186,13 @@ class NodeService:
                     f"analysis {task.analysis!r} is not allowed at this site",
                     code=ErrorCode.ANALYSIS_NOT_ALLOWED,
                 )
+            check_project(self.node.dir.root, self.policy, task.project)
             check_step_app(self.node.dir.root, step)
             check_cohort_values(step.cohort, self.node.dictionary)
             self._check_secure(task, step)
             # nothing leaves before the gate has judged the rows the step actually used
-            computed = self.gate.compute(step, self.frames)
+            rows = project_source(self.frames, self.policy, task.project)
+            computed = self.gate.compute(step, rows)
             self.gate.check(task.analysis, step, computed, self.node.dictionary.hash)
             release = self.releaser.release(task, step, computed)
         except FedpsyError as exc:

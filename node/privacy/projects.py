@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -150,6 +151,10 @@ class ProjectSource:
     def domain(self, variables: Sequence[str]) -> pd.DataFrame | None:
         self._check(variables, None)
         return self.inner.domain(variables)
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else (keeping derived values) is the inner source's."""
+        return getattr(self.inner, name)
 
 
 def project_source(source: FrameSource, policy: Policy, project: str | None) -> FrameSource:
