@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from coordinator.federation.failures import SiteFailure
 from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.federation.mailbox import STALE_S, Mailbox
+from coordinator.federation.receipts import sign_envelope
 from coordinator.federation.transport import NodeTransport, node_transport
 from coordinator.jobs.runner import envelope, run_request
 from coordinator.jobs.scope import check_scope, resolve_project
@@ -250,6 +251,7 @@ class Coordinator:
 
             resolved = models.with_model(self.engine, request)  # predict: the stored model
             result = await run_request(resolved, hashes, federation_for, job_id, down)
+        result = sign_envelope(self.key, result)
         models.register(self.engine, job_id, request, result)
         jobs.finish_job(self.engine, job_id, result)
         return result

@@ -337,10 +337,22 @@ def audit(
     directory: DirArg,
     verify: Annotated[bool, typer.Option(help="Check the hash chain; exit 1 if broken.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RESULT.json",
+            help="Check that this result's receipt of this site matches the audit log.",
+        ),
+    ] = None,
 ) -> None:
     """The audit log: every task, decision and exactly what left."""
+    from fedpsy.receipt_audit import check_receipt
     from node.audit import AuditLog
 
+    if receipt is not None:
+        with NodeSite.open(directory) as node:
+            out.print(check_receipt(node, receipt))
+        return
     with NodeSite.open(directory) as node:
         log = AuditLog(node.engine)
         report = log.verify()

@@ -37,6 +37,7 @@ from node.privacy.ledger import PrivacyLedger
 from node.privacy.policy import Policy, load_policy
 from node.privacy.projects import check_project, project_source
 from node.privacy.queries import QueryMemory
+from node.privacy.receipts import ReceiptSigner
 from node.privacy.release import Releaser, audit_form
 from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
@@ -44,6 +45,7 @@ from node.tasks import GUARD_KEY, TaskStore
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
 from schemas.keys import public_pem
+from schemas.receipts import Receipt
 from schemas.secagg.wire import KeyBundle, SetupAnswer, SetupRequest, UnmaskAnswer, UnmaskRequest
 from schemas.steps.base import StepBase
 from schemas.steps.registry import STEPS, parse_step, step_spec
@@ -97,6 +99,7 @@ class NodeService:
             QueryMemory(node.engine, self.policy.max_leverage),
         )
         self.audit = AuditLog(node.engine)
+        self.receipts = ReceiptSigner(self.site, identity, self.policy)
         self.tasks = TaskStore(node.engine, node.config.site)
         self.ledger = PrivacyLedger(node.engine)
         # a reopened node keeps its secure aggregation sessions (``secagg``)
@@ -215,8 +218,10 @@ class NodeService:
             return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
         self.gate.admit(step, computed.used, self.node.dictionary.hash)  # atomic re-check
         self.tasks.save(task.task_id, step.step, "answered", request, leaving)
-        self._released(task.task_id, leaving, request)
-        return TaskOutcome(task_id=task.task_id, site=self.site, status="answered", **leaving)
+        receipt = self._released(task.task_id, leaving, request)
+        return TaskOutcome(
+            task_id=task.task_id, site=self.site, status="answered", receipt=receipt, **leaving
+        )
 
     def _check_secure(self, task: TaskRequest, step: StepBase) -> None:
         additive = step_spec(step.step).additive
@@ -232,11 +237,14 @@ class NodeService:
                 code=ErrorCode.SECURE_AGGREGATION_REQUIRED,
             )
 
-    def _released(self, task_id: str, leaving: dict[str, Any], request: dict[str, Any]) -> None:
+    def _released(self, task_id: str, leaving: dict[str, Any], request: dict[str, Any]) -> Receipt:
+        """Audit what left and sign its receipt (kept with the task)."""
+        receipt = self.receipts.sign(task_id, request, leaving, self.node.dictionary.hash)
+        self.tasks.add_receipt(task_id, receipt)
         left = audit_form(leaving, request.get("secure"))
-        self.audit.append(
-            "released", task_id, {"digest": _digest(leaving), "left": left}, _asker(request)
-        )
+        entry = {"digest": _digest(leaving), "left": left, "receipt": receipt.model_dump()}
+        self.audit.append("released", task_id, entry, _asker(request))
+        return receipt
 
     def outcome(self, task_id: str) -> TaskOutcome:
         found = self.tasks.get(task_id)
@@ -262,7 +270,7 @@ class NodeService:
         self.tasks.decide(task_id, "answered")
         answered = self.outcome(task_id)
         self._released(task_id, {"rows": answered.rows, "result": answered.result}, request)
-        return answered
+        return self.outcome(task_id)
 
     # -- secure aggregation protocol messages --------------------------------------------
     def secagg_key(self) -> KeyBundle:

@@ -70,6 +70,7 @@ class ErrorCode(StrEnum):
     EXPIRED = "expired"
     REPLAYED = "replayed"
     TAMPERED = "tampered"
+    RESULT_ALTERED = "result_altered"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     SITE_UNREACHABLE = "site_unreachable"
@@ -198,6 +199,9 @@ CATALOG: dict[ErrorCode, ErrorKind] = {
         "The request body does not match its signed digest.", EXIT_ERROR, 401
     ),
     ErrorCode.UNAUTHORIZED: ErrorKind("A valid token is required.", EXIT_ERROR, 401),
+    ErrorCode.RESULT_ALTERED: ErrorKind(
+        "The result does not match its signed receipts.", EXIT_ERROR, 422
+    ),
     # operational (exit 1)
     ErrorCode.NOT_FOUND: ErrorKind("Not found.", EXIT_ERROR, 404),
     ErrorCode.SITE_UNREACHABLE: ErrorKind("A site could not be reached.", EXIT_ERROR, 502),

@@ -5,15 +5,18 @@ the project) and answers once approved; a policy may restrict a project to varia
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from fedpsy.cli import app
 from node.audit import AuditLog
 from node.privacy.policy import load_policy
+from node.privacy.projects import approved_projects
 from tests.support.consortium import LocalConsortium, clinical_sites
 
 pytestmark = pytest.mark.xdist_group("project_approval")
@@ -106,3 +109,31 @@ def test_a_policy_restricts_a_project_to_variables(consortium: LocalConsortium) 
     finally:
         oslo.dir.policy.write_text(text, encoding="utf-8")
         service.policy = in_force
+
+
+def test_the_admin_pages_list_projects_with_decisions_and_audit_who_asked(
+    consortium: LocalConsortium,
+) -> None:
+    node = consortium.nodes["paris"]
+    token = node.dir.admin_token.read_text().strip()
+    with httpx.Client(base_url=consortium.servers["paris"].url, follow_redirects=True) as client:
+        assert client.get("/ui/projects", follow_redirects=False).status_code == 303
+        client.post("/ui/login", data={"token": token})
+        page = client.get("/ui/projects")
+        assert page.status_code == 200 and 'id="mode">manual<' in page.text
+        row = re.search(r'<tr data-project="default">(.*?)</tr>', page.text, re.S)
+        assert row is not None and "<td>no</td>" in row.group(1) and "Approve" in row.group(1)
+        forged = client.post("/ui/projects/default/approve", data={"form_token": "guess"})
+        assert forged.status_code == 403
+        assert "default" not in approved_projects(node.dir.root)
+        form = re.search(r'name="form_token" value="([0-9a-f]+)"', page.text)
+        assert form is not None
+        done = client.post("/ui/projects/default/approve", data={"form_token": form.group(1)})
+        assert done.status_code == 200 and "Revoke" in done.text
+        assert approved_projects(node.dir.root) == ["default"]
+        assert run(consortium, {"analysis": "count"})["status"] == "ok"
+        client.post("/ui/projects/default/revoke", data={"form_token": form.group(1)})
+        assert approved_projects(node.dir.root) == []
+        audit = client.get("/ui/audit").text
+        assert '<th scope="col">Project</th><th scope="col">Researcher</th>' in audit
+        assert '<td class="project">default</td><td class="researcher">ada</td>' in audit

@@ -34,8 +34,10 @@ from pydantic import BaseModel
 
 from coordinator.federation.base import PrivacyTally
 from coordinator.federation.failures import SiteFailure, SitesFailed, collect
+from coordinator.federation.receipts import receipt_of
 from coordinator.federation.secagg import SecureSession, establish, fetch_bundles
 from schemas.errors import ErrorCode
+from schemas.receipts import GENESIS, Receipt
 from schemas.secagg.wire import NoisyResult, SecureTask
 from schemas.signing import sign_headers
 from schemas.steps.additive import add_results
@@ -100,6 +102,7 @@ class HttpFederation:
     researcher: str | None = None
     _rows: dict[str, int] = field(default_factory=dict)
     _session: SecureSession | None = None
+    receipts: dict[str, Receipt] = field(default_factory=dict)  # each site's latest
 
     @property
     def sites(self) -> list[str]:
@@ -202,6 +205,7 @@ class HttpFederation:
             secure=secure,
             project=self.project,
             researcher=self.researcher,
+            chain=self.receipts[site].chain if site in self.receipts else GENESIS,
         )
         body = task.model_dump_json().encode("utf-8")
         self._report(site, f"running {step.step}")
@@ -221,6 +225,7 @@ class HttpFederation:
             reason = outcome.reason or {}
             self._report(site, outcome.status)
             raise SiteFailure(reason.get("code", outcome.status), reason.get("detail", ""))
+        self.receipts[site] = receipt_of(task, outcome)
         self._report(site, f"answered {step.step}")
         return outcome
 

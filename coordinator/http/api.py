@@ -92,6 +92,15 @@ def create_app(coordinator: Coordinator) -> FastAPI:
             raise FedpsyError(f"no job {job_id!r}", code=ErrorCode.NOT_FOUND)
         return jobs.job_json(found)
 
+    @app.get("/v1/keys")
+    def keys() -> dict[str, Any]:
+        """Public keys, for checking results (``fedpsy verify``): the coordinator's and
+        the one pinned for each site. No token needed: they are public."""
+        return {
+            "coordinator": coordinator.dir.public_key.read_text(encoding="ascii"),
+            "sites": {n.site: n.public_key for n in registry.list_nodes(coordinator.engine)},
+        }
+
     @app.get("/v1/projects")
     def my_projects(user: User) -> list[dict[str, Any]]:
         """The researcher's projects and what each allows."""
