@@ -88,6 +88,9 @@ def run(
     token: Annotated[
         str | None, typer.Option(envvar="FEDPSY_TOKEN", help="Researcher token (URL only).")
     ] = None,
+    methods: Annotated[
+        bool, typer.Option("--methods", help="Also print a methods paragraph for a paper.")
+    ] = False,
 ) -> None:
     """Run one analysis request; print the result JSON on stdout."""
     data = read_request(request)
@@ -97,6 +100,10 @@ def run(
         with Coordinator.open(Path(coordinator)) as coord:
             result = asyncio.run(coord.run(data))
     typer.echo(json.dumps(result.to_dict()))
+    if methods:
+        from fedpsy.methods_cli import methods_text
+
+        typer.echo("\n" + methods_text(coordinator, token, data, result))
     raise typer.Exit(exit_status(result))
 
 

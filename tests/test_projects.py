@@ -5,6 +5,7 @@ before any site is asked); the CLI manages projects and their members."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,28 @@ def _jobs(consortium: LocalConsortium) -> int:
 
 def _audit(consortium: LocalConsortium, site: str) -> list[AuditEntry]:
     return AuditLog(consortium.nodes[site].engine).entries()
+
+
+def test_the_dashboard_offers_only_what_the_project_allows(
+    server: BackgroundServer, trd_token: str
+) -> None:
+    with httpx.Client(base_url=server.url, follow_redirects=True) as client:
+        client.post("/login", data={"token": trd_token, "next": "/"})
+        page = client.get("/analyses/new").text
+        shown = re.search(r'<p id="projects">(.*?)</p>', page, re.S)
+        assert shown is not None and "<strong>trd</strong>" in shown.group(1)
+        assert "count, summary; age, depression; oslo" in shown.group(1)
+        chooser = re.search(r'<select id="analysis" name="analysis">(.*?)</select>', page, re.S)
+        assert chooser is not None
+        assert re.findall(r'<option value="([a-z_]+)"', chooser.group(1)) == ["count", "summary"]
+        listed = set(
+            re.findall(r'<datalist id="vars-list">(.*?)</datalist>', page, re.S)[0].split()
+        )
+        codes = {c for c in re.findall(r'value="([a-z0-9_]+)"', " ".join(listed))}
+        assert "madrs_total" in codes and "age" in codes and "sex" not in codes
+        check = client.post(
+            "/analyses/validate", json={"analysis": "ttest", "variable": "age", "group": "sex"}
+        ).json()
+        assert check["ok"] is False and "does not allow analysis 'ttest'" in check["detail"]
+        other = client.get("/analyses/new?analysis=glm").text  # not offered: the first one
+        assert 'data-analysis="count"' in other

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -19,6 +20,7 @@ from coordinator.service import Coordinator
 from fedpsy.cli import app
 from fedpsy.serving import BackgroundServer
 from node.audit import AuditLog
+from schemas import __version__
 from schemas.keys import generate_private_key
 from schemas.receipts import GENESIS, Receipt, chained, digest, part_digests, sign, sign_receipt
 from tests.support.consortium import LocalConsortium, clinical_sites
@@ -189,3 +191,41 @@ def test_a_site_confirms_its_receipt_against_its_audit_log(
     assert out.exit_code == 1
     assert "receipts.paris: differs from audit entry" in out.output
     assert "released_digest" in out.output
+
+
+def test_run_methods_prints_a_methods_paragraph(
+    consortium: LocalConsortium, tmp_path: Path
+) -> None:
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"analysis": "summary", "variables": ["age"]}))
+    root = str(consortium.coordinator.dir.root)
+    out = runner.invoke(app, ["run", str(request), "--coordinator", root, "--methods"])
+    assert out.exit_code == 0, out.output
+    result_line, paragraph = out.stdout.strip().split("\n\n")
+    result = json.loads(result_line)
+    assert paragraph.startswith(
+        f"We ran a federated summary analysis (variables age) with fedpsy {__version__} "
+        "across 2 site(s): oslo (n = 40), paris (n = 35); 75 rows in all."
+    )
+    assert "(site policies: min cell 5, min cohort 5, min model rows 10)" in paragraph
+    assert "secure aggregation" in paragraph and "differential privacy" not in paragraph
+    assert f"hash {consortium.nodes['oslo'].dictionary.hash}" in paragraph
+    assert f"job {result['request_id']}" in paragraph and "fedpsy verify" in paragraph
+
+
+def test_the_dashboard_job_page_shows_the_methods_paragraph(consortium: LocalConsortium) -> None:
+    from coordinator.store import registry
+
+    token = registry.add_user(consortium.coordinator.engine, "methods-reader")
+    coord = Coordinator.open(consortium.coordinator.dir.root)
+    with (
+        BackgroundServer(coordinator_app(coord)) as server,
+        httpx.Client(base_url=server.url, follow_redirects=True) as client,
+    ):
+        client.post("/login", data={"token": token, "next": "/"})
+        done = client.post("/v1/analyses?wait=true", json={"analysis": "count"}, timeout=60).json()
+        page = client.get(f"/jobs/{done['request_id']}")
+    coord.close()
+    assert page.status_code == 200
+    assert '<h3 id="methods-h">Methods</h3><p>We ran a federated count analysis' in page.text
+    assert "oslo (n = 40), paris (n = 35)" in page.text

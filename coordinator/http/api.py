@@ -124,6 +124,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
                 "fingerprint": n.fingerprint,
                 "dictionary_hash": n.dictionary_hash,
                 "last_seen": n.last_seen,
+                "policy": n.policy,
             }
             for n in registry.list_nodes(coordinator.engine)
         ]

@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -30,6 +31,7 @@ class NodeRecord:
     variable_hashes: dict[str, str]
     last_seen: float | None
     mode: str = "push"  # push: the coordinator calls the node; pull: the node polls
+    policy: dict[str, Any] | None = None  # the public part of its policy, as last seen
 
 
 def _record(row: dict[str, object]) -> NodeRecord:
@@ -42,6 +44,7 @@ def _record(row: dict[str, object]) -> NodeRecord:
         variable_hashes=json.loads(str(row["variable_hashes"])),
         last_seen=row["last_seen"] if isinstance(row["last_seen"], float) else None,
         mode=str(row.get("mode") or "push"),
+        policy=json.loads(str(row["policy"])) if row.get("policy") else None,
     )
 
 
@@ -60,6 +63,7 @@ def save_node(engine: Engine, site: str, url: str, info: NodeInfo, fingerprint: 
         "variable_hashes": json.dumps(info.variable_hashes, sort_keys=True),
         "last_seen": time.time(),
         "mode": "push",
+        "policy": info.policy.model_dump_json(),
     }
     return _upsert(engine, site, values)
 
@@ -109,6 +113,7 @@ def touch_node(engine: Engine, site: str, info: NodeInfo | None = None) -> None:
     if info is not None:
         values["dictionary_hash"] = info.dictionary_hash
         values["variable_hashes"] = json.dumps(info.variable_hashes, sort_keys=True)
+        values["policy"] = info.policy.model_dump_json()
     with engine.begin() as conn:
         conn.execute(update(t.node).where(t.node.c.site == site).values(**values))
 

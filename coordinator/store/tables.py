@@ -22,6 +22,7 @@ node = Table(
     Column("variable_hashes", Text, nullable=False),  # JSON {code: hash}
     Column("added_at", Float, nullable=False),
     Column("last_seen", Float, nullable=True),
+    Column("policy", Text, nullable=True),  # JSON: the node's public policy, as last seen
 )
 
 job = Table(

@@ -1,6 +1,7 @@
 """Projects: what each study's researchers may ask (analyses, variables, sites), and who
 its researchers are. Every store gets the project ``default``, open to everything, with
-every existing researcher as a member, so set-ups made before projects keep working.
+every existing researcher as a member, so set-ups made before projects keep working. Each
+node keeps the public part of its policy as last seen (for a result's methods paragraph).
 
 Revision ID: 0002
 Revises: 0001
@@ -40,6 +41,8 @@ def upgrade() -> None:
             sa.Column("user_name", sa.String(64), primary_key=True),
             sa.Column("added_at", sa.Float, nullable=False),
         )
+    if "policy" not in {c["name"] for c in sa.inspect(bind).get_columns("node")}:
+        op.add_column("node", sa.Column("policy", sa.Text, nullable=True))
     now = time.time()
     if bind.execute(sa.text("SELECT name FROM project WHERE name = 'default'")).first() is None:
         bind.execute(
@@ -66,5 +69,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("node") as batch:
+        batch.drop_column("policy")
     op.drop_table("project_member")
     op.drop_table("project")
