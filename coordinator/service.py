@@ -209,6 +209,12 @@ class Coordinator:
                 project = self.authorize(request, user)
                 if project is not None and project.sites is not None:
                     nodes = [n for n in nodes if n.site in project.sites]
+                    if not nodes:
+                        raise FedpsyError(
+                            f"none of project {project.name!r}'s sites "
+                            f"({', '.join(project.sites)}) is registered",
+                            code=ErrorCode.BAD_INPUT,
+                        )
                 if not nodes:
                     raise FedpsyError(
                         "no nodes registered; add one with `fedpsy coordinator "

@@ -202,6 +202,13 @@ def test_the_cli_manages_projects_and_members(tmp_path: Path) -> None:
     about = ["--description", "ultra-resistant schizophrenia"]
     made = runner.invoke(app, ["coordinator", "add-project", root, "urs", *scope, *about])
     assert made.exit_code == 0, made.output
+    spaced = runner.invoke(app, ["coordinator", "add-project", root, "a b"])
+    assert spaced.exit_code == 2 and "use 1-64 letters" in spaced.output
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"analysis": "count", "project": "urs"}))
+    nowhere = runner.invoke(app, ["run", str(request), "--coordinator", root])
+    assert nowhere.exit_code == 2
+    assert "none of project 'urs''s sites (oslo) is registered" in nowhere.output
     again = runner.invoke(app, ["coordinator", "add-project", root, "urs"])
     assert again.exit_code == 2 and "already exists" in again.output
     token = runner.invoke(app, ["coordinator", "add-user", root, "ada"])

@@ -9,6 +9,7 @@ without a project joins it.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -20,6 +21,7 @@ from coordinator.store import tables as t
 from schemas.errors import ErrorCode, FedpsyError
 
 DEFAULT = "default"
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def add_project(
     sites: Sequence[str] | None = None,
 ) -> Project:
     """Create a project (``bad_input`` when the name is taken)."""
-    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
+    if not NAME.fullmatch(name):
         raise FedpsyError(
             f"project name {name!r}: use 1-64 letters, digits, '-' or '_'",
             code=ErrorCode.BAD_INPUT,
