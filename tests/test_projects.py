@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from coordinator.store import jobs, projects, registry
 from fedpsy.cli import app
 from fedpsy.serving import BackgroundServer
 from node.audit import AuditEntry, AuditLog
+from schemas.signing import sign_headers
+from schemas.wire import TaskRequest
 from tests.support.consortium import LocalConsortium, clinical_sites
 
 pytestmark = pytest.mark.xdist_group("projects")
@@ -268,3 +271,37 @@ def test_the_dashboard_offers_only_what_the_project_allows(
         assert check["ok"] is False and "does not allow analysis 'ttest'" in check["detail"]
         other = client.get("/analyses/new?analysis=glm").text  # not offered: the first one
         assert 'data-analysis="count"' in other
+
+
+def test_who_asks_cannot_be_changed_unsigned_or_replayed(consortium: LocalConsortium) -> None:
+    """The project and researcher are part of the signed body: a task whose project is
+    rewritten in transit is ``tampered``, one without signature ``unsigned``, a replay
+    ``replayed``; none of them reaches the audit log as a received task."""
+    url = consortium.servers["oslo"].url
+    task = TaskRequest(
+        task_id=uuid.uuid4().hex,
+        job_id="job-who",
+        analysis="count",
+        step={"step": "count"},
+        project="trd",
+        researcher="grace",
+    )
+    body = task.model_dump_json().encode()
+    headers = sign_headers(consortium.coordinator.key, "POST", "/v1/tasks", body)
+    headers["Content-Type"] = "application/json"
+    rewritten = body.replace(b'"project":"trd"', b'"project":"default"')
+    assert rewritten != body
+    forged = httpx.post(url + "/v1/tasks", content=rewritten, headers=headers)
+    assert forged.status_code == 401 and forged.json()["code"] == "tampered"
+    bare = httpx.post(url + "/v1/tasks", content=body, headers={"Content-Type": "application/json"})
+    assert bare.status_code == 401 and bare.json()["code"] == "unsigned"
+    first = httpx.post(url + "/v1/tasks", content=body, headers=headers)
+    assert first.status_code == 200 and first.json()["receipt"]["project"] == "trd"
+    replay = httpx.post(url + "/v1/tasks", content=body, headers=headers)
+    assert replay.status_code == 401 and replay.json()["code"] == "replayed"
+    received = [
+        e
+        for e in AuditLog(consortium.nodes["oslo"].engine).entries()
+        if e.kind == "received" and e.payload.get("job_id") == "job-who"
+    ]
+    assert [(e.project, e.researcher) for e in received] == [("trd", "grace")]
