@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 
+from coordinator.http.remote import CoordinatorSession
 from coordinator.jobs.runner import exit_status
 from coordinator.service import Coordinator
 from fedpsy.errors import cli_errors
@@ -23,10 +22,8 @@ from node.privacy.approvals import approve_app
 from node.service import NodeService
 from node.site import NodeSite
 from schemas.envelope import Envelope
-from schemas.errors import ErrorCode, FedpsyError, known_code
+from schemas.errors import ErrorCode, FedpsyError
 from schemas.training.bundle import app_hash
-
-DONE = ("ok", "refused", "error")
 
 
 def read_request(path: Path) -> dict[str, Any]:
@@ -39,25 +36,6 @@ def read_request(path: Path) -> dict[str, Any]:
     return data
 
 
-def _checked(response: httpx.Response) -> Any:
-    """The JSON of a coordinator's answer; an error answer raises its problem's code."""
-    if response.status_code < 400:
-        return response.json()
-    try:
-        problem = response.json()
-    except ValueError:
-        problem = None
-    if not isinstance(problem, dict):
-        raise FedpsyError(
-            f"the coordinator answered HTTP {response.status_code} for {response.url}",
-            code=ErrorCode.INTERNAL,
-        )
-    raise FedpsyError(
-        str(problem.get("detail", "")),
-        code=known_code(problem.get("code")) or ErrorCode.INTERNAL,
-    )
-
-
 def run_remote(url: str, token: str | None, request: dict[str, Any], poll: float = 0.5) -> Envelope:
     """Submit to a running coordinator and wait for the job to finish."""
     if not token:
@@ -65,20 +43,8 @@ def run_remote(url: str, token: str | None, request: dict[str, Any], poll: float
             "a coordinator URL needs a researcher token: give --token or set FEDPSY_TOKEN",
             code=ErrorCode.BAD_INPUT,
         )
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
-        try:
-            job_id = _checked(client.post("/v1/analyses", json=request))["job_id"]
-            while True:
-                job = _checked(client.get(f"/v1/analyses/{job_id}"))
-                if job["status"] in DONE and job["result"] is not None:
-                    return Envelope.model_validate(job["result"])
-                time.sleep(poll)
-        except httpx.HTTPError as exc:
-            raise FedpsyError(
-                f"cannot reach the coordinator at {url}: {exc}",
-                code=ErrorCode.COORDINATOR_UNREACHABLE,
-            ) from None
+    with CoordinatorSession(url, token, poll=poll) as session:
+        return session.run(request)
 
 
 @cli_errors

@@ -83,7 +83,8 @@ def names_sites(cohort: Cohort | None) -> bool:
 def check_scope(project: Project, data: Mapping[str, Any], sites: Iterable[str]) -> None:
     """``forbidden`` naming each analysis, variable and site of the request ``project``
     does not allow. ``sites``: the registered sites (those the request selects are judged
-    when it names sites). A request that does not parse is left to the job to refuse."""
+    when it names sites). The variables and sites of a request that does not parse are left
+    to the job, which refuses it."""
     problems: list[str] = []
     outside: dict[str, list[str]] = {}
     analysis = data.get("analysis")
