@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fedpsy.errors import cli_errors
+from fedpsy.project_cli import add_project, add_user, projects, revoke
 from schemas.errors import ErrorCode, FedpsyError
 
 if TYPE_CHECKING:
@@ -20,6 +21,10 @@ app = typer.Typer(
 )
 out = Console(highlight=False)
 DirArg = Annotated[Path, typer.Argument(help="The coordinator directory.")]
+app.command("add-project")(add_project)
+app.command()(projects)
+app.command("add-user")(add_user)
+app.command()(revoke)
 
 
 def _open(directory: Path) -> Coordinator:
@@ -86,21 +91,6 @@ def add_node(
             record = coord.add_node(site, str(url))
     where = "polling (pull mode)" if record.mode == "pull" else f"at {record.url}"
     out.print(f"node {record.site} {where} registered (key {record.fingerprint[:16]}…)")
-
-
-@app.command("add-user")
-@cli_errors
-def add_user(
-    directory: DirArg,
-    name: Annotated[str, typer.Argument(help="The researcher's name.")],
-) -> None:
-    """Create a researcher and print their API token (shown once)."""
-    # deferred: the registry's store code loads only in the commands that need it
-    from coordinator.store import registry
-
-    with _open(directory) as coord:
-        token = registry.add_user(coord.engine, name)
-    typer.echo(token)
 
 
 @app.command()

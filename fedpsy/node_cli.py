@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fedpsy.errors import cli_errors
+from fedpsy.node_approvals_cli import approve, approve_app, approve_project
 
 if TYPE_CHECKING:
     from node.site import NodeSite
@@ -288,72 +289,9 @@ def _serve_pull(
     asyncio.run(main())
 
 
-@app.command()
-@cli_errors
-def approve(
-    directory: DirArg,
-    task_id: Annotated[str | None, typer.Argument(help="Task to approve.")] = None,
-    list_pending: Annotated[
-        bool, typer.Option("--list", help="Show pending tasks and exactly what each would release.")
-    ] = False,
-    reject: Annotated[str | None, typer.Option(help="Task to reject.")] = None,
-) -> None:
-    """The approval queue: list pending tasks, approve one, or reject one."""
-    # deferred: the node's service (its gate and task queue) loads only in this command
-    from node.service import NodeService
-
-    del list_pending  # listing is what happens without TASK_ID or --reject
-    with _open(directory) as node:
-        service = NodeService(node)
-        if reject:
-            service.decide(reject, approve=False)
-            out.print(f"task {reject} rejected")
-            return
-        if task_id:
-            service.decide(task_id, approve=True)
-            out.print(f"task {task_id} approved: its result will be released")
-            return
-        pending = service.tasks.pending()
-    if not pending:
-        out.print("no pending tasks")
-    for item in pending:
-        out.print(
-            f"[bold]{item['task_id']}[/]  analysis {item['request']['analysis']}  "
-            f"step {item['step']}"
-        )
-        out.print(json.dumps(item["would_leave"], indent=2), markup=False)
-
-
-@app.command("approve-app")
-@cli_errors
-def approve_app(
-    directory: DirArg,
-    app_hash: Annotated[
-        str | None,
-        typer.Argument(
-            help="The training app's hash (default: the app of this fedpsy version).",
-            show_default=False,
-        ),
-    ] = None,
-    list_approved: Annotated[
-        bool, typer.Option("--list", help="Only list the approved app hashes.")
-    ] = False,
-) -> None:
-    """Approve a training app by its hash (DIR/approved_apps): the site then takes part in
-    training runs of that app, through its API or its SuperNode, and no other."""
-    # deferred: the approvals and the training bundle's hash load only in this command
-    from node.privacy import approvals
-    from schemas.training.bundle import app_hash as installed_hash
-
-    with _open(directory) as node:
-        root = node.dir.root
-    if not list_approved:
-        digest = app_hash or installed_hash()
-        note = "" if app_hash else "fedpsy training app of this version"
-        approvals.approve_app(root, digest, note)
-        out.print(f"approved training app {digest}")
-    for digest in sorted(approvals.approved_apps(root)):
-        out.print(digest)
+app.command()(approve)
+app.command("approve-app")(approve_app)
+app.command("approve-project")(approve_project)
 
 
 @app.command()
@@ -362,11 +300,23 @@ def audit(
     directory: DirArg,
     verify: Annotated[bool, typer.Option(help="Check the hash chain; exit 1 if broken.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RESULT.json",
+            help="Check that this result's receipt of this site matches the audit log.",
+        ),
+    ] = None,
 ) -> None:
     """The audit log: every task, decision and exactly what left."""
-    # deferred: the audit log's store code loads only in this command
+    # deferred: the audit log's store code and the receipt check load only in this command
+    from fedpsy.receipt_audit import check_receipt
     from node.audit import AuditLog
 
+    if receipt is not None:
+        with _open(directory) as node:
+            out.print(check_receipt(node, receipt))
+        return
     with _open(directory) as node:
         log = AuditLog(node.engine)
         report = log.verify()

@@ -99,6 +99,9 @@ def run(
             help="Print readable tables (the default on a terminal), also into a pipe or file.",
         ),
     ] = False,
+    methods: Annotated[
+        bool, typer.Option("--methods", help="Also print a methods paragraph for a paper.")
+    ] = False,
 ) -> None:
     """Run one analysis request: tables on a terminal, JSON into a pipe or file.
 
@@ -121,6 +124,11 @@ def run(
         print_tables(result, data)
     else:
         typer.echo(json.dumps(result.to_dict()))
+    if methods:
+        # deferred: the methods paragraph's code loads only when it is asked for
+        from fedpsy.methods_cli import methods_text
+
+        typer.echo("\n" + methods_text(coordinator, token, data, result))
     raise typer.Exit(exit_status(result))
 
 

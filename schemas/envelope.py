@@ -6,12 +6,17 @@ coordinator's ``job.result``), and on the CLI's stdout the envelope is one JSON 
     {"status": "ok" | "refused" | "error", "analysis": ..., "result": {...},
      "sites": {SITE: {"n": rows}}, "reason": null | {"code", "detail", "sites"?},
      "request_id": ..., "privacy": {"secure_aggregation": bool, "dp": null | {...}},
-     "dropped_sites"?: {SITE: CODE}}
+     "dropped_sites"?: {SITE: CODE}, "receipts"?: {SITE: RECEIPT},
+     "signature"?: {"key", "fields", "value"}}
 
 in that key order. ``reason.sites`` (each failing site's code) and ``dropped_sites`` (sites
 left out under ``"on_refusal": "drop_site"``) appear only when there are such sites;
-every other key is always there. :meth:`Envelope.to_dict` gives that object, and
-:meth:`Envelope.model_validate` reads it back.
+``receipts`` (each answering site's signed receipt: its last answer in the job, chaining
+every earlier one; :mod:`schemas.receipts`) when sites answered, and ``signature`` (the
+coordinator's over every other part) on every envelope the coordinator finished; every
+other key is always there. ``fedpsy verify`` checks receipts and signature.
+:meth:`Envelope.to_dict` gives that object, and :meth:`Envelope.model_validate` reads it
+back.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from schemas.errors import CATALOG, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, known_code
+from schemas.receipts import Receipt, ResultSignature
 
 Status = Literal["ok", "refused", "error"]
 
@@ -100,6 +106,8 @@ class Envelope(BaseModel):
     request_id: str | None = None
     privacy: Privacy = Field(default_factory=Privacy)
     dropped_sites: dict[str, str] | None = Field(default=None, exclude_if=_absent)
+    receipts: dict[str, Receipt] | None = Field(default=None, exclude_if=_absent)
+    signature: ResultSignature | None = Field(default=None, exclude_if=_absent)
 
     def to_dict(self) -> dict[str, Any]:
         """The envelope's JSON object (``json.dumps`` of it is what is stored and sent)."""

@@ -34,9 +34,11 @@ from pydantic import BaseModel
 
 from coordinator.federation.base import PrivacyTally
 from coordinator.federation.failures import SiteFailure, SitesFailed, collect
+from coordinator.federation.receipts import receipt_of
 from coordinator.federation.secagg import SecureSession, establish, fetch_bundles
 from coordinator.store.jobs import failure_state
 from schemas.errors import ErrorCode
+from schemas.receipts import GENESIS, Receipt
 from schemas.secagg.wire import NoisyResult, SecureTask
 from schemas.signing import sign_headers
 from schemas.steps.additive import add_results
@@ -97,8 +99,11 @@ class HttpFederation:
     tally: PrivacyTally = field(default_factory=PrivacyTally)
     dropped: dict[str, SiteFailure] = field(default_factory=dict)
     mailbox: Carrier | None = None  # needed when an endpoint is a pull node
+    project: str | None = None  # who asks, told to every site in the signed task
+    researcher: str | None = None
     _rows: dict[str, int] = field(default_factory=dict)
     _session: SecureSession | None = None
+    receipts: dict[str, Receipt] = field(default_factory=dict)  # each site's latest
 
     @property
     def sites(self) -> list[str]:
@@ -199,6 +204,9 @@ class HttpFederation:
             analysis=self.analysis,
             step=step.model_dump(mode="json"),
             secure=secure,
+            project=self.project,
+            researcher=self.researcher,
+            chain=self.receipts[site].chain if site in self.receipts else GENESIS,
         )
         body = task.model_dump_json().encode("utf-8")
         self._report(site, f"running {step.step}")
@@ -219,6 +227,11 @@ class HttpFederation:
             failure = SiteFailure(reason.get("code", outcome.status), reason.get("detail", ""))
             self._report(site, failure_state(failure.code))
             raise failure
+        try:
+            self.receipts[site] = receipt_of(task, outcome)
+        except SiteFailure as failure:
+            self._report(site, failure_state(failure.code))
+            raise
         self._report(site, f"answered {step.step}")
         return outcome
 

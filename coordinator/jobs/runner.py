@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import JsonValue
 
 from coordinator.analyses.registry import run_analysis
-from coordinator.federation.base import Federation, privacy_of
+from coordinator.federation.base import Federation, privacy_of, receipts_of
 from coordinator.federation.failures import SiteFailure, SitesFailed
 from coordinator.jobs.checks import check_request
 from coordinator.jobs.compat import check_compatible
@@ -25,6 +25,7 @@ from schemas.analyses import parse_request
 from schemas.cohort import selected_sites
 from schemas.envelope import Envelope, FailureReason, Privacy, SiteRows, Status
 from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
+from schemas.receipts import Receipt
 
 log = logging.getLogger(__name__)
 FederationFor = Callable[[list[str]], Federation]
@@ -40,6 +41,7 @@ def envelope(
     reason: FailureReason | None = None,
     privacy: Privacy | None = None,
     dropped_sites: dict[str, str] | None = None,
+    receipts: dict[str, Receipt] | None = None,
 ) -> Envelope:
     return Envelope(
         status=status,
@@ -50,6 +52,7 @@ def envelope(
         request_id=request_id,
         privacy=privacy if privacy is not None else Privacy(),
         dropped_sites=dropped_sites or None,
+        receipts=receipts or None,
     )
 
 
@@ -111,4 +114,5 @@ async def run_request(
         sites={s: SiteRows(n=int(site_n.get(s, 0))) for s in sites},
         privacy=privacy_of(federation),
         dropped_sites=dropped,
+        receipts=receipts_of(federation, sites),
     )

@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from node.service import NodeService
+from node.web.projects import decide_project, projects_view
 from node.web.views import audit_view, pending_tasks, store_summary
 from schemas.errors import FedpsyError
 
@@ -200,6 +201,35 @@ def mount_admin_pages(app: FastAPI, service: NodeService, admin_token: str) -> N
         return render(
             request, "audit.html", page="audit", **audit_view(service, max(1, min(limit, 5000)))
         )
+
+    @router.get("/projects", response_class=HTMLResponse)
+    def projects(request: Request) -> Response:
+        logged_in(request)
+        return render(
+            request, "projects.html", page="projects", error=None, **projects_view(service)
+        )
+
+    @router.post("/projects/{name}/{decision}")
+    async def project_decision(request: Request, name: str, decision: str) -> Response:
+        logged_in(request)
+        fields = await _form(request)
+        error = None
+        if (
+            decision not in ("approve", "revoke")
+            or not _same_origin(request)
+            or not hmac.compare_digest(fields.get("form_token", ""), form_token)
+        ):
+            error, status = "The decision was not accepted: send it from this page.", 403
+        else:
+            try:
+                decide_project(service, name, approve=decision == "approve")
+            except FedpsyError as exc:
+                error, status = exc.detail or exc.message, exc.http_status
+        if error is not None:
+            context = projects_view(service)
+            return render(request, "projects.html", status, page="projects", error=error, **context)
+        log.info("admin project decision", extra={"project": name, "decision": decision})
+        return redirect("/projects")
 
     async def to_login(request: Request, exc: Exception) -> Response:
         asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -120,6 +120,8 @@ class AuditRow:
     analysis: str
     summary: str
     payload: dict[str, Any]
+    project: str | None = None  # who asked, as the coordinator signed it into the task
+    researcher: str | None = None
 
 
 DIGEST_CHARS = 16
@@ -161,7 +163,16 @@ def audit_view(service: NodeService, limit: int) -> dict[str, Any]:
     entries = service.audit.entries(since=since)
     analyses = _analyses(service, entries)
     rows = [
-        AuditRow(e.seq, e.at, e.kind, e.task_id, analyses.get(e.task_id or "", ""), *_shown(e))
+        AuditRow(
+            e.seq,
+            e.at,
+            e.kind,
+            e.task_id,
+            analyses.get(e.task_id or "", ""),
+            *_shown(e),
+            e.project,
+            e.researcher,
+        )
         for e in reversed(entries)
     ]
     report = service.audit.verify()
