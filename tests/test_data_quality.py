@@ -206,11 +206,12 @@ def test_temporal_checks_count_what_the_store_holds(synth: SynthConsortium) -> N
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium]:
-    policy = {"madrid": {"min_cell": "40", "dominance_percent": "99"}}
+    data = clinical_sites({"lisbon": 60, "madrid": 50, "naples": 40})
+    obs = data["madrid"][1]
+    obs["madrs_total"] = 25.0  # everyone alike but one: that one dominates the variance
+    obs.loc[0, "madrs_total"] = 60.0
     built = LocalConsortium.build(
-        tmp_path_factory.mktemp("dq-strict"),
-        clinical_sites({"lisbon": 60, "madrid": 50, "naples": 40}),
-        policy,
+        tmp_path_factory.mktemp("dq-strict"), data, {"madrid": {"min_cell": "40"}}
     )
     yield built
     built.close()
@@ -219,7 +220,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsortium
 def test_small_counts_and_dominated_means_are_suppressed_not_refused(
     strict: LocalConsortium,
 ) -> None:
-    request = {"analysis": "data_quality", "variables": ["age", "ketamine", "cgi_s"]}
+    request = {"analysis": "data_quality", "variables": ["age", "ketamine", "madrs_total"]}
     result = run(strict.coordinator, request)["result"]
     pooled_rows = strict.pooled
     madrid = pooled_rows[pooled_rows["site"] == "madrid"]
@@ -230,12 +231,14 @@ def test_small_counts_and_dominated_means_are_suppressed_not_refused(
     assert ketamine["madrid"]["n"] == len(madrid)
     lisbon = pooled_rows[pooled_rows["site"] == "lisbon"]
     assert close(ketamine["lisbon"]["shares"]["1"], float(lisbon["ketamine"].mean()))
+    madrs = result["report"]["madrs_total"]["baseline"]
+    # one value dominates madrid's sum of squares (p%-rule): its mean is withheld, not its n
+    assert madrs["madrid"]["mean"] is None and madrs["madrid"]["suppressed"] == ["mean"]
+    assert madrs["madrid"]["n"] == len(madrid) and madrs["madrid"]["smd"] is None
     age = result["report"]["age"]["baseline"]
-    # madrid's p%-rule at 99 %: its means are withheld, its counts are not
-    assert age["madrid"]["mean"] is None and "mean" in age["madrid"]["suppressed"]
-    assert age["madrid"]["n"] == len(madrid) and age["madrid"]["smd"] is None
+    assert close(age["madrid"]["mean"], float(madrid["age"].mean()))
     assert close(age["lisbon"]["mean"], float(lisbon["age"].mean()))
-    others = pooled_rows[pooled_rows["site"] == "naples"]["age"]
+    others = pooled_rows[pooled_rows["site"] != "lisbon"]["age"]
     sd = math.sqrt((lisbon["age"].var() + others.var()) / 2)
     assert close(age["lisbon"]["smd"], (lisbon["age"].mean() - others.mean()) / sd)
-    assert np.isfinite(age["naples"]["smd"])
+    assert np.isfinite(madrs["naples"]["smd"])
