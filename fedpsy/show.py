@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from fedpsy.show_quality import show_quality
 from schemas.envelope import Envelope
 
 
@@ -106,6 +107,7 @@ SHOW: dict[str, Callable[[dict[str, Any]], tuple[Table, str]]] = {
     "glm": _coefficients,
     "ols": _coefficients,
     "meta": _meta,
+    "data_quality": show_quality,
 }
 
 
