@@ -77,9 +77,7 @@ Answers = dict[str, QualityResult]
 WITHHELD = (ErrorCode.COHORT_TOO_SMALL.value, ErrorCode.DIFFERENCING.value)
 
 
-async def _ask(
-    federation: Federation, step: QualityStep
-) -> tuple[Answers, dict[str, str]]:
+async def _ask(federation: Federation, step: QualityStep) -> tuple[Answers, dict[str, str]]:
     """Each site's answer, and the sites withholding it with a code of :data:`WITHHELD`."""
     try:
         return await federation.gather(step, QualityResult), {}
@@ -128,7 +126,8 @@ def _site_cell(part: VariableQuality, persons: int) -> SiteQuality:
         n=n,
         completeness=n / persons if n is not None and persons else None,
         mean=part.mean,
-        sd=_sd((n, part.mean, part.m2)) if n and part.mean is not None and part.m2 is not None
+        sd=_sd((n, part.mean, part.m2))
+        if n and part.mean is not None and part.m2 is not None
         else None,
         implausible=part.implausible,
         suppressed=list(part.suppressed),
@@ -151,10 +150,11 @@ def _add_smd(cells: dict[str, SiteQuality], parts: dict[str, VariableQuality]) -
 
 
 def _site_cohort(site: str, cohort: Cohort | None) -> dict[str, Any]:
+    """``cohort`` at ``site`` only: a top-level ``site`` condition before its own."""
     at_site = Condition(var="site", op="==", value=site)
-    kept = [at_site, *cohort.all] if isinstance(cohort, All) else [at_site]
-    if cohort is not None and not isinstance(cohort, All):
-        kept.append(cohort)
+    if isinstance(cohort, All):
+        return All(all=[at_site, *cohort.all]).model_dump(mode="json", exclude_none=True)
+    kept = [at_site] if cohort is None else [at_site, cohort]
     return All(all=kept).model_dump(mode="json", exclude_none=True)
 
 
@@ -225,7 +225,7 @@ def _flags(request: DataQualityRequest, result: DataQualityResult) -> list[Flag]
                         site=site,
                         variable=TEMPORAL_TABLES[rule],
                         visit=None,
-                        rule=rule,  # type: ignore[arg-type]
+                        rule=rule,
                         value=counts.get(rule),
                         threshold=0,
                     )

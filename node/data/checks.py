@@ -124,7 +124,4 @@ def visit_counts(engine: Engine) -> dict[str, int]:
     return {str(k): int(n) for k, n in visits.groupby("label")["person_id"].nunique().items()}
 
 
-__all__ = [
-    "CheckedSource",
-    "Suppression",
-    "checked_source", "temporal_flags", "visit_counts"]
+__all__ = ["CheckedSource", "Suppression", "checked_source", "temporal_flags", "visit_counts"]

@@ -28,8 +28,8 @@ from schemas.steps.quality import (
     QualityResult,
     QualityStep,
     TemporalResult,
-    VariableQuality,
     TemporalStep,
+    VariableQuality,
     visit_order,
 )
 
