@@ -242,3 +242,17 @@ def test_small_counts_and_dominated_means_are_suppressed_not_refused(
     sd = math.sqrt((lisbon["age"].var() + others.var()) / 2)
     assert close(age["lisbon"]["smd"], (lisbon["age"].mean() - others.mean()) / sd)
     assert np.isfinite(madrs["naples"]["smd"])
+
+
+def test_a_visit_a_site_does_not_hold_is_withheld_with_the_size_refusal(
+    strict: LocalConsortium,
+) -> None:
+    request = {"analysis": "data_quality", "variables": ["age"], "visits": ["baseline", "week6"]}
+    result = run(strict.coordinator, request)["result"]
+    sites = ["lisbon", "madrid", "naples"]
+    assert result["withheld"] == {"week6": dict.fromkeys(sites, "cohort_too_small")}
+    cells = result["report"]["age"]["week6"]
+    assert all(
+        cells[s]["n"] is None and cells[s]["suppressed"] == ["cohort_too_small"] for s in sites
+    )
+    assert result["report"]["age"]["baseline"]["lisbon"]["n"] == 60
