@@ -64,6 +64,9 @@ def test_demo_serve_prints_a_login_url(tmp_path: Path) -> None:
         text = "".join(lines)
         assert "a tour of federated analyses" in text
         assert "Newton iterations" in text and "left out: copenhagen" in text
+        # the data-quality report flags the scanners' effect on MRS; ComBat removes it
+        assert "dacc_glx at baseline: site_effect" in text
+        assert "SMD after ComBat" in text and "site-effect flags after harmonization: 0" in text
         for _ in range(50):
             try:
                 page = httpx.get(url, follow_redirects=True, timeout=5)
