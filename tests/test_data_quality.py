@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import Engine, insert, update
 
+from node.data.checks import temporal_flags, visit_counts
 from node.store import tables as t
+from schemas.steps.quality import visit_order
 from tests.support.consortium import LocalConsortium, clinical_sites
 from tests.support.synth_consortium import SynthConsortium
 
@@ -256,3 +258,40 @@ def test_a_visit_a_site_does_not_hold_is_withheld_with_the_size_refusal(
         cells[s]["n"] is None and cells[s]["suppressed"] == ["cohort_too_small"] for s in sites
     )
     assert result["report"]["age"]["baseline"]["lisbon"]["n"] == 60
+
+
+def test_temporal_flags_and_visit_counts_on_each_backend(store_engine: Engine) -> None:
+    """The store reads behind the temporal step, on SQLite and PostgreSQL: visit days
+    against the order of nominal labels (others ignored), events before day 0, exposures
+    ending before they start."""
+    persons = [f"P{i}" for i in range(4)]
+    visits = [
+        ("P0", "baseline", 0), ("P0", "week2", 14), ("P0", "month3", 90),
+        ("P1", "baseline", 0), ("P1", "week6", 40), ("P1", "week2", 45),  # week6 before week2
+        ("P2", "baseline", 3), ("P2", "followup", 1),  # a label with no nominal time
+        ("P3", "baseline", 0), ("P3", "week2", 0),  # the same day twice
+    ]  # fmt: skip
+    with store_engine.begin() as conn:
+        for row_id, pid in enumerate(persons):
+            conn.execute(insert(t.person).values(person_id=pid, row_id=row_id))
+        for pid, label, day in visits:
+            conn.execute(insert(t.visit).values(person_id=pid, label=label, day=day))
+        conn.execute(insert(t.event).values(person_id="P2", kind="relapse", day=-1))
+        conn.execute(insert(t.event).values(person_id="P0", kind="relapse", day=0))
+        conn.execute(
+            insert(t.drug_exposure).values(person_id="P3", drug="clozapine", start_day=5, end_day=4)
+        )
+        conn.execute(
+            insert(t.drug_exposure).values(person_id="P0", drug="clozapine", start_day=5, end_day=5)
+        )
+    flags = temporal_flags(store_engine)
+    assert flags.index.tolist() == [0, 1, 2, 3]
+    assert flags["visit_order"].tolist() == [False, True, False, True]
+    assert flags["event_before_index"].tolist() == [False, False, True, False]
+    assert flags["exposure_end_before_start"].tolist() == [False, False, False, True]
+    assert visit_counts(store_engine) == {
+        "baseline": 4, "week2": 3, "month3": 1, "week6": 1, "followup": 1
+    }  # fmt: skip
+    assert [v for v in sorted(visit_counts(store_engine), key=visit_order)] == [
+        "baseline", "week2", "week6", "month3", "followup"
+    ]  # fmt: skip
