@@ -88,13 +88,23 @@ async def _ask(federation: Federation, step: QualityStep) -> tuple[Answers, dict
         return {s: QualityResult.model_validate(r) for s, r in exc.answered.items()}, codes
 
 
+def _chunks(codes: list[str]) -> list[list[str]]:
+    """``codes`` in about √n groups of about √n (a refused group is asked again in its
+    groups, down to single variables: few variables are refused, so few groups are)."""
+    size = math.isqrt(len(codes) - 1) + 1 if codes else 1  # ⌈√n⌉
+    if size >= len(codes):
+        size = 1
+    return [codes[i : i + size] for i in range(0, len(codes), size)]
+
+
 async def _visit(
     federation: Federation, step: QualityStep
 ) -> tuple[Answers, dict[str, str], dict[str, dict[str, str]]]:
     """Answers at one visit; the sites withholding the whole visit (too few persons, or
     persons too close to an earlier answer's), with their code; and per site the variables
     it withholds (``differencing``: its rows of that variable lie 1 to min_cohort − 1
-    persons from an earlier answer's), found by halving the variables it refuses."""
+    persons from an earlier answer's), found by asking groups of the variables it refuses
+    again (:func:`_chunks`)."""
     answers, refused = await _ask(federation, step)
     if not refused or not step.variables:
         return answers, refused, {}
@@ -102,8 +112,7 @@ async def _visit(
     pending = [s for s in refused if s not in whole]
     withheld: dict[str, dict[str, str]] = {}
     parts: dict[str, list[QualityResult]] = {s: [] for s in pending}
-    middle = len(step.variables) // 2
-    queue = [list(step.variables[:middle]), list(step.variables[middle:])]
+    queue = _chunks(list(step.variables))
     while queue and pending:
         codes = queue.pop()
         half, left = await _ask(federation, step.model_copy(update={"variables": codes}))
@@ -113,7 +122,7 @@ async def _visit(
             elif len(codes) == 1:
                 withheld.setdefault(site, {})[codes[0]] = left.get(site, "")
         if any(s in left for s in pending) and len(codes) > 1:
-            queue += [codes[: len(codes) // 2], codes[len(codes) // 2 :]]
+            queue += _chunks(codes)
     for site in pending:
         merged = {k: v for part in parts[site] for k, v in part.variables.items()}
         answers[site] = QualityResult(persons=persons[site].persons, variables=merged)
