@@ -6,8 +6,9 @@ gathered ``quality`` step per visit (:mod:`schemas.steps.quality`); every number
 from a site's gate, suppressed where the gate would not let it leave. A site with fewer
 persons at a visit than its minimum cohort refuses that visit's step (``cohort_too_small``),
 and a site whose rows of a variable lie a few persons from an earlier answer's refuses for
-``differencing``: the report goes on without them and says so (``withheld``, halving the
-variables to find those a site withholds, each verdict from its gate). The other sites pooled
+``differencing``: the report goes on without them and says so (``withheld``; groups of the
+variables are asked again to find those a site withholds, each verdict from its gate). The
+other sites pooled
 for a site's SMD are merged exactly from their ``(n, mean, M2)`` (Chan, Golub & LeVeque,
 The American Statistician 37(3), 1983).
 """
