@@ -8,9 +8,8 @@ persons at a visit than its minimum cohort refuses that visit's step (``cohort_t
 and a site whose rows of a variable lie a few persons from an earlier answer's refuses for
 ``differencing``: the report goes on without them and says so (``withheld``; groups of the
 variables are asked again to find those a site withholds, each verdict from its gate). The
-other sites pooled
-for a site's SMD are merged exactly from their ``(n, mean, M2)`` (Chan, Golub & LeVeque,
-The American Statistician 37(3), 1983).
+other sites pooled for a site's SMD are merged exactly from their ``(n, mean, M2)`` (Chan,
+Golub & LeVeque, The American Statistician 37(3), 1983).
 """
 
 from __future__ import annotations
