@@ -130,14 +130,16 @@ async def _visit(
 
 
 def _site_cell(part: VariableQuality, persons: int) -> SiteQuality:
+    """One site's cell from what it released (``persons``: its persons at the visit)."""
     n = part.n
+    sd = None
+    if n is not None and part.mean is not None and part.m2 is not None:
+        sd = _sd((n, part.mean, part.m2))
     cell = SiteQuality(
         n=n,
         completeness=n / persons if n is not None and persons else None,
         mean=part.mean,
-        sd=_sd((n, part.mean, part.m2))
-        if n and part.mean is not None and part.m2 is not None
-        else None,
+        sd=sd,
         implausible=part.implausible,
         suppressed=list(part.suppressed),
     )

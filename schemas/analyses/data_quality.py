@@ -19,8 +19,8 @@ an earlier answer's); a variable a site withholds alone has ``differencing`` in
 phenotypes) is reported at the first visit only.
 
 ``flags`` lists findings, each with ``site``, ``variable`` (for a temporal rule, the CDM
-table checked), ``visit``, ``rule``, ``value``,
-``threshold`` and a ``suggestion`` (the request to run next): ``completeness`` below
+table checked), ``visit``, ``rule``, ``value``, ``threshold`` and a ``suggestion`` (the
+request to run next: a ``summary`` at that site, or a ``combat``): ``completeness`` below
 ``completeness_threshold`` where another site measured the variable at that visit;
 ``site_effect``, ``|smd|`` above ``smd_threshold`` (a site effect ComBat may remove:
 the suggestion is that ComBat request); ``implausible`` and each temporal rule when its
