@@ -13,6 +13,7 @@ BENCHMARKS = [
     "secagg",
     "training",
     "load",
+    "cli",
 ]
 
 

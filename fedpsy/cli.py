@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from fedpsy.coordinator_cli import app as coordinator_app
-from fedpsy.demo import demo
+from fedpsy.demo_cli import demo
 from fedpsy.health_cli import app as health_app
 from fedpsy.node_cli import app as node_app
 from fedpsy.pki_cli import app as pki_app

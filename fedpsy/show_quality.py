@@ -1,19 +1,21 @@
-"""The data-quality report as a terminal table: completeness and SMD per variable, visit and
-site, then the flags."""
+"""The data-quality report as terminal tables: completeness and SMD per variable, visit and
+site, then the flags and the temporal checks."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 
+from fedpsy.show_tables import Part, esc, num
 
-def _cell(cell: dict[str, Any]) -> str:
-    """``92% · SMD 0.84``; ``withheld (code)`` where the site said nothing."""
+
+def _cell(cell: Mapping[str, Any]) -> str:
+    """``92% · SMD +0.84``; what the site withheld, or ``suppressed``, where it said nothing."""
     if cell["completeness"] is None:
         why = ", ".join(c for c in cell["suppressed"] if c) or "suppressed"
-        return f"[dim]{escape(why)}[/]"
+        return f"[dim]{esc(why)}[/]"
     text = f"{cell['completeness']:.0%}"
     if cell.get("smd") is not None:
         text += f" · SMD {cell['smd']:+.2f}"
@@ -22,21 +24,22 @@ def _cell(cell: dict[str, Any]) -> str:
     return text
 
 
-def _flag(flag: dict[str, Any]) -> str:
-    value = "suppressed (1 to min_cell − 1)" if flag["value"] is None else f"{flag['value']:.3g}"
-    where = f"{flag['variable']} at {flag['visit']}" if flag["visit"] else flag["variable"]
-    return f"  {flag['site']}: {where}: {flag['rule']} = {value}"
-
-
-def show_quality(r: dict[str, Any]) -> tuple[Table, str]:
+def show_quality(result: dict[str, Any], request: Mapping[str, Any]) -> list[Part]:
     """Rows: variable × visit; columns: each site's completeness (and SMD, implausible
-    values). The note lists the flags and the temporal checks."""
-    t = Table("variable", "visit", *r["sites"], title="data quality: completeness per site")
-    for code in r["variables"]:
-        for visit, cells in r["report"][code].items():
-            t.add_row(code, visit, *(_cell(cells[s]) for s in r["sites"]))
-    lines = [f"{len(r['flags'])} flags:"] + [_flag(f) for f in r["flags"]]
-    for site, counts in r["temporal"].items():
-        shown = ", ".join(f"{k} {'–' if v is None else v}" for k, v in counts.items())
-        lines.append(f"temporal checks at {site}: {shown}")
-    return t, escape("\n".join(lines))
+    values). Then the flags (site, variable, visit, rule, value) and the temporal checks."""
+    sites = result["sites"]
+    report = Table("variable", "visit", *sites, title="data quality: completeness per site")
+    for code in result["variables"]:
+        for visit, cells in result["report"][code].items():
+            report.add_row(esc(code), esc(visit), *(_cell(cells[s]) for s in sites))
+    flags = Table("site", "variable", "visit", "rule", "value", title="flags")
+    for flag in result["flags"]:
+        value = "suppressed" if flag["value"] is None else num(flag["value"], 3)
+        flags.add_row(
+            esc(flag["site"]), esc(flag["variable"]), esc(flag["visit"] or ""), flag["rule"], value
+        )
+    rules = list(next(iter(result["temporal"].values()), {}))
+    temporal = Table("site", *rules, title="temporal checks (persons)")
+    for site, counts in result["temporal"].items():
+        temporal.add_row(esc(site), *(num(counts.get(rule)) for rule in rules))
+    return [report, flags, temporal]

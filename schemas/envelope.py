@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from schemas.errors import CATALOG, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, known_code
+
 Status = Literal["ok", "refused", "error"]
 
 
@@ -123,3 +125,13 @@ class Envelope(BaseModel):
 
     def items(self) -> ItemsView[str, Any]:
         return self.to_dict().items()
+
+
+def exit_status(result: Envelope) -> int:
+    """The CLI exit code for an envelope: 0 ok, 3 refused, 2 bad request, 1 other errors."""
+    if result.status == "ok":
+        return EXIT_OK
+    if result.status == "refused":
+        return EXIT_REFUSED
+    code = known_code(result.reason.code) if result.reason is not None else None
+    return CATALOG[code].exit_code if code is not None else EXIT_ERROR

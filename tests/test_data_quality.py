@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert, update
 
+from fedpsy.synth import generate
 from node.data.checks import temporal_flags, visit_counts
 from node.store import tables as t
 from schemas.steps.quality import visit_order
 from tests.support.consortium import LocalConsortium, clinical_sites
-from tests.support.synth_consortium import SynthConsortium
 
 pytestmark = pytest.mark.xdist_group("data_quality")
 VISITS = ["baseline", "week26"]
@@ -35,11 +36,28 @@ def close(a: float | None, b: float) -> bool:
     return a is not None and math.isclose(a, b, rel_tol=1e-8, abs_tol=1e-12)
 
 
+class Synth:
+    """A consortium loaded from ``fedpsy synth`` folders, and those folders' files."""
+
+    def __init__(self, root: Path) -> None:
+        self.folders = generate(3, 150, 7, root / "data")
+        self.consortium = LocalConsortium.from_folders(root, self.folders)
+        self.coordinator = self.consortium.coordinator
+        self.nodes = self.consortium.nodes
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One CDM file of every site, pooled, with a ``site`` column."""
+        return pd.concat(
+            [pd.read_csv(f / f"{name}.csv").assign(site=s) for s, f in self.folders.items()],
+            ignore_index=True,
+        )
+
+
 @pytest.fixture(scope="module")
-def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthConsortium]:
-    built = SynthConsortium.build(tmp_path_factory.mktemp("dq"), 3, 150, 7)
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    built = Synth(tmp_path_factory.mktemp("dq"))
     yield built
-    built.close()
+    built.consortium.close()
 
 
 def run(coordinator: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -49,12 +67,12 @@ def run(coordinator: Any, request: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def report(synth: SynthConsortium) -> dict[str, Any]:
+def report(synth: Synth) -> dict[str, Any]:
     result: dict[str, Any] = run(synth.coordinator, REQUEST)["result"]
     return result
 
 
-def pooled(synth: SynthConsortium) -> pd.DataFrame:
+def pooled(synth: Synth) -> pd.DataFrame:
     """Per person and visit: site, age, dacc_glx (from the synthetic files)."""
     visits = synth.table("visit")
     obs = synth.table("observations")[["person_id", "visit", "age"]]
@@ -89,9 +107,7 @@ def expect_numeric(frame: pd.DataFrame, code: str, cells: dict[str, Any]) -> int
     return checked
 
 
-def test_completeness_moments_and_smd_equal_pandas(
-    synth: SynthConsortium, report: dict[str, Any]
-) -> None:
+def test_completeness_moments_and_smd_equal_pandas(synth: Synth, report: dict[str, Any]) -> None:
     frame = pooled(synth)
     compared = 0
     for visit in VISITS:
@@ -118,7 +134,7 @@ def test_completeness_moments_and_smd_equal_pandas(
 
 
 def test_planted_scanner_effect_is_flagged_and_combat_removes_it(
-    synth: SynthConsortium, report: dict[str, Any]
+    synth: Synth, report: dict[str, Any]
 ) -> None:
     effects = [
         f for f in report["flags"] if f["rule"] == "site_effect" and f["variable"] == "dacc_glx"
@@ -141,7 +157,7 @@ def test_planted_scanner_effect_is_flagged_and_combat_removes_it(
 
 
 def test_planted_implausible_ages_are_counted_and_flagged(
-    synth: SynthConsortium, report: dict[str, Any]
+    synth: Synth, report: dict[str, Any]
 ) -> None:
     frame = pooled(synth)
     base = frame[frame["visit"] == "baseline"]
@@ -174,7 +190,7 @@ def test_low_completeness_is_flagged_where_others_measured(report: dict[str, Any
                 assert low == ((site, code, visit) in flagged and low)
 
 
-def test_temporal_checks_count_what_the_store_holds(synth: SynthConsortium) -> None:
+def test_temporal_checks_count_what_the_store_holds(synth: Synth) -> None:
     node = synth.nodes["copenhagen"]
     visit = synth.table("visit")
     later = visit[(visit["site"] == "copenhagen") & (visit["visit"] == "week26")]
@@ -266,11 +282,17 @@ def test_temporal_flags_and_visit_counts_on_each_backend(store_engine: Engine) -
     ending before they start."""
     persons = [f"P{i}" for i in range(4)]
     visits = [
-        ("P0", "baseline", 0), ("P0", "week2", 14), ("P0", "month3", 90),
-        ("P1", "baseline", 0), ("P1", "week6", 40), ("P1", "week2", 45),  # week6 before week2
-        ("P2", "baseline", 3), ("P2", "followup", 1),  # a label with no nominal time
-        ("P3", "baseline", 0), ("P3", "week2", 0),  # the same day twice
-    ]  # fmt: skip
+        ("P0", "baseline", 0),
+        ("P0", "week2", 14),
+        ("P0", "month3", 90),
+        ("P1", "baseline", 0),
+        ("P1", "week6", 40),
+        ("P1", "week2", 45),  # week6 before week2
+        ("P2", "baseline", 3),
+        ("P2", "followup", 1),  # a label with no nominal time
+        ("P3", "baseline", 0),
+        ("P3", "week2", 0),  # the same day twice
+    ]
     with store_engine.begin() as conn:
         for row_id, pid in enumerate(persons):
             conn.execute(insert(t.person).values(person_id=pid, row_id=row_id))
@@ -290,8 +312,16 @@ def test_temporal_flags_and_visit_counts_on_each_backend(store_engine: Engine) -
     assert flags["event_before_index"].tolist() == [False, False, True, False]
     assert flags["exposure_end_before_start"].tolist() == [False, False, False, True]
     assert visit_counts(store_engine) == {
-        "baseline": 4, "week2": 3, "month3": 1, "week6": 1, "followup": 1
-    }  # fmt: skip
+        "baseline": 4,
+        "week2": 3,
+        "month3": 1,
+        "week6": 1,
+        "followup": 1,
+    }
     assert [v for v in sorted(visit_counts(store_engine), key=visit_order)] == [
-        "baseline", "week2", "week6", "month3", "followup"
-    ]  # fmt: skip
+        "baseline",
+        "week2",
+        "week6",
+        "month3",
+        "followup",
+    ]

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from coordinator.federation.base import PrivacyTally
 from coordinator.federation.failures import SiteFailure, SitesFailed, collect
 from coordinator.federation.secagg import SecureSession, establish, fetch_bundles
+from coordinator.store.jobs import failure_state
 from schemas.errors import ErrorCode
 from schemas.secagg.wire import NoisyResult, SecureTask
 from schemas.signing import sign_headers
@@ -215,27 +216,28 @@ class HttpFederation:
         self._received(site, "task", outcome.result or {})
         if outcome.status != "answered":
             reason = outcome.reason or {}
-            self._report(site, outcome.status)
-            raise SiteFailure(reason.get("code", outcome.status), reason.get("detail", ""))
+            failure = SiteFailure(reason.get("code", outcome.status), reason.get("detail", ""))
+            self._report(site, failure_state(failure.code))
+            raise failure
         self._report(site, f"answered {step.step}")
         return outcome
 
     async def _guard(self, site: str, call: Awaitable[T]) -> T:
-        """Run ``call`` within the deadline; map transport errors to site failures."""
+        """Run ``call`` within the deadline; map transport errors to site failures, and
+        report each failure (a refusal, an error, no answer) as the site's state."""
         try:
             async with asyncio.timeout(max(self._remaining(), 0.01)):
                 return await call
+        except SiteFailure as failure:  # a problem body: the site refused or failed
+            failed = failure
         except TimeoutError:
-            self._report(site, "timed out")
-            raise SiteFailure(
-                ErrorCode.SITE_TIMEOUT, "no answer before the job's deadline"
-            ) from None
+            failed = SiteFailure(ErrorCode.SITE_TIMEOUT, "no answer before the job's deadline")
         except httpx.UnsupportedProtocol as exc:  # plain http refused by a TLS transport
-            self._report(site, "failed")
-            raise SiteFailure(ErrorCode.TLS_REQUIRED, str(exc)) from None
+            failed = SiteFailure(ErrorCode.TLS_REQUIRED, str(exc))
         except httpx.HTTPError as exc:
-            self._report(site, "failed")
-            raise SiteFailure(ErrorCode.SITE_UNREACHABLE, f"{type(exc).__name__}: {exc}") from None
+            failed = SiteFailure(ErrorCode.SITE_UNREACHABLE, f"{type(exc).__name__}: {exc}")
+        self._report(site, failure_state(failed.code))
+        raise failed
 
     def _remaining(self) -> float:
         return self.deadline - time.monotonic()

@@ -24,15 +24,7 @@ from coordinator.jobs.quorum import check_quorum_possible, go_on_without
 from schemas.analyses import parse_request
 from schemas.cohort import selected_sites
 from schemas.envelope import Envelope, FailureReason, Privacy, SiteRows, Status
-from schemas.errors import (
-    CATALOG,
-    EXIT_ERROR,
-    EXIT_OK,
-    EXIT_REFUSED,
-    ErrorCode,
-    FedpsyError,
-    known_code,
-)
+from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
 
 log = logging.getLogger(__name__)
 FederationFor = Callable[[list[str]], Federation]
@@ -67,16 +59,6 @@ def _failed(exc: FedpsyError, analysis: JsonValue, request_id: str) -> Envelope:
         code=exc.code, detail=exc.detail or exc.message, sites=exc.extra.get("sites")
     )
     return envelope("refused" if refused else "error", analysis, request_id, reason=reason)
-
-
-def exit_status(result: Envelope) -> int:
-    """The CLI exit code for an envelope: 0 ok, 3 refused, 2 bad request, 1 other errors."""
-    if result.status == "ok":
-        return EXIT_OK
-    if result.status == "refused":
-        return EXIT_REFUSED
-    code = known_code(result.reason.code) if result.reason is not None else None
-    return CATALOG[code].exit_code if code is not None else EXIT_ERROR
 
 
 async def run_request(

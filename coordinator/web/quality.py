@@ -25,9 +25,18 @@ from coordinator.web.rendering import coordinator, render, secure, web_user
 router = APIRouter(include_in_schema=False)
 User = Annotated[str, Depends(web_user)]
 REPORT_COLUMNS = (
-    "variable", "visit", "site", "n", "completeness", "mean", "sd", "smd", "implausible",
-    "shares", "suppressed",
-)  # fmt: skip
+    "variable",
+    "visit",
+    "site",
+    "n",
+    "completeness",
+    "mean",
+    "sd",
+    "smd",
+    "implausible",
+    "shares",
+    "suppressed",
+)
 FLAG_COLUMNS = ("site", "variable", "visit", "rule", "value", "threshold", "suggestion")
 
 
