@@ -4,7 +4,9 @@
 node on a loopback port, create a coordinator that the sites trust, register the nodes;
 4. run a tour of analyses over real signed HTTP and print readable tables; 5. train a
 TRS-risk model across the sites (model updates as secure sums) and keep its scores there;
-6. save a result, verify its signed receipts and print its methods paragraph.
+6. report data quality across the sites (the scanners' effect on MRS is flagged) and
+harmonize the flagged measures with ComBat; 7. save a result, verify its signed receipts
+and print its methods paragraph.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from coordinator.http.api import create_app as coordinator_app
 from coordinator.service import Coordinator
 from coordinator.store.registry import add_user
 from coordinator.web.app import issue_login_code
+from fedpsy.demo_quality import quality_step
 from fedpsy.demo_receipts import receipt_step
 from fedpsy.demo_training import SPECTRUM, training_step
 from fedpsy.progress import progress_bar
@@ -139,6 +142,7 @@ def run_demo(out_dir: Path, persons: int, seed: int, serve: bool, port: int) -> 
         coord = stack.enter_context(serve_consortium(stack, out_dir, nodes))
         tour(coord)
         training_step(out, coord, nodes)
+        quality_step(out, coord)
         receipt_step(out, coord, TOUR[1][1], out_dir)
         out.rule("done")
         out.print(f"Everything is in {out_dir}/ (data, nodes, coordinator).")

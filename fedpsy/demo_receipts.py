@@ -19,7 +19,7 @@ from schemas.result_check import check_result
 
 def receipt_step(out: Console, coord: Coordinator, request: dict[str, Any], folder: Path) -> None:
     """Run ``request``, save its result, verify it and print its methods paragraph."""
-    out.rule("6. a verifiable result and its methods paragraph")
+    out.rule("7. a verifiable result and its methods paragraph")
     result = asyncio.run(coord.run(request))
     path = folder / "result.json"
     path.write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")

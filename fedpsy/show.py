@@ -19,13 +19,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from fedpsy.show_models import MODELS
+from fedpsy.show_quality import show_quality
 from fedpsy.show_tables import DESCRIPTIVE, Shower, plural
 from schemas.errors import CATALOG, known_code
 
 if TYPE_CHECKING:
     from schemas.envelope import Envelope, Privacy
 
-SHOW: dict[str, Shower] = {**DESCRIPTIVE, **MODELS}
+SHOW: dict[str, Shower] = {**DESCRIPTIVE, **MODELS, "data_quality": show_quality}
 """Every analysis's table-maker, by name (a test checks it covers every analysis)."""
 
 

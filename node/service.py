@@ -112,7 +112,12 @@ class NodeService:
 
     def _store_frames(self) -> StoreFrameSource:
         return StoreFrameSource(
-            self.node.engine, self.site, self.node.dictionary, self.policy.min_cell, self.split_salt
+            self.node.engine,
+            self.site,
+            self.node.dictionary,
+            self.policy.min_cell,
+            self.split_salt,
+            self.policy.dominance_percent,
         )
 
     def _keep(self, derived: DerivedValues) -> None:

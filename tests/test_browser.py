@@ -532,6 +532,53 @@ def test_api_docs_render_offline(browser: Browser, site: dict[str, Any]) -> None
     context.close()
 
 
+def test_data_quality_page_draws_completeness_and_flags(page: Page, site: dict[str, Any]) -> None:
+    request = {"analysis": "data_quality", "variables": ["age", "madrs_total", "ketamine", "sex"]}
+    job = page.evaluate(
+        """(body) => fetch('/v1/analyses?wait=true', {method: 'POST',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)})
+        .then(r => r.json())""",
+        request,
+    )
+    assert job["status"] == "ok", job
+    page.click("nav >> text=Data quality")
+    page.wait_for_url("**/quality")
+    assert page.get_attribute("nav a[href='/quality']", "aria-current") == "page"
+    pooled = site["consortium"].pooled
+    drawn = rendered(page, "completeness-baseline")
+    expected = {
+        (code, s): pooled.loc[pooled["site"] == s, code].notna().mean()
+        for code in request["variables"]
+        for s in SIZES
+    }
+    assert {(r["variable"], r["site"]): r["completeness"] for r in drawn} == pytest.approx(expected)
+    assert page.locator(
+        ".vega[data-plot='completeness-baseline'] svg.marks .mark-rect.role-mark path"
+    ).count() == len(expected)
+    smd = {(r["variable"], r["site"]): r["smd"] for r in rendered(page, "smd")}
+    amsterdam = pooled[pooled["site"] == "amsterdam"]["madrs_total"].dropna()
+    others = pooled[pooled["site"] != "amsterdam"]["madrs_total"].dropna()
+    sd = np.sqrt((amsterdam.var() + others.var()) / 2)
+    assert smd[("madrs_total", "amsterdam")] == pytest.approx(
+        (amsterdam.mean() - others.mean()) / sd, rel=1e-8
+    )
+    flags = job["result"]["flags"]
+    assert page.locator("#flags tbody tr").count() == len(flags)
+    effects = [f for f in flags if f["rule"] == "site_effect"]
+    if effects:
+        row = page.locator("#flags tbody tr[data-rule='site_effect']").first
+        assert row.locator("a").get_attribute("href") == "/analyses/new?analysis=combat"
+    with page.expect_download() as download:
+        page.click("a[href$='/report.csv']")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert {(r["variable"], r["site"]): int(r["n"]) for r in rows} == {
+        (code, s): int(pooled.loc[pooled["site"] == s, code].notna().sum())
+        for code in request["variables"]
+        for s in SIZES
+    }
+    shot(page, "dashboard-data-quality")
+
+
 def test_a_trained_model_page_draws_points_without_intervals(
     page: Page, site: dict[str, Any]
 ) -> None:

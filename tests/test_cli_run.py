@@ -291,6 +291,7 @@ def test_every_analysis_renders(name: str) -> None:
         "gmm": ["component", "BIC 2,400.5"],
         "train": ["model (log-odds)"],
         "predict": ["trs_risk"],
+        "data_quality": ["100% · SMD +0.62", "89% · SMD -0.62 · 6 implausible", "suppressed"],
     }
     for piece in expected.get(name, []):
         assert piece in text, (name, piece, text)

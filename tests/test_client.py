@@ -360,6 +360,28 @@ def test_train_and_predict(client: Consortium, live: LocalConsortium) -> None:
     assert scored.table.loc[0, "n"] == scored.n == len(live.rows(["age", "sex"]))
 
 
+def test_data_quality_is_a_frame_per_variable_visit_and_site(
+    client: Consortium, live: LocalConsortium
+) -> None:
+    res = client.data_quality(["age", "panss_total", "sex"], visits=["baseline"])
+    assert res.table.index.names == ["variable", "visit", "site"]
+    for site, service in live.services.items():
+        everyone = service.frames.frame(["panss_total"], "baseline", None)
+        row = res.table.loc[("panss_total", "baseline", site)]
+        assert row["n"] == len(live.rows(["panss_total"], [site]))
+        close(row["completeness"], row["n"] / len(everyone))
+        assert res.persons.loc[site, "baseline"] == len(everyone)
+        assert list(res.temporal.columns) == [
+            "visit_order",
+            "event_before_index",
+            "exposure_end_before_start",
+        ]
+    flags = res.flags
+    assert list(flags.columns[:5]) == ["site", "variable", "visit", "rule", "value"]
+    assert len(flags) == len(res.result["flags"])
+    assert ("berlin", "implausible") in set(zip(flags["site"], flags["rule"], strict=True))
+
+
 def test_run_converts_like_the_method_and_the_catalog_lists_sites(
     client: Consortium, live: LocalConsortium
 ) -> None:

@@ -125,7 +125,7 @@ class HttpFederation:
             self._rows[site] = outcome.rows or 0
             results[site] = result_type.model_validate(self._unwrap(site, outcome.result))
         if failures:
-            raise SitesFailed(failures)
+            raise SitesFailed(failures, answered=results)
         self.tally.clear += len(results)
         return results
 

@@ -16,12 +16,14 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, Result, select
 
+from node.data.checks import Suppression, temporal_flags, visit_counts
 from node.data.domain import probe_frame
 from node.data.frame_memory import DataFrameSource
 from node.store import tables as t
 from node.store.tables import PERSON_LEVEL
 from schemas.cohort import Cohort
 from schemas.dictionary import Dictionary
+from schemas.dictionary.model import Variable
 from schemas.errors import ErrorCode, FedpsyError
 
 PERSON_COLUMNS = ("sex", "birth_year", "primary_diagnosis")
@@ -42,12 +44,14 @@ class StoreFrameSource:
         dictionary: Dictionary,
         min_label_count: int = 1,
         split_salt: bytes = b"",
+        dominance_percent: float = 0.0,
     ) -> None:
         self._engine = engine
         self._site = site
         self._split_salt = split_salt
         self._dictionary = dictionary
         self._min_label_count = min_label_count
+        self._dominance_percent = dominance_percent
 
     @property
     def site(self) -> str:
@@ -56,6 +60,19 @@ class StoreFrameSource:
     @property
     def split_salt(self) -> bytes:
         return self._split_salt
+
+    @property
+    def suppression(self) -> Suppression:
+        return Suppression(self._min_label_count, self._dominance_percent)
+
+    def definition(self, code: str) -> Variable:
+        return self._dictionary.get(code)
+
+    def temporal_flags(self) -> pd.DataFrame:
+        return temporal_flags(self._engine)
+
+    def visit_counts(self) -> dict[str, int]:
+        return visit_counts(self._engine)
 
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
         wanted = list(dict.fromkeys(variables))

@@ -323,6 +323,87 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             },
         },
     ),
+    "data_quality": (
+        {"variables": ["age", "sex"], "visits": ["baseline"]},
+        {
+            "sites": ["amsterdam", "berlin"],
+            "visits": ["baseline"],
+            "variables": ["age", "sex"],
+            "persons": {"baseline": {"amsterdam": 70, "berlin": 45}},
+            "withheld": {},
+            "report": {
+                "age": {
+                    "baseline": {
+                        "amsterdam": {
+                            "n": 70,
+                            "completeness": 1.0,
+                            "mean": 44.2,
+                            "sd": 12.5,
+                            "smd": 0.62,
+                            "implausible": 0,
+                        },
+                        "berlin": {
+                            "n": 40,
+                            "completeness": 0.8888888888888888,
+                            "mean": 36.9,
+                            "sd": 10.8,
+                            "smd": -0.62,
+                            "implausible": 6,
+                        },
+                    }
+                },
+                "sex": {
+                    "baseline": {
+                        "amsterdam": {
+                            "n": 70,
+                            "completeness": 1.0,
+                            "shares": {"F": 0.4, "M": 0.6},
+                        },
+                        "berlin": {"n": None, "completeness": None, "suppressed": ["n"]},
+                    }
+                },
+            },
+            "temporal": {
+                "amsterdam": {
+                    "visit_order": 0,
+                    "event_before_index": 0,
+                    "exposure_end_before_start": 0,
+                },
+                "berlin": {
+                    "visit_order": 0,
+                    "event_before_index": None,
+                    "exposure_end_before_start": 0,
+                },
+            },
+            "flags": [
+                {
+                    "site": "amsterdam",
+                    "variable": "age",
+                    "visit": "baseline",
+                    "rule": "site_effect",
+                    "value": 0.62,
+                    "threshold": 0.5,
+                    "suggestion": {
+                        "analysis": "combat",
+                        "variables": ["age"],
+                        "batch": "site",
+                        "eb": False,
+                        "visit": "baseline",
+                    },
+                },
+                {
+                    "site": "berlin",
+                    "variable": "event",
+                    "visit": None,
+                    "rule": "event_before_index",
+                    "value": None,
+                    "threshold": 0,
+                },
+            ],
+            "completeness_threshold": 0.5,
+            "smd_threshold": 0.5,
+        },
+    ),
 }
 """name → (request fields, ``result``)."""
 

@@ -13,6 +13,8 @@ from coordinator.http.client.models import TABLES as MODELS
 from coordinator.http.client.models import Models
 from coordinator.http.client.multivariate import TABLES as MULTIVARIATE
 from coordinator.http.client.multivariate import Multivariate
+from coordinator.http.client.quality import TABLES as QUALITY
+from coordinator.http.client.quality import Quality
 from coordinator.http.client.result import Convert, Result, finish
 from coordinator.http.client.survival import TABLES as SURVIVAL
 from coordinator.http.client.survival import Survival
@@ -27,11 +29,12 @@ TABLES: dict[str, Convert] = {
     **SURVIVAL,
     **MULTIVARIATE,
     **TRAINING,
+    **QUALITY,
 }
 """Every analysis's conversion to tables, by name."""
 
 
-class Consortium(Descriptive, Models, Survival, Multivariate, Training):
+class Consortium(Descriptive, Models, Survival, Multivariate, Training, Quality):
     """A running coordinator, seen by one researcher (``token`` from
     ``fedpsy coordinator add-user``)."""
 
