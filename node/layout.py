@@ -8,6 +8,7 @@ DIR/dictionary/      copies of extension dictionaries given at init or ingest
 DIR/keys/            the node's Ed25519 identity (private key 0600)
 DIR/trusted/         coordinator public keys the node accepts
 DIR/admin_token      token for the admin endpoints (0600)
+DIR/columnar/        the store's data per visit as Arrow tables, for analysis (rebuilt)
 ```
 """
 
@@ -58,6 +59,10 @@ class NodeDir:
     @property
     def trusted(self) -> Path:
         return self.root / "trusted"
+
+    @property
+    def columnar(self) -> Path:
+        return self.root / "columnar"
 
     @property
     def admin_token(self) -> Path:

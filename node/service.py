@@ -27,7 +27,7 @@ from node.auth.nonces import NonceStore
 from node.auth.trust import load_trusted
 from node.auth.verify import verify_request
 from node.data.committed import DERIVED_FILE, save_harmonized, write_derived_dictionary
-from node.data.frame_store import StoreFrameSource
+from node.data.frame_columnar import ColumnarFrameSource
 from node.data.staging import DerivedFrameSource, DerivedValues
 from node.privacy.admission import Admission, pack, unpack
 from node.privacy.approvals import check_step_app
@@ -101,9 +101,14 @@ class NodeService:
     def site(self) -> str:
         return self.node.config.site
 
-    def _store_frames(self) -> StoreFrameSource:
-        return StoreFrameSource(
-            self.node.engine, self.site, self.node.dictionary, self.policy.min_cell, self.split_salt
+    def _store_frames(self) -> ColumnarFrameSource:
+        return ColumnarFrameSource(
+            self.node.engine,
+            self.site,
+            self.node.dictionary,
+            self.node.dir.columnar,
+            self.policy.min_cell,
+            self.split_salt,
         )
 
     def _keep(self, derived: DerivedValues) -> None:
@@ -122,7 +127,9 @@ class NodeService:
             variables=derived.variables,
         )
         self.node.record_extension(path.name)
-        self.frames.inner = self._store_frames()
+        frames = self._store_frames()
+        frames.refresh()  # the values and the dictionary changed: every visit anew
+        self.frames.inner = frames
         self.releaser = Releaser(self.policy, self.ledger, self.secagg, self.node.dictionary)
         self.audit.append(
             "derived.kept",
