@@ -115,7 +115,9 @@ def save_harmonized(
         if records:
             conn.execute(insert(t.observation), records)
         conn.execute(
-            update(t.ingest_batch).where(t.ingest_batch.c.batch_id == batch_id).values(rows=len(records))
+            update(t.ingest_batch)
+            .where(t.ingest_batch.c.batch_id == batch_id)
+            .values(rows=len(records))
         )
     logger.info("run %s: kept %d values of %s at visit %s", run_id, len(records), codes, visit)
     return len(records)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from node.data.cohort import cohort_mask
 from node.data.columnar import Layer, open_layer, refresh_columnar
-from node.data.domain import probe_frame
+from node.data.domain import site_probe
 from node.data.watch import note_rows
 from schemas.cohort import Cohort
 from schemas.dictionary import Dictionary
@@ -47,6 +47,7 @@ class ColumnarFrameSource:
         self._min_label_count = min_label_count
         self._split_salt = split_salt
         self._layers: dict[str, Layer] = {}
+        self._probes: dict[tuple[str, ...], pd.DataFrame] = {}
         self._lock = threading.Lock()
 
     @property
@@ -73,12 +74,12 @@ class ColumnarFrameSource:
         return selected.loc[:, wanted].copy()
 
     def domain(self, variables: Sequence[str]) -> pd.DataFrame:
-        """A probe frame over the dictionary's declared ranges of ``variables``."""
-        codes = [c for c in dict.fromkeys(variables) if c != "site"]
-        probe = probe_frame([self._dictionary.get(c) for c in codes])
-        if "site" in variables:
-            probe["site"] = pd.Categorical([self._site] * len(probe), categories=[self._site])
-        return probe
+        """A probe frame over the dictionary's declared ranges of ``variables`` (made once
+        per set of variables: it depends on their definitions only)."""
+        key = tuple(dict.fromkeys(variables))
+        if key not in self._probes:
+            self._probes[key] = site_probe(self._dictionary, self._site, key)
+        return self._probes[key].copy()
 
     def layer(self, visit: str) -> Layer:
         """The current layer of ``visit`` (built when the store has changed since)."""

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, Result, select
 
-from node.data.domain import probe_frame
+from node.data.domain import site_probe
 from node.data.frame_memory import DataFrameSource
 from node.store import tables as t
 from node.store.tables import PERSON_LEVEL
@@ -80,11 +80,7 @@ class StoreFrameSource:
 
     def domain(self, variables: Sequence[str]) -> pd.DataFrame:
         """A probe frame over the dictionary's declared ranges of ``variables``."""
-        codes = [c for c in dict.fromkeys(variables) if c != "site"]
-        probe = probe_frame([self._dictionary.get(c) for c in codes])
-        if "site" in variables:
-            probe["site"] = pd.Categorical([self._site] * len(probe), categories=[self._site])
-        return probe
+        return site_probe(self._dictionary, self._site, variables)
 
     def _categories(self, code: str, wide: pd.DataFrame) -> list[str]:
         """Dictionary categories; for an open categorical, the labels held by at least
