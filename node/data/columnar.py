@@ -175,12 +175,12 @@ def open_layer(
     current, else the file when it is, else a fresh build."""
     with engine.connect() as conn:
         version = store_version(conn)
-    for layer in (cached, _file_layer(folder, visit)):
-        if layer is not None and (layer.version, layer.dictionary_hash) == (
-            version,
-            dictionary.hash,
-        ):
-            return layer
+    current = (version, dictionary.hash)
+    if cached is not None and (cached.version, cached.dictionary_hash) == current:
+        return cached
+    found = _file_layer(folder, visit)
+    if found is not None and (found.version, found.dictionary_hash) == current:
+        return found
     return build_layer(engine, site, dictionary, visit, folder)
 
 

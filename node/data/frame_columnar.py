@@ -68,7 +68,9 @@ class ColumnarFrameSource:
         columns = {code: self._column(layer, code) for code in sorted(needed)}
         index = pd.Index(layer.row_ids, name="row_id")
         rows = pd.DataFrame(columns, index=index)
-        rows["site"] = pd.Categorical([self._site] * len(rows), categories=[self._site])
+        if "site" in wanted or "site" in (cohort.variables() if cohort is not None else ()):
+            site = np.zeros(len(rows), dtype=np.int8)
+            rows["site"] = pd.Categorical.from_codes(site, categories=[self._site])
         selected = rows[cohort_mask(rows, cohort).to_numpy()]
         note_rows(len(selected))
         return selected.loc[:, wanted].copy()
