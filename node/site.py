@@ -98,9 +98,7 @@ class NodeSite:
         mapping: Path | None = None,
         progress: Progress | None = None,
     ) -> IngestReport:
-        report = ingest(
-            self.engine, self.dictionary, path, table, load_mapping(mapping), progress
-        )
+        report = ingest(self.engine, self.dictionary, path, table, load_mapping(mapping), progress)
         if not report.unchanged:
             refresh_columnar(self.engine, self.config.site, self.dictionary, self.dir.columnar)
         return report

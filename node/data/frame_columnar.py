@@ -70,7 +70,7 @@ class ColumnarFrameSource:
         rows = pd.DataFrame(columns, index=index)
         if "site" in wanted or "site" in (cohort.variables() if cohort is not None else ()):
             site = np.zeros(len(rows), dtype=np.int8)
-            rows["site"] = pd.Categorical.from_codes(site, categories=[self._site])
+            rows["site"] = pd.Categorical.from_codes(site, dtype=pd.CategoricalDtype([self._site]))
         selected = rows[cohort_mask(rows, cohort).to_numpy()]
         note_rows(len(selected))
         return selected.loc[:, wanted].copy()
@@ -109,6 +109,7 @@ class ColumnarFrameSource:
             return layer.converted[code]
         var = self._dictionary.get(code)
         index = pd.Index(layer.row_ids, name="row_id")
+        column: pd.Series
         if var.type != "categorical":
             column = pd.Series(layer.numeric(code), index=index, name=code)
         else:
@@ -129,7 +130,9 @@ class ColumnarFrameSource:
                 recode = np.array([position[lab] for lab in labels] + [-1], dtype=np.int64)
                 codes = recode[codes]
             column = pd.Series(
-                pd.Categorical.from_codes(codes, categories=categories), index=index, name=code
+                pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories)),
+                index=index,
+                name=code,
             )
         layer.converted[code] = column
         return column
