@@ -49,10 +49,12 @@ def _values(persons: int, seed: int) -> dict[str, np.ndarray]:
 def _insert(
     conn: Connection, table: Table, columns: list[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    statement = insert(table)
+    """Insert ``rows`` through the driver (SQLite's ``executemany``), chunk by chunk."""
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    )
     for start in range(0, len(rows), CHUNK):
-        chunk = [dict(zip(columns, row, strict=True)) for row in rows[start : start + CHUNK]]
-        conn.execute(statement, chunk)
+        conn.exec_driver_sql(statement, rows[start : start + CHUNK])
 
 
 def bulk_site(root: Path, name: str, persons: int, seed: int = 7) -> tuple[Site, float, float]:
@@ -60,7 +62,7 @@ def bulk_site(root: Path, name: str, persons: int, seed: int = 7) -> tuple[Site,
     seconds writing the store and the seconds building the columnar layer."""
     values = _values(persons, seed)
     ids = [f"{name[:3].upper()}-{i:07d}" for i in range(persons)]
-    node = NodeSite.create(root / name, name, None)
+    node = NodeSite.create(root / name, name, None)  # SQLite
     try:
         start = time.perf_counter()
         with node.engine.begin() as conn:

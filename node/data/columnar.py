@@ -38,8 +38,9 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, func, select
 
-from node.data.frame_store import StoreFrameSource
+from node.data.frame_store import PERSON_COLUMNS, StoreFrameSource
 from node.store import tables as t
+from node.store.tables import PERSON_LEVEL
 from schemas.dictionary import Dictionary
 
 logger = logging.getLogger(__name__)
@@ -139,16 +140,25 @@ def _layer(table: pa.Table) -> Layer:
     )
 
 
+def _held(conn: Connection, dictionary: Dictionary, visit: str) -> list[str]:
+    """The dictionary's variables with a value at ``visit`` (or person-level): the person
+    table's columns and the observations' variables there."""
+    o = t.observation.c
+    found = conn.execute(select(o.variable).distinct().where(o.visit.in_([visit, PERSON_LEVEL])))
+    held = set(found.scalars()) | set(PERSON_COLUMNS)
+    return [code for code in dictionary.variables if code in held]
+
+
 def build_layer(
     engine: Engine, site: str, dictionary: Dictionary, visit: str, folder: Path
 ) -> Layer:
     """Read ``visit`` from the store, write its file and return it; the values and the
     version they carry are read in one consistent state of the store."""
-    codes = list(dictionary.variables)
     reader = StoreFrameSource(engine, site, dictionary)
     for _ in range(ATTEMPTS):
         with engine.connect() as conn:
             before = store_version(conn)
+            codes = _held(conn, dictionary, visit)
         wide = reader.frame(codes, visit, None)
         with engine.connect() as conn:
             after = store_version(conn)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Result, select
+from sqlalchemy import CursorResult, Engine, select
 
 from node.data.domain import site_probe
 from node.data.frame_memory import DataFrameSource
@@ -27,9 +27,13 @@ from schemas.errors import ErrorCode, FedpsyError
 PERSON_COLUMNS = ("sex", "birth_year", "primary_diagnosis")
 
 
-def _tuples(result: Result[Any]) -> list[tuple[Any, ...]]:
-    """Plain tuples: pandas probes Row objects attribute by attribute, slowly."""
-    return [tuple(row) for row in result]
+def _tuples(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
+    """Plain tuples, fetched at once from the driver's cursor: SQLAlchemy would make a Row
+    per fetch, and pandas probes Row objects attribute by attribute, slowly."""
+    assert result.cursor is not None
+    rows = list(result.cursor.fetchall())
+    result.close()
+    return rows
 
 
 class StoreFrameSource:
