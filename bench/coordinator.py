@@ -16,7 +16,9 @@ every step over real HTTP, with secure aggregation. Side by side in the same run
   difference).
 
 Next to each wall time: the CPU time the node processes spent on the analysis (all
-sites together), read from ``/proc``.
+sites together, read from ``/proc``) and the coordinator's; what the wall time holds
+beyond them is waiting — for the stores' commits, the HTTP round trips, and the CPUs
+when the machine is shared.
 
 **Fan-out.** 20 small sites (200 persons on average), each its own process; the latency
 of ``summary`` (age and years of education) through a coordinator that has 1, 5, 10 or
@@ -133,11 +135,12 @@ def _pooled_glm(rows: pd.DataFrame) -> tuple[float, dict[str, float], int]:
 
 def _timed_cpu(
     served: ServedNodes, coordinator: Coordinator, request: dict[str, Any]
-) -> tuple[float, float, dict[str, Any]]:
-    """Wall seconds, the node processes' CPU seconds and the result of one analysis."""
-    cpu = served.cpu_seconds()
+) -> tuple[float, float, float, dict[str, Any]]:
+    """Wall seconds, the node processes' and the coordinator's CPU seconds and the result
+    of one analysis."""
+    cpu, own = served.cpu_seconds(), time.process_time()
     seconds, result = _timed(coordinator, request)
-    return seconds, served.cpu_seconds() - cpu, result
+    return seconds, served.cpu_seconds() - cpu, time.process_time() - own, result
 
 
 def _federated_vs_pooled(root: Path, nodes: int, persons: int) -> list[dict[str, Any]]:
@@ -152,9 +155,9 @@ def _federated_vs_pooled(root: Path, nodes: int, persons: int) -> list[dict[str,
         glm_runs = [_timed_cpu(served, coordinator, GLM) for _ in range(REPEAT)]
     sql = [_sql_summary(rows) for _ in range(REPEAT)]
     pooled = [_pooled_glm(rows) for _ in range(REPEAT)]
-    means = {v: s["mean"] for v, s in summary[-1][2]["result"]["variables"].items()}
+    means = {v: s["mean"] for v, s in summary[-1][3]["result"]["variables"].items()}
     summary_diff = max(abs(means[v] - m) / abs(m) for v, (_, m) in sql[-1][1].items())
-    fed = glm_runs[-1][2]["result"]
+    fed = glm_runs[-1][3]["result"]
     estimates = {c["term"]: c["estimate"] for c in fed["coefficients"]}
     worst = max(abs(estimates[t] - b) / max(abs(b), 1e-12) for t, b in pooled[-1][1].items())
     fed_summary = statistics.median(r[0] for r in summary)
@@ -170,6 +173,7 @@ def _federated_vs_pooled(root: Path, nodes: int, persons: int) -> list[dict[str,
             **common,
             "federated s": fed_summary,
             "node CPU s": statistics.median(r[1] for r in summary),
+            "coordinator CPU s": statistics.median(r[2] for r in summary),
             "baseline": "SQL aggregate",
             "baseline s": sql_s,
             "ratio": fed_summary / sql_s,
@@ -183,6 +187,7 @@ def _federated_vs_pooled(root: Path, nodes: int, persons: int) -> list[dict[str,
             "rounds": fed["iterations"],
             "federated s": fed_glm,
             "node CPU s": statistics.median(g[1] for g in glm_runs),
+            "coordinator CPU s": statistics.median(g[2] for g in glm_runs),
             "baseline": "statsmodels",
             "baseline s": pooled_glm,
             "ratio": fed_glm / pooled_glm,
@@ -239,6 +244,7 @@ def run() -> None:
             "rounds",
             "federated s",
             "node CPU s",
+            "coordinator CPU s",
             "baseline",
             "baseline s",
             "ratio",
@@ -249,7 +255,8 @@ def run() -> None:
         [
             "federated: coordinator.run over signed HTTP to one node process per site, "
             "secure aggregation, every step through each node's gate and audit; node CPU s: "
-            "CPU time of all node processes for the analysis",
+            "CPU time of all node processes for the analysis; coordinator CPU s: the "
+            "coordinator's (this process's)",
             "baselines on the same rows: a SQL count/avg/avg of squares per variable over an "
             "in-memory SQLite long table (summary); formulaic design + statsmodels GLM "
             "(glm); rounds: federated Newton/IRLS rounds; rel diff: largest relative "
