@@ -14,14 +14,14 @@ column and reads as all missing. The values are exactly those
 **Never stale.** Every change of the store's data is a row of ``ingest_batch``: each
 loaded file is one, and so is each committed derivation run
 (:func:`node.data.committed.save_harmonized`). The store's *version* is the number of
-those rows and the largest batch id (:func:`store_version`), read in the same query by
-the builder before and after it reads the values; a build whose two readings differ is
-thrown away and read again. The file's metadata carries the version and the dictionary
-hash it was built under, and every read compares them with the store's version of that
-moment and the reader's dictionary: a file (or a process's cached copy) of another
-version is never read, whichever process wrote it — the reader builds the visit anew.
-After an ingest (:func:`refresh_columnar`) and a derivation commit the visits are built
-at once, so the next step finds them ready.
+those rows, the largest batch id and the newest batch's file hash and time
+(:func:`store_version`), read by the builder before and after it reads the values; a
+build whose two readings differ is thrown away and read again. The file's metadata
+carries the version and the dictionary hash it was built under, and every read compares
+them with the store's version of that moment and the reader's dictionary: a file (or a
+process's cached copy) of another version is never read, whichever process wrote it —
+the reader builds the visit anew. After an ingest (:func:`refresh_columnar`) and a
+derivation commit the visits are built at once, so the next step finds them ready.
 """
 
 from __future__ import annotations
@@ -54,10 +54,14 @@ _META = (b"fedpsy.layout", b"fedpsy.version", b"fedpsy.dictionary", b"fedpsy.vis
 
 
 def store_version(conn: Connection) -> str:
-    """The store's data version: ``<batches>.<largest batch id>`` of ``ingest_batch``."""
+    """The store's data version: ``<batches>.<largest batch id>.<digest>`` of
+    ``ingest_batch``, the digest of the newest batch's file hash and time (a store made
+    anew under the same node directory does not take an older store's version)."""
     b = t.ingest_batch.c
     count, last = conn.execute(select(func.count(), func.max(b.batch_id))).one()
-    return f"{int(count)}.{int(last or 0)}"
+    newest = conn.execute(select(b.sha256, b.loaded_at).where(b.batch_id == last)).first()
+    mark = hashlib.sha256(repr(tuple(newest or ())).encode("utf-8")).hexdigest()[:16]
+    return f"{int(count)}.{int(last or 0)}.{mark}"
 
 
 def layer_path(folder: Path, visit: str) -> Path:
