@@ -27,6 +27,9 @@ from node.data.watch import note_rows
 from schemas.cohort import Cohort
 from schemas.dictionary import Dictionary
 
+KEPT_PROBES = 64
+"""Probe frames a source keeps (one per set of variables asked for)."""
+
 
 class ColumnarFrameSource:
     """A FrameSource over the node's columnar layer, kept current with its store."""
@@ -80,6 +83,8 @@ class ColumnarFrameSource:
         per set of variables: it depends on their definitions only)."""
         key = tuple(dict.fromkeys(variables))
         if key not in self._probes:
+            if len(self._probes) >= KEPT_PROBES:  # the oldest goes
+                del self._probes[next(iter(self._probes))]
             self._probes[key] = site_probe(self._dictionary, self._site, key)
         return self._probes[key].copy()
 
