@@ -14,6 +14,7 @@ BENCHMARKS = [
     "secagg",
     "training",
     "load",
+    "cli",
 ]
 
 

@@ -25,7 +25,7 @@ from node.ingest.context import Progress
 from node.ingest.mapping import load_mapping
 from node.layout import NodeDir
 from node.privacy.policy import write_default_policy
-from node.status import store_status
+from node.status import remember_dictionary_hash, store_status
 from node.store.engine import open_engine
 from node.store.schema import upgrade
 from schemas.dictionary import Dictionary
@@ -63,7 +63,15 @@ class NodeSite:
                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                 code=ErrorCode.STORE_ERROR,
             ) from exc
-        return cls(node_dir, config, dictionary, engine)
+        node = cls(node_dir, config, dictionary, engine)
+        node.remember_dictionary_hash()
+        return node
+
+    def remember_dictionary_hash(self) -> None:
+        """Keep the dictionary's hash for ``fedpsy node status`` (:func:`quick_status`)."""
+        remember_dictionary_hash(
+            self.dir.root, list(self.config.dictionary_extensions), self.dictionary.hash
+        )
 
     def record_extension(self, name: str) -> None:
         """Record an extension file of ``DIR/dictionary`` and reload the dictionary."""
@@ -73,6 +81,7 @@ class NodeSite:
             )
             save_config(self.dir, self.config)
         self.dictionary = node_dictionary(self.dir, self.config)
+        self.remember_dictionary_hash()
 
     def close(self) -> None:
         """Release the store's connections."""

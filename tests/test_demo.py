@@ -64,6 +64,8 @@ def test_demo_serve_prints_a_login_url(tmp_path: Path) -> None:
         text = "".join(lines)
         assert "a tour of federated analyses" in text
         assert "Newton iterations" in text and "left out: copenhagen" in text
+        assert "valid: summary job" in text and "receipts of 3 site(s)" in text
+        assert "We ran a federated summary analysis" in text
         for _ in range(50):
             try:
                 page = httpx.get(url, follow_redirects=True, timeout=5)
