@@ -9,6 +9,7 @@ BENCHMARKS = [
     "ingest",
     "node_steps",
     "coordinator",
+    "scale",
     "harmonization",
     "secagg",
     "training",

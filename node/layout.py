@@ -9,6 +9,7 @@ DIR/keys/            the node's Ed25519 identity (private key 0600)
 DIR/trusted/         coordinator public keys the node accepts
 DIR/admin_token      token for the admin endpoints (0600)
 DIR/.dictionary-hash.json  the dictionary's hash, for `fedpsy node status` (node.status)
+DIR/columnar/        the store's data per visit as Arrow tables, for analysis (rebuilt)
 ```
 """
 
@@ -58,6 +59,10 @@ class NodeDir:
     @property
     def trusted(self) -> Path:
         return self.root / "trusted"
+
+    @property
+    def columnar(self) -> Path:
+        return self.root / "columnar"
 
     @property
     def admin_token(self) -> Path:

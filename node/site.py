@@ -19,6 +19,7 @@ from node.config import (
     node_dictionary,
     save_config,
 )
+from node.data.columnar import refresh_columnar
 from node.ingest import IngestReport, files_to_load, ingest, total_rows
 from node.ingest.context import Progress
 from node.ingest.mapping import load_mapping
@@ -106,7 +107,10 @@ class NodeSite:
         mapping: Path | None = None,
         progress: Progress | None = None,
     ) -> IngestReport:
-        return ingest(self.engine, self.dictionary, path, table, load_mapping(mapping), progress)
+        report = ingest(self.engine, self.dictionary, path, table, load_mapping(mapping), progress)
+        if not report.unchanged:
+            refresh_columnar(self.engine, self.config.site, self.dictionary, self.dir.columnar)
+        return report
 
     def status(self) -> dict[str, Any]:
         return store_status(self.engine, self.config.site, self.dictionary.hash)

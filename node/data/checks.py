@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from node.data.source import FrameSource
 from node.data.staging import DerivedFrameSource
 from node.store import tables as t
+from schemas.dictionary import Dictionary
 from schemas.dictionary.model import Variable
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.quality import TEMPORAL_RULES, nominal, visit_order
@@ -124,4 +125,34 @@ def visit_counts(engine: Engine) -> dict[str, int]:
     return {str(k): int(n) for k, n in visits.groupby("label")["person_id"].nunique().items()}
 
 
-__all__ = ["CheckedSource", "Suppression", "checked_source", "temporal_flags", "visit_counts"]
+class StoreChecks:
+    """The :class:`CheckedSource` side of a frame source over a node's store: its
+    thresholds, its dictionary, and the checks read from its CDM tables."""
+
+    _engine: Engine
+    _dictionary: Dictionary
+    _min_label_count: int
+    _dominance_percent: float
+
+    @property
+    def suppression(self) -> Suppression:
+        return Suppression(self._min_label_count, self._dominance_percent)
+
+    def definition(self, code: str) -> Variable:
+        return self._dictionary.get(code)
+
+    def temporal_flags(self) -> pd.DataFrame:
+        return temporal_flags(self._engine)
+
+    def visit_counts(self) -> dict[str, int]:
+        return visit_counts(self._engine)
+
+
+__all__ = [
+    "CheckedSource",
+    "StoreChecks",
+    "Suppression",
+    "checked_source",
+    "temporal_flags",
+    "visit_counts",
+]

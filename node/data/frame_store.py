@@ -14,27 +14,30 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Result, select
+from sqlalchemy import CursorResult, Engine, select
 
-from node.data.checks import Suppression, temporal_flags, visit_counts
-from node.data.domain import probe_frame
+from node.data.checks import StoreChecks
+from node.data.domain import site_probe
 from node.data.frame_memory import DataFrameSource
 from node.store import tables as t
 from node.store.tables import PERSON_LEVEL
 from schemas.cohort import Cohort
 from schemas.dictionary import Dictionary
-from schemas.dictionary.model import Variable
 from schemas.errors import ErrorCode, FedpsyError
 
 PERSON_COLUMNS = ("sex", "birth_year", "primary_diagnosis")
 
 
-def _tuples(result: Result[Any]) -> list[tuple[Any, ...]]:
-    """Plain tuples: pandas probes Row objects attribute by attribute, slowly."""
-    return [tuple(row) for row in result]
+def _tuples(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
+    """Plain tuples, fetched at once from the driver's cursor: SQLAlchemy would make a Row
+    per fetch, and pandas probes Row objects attribute by attribute, slowly."""
+    assert result.cursor is not None
+    rows = list(result.cursor.fetchall())
+    result.close()
+    return rows
 
 
-class StoreFrameSource:
+class StoreFrameSource(StoreChecks):
     """A FrameSource over the node's store."""
 
     def __init__(
@@ -61,19 +64,6 @@ class StoreFrameSource:
     def split_salt(self) -> bytes:
         return self._split_salt
 
-    @property
-    def suppression(self) -> Suppression:
-        return Suppression(self._min_label_count, self._dominance_percent)
-
-    def definition(self, code: str) -> Variable:
-        return self._dictionary.get(code)
-
-    def temporal_flags(self) -> pd.DataFrame:
-        return temporal_flags(self._engine)
-
-    def visit_counts(self) -> dict[str, int]:
-        return visit_counts(self._engine)
-
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
         wanted = list(dict.fromkeys(variables))
         needed = set(wanted) | (cohort.variables() if cohort is not None else set())
@@ -97,11 +87,7 @@ class StoreFrameSource:
 
     def domain(self, variables: Sequence[str]) -> pd.DataFrame:
         """A probe frame over the dictionary's declared ranges of ``variables``."""
-        codes = [c for c in dict.fromkeys(variables) if c != "site"]
-        probe = probe_frame([self._dictionary.get(c) for c in codes])
-        if "site" in variables:
-            probe["site"] = pd.Categorical([self._site] * len(probe), categories=[self._site])
-        return probe
+        return site_probe(self._dictionary, self._site, variables)
 
     def _categories(self, code: str, wide: pd.DataFrame) -> list[str]:
         """Dictionary categories; for an open categorical, the labels held by at least
