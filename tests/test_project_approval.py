@@ -13,6 +13,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from coordinator.store import registry
 from fedpsy.cli import app
 from node.audit import AuditLog
 from node.privacy.policy import load_policy
@@ -31,6 +32,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalConsor
         clinical_sites(SIZES),
         policy_extra={"paris": {"project_approval": '"manual"'}},
     )
+    registry.add_user(built.coordinator.engine, "ada")
     yield built
     built.close()
 
@@ -42,9 +44,6 @@ def run(c: LocalConsortium, request: dict[str, Any]) -> dict[str, Any]:
 def test_a_manual_site_refuses_an_unapproved_project_and_answers_once_approved(
     consortium: LocalConsortium,
 ) -> None:
-    from coordinator.store import registry
-
-    registry.add_user(consortium.coordinator.engine, "ada")
     paris = str(consortium.nodes["paris"].dir.root)
     refused = run(consortium, {"analysis": "count"})
     assert refused["status"] == "refused", refused
@@ -69,7 +68,7 @@ def test_a_manual_site_refuses_an_unapproved_project_and_answers_once_approved(
 
     entries = AuditLog(consortium.nodes["paris"].engine).entries()
     kinds = [(e.kind, e.payload.get("name")) for e in entries if e.kind.startswith("project.")]
-    assert kinds == [("project.approved", "default"), ("project.revoked", "default")]
+    assert kinds[-2:] == [("project.approved", "default"), ("project.revoked", "default")]
     received = [e for e in entries if e.kind == "received"]
     assert {e.payload["project_approval"] for e in received} == {"manual"}
     refusals = [e for e in entries if e.kind == "refused"]
@@ -116,6 +115,8 @@ def test_the_admin_pages_list_projects_with_decisions_and_audit_who_asked(
 ) -> None:
     node = consortium.nodes["paris"]
     token = node.dir.admin_token.read_text().strip()
+    asked = run(consortium, {"analysis": "count"})  # the project has asked this site
+    assert asked["reason"]["sites"] == {"paris": "project_not_approved"}
     with httpx.Client(base_url=consortium.servers["paris"].url, follow_redirects=True) as client:
         assert client.get("/ui/projects", follow_redirects=False).status_code == 303
         client.post("/ui/login", data={"token": token})
