@@ -1,0 +1,46 @@
+"""A cohort may not test a variable whose values the same step reads.
+
+Otherwise one request isolates a person: a cohort such as ``madrs_total in [18, 34] or
+cgi_s == 7`` pads the one person with ``cgi_s == 7`` with persons whose ``madrs_total`` the
+cohort fixes to two known values, and the released n, mean and SD of ``madrs_total`` are
+then two equations in the padding's split and the person's value; a level table of a
+variable the cohort selects levels of does the same for a category. So the node refuses
+(``cohort_on_released``) a frame whose cohort tests any variable it reads, counting a
+ComBat-harmonized variable (``<code>_combat``, an affine map of ``<code>`` per site) as the
+variable it was made from. ``site`` is constant at a node and exempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from node.data.source import WrappedSource
+from schemas.analyses.combat import SUFFIX as COMBAT
+from schemas.cohort import Cohort
+from schemas.errors import ErrorCode, Refused
+
+EXEMPT = frozenset({"site"})
+
+
+def _base(code: str) -> str:
+    """The variable whose values ``code`` holds up to a known map."""
+    return code.removesuffix(COMBAT)
+
+
+class SeparatedSource(WrappedSource):
+    """The node's rows as a step may read them: never a variable its cohort tests."""
+
+    def check(self, variables: Sequence[str], cohort: Cohort | None) -> None:
+        if cohort is None:
+            return
+        tested = {_base(v) for v in cohort.variables() - EXEMPT}
+        both = sorted(v for v in set(variables) - EXEMPT if _base(v) in tested)
+        if both:
+            raise Refused(
+                f"the cohort tests {', '.join(both)}, whose values this request releases: "
+                "select the rows by other variables",
+                code=ErrorCode.COHORT_ON_RELEASED,
+            )
+
+
+__all__ = ["SeparatedSource"]
