@@ -7,7 +7,9 @@ then two equations in the padding's split and the person's value; a level table 
 variable the cohort selects levels of does the same for a category. So the node refuses
 (``cohort_on_released``) a frame whose cohort tests any variable it reads, counting a
 ComBat-harmonized variable (``<code>_combat``, an affine map of ``<code>`` per site) as the
-variable it was made from. ``site`` is constant at a node and exempt.
+variable it was made from. ``site`` is constant at a node and exempt, and so are
+``not_null`` / ``is_null`` conditions: they fix no value (a study's analysis cohort of
+``not_null`` conditions stays usable).
 """
 
 from __future__ import annotations
@@ -16,10 +18,21 @@ from collections.abc import Sequence
 
 from node.data.source import WrappedSource
 from schemas.analyses.combat import SUFFIX as COMBAT
-from schemas.cohort import Cohort
+from schemas.cohort import All, Any_, Cohort, Condition
 from schemas.errors import ErrorCode, Refused
 
 EXEMPT = frozenset({"site"})
+
+
+PRESENCE = ("is_null", "not_null")
+
+
+def _tested(member: All | Any_ | Condition) -> set[str]:
+    """Variables whose values some condition of ``member`` compares with a value."""
+    if isinstance(member, Condition):
+        return set() if member.op in PRESENCE else {member.var}
+    parts = member.all if isinstance(member, All) else member.any
+    return set().union(*(_tested(m) for m in parts)) if parts else set()
 
 
 def _base(code: str) -> str:
@@ -33,7 +46,7 @@ class SeparatedSource(WrappedSource):
     def check(self, variables: Sequence[str], cohort: Cohort | None) -> None:
         if cohort is None:
             return
-        tested = {_base(v) for v in cohort.variables() - EXEMPT}
+        tested = {_base(v) for v in _tested(cohort) - EXEMPT}
         both = sorted(v for v in set(variables) - EXEMPT if _base(v) in tested)
         if both:
             raise Refused(

@@ -94,6 +94,8 @@ def test_a_harmonized_copy_counts_as_its_variable() -> None:
         source.frame(["madrs_total"], "baseline", cohort)
     assert refused.value.code == "cohort_on_released"
     assert len(source.frame(["madrs_total"], "baseline", None)) == 2
+    present = All.model_validate({"all": [cond("madrs_total", "not_null")]})
+    assert len(source.frame(["madrs_total"], "baseline", present)) == 2
 
 
 def test_zero_counts_are_suppressed_under_a_cohort_only() -> None:
