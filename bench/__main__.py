@@ -11,6 +11,7 @@ BENCHMARKS = [
     "coordinator",
     "harmonization",
     "secagg",
+    "round_trips",
     "training",
     "load",
 ]
