@@ -44,15 +44,22 @@ MIX: list[dict[str, Any]] = [
     {"analysis": "glm", "formula": "trs ~ age + sex + panss_total", "family": "binomial"},
 ]
 Timing = tuple[str, float, bool]  # analysis, seconds, answered ok
+FAILURES: list[str] = []
+"""Why the requests that were not answered ok failed (analysis: status/code)."""
 
 
 async def _submit(client: httpx.AsyncClient, request: dict[str, Any]) -> Timing:
     start = time.perf_counter()
     try:
         response = await client.post("/v1/analyses?wait=true", json=request, timeout=600)
-        ok = response.status_code == 200 and response.json().get("status") == "ok"
-    except httpx.HTTPError:
-        ok = False
+        body = response.json() if response.status_code == 200 else {}
+        ok = body.get("status") == "ok"
+        why = f"{body.get('status')}/{(body.get('reason') or {}).get('code')}"
+        why = why if response.status_code == 200 else f"HTTP {response.status_code}"
+    except httpx.HTTPError as exc:
+        ok, why = False, type(exc).__name__
+    if not ok:
+        FAILURES.append(f"{request['analysis']}: {why}")
     return str(request["analysis"]), time.perf_counter() - start, ok
 
 
@@ -159,6 +166,7 @@ def run() -> None:
             + ", ".join(f"{a} {s:.2f} s" for a, s in single.items())
             + f"; mix mean {mean:.2f} s",
             "targets: req/s ≥ 1.5 ÷ mix mean; p95 ≤ 20 × mix mean; 0 errors; 0 lost",
+            f"errors: {', '.join(FAILURES) or 'none'}",
             "every process (coordinator, 3 nodes, load generator) shares this machine's cores",
         ],
     )

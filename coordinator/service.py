@@ -17,6 +17,7 @@ from coordinator.federation.failures import SiteFailure
 from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.federation.mailbox import STALE_S, Mailbox
 from coordinator.federation.transport import NodeTransport, node_transport
+from coordinator.jobs.progress import SiteProgress
 from coordinator.jobs.runner import envelope, run_request
 from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, write_config
 from coordinator.settings import coordinator_settings
@@ -213,6 +214,7 @@ class Coordinator:
                 jobs.finish_job(self.engine, job_id, result)
                 return result
             by_site = {n.site: n for n in nodes}
+            progress = SiteProgress(self.engine, job_id)
 
             def federation_for(sites: list[str]) -> HttpFederation:
                 return HttpFederation(
@@ -226,14 +228,15 @@ class Coordinator:
                     client,
                     request_timeout=self.config.request_timeout_s,
                     deadline=deadline,
-                    on_site=lambda site, status: jobs.set_site_status(
-                        self.engine, job_id, site, status
-                    ),
+                    on_site=progress,
                     mailbox=Mailbox(self.engine),
                 )
 
             resolved = models.with_model(self.engine, request)  # predict: the stored model
-            result = await run_request(resolved, hashes, federation_for, job_id, down)
+            try:
+                result = await run_request(resolved, hashes, federation_for, job_id, down)
+            finally:
+                await progress.settled()
         models.register(self.engine, job_id, request, result)
         jobs.finish_job(self.engine, job_id, result)
         return result
