@@ -167,7 +167,7 @@ def run() -> None:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        for persons in (PERSONS // 4, PERSONS):
+        for persons in (PERSONS // 2, PERSONS):
             csv = synth_site(tmp, persons) / "observations.csv"
             backends = ("sqlite", "postgresql") if persons == PERSONS else ("sqlite",)
             for backend in backends:

@@ -17,7 +17,7 @@ from node.store import tables as t
 from schemas.dictionary import Dictionary
 
 IN_BATCH = 2_000
-PERSON_BATCH = 20_000
+PERSON_BATCH = 10_000
 """Persons derived at a time when a load touched most of the site."""
 SOURCE_VARIABLES = (*PANSS_ITEMS, *QIDS_ITEMS, *GIVEN_CODES, FOLLOWUP_VARIABLE)
 """The observation variables the derivations read."""
