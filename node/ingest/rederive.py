@@ -107,9 +107,7 @@ def _everyone(conn: Connection, sources: Sequence[str]) -> Iterator[tuple[pd.Dat
         taken: list[Any] = []
         while True:  # the observations of this batch's persons come next, together
             pending = pending or observations.fetchmany(IN_BATCH * 25)
-            k = 0
-            while k < len(pending) and pending[k][at] in mine:
-                k += 1
+            k = _leading(pending, at, mine)
             taken += pending[:k]
             pending = pending[k:]
             if pending or k == 0:
@@ -128,6 +126,20 @@ def _everyone(conn: Connection, sources: Sequence[str]) -> Iterator[tuple[pd.Dat
             ranged(t.mrs_measure),
             ranged(t.event),
         )
+
+
+def _leading(rows: list[Any], at: int, persons: set[str]) -> int:
+    """How many of the first ``rows`` belong to ``persons``: the persons of a batch are
+    consecutive in the order the rows come in, so membership only turns from true to false
+    along ``rows``, and a bisection finds where."""
+    lo, hi = 0, len(rows)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if rows[mid][at] in persons:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _some(
