@@ -181,7 +181,7 @@ class Coordinator:
                 "the node presents a different key than the one pinned "
                 "at add-node; re-register it if the site rotated its key",
             )
-        registry.touch_node(self.engine, node.site, info)
+        await asyncio.to_thread(registry.touch_node, self.engine, node.site, info)
         return info.variable_hashes
 
     async def run(
@@ -189,9 +189,11 @@ class Coordinator:
     ) -> Envelope:
         """Run one request over the registered nodes; returns the result envelope."""
         job_id = job_id or uuid.uuid4().hex
-        if jobs.get_job(self.engine, job_id) is None:
-            jobs.create_job(self.engine, job_id, user, request)
-        nodes = registry.list_nodes(self.engine)
+        # the store is written and read in worker threads: a commit on the event loop
+        # would hold up every other job this coordinator serves
+        if await asyncio.to_thread(jobs.get_job, self.engine, job_id) is None:
+            await asyncio.to_thread(jobs.create_job, self.engine, job_id, user, request)
+        nodes = await asyncio.to_thread(registry.list_nodes, self.engine)
         deadline = time.monotonic() + self.config.job_deadline_s
         async with self.transport.async_client() as client:
             try:
@@ -211,7 +213,7 @@ class Coordinator:
                         code=exc.code, detail=exc.detail, sites=exc.extra.get("sites")
                     ),
                 )
-                jobs.finish_job(self.engine, job_id, result)
+                await asyncio.to_thread(jobs.finish_job, self.engine, job_id, result)
                 return result
             by_site = {n.site: n for n in nodes}
             progress = SiteProgress(self.engine, job_id)
@@ -232,11 +234,12 @@ class Coordinator:
                     mailbox=Mailbox(self.engine),
                 )
 
-            resolved = models.with_model(self.engine, request)  # predict: the stored model
+            # predict: the stored model
+            resolved = await asyncio.to_thread(models.with_model, self.engine, request)
             try:
                 result = await run_request(resolved, hashes, federation_for, job_id, down)
             finally:
                 await progress.settled()
-        models.register(self.engine, job_id, request, result)
-        jobs.finish_job(self.engine, job_id, result)
+        await asyncio.to_thread(models.register, self.engine, job_id, request, result)
+        await asyncio.to_thread(jobs.finish_job, self.engine, job_id, result)
         return result

@@ -70,7 +70,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
         user: User, request: Annotated[dict[str, Any], Body()], wait: bool = False
     ) -> JSONResponse:
         job_id = uuid.uuid4().hex
-        jobs.create_job(coordinator.engine, job_id, user, request)
+        await asyncio.to_thread(jobs.create_job, coordinator.engine, job_id, user, request)
         if wait:
             result = await coordinator.run(request, user, job_id)
             return JSONResponse(result.to_dict(), status_code=200)
