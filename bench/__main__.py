@@ -9,11 +9,13 @@ BENCHMARKS = [
     "ingest",
     "node_steps",
     "coordinator",
+    "scale",
     "harmonization",
     "secagg",
     "round_trips",
     "training",
     "load",
+    "cli",
 ]
 
 

@@ -135,6 +135,15 @@ class ServedNodes:
                 total += (int(fields[11]) + int(fields[12])) / tick
         return total
 
+    def peak_rss_mb(self) -> dict[str, float]:
+        """Each node process's peak resident memory so far, in MB (Linux ``VmHWM``)."""
+        out = {}
+        for site, process in zip(self.sites, self._processes, strict=True):
+            status = Path(f"/proc/{process.pid}/status").read_text().splitlines()
+            peak = next(line for line in status if line.startswith("VmHWM:"))
+            out[site.name] = int(peak.split()[1]) / 1024
+        return out
+
     def _wait(self, name: str, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -16,12 +16,15 @@ from sqlalchemy import Engine
 from coordinator.federation.failures import SiteFailure
 from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.federation.mailbox import STALE_S, Mailbox
+from coordinator.federation.receipts import sign_envelope
 from coordinator.federation.transport import NodeTransport, node_transport
 from coordinator.jobs.progress import SiteProgress
 from coordinator.jobs.runner import envelope, run_request
+from coordinator.jobs.scope import check_scope, resolve_project
 from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, write_config
 from coordinator.settings import coordinator_settings
 from coordinator.store import jobs, models, registry
+from coordinator.store.projects import Project
 from coordinator.store.schema import upgrade
 from schemas.engine import open_engine
 from schemas.envelope import Envelope, FailureReason
@@ -184,10 +187,19 @@ class Coordinator:
         await asyncio.to_thread(registry.touch_node, self.engine, node.site, info)
         return info.variable_hashes
 
+    def authorize(self, request: dict[str, Any], user: str | None) -> Project | None:
+        """The project ``request`` runs under; ``forbidden`` when it is outside the
+        researcher's projects or the project's analyses, variables or sites."""
+        project = resolve_project(self.engine, user, request)
+        if project is not None:
+            check_scope(project, request, [n.site for n in registry.list_nodes(self.engine)])
+        return project
+
     async def run(
         self, request: dict[str, Any], user: str | None = None, job_id: str | None = None
     ) -> Envelope:
-        """Run one request over the registered nodes; returns the result envelope."""
+        """Run one request over the registered nodes (those its project allows); returns
+        the result envelope."""
         job_id = job_id or uuid.uuid4().hex
         # the store is written and read in worker threads: a commit on the event loop
         # would hold up every other job this coordinator serves
@@ -197,6 +209,15 @@ class Coordinator:
         deadline = time.monotonic() + self.config.job_deadline_s
         async with self.transport.async_client() as client:
             try:
+                project = self.authorize(request, user)
+                if project is not None and project.sites is not None:
+                    nodes = [n for n in nodes if n.site in project.sites]
+                    if not nodes:
+                        raise FedpsyError(
+                            f"none of project {project.name!r}'s sites "
+                            f"({', '.join(project.sites)}) is registered",
+                            code=ErrorCode.BAD_INPUT,
+                        )
                 if not nodes:
                     raise FedpsyError(
                         "no nodes registered; add one with `fedpsy coordinator "
@@ -232,6 +253,8 @@ class Coordinator:
                     deadline=deadline,
                     on_site=progress,
                     mailbox=Mailbox(self.engine),
+                    project=None if project is None else project.name,
+                    researcher=user,
                 )
 
             # predict: the stored model
@@ -240,6 +263,7 @@ class Coordinator:
                 result = await run_request(resolved, hashes, federation_for, job_id, down)
             finally:
                 await progress.settled()
+        result = sign_envelope(self.key, result)
         await asyncio.to_thread(models.register, self.engine, job_id, request, result)
         await asyncio.to_thread(jobs.finish_job, self.engine, job_id, result)
         return result

@@ -5,12 +5,13 @@ from __future__ import annotations
 import typer
 
 from fedpsy.coordinator_cli import app as coordinator_app
-from fedpsy.demo import demo
+from fedpsy.demo_cli import demo
 from fedpsy.health_cli import app as health_app
 from fedpsy.node_cli import app as node_app
 from fedpsy.pki_cli import app as pki_app
 from fedpsy.run import run, sandbox
 from fedpsy.tools import synth
+from fedpsy.verify_cli import verify
 
 app = typer.Typer(
     help="fedpsy: federated analysis for psychiatric research consortia.",
@@ -25,6 +26,7 @@ app.command()(synth)
 app.command()(demo)
 app.command()(run)
 app.command()(sandbox)
+app.command()(verify)
 
 
 def main() -> None:

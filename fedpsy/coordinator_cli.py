@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from coordinator.service import Coordinator
-from coordinator.store import registry
 from fedpsy.errors import cli_errors
-from fedpsy.serving import serve_config
+from fedpsy.project_cli import add_project, add_user, projects, revoke
 from schemas.errors import ErrorCode, FedpsyError
+
+if TYPE_CHECKING:
+    from coordinator.service import Coordinator
 
 app = typer.Typer(
     help="Run the coordinator: register nodes and researchers, serve the API.", no_args_is_help=True
 )
 out = Console(highlight=False)
 DirArg = Annotated[Path, typer.Argument(help="The coordinator directory.")]
+app.command("add-project")(add_project)
+app.command()(projects)
+app.command("add-user")(add_user)
+app.command()(revoke)
+
+
+def _open(directory: Path) -> Coordinator:
+    # deferred: the coordinator's service (store, analyses, federation) loads in the
+    # commands that open it, so that `fedpsy --help` stays fast
+    from coordinator.service import Coordinator
+
+    return Coordinator.open(directory)
 
 
 @app.command()
@@ -31,6 +44,9 @@ def init(
     ] = None,
 ) -> None:
     """Create a coordinator: config, state store and its Ed25519 signing key."""
+    # deferred: the coordinator's service loads only in the commands that need it
+    from coordinator.service import Coordinator
+
     with Coordinator.create(directory, database_url) as coord:
         public_key = coord.dir.public_key
     out.print(f"coordinator created in {directory}")
@@ -68,7 +84,7 @@ def add_node(
         raise FedpsyError(
             "give either --url URL, or --pull --key NODE_PUBLIC_KEY.pem", code=ErrorCode.BAD_INPUT
         )
-    with Coordinator.open(directory) as coord:
+    with _open(directory) as coord:
         if pull and key is not None:
             record = coord.add_pull_node(site, key)
         else:
@@ -77,24 +93,15 @@ def add_node(
     out.print(f"node {record.site} {where} registered (key {record.fingerprint[:16]}…)")
 
 
-@app.command("add-user")
-@cli_errors
-def add_user(
-    directory: DirArg,
-    name: Annotated[str, typer.Argument(help="The researcher's name.")],
-) -> None:
-    """Create a researcher and print their API token (shown once)."""
-    with Coordinator.open(directory) as coord:
-        token = registry.add_user(coord.engine, name)
-    typer.echo(token)
-
-
 @app.command()
 @cli_errors
 def nodes(directory: DirArg) -> None:
     """List registered nodes."""
+    # deferred: the registry's store code loads only in the commands that need it
+    from coordinator.store import registry
+
     table = Table("site", "url", "key", "dictionary", "last seen")
-    with Coordinator.open(directory) as coord:
+    with _open(directory) as coord:
         records = registry.list_nodes(coord.engine)
     for n in records:
         table.add_row(
@@ -163,16 +170,18 @@ def serve(
 
     import uvicorn
 
+    # deferred: the API, Flower and uvicorn load only in the command that serves them
     from coordinator.http.api import create_app
     from coordinator.jobs.recovery import fail_interrupted_jobs
     from coordinator.settings import coordinator_settings
     from fedpsy.flower import coordinator_superlink
+    from fedpsy.serving import serve_config
     from schemas.logs import configure_json_logs
 
     settings = coordinator_settings(directory, host=host, port=port)
     configure_json_logs(logging.getLevelNamesMapping()[settings.log_level.upper()])
     tls = settings.server_tls
-    with Coordinator.open(directory) as coord:
+    with _open(directory) as coord:
         interrupted = fail_interrupted_jobs(coord.engine)
         if interrupted:
             out.print(
@@ -211,6 +220,7 @@ def register_supernode(
     """Admit a site's SuperNode to the SuperLink of `serve --flower` (which must be running,
     with TLS): register its public key. Compare the fingerprint printed here with the one
     the site sees. Without TLS the SuperLink admits any SuperNode and this is refused."""
+    # deferred: Flower's registration code loads only in this command
     from coordinator.layout import CoordinatorDir
     from coordinator.training.supernodes import register_supernode as register
 
@@ -232,6 +242,7 @@ def supernodes(
     offline."""
     import json
 
+    # deferred: Flower's SuperNode listing loads only in this command
     from coordinator.layout import CoordinatorDir
     from coordinator.training.supernodes import list_supernodes
 

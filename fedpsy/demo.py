@@ -3,7 +3,10 @@
 1. synthesize a 3-site consortium; 2. create and load one node per site; 3. serve each
 node on a loopback port, create a coordinator that the sites trust, register the nodes;
 4. run a tour of analyses over real signed HTTP and print readable tables; 5. train a
-TRS-risk model across the sites (model updates as secure sums) and keep its scores there.
+TRS-risk model across the sites (model updates as secure sums) and keep its scores there;
+6. report data quality across the sites (the scanners' effect on MRS is flagged) and
+harmonize the flagged measures with ComBat; 7. save a result, verify its signed receipts
+and print its methods paragraph.
 """
 
 from __future__ import annotations
@@ -14,9 +17,8 @@ import shutil
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -24,8 +26,9 @@ from coordinator.http.api import create_app as coordinator_app
 from coordinator.service import Coordinator
 from coordinator.store.registry import add_user
 from coordinator.web.app import issue_login_code
+from fedpsy.demo_quality import quality_step
+from fedpsy.demo_receipts import receipt_step
 from fedpsy.demo_training import SPECTRUM, training_step
-from fedpsy.errors import cli_errors
 from fedpsy.progress import progress_bar
 from fedpsy.serving import BackgroundServer
 from fedpsy.show import show_result, show_sites
@@ -127,22 +130,11 @@ def tour(coord: Coordinator) -> None:
     for title, request in TOUR:
         out.print(f"\n[bold]{title}[/]")
         out.print(f"[dim]{escape(json.dumps(request))}[/]")
-        show_result(out, asyncio.run(coord.run(request)))
+        show_result(out, asyncio.run(coord.run(request)), request)
 
 
-@cli_errors
-def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Working folder for the demo.")] = Path(
-        "demo-consortium"
-    ),
-    persons: Annotated[int, typer.Option(min=50, help="Average persons per site.")] = 400,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
-    serve: Annotated[
-        bool, typer.Option("--serve", help="After the tour, serve the dashboard until Ctrl-C.")
-    ] = False,
-    port: Annotated[int, typer.Option(help="Dashboard port (with --serve).")] = 8700,
-) -> None:
-    """The whole local story: 3 synthetic sites, 3 nodes, a coordinator, a tour."""
+def run_demo(out_dir: Path, persons: int, seed: int, serve: bool, port: int) -> None:
+    """What ``fedpsy demo`` does (:mod:`fedpsy.demo_cli`)."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
     nodes = build_nodes(out_dir, persons, seed)
@@ -150,6 +142,8 @@ def demo(
         coord = stack.enter_context(serve_consortium(stack, out_dir, nodes))
         tour(coord)
         training_step(out, coord, nodes)
+        quality_step(out, coord)
+        receipt_step(out, coord, TOUR[1][1], out_dir)
         out.rule("done")
         out.print(f"Everything is in {out_dir}/ (data, nodes, coordinator).")
         if serve:

@@ -17,10 +17,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from coordinator.service import Coordinator
-from fedpsy.show import show_result
+from fedpsy.show import describe, show_result
+from fedpsy.show_models import metrics_table
 from node.privacy.approvals import approve_app
 from node.site import NodeSite
 from schemas.envelope import Envelope
@@ -56,41 +56,13 @@ TRAIN: dict[str, Any] = {
 RISK = "trs_risk"
 
 
-def _auc(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
-
-
-def metrics_table(result: dict[str, Any]) -> Table:
-    """Federated (pooled and per site) against local-only, on the same test rows."""
-    metrics, local = result["metrics"], result["local_only"]
-    table = Table(
-        "test rows",
-        "n",
-        "federated AUC",
-        "local-only AUC",
-        "federated Brier",
-        title="TRS risk: federated vs local-only models",
-    )
-    pooled_auc = _auc(metrics["auc"])
-    lower, upper = metrics.get("auc_lower"), metrics.get("auc_upper")
-    if metrics["auc"] is not None and lower is not None and upper is not None and upper > lower:
-        pooled_auc += f" [{lower:.3f}, {upper:.3f}]"
-    table.add_row("all sites (pooled)", str(metrics["n"]), pooled_auc, "", _auc(metrics["brier"]))
-    for site, own in metrics["per_site"].items():
-        alone = local.get(site) or {}
-        table.add_row(
-            site, str(own["n"]), _auc(own["auc"]), _auc(alone.get("auc")), _auc(own["brier"])
-        )
-    return table
-
-
 def show_training(out: Console, envelope: Envelope) -> str | None:
     """Print a train envelope; returns the model id when it trained."""
     if envelope.status != "ok":
-        show_result(out, envelope)
+        show_result(out, envelope, TRAIN)
         return None
     result = envelope.result
-    out.print(metrics_table(result))
+    out.print(metrics_table(result, "TRS risk: federated vs local-only models"))
     if result["metrics"]["auc"] is None:
         out.print(
             "[dim]pooled AUC withheld: no split of the scores into two bins keeps every "
@@ -113,7 +85,7 @@ def show_training(out: Console, envelope: Envelope) -> str | None:
     else:
         out.print("[dim]one site took part: a sum over one site is its own update[/]")
     for site, code in (envelope.dropped_sites or {}).items():
-        out.print(f"[dim]left out: {site} ({code})[/]")
+        out.print(f"[dim]left out: {site} ({code}: {escape(describe(code))})[/]")
     return str(result["model_id"])
 
 
@@ -135,7 +107,7 @@ def training_step(out: Console, coord: Coordinator, nodes: dict[str, NodeSite]) 
         )
     )
     if scored.status != "ok":
-        show_result(out, scored)
+        show_result(out, scored, TRAIN)
         return
     out.print(f"{scored.result['n']:,} persons scored; the scores never left their sites")
     request = {
@@ -146,7 +118,7 @@ def training_step(out: Console, coord: Coordinator, nodes: dict[str, NodeSite]) 
         "on_refusal": "drop_site",
     }
     out.print(f"[dim]{escape(json.dumps(request))}[/]")
-    show_result(out, asyncio.run(coord.run(request)))
+    show_result(out, asyncio.run(coord.run(request)), request)
 
 
-__all__ = ["TRAIN", "metrics_table", "show_training", "training_step"]
+__all__ = ["TRAIN", "show_training", "training_step"]

@@ -8,16 +8,17 @@ own certificate where mutual TLS is required). Exit 0 when it answers, 1 otherwi
 from __future__ import annotations
 
 import json
-import ssl
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
 
 from fedpsy.errors import cli_errors
-from schemas.settings import ServeSettings
-from schemas.tls import health_context
+
+if TYPE_CHECKING:
+    import ssl
+
+    from schemas.settings import ServeSettings
 
 app = typer.Typer(
     help="Check that a local node or coordinator answers (exit 0/1).", no_args_is_help=True
@@ -27,6 +28,8 @@ Timeout = Annotated[float, typer.Option(help="Seconds to wait for the answer.")]
 
 
 def _probe(url: str, verify: ssl.SSLContext | bool, timeout: float) -> None:
+    import httpx
+
     try:
         response = httpx.get(url + "/health", verify=verify, timeout=timeout)
     except httpx.HTTPError as exc:
@@ -40,6 +43,9 @@ def _probe(url: str, verify: ssl.SSLContext | bool, timeout: float) -> None:
 
 def _probe_served(settings: ServeSettings, timeout: float) -> None:
     """Probe the side these settings serve, with its own TLS identity when it has one."""
+    # deferred: TLS contexts load only when a server is probed
+    from schemas.tls import health_context
+
     tls = settings.server_tls
     verify: ssl.SSLContext | bool = True
     if tls is not None:
@@ -51,6 +57,7 @@ def _probe_served(settings: ServeSettings, timeout: float) -> None:
 @cli_errors
 def node(directory: DirArg, timeout: Timeout = 5.0) -> None:
     """Ask the node served from DIR (its settings: env, node.toml [serve]) for /health."""
+    # deferred: settings (pydantic-settings) load only in the command that reads them
     from node.settings import node_settings
 
     _probe_served(node_settings(directory), timeout)
@@ -60,6 +67,7 @@ def node(directory: DirArg, timeout: Timeout = 5.0) -> None:
 @cli_errors
 def coordinator(directory: DirArg, timeout: Timeout = 5.0) -> None:
     """Ask the coordinator served from DIR for /health."""
+    # deferred: settings (pydantic-settings) load only in the command that reads them
     from coordinator.settings import coordinator_settings
 
     _probe_served(coordinator_settings(directory), timeout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,16 +12,23 @@ from rich.markup import escape
 from rich.table import Table
 
 from fedpsy.errors import cli_errors
-from fedpsy.progress import progress_bar
-from fedpsy.serving import serve_config
-from node.auth.trust import add_trusted_key
-from node.site import NodeSite
+from fedpsy.node_approvals_cli import approve, approve_app, approve_project
+
+if TYPE_CHECKING:
+    from node.site import NodeSite
 
 app = typer.Typer(help="Run a site's node: create it, load data, serve it.", no_args_is_help=True)
 out = Console(highlight=False)
 
 DirArg = Annotated[Path, typer.Argument(help="The node directory.")]
 MAX_WARNINGS = 20
+
+
+def _open(directory: Path, extensions: tuple[Path, ...] = ()) -> NodeSite:
+    # deferred: the node (store, dictionary, ingest) loads only in commands that open one
+    from node.site import NodeSite
+
+    return NodeSite.open(directory, extensions)
 
 
 @app.command()
@@ -37,6 +44,9 @@ def init(
     ] = None,
 ) -> None:
     """Create a node directory: config, store, keys, default policy, admin token."""
+    # deferred: the node's store and keys load only in the commands that need them
+    from node.site import NodeSite
+
     with NodeSite.create(directory, site, database_url) as node:
         out.print(f"node '{node.config.site}' created in {directory}")
         out.print(f"store: {node.store_url_redacted}")
@@ -64,8 +74,11 @@ def ingest(
     ] = None,
 ) -> None:
     """Validate and load data in one transaction (all or nothing)."""
+    # deferred: progress bars load with the data they show
+    from fedpsy.progress import progress_bar
+
     with (
-        NodeSite.open(directory, tuple(dictionary or ())) as node,
+        _open(directory, tuple(dictionary or ())) as node,
         progress_bar(f"ingest {file.name}", node.rows_to_ingest(file, table)) as tick,
     ):
         report = node.ingest(file, table, mapping, tick)
@@ -73,8 +86,10 @@ def ingest(
         if f.unchanged:
             out.print(f"{f.file}: unchanged (already loaded, same sha256)")
         else:
-            out.print(f"{f.file}: {f.rows} rows into {f.table} ({f.values} values)")
-    out.print(f"derived values recomputed: {report.derived_values}")
+            what = f"{f.values:,} values from " if f.table == "observation" else ""
+            rows = f"{f.rows:,} row{'s' * (f.rows != 1)}"
+            out.print(f"{f.file}: {what}{rows} into the {f.table} table")
+    out.print(f"derived values recomputed: {report.derived_values:,}")
     for warning in report.warnings[:MAX_WARNINGS]:
         out.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)
     if len(report.warnings) > MAX_WARNINGS:
@@ -88,8 +103,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Rows per table and the latest ingest batches."""
-    with NodeSite.open(directory) as node:
-        info = node.status()
+    # deferred: the quick status reads a SQLite store with the standard library only
+    from node.status import quick_status
+
+    info = quick_status(directory)
+    if info is None:  # a PostgreSQL store, a changed dictionary: open the node
+        with _open(directory) as node:
+            info = node.status()
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -119,7 +139,10 @@ def trust(
     coordinator_key: Annotated[Path, typer.Option(help="The coordinator's public key (PEM).")],
 ) -> None:
     """Trust a coordinator's public key: signed requests from it will be answered."""
-    with NodeSite.open(directory) as node:
+    # deferred: key handling loads only in the command that trusts a key
+    from node.auth.trust import add_trusted_key
+
+    with _open(directory) as node:
         added = add_trusted_key(node.dir.root, coordinator_key)
     out.print(f"trusted coordinator key {added.fingerprint}")
 
@@ -177,7 +200,9 @@ def serve(
 
     import uvicorn
 
+    # deferred: the API, Flower and uvicorn load only in the command that serves them
     from fedpsy.flower import site_supernode
+    from fedpsy.serving import serve_config
     from node.http.api import create_app
     from node.service import NodeService
     from node.settings import node_settings
@@ -185,7 +210,7 @@ def serve(
     from schemas.logs import configure_json_logs
 
     settings = node_settings(directory, host=host, port=port)
-    node = NodeSite.open(directory)
+    node = _open(directory)
     configure_json_logs(logging.getLevelNamesMapping()[settings.log_level.upper()])
     service = NodeService(node)
     app = create_app(service, settings.admin_token.get_secret_value())
@@ -216,6 +241,7 @@ def supernode_key_command(directory: DirArg) -> None:
     """The site's Flower SuperNode public key (created with its private key on first use):
     send DIR/keys/supernode.pub to the coordinator operator, who admits the SuperNode with
     `fedpsy coordinator register-supernode`. Never send DIR/keys/supernode.key."""
+    # deferred: SuperNode keys load only in this command
     from node.layout import NodeDir
     from node.training.supernode_keys import supernode_key
 
@@ -234,6 +260,8 @@ def _serve_pull(
 
     import uvicorn
 
+    # deferred: pull mode's poller loads only when a node serves in pull mode
+    from fedpsy.serving import serve_config
     from node.auth.identity import load_identity
     from node.http.pull import Poller, pull_client
 
@@ -261,70 +289,9 @@ def _serve_pull(
     asyncio.run(main())
 
 
-@app.command()
-@cli_errors
-def approve(
-    directory: DirArg,
-    task_id: Annotated[str | None, typer.Argument(help="Task to approve.")] = None,
-    list_pending: Annotated[
-        bool, typer.Option("--list", help="Show pending tasks and exactly what each would release.")
-    ] = False,
-    reject: Annotated[str | None, typer.Option(help="Task to reject.")] = None,
-) -> None:
-    """The approval queue: list pending tasks, approve one, or reject one."""
-    from node.service import NodeService
-
-    del list_pending  # listing is what happens without TASK_ID or --reject
-    with NodeSite.open(directory) as node:
-        service = NodeService(node)
-        if reject:
-            service.decide(reject, approve=False)
-            out.print(f"task {reject} rejected")
-            return
-        if task_id:
-            service.decide(task_id, approve=True)
-            out.print(f"task {task_id} approved: its result will be released")
-            return
-        pending = service.tasks.pending()
-    if not pending:
-        out.print("no pending tasks")
-    for item in pending:
-        out.print(
-            f"[bold]{item['task_id']}[/]  analysis {item['request']['analysis']}  "
-            f"step {item['step']}"
-        )
-        out.print(json.dumps(item["would_leave"], indent=2), markup=False)
-
-
-@app.command("approve-app")
-@cli_errors
-def approve_app(
-    directory: DirArg,
-    app_hash: Annotated[
-        str | None,
-        typer.Argument(
-            help="The training app's hash (default: the app of this fedpsy version).",
-            show_default=False,
-        ),
-    ] = None,
-    list_approved: Annotated[
-        bool, typer.Option("--list", help="Only list the approved app hashes.")
-    ] = False,
-) -> None:
-    """Approve a training app by its hash (DIR/approved_apps): the site then takes part in
-    training runs of that app, through its API or its SuperNode, and no other."""
-    from node.privacy import approvals
-    from schemas.training.bundle import app_hash as installed_hash
-
-    with NodeSite.open(directory) as node:
-        root = node.dir.root
-    if not list_approved:
-        digest = app_hash or installed_hash()
-        note = "" if app_hash else "fedpsy training app of this version"
-        approvals.approve_app(root, digest, note)
-        out.print(f"approved training app {digest}")
-    for digest in sorted(approvals.approved_apps(root)):
-        out.print(digest)
+app.command()(approve)
+app.command("approve-app")(approve_app)
+app.command("approve-project")(approve_project)
 
 
 @app.command()
@@ -333,11 +300,24 @@ def audit(
     directory: DirArg,
     verify: Annotated[bool, typer.Option(help="Check the hash chain; exit 1 if broken.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="RESULT.json",
+            help="Check that this result's receipt of this site matches the audit log.",
+        ),
+    ] = None,
 ) -> None:
     """The audit log: every task, decision and exactly what left."""
+    # deferred: the audit log's store code and the receipt check load only in this command
+    from fedpsy.receipt_audit import check_receipt
     from node.audit import AuditLog
 
-    with NodeSite.open(directory) as node:
+    if receipt is not None:
+        with _open(directory) as node:
+            out.print(check_receipt(node, receipt))
+        return
+    with _open(directory) as node:
         log = AuditLog(node.engine)
         report = log.verify()
         entries = log.entries(json=True)
@@ -362,8 +342,9 @@ def audit(
 @cli_errors
 def policy(directory: DirArg) -> None:
     """Show the site's policy in force (edit DIR/policy.toml to change it)."""
+    # deferred: the policy model loads only in this command
     from node.privacy.policy import load_policy
 
-    with NodeSite.open(directory) as node:
+    with _open(directory) as node:
         policy_in_force = load_policy(node.dir.policy)
     typer.echo(json.dumps(policy_in_force.model_dump(mode="json"), indent=2))

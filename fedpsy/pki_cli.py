@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 
 from fedpsy.errors import cli_errors
-from schemas.pki import init_ca, issue_certificate
 
 app = typer.Typer(
     help="Consortium CA and TLS certificates for nodes and the coordinator.", no_args_is_help=True
@@ -30,6 +29,9 @@ def init(
     days: Annotated[int, typer.Option(min=1, help="Validity in days.")] = 3650,
 ) -> None:
     """Create the consortium CA: DIR/ca.pem (give it to everyone) and DIR/ca.key (0600)."""
+    # deferred: X.509 code loads only in the commands that write certificates
+    from schemas.pki import init_ca
+
     ca = init_ca(directory, common_name, days)
     out.print(f"CA created: {ca.cert} (key {ca.key}, keep it offline)")
     out.print(f"subject {ca.subject}, valid until {ca.not_after:%Y-%m-%d}")
@@ -56,6 +58,9 @@ def issue(
     days: Annotated[int, typer.Option(min=1, help="Validity in days.")] = 825,
 ) -> None:
     """Issue a TLS certificate (server and client use) signed by the consortium CA."""
+    # deferred: X.509 code loads only in the commands that write certificates
+    from schemas.pki import issue_certificate
+
     cert = issue_certificate(directory, name, dns or [], ip or [], days)
     out.print(f"issued {cert.cert} (key {cert.key}, 0600) for {', '.join(cert.names)}")
     out.print(f"valid until {cert.not_after:%Y-%m-%d}; SHA-256 fingerprint {cert.fingerprint}")

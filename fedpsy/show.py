@@ -1,23 +1,33 @@
-"""Readable terminal tables for result envelopes (used by the demo)."""
+"""Readable terminal output for result envelopes (``fedpsy run`` and the demo).
+
+:func:`show_result` prints an answer as a researcher reads it: the result's tables
+(:mod:`fedpsy.show_tables`: estimates with 95 % CIs, odds, rate or hazard ratios where they
+apply), then the rows each site used, what was left out and why (sites, rows with missing
+values, aliased terms), and the privacy line (the sites' policies, secure aggregation,
+differential privacy). A refusal names each refusing site with the rule it applied; an
+error its code and what to fix.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from schemas.envelope import Envelope
+from fedpsy.show_models import MODELS
+from fedpsy.show_quality import show_quality
+from fedpsy.show_tables import DESCRIPTIVE, Shower, plural
+from schemas.errors import CATALOG, known_code
 
+if TYPE_CHECKING:
+    from schemas.envelope import Envelope, Privacy
 
-def _num(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) < 1e-3 else f"{value:,.{digits}f}"
-    return str(value)
+SHOW: dict[str, Shower] = {**DESCRIPTIVE, **MODELS, "data_quality": show_quality}
+"""Every analysis's table-maker, by name (a test checks it covers every analysis)."""
 
 
 def show_sites(out: Console, tables: Mapping[str, Mapping[str, int]]) -> None:
@@ -28,107 +38,106 @@ def show_sites(out: Console, tables: Mapping[str, Mapping[str, int]]) -> None:
     out.print(table)
 
 
-def _summary(r: dict[str, Any]) -> tuple[Table, str]:
-    t = Table("variable", "n", "mean", "sd", "skewness", "kurtosis", "missing")
-    for code, s in r["variables"].items():
-        t.add_row(
-            code,
-            str(s["n"]),
-            _num(s["mean"]),
-            _num(s["sd"]),
-            _num(s.get("skewness")),
-            _num(s.get("kurtosis")),
-            str(s["missing"]),
-        )
-    return t, ""
+def describe(code: str) -> str:
+    """The catalog's public message for a code, or nothing for a code it does not know."""
+    known = known_code(code)
+    return "" if known is None else CATALOG[known].message
 
 
-def _ttest(r: dict[str, Any]) -> tuple[Table, str]:
-    t = Table(r["group"], "n", f"mean {r['variable']}", "sd")
-    for label, g in r["groups"].items():
-        t.add_row(label, str(g["n"]), _num(g["mean"]), _num(g["sd"]))
-    w = r["welch"]
-    note = f"Welch t = {_num(w['statistic'])}, df = {_num(w['df'], 1)}, p = {_num(w['p_value'])}"
-    return t, note
-
-
-def _crosstab(r: dict[str, Any]) -> tuple[Table, str]:
-    t = Table("", *r["columns"])
-    for label, row in zip(r["rows"], r["counts"], strict=True):
-        t.add_row(label, *map(str, row))
-    c = r["chi2"]
-    note = f"χ² = {_num(c['statistic'])}, df = {c['df']}, p = {_num(c['p_value'])}"
-    return t, note
-
-
-def _coefficients(r: dict[str, Any]) -> tuple[Table, str]:
-    t = Table("term", "estimate", "std. error", "z/t", "p")
-    for c in r["coefficients"]:
-        t.add_row(
-            c["term"],
-            _num(c["estimate"]),
-            _num(c["std_error"]),
-            _num(c["statistic"]),
-            _num(c["p_value"]),
-        )
-    extra = [f"n = {r['n']}"]
-    if "iterations" in r:
-        extra.append(f"{r['iterations']} Newton iterations")
-    return t, ", ".join(extra)
-
-
-def _meta(r: dict[str, Any]) -> tuple[Table, str]:
-    t = Table("site", "n", "estimate", "95% CI", "weight")
-    for s in r["per_site"]:
-        t.add_row(
-            s["site"],
-            str(s["n"]),
-            _num(s["estimate"]),
-            f"{_num(s['ci_low'])} … {_num(s['ci_high'])}",
-            _num(s["weight"]),
-        )
-    p = r["random"]
-    t.add_row(
-        "[bold]random effects[/]",
-        str(r["n"]),
-        _num(p["estimate"]),
-        f"{_num(p['ci_low'])} … {_num(p['ci_high'])}",
-        "",
+def site_reasons(detail: str, sites: Mapping[str, str]) -> dict[str, str]:
+    """Each failing site's own part of a reason's ``detail`` (the coordinator writes
+    ``site S: CODE (why); site T: …``), by site; sites whose part is not found get none."""
+    starts = sorted(
+        (m.start(), site)
+        for site, code in sites.items()
+        if (m := re.search(rf"(?:^|; )site {re.escape(site)}: {re.escape(code)}\b", detail))
     )
-    note = f"I² = {_num(r['i_squared'])}, τ² = {_num(r.get('tau2'))}"
-    return t, note
+    found = {}
+    for (start, site), end in zip(starts, [s for s, _ in starts[1:]] + [len(detail)], strict=True):
+        part = detail[start:end].removeprefix("; ")
+        why = part.removeprefix(f"site {site}: {sites[site]}").strip()
+        found[site] = why[1:-1] if why.startswith("(") and why.endswith(")") else why
+    return found
 
 
-SHOW: dict[str, Callable[[dict[str, Any]], tuple[Table, str]]] = {
-    "summary": _summary,
-    "ttest": _ttest,
-    "crosstab": _crosstab,
-    "glm": _coefficients,
-    "ols": _coefficients,
-    "meta": _meta,
-}
-
-
-def show_result(out: Console, envelope: Envelope) -> None:
-    """Print an envelope: refusals and errors with their reason, results as a table."""
-    status = envelope.status
-    if status != "ok":
-        reason = envelope.reason
-        code, detail = (None, None) if reason is None else (reason.code, reason.detail)
-        out.print(f"[bold yellow]{status}[/] ({escape(str(code))}): {escape(str(detail))}")
-        return
-    result = envelope.result
-    sites = ", ".join(f"{s} n={v.n}" for s, v in envelope.sites.items())
-    shower = SHOW.get(str(envelope.analysis))
-    if envelope.analysis == "count":
-        out.print(f"n = {result['n']:,}")
-    elif shower is None:
-        out.print(result)
+def _show_failure(out: Console, envelope: Envelope, request: Mapping[str, Any]) -> None:
+    reason = envelope.reason
+    code, detail = ("", "") if reason is None else (reason.code, reason.detail)
+    sites = (reason.sites if reason is not None else None) or {}
+    if envelope.status == "refused" and sites:
+        out.print("[bold yellow]refused[/] by the privacy policy of " + ", ".join(sorted(sites)))
+    elif envelope.status == "refused":
+        out.print(f"[bold yellow]refused[/] {escape(f'[{code}]')} {escape(describe(code))}")
     else:
-        table, note = shower(result)
+        out.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(describe(code))}")
+    if sites:
+        parts = site_reasons(detail, sites)
+        table = Table("site", "rule" if envelope.status == "refused" else "code", "why")
+        for site, rule in sorted(sites.items()):
+            table.add_row(site, rule, escape(parts.get(site) or describe(rule)))
         out.print(table)
-        if note:
-            out.print(note)
-    out.print(f"[dim]sites: {sites}[/]")
+        if len(parts) < len(sites):
+            out.print(escape(detail))
+    else:
+        out.print(escape(detail))
+    if envelope.status == "refused" and request.get("on_refusal", "fail") == "fail":
+        out.print(
+            '[dim]with "on_refusal": "drop_site" the other sites answer and the refusing '
+            "ones are left out[/]"
+        )
+
+
+def privacy_line(privacy: Privacy, request: Mapping[str, Any]) -> str:
+    """How the answer was protected: the sites' policies, secure aggregation, DP."""
+    on_refusal = request.get("on_refusal", "fail")
+    secure = "yes (the coordinator saw only sums)" if privacy.secure_aggregation else "no"
+    dp = privacy.dp
+    if dp is None:
+        noise = "none"
+    else:
+        spent = ", ".join(
+            f"{site} ε {s.epsilon:g} in {plural(s.releases, 'release')}"
+            for site, s in sorted(dp.sites.items())
+        )
+        noise = f"ε = {dp.epsilon:g}, δ = {dp.delta:g} at most per site ({dp.mechanism}; {spent})"
+    return (
+        f"privacy: site policies applied, on refusal: {on_refusal} · secure aggregation: "
+        f"{secure} · differential privacy: {noise}"
+    )
+
+
+def _leftovers(out: Console, envelope: Envelope) -> None:
+    result = envelope.result
+    if envelope.sites:
+        used = " · ".join(f"{site} {rows.n:,}" for site, rows in envelope.sites.items())
+        out.print(f"rows used per site: {used}")
+    missing = result.get("missing")
+    if isinstance(missing, int) and missing > 0:
+        out.print(f"left out: {missing:,} rows missing a variable the analysis uses")
     for site, code in (envelope.dropped_sites or {}).items():
-        out.print(f"[dim]left out: {site} ({code})[/]")
+        meaning = describe(code)
+        out.print(f"left out: {site} ({code}{': ' + meaning if meaning else ''})")
+    dropped = result.get("dropped")
+    if dropped:
+        out.print(
+            f"left out: terms {', '.join(map(str, dropped))} (aliased: a linear combination "
+            "of the others)"
+        )
+
+
+def show_result(out: Console, envelope: Envelope, request: Mapping[str, Any] | None = None) -> None:
+    """Print an envelope: its result as tables with notes, the rows used per site, what
+    was left out and why, and the privacy line; a refusal or error with its reasons.
+    ``request`` (when given) names what the result does not, e.g. a crosstab's variables."""
+    request = request or {}
+    if envelope.status != "ok":
+        _show_failure(out, envelope, request)
+        return
+    shower = SHOW.get(str(envelope.analysis))
+    if shower is None:
+        out.print(envelope.result)
+    else:
+        for part in shower(envelope.result, request):
+            out.print(part if isinstance(part, Table) else escape(part))
+    _leftovers(out, envelope)
+    out.print(f"[dim]{escape(privacy_line(envelope.privacy, request))}[/]")

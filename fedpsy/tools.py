@@ -9,8 +9,6 @@ import typer
 from rich.console import Console
 
 from fedpsy.errors import cli_errors
-from fedpsy.progress import progress_bar
-from fedpsy.synth import generate
 
 out = Console(highlight=False)
 
@@ -23,6 +21,10 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 7,
 ) -> None:
     """Write a realistic synthetic multi-site consortium in the ingest formats."""
+    # deferred: the generator (numpy, pandas) loads only in the command that runs it
+    from fedpsy.progress import progress_bar
+    from fedpsy.synth import generate
+
     with progress_bar("synthesizing persons", sites * persons) as tick:
         folders = generate(sites, persons, seed, out_dir, tick)
     for site, folder in folders.items():

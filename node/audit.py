@@ -79,9 +79,28 @@ class AuditEntry:
     payload: dict[str, Any]
     prev_hash: str
     entry_hash: str
+    project: str | None = None
+    researcher: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who a task came from, as the coordinator signed it into the task."""
+
+    project: str | None
+    researcher: str | None
+
+    def payload(self) -> dict[str, str | None]:
+        return {"project": self.project, "researcher": self.researcher}
+
+
+def _asker_of(row: Row[Any]) -> tuple[str | None, str | None]:
+    """The (project, researcher) an entry's hashed payload names (its columns must agree)."""
+    payload = jsonlib.loads(row.payload)
+    return (payload.get("project"), payload.get("researcher"))
 
 
 @dataclass(frozen=True)
@@ -112,8 +131,17 @@ class AuditLog:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def append(self, kind: str, task_id: str | None, payload: dict[str, Any]) -> AuditEntry:
-        """Add an entry after the newest one and return it."""
+    def append(
+        self,
+        kind: str,
+        task_id: str | None,
+        payload: dict[str, Any],
+        asker: Asker | None = None,
+    ) -> AuditEntry:
+        """Add an entry after the newest one and return it. ``asker``: the project and
+        researcher a task came from; they go into the hashed payload and their own columns."""
+        if asker is not None:
+            payload = {**payload, **asker.payload()}
         if not KIND_PATTERN.fullmatch(kind):
             raise ValueError(f"audit kind {kind!r} must match {KIND_PATTERN.pattern}")
         if task_id is not None and not TASK_ID_PATTERN.fullmatch(task_id):
@@ -137,9 +165,12 @@ class AuditLog:
                     payload=payload_json,
                     prev_hash=prev,
                     entry_hash=digest,
+                    project=None if asker is None else asker.project,
+                    researcher=None if asker is None else asker.researcher,
                 )
             )
-        return AuditEntry(seq, at, kind, task_id, jsonlib.loads(payload_json), prev, digest)
+        who = (None, None) if asker is None else (asker.project, asker.researcher)
+        return AuditEntry(seq, at, kind, task_id, jsonlib.loads(payload_json), prev, digest, *who)
 
     def head(self) -> Anchor | None:
         """The newest entry's (seq, hash); None while the log is empty."""
@@ -184,6 +215,9 @@ class AuditLog:
             if entry_hash(*stored) != row.entry_hash:
                 why = f"entry {row.seq} does not match its hash (edited or moved)"
                 return VerifyReport(False, checked, row.seq, why)
+            if _asker_of(row) != (row.project, row.researcher):
+                why = f"entry {row.seq}: project or researcher differ from its hashed payload"
+                return VerifyReport(False, checked, row.seq, why)
             if anchor is not None and row.seq == anchor.seq and row.entry_hash != anchor.entry_hash:
                 why = f"entry {row.seq} differs from the anchor kept outside the store"
                 return VerifyReport(False, checked, row.seq, why)
@@ -220,6 +254,8 @@ class AuditLog:
                     jsonlib.loads(row.payload),
                     row.prev_hash,
                     row.entry_hash,
+                    row.project,
+                    row.researcher,
                 )
             )
         if json:

@@ -8,6 +8,8 @@ DIR/dictionary/      copies of extension dictionaries given at init or ingest
 DIR/keys/            the node's Ed25519 identity (private key 0600)
 DIR/trusted/         coordinator public keys the node accepts
 DIR/admin_token      token for the admin endpoints (0600)
+DIR/.dictionary-hash.json  the dictionary's hash, for `fedpsy node status` (node.status)
+DIR/columnar/        the store's data per visit as Arrow tables, for analysis (rebuilt)
 ```
 """
 
@@ -20,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.errors import ErrorCode, FedpsyError
-from schemas.keys import write_secure
 
 SITE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -60,6 +61,10 @@ class NodeDir:
         return self.root / "trusted"
 
     @property
+    def columnar(self) -> Path:
+        return self.root / "columnar"
+
+    @property
     def admin_token(self) -> Path:
         return self.root / "admin_token"
 
@@ -87,6 +92,10 @@ def check_site_id(site: str) -> str:
 
 def write_secret(path: Path, content: str) -> None:
     """Write ``content`` to ``path`` readable by the owner only (0600)."""
+    # deferred: the key code (cryptography) loads when a secret is written, not with
+    # every reading of a node directory (`fedpsy node status`)
+    from schemas.keys import write_secure
+
     write_secure(path, content.encode("utf-8"), 0o600, overwrite=True)
 
 

@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from node.audit import AuditLog
+from node.audit import Asker, AuditLog
 from node.auth.identity import load_identity, secret_salt
 from node.auth.nonces import NonceStore
 from node.auth.trust import load_trusted
 from node.auth.verify import verify_request
 from node.data.committed import DERIVED_FILE, save_harmonized, write_derived_dictionary
-from node.data.frame_store import StoreFrameSource
+from node.data.frame_columnar import ColumnarFrameSource
 from node.data.staging import DerivedFrameSource, DerivedValues
 from node.privacy.admission import Admission, pack, unpack
 from node.privacy.approvals import check_step_app
@@ -35,7 +35,9 @@ from node.privacy.differencing import DifferencingGuard
 from node.privacy.intervals import IntervalMemory
 from node.privacy.ledger import PrivacyLedger
 from node.privacy.policy import Policy, load_policy
+from node.privacy.projects import check_project, project_source
 from node.privacy.queries import QueryMemory
+from node.privacy.receipts import ReceiptSigner
 from node.privacy.release import Releaser, audit_form
 from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
@@ -43,6 +45,7 @@ from node.tasks import GUARD_KEY, TaskStore
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
 from schemas.keys import public_pem
+from schemas.receipts import Receipt
 from schemas.secagg.wire import KeyBundle, SetupAnswer, SetupRequest, UnmaskAnswer, UnmaskRequest
 from schemas.steps.base import StepBase
 from schemas.steps.registry import STEPS, parse_step, step_spec
@@ -51,6 +54,11 @@ from schemas.wire import Health, NodeInfo, PolicySummary, TaskOutcome, TaskReque
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+
+
+def _asker(request: Mapping[str, Any]) -> Asker:
+    """Who a stored task came from."""
+    return Asker(request.get("project"), request.get("researcher"))
 
 
 def _digest(payload: Any) -> str:
@@ -91,6 +99,7 @@ class NodeService:
             QueryMemory(node.engine, self.policy.max_leverage),
         )
         self.audit = AuditLog(node.engine)
+        self.receipts = ReceiptSigner(self.site, identity, self.policy)
         self.tasks = TaskStore(node.engine, node.config.site)
         self.ledger = PrivacyLedger(node.engine)
         # a reopened node keeps its secure aggregation sessions (``secagg``)
@@ -101,9 +110,15 @@ class NodeService:
     def site(self) -> str:
         return self.node.config.site
 
-    def _store_frames(self) -> StoreFrameSource:
-        return StoreFrameSource(
-            self.node.engine, self.site, self.node.dictionary, self.policy.min_cell, self.split_salt
+    def _store_frames(self) -> ColumnarFrameSource:
+        return ColumnarFrameSource(
+            self.node.engine,
+            self.site,
+            self.node.dictionary,
+            self.node.dir.columnar,
+            self.policy.min_cell,
+            self.split_salt,
+            self.policy.dominance_percent,
         )
 
     def _keep(self, derived: DerivedValues) -> None:
@@ -122,7 +137,9 @@ class NodeService:
             variables=derived.variables,
         )
         self.node.record_extension(path.name)
-        self.frames.inner = self._store_frames()
+        frames = self._store_frames()
+        frames.refresh()  # the values and the dictionary changed: every visit anew
+        self.frames.inner = frames
         self.releaser = Releaser(self.policy, self.ledger, self.secagg, self.node.dictionary)
         self.audit.append(
             "derived.kept",
@@ -164,13 +181,30 @@ class NodeService:
         return verified.key_fingerprint
 
     def submit(self, body: bytes, key: str) -> TaskOutcome:
-        """Handle an authenticated task (idempotent per task id)."""
+        """Handle an authenticated task (idempotent per task id); logs its wall and CPU
+        time (the CPU time of the thread serving it: the step, the gate, the audit)."""
+        wall, cpu = time.perf_counter(), time.thread_time()
+        outcome = self._submit(body, key)
+        log.info(
+            "task handled",
+            extra={
+                "task_id": outcome.task_id,
+                "status": outcome.status,
+                "wall_s": round(time.perf_counter() - wall, 6),
+                "cpu_s": round(time.thread_time() - cpu, 6),
+            },
+        )
+        return outcome
+
+    def _submit(self, body: bytes, key: str) -> TaskOutcome:
         task = _parse(TaskRequest, body)
         known = self.tasks.get(task.task_id)
         if known is not None:
             return known
         request = task.model_dump(mode="json")
-        self.audit.append("received", task.task_id, {"key": key, **request})
+        asker = Asker(task.project, task.researcher)
+        approval = {"project_approval": self.policy.project_approval}
+        self.audit.append("received", task.task_id, {"key": key, **request, **approval}, asker)
         try:
             step = parse_step(task.step)
             if not self.policy.allows(task.analysis):
@@ -178,22 +212,24 @@ class NodeService:
                     f"analysis {task.analysis!r} is not allowed at this site",
                     code=ErrorCode.ANALYSIS_NOT_ALLOWED,
                 )
+            check_project(self.node.dir.root, self.policy, task.project)
             check_step_app(self.node.dir.root, step)
             check_cohort_values(step.cohort, self.node.dictionary)
             self._check_secure(task, step)
             # nothing leaves before the gate has judged the rows the step actually used
-            computed = self.gate.compute(step, self.frames)
+            rows = project_source(self.frames, self.policy, task.project)
+            computed = self.gate.compute(step, rows)
             self.gate.check(task.analysis, step, computed, self.node.dictionary.hash)
             release = self.releaser.release(task, step, computed)
         except FedpsyError as exc:
             if CATALOG[exc.code].exit_code != EXIT_REFUSED:
-                self.audit.append("error", task.task_id, {"code": exc.code})
+                self.audit.append("error", task.task_id, {"code": exc.code}, asker)
                 raise
             reason = {"code": exc.code, "detail": exc.detail or exc.message}
             self.tasks.save(
                 task.task_id, task.step.get("step", "?"), "refused", request, {"reason": reason}
             )
-            self.audit.append("refused", task.task_id, reason)
+            self.audit.append("refused", task.task_id, reason, asker)
             return TaskOutcome(
                 task_id=task.task_id, site=self.site, status="refused", reason=reason
             )
@@ -201,12 +237,14 @@ class NodeService:
         if self.policy.approval_for(task.analysis) == "manual":
             stored = release.stored() | {GUARD_KEY: pack(computed.used)}
             self.tasks.save(task.task_id, step.step, "pending", request, stored)
-            self.audit.append("pending", task.task_id, {"digest": _digest(leaving)})
+            self.audit.append("pending", task.task_id, {"digest": _digest(leaving)}, asker)
             return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
         self.gate.admit(step, computed.used, self.node.dictionary.hash)  # atomic re-check
         self.tasks.save(task.task_id, step.step, "answered", request, leaving)
-        self._released(task.task_id, leaving, request.get("secure"))
-        return TaskOutcome(task_id=task.task_id, site=self.site, status="answered", **leaving)
+        receipt = self._released(task.task_id, leaving, request)
+        return TaskOutcome(
+            task_id=task.task_id, site=self.site, status="answered", receipt=receipt, **leaving
+        )
 
     def _check_secure(self, task: TaskRequest, step: StepBase) -> None:
         additive = step_spec(step.step).additive
@@ -222,12 +260,14 @@ class NodeService:
                 code=ErrorCode.SECURE_AGGREGATION_REQUIRED,
             )
 
-    def _released(
-        self, task_id: str, leaving: dict[str, Any], secure: dict[str, Any] | None
-    ) -> None:
-        self.audit.append(
-            "released", task_id, {"digest": _digest(leaving), "left": audit_form(leaving, secure)}
-        )
+    def _released(self, task_id: str, leaving: dict[str, Any], request: dict[str, Any]) -> Receipt:
+        """Audit what left and sign its receipt (kept with the task)."""
+        receipt = self.receipts.sign(task_id, request, leaving, self.node.dictionary.hash)
+        self.tasks.add_receipt(task_id, receipt)
+        left = audit_form(leaving, request.get("secure"))
+        entry = {"digest": _digest(leaving), "left": left, "receipt": receipt.model_dump()}
+        self.audit.append("released", task_id, entry, _asker(request))
+        return receipt
 
     def outcome(self, task_id: str) -> TaskOutcome:
         found = self.tasks.get(task_id)
@@ -244,17 +284,16 @@ class NodeService:
             )
         if not approve:
             self.tasks.decide(task_id, "rejected")
-            self.audit.append("rejected", task_id, {})
+            asked = _asker(self.tasks.request_of(task_id) or {})
+            self.audit.append("rejected", task_id, {}, asked)
             return self.outcome(task_id)
         request = self.tasks.request_of(task_id) or {}
         used = unpack(self.tasks.stored_of(task_id).get(GUARD_KEY, []))
         self.gate.admit(parse_step(request["step"]), used, self.node.dictionary.hash)
         self.tasks.decide(task_id, "answered")
         answered = self.outcome(task_id)
-        self._released(
-            task_id, {"rows": answered.rows, "result": answered.result}, request.get("secure")
-        )
-        return answered
+        self._released(task_id, {"rows": answered.rows, "result": answered.result}, request)
+        return self.outcome(task_id)
 
     # -- secure aggregation protocol messages --------------------------------------------
     def secagg_key(self) -> KeyBundle:

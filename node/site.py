@@ -19,12 +19,13 @@ from node.config import (
     node_dictionary,
     save_config,
 )
+from node.data.columnar import refresh_columnar
 from node.ingest import IngestReport, files_to_load, ingest, total_rows
 from node.ingest.context import Progress
 from node.ingest.mapping import load_mapping
 from node.layout import NodeDir
 from node.privacy.policy import write_default_policy
-from node.status import store_status
+from node.status import remember_dictionary_hash, store_status
 from node.store.engine import open_engine
 from node.store.schema import upgrade
 from schemas.dictionary import Dictionary
@@ -62,7 +63,15 @@ class NodeSite:
                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                 code=ErrorCode.STORE_ERROR,
             ) from exc
-        return cls(node_dir, config, dictionary, engine)
+        node = cls(node_dir, config, dictionary, engine)
+        node.remember_dictionary_hash()
+        return node
+
+    def remember_dictionary_hash(self) -> None:
+        """Keep the dictionary's hash for ``fedpsy node status`` (:func:`quick_status`)."""
+        remember_dictionary_hash(
+            self.dir.root, list(self.config.dictionary_extensions), self.dictionary.hash
+        )
 
     def record_extension(self, name: str) -> None:
         """Record an extension file of ``DIR/dictionary`` and reload the dictionary."""
@@ -72,6 +81,7 @@ class NodeSite:
             )
             save_config(self.dir, self.config)
         self.dictionary = node_dictionary(self.dir, self.config)
+        self.remember_dictionary_hash()
 
     def close(self) -> None:
         """Release the store's connections."""
@@ -97,7 +107,10 @@ class NodeSite:
         mapping: Path | None = None,
         progress: Progress | None = None,
     ) -> IngestReport:
-        return ingest(self.engine, self.dictionary, path, table, load_mapping(mapping), progress)
+        report = ingest(self.engine, self.dictionary, path, table, load_mapping(mapping), progress)
+        if not report.unchanged:
+            refresh_columnar(self.engine, self.config.site, self.dictionary, self.dir.columnar)
+        return report
 
     def status(self) -> dict[str, Any]:
         return store_status(self.engine, self.config.site, self.dictionary.hash)

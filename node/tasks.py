@@ -10,11 +10,13 @@ from sqlalchemy import Engine, insert, select, update
 
 from node.store import tables as t
 from schemas.errors import ErrorCode
+from schemas.receipts import Receipt
 from schemas.wire import TaskOutcome
 
 GUARD_KEY = "guard"
 """Key of a pending task's stored row sets for the differencing guard (stays at the node,
 never shown as what would leave)."""
+RECEIPT_KEY = "receipt"
 
 
 class TaskStore:
@@ -70,6 +72,14 @@ class TaskStore:
                 .values(status=status, decided_at=time.time())
             )
 
+    def add_receipt(self, task_id: str, receipt: Receipt) -> None:
+        """Keep the receipt of a released answer with it (shown with the outcome)."""
+        stored = self.stored_of(task_id) | {RECEIPT_KEY: receipt.model_dump(mode="json")}
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(t.task).where(t.task.c.task_id == task_id).values(result=json.dumps(stored))
+            )
+
     def pending(self) -> list[dict[str, Any]]:
         with self._engine.connect() as conn:
             rows = (
@@ -100,6 +110,7 @@ class TaskStore:
                 status="answered",
                 rows=stored.get("rows"),
                 result=stored.get("result"),
+                receipt=stored.get(RECEIPT_KEY),
             )
         if status == "refused":
             return TaskOutcome(

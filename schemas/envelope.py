@@ -6,12 +6,17 @@ coordinator's ``job.result``), and on the CLI's stdout the envelope is one JSON 
     {"status": "ok" | "refused" | "error", "analysis": ..., "result": {...},
      "sites": {SITE: {"n": rows}}, "reason": null | {"code", "detail", "sites"?},
      "request_id": ..., "privacy": {"secure_aggregation": bool, "dp": null | {...}},
-     "dropped_sites"?: {SITE: CODE}}
+     "dropped_sites"?: {SITE: CODE}, "receipts"?: {SITE: RECEIPT},
+     "signature"?: {"key", "fields", "value"}}
 
 in that key order. ``reason.sites`` (each failing site's code) and ``dropped_sites`` (sites
 left out under ``"on_refusal": "drop_site"``) appear only when there are such sites;
-every other key is always there. :meth:`Envelope.to_dict` gives that object, and
-:meth:`Envelope.model_validate` reads it back.
+``receipts`` (each answering site's signed receipt: its last answer in the job, chaining
+every earlier one; :mod:`schemas.receipts`) when sites answered, and ``signature`` (the
+coordinator's over every other part) on every envelope the coordinator finished; every
+other key is always there. ``fedpsy verify`` checks receipts and signature.
+:meth:`Envelope.to_dict` gives that object, and :meth:`Envelope.model_validate` reads it
+back.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from collections.abc import ItemsView, KeysView, ValuesView
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from schemas.errors import CATALOG, EXIT_ERROR, EXIT_OK, EXIT_REFUSED, known_code
+from schemas.receipts import Receipt, ResultSignature
 
 Status = Literal["ok", "refused", "error"]
 
@@ -98,6 +106,8 @@ class Envelope(BaseModel):
     request_id: str | None = None
     privacy: Privacy = Field(default_factory=Privacy)
     dropped_sites: dict[str, str] | None = Field(default=None, exclude_if=_absent)
+    receipts: dict[str, Receipt] | None = Field(default=None, exclude_if=_absent)
+    signature: ResultSignature | None = Field(default=None, exclude_if=_absent)
 
     def to_dict(self) -> dict[str, Any]:
         """The envelope's JSON object (``json.dumps`` of it is what is stored and sent)."""
@@ -123,3 +133,13 @@ class Envelope(BaseModel):
 
     def items(self) -> ItemsView[str, Any]:
         return self.to_dict().items()
+
+
+def exit_status(result: Envelope) -> int:
+    """The CLI exit code for an envelope: 0 ok, 3 refused, 2 bad request, 1 other errors."""
+    if result.status == "ok":
+        return EXIT_OK
+    if result.status == "refused":
+        return EXIT_REFUSED
+    code = known_code(result.reason.code) if result.reason is not None else None
+    return CATALOG[code].exit_code if code is not None else EXIT_ERROR

@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     MAPPING_INVALID = "mapping_invalid"
     UNKNOWN_VARIABLE = "unknown_variable"
     REQUEST_INVALID = "request_invalid"
+    FORBIDDEN = "forbidden"
     NOT_INITIALIZED = "not_initialized"
     ALREADY_INITIALIZED = "already_initialized"
     CONFIG_INVALID = "config_invalid"
@@ -58,6 +59,7 @@ class ErrorCode(StrEnum):
     LEVERAGE_TOO_HIGH = "leverage_too_high"
     APPROVAL_REJECTED = "approval_rejected"
     APP_NOT_APPROVED = "app_not_approved"
+    PROJECT_NOT_APPROVED = "project_not_approved"
     DICTIONARY_MISMATCH = "dictionary_mismatch"
     SECURE_AGGREGATION_REQUIRED = "secure_aggregation_required"
     DP_BUDGET_EXHAUSTED = "dp_budget_exhausted"
@@ -68,6 +70,7 @@ class ErrorCode(StrEnum):
     EXPIRED = "expired"
     REPLAYED = "replayed"
     TAMPERED = "tampered"
+    RESULT_ALTERED = "result_altered"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     SITE_UNREACHABLE = "site_unreachable"
@@ -103,6 +106,9 @@ CATALOG: dict[ErrorCode, ErrorKind] = {
         "The request names a variable that is not defined.", EXIT_BAD_INPUT, 422
     ),
     ErrorCode.REQUEST_INVALID: ErrorKind("The analysis request is not valid.", EXIT_BAD_INPUT, 422),
+    ErrorCode.FORBIDDEN: ErrorKind(
+        "The request is outside what the researcher's project allows.", EXIT_BAD_INPUT, 403
+    ),
     ErrorCode.NOT_INITIALIZED: ErrorKind(
         "The directory is not an initialized fedpsy directory.", EXIT_BAD_INPUT, 400
     ),
@@ -162,6 +168,9 @@ CATALOG: dict[ErrorCode, ErrorKind] = {
     ErrorCode.APP_NOT_APPROVED: ErrorKind(
         "The site has not approved this training app.", EXIT_REFUSED, 403
     ),
+    ErrorCode.PROJECT_NOT_APPROVED: ErrorKind(
+        "The site has not approved this project.", EXIT_REFUSED, 403
+    ),
     ErrorCode.DICTIONARY_MISMATCH: ErrorKind(
         "Variables are defined differently at the sites taking part.", EXIT_REFUSED, 409
     ),
@@ -190,6 +199,9 @@ CATALOG: dict[ErrorCode, ErrorKind] = {
         "The request body does not match its signed digest.", EXIT_ERROR, 401
     ),
     ErrorCode.UNAUTHORIZED: ErrorKind("A valid token is required.", EXIT_ERROR, 401),
+    ErrorCode.RESULT_ALTERED: ErrorKind(
+        "The result does not match its signed receipts.", EXIT_ERROR, 422
+    ),
     # operational (exit 1)
     ErrorCode.NOT_FOUND: ErrorKind("Not found.", EXIT_ERROR, 404),
     ErrorCode.SITE_UNREACHABLE: ErrorKind("A site could not be reached.", EXIT_ERROR, 502),

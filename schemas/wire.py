@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.receipts import GENESIS, HEX64, Receipt
 from schemas.secagg.wire import SecureTask
 
 API_VERSION = "v1"
@@ -56,6 +57,9 @@ class TaskRequest(BaseModel):
     analysis: str
     step: dict[str, Any]
     secure: SecureTask | None = None  # mask the result for secure aggregation
+    project: str | None = Field(default=None, max_length=64)  # the project asking
+    researcher: str | None = Field(default=None, max_length=64)  # the researcher asking
+    chain: str = Field(default=GENESIS, pattern=HEX64)  # the site's receipt chain in the job
 
 
 class TaskOutcome(BaseModel):
@@ -67,3 +71,4 @@ class TaskOutcome(BaseModel):
     rows: int | None = None
     result: dict[str, Any] | None = None
     reason: dict[str, str] | None = None
+    receipt: Receipt | None = None  # the site's signed receipt of what it released

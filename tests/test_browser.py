@@ -4,7 +4,8 @@ rendered plots and their data against pooled references, download CSV, approve a
 request at a node and see it leave. Screenshots go to ``test-artifacts/``.
 
 ``make browsers`` installs chromium; without it these tests skip, except under CI=true,
-where they fail. ``FEDPSY_UPDATE_DOCS=1`` also refreshes ``docs/dashboard.png``.
+where they fail. ``FEDPSY_UPDATE_DOCS=1`` also refreshes ``docs/dashboard.png`` and
+``docs/dashboard-glm.png``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ import statsmodels.formula.api as smf
 
 from coordinator.http.api import create_app
 from coordinator.service import Coordinator
-from coordinator.store import registry
+from coordinator.store import jobs, registry
 from coordinator.web.app import issue_login_code
 from coordinator.web.plots import plots_for
 from fedpsy.serving import BackgroundServer
@@ -256,7 +258,10 @@ def test_summary_built_in_the_form_matches_pooled(page: Page, site: dict[str, An
         assert drawn[var]["high"] - drawn[var]["estimate"] == pytest.approx(
             values.std(ddof=1), rel=1e-10
         )
+        assert not drawn[var]["clipped"]  # neither bar reaches the variable's range
     assert page.locator(".vega[data-plot='means'] svg.marks .mark-symbol path").count() == 2
+    titles = page.locator(".vega[data-plot='means'] svg.marks .role-title-text")
+    assert set(titles.all_text_contents()) >= {"age", "madrs_total"}  # a panel per variable
     with page.expect_download() as download:
         page.click("#table-variables a[download]")
     table = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
@@ -277,15 +282,21 @@ def test_glm_result_plots_coefficients_like_statsmodels(page: Page, site: dict[s
     fit = smf.glm(
         "ketamine ~ age + sex", site["consortium"].pooled, family=sm.families.Binomial()
     ).fit()
-    ci = fit.conf_int()
+    ci = np.exp(fit.conf_int())
     drawn = {row["term"]: row for row in rendered(page, "coefficients")}
     assert set(drawn) == {"age", "sex[T.M]"}
-    for term, row in drawn.items():
-        assert row["estimate"] == pytest.approx(fit.params[term], rel=1e-6)
+    for term, row in drawn.items():  # odds ratios and their intervals
+        assert row["estimate"] == pytest.approx(np.exp(fit.params[term]), rel=1e-6)
         assert row["low"] == pytest.approx(ci.loc[term, 0], rel=1e-6)
         assert row["high"] == pytest.approx(ci.loc[term, 1], rel=1e-6)
     svg = page.locator(".vega[data-plot='coefficients'] svg.marks")
     assert svg.locator(".mark-symbol path").count() == 2
+    labels = svg.locator(".role-axis-label text").all_text_contents()
+    assert "sex: M vs F (reference)" in labels  # the reference level is named
+    assert page.inner_text("#plot-coefficients h3") == "Odds ratios with 95% confidence intervals"
+    assert "odds ratio (log scale)" in svg.locator(".role-axis-title").all_text_contents()
+    if os.environ.get("FEDPSY_UPDATE_DOCS") == "1":
+        page.locator("#plot-coefficients").screenshot(path=str(ROOT / "docs" / "dashboard-glm.png"))
     described = page.locator(".vega[data-plot='coefficients'] [aria-label*='95% intervals']")
     assert described.count() >= 1  # the spec's description is the plot's accessible name
     page.locator(".vega[data-plot='coefficients'] details summary").click()
@@ -318,7 +329,17 @@ def test_kaplan_meier_curves_are_drawn_from_the_result(page: Page, site: dict[st
         assert points == [(0.0, 1.0), *zip(curve["time"], curve["survival"], strict=True)]
     lines = page.locator(".vega[data-plot='survival'] svg.marks .mark-line path")
     assert lines.count() == len(job["result"]["result"]["groups"])
+    for d in lines.evaluate_all("paths => paths.map(p => p.getAttribute('d'))"):
+        corners = [(float(x), float(y)) for x, y in re.findall(r"(-?[\d.]+),(-?[\d.]+)", d)]
+        assert corners[0][1] == 0.0  # from survival 1, the top of the [0, 1] axis
+        # steps only: every segment is flat (the estimate holds) or a drop at a reported time
+        assert all(a[0] == b[0] or a[1] == b[1] for a, b in pairwise(corners)), d
     shot(page, "dashboard-kaplan-meier-result")
+
+
+SUBMIT = """(request) => fetch('/v1/analyses', {method: 'POST',
+    headers: {'Content-Type': 'application/json'}, body: JSON.stringify(request)})
+    .then(r => r.json())"""
 
 
 def test_every_plot_builder_renders_in_vega(page: Page) -> None:
@@ -364,13 +385,7 @@ def test_node_admin_approves_a_pending_request_and_it_leaves(
     expect(waiting).to_have_text("waiting for approval", timeout=20_000)
     shot(page, "dashboard-job-waiting")
 
-    admin = page.context.new_page()
-    node_url = consortium.servers[MANUAL_SITE].url
-    admin.goto(node_url + "/ui/queue")
-    assert admin.url == node_url + "/ui/login"
-    assert unlabelled(admin) == []
-    admin.fill("#token", consortium.nodes[MANUAL_SITE].dir.admin_token.read_text().strip())
-    admin.click("main form button")
+    admin = admin_page(page, consortium, "/ui/")
     assert admin.locator("#tables tr[data-table='person'] td").inner_text() == str(
         SIZES[MANUAL_SITE]
     )
@@ -397,12 +412,18 @@ def test_node_admin_approves_a_pending_request_and_it_leaves(
     admin.click("#decision a")
     assert admin.inner_text("#verify").startswith("Verified")
     released = admin.locator(f"#audit tr[data-kind='released'][data-task='{task_id}']")
+    assert released.locator("td.analysis").inner_text() == "count"
     released.locator("summary").click()
     audited = json.loads(released.locator("pre").inner_text())
     assert (
         audited["digest"]
         == hashlib.sha256(json.dumps(leaving, sort_keys=True).encode()).hexdigest()
     )  # what was shown is what left
+    # a secure-sum share is named by the digest of the masked vector that left, not by the
+    # template of zeros the log keeps for its shape
+    masked = audited["left"]["masked_sha256"]
+    assert released.locator("summary").inner_text() == f"what left: masked, digest {masked[:16]}…"
+    assert "template" not in audited["left"]
     shot(admin, "node-audit")
 
     page.bring_to_front()  # the job page shows the result by itself once the job is done
@@ -412,6 +433,59 @@ def test_node_admin_approves_a_pending_request_and_it_leaves(
     assert job["result"]["result"]["n"] == sum(SIZES.values())
     assert job["sites"][MANUAL_SITE].startswith("answered")
     shot(page, "dashboard-count-result")
+
+
+def admin_page(page: Page, consortium: LocalConsortium, path: str) -> Page:
+    """The manual site's admin page ``path``, through its login, which returns there."""
+    admin = page.context.new_page()
+    node_url = consortium.servers[MANUAL_SITE].url
+    admin.goto(node_url + path)
+    assert admin.url.startswith(node_url + "/ui/login?next=")
+    assert unlabelled(admin) == []
+    admin.fill("#token", consortium.nodes[MANUAL_SITE].dir.admin_token.read_text().strip())
+    admin.click("main form button")
+    admin.wait_for_load_state()
+    assert admin.url == node_url + path  # a 303 to the page that was asked for
+    return admin
+
+
+def test_a_site_left_out_and_an_errored_job_say_why(page: Page, site: dict[str, Any]) -> None:
+    """A site that rejects a request under ``drop_site`` is shown as left out with its code
+    (not as running for ever), on the job page and the overview; an errored job shows its
+    reason in the overview."""
+    request = {"analysis": "count", "on_refusal": "drop_site"}
+    job_id = page.evaluate(SUBMIT, request)["job_id"]
+    page.goto(f"{site['url']}/jobs/{job_id}")
+    waiting = page.locator(f"#progress tr[data-site='{MANUAL_SITE}'] td")
+    expect(waiting).to_have_text("waiting for approval", timeout=20_000)
+    admin = admin_page(page, site["consortium"], "/ui/queue")
+    admin.locator("article.task button", has_text="Reject").click()
+    assert "rejected" in admin.inner_text("#decision")
+    admin.close()
+    job = wait_finished(page)
+    assert job["status"] == "ok" and job["result"]["dropped_sites"] == {
+        MANUAL_SITE: "approval_rejected"
+    }
+    assert job["sites"][MANUAL_SITE] == "left out (approval_rejected)"
+    state = page.locator(f"#progress tr[data-site='{MANUAL_SITE}'] td")
+    assert state.inner_text() == "left out (approval_rejected)"
+    assert f"{MANUAL_SITE} (approval_rejected)" in page.inner_text("#left-out")
+    others = sum(n for s, n in SIZES.items() if s != MANUAL_SITE)
+    assert job["result"]["result"]["n"] == others
+    shot(page, "dashboard-job-left-out")
+
+    failed = page.evaluate(SUBMIT, {"analysis": "summary", "variables": ["no_such_variable"]})
+    page.goto(f"{site['url']}/jobs/{failed['job_id']}")
+    error = wait_finished(page)
+    assert error["status"] == "error"
+    page.goto(site["url"] + "/")
+    row = page.locator(f"table.jobs tr[data-job='{failed['job_id']}']")
+    reason = row.locator(".reason").inner_text()
+    assert reason.startswith(error["result"]["reason"]["code"] + ": ")
+    assert "no_such_variable" in reason
+    left_out = page.locator(f"table.jobs tr[data-job='{job_id}']").inner_text()
+    assert f"{MANUAL_SITE}: left out (approval_rejected)" in left_out
+    shot(page, "dashboard-overview-reasons")
 
 
 def test_one_time_login_link_lands_on_the_overview(browser: Browser, site: dict[str, Any]) -> None:
@@ -456,3 +530,77 @@ def test_api_docs_render_offline(browser: Browser, site: dict[str, Any]) -> None
     expect(page.locator("h1").first).to_contain_text("fedpsy coordinator")
     assert outside == []
     context.close()
+
+
+def test_data_quality_page_draws_completeness_and_flags(page: Page, site: dict[str, Any]) -> None:
+    request = {"analysis": "data_quality", "variables": ["age", "madrs_total", "ketamine", "sex"]}
+    job = page.evaluate(
+        """(body) => fetch('/v1/analyses?wait=true', {method: 'POST',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)})
+        .then(r => r.json())""",
+        request,
+    )
+    assert job["status"] == "ok", job
+    page.click("nav >> text=Data quality")
+    page.wait_for_url("**/quality")
+    assert page.get_attribute("nav a[href='/quality']", "aria-current") == "page"
+    pooled = site["consortium"].pooled
+    drawn = rendered(page, "completeness-baseline")
+    expected = {
+        (code, s): pooled.loc[pooled["site"] == s, code].notna().mean()
+        for code in request["variables"]
+        for s in SIZES
+    }
+    assert {(r["variable"], r["site"]): r["completeness"] for r in drawn} == pytest.approx(expected)
+    assert page.locator(
+        ".vega[data-plot='completeness-baseline'] svg.marks .mark-rect.role-mark path"
+    ).count() == len(expected)
+    smd = {(r["variable"], r["site"]): r["smd"] for r in rendered(page, "smd")}
+    amsterdam = pooled[pooled["site"] == "amsterdam"]["madrs_total"].dropna()
+    others = pooled[pooled["site"] != "amsterdam"]["madrs_total"].dropna()
+    sd = np.sqrt((amsterdam.var() + others.var()) / 2)
+    assert smd[("madrs_total", "amsterdam")] == pytest.approx(
+        (amsterdam.mean() - others.mean()) / sd, rel=1e-8
+    )
+    flags = job["result"]["flags"]
+    assert page.locator("#flags tbody tr").count() == len(flags)
+    effects = [f for f in flags if f["rule"] == "site_effect"]
+    if effects:
+        row = page.locator("#flags tbody tr[data-rule='site_effect']").first
+        assert row.locator("a").get_attribute("href") == "/analyses/new?analysis=combat"
+    with page.expect_download() as download:
+        page.click("a[href$='/report.csv']")
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert {(r["variable"], r["site"]): int(r["n"]) for r in rows} == {
+        (code, s): int(pooled.loc[pooled["site"] == s, code].notna().sum())
+        for code in request["variables"]
+        for s in SIZES
+    }
+    shot(page, "dashboard-data-quality")
+
+
+def test_a_trained_model_page_draws_points_without_intervals(
+    page: Page, site: dict[str, Any]
+) -> None:
+    """A stored sample result (training in this consortium is tested elsewhere); last in
+    this file, so that the overview screenshots show only jobs that ran here."""
+    request, env = envelope("train")
+    engine = site["app"].state.coordinator.engine
+    jobs.create_job(engine, "job-train-sample", "ada", request)
+    jobs.finish_job(engine, "job-train-sample", env)
+    page.goto(f"{site['url']}/jobs/job-train-sample")
+    drawn = rendered(page, "coefficients")
+    given = [c for c in env["result"]["coefficients"] if c["term"] != "Intercept"]
+    assert [(r["term"], r["estimate"]) for r in drawn] == [
+        (c["term"], c["estimate"]) for c in given
+    ]
+    assert page.inner_text("#plot-coefficients h3") == (
+        "Coefficients (no CI: federated training does not estimate standard errors)"
+    )
+    svg = page.locator(".vega[data-plot='coefficients'] svg.marks")
+    assert svg.locator(".mark-symbol path").count() == len(given)
+    assert svg.locator(".mark-rule.role-mark line").count() == 1  # the line at 0 only
+    losses = {(r["metric"], r["round"]): r["value"] for r in rendered(page, "history")}
+    assert losses[("validation loss", 5)] == env["result"]["history"][4]["val_loss"]
+    assert "auc_error_bound" not in page.inner_text("#result")
+    shot(page, "dashboard-train-result")

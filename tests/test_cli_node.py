@@ -1,5 +1,6 @@
-"""The node command line on both backends: init, ingest (file and folder), status --json,
-exit codes for bad input, and the contract's JSON shape."""
+"""The node command line on both backends: init, ingest (file and folder), status --json
+(read with the standard library on SQLite, the same as through SQLAlchemy), exit codes
+for bad input, and the contract's JSON shape."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from typer.testing import CliRunner
 
 from fedpsy.cli import app
 from fedpsy.synth import generate
+from node import status as node_status
+from node.site import NodeSite
+from node.store import engine, tables
 
 runner = CliRunner()
 
@@ -45,6 +49,8 @@ def test_init_ingest_status(tmp_path: Path, store_url: str, synth_site: Path) ->
     assert (node / "store.sqlite").exists() == store_url.startswith("sqlite")
     loaded = runner.invoke(app, ["node", "ingest", str(node), str(synth_site)])
     assert loaded.exit_code == 0, loaded.output
+    events = len((synth_site / "event.csv").read_text().splitlines()) - 1
+    assert f"event.csv: {events} rows into the event table\n" in loaded.output  # no "values"
     status = runner.invoke(app, ["node", "status", str(node), "--json"])
     assert status.exit_code == 0, status.output
     info = json.loads(status.stdout)
@@ -63,6 +69,38 @@ def test_init_ingest_status(tmp_path: Path, store_url: str, synth_site: Path) ->
     assert {b["table_name"] for b in info["batches"]} >= {"person", "observations"}
     again = runner.invoke(app, ["node", "ingest", str(node), str(synth_site)])
     assert again.exit_code == 0 and "unchanged" in again.output
+
+
+def test_quick_status_is_the_status_and_never_a_stale_one(
+    tmp_path: Path, store_url: str, synth_site: Path
+) -> None:
+    assert node_status.CDM_TABLES == tables.CDM_TABLES
+    assert node_status.SQLITE_FILE == engine.SQLITE_FILE
+    node = init(tmp_path, store_url)
+    assert runner.invoke(app, ["node", "ingest", str(node), str(synth_site)]).exit_code == 0
+    with NodeSite.open(node) as site:
+        full = site.status()
+    quick = node_status.quick_status(node)
+    if not store_url.startswith("sqlite"):
+        assert quick is None  # PostgreSQL: the command opens the node
+        return
+    assert quick == full
+    remembered = node / node_status.HASH_FILE
+    record = json.loads(remembered.read_text())
+    remembered.write_text(json.dumps({**record, "hash": "f" * 64}))
+    assert node_status.quick_status(node) == {**full, "dictionary_hash": "f" * 64}  # same key
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(EXT)
+    ok = runner.invoke(
+        app, ["node", "ingest", str(node), str(synth_site), "--dictionary", str(extra)]
+    )
+    assert ok.exit_code == 0, ok.output
+    remembered.write_text(json.dumps(record))  # the hash before the extension: inputs differ
+    assert node_status.quick_status(node) is None
+    shown = json.loads(runner.invoke(app, ["node", "status", str(node), "--json"]).stdout)
+    with NodeSite.open(node) as site:
+        assert shown["dictionary_hash"] == site.dictionary.hash != full["dictionary_hash"]
+    assert node_status.quick_status(node) == shown  # remembered again on opening
 
 
 def test_bad_file_exit_2_and_store_unchanged(tmp_path: Path, store_url: str) -> None:
@@ -169,7 +207,7 @@ def test_binary_variable_with_bounds_0_and_1(tmp_path: Path) -> None:
     data.write_text("person_id,visit,smoker\nP1,baseline,1\nP2,baseline,0\n")
     ok = _ingest(node, data, extension)
     assert ok.exit_code == 0, ok.output
-    assert "2 rows into observation (2 values)" in ok.output
+    assert "2 values from 2 rows into the observation table" in ok.output
     # the bounds change nothing: the same dictionary hash as the variable without them
     plain = tmp_path / "plain.yaml"
     plain.write_text(EXT.replace("    min: 0\n    max: 1\n", ""))
@@ -224,7 +262,7 @@ def test_rerunning_an_ingest_with_the_same_extension(tmp_path: Path) -> None:
     more.write_text("person_id,visit,site_score,smoker\nP2,baseline,7,0\n")
     third = _ingest(node, more, extension)
     assert third.exit_code == 0, third.output
-    assert "1 rows into observation (2 values)" in third.output
+    assert "2 values from 1 row into the observation table" in third.output
     assert _status(node)["dictionary_hash"] == hash_before
     assert (node / "node.toml").read_text().count("ext.yaml") == 1
     # the same file may add a variable
@@ -273,7 +311,7 @@ def test_flat_file_with_person_columns(tmp_path: Path) -> None:
     )
     ok = _ingest(node, flat)
     assert ok.exit_code == 0, ok.output
-    assert "export.csv: 3 rows into observation" in ok.output
+    assert "export.csv: 12 values from 3 rows into the observation table" in ok.output
     assert _status(node)["tables"]["person"] == 2
     before = _status(node)["tables"]
     conflict = tmp_path / "later.csv"
@@ -298,7 +336,7 @@ def test_a_site_with_only_scale_totals(tmp_path: Path) -> None:
     )
     ok = _ingest(node, totals)
     assert ok.exit_code == 0, ok.output
-    assert "totals.csv: 4 rows into observation" in ok.output
+    assert "from 4 rows into the observation table" in ok.output
     assert "warning" not in ok.output
     with closing(sqlite3.connect(node / "store.sqlite")) as db:
         derived_values = dict(
@@ -345,7 +383,7 @@ def test_the_console_script_runs_node_commands_without_the_coordinator(
     )
     assert "120 rows into person" in loaded.stdout
     probe = (
-        "import sys; from fedpsy.entry import main; sys.argv = ['fedpsy', 'node', 'status', "
+        "import sys; from fedpsy.cli import main; sys.argv = ['fedpsy', 'node', 'status', "
         f"{str(node)!r}, '--json']\n"
         "try:\n    main()\nexcept SystemExit as done:\n    assert done.code in (0, None)\n"
         "print(sorted(m for m in sys.modules if m.startswith('coordinator')))"

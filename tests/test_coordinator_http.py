@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from coordinator.http.api import create_app as coordinator_app
 from coordinator.service import Coordinator
-from coordinator.store import registry
+from coordinator.store import jobs, registry
 from fedpsy.cli import app
 from fedpsy.serving import BackgroundServer
 from tests.support.consortium import LocalConsortium, clinical_sites
@@ -95,6 +95,13 @@ def test_refusal_names_the_site(consortium: LocalConsortium) -> None:
     assert result["status"] == "refused"
     assert result["reason"]["sites"] == {"copenhagen": "cohort_too_small"}
     assert "copenhagen" in result["reason"]["detail"]
+    job = jobs.get_job(consortium.coordinator.engine, result["request_id"])
+    assert job is not None  # each site's progress ends in what it did, none left running
+    assert job["sites"] == {
+        "amsterdam": "answered count",
+        "berlin": "answered count",
+        "copenhagen": "refused (cohort_too_small)",
+    }
 
 
 def test_drop_site_answers_from_the_others(consortium: LocalConsortium) -> None:
@@ -113,6 +120,8 @@ def test_drop_site_answers_from_the_others(consortium: LocalConsortium) -> None:
     expected = ((pooled["site"] != "copenhagen") & (pooled["age"] > cut)).sum()
     assert result["result"]["n"] == expected
     assert set(result["sites"]) == {"amsterdam", "berlin"}
+    job = jobs.get_job(consortium.coordinator.engine, result["request_id"])
+    assert job is not None and job["sites"]["copenhagen"] == "left out (cohort_too_small)"
 
 
 def test_unknown_variable_is_a_clear_error(consortium: LocalConsortium) -> None:
@@ -219,27 +228,3 @@ def test_downed_node_gives_a_clear_error_within_the_deadline(tmp_path: Path) -> 
         assert result["reason"]["sites"] == {"paris": "site_unreachable"}
     finally:
         built.close()
-
-
-def test_python_client_returns_dataframes(consortium: LocalConsortium) -> None:
-    from coordinator.http.client import AnalysisRefused, Consortium
-
-    coord = consortium.coordinator
-    token = registry.add_user(coord.engine, "grace")
-    with (
-        BackgroundServer(coordinator_app(Coordinator.open(coord.dir.root))) as server,
-        Consortium(server.url, token, poll=0.05) as client,
-    ):
-        summary = client.summary(["age", "hamd17_total"])
-        assert list(summary.index) == ["age", "hamd17_total"]
-        assert summary.loc["age", "mean"] == pytest.approx(
-            consortium.pooled["age"].mean(), rel=1e-12
-        )
-        table = client.crosstab("sex", "ketamine")
-        expected = consortium.pooled.groupby(["sex", "ketamine"]).size().unstack()
-        assert table.to_numpy().tolist() == expected.to_numpy().tolist()
-        assert client.count() == sum(SIZES.values())
-        assert "age" in set(client.catalog()["code"])
-        with pytest.raises(AnalysisRefused, match="copenhagen"):
-            cut = _small_at_copenhagen(consortium) - 3e-9
-            client.count({"all": [{"var": "age", "op": ">", "value": cut}]})

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 import setuptools
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Column,
     Engine,
@@ -26,9 +28,15 @@ from sqlalchemy import (
 )
 
 from coordinator.service import Coordinator, open_state
-from coordinator.store import jobs, registry
+from coordinator.store import jobs, projects, registry
 from coordinator.store import tables as t
-from coordinator.store.schema import BASELINE, VERSION_TABLE, is_unversioned, upgrade
+from coordinator.store.schema import (
+    BASELINE,
+    VERSION_TABLE,
+    alembic_config,
+    is_unversioned,
+    upgrade,
+)
 from node.store import engine as node_engine
 from node.store.schema import upgrade as upgrade_node
 from node.store.tables import metadata as node_metadata
@@ -36,6 +44,9 @@ from schemas import engine as shared_engine
 from schemas.envelope import Envelope
 
 ROOT = Path(__file__).resolve().parents[1]
+HEAD = ScriptDirectory(
+    str(ROOT / "coordinator" / "store" / "migrations"), version_locations=None
+).get_current_head()
 
 
 def _old_metadata(generation: str) -> MetaData:
@@ -163,10 +174,10 @@ def test_a_fresh_store_gets_exactly_the_defined_tables(store_url: str) -> None:
     try:
         assert set(t.metadata.tables) <= set(inspect(engine).get_table_names())
         assert _schema_diff(engine) == []
-        assert _revisions(engine) == {VERSION_TABLE: BASELINE, "alembic_version": None}
+        assert _revisions(engine) == {VERSION_TABLE: HEAD, "alembic_version": None}
         assert not is_unversioned(engine)
         upgrade(engine)  # idempotent
-        assert _revisions(engine)[VERSION_TABLE] == BASELINE
+        assert _revisions(engine)[VERSION_TABLE] == HEAD
     finally:
         engine.dispose()
 
@@ -219,7 +230,7 @@ def test_a_store_made_before_migrations_is_completed_and_stamped(
 
     engine = open_state(store_url)
     try:
-        assert _revisions(engine) == {VERSION_TABLE: BASELINE, "alembic_version": None}
+        assert _revisions(engine) == {VERSION_TABLE: HEAD, "alembic_version": None}
         assert _schema_diff(engine) == []
         (node_record,) = registry.list_nodes(engine)
         assert (node_record.site, node_record.mode) == ("oslo", "push")
@@ -251,7 +262,7 @@ def test_a_store_made_before_migrations_is_completed_and_stamped(
         engine.dispose()
     again = open_state(store_url)  # reopening changes nothing
     try:
-        assert _revisions(again)[VERSION_TABLE] == BASELINE
+        assert _revisions(again)[VERSION_TABLE] == HEAD
         assert [j["job_id"] for j in jobs.list_jobs(again)] == ["job-new", "job-old"]
         with again.connect() as conn:
             assert conn.execute(select(t.model.c.model_id)).scalars().all() == ["m1"]
@@ -266,7 +277,7 @@ def test_a_coordinator_directory_from_before_migrations_opens(tmp_path: Path) ->
             conn.execute(text(f"DROP TABLE {VERSION_TABLE}"))
     with Coordinator.open(tmp_path / "coord") as reopened:
         assert registry.user_for_token(reopened.engine, token) == "ada"
-        assert _revisions(reopened.engine)[VERSION_TABLE] == BASELINE
+        assert _revisions(reopened.engine)[VERSION_TABLE] == HEAD
 
 
 def test_a_node_and_a_coordinator_may_share_a_database(store_url: str) -> None:
@@ -279,7 +290,7 @@ def test_a_node_and_a_coordinator_may_share_a_database(store_url: str) -> None:
         assert not is_unversioned(engine)  # the node's tables are not the coordinator's
         upgrade(engine)
         upgrade_node(engine)
-        assert _revisions(engine) == {VERSION_TABLE: BASELINE, "alembic_version": node_head}
+        assert _revisions(engine) == {VERSION_TABLE: HEAD, "alembic_version": node_head}
         names = set(inspect(engine).get_table_names())
         assert set(t.metadata.tables) | set(node_metadata.tables) <= names
         assert _schema_diff(engine) == []
@@ -315,3 +326,33 @@ def test_the_migrations_ship_in_the_package() -> None:
         p.name for p in (ROOT / "coordinator/store/migrations/versions").glob("0*.py")
     )
     assert revisions[0].startswith(f"{BASELINE}_")
+
+
+def test_a_store_of_the_previous_schema_gets_projects_with_its_users_in_default(
+    store_url: str,
+) -> None:
+    """A coordinator made before projects (at the baseline revision, researchers and all)
+    upgrades to one where project ``default`` is open to everything and holds them."""
+    engine = shared_engine.open_engine(store_url)
+    try:
+        command.upgrade(alembic_config(engine), BASELINE)
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    'INSERT INTO "user" (name, token_sha256, created_at) '
+                    "VALUES ('ada', :digest, 1.0)"
+                ),
+                {"digest": registry.token_digest("fpy_old")},
+            )
+        assert _revisions(engine)[VERSION_TABLE] == BASELINE
+        upgrade(engine)
+        assert _revisions(engine)[VERSION_TABLE] == HEAD
+        assert _schema_diff(engine) == []
+        (default,) = projects.list_projects(engine)
+        assert default.name == "default" and default.members == ("ada",)
+        assert (default.analyses, default.variables, default.sites) == (None, None, None)
+        assert registry.user_for_token(engine, "fpy_old") == "ada"
+        command.downgrade(alembic_config(engine), BASELINE)  # the revision steps back too
+        assert "project" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

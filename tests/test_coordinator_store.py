@@ -34,7 +34,7 @@ def test_state_on_each_backend(tmp_path: Path, store_url: str) -> None:
         jobs.finish_job(coord.engine, "job1", {"status": "ok", "result": {"n": 7}})
         job = jobs.get_job(coord.engine, "job1")
     assert job is not None
-    assert job["status"] == "ok" and job["sites"] == {"oslo": "running count"}
+    assert job["status"] == "ok" and job["sites"] == {"oslo": "stopped when the job ended"}
     assert job["result"]["result"] == {"n": 7}
     # reopened from its directory, the state is still there
     with Coordinator.open(tmp_path / "coord") as again:

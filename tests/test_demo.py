@@ -64,6 +64,11 @@ def test_demo_serve_prints_a_login_url(tmp_path: Path) -> None:
         text = "".join(lines)
         assert "a tour of federated analyses" in text
         assert "Newton iterations" in text and "left out: copenhagen" in text
+        assert "valid: summary job" in text and "receipts of 3 site(s)" in text
+        assert "We ran a federated summary analysis" in text
+        # the data-quality report flags the scanners' effect on MRS; ComBat removes it
+        assert re.search(r"dacc_glx\s*│\s*baseline\s*│\s*site_effect", text), text
+        assert "SMD after ComBat" in text and "site-effect flags after harmonization: 0" in text
         for _ in range(50):
             try:
                 page = httpx.get(url, follow_redirects=True, timeout=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,8 @@ def test_hashes_follow_the_spec_and_are_stable(shipped: Dictionary) -> None:
         "source": "observation",
         "derived": None,
         "description": age.description,
+        "plausible_min": 18,
+        "plausible_max": 90,
     }
     canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert age.content_hash == _sha(canonical)
@@ -223,6 +226,40 @@ def test_hashes_follow_the_spec_and_are_stable(shipped: Dictionary) -> None:
     expected = json.dumps({"variables": hashes, "version": "cdm-v1"}, separators=(",", ":"))
     assert shipped.hash == _sha(expected)
     assert len(shipped.hash) == 64 and int(shipped.hash, 16) >= 0
+
+
+def test_plausibility_bounds_enter_the_hash_only_where_declared(shipped: Dictionary) -> None:
+    """A variable without soft bounds hashes exactly as before they existed (its canonical
+    JSON has no plausibility keys); one that declares them hashes them."""
+    sex = shipped.get("sex")
+    assert "plausible_min" not in sex.definition()
+    legacy = {k: v for k, v in sex.model_dump(mode="json").items() if not k.startswith("plaus")}
+    assert sex.content_hash == _sha(
+        json.dumps(legacy, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    )
+    declared = [c for c, v in shipped.variables.items() if v.plausible_min is not None]
+    assert declared == ["age"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"plausible_min": 20, "plausible_max": 10}, "plausible_min 20 > plausible_max 10"),
+        ({"plausible_min": -1}, "plausible_min: -1 lies outside the range [0, 10]"),
+        ({"plausible_max": 11}, "plausible_max: 11 lies outside the range [0, 10]"),
+    ],
+)
+def test_plausibility_bounds_lie_inside_the_range(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Variable.model_validate({**BASE_NUMERIC, **fields})
+
+
+def test_plausibility_bounds_belong_to_numbers_and_only_count() -> None:
+    with pytest.raises(ValueError, match="only numeric and integer variables"):
+        Variable.model_validate({**BASE_CATEGORICAL, "plausible_min": 1})
+    score = Variable.model_validate({**BASE_NUMERIC, "plausible_min": 2, "plausible_max": 8})
+    assert score.check_value(9.5) is None  # within the hard range: loaded
+    assert score.implausible(9.5) and score.implausible(1.0) and not score.implausible(8.0)
 
 
 def test_integral_float_bounds_hash_like_integers() -> None:
@@ -270,6 +307,8 @@ CHANGES: list[tuple[dict[str, Any], dict[str, Any]]] = [
     (BASE_CATEGORICAL, {"categories": ["b", "a"]}),
     (BASE_CATEGORICAL, {"categories": ["a", "b", "c"]}),
     (BASE_CATEGORICAL, {"open": True}),
+    (BASE_NUMERIC, {"plausible_min": 1}),
+    (BASE_NUMERIC, {"plausible_max": 9}),
 ]
 
 

@@ -23,7 +23,7 @@ from coordinator.federation.base import PrivacyTally
 from coordinator.federation.failures import SiteFailure
 from coordinator.http.api import create_app
 from coordinator.jobs.recovery import fail_interrupted_jobs
-from coordinator.jobs.runner import exit_status, run_request
+from coordinator.jobs.runner import run_request
 from coordinator.service import Coordinator
 from coordinator.store import jobs, registry
 from coordinator.store import tables as t
@@ -31,7 +31,7 @@ from coordinator.web.session import COOKIE
 from fedpsy.cli import app
 from fedpsy.serving import BackgroundServer
 from node.data.source import FrameSource
-from schemas.envelope import Envelope, FailureReason
+from schemas.envelope import Envelope, FailureReason, exit_status
 from schemas.errors import CATALOG, EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, EXIT_REFUSED
 from schemas.secagg.wire import DpRelease
 from tests.support.federation import InProcessFederation, split_sites

@@ -1,10 +1,11 @@
 """The code's shape, kept by tests: one-way imports, small modules, one list per thing.
 
 * no import cycle among fedpsy's modules, counting imports inside functions;
-* no first-party import inside a function in ``schemas``, ``node`` or ``coordinator`` unless
-  a ``# deferred:`` comment just above says why (the import must wait for something, e.g.
-  Flower's environment; the cycle check counts it all the same); the CLI shell ``fedpsy``
-  may defer imports so ``fedpsy --help`` stays fast;
+* no first-party import inside a function unless a ``# deferred:`` comment just above says
+  why (the import must wait for something, e.g. Flower's environment, or is too heavy for
+  commands that do not need it; the cycle check counts it all the same);
+* importing the command line (``fedpsy.cli``) loads none of the heavy libraries: each
+  command imports what it needs, so ``fedpsy --help`` starts fast (``make bench`` times it);
 * no module over 400 lines, and ``node/`` holds at most a dozen top-level modules;
 * the training app's hash and entry points stay where sites approved them;
 * every :class:`~schemas.errors.ErrorCode` is used in the code and documented in
@@ -16,6 +17,8 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,13 +26,31 @@ import pytest
 
 from coordinator.analyses.registry import ANALYSES
 from node.privacy.policy import KNOWN_ANALYSES
+from node.site import NodeSite
 from schemas.analyses import ANALYSIS_NAMES
 from schemas.errors import CATALOG, ErrorCode
 from schemas.training.bundle import CLIENT_APP, SERVER_APP, app_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("schemas", "node", "coordinator", "fedpsy")
-STRICT = ("schemas", "node", "coordinator")
+STRICT = PACKAGES
+HEAVY = (
+    "pandas",
+    "numpy",
+    "scipy",
+    "sqlalchemy",
+    "alembic",
+    "flwr",
+    "fastapi",
+    "uvicorn",
+    "httpx",
+    "pydantic",
+    "yaml",
+    "cryptography",
+    "coordinator",
+    "node",
+)
+"""What ``import fedpsy.cli`` must not import (nor ``fedpsy node status`` on SQLite)."""
 
 
 def _modules() -> dict[str, Path]:
@@ -141,6 +162,32 @@ def test_no_first_party_import_inside_a_function() -> None:
         if inner and not _deferred(path, line)
     ]
     assert not found, "imports inside functions:\n" + "\n".join(found)
+
+
+def _loaded_by(code: str, *args: str) -> set[str]:
+    """The top-level packages of :data:`HEAVY` loaded by running ``code`` in a fresh
+    interpreter."""
+    probe = (
+        f"{code}\nimport sys\nloaded = {{m.split('.')[0] for m in sys.modules}}\n"
+        f"print(*sorted(loaded & set({HEAVY!r})), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True
+    )
+    return set(done.stderr.splitlines()[-1].split())
+
+
+def test_importing_the_command_line_loads_no_heavy_library() -> None:
+    assert _loaded_by("import fedpsy.cli") == set()
+
+
+def test_node_status_of_a_sqlite_node_loads_no_heavy_library(tmp_path: Path) -> None:
+    NodeSite.create(tmp_path / "node", "oslo", None).close()
+    run = (
+        "import sys\nfrom fedpsy.cli import app\n"
+        "try:\n    app(sys.argv[1:])\nexcept SystemExit as exc:\n    assert exc.code == 0\n"
+    )
+    assert _loaded_by(run, "node", "status", str(tmp_path / "node")) == {"node"}
 
 
 def test_no_module_over_400_lines() -> None:

@@ -248,6 +248,8 @@ def test_a_node_refuses_training_steps_of_an_unapproved_app(
         path.write_text(kept, encoding="utf-8")
     assert envelope["status"] == "refused", envelope
     assert envelope["reason"]["sites"] == {"berlin": "app_not_approved"}
+    fix = f"fedpsy node approve-app NODE_DIR {app_hash()}"
+    assert fix in envelope["reason"]["detail"], envelope["reason"]  # the site is told how
     audit = consortium.services["berlin"].audit.entries()
     refused = [e for e in audit if e.kind == "refused"]
     assert refused[-1].payload["code"] == "app_not_approved"

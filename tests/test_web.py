@@ -21,7 +21,7 @@ from scipy import stats
 
 from coordinator.http.api import create_app
 from coordinator.service import Coordinator
-from coordinator.store import registry
+from coordinator.store import jobs, registry
 from coordinator.web.app import issue_login_code
 from coordinator.web.forms import COMMON, analysis_forms
 from coordinator.web.plots import plots_for
@@ -33,7 +33,7 @@ from node.site import NodeSite
 from schemas.analyses import RESULTS, AnalysisBase
 from tests.support.web_results import SAMPLES, envelope
 
-PARTIAL = {"cox", "train"}  # samples holding only the fields their plots read
+PARTIAL = {"cox"}  # samples holding only the fields their plots read
 WEB = Path(__file__).resolve().parents[1] / "coordinator" / "web"
 
 
@@ -85,20 +85,94 @@ def _coefficients(fit: Any) -> list[dict[str, Any]]:
     ]
 
 
-def test_glm_intervals_equal_statsmodels_conf_int(logistic_fit: tuple[pd.DataFrame, Any]) -> None:
+def test_glm_odds_ratios_and_intervals_equal_statsmodels(
+    logistic_fit: tuple[pd.DataFrame, Any],
+) -> None:
     _, fit = logistic_fit
-    env = {
-        "status": "ok",
-        "analysis": "glm",
-        "result": {"coefficients": _coefficients(fit), "family": "binomial"},
-    }
+    result: dict[str, Any] = {"coefficients": _coefficients(fit), "family": "binomial"}
+    env = {"status": "ok", "analysis": "glm", "result": result}
     (coef,) = plots_for(env, {"formula": "y ~ age + sex"})
-    ci = fit.conf_int()
+    ci = np.exp(fit.conf_int())
     assert sorted(r["term"] for r in coef.rows) == ["age", "sex[T.M]"]  # intercept: table only
     for row in coef.rows:
+        assert row["estimate"] == pytest.approx(np.exp(fit.params[row["term"]]), rel=1e-12)
         assert row["low"] == pytest.approx(ci.loc[row["term"], 0], rel=1e-9)
         assert row["high"] == pytest.approx(ci.loc[row["term"], 1], rel=1e-9)
-    assert "log odds ratio" in coef.description
+    labels = {r["term"]: r["label"] for r in coef.rows}
+    assert labels["sex[T.M]"] == "sex: M vs F (reference)"  # the dictionary's first level
+    rule, point, reference = coef.spec["layer"]
+    assert point["encoding"]["x"]["scale"] == {"type": "log"}
+    assert rule["encoding"]["x"]["scale"] == {"type": "log"}
+    assert reference["data"]["values"] == [{"reference": 1.0}]
+    assert coef.title == "Odds ratios with 95% confidence intervals"
+    assert point["encoding"]["x"]["title"] == "odds ratio (log scale)"
+    # a gaussian glm keeps its coefficients on their own scale, around 0
+    gaussian = {**env, "result": {**result, "family": "gaussian"}}
+    (coef,) = plots_for(gaussian, {})
+    assert {r["term"]: r["estimate"] for r in coef.rows} == dict(fit.params.drop("Intercept"))
+    assert coef.spec["layer"][2]["data"]["values"] == [{"reference": 0.0}]
+    assert coef.spec["layer"][1]["encoding"]["x"]["scale"] == {"zero": False}
+
+
+def test_cox_coefficients_are_drawn_as_hazard_ratios() -> None:
+    request, env = envelope("cox")
+    (coef,) = plots_for(env, request)
+    for row, given in zip(coef.rows, env["result"]["coefficients"], strict=True):
+        assert row["coefficient"] == given["estimate"]
+        assert row["estimate"] == pytest.approx(np.exp(given["estimate"]), rel=1e-15)
+        half = stats.norm.ppf(0.975) * given["std_error"]
+        assert row["low"] == pytest.approx(np.exp(given["estimate"] - half), rel=1e-12)
+    assert coef.title.startswith("Hazard ratios")
+
+
+def test_summary_panels_clip_the_sd_bar_to_the_variable_range() -> None:
+    request, env = envelope("summary")
+    (means,) = plots_for(env, request)
+    rows = {r["variable"]: r for r in means.rows}
+    # ketamine is binary: mean 0.39 − SD 0.488 would go below 0
+    assert (rows["ketamine"]["low"], rows["ketamine"]["high"]) == (0.0, 0.39 + 0.488)
+    assert rows["ketamine"]["clipped"] and not rows["age"]["clipped"]
+    assert (rows["age"]["low"], rows["age"]["high"]) == (48.2 - 16.9, 48.2 + 16.9)
+    assert "clipped to the variable's possible range for ketamine." in means.description
+    assert means.spec["facet"]["field"] == "variable"  # one panel per variable
+    assert means.spec["resolve"] == {"scale": {"y": "independent"}}
+    assert "width" not in means.spec and means.spec["spec"]["width"] > 0
+
+
+def test_training_tables_name_fields_in_words_and_explain_the_rows() -> None:
+    request, env = envelope("train")
+    tables = {t.name: t for t in tables_for(env, request)}
+    assert list(tables) == ["model", "metrics", "sites", "history", "coefficients"]
+    text = repr([t.rows for t in tables.values()] + [t.columns for t in tables.values()])
+    assert "auc_error_bound" not in text and "hidden" not in text  # a logistic model
+    assert tables["model"].rows[0] == ["model", "logistic regression"]
+    assert tables["metrics"].rows[0][:3] == ["all sites (pooled)", 226, "0.540 ± 0.260"]
+    assert "between 0.280 and 0.800" in tables["metrics"].note
+    assert "leave each site in the clear" in tables["metrics"].note
+    assert tables["sites"].rows == [["amsterdam", 70, 96], ["berlin", 45, 130]]
+    assert tables["sites"].note.startswith(
+        "The rows used per site are the rows each site fitted the model on"
+    )
+    # 566 = 115 training + 226 test + 225 validation rows
+    assert "n = 566: 115 training rows, 226 test rows" in tables["sites"].note
+    assert "225 validation rows" in tables["sites"].note
+    hidden_rows = {**env, "sites": {"amsterdam": {"n": 0}, "berlin": {"n": 0}}}  # as under DP
+    (split,) = [t for t in tables_for(hidden_rows, request) if t.name == "sites"]
+    assert split.note == "The rows used per site are each site's training rows; none were released."
+    mlp = {**env["result"], "model_kind": "mlp", "coefficients": []}
+    mlp["model"] = {**mlp["model"], "spec": {"kind": "mlp", "hidden": 16}}
+    withheld = {**mlp["metrics"], "auc": None, "auc_lower": 0.0, "auc_upper": 1.0}
+    mlp["metrics"] = withheld
+    tables = {t.name: t for t in tables_for({**env, "result": mlp}, request)}
+    assert tables["model"].rows[0] == ["model", "MLP, one hidden layer of 16 units"]
+    assert tables["metrics"].rows[0][2] == "withheld"
+    assert "Pooled AUC withheld: no split of the scores into two bins" in tables["metrics"].note
+    assert "coefficients" not in tables
+    (history, coefficients) = plots_for(env, request)
+    assert coefficients.title == (
+        "Coefficients (no CI: federated training does not estimate standard errors)"
+    )
+    assert {r["metric"] for r in history.rows} == {"training loss", "validation loss"}
 
 
 def test_ols_intervals_use_t_like_statsmodels() -> None:
@@ -137,7 +211,7 @@ def test_ttest_group_intervals_equal_scipy() -> None:
         assert (row["low"], row["high"]) == pytest.approx((low, high), rel=1e-12)
 
 
-def test_kaplan_meier_curves_start_at_one_and_join_only_estimated_points() -> None:
+def test_kaplan_meier_curves_start_at_one_and_step_only_at_estimated_points() -> None:
     request, env = envelope("kaplan_meier")
     (km,) = plots_for(env, request)
     female = [r for r in km.rows if r["group"] == "F"]
@@ -149,10 +223,13 @@ def test_kaplan_meier_curves_start_at_one_and_join_only_estimated_points() -> No
     ]
     assert female[1]["lower"] == pytest.approx(0.85 - 1.959963984540054 * 0.03)
     assert "lower" not in female[3]  # no standard error there, no band
-    # no step the result did not estimate: points joined by lines, bands likewise
-    assert [layer["mark"]["interpolate"] for layer in km.spec["layer"]] == ["linear", "linear"]
+    # a step at each reported time and nowhere else (step-after), bands likewise
+    assert [layer["mark"]["interpolate"] for layer in km.spec["layer"]] == [
+        "step-after",
+        "step-after",
+    ]
     # a curve reported only at day 730 (every earlier time merged away) is (0, 1) and that
-    # point, never survival 1.0 held up to day 730; the description says times were left out
+    # point, with one step there; the description says times were left out
     only = {"time": [730.0], "survival": [0.75], "std_error": [0.02], "at_risk": [400]}
     merged = [
         {"time": t, "code": "cell_too_small", "sites": ["c"], "group": None} for t in (90, 365)
@@ -322,13 +399,21 @@ def test_node_admin_pages_need_the_token_and_the_form_token(
 ) -> None:
     client, token = node_client
     first = client.get("/ui/queue", follow_redirects=False)
-    assert (first.status_code, first.headers["location"]) == (303, "/ui/login")
+    assert (first.status_code, first.headers["location"]) == (303, "/ui/login?next=%2Fui%2Fqueue")
     assert client.post("/ui/login", data={"token": "nope"}).status_code == 401
-    logged = client.post("/ui/login", data={"token": token}, follow_redirects=False)
+    logged = client.post(
+        "/ui/login", data={"token": token, "next": "/ui/queue"}, follow_redirects=False
+    )
     assert (
         "HttpOnly" in logged.headers["set-cookie"]
         and "SameSite=strict" in logged.headers["set-cookie"]
     )
+    assert (logged.status_code, logged.headers["location"]) == (303, "/ui/queue")
+    for elsewhere in ("//evil.example/ui/", "https://evil.example/ui/x", "/ui/login", "/docs"):
+        sent = client.post(
+            "/ui/login", data={"token": token, "next": elsewhere}, follow_redirects=False
+        )
+        assert sent.headers["location"] == "/ui/", elsewhere  # only this node's admin pages
     queue = client.get("/ui/queue")
     assert "No request is waiting" in queue.text
     assert "script-src" not in queue.headers["content-security-policy"]  # no scripts at all
@@ -339,3 +424,29 @@ def test_node_admin_pages_need_the_token_and_the_form_token(
     for page in ("/ui/", "/ui/policy", "/ui/audit"):
         assert client.get(page).status_code == 200
     assert "Verified" in client.get("/ui/audit").text
+
+
+def test_a_training_job_page_reads_in_words_and_says_why(
+    dashboard: tuple[httpx.Client, str, Any],
+) -> None:
+    """The job page of a trained model: no internal key, the spec fields of its kind only,
+    the reason a pooled AUC is withheld, what the rows per site are and what left in the
+    clear."""
+    client, token, app = dashboard
+    request, env = envelope("train")
+    metrics = {**env["result"]["metrics"], "auc": None, "auc_lower": 0.0, "auc_upper": 1.0}
+    env = {**env, "result": {**env["result"], "metrics": metrics}}
+    engine = app.state.coordinator.engine
+    jobs.create_job(engine, "job-train", "ada", request)
+    jobs.finish_job(engine, "job-train", env)
+    client.post("/login", data={"token": token, "next": "/"})
+    page = client.get("/jobs/job-train").text
+    for raw in ("auc_error_bound", "model_spec", "metrics_", "hidden", "local_only"):
+        assert raw not in page, raw
+    assert "Pooled AUC withheld: no split of the scores into two bins" in page
+    assert "they do not add up to n = 566: 115 training rows, 226 test rows" in page
+    assert "these numbers leave each site in the clear" in page
+    assert "Coefficients (no CI: federated training does not estimate standard errors)" in page
+    table = client.get("/jobs/job-train/tables/metrics.csv").text.splitlines()
+    assert table[0] == ",test rows,AUC,accuracy,Brier score,log loss,local-only AUC"
+    assert table[1].startswith("all sites (pooled),226,withheld,")

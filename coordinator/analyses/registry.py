@@ -24,6 +24,7 @@ from coordinator.analyses.moments import correlation, summary, ttest
 from coordinator.analyses.ols import ols
 from coordinator.analyses.pca import pca
 from coordinator.analyses.predict import predict
+from coordinator.analyses.quality import data_quality
 from coordinator.analyses.survival import kaplan_meier, logrank
 from coordinator.analyses.tables import count, crosstab
 from coordinator.analyses.train import train
@@ -34,6 +35,7 @@ from schemas.analyses.correlation import CorrelationRequest
 from schemas.analyses.count import CountRequest
 from schemas.analyses.cox import CoxRequest
 from schemas.analyses.crosstab import CrosstabRequest
+from schemas.analyses.data_quality import DataQualityRequest
 from schemas.analyses.glm import GlmRequest
 from schemas.analyses.gmm import GmmRequest
 from schemas.analyses.histogram import HistogramRequest
@@ -95,6 +97,7 @@ ANALYSES: dict[str, Algorithm] = {
     "gmm": bind(GmmRequest, gmm),
     "train": bind(TrainRequest, train),
     "predict": bind(PredictRequest, predict),
+    "data_quality": bind(DataQualityRequest, data_quality),
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from schemas.envelope import Privacy
+from schemas.receipts import Receipt
 from schemas.secagg.wire import DpRelease
 from schemas.steps.base import StepBase, StepResult
 
@@ -81,6 +82,14 @@ class PrivacyTally:
                 "sites": sites,
             }
         return out
+
+
+def receipts_of(federation: Federation, sites: list[str]) -> dict[str, Receipt]:
+    """The latest receipt of each of ``sites`` from a federation that collects them."""
+    collected = getattr(federation, "receipts", None)
+    if not isinstance(collected, dict):
+        return {}
+    return {site: collected[site] for site in sites if site in collected}
 
 
 def privacy_of(federation: Federation) -> Privacy:

@@ -26,10 +26,15 @@ class SiteFailure(Exception):
 
 
 class SitesFailed(FedpsyError):
-    """One or more sites refused or failed; ``failures`` names each with its code."""
+    """One or more sites refused or failed; ``failures`` names each with its code.
+    ``answered`` holds the results of the sites that did answer a gathered step, for an
+    analysis that can go on without some sites at that step."""
 
-    def __init__(self, failures: dict[str, SiteFailure]) -> None:
+    def __init__(
+        self, failures: dict[str, SiteFailure], answered: Mapping[str, object] | None = None
+    ) -> None:
         self.failures = failures
+        self.answered = dict(answered or {})
         refused = all(f.refused for f in failures.values())
         detail = "; ".join(
             f"site {s}: {f.code}" + (f" ({f.detail})" if f.detail else "")

@@ -36,8 +36,11 @@ from pydantic import BaseModel
 
 from coordinator.federation.base import PrivacyTally
 from coordinator.federation.failures import SiteFailure, SitesFailed, collect
+from coordinator.federation.receipts import receipt_of
 from coordinator.federation.secagg import SecureSession, establish, fetch_bundles
+from coordinator.store.jobs import failure_state
 from schemas.errors import ErrorCode
+from schemas.receipts import GENESIS, Receipt
 from schemas.secagg.wire import NoisyResult, SecureTask
 from schemas.signing import sign_headers
 from schemas.steps.additive import add_results
@@ -99,10 +102,13 @@ class HttpFederation:
     tally: PrivacyTally = field(default_factory=PrivacyTally)
     dropped: dict[str, SiteFailure] = field(default_factory=dict)
     mailbox: Carrier | None = None  # needed when an endpoint is a pull node
+    project: str | None = None  # who asks, told to every site in the signed task
+    researcher: str | None = None
     trips: Counter[str] = field(default_factory=Counter)
     """Requests sent to nodes (each retry too), by :func:`trip_kind`: the job's round trips."""
     _rows: dict[str, int] = field(default_factory=dict)
     _session: SecureSession | None = None
+    receipts: dict[str, Receipt] = field(default_factory=dict)  # each site's latest
 
     @property
     def sites(self) -> list[str]:
@@ -124,7 +130,7 @@ class HttpFederation:
             self._rows[site] = outcome.rows or 0
             results[site] = result_type.model_validate(self._unwrap(site, outcome.result))
         if failures:
-            raise SitesFailed(failures)
+            raise SitesFailed(failures, answered=results)
         self.tally.clear += len(results)
         return results
 
@@ -204,6 +210,9 @@ class HttpFederation:
             analysis=self.analysis,
             step=step.model_dump(mode="json"),
             secure=secure,
+            project=self.project,
+            researcher=self.researcher,
+            chain=self.receipts[site].chain if site in self.receipts else GENESIS,
         )
         body = task.model_dump_json().encode("utf-8")
         self._report(site, f"running {step.step}")
@@ -221,27 +230,33 @@ class HttpFederation:
         self._received(site, "task", outcome.result or {})
         if outcome.status != "answered":
             reason = outcome.reason or {}
-            self._report(site, outcome.status)
-            raise SiteFailure(reason.get("code", outcome.status), reason.get("detail", ""))
+            failure = SiteFailure(reason.get("code", outcome.status), reason.get("detail", ""))
+            self._report(site, failure_state(failure.code))
+            raise failure
+        try:
+            self.receipts[site] = receipt_of(task, outcome)
+        except SiteFailure as failure:
+            self._report(site, failure_state(failure.code))
+            raise
         self._report(site, f"answered {step.step}")
         return outcome
 
     async def _guard(self, site: str, call: Awaitable[T]) -> T:
-        """Run ``call`` within the deadline; map transport errors to site failures."""
+        """Run ``call`` within the deadline; map transport errors to site failures, and
+        report each failure (a refusal, an error, no answer) as the site's state."""
         try:
             async with asyncio.timeout(max(self._remaining(), 0.01)):
                 return await call
+        except SiteFailure as failure:  # a problem body: the site refused or failed
+            failed = failure
         except TimeoutError:
-            self._report(site, "timed out")
-            raise SiteFailure(
-                ErrorCode.SITE_TIMEOUT, "no answer before the job's deadline"
-            ) from None
+            failed = SiteFailure(ErrorCode.SITE_TIMEOUT, "no answer before the job's deadline")
         except httpx.UnsupportedProtocol as exc:  # plain http refused by a TLS transport
-            self._report(site, "failed")
-            raise SiteFailure(ErrorCode.TLS_REQUIRED, str(exc)) from None
+            failed = SiteFailure(ErrorCode.TLS_REQUIRED, str(exc))
         except httpx.HTTPError as exc:
-            self._report(site, "failed")
-            raise SiteFailure(ErrorCode.SITE_UNREACHABLE, f"{type(exc).__name__}: {exc}") from None
+            failed = SiteFailure(ErrorCode.SITE_UNREACHABLE, f"{type(exc).__name__}: {exc}")
+        self._report(site, failure_state(failed.code))
+        raise failed
 
     def _remaining(self) -> float:
         return self.deadline - time.monotonic()

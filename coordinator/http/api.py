@@ -23,6 +23,7 @@ from coordinator.federation.mailbox import Mailbox
 from coordinator.http.pull_api import pull_router
 from coordinator.service import Coordinator
 from coordinator.store import jobs, models, registry
+from coordinator.store.projects import projects_of
 from coordinator.web.app import mount_dashboard
 from coordinator.web.session import request_token
 from schemas import __version__
@@ -69,6 +70,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     async def submit(
         user: User, request: Annotated[dict[str, Any], Body()], wait: bool = False
     ) -> JSONResponse:
+        coordinator.authorize(request, user)  # forbidden (403) before anything is queued
         job_id = uuid.uuid4().hex
         await asyncio.to_thread(jobs.create_job, coordinator.engine, job_id, user, request)
         if wait:
@@ -90,6 +92,20 @@ def create_app(coordinator: Coordinator) -> FastAPI:
             raise FedpsyError(f"no job {job_id!r}", code=ErrorCode.NOT_FOUND)
         return jobs.job_json(found)
 
+    @app.get("/v1/keys")
+    def keys() -> dict[str, Any]:
+        """Public keys, for checking results (``fedpsy verify``): the coordinator's and
+        the one pinned for each site. No token needed: they are public."""
+        return {
+            "coordinator": coordinator.dir.public_key.read_text(encoding="ascii"),
+            "sites": {n.site: n.public_key for n in registry.list_nodes(coordinator.engine)},
+        }
+
+    @app.get("/v1/projects")
+    def my_projects(user: User) -> list[dict[str, Any]]:
+        """The researcher's projects and what each allows."""
+        return [p.to_dict() for p in projects_of(coordinator.engine, user)]
+
     @app.get("/v1/models")
     def model_list(user: User, limit: int = 100) -> list[dict[str, Any]]:
         return models.list_models(coordinator.engine, max(1, min(limit, 1000)))
@@ -108,6 +124,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
                 "fingerprint": n.fingerprint,
                 "dictionary_hash": n.dictionary_hash,
                 "last_seen": n.last_seen,
+                "policy": n.policy,
             }
             for n in registry.list_nodes(coordinator.engine)
         ]

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import JsonValue
 
 from coordinator.analyses.registry import run_analysis
-from coordinator.federation.base import Federation, privacy_of
+from coordinator.federation.base import Federation, privacy_of, receipts_of
 from coordinator.federation.failures import SiteFailure, SitesFailed
 from coordinator.jobs.checks import check_request
 from coordinator.jobs.compat import check_compatible
@@ -24,15 +24,8 @@ from coordinator.jobs.quorum import check_quorum_possible, go_on_without
 from schemas.analyses import parse_request
 from schemas.cohort import selected_sites
 from schemas.envelope import Envelope, FailureReason, Privacy, SiteRows, Status
-from schemas.errors import (
-    CATALOG,
-    EXIT_ERROR,
-    EXIT_OK,
-    EXIT_REFUSED,
-    ErrorCode,
-    FedpsyError,
-    known_code,
-)
+from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
+from schemas.receipts import Receipt
 
 log = logging.getLogger(__name__)
 FederationFor = Callable[[list[str]], Federation]
@@ -48,6 +41,7 @@ def envelope(
     reason: FailureReason | None = None,
     privacy: Privacy | None = None,
     dropped_sites: dict[str, str] | None = None,
+    receipts: dict[str, Receipt] | None = None,
 ) -> Envelope:
     return Envelope(
         status=status,
@@ -58,6 +52,7 @@ def envelope(
         request_id=request_id,
         privacy=privacy if privacy is not None else Privacy(),
         dropped_sites=dropped_sites or None,
+        receipts=receipts or None,
     )
 
 
@@ -67,16 +62,6 @@ def _failed(exc: FedpsyError, analysis: JsonValue, request_id: str) -> Envelope:
         code=exc.code, detail=exc.detail or exc.message, sites=exc.extra.get("sites")
     )
     return envelope("refused" if refused else "error", analysis, request_id, reason=reason)
-
-
-def exit_status(result: Envelope) -> int:
-    """The CLI exit code for an envelope: 0 ok, 3 refused, 2 bad request, 1 other errors."""
-    if result.status == "ok":
-        return EXIT_OK
-    if result.status == "refused":
-        return EXIT_REFUSED
-    code = known_code(result.reason.code) if result.reason is not None else None
-    return CATALOG[code].exit_code if code is not None else EXIT_ERROR
 
 
 async def run_request(
@@ -129,4 +114,5 @@ async def run_request(
         sites={s: SiteRows(n=int(site_n.get(s, 0))) for s in sites},
         privacy=privacy_of(federation),
         dropped_sites=dropped,
+        receipts=receipts_of(federation, sites),
     )

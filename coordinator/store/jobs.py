@@ -1,4 +1,11 @@
-"""Jobs: the request, per-site progress, the result envelope, timings."""
+"""Jobs: the request, per-site progress, the result envelope, timings.
+
+A site's progress is a short state the federation reports as it goes (``running STEP``,
+``waiting for approval``, ``answered STEP``, ``refused (CODE)``, ``failed (CODE)``); when
+the job finishes, its envelope settles every site: a site left out is ``left out (CODE)``,
+a site that refused or failed keeps that, and one still marked as busy is ``stopped when
+the job ended``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,9 @@ from sqlalchemy import Engine, insert, select, update
 
 from coordinator.store import tables as t
 from schemas.envelope import Envelope
+from schemas.errors import CATALOG, EXIT_REFUSED, known_code
+
+BUSY = ("running ", "waiting ")
 
 
 class Job(TypedDict):
@@ -65,15 +75,43 @@ def set_sites_status(engine: Engine, job_id: str, statuses: Mapping[str, str]) -
         )
 
 
+def failure_state(code: str) -> str:
+    """A failed site's state: ``refused (CODE)`` when a privacy rule said no, else
+    ``failed (CODE)``."""
+    known = known_code(code)
+    refused = known is not None and CATALOG[known].exit_code == EXIT_REFUSED
+    return f"{'refused' if refused else 'failed'} ({code})"
+
+
+def settled_states(sites: Mapping[str, str], answer: Envelope) -> dict[str, str]:
+    """Each site's last state once the job ended with ``answer``."""
+    out = dict(sites)
+    failed = answer.reason.sites if answer.reason is not None else None
+    for site, code in (failed or {}).items():
+        out[site] = failure_state(code)
+    for site, code in (answer.dropped_sites or {}).items():
+        out[site] = f"left out ({code})"
+    for site, state in out.items():
+        if state.startswith(BUSY):
+            out[site] = "stopped when the job ended"
+    return out
+
+
 def finish_job(engine: Engine, job_id: str, envelope: Envelope | Mapping[str, Any]) -> None:
-    """Store a job's envelope (an envelope's JSON object is read as one)."""
+    """Store a job's envelope (an envelope's JSON object is read as one) and settle each
+    site's state from it."""
     answer = Envelope.model_validate(envelope)
     with engine.begin() as conn:
+        raw = conn.execute(select(t.job.c.sites).where(t.job.c.job_id == job_id)).scalar()
+        sites = settled_states(json.loads(raw or "{}"), answer)
         conn.execute(
             update(t.job)
             .where(t.job.c.job_id == job_id)
             .values(
-                status=answer.status, result=json.dumps(answer.to_dict()), finished_at=time.time()
+                status=answer.status,
+                result=json.dumps(answer.to_dict()),
+                sites=json.dumps(sites),
+                finished_at=time.time(),
             )
         )
 

@@ -9,10 +9,12 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from coordinator.store import tables as t
+from coordinator.store.projects import DEFAULT, get_project
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.wire import NodeInfo
 
@@ -29,6 +31,7 @@ class NodeRecord:
     variable_hashes: dict[str, str]
     last_seen: float | None
     mode: str = "push"  # push: the coordinator calls the node; pull: the node polls
+    policy: dict[str, Any] | None = None  # the public part of its policy, as last seen
 
 
 def _record(row: dict[str, object]) -> NodeRecord:
@@ -41,6 +44,7 @@ def _record(row: dict[str, object]) -> NodeRecord:
         variable_hashes=json.loads(str(row["variable_hashes"])),
         last_seen=row["last_seen"] if isinstance(row["last_seen"], float) else None,
         mode=str(row.get("mode") or "push"),
+        policy=json.loads(str(row["policy"])) if row.get("policy") else None,
     )
 
 
@@ -59,6 +63,7 @@ def save_node(engine: Engine, site: str, url: str, info: NodeInfo, fingerprint: 
         "variable_hashes": json.dumps(info.variable_hashes, sort_keys=True),
         "last_seen": time.time(),
         "mode": "push",
+        "policy": info.policy.model_dump_json(),
     }
     return _upsert(engine, site, values)
 
@@ -108,6 +113,7 @@ def touch_node(engine: Engine, site: str, info: NodeInfo | None = None) -> None:
     if info is not None:
         values["dictionary_hash"] = info.dictionary_hash
         values["variable_hashes"] = json.dumps(info.variable_hashes, sort_keys=True)
+        values["policy"] = info.policy.model_dump_json()
     with engine.begin() as conn:
         conn.execute(update(t.node).where(t.node.c.site == site).values(**values))
 
@@ -116,18 +122,27 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def add_user(engine: Engine, name: str) -> str:
-    """Create a researcher and return their token (shown once, stored as a digest)."""
+def add_user(engine: Engine, name: str, project: str = DEFAULT) -> str:
+    """Create a researcher, a member of ``project``, and return their token (shown once,
+    stored as a digest)."""
+    get_project(engine, project)
     token = "fpy_" + secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        if conn.execute(select(t.user.c.name).where(t.user.c.name == name)).first():
+        if user_exists(conn, name):
             raise FedpsyError(f"user {name!r} already exists", code=ErrorCode.BAD_INPUT)
         conn.execute(
             insert(t.user).values(
                 name=name, token_sha256=token_digest(token), created_at=time.time()
             )
         )
+        conn.execute(
+            insert(t.project_member).values(project=project, user_name=name, added_at=time.time())
+        )
     return token
+
+
+def user_exists(conn: Connection, name: str) -> bool:
+    return conn.execute(select(t.user.c.name).where(t.user.c.name == name)).first() is not None
 
 
 def user_for_token(engine: Engine, token: str) -> str:

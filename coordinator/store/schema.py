@@ -21,6 +21,7 @@ from schemas import engine as store_engine
 
 VERSION_TABLE = "coordinator_alembic_version"
 BASELINE = "0001"  # the schema of the last coordinator without migrations
+BASELINE_TABLES = ("node", "job", "user", "model", "pull_message", "pull_nonce")
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -46,7 +47,8 @@ def is_unversioned(engine: Engine) -> bool:
 def adopt_unversioned(engine: Engine) -> None:
     """Complete a store made before migrations as its last start would have, then stamp
     it at the baseline revision."""
-    metadata.create_all(engine)  # only the tables the store lacks (checkfirst)
+    # only the baseline's tables the store lacks (checkfirst); later revisions add the rest
+    metadata.create_all(engine, tables=[metadata.tables[name] for name in BASELINE_TABLES])
     add_mode_column(engine)
     command.stamp(alembic_config(engine), BASELINE)
 

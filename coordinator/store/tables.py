@@ -22,6 +22,7 @@ node = Table(
     Column("variable_hashes", Text, nullable=False),  # JSON {code: hash}
     Column("added_at", Float, nullable=False),
     Column("last_seen", Float, nullable=True),
+    Column("policy", Text, nullable=True),  # JSON: the node's public policy, as last seen
 )
 
 job = Table(
@@ -83,4 +84,23 @@ pull_nonce = Table(  # nonces of requests pull nodes signed (replay protection)
     metadata,
     Column("nonce", String(32), primary_key=True),
     Column("seen_at", Float, nullable=False),
+)
+
+project = Table(  # a study under one data-access agreement: what its researchers may ask
+    "project",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("analyses", Text, nullable=True),  # JSON list; NULL: every analysis
+    Column("variables", Text, nullable=True),  # JSON list of codes or sections; NULL: all
+    Column("sites", Text, nullable=True),  # JSON list; NULL: every site
+    Column("created_at", Float, nullable=False),
+)
+
+project_member = Table(  # the researchers of each project
+    "project_member",
+    metadata,
+    Column("project", String(64), primary_key=True),
+    Column("user_name", String(64), primary_key=True),
+    Column("added_at", Float, nullable=False),
 )

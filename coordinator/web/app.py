@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from coordinator.web import builder, login, pages, results
+from coordinator.web import builder, login, pages, quality, results
 from coordinator.web.rendering import HERE, Dashboard, make_dashboard, secure
 from coordinator.web.session import LoginRequired
 
@@ -23,7 +23,7 @@ def mount_dashboard(app: FastAPI) -> None:
     """Add the dashboard's pages and static files (``app.state.coordinator`` must be set)."""
     app.state.dashboard = make_dashboard()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (login, pages, builder, results):
+    for module in (login, pages, builder, results, quality):
         app.include_router(module.router)
     app.add_exception_handler(LoginRequired, _to_login)
 

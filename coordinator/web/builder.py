@@ -16,7 +16,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from coordinator.jobs.checks import check_request
+from coordinator.jobs.scope import allowed_variables
 from coordinator.store import registry
+from coordinator.store.projects import Project, projects_of
 from coordinator.web.forms import analysis_forms
 from coordinator.web.pages import current_catalog
 from coordinator.web.rendering import coordinator, render, web_user
@@ -49,11 +51,31 @@ def builder_variables(cat: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def project_scope(
+    mine: list[Project], name: str | None, forms: dict[str, Any], cat: dict[str, Any]
+) -> tuple[Project | None, dict[str, Any], dict[str, Any]]:
+    """The project the builder works in (the one named, else the researcher's first) and
+    the forms and catalog narrowed to what it allows."""
+    project = next((p for p in mine if p.name == name), mine[0] if mine else None)
+    if project is None:
+        return None, {}, {**cat, "sites": [], "variables": []}
+    if project.analyses is not None:
+        forms = {k: f for k, f in forms.items() if k in project.analyses}
+    codes = allowed_variables(project)
+    sites = [s for s in cat["sites"] if project.sites is None or s in project.sites]
+    variables = [v for v in cat["variables"] if codes is None or v["code"] in codes]
+    return project, forms, {**cat, "sites": sites, "variables": variables}
+
+
 @router.get("/analyses/new", response_class=HTMLResponse)
-def new_analysis(request: Request, user: User, analysis: str = "summary") -> HTMLResponse:
-    forms = analysis_forms()
-    chosen = forms.get(analysis) or forms["summary"]
-    cat = current_catalog(request)
+def new_analysis(
+    request: Request, user: User, analysis: str = "summary", project: str | None = None
+) -> HTMLResponse:
+    mine = projects_of(coordinator(request).engine, user)
+    chosen_project, forms, cat = project_scope(
+        mine, project, analysis_forms(), current_catalog(request)
+    )
+    chosen = forms.get(analysis) or next(iter(forms.values()), None)
     return render(
         request,
         "builder.html",
@@ -61,6 +83,8 @@ def new_analysis(request: Request, user: User, analysis: str = "summary") -> HTM
         page="builder",
         forms=forms,
         form=chosen,
+        projects=mine,
+        project=chosen_project,
         sites=cat["sites"],
         variables=builder_variables(cat),
         ops=OPS,
@@ -75,6 +99,7 @@ def validate(
     makes before anything is sent), with the message that says what to fix."""
     try:
         parsed = parse_request(request)
+        coordinator(http).authorize(request, user)  # within the researcher's project
         nodes = registry.list_nodes(coordinator(http).engine)
         check_request(parsed, {n.site: n.variable_hashes for n in nodes})
     except FedpsyError as exc:

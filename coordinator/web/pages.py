@@ -22,13 +22,27 @@ User = Annotated[str, Depends(web_user)]
 TYPES = ("numeric", "integer", "binary", "categorical")
 
 
+REASON_CHARS = 160
+
+
+def _reason(job: jobs.Job) -> str:
+    """Why a job was refused or failed, in one line (``""`` for the others)."""
+    envelope = job["result"]
+    reason = envelope.reason if envelope is not None else None
+    if reason is None:
+        return ""
+    text = f"{reason.code}: {reason.detail}" if reason.detail else reason.code
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
+
+
 def job_rows(found: list[jobs.Job]) -> list[dict[str, Any]]:
-    """Jobs with readable times and a one-line per-site state."""
+    """Jobs with readable times, a one-line per-site state and why a job did not end ok."""
     return [
         {
             **j,
             "created": when(j["created_at"]),
             "site_states": ", ".join(f"{s}: {v}" for s, v in sorted(j["sites"].items())),
+            "reason": _reason(j),
         }
         for j in found
     ]

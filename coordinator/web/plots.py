@@ -21,6 +21,7 @@ from coordinator.web.plots_multivariate import (
     pca_plots,
     training_plots,
 )
+from coordinator.web.plots_quality import quality_plots
 from coordinator.web.plots_stats import (
     correlation_plots,
     crosstab_plots,
@@ -52,6 +53,7 @@ BUILDERS: dict[str, Builder] = {
     "kmeans": kmeans_plots,
     "gmm": gmm_plots,
     "train": training_plots,
+    "data_quality": quality_plots,
 }
 
 

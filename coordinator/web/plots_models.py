@@ -5,51 +5,88 @@ Shapes follow the result table of the design (``coefficients`` rows with ``term`
 ``groups: {label: {time, survival, std_error, at_risk, events}}``). Confidence intervals
 are Wald intervals, estimate ± z·SE (t with the residual df for least squares), as
 statsmodels' ``conf_int``; survival bands are Ŝ ± z·SE(Greenwood) clipped to [0, 1] (R's
-``conf.type = "plain"``), and each curve starts at Ŝ(0) = 1.
+``conf.type = "plain"``), and each curve starts at Ŝ(0) = 1 and steps (step-after) only at
+the reported times.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-from scipy import stats
-
+from coordinator.stats.wald import critical
+from coordinator.web.variables import term_label
 from coordinator.web.vega import Z_95, Plot, Row, interval_layers, number, plot
 
-SCALE_OF = {"binomial": "log odds ratio", "poisson": "log rate ratio", "cox": "log hazard ratio"}
+RATIO_OF = {"binomial": "odds ratio", "poisson": "rate ratio", "cox": "hazard ratio"}
+
+
+def _crit(result: Mapping[str, Any], request: Mapping[str, Any]) -> float:
+    df = result.get("df_residual")
+    return critical(df if request.get("analysis") == "ols" and df else None)
 
 
 def coefficient_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
-    df = result.get("df_residual")
-    crit = float(stats.t.ppf(0.975, df)) if request.get("analysis") == "ols" and df else Z_95
+    """Coefficients with Wald 95% intervals; for a log link (binomial, poisson, Cox) as
+    ratios, exp(β) with exp(β ± z·SE), on a log axis around 1, else around 0. A
+    categorical term is labelled with the level it is compared with."""
+    ratio = RATIO_OF.get(str(result.get("family") or request.get("analysis")))
+    crit = _crit(result, request)
     rows: list[Row] = []
     for c in result["coefficients"]:
         est, se = number(c.get("estimate")), number(c.get("std_error"))
         if c.get("term") == "Intercept" or est is None:
             continue
         half = crit * se if se is not None else 0.0
-        rows.append(
-            {
-                "term": c["term"],
-                "estimate": est,
-                "std_error": se,
-                "low": est - half,
-                "high": est + half,
-                "p_value": c.get("p_value"),
-            }
-        )
+        low, high = est - half, est + half
+        row: Row = {"term": c["term"], "label": term_label(str(c["term"]))}
+        if ratio is not None:
+            row |= {"coefficient": est, "estimate": math.exp(est)}
+            row |= {"low": math.exp(low), "high": math.exp(high)}
+        else:
+            row |= {"estimate": est, "low": low, "high": high}
+        rows.append(row | {"std_error": se, "p_value": c.get("p_value")})
     if not rows:
         return []
-    scale = SCALE_OF.get(str(result.get("family") or request.get("analysis")), "estimate")
+    what = f"{ratio}s" if ratio else "coefficients"
+    scale = f"{ratio} (log scale)" if ratio else "estimate"
+    layers = interval_layers(
+        "label", x_title=scale, reference=1.0 if ratio else 0.0, log=ratio is not None
+    )
     return [
         plot(
             "coefficients",
-            "Coefficients with 95% confidence intervals",
-            f"{len(rows)} coefficients ({scale}) with 95% intervals; the intercept is "
-            "listed in the table only.",
+            f"{what.capitalize()} with 95% confidence intervals",
+            f"{len(rows)} {what} with 95% intervals"
+            + (", exp(coefficient), on a log axis; 1 is no effect" if ratio else "")
+            + "; the intercept is listed in the table only.",
             rows,
-            {"layer": interval_layers("term", x_title=scale)},
+            {"layer": layers},
+            height=max(110, 34 * len(rows)),
+        )
+    ]
+
+
+def trained_coefficient_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
+    """A trained logistic model's coefficients (log odds), which come without standard
+    errors: points only."""
+    rows: list[Row] = [
+        {"term": c["term"], "label": term_label(str(c["term"])), "estimate": est}
+        for c in result.get("coefficients") or []
+        if c.get("term") != "Intercept" and (est := number(c.get("estimate"))) is not None
+    ]
+    if not rows:
+        return []
+    title = "Coefficients (no CI: federated training does not estimate standard errors)"
+    return [
+        plot(
+            "coefficients",
+            title,
+            f"{len(rows)} coefficients of the trained model (log odds) without intervals; "
+            "the intercept is listed in the table only.",
+            rows,
+            {"layer": interval_layers("label", x_title="log odds")[1:]},
             height=max(110, 34 * len(rows)),
         )
     ]
@@ -105,10 +142,10 @@ def forest_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[
 def _curve_rows(label: str, curve: Mapping[str, Any]) -> list[Row]:
     """One group's points, starting at S(0) = 1, with a Greenwood 95% band when given.
 
-    Only the estimated points and (0, 1): between two reported times the curve is not
-    known (its events lie somewhere in the interval), so the plot joins the points with
-    straight lines rather than drawing a step the result never estimated (a curve reported
-    only at day 730 must not read as survival 1.0 up to day 730).
+    The curve is drawn as a step function through these points only (step-after: each
+    estimate holds until the next reported time, where the curve drops to that time's
+    estimate), never interpolated between them: the result estimates the curve at the
+    reported times and nowhere else.
     """
     rows: list[Row] = [{"group": label, "time": 0.0, "survival": 1.0}]
     errors = curve.get("std_error")
@@ -131,7 +168,7 @@ def kaplan_meier_plots(result: Mapping[str, Any], request: Mapping[str, Any]) ->
     colour = {"field": "group", "type": "nominal", "title": request.get("group") or "group"}
     layers: list[dict[str, Any]] = [
         {
-            "mark": {"type": "line", "interpolate": "linear", "strokeWidth": 2, "point": True},
+            "mark": {"type": "line", "interpolate": "step-after", "strokeWidth": 2, "point": True},
             "encoding": {
                 "color": colour,
                 "y": {
@@ -153,7 +190,7 @@ def kaplan_meier_plots(result: Mapping[str, Any], request: Mapping[str, Any]) ->
         layers.insert(
             0,
             {
-                "mark": {"type": "area", "interpolate": "linear", "opacity": 0.15},
+                "mark": {"type": "area", "interpolate": "step-after", "opacity": 0.15},
                 "encoding": {
                     "color": colour,
                     "y": {"field": "lower", "type": "quantitative"},
@@ -164,8 +201,7 @@ def kaplan_meier_plots(result: Mapping[str, Any], request: Mapping[str, Any]) ->
     time_title = request.get("time") or "time"
     left_out = result.get("merged_points") or []
     merged = (
-        f" {len(left_out)} requested times were left out under the sites' rules"
-        " (merged_points); lines join the estimated points."
+        f" {len(left_out)} requested times were left out under the sites' rules (merged_points)."
         if left_out
         else ""
     )
@@ -173,7 +209,8 @@ def kaplan_meier_plots(result: Mapping[str, Any], request: Mapping[str, Any]) ->
         plot(
             "survival",
             "Kaplan–Meier survival curves",
-            f"Survival over {time_title} for {len(result['groups'])} groups.{merged}",
+            f"Survival over {time_title} for {len(result['groups'])} groups, from (0, 1), "
+            f"stepping only at the reported times.{merged}",
             rows,
             {
                 "encoding": {"x": {"field": "time", "type": "quantitative", "title": time_title}},

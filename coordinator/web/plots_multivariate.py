@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from coordinator.web.plots_models import coefficient_plots
+from coordinator.web.plots_models import trained_coefficient_plots
 from coordinator.web.vega import Plot, Row, heatmap, number, plot
 
 
@@ -212,27 +212,40 @@ def gmm_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plo
     return _cluster_plots(result["means"], result.get("weights") or [], variables, "weights")
 
 
+LOSSES = {"train_loss": "training loss", "val_loss": "validation loss"}
+
+
 def training_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
     """Losses per round (not timings), and the coefficients of a logistic model."""
     rows = [
-        {"round": h.get("round", i + 1), "metric": k, "value": v}
+        {"round": h.get("round", i + 1), "metric": LOSSES.get(k, k), "value": v}
         for i, h in enumerate(result.get("history") or [])
         for k, v in h.items()
         if k not in ("round", "seconds") and number(v) is not None
     ]
-    out = coefficient_plots(result, request) if result.get("coefficients") else []
+    out = trained_coefficient_plots(result, request)
     if not rows:
         return out
     history = plot(
         "history",
         "Training history",
-        "Losses after each training round.",
+        "Mean log loss on the training and validation rows after each round.",
         rows,
         {
             "mark": {"type": "line", "point": True},
             "encoding": {
-                "x": {"field": "round", "type": "quantitative", "title": "round"},
-                "y": {"field": "value", "type": "quantitative", "title": None},
+                "x": {
+                    "field": "round",
+                    "type": "quantitative",
+                    "title": "round",
+                    "axis": {"tickMinStep": 1, "format": "d"},
+                },
+                "y": {
+                    "field": "value",
+                    "type": "quantitative",
+                    "title": "mean log loss",
+                    "scale": {"zero": False},
+                },
                 "color": {"field": "metric", "type": "nominal"},
             },
         },

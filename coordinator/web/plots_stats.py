@@ -12,36 +12,85 @@ from typing import Any
 
 from scipy import stats
 
+from coordinator.web.variables import value_range
 from coordinator.web.vega import Plot, Row, heatmap, interval_layers, number, plot
+
+PANEL = {"width": 150, "height": 170}
+
+
+def _clipped(code: str, mean: float, sd: float) -> tuple[float, float, bool]:
+    """mean ± sd within the variable's range, and whether either end was clipped."""
+    low, high = mean - sd, mean + sd
+    floor, ceiling = value_range(code)
+    clipped_low = max(low, floor) if floor is not None else low
+    clipped_high = min(high, ceiling) if ceiling is not None else high
+    return clipped_low, clipped_high, (clipped_low, clipped_high) != (low, high)
 
 
 def summary_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[Plot]:
+    """One small panel per variable (each its own scale): the mean and a bar of one SD
+    either side, clipped to the variable's range and said to be."""
     rows: list[Row] = []
     for code, s in result["variables"].items():
         mean, sd = number(s.get("mean")), number(s.get("sd"))
         if mean is None:
             continue
-        spread = sd or 0.0
+        low, high, clipped = _clipped(code, mean, sd or 0.0)
         rows.append(
             {
                 "variable": code,
                 "n": s.get("n"),
                 "estimate": mean,
                 "sd": sd,
-                "low": mean - spread,
-                "high": mean + spread,
+                "low": low,
+                "high": high,
+                "clipped": clipped,
             }
         )
     if not rows:
         return []
+    clipped_codes = [str(r["variable"]) for r in rows if r["clipped"]]
+    note = (
+        f" The bar is clipped to the variable's possible range for {', '.join(clipped_codes)}."
+        if clipped_codes
+        else ""
+    )
+    y = {"type": "quantitative", "scale": {"zero": False}, "title": None}
+    tooltip = [
+        {"field": "variable"},
+        {"field": "n"},
+        {"field": "estimate", "title": "mean", "format": ".4g"},
+        {"field": "sd", "title": "SD", "format": ".4g"},
+    ]
     return [
         plot(
             "means",
-            "Mean ± 1 SD per variable",
-            f"Mean and one standard deviation either side for {len(rows)} variables.",
+            "Mean ± 1 SD of each variable",
+            f"Mean and one standard deviation either side for {len(rows)} variables, one "
+            f"panel each on its own scale.{note}",
             rows,
-            {"layer": interval_layers("variable", x_title="mean ± SD", zero=False)},
-            height=max(110, 36 * len(rows)),
+            {
+                "facet": {"field": "variable", "type": "nominal", "sort": None, "title": None},
+                "columns": min(len(rows), 5),
+                "spec": {
+                    **PANEL,
+                    "layer": [
+                        {
+                            "mark": {"type": "rule", "strokeWidth": 3, "color": "#4c78a8"},
+                            "encoding": {
+                                "y": {"field": "low", **y},
+                                "y2": {"field": "high"},
+                                "tooltip": tooltip,
+                            },
+                        },
+                        {
+                            "mark": {"type": "point", "filled": True, "size": 90},
+                            "encoding": {"y": {"field": "estimate", **y}, "tooltip": tooltip},
+                        },
+                    ],
+                },
+                "resolve": {"scale": {"y": "independent"}},
+            },
         )
     ]
 
@@ -264,7 +313,7 @@ def ttest_plots(result: Mapping[str, Any], request: Mapping[str, Any]) -> list[P
             f"Mean {variable} by {group} (95% CI)",
             f"Mean of {variable} in each level of {group} with its 95% confidence interval.",
             rows,
-            {"layer": interval_layers("group", x_title=f"mean {variable}", zero=False)},
+            {"layer": interval_layers("group", x_title=f"mean {variable}", reference=None)},
             height=max(110, 40 * len(rows)),
         )
     ]

@@ -16,12 +16,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from coordinator.store import jobs
+from coordinator.store import jobs, registry
 from coordinator.web.overview import when
 from coordinator.web.plots import find_plot, plots_for
 from coordinator.web.rendering import coordinator, render, secure, web_user
 from coordinator.web.tables import find_table, tables_for
 from schemas.envelope import Envelope
+from schemas.methods import methods_paragraph
 
 router = APIRouter(include_in_schema=False)
 User = Annotated[str, Depends(web_user)]
@@ -68,7 +69,16 @@ def job_page(request: Request, user: User, job_id: str) -> HTMLResponse:
         created=when(job["created_at"]),
         tables=tables_for(_json(envelope), job["request"]),
         plots=plots_for(_json(envelope), job["request"]),
+        methods=_methods(request, job["request"], envelope),
     )
+
+
+def _methods(request: Request, asked: dict[str, Any], envelope: Envelope | None) -> str | None:
+    """A finished job's methods paragraph, with the sites' policies as last seen."""
+    if envelope is None or envelope.status != "ok":
+        return None
+    nodes = registry.list_nodes(coordinator(request).engine)
+    return methods_paragraph(asked, envelope, {n.site: n.policy for n in nodes if n.policy})
 
 
 @router.get("/jobs/{job_id}/result.json")

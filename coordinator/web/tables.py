@@ -7,35 +7,21 @@ as ``chi2``) form one ``result`` table of statistic/value pairs; a list of objec
 (``variables``, ``groups``, ``batches``) is a table keyed by its member names, in long form
 when the members hold lists (Kaplan–Meier curves); a list of lists is a matrix labelled
 from its siblings (``rows``/``columns``, ``variables``); lists of numbers of one length
-side by side (``probabilities`` and ``values``). Histograms get their bins as one table.
+side by side (``probabilities`` and ``values``). Histograms get their bins as one table;
+a trained model gets tables of its own (:mod:`coordinator.web.tables_train`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-Cell = str | int | float | bool | None
+from coordinator.web.table import Cell, Table
+from coordinator.web.tables_train import training_tables
+
 NAME_LISTS = ("variables", "new_variables", "rows", "columns")
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    title: str
-    columns: list[str]
-    rows: list[list[Cell]]
-
-    def to_csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(self.columns)
-        writer.writerows(self.rows)
-        return out.getvalue()
 
 
 def _scalar(value: Any) -> bool:
@@ -190,6 +176,8 @@ def tables_for(envelope: Mapping[str, Any], request: Mapping[str, Any]) -> list[
     result = envelope.get("result")
     if envelope.get("status") != "ok" or not isinstance(result, Mapping):
         return []
+    if envelope.get("analysis") == "train":
+        return training_tables(envelope, request)
     listed = result.get("variables") or request.get("variables") or []
     variables = [str(v) for v in listed if isinstance(v, str)]
     into = _Collected([], [], {})

@@ -2,7 +2,8 @@
 
 Every spec carries its rows as the inline data set named ``table`` (so the page can read
 them back from the rendered view, and the same rows are offered as CSV/JSON), a
-``description`` that screen readers announce, and a width that follows its container.
+``description`` that screen readers announce, and (unless it is faceted into panels) a
+width that follows its container.
 Specs are plain dicts in Vega-Lite v6 (Satyanarayan et al., *Vega-Lite: A Grammar of
 Interactive Graphics*, IEEE TVCG 23(1), 2017).
 """
@@ -53,7 +54,6 @@ def plot(
         "$schema": SCHEMA,
         "title": title,
         "description": description,
-        "width": "container",
         "data": {"name": DATA, "values": list(rows)},
         "config": {
             "font": "system-ui, sans-serif",
@@ -62,8 +62,10 @@ def plot(
         },
         **body,
     }
-    if height is not None and "facet" not in body:
-        spec.setdefault("height", height)
+    if "facet" not in body:  # a faceted plot sizes its panels itself
+        spec.setdefault("width", "container")
+        if height is not None:
+            spec.setdefault("height", height)
     return Plot(name, title, description, list(rows), spec)
 
 
@@ -73,17 +75,15 @@ def interval_layers(
     color: str | None = None,
     sort: Any = None,
     x_title: str = "estimate",
-    zero: bool = True,
+    reference: float | None = 0.0,
+    log: bool = False,
     point: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """A dot with a horizontal interval (``low``–``high``) per ``y`` row, and a zero rule."""
+    """A dot with a horizontal interval (``low``–``high``) per ``y`` row, and a dashed rule
+    at ``reference`` (0 for differences, 1 for ratios on a ``log`` axis; None: no rule)."""
     y_enc = {"field": y, "type": "nominal", "sort": sort, "title": None}
-    x_enc = {
-        "field": "estimate",
-        "type": "quantitative",
-        "title": x_title,
-        "scale": {"zero": False},
-    }
+    scale: dict[str, Any] = {"type": "log"} if log else {"zero": False}
+    x_enc = {"field": "estimate", "type": "quantitative", "title": x_title, "scale": scale}
     tip = [
         {"field": y, "type": "nominal"},
         {"field": "estimate", "type": "quantitative", "format": ".4g"},
@@ -96,7 +96,7 @@ def interval_layers(
             "mark": {"type": "rule", "strokeWidth": 2},
             "encoding": {
                 "y": y_enc,
-                "x": {"field": "low", "type": "quantitative", "title": x_title},
+                "x": {"field": "low", "type": "quantitative", "title": x_title, "scale": scale},
                 "x2": {"field": "high"},
                 **colour,
             },
@@ -106,12 +106,12 @@ def interval_layers(
             "encoding": {"y": y_enc, "x": x_enc, "tooltip": tip, **colour},
         },
     ]
-    if zero:
+    if reference is not None:
         layers.append(
             {
-                "data": {"values": [{"zero": 0}]},
+                "data": {"values": [{"reference": reference}]},
                 "mark": {"type": "rule", "strokeDash": [4, 4], "color": "#666"},
-                "encoding": {"x": {"field": "zero", "type": "quantitative"}},
+                "encoding": {"x": {"field": "reference", "type": "quantitative"}},
             }
         )
     return layers

@@ -5,6 +5,10 @@ The flat observation file holds only observation-source variables of the diction
 items (not totals that the node derives), clinician totals (HAM-D17, MADRS, BPRS, CGI-S),
 treatments, age at every visit, and the person-level ``education_years`` and
 ``followup_days`` on the baseline row.
+
+Planted data-entry errors: at the second site every :data:`IMPLAUSIBLE_EVERY`-th person's
+baseline age is keyed as 91–99 years, inside the dictionary's range (12–110) but outside
+its plausibility bounds (18–90), for the data-quality report to find.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from fedpsy.synth.writer import TextColumn, as_text
 from schemas.cdm import OBSERVATIONS
 
 FloatArray = NDArray[np.float64]
+IMPLAUSIBLE_SITE = 1
+IMPLAUSIBLE_EVERY = 25
 
 OBSERVATION_COLUMNS: tuple[str, ...] = (
     *OBSERVATIONS.names,
@@ -90,6 +96,17 @@ def _counts(cohort: Cohort, mrs: pd.DataFrame) -> Counter[str]:
     return counts
 
 
+def _keyed_ages(site: SiteProfile, start: int, age: FloatArray) -> FloatArray:
+    """``age`` (persons × visits) with the planted implausible baseline ages."""
+    if site.index != IMPLAUSIBLE_SITE:
+        return age
+    number = np.arange(start, start + age.shape[0])
+    wrong = number % IMPLAUSIBLE_EVERY == IMPLAUSIBLE_EVERY // 2
+    out = age.copy()
+    out[wrong, 0] = 91.0 + number[wrong] % 9
+    return out
+
+
 def make_chunk(rng: np.random.Generator, site: SiteProfile, start: int, n: int) -> Chunk:
     """Generate persons ``start`` … ``start + n − 1`` of ``site``."""
     cohort = make_cohort(rng, site, start, n)
@@ -114,7 +131,7 @@ def make_chunk(rng: np.random.Generator, site: SiteProfile, start: int, n: int) 
     matrices: dict[str, NDArray[np.generic]] = {
         "person_id": np.broadcast_to(cohort.person_id[:, None], shape),
         "visit": np.broadcast_to(np.asarray(A.VISITS)[None, :], shape),
-        "age": np.round(cohort.age0[:, None] + schedule.day / 365.25, 1),
+        "age": _keyed_ages(site, start, np.round(cohort.age0[:, None] + schedule.day / 365.25, 1)),
         "education_years": np.where(first, cohort.education[:, None], nan),
         "followup_days": np.where(first, followup[:, None], nan),
         "ect_sessions": treatments.ect_sessions,

@@ -5,7 +5,9 @@ A committed run (see :mod:`node.data.staging`) becomes ordinary data of the node
 1. :func:`save_harmonized` writes one ``observation`` row per person and new variable
    (``<code>_combat``, ``<prefix>_pc1``, ``<prefix>_cluster``, …) at the run's visit,
    replacing earlier values of those variables at that visit (an earlier run's rows that
-   this run did not cover are removed, so one variable never mixes two runs);
+   this run did not cover are removed, so one variable never mixes two runs), as one
+   batch of ``ingest_batch`` (table ``derived``, outcome ``derived``): the store's version
+   changes, so the columnar layer (:mod:`node.data.columnar`) is rebuilt;
 2. :func:`write_derived_dictionary` writes the variables' definitions into the extension
    file ``derived.yaml`` of the node's ``dictionary/`` folder (replacing earlier
    definitions of the same codes), checked against the shipped dictionary and the node's
@@ -34,14 +36,16 @@ later ingest of raw values does not update them (run the analysis again).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from node.store import tables as t
 from node.store.locking import locked
@@ -78,6 +82,7 @@ def save_harmonized(
     codes = [str(c) for c in values.columns]
     records: list[dict[str, object]] = []
     with locked(engine, t.observation) as conn:
+        batch_id = _derived_batch(conn, run_id)
         found = conn.execute(select(t.person.c.row_id, t.person.c.person_id))
         ids = {int(row_id): str(person_id) for row_id, person_id in found}
         missing_ids = [int(i) for i in values.index if int(i) not in ids]
@@ -99,7 +104,7 @@ def save_harmonized(
                         "variable": code,
                         "value_num": None if text else float(value),
                         "value_text": str(value) if text else None,
-                        "batch_id": None,
+                        "batch_id": batch_id,
                     }
                 )
         conn.execute(
@@ -109,8 +114,32 @@ def save_harmonized(
         )
         if records:
             conn.execute(insert(t.observation), records)
+        conn.execute(
+            update(t.ingest_batch)
+            .where(t.ingest_batch.c.batch_id == batch_id)
+            .values(rows=len(records))
+        )
     logger.info("run %s: kept %d values of %s at visit %s", run_id, len(records), codes, visit)
     return len(records)
+
+
+def _derived_batch(conn: Connection, run_id: str) -> int:
+    """A new ``ingest_batch`` row for the values of run ``run_id``; returns its id."""
+    b = t.ingest_batch.c
+    batch_id = int(conn.execute(select(func.max(b.batch_id))).scalar() or 0) + 1
+    conn.execute(
+        insert(t.ingest_batch).values(
+            batch_id=batch_id,
+            file_name=f"derived run {run_id}",
+            sha256=hashlib.sha256(run_id.encode("utf-8")).hexdigest(),
+            table_name="derived",
+            rows=0,
+            outcome="derived",
+            loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            report="",
+        )
+    )
+    return batch_id
 
 
 def write_derived_dictionary(

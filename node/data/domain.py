@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from schemas.dictionary import Dictionary
 from schemas.dictionary.model import Variable
 
 logger = logging.getLogger(__name__)
@@ -110,4 +111,14 @@ def probe_frame(variables: Sequence[Variable]) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["probe_frame"]
+def site_probe(dictionary: Dictionary, site: str, variables: Sequence[str]) -> pd.DataFrame:
+    """The probe frame of ``variables`` of ``dictionary``; the pseudo-variable ``site``
+    takes the one category of this node's site id."""
+    codes = [c for c in dict.fromkeys(variables) if c != "site"]
+    probe = probe_frame([dictionary.get(c) for c in codes])
+    if "site" in variables:
+        probe["site"] = pd.Categorical([site] * len(probe), categories=[site])
+    return probe
+
+
+__all__ = ["probe_frame", "site_probe"]

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Result, select
+from sqlalchemy import CursorResult, Engine, select
 
-from node.data.domain import probe_frame
+from node.data.checks import StoreChecks
+from node.data.domain import site_probe
 from node.data.frame_memory import DataFrameSource
 from node.store import tables as t
 from node.store.tables import PERSON_LEVEL
@@ -27,12 +28,16 @@ from schemas.errors import ErrorCode, FedpsyError
 PERSON_COLUMNS = ("sex", "birth_year", "primary_diagnosis")
 
 
-def _tuples(result: Result[Any]) -> list[tuple[Any, ...]]:
-    """Plain tuples: pandas probes Row objects attribute by attribute, slowly."""
-    return [tuple(row) for row in result]
+def _tuples(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
+    """Plain tuples, fetched at once from the driver's cursor: SQLAlchemy would make a Row
+    per fetch, and pandas probes Row objects attribute by attribute, slowly."""
+    assert result.cursor is not None
+    rows = list(result.cursor.fetchall())
+    result.close()
+    return rows
 
 
-class StoreFrameSource:
+class StoreFrameSource(StoreChecks):
     """A FrameSource over the node's store."""
 
     def __init__(
@@ -42,12 +47,14 @@ class StoreFrameSource:
         dictionary: Dictionary,
         min_label_count: int = 1,
         split_salt: bytes = b"",
+        dominance_percent: float = 0.0,
     ) -> None:
         self._engine = engine
         self._site = site
         self._split_salt = split_salt
         self._dictionary = dictionary
         self._min_label_count = min_label_count
+        self._dominance_percent = dominance_percent
 
     @property
     def site(self) -> str:
@@ -80,11 +87,7 @@ class StoreFrameSource:
 
     def domain(self, variables: Sequence[str]) -> pd.DataFrame:
         """A probe frame over the dictionary's declared ranges of ``variables``."""
-        codes = [c for c in dict.fromkeys(variables) if c != "site"]
-        probe = probe_frame([self._dictionary.get(c) for c in codes])
-        if "site" in variables:
-            probe["site"] = pd.Categorical([self._site] * len(probe), categories=[self._site])
-        return probe
+        return site_probe(self._dictionary, self._site, variables)
 
     def _categories(self, code: str, wide: pd.DataFrame) -> list[str]:
         """Dictionary categories; for an open categorical, the labels held by at least

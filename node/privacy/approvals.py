@@ -65,8 +65,10 @@ def check_app(node_dir: Path, app_hash: str) -> None:
     """Refuse (``app_not_approved``) unless the site approved ``app_hash``."""
     if app_hash not in approved_apps(node_dir):
         raise Refused(
-            "this training app is not approved at this site; the site approves it by "
-            f"adding its app hash to the node directory's {FILE} file after reviewing it",
+            f"training app {app_hash[:12]}… is not approved at this site; after reviewing "
+            f"it the site approves it with `fedpsy node approve-app NODE_DIR {app_hash}` "
+            f"(which adds the hash to NODE_DIR/{FILE}; without the hash, the app of the "
+            "node's installed fedpsy)",
             code=ErrorCode.APP_NOT_APPROVED,
         )
 

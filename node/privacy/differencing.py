@@ -74,7 +74,10 @@ Bits = npt.NDArray[np.uint8]
 
 def to_bits(row_ids: Iterable[int]) -> Bits:
     """The cohort as a packed bitset: bit ``i`` set when row id ``i`` is in it."""
-    ids = np.fromiter(row_ids, dtype=np.int64)
+    if isinstance(row_ids, np.ndarray):  # the steps' row ids: no element-wise iteration
+        ids = row_ids.astype(np.int64, copy=False).ravel()
+    else:
+        ids = np.fromiter(row_ids, dtype=np.int64)
     if ids.size and int(ids.min()) < 0:
         raise ValueError("row ids are non-negative integers")
     flags = np.zeros(int(ids.max()) + 1 if ids.size else 0, dtype=bool)

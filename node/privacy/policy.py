@@ -86,6 +86,8 @@ class Policy(BaseModel):
     default_approval: Approval = "auto"
     approval: dict[str, Approval] = Field(default_factory=dict)
     require_secure_aggregation: bool = False
+    project_approval: Approval = "auto"
+    project_variables: dict[str, list[str]] = Field(default_factory=dict)
     dp: DPSettings = Field(default_factory=DPSettings)
 
     @field_validator("allowed_analyses")
@@ -247,8 +249,18 @@ require_secure_aggregation = false
 # approves each request (`fedpsy node approve DIR`).
 default_approval = "auto"
 
+# "auto": answer every project the coordinator signs into a task. "manual": answer only
+# projects this site approved (`fedpsy node approve-project DIR NAME`); others are refused
+# with project_not_approved.
+project_approval = "auto"
+
 # Per-analysis exceptions to default_approval, e.g.  train = "manual"
 [approval]
+
+# Variables a project may use at this site (codes or dictionary sections), e.g.
+#   trd = ["depression", "age", "sex"]
+# A project not listed here may use every variable.
+[project_variables]
 
 # Differential privacy. When enabled, this node adds Gaussian noise to every count and
 # sum it releases (each release spends epsilon_per_release with the given delta) and

@@ -23,6 +23,7 @@ from node.steps.glm import glm_score
 from node.steps.moments import moments
 from node.steps.pca import pca_scores
 from node.steps.predict import predict
+from node.steps.quality import quality, temporal
 from node.steps.site_fit import site_fit
 from node.steps.survival import survival_counts, survival_extent
 from node.steps.tabulate import count, crosstab, histogram
@@ -44,6 +45,7 @@ from schemas.steps.glm import GlmScoreStep
 from schemas.steps.moments import MomentsStep
 from schemas.steps.pca import PcaScoresStep
 from schemas.steps.predict import PredictStep
+from schemas.steps.quality import QualityStep, TemporalStep
 from schemas.steps.site_fit import SiteFitStep
 from schemas.steps.survival import SurvivalCountsStep, SurvivalExtentStep
 from schemas.steps.tabulate import CountStep, CrosstabStep, HistogramStep
@@ -96,6 +98,8 @@ HANDLERS: dict[str, Handler] = {
     "kmeans_sums": bind(KmeansSumsStep, kmeans_sums),
     "kmeans_candidates": bind(KmeansCandidatesStep, kmeans_candidates),
     "gmm_stats": bind(GmmStatsStep, gmm_stats),
+    "quality": bind(QualityStep, quality),
+    "temporal": bind(TemporalStep, temporal),
 }
 
 

@@ -193,6 +193,8 @@ audit_entry = Table(
     Column("payload", Text, nullable=False),  # canonical JSON
     Column("prev_hash", String(64), nullable=False),
     Column("entry_hash", String(64), nullable=False),
+    Column("project", String(64), nullable=True),  # who asked (also in the hashed payload)
+    Column("researcher", String(64), nullable=True),
 )
 
 dp_ledger = Table(

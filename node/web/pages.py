@@ -1,7 +1,8 @@
 """The site admin pages under ``/ui``: login, data summary, policy, approval queue, audit.
 
 Logging in takes the node's admin token (``DIR/admin_token``) and keeps it in an HttpOnly,
-SameSite=Strict cookie scoped to ``/ui``. Approve and reject are form posts that must come
+SameSite=Strict cookie scoped to ``/ui``, then redirects (303) to the admin page that was
+asked for. Approve and reject are form posts that must come
 from this page (same ``Origin``) and carry a form token derived from the admin token, so
 another site cannot make an administrator's browser release an answer. The pages use no
 JavaScript; ``fedpsy node serve`` binds to 127.0.0.1 unless told otherwise.
@@ -23,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from node.service import NodeService
+from node.web.projects import decide_project, projects_view
 from node.web.views import audit_view, pending_tasks, store_summary
 from schemas.errors import FedpsyError
 
@@ -57,6 +59,16 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parsed.items()}
 
 
+def _after_login(target: str) -> str:
+    """Where a login goes on: the admin page that was asked for (a path under ``/ui/``
+    on this server, never another site or the login page itself), else the data page."""
+    parts = urlsplit(target)
+    local = not (parts.scheme or parts.netloc) and "\\" not in target
+    if local and parts.path.startswith(PREFIX + "/") and parts.path != PREFIX + "/login":
+        return parts.path.removeprefix(PREFIX) + (f"?{parts.query}" if parts.query else "")
+    return "/"
+
+
 def mount_admin_pages(app: FastAPI, service: NodeService, admin_token: str) -> None:
     """Add the admin pages and their stylesheet to the node's application."""
     templates = Jinja2Templates(directory=HERE / "templates")
@@ -84,12 +96,13 @@ def mount_admin_pages(app: FastAPI, service: NodeService, admin_token: str) -> N
         return response
 
     @router.get("/login", response_class=HTMLResponse)
-    def login_page(request: Request) -> Response:
-        return render(request, "login.html", page="login", error=None)
+    def login_page(request: Request, next: str = "") -> Response:
+        return render(request, "login.html", page="login", error=None, next=next)
 
     @router.post("/login")
     async def login(request: Request) -> Response:
-        supplied = (await _form(request)).get("token", "").strip()
+        fields = await _form(request)
+        supplied = fields.get("token", "").strip()
         if not _same_origin(request) or not hmac.compare_digest(supplied, admin_token):
             return render(
                 request,
@@ -97,8 +110,9 @@ def mount_admin_pages(app: FastAPI, service: NodeService, admin_token: str) -> N
                 status_code=401,
                 page="login",
                 error="That is not this node's admin token (it is in DIR/admin_token).",
+                next=fields.get("next", ""),
             )
-        response = redirect("/")
+        response = redirect(_after_login(fields.get("next", "")))  # 303: the page, by GET
         response.set_cookie(
             COOKIE,
             admin_token,
@@ -188,8 +202,38 @@ def mount_admin_pages(app: FastAPI, service: NodeService, admin_token: str) -> N
             request, "audit.html", page="audit", **audit_view(service, max(1, min(limit, 5000)))
         )
 
+    @router.get("/projects", response_class=HTMLResponse)
+    def projects(request: Request) -> Response:
+        logged_in(request)
+        return render(
+            request, "projects.html", page="projects", error=None, **projects_view(service)
+        )
+
+    @router.post("/projects/{name}/{decision}")
+    async def project_decision(request: Request, name: str, decision: str) -> Response:
+        logged_in(request)
+        fields = await _form(request)
+        error = None
+        if (
+            decision not in ("approve", "revoke")
+            or not _same_origin(request)
+            or not hmac.compare_digest(fields.get("form_token", ""), form_token)
+        ):
+            error, status = "The decision was not accepted: send it from this page.", 403
+        else:
+            try:
+                decide_project(service, name, approve=decision == "approve")
+            except FedpsyError as exc:
+                error, status = exc.detail or exc.message, exc.http_status
+        if error is not None:
+            context = projects_view(service)
+            return render(request, "projects.html", status, page="projects", error=error, **context)
+        log.info("admin project decision", extra={"project": name, "decision": decision})
+        return redirect("/projects")
+
     async def to_login(request: Request, exc: Exception) -> Response:
-        return redirect("/login")
+        asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return redirect(f"/login?next={quote(asked, safe='')}")
 
     @app.get(PREFIX, include_in_schema=False)
     def ui_root() -> Response:

@@ -21,6 +21,7 @@ from schemas.analyses.correlation import CorrelationRequest, CorrelationResult
 from schemas.analyses.count import CountRequest, CountResult
 from schemas.analyses.cox import CoxRequest, CoxResult
 from schemas.analyses.crosstab import CrosstabRequest, CrosstabResult
+from schemas.analyses.data_quality import DataQualityRequest, DataQualityResult
 from schemas.analyses.glm import GlmRequest, GlmResult
 from schemas.analyses.gmm import GmmRequest, GmmResult
 from schemas.analyses.histogram import HistogramRequest, HistogramResult
@@ -60,6 +61,7 @@ ANALYSIS_MODELS: tuple[tuple[type[AnalysisBase], type[AnalysisResult]], ...] = (
     (GmmRequest, GmmResult),
     (TrainRequest, TrainingResult),
     (PredictRequest, PredictResult),
+    (DataQualityRequest, DataQualityResult),
 )
 """Every analysis: its request model and its result model. The one list of analyses; the
 request union, :data:`RESULTS`, :data:`ANALYSIS_NAMES` and the nodes' policies derive from it."""

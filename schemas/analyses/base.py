@@ -17,7 +17,9 @@ class AnalysisBase(BaseModel):
     ``on_refusal``: ``fail`` (any refusing site refuses the whole result) or ``drop_site``
     (answer from the remaining sites and say which were left out); ``min_sites``: the job's
     quorum — unset, every site taking part must answer; set, sites that fail (unreachable,
-    timed out) are left out as long as at least ``min_sites`` answer (deploy/FAULTS.md).
+    timed out) are left out as long as at least ``min_sites`` answer (deploy/FAULTS.md);
+    ``project``: the project the request is made under (a researcher in exactly one project
+    may leave it out); the coordinator refuses what the project does not allow.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,6 +29,7 @@ class AnalysisBase(BaseModel):
     visit: str = "baseline"
     on_refusal: Literal["fail", "drop_site"] = "fail"
     min_sites: int | None = Field(default=None, ge=1)
+    project: str | None = Field(default=None, min_length=1, max_length=64)
 
     def analysis_variables(self) -> set[str]:
         """Variables the analysis itself uses (beyond the cohort); overridden per analysis."""

@@ -99,6 +99,17 @@ def _shipped_files() -> list[tuple[str, str]]:
     return [(entry.name, entry.read_text(encoding="utf-8")) for entry in entries]
 
 
+def shipped_sections() -> dict[str, frozenset[str]]:
+    """The shipped dictionary's sections (each file's ``group``) and their variable codes."""
+    sections: dict[str, set[str]] = {}
+    for name, text in _shipped_files():
+        document = _parse_yaml(text, name)
+        group = document.get("group") if isinstance(document, dict) else None
+        codes = {variable.code for variable in parse_dictionary_text(text, name)}
+        sections.setdefault(str(group or name.removesuffix(".yaml")), set()).update(codes)
+    return {group: frozenset(codes) for group, codes in sections.items()}
+
+
 def _read_extension(path: Path) -> str:
     if not path.exists():
         raise DictionaryError(f"{path}: file not found; give the path of a dictionary YAML file")

@@ -2,8 +2,11 @@
 
 A :class:`Variable` is one harmonized variable: its code, label, type, unit, range,
 categories, level (person or visit) and source (person table, observation file or
-derived at the node). Its :attr:`Variable.content_hash` is the sha256 of the canonical
-JSON of its definition, so two sites can prove they mean the same thing by a name. A
+derived at the node), and optionally soft plausibility bounds (``plausible_min``,
+``plausible_max``: values outside them are loaded, and counted by the data-quality report).
+Its :attr:`Variable.content_hash` is the sha256 of the canonical JSON of its definition
+(the plausibility bounds only when declared, so a variable without them hashes as before),
+so two sites can prove they mean the same thing by a name. A
 :class:`Dictionary` is a versioned set of variables with a hash over all of them.
 """
 
@@ -105,6 +108,8 @@ class Variable(BaseModel):
     source: Source = "observation"
     derived: StrictStr | None = None
     description: StrictStr | None = None
+    plausible_min: int | float | None = None
+    plausible_max: int | float | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -124,7 +129,7 @@ class Variable(BaseModel):
             return data
         return {key: value for key, value in data.items() if key not in ("min", "max")}
 
-    @field_validator("min", "max", mode="before")
+    @field_validator("min", "max", "plausible_min", "plausible_max", mode="before")
     @classmethod
     def _number_only(cls, value: object) -> object:
         if value is None:
@@ -187,6 +192,7 @@ class Variable(BaseModel):
                     problems.append(f"{bound}: {limit} is not a whole number (type integer)")
         if self.min is not None and self.max is not None and self.min > self.max:
             problems.append(f"min {_format_number(self.min)} > max {_format_number(self.max)}")
+        problems.extend(self._plausibility_problems())
         if self.source == "derived" and not (self.derived and self.derived.strip()):
             problems.append("derived: a rule text is required when source is derived")
         if self.source != "derived" and self.derived is not None:
@@ -199,9 +205,45 @@ class Variable(BaseModel):
             raise ValueError("; ".join(problems))
         return self
 
+    def _plausibility_problems(self) -> list[str]:
+        """Soft bounds belong to numbers and lie inside the hard range."""
+        soft = {b: getattr(self, f"plausible_{b}") for b in ("min", "max")}
+        given = {b: v for b, v in soft.items() if v is not None}
+        if not given:
+            return []
+        if self.type not in ("numeric", "integer"):
+            return [f"plausible_{b}: only numeric and integer variables have one" for b in given]
+        problems = []
+        low, high = soft["min"], soft["max"]
+        if low is not None and high is not None and low > high:
+            problems.append(
+                f"plausible_min {_format_number(low)} > plausible_max {_format_number(high)}"
+            )
+        for bound, value in given.items():
+            if (self.min is not None and value < self.min) or (
+                self.max is not None and value > self.max
+            ):
+                problems.append(
+                    f"plausible_{bound}: {_format_number(value)} lies outside the range "
+                    f"[{_shown(self.min)}, {_shown(self.max)}]"
+                )
+        return problems
+
     def definition(self) -> dict[str, Any]:
-        """Every field of the definition as JSON-ready values (what the hash covers)."""
-        return self.model_dump(mode="json")
+        """Every field of the definition as JSON-ready values (what the hash covers); the
+        plausibility bounds only when declared."""
+        out = self.model_dump(mode="json")
+        for bound in ("plausible_min", "plausible_max"):
+            if out[bound] is None:
+                del out[bound]
+        return out
+
+    def implausible(self, value: float) -> bool:
+        """Whether a present number lies outside the soft bounds (never for a variable
+        without them)."""
+        return (self.plausible_min is not None and value < self.plausible_min) or (
+            self.plausible_max is not None and value > self.plausible_max
+        )
 
     @property
     def content_hash(self) -> str:
@@ -211,7 +253,7 @@ class Variable(BaseModel):
     def differences(self, new: Variable) -> str:
         """What ``new`` changes of this definition, field by field, e.g.
         ``max 10 → 20, label 'Score' → 'Site score'`` (empty when they are identical)."""
-        old_fields, new_fields = self.definition(), new.definition()
+        old_fields, new_fields = self.model_dump(mode="json"), new.model_dump(mode="json")
         return ", ".join(
             f"{name} {_shown(old_fields[name])} → {_shown(new_fields[name])}"
             for name in old_fields

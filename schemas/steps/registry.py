@@ -49,6 +49,7 @@ from schemas.steps.glm import GlmScoreResult, GlmScoreStep
 from schemas.steps.moments import MomentsResult, MomentsStep
 from schemas.steps.pca import PcaScoresResult, PcaScoresStep
 from schemas.steps.predict import PredictResult, PredictStep
+from schemas.steps.quality import QualityResult, QualityStep, TemporalResult, TemporalStep
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
 from schemas.steps.survival import (
     SurvivalCountsResult,
@@ -103,6 +104,8 @@ STEPS: dict[str, StepSpec] = {
     "kmeans_sums": StepSpec(KmeansSumsStep, KmeansSumsResult, additive=True),
     "kmeans_candidates": StepSpec(KmeansCandidatesStep, KmeansCandidatesResult, additive=False),
     "gmm_stats": StepSpec(GmmStatsStep, GmmStatsResult, additive=True),
+    "quality": StepSpec(QualityStep, QualityResult, additive=False),
+    "temporal": StepSpec(TemporalStep, TemporalResult, additive=False),
 }
 
 

@@ -90,30 +90,51 @@ class LocalConsortium:
         data: dict[str, tuple[pd.DataFrame, pd.DataFrame]],
         policy_extra: dict[str, dict[str, str]] | None = None,
     ) -> LocalConsortium:
-        coord = Coordinator.create(root / "coordinator")
-        consortium = cls(root, coord)
+        consortium = cls(root, Coordinator.create(root / "coordinator"))
         frames = []
         for site, (person, obs) in data.items():
             folder = root / "data" / site
             folder.mkdir(parents=True)
             person.to_csv(folder / "person.csv", index=False)
             obs.to_csv(folder / "observations.csv", index=False)
-            node = NodeSite.create(root / "nodes" / site, site, None)
-            if policy_extra and site in policy_extra:
-                edit_policy(node.dir.policy, **policy_extra[site])
-            node.ingest(folder)
-            add_trusted_key(node.dir.root, coord.dir.public_key)
-            service = NodeService(node)
-            server = consortium.stack.enter_context(
-                BackgroundServer(create_app(service, node.dir.admin_token.read_text().strip()))
-            )
-            coord.add_node(site, server.url)
-            consortium.nodes[site] = node
-            consortium.services[site] = service
-            consortium.servers[site] = server
+            consortium.add_site(site, folder, (policy_extra or {}).get(site))
             frames.append(obs.merge(person, on="person_id").assign(site=site))
         consortium.pooled = pd.concat(frames, ignore_index=True)
         return consortium
+
+    @classmethod
+    def from_folders(cls, root: Path, folders: dict[str, Path]) -> LocalConsortium:
+        """Nodes loading ``fedpsy synth`` folders (every CDM table, so derived variables
+        too); ``pooled`` stays empty: read a site's rows with :meth:`rows`."""
+        consortium = cls(root, Coordinator.create(root / "coordinator"))
+        for site, folder in folders.items():
+            consortium.add_site(site, folder)
+        return consortium
+
+    def add_site(self, site: str, folder: Path, policy: dict[str, str] | None = None) -> None:
+        """A node for ``site`` loading ``folder``, trusting the coordinator, served."""
+        node = NodeSite.create(self.root / "nodes" / site, site, None)
+        if policy:
+            edit_policy(node.dir.policy, **policy)
+        node.ingest(folder)
+        add_trusted_key(node.dir.root, self.coordinator.dir.public_key)
+        service = NodeService(node)
+        server = self.stack.enter_context(
+            BackgroundServer(create_app(service, node.dir.admin_token.read_text().strip()))
+        )
+        self.coordinator.add_node(site, server.url)
+        self.nodes[site] = node
+        self.services[site] = service
+        self.servers[site] = server
+
+    def rows(self, variables: list[str], sites: list[str] | None = None) -> pd.DataFrame:
+        """The complete cases of ``variables`` at ``sites`` (default all) as the nodes read
+        them, with a ``site`` column: ground truth for a pooled reference."""
+        frames = [
+            self.services[s].frames.frame(variables, "baseline", None).assign(site=s)
+            for s in (sites or list(self.services))
+        ]
+        return pd.concat(frames, ignore_index=True).dropna(subset=variables)
 
     def close(self) -> None:
         self.stack.close()

@@ -251,6 +251,14 @@ STEP_REQUESTS: dict[str, list[tuple[str, Step]]] = {
         ("catalog", {"variables": ["age", "education_years", "dacc_glu", "mrs_scanner"]}),
         ("catalog", {"variables": ["age", "dacc_glu"], "round_to": 5, "suppress_below": 5}),
     ],
+    "quality": [
+        (
+            "data_quality",
+            {"variables": ["age", "education_years", "dacc_glu", "sex", "mrs_scanner"]},
+        ),
+        ("data_quality", {"variables": ["age"], "visit": "week6"}),
+    ],
+    "temporal": [("data_quality", {})],
 }
 
 EXPECT_ANSWER = frozenset(
@@ -276,6 +284,8 @@ EXPECT_ANSWER = frozenset(
         "kmeans_sums",
         "kmeans_candidates",
         "gmm_stats",
+        "quality",
+        "temporal",
     }
 )
 """Steps of which at least one request must be answered on the whole site, so the test

@@ -27,11 +27,12 @@ def _pooled(estimate: float) -> dict[str, float]:
 
 SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "summary": (
-        {"variables": ["age", "madrs_total"]},
+        {"variables": ["age", "madrs_total", "ketamine"]},
         {
             "variables": {
                 "age": {"n": 145, "mean": 48.2, "sd": 16.9, "var": 285.6, "missing": 0},
                 "madrs_total": {"n": 139, "mean": 31.0, "sd": 7.1, "var": 50.4, "missing": 6},
+                "ketamine": {"n": 145, "mean": 0.39, "sd": 0.488, "var": 0.238, "missing": 0},
             }
         },
     ),
@@ -269,9 +270,26 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         },
     ),
     "train": (
-        {"formula": "trs ~ age + sex", "model": "logistic"},
+        {"formula": "ketamine ~ age + sex", "model": "logistic", "validation_fraction": 0.2},
         {
-            "formula": "trs ~ age + sex",
+            "formula": "ketamine ~ age + sex",
+            "model_kind": "logistic",
+            "strategy": "fedavg",
+            "metrics": {
+                "n": 226,
+                "auc": 0.54,
+                "auc_error_bound": 0.26,
+                "auc_bins": 9,
+                "auc_lower": 0.28,
+                "auc_upper": 0.8,
+                "accuracy": 0.62,
+                "brier": 0.239,
+                "log_loss": 0.672,
+                "per_site": {
+                    "amsterdam": {"n": 96, "auc": 0.51, "accuracy": 0.73, "brier": 0.227},
+                    "berlin": {"n": 130, "auc": 0.53, "accuracy": 0.55, "brier": 0.247},
+                },
+            },
             "history": [
                 {
                     "round": r,
@@ -281,9 +299,109 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                 }
                 for r in range(1, 6)
             ],
-            "coefficients": COEFFICIENTS,
-            "n": 300,
-            "missing": 0,
+            "best_round": 5,
+            "stopped_early": False,
+            "coefficients": [
+                {**c, "std_error": None, "statistic": None, "p_value": None} for c in COEFFICIENTS
+            ],
+            "model_id": "77084bb670254300bdcbaf772a11d161",
+            "app_hash": "3d8da03f" * 8,
+            "n": 566,
+            "missing": 4,
+            "local_only": {
+                "amsterdam": {"n": 96, "auc": 0.5, "accuracy": 0.73, "brier": 0.24},
+                "berlin": {"n": 130, "auc": 0.55, "accuracy": 0.55, "brier": 0.248},
+            },
+            "model": {
+                "spec": {"kind": "logistic", "hidden": 8},
+                "formula": "ketamine ~ age + sex",
+                "columns": ["Intercept", "age", "sex[T.M]"],
+                "categories": {"sex": ["F", "M"]},
+                "center": [0.0, 49.6, 0.52],
+                "scale": [1.0, 17.9, 0.5],
+                "weights": [-0.2, -0.004, -0.06],
+            },
+        },
+    ),
+    "data_quality": (
+        {"variables": ["age", "sex"], "visits": ["baseline"]},
+        {
+            "sites": ["amsterdam", "berlin"],
+            "visits": ["baseline"],
+            "variables": ["age", "sex"],
+            "persons": {"baseline": {"amsterdam": 70, "berlin": 45}},
+            "withheld": {},
+            "report": {
+                "age": {
+                    "baseline": {
+                        "amsterdam": {
+                            "n": 70,
+                            "completeness": 1.0,
+                            "mean": 44.2,
+                            "sd": 12.5,
+                            "smd": 0.62,
+                            "implausible": 0,
+                        },
+                        "berlin": {
+                            "n": 40,
+                            "completeness": 0.8888888888888888,
+                            "mean": 36.9,
+                            "sd": 10.8,
+                            "smd": -0.62,
+                            "implausible": 6,
+                        },
+                    }
+                },
+                "sex": {
+                    "baseline": {
+                        "amsterdam": {
+                            "n": 70,
+                            "completeness": 1.0,
+                            "shares": {"F": 0.4, "M": 0.6},
+                        },
+                        "berlin": {"n": None, "completeness": None, "suppressed": ["n"]},
+                    }
+                },
+            },
+            "temporal": {
+                "amsterdam": {
+                    "visit_order": 0,
+                    "event_before_index": 0,
+                    "exposure_end_before_start": 0,
+                },
+                "berlin": {
+                    "visit_order": 0,
+                    "event_before_index": None,
+                    "exposure_end_before_start": 0,
+                },
+            },
+            "flags": [
+                {
+                    "site": "amsterdam",
+                    "variable": "age",
+                    "visit": "baseline",
+                    "rule": "site_effect",
+                    "value": 0.62,
+                    "threshold": 0.5,
+                    "suggestion": {
+                        "analysis": "combat",
+                        "variables": ["age"],
+                        "batch": "site",
+                        "eb": False,
+                        "visit": "baseline",
+                    },
+                },
+                {
+                    "site": "berlin",
+                    "variable": "event",
+                    "visit": None,
+                    "rule": "event_before_index",
+                    "value": None,
+                    "threshold": 0,
+                },
+            ],
+            "completeness_threshold": 0.5,
+            "smd_threshold": 0.5,
         },
     ),
 }

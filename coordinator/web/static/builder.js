@@ -87,6 +87,7 @@
     if (visit !== "" && visit !== "baseline") out.visit = visit;
     const refusal = document.getElementById("on_refusal").value;
     if (refusal !== "fail") out.on_refusal = refusal;
+    if (form.dataset.project) out.project = form.dataset.project;
     return out;
   }
 

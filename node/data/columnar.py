@@ -1,0 +1,231 @@
+"""The node's analysis-ready columnar layer: per visit, one typed wide Arrow table.
+
+The store (SQLite or PostgreSQL) stays the system of record; this layer is a copy of it
+shaped for analysis. For each visit, ``DIR/columnar/<digest of the visit>.arrow`` (an
+Arrow IPC file, uncompressed, read memory-mapped) holds one row per person with the visit,
+in ``person_id`` order, keyed by the person's ``row_id``, and one column per dictionary
+variable that has a value there (person-level variables and the person table's columns
+included): float64 with NaN for missing values for numeric, integer and binary variables,
+dictionary-encoded strings for categorical ones (the dictionary's categories, or every
+label held for an open categorical). A variable without any value at the visit has no
+column and reads as all missing. The values are exactly those
+:class:`~node.data.frame_store.StoreFrameSource` reads: the layer is built through it.
+
+**Never stale.** Every change of the store's data is a row of ``ingest_batch``: each
+loaded file is one, and so is each committed derivation run
+(:func:`node.data.committed.save_harmonized`). The store's *version* is the number of
+those rows, the largest batch id and the newest batch's file hash and time
+(:func:`store_version`), read by the builder before and after it reads the values; a
+build whose two readings differ is thrown away and read again. The file's metadata
+carries the version and the dictionary hash it was built under, and every read compares
+them with the store's version of that moment and the reader's dictionary: a file (or a
+process's cached copy) of another version is never read, whichever process wrote it —
+the reader builds the visit anew. After an ingest (:func:`refresh_columnar`) and a
+derivation commit the visits are built at once, so the next step finds them ready.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import Connection, Engine, func, select
+
+from node.data.frame_store import PERSON_COLUMNS, StoreFrameSource
+from node.store import tables as t
+from node.store.tables import PERSON_LEVEL
+from schemas.dictionary import Dictionary
+
+logger = logging.getLogger(__name__)
+
+LAYOUT = "1"
+"""The file layout; a file of another layout is rebuilt."""
+ATTEMPTS = 5
+"""Builds tried while the store keeps changing under the reader."""
+
+_META = (b"fedpsy.layout", b"fedpsy.version", b"fedpsy.dictionary", b"fedpsy.visit")
+
+
+def store_version(conn: Connection) -> str:
+    """The store's data version: ``<batches>.<largest batch id>.<digest>`` of
+    ``ingest_batch``, the digest of the newest batch's file hash and time (a store made
+    anew under the same node directory does not take an older store's version)."""
+    b = t.ingest_batch.c
+    count, last = conn.execute(select(func.count(), func.max(b.batch_id))).one()
+    newest = conn.execute(select(b.sha256, b.loaded_at).where(b.batch_id == last)).first()
+    mark = hashlib.sha256(repr(tuple(newest or ())).encode("utf-8")).hexdigest()[:16]
+    return f"{int(count)}.{int(last or 0)}.{mark}"
+
+
+def layer_path(folder: Path, visit: str) -> Path:
+    """The file of ``visit`` (visit labels are free text: the name is their digest)."""
+    return folder / f"{hashlib.sha256(visit.encode('utf-8')).hexdigest()[:32]}.arrow"
+
+
+@dataclass
+class Layer:
+    """One visit's table as read from its file, with the columns converted so far."""
+
+    version: str
+    dictionary_hash: str
+    table: pa.Table
+    row_ids: npt.NDArray[np.int64]
+    converted: dict[str, pd.Series] = field(default_factory=dict)
+
+    def numeric(self, code: str) -> npt.NDArray[np.float64]:
+        """A numeric variable's values (NaN = missing), zero-copy from the file."""
+        if code not in self.table.column_names:
+            return np.full(len(self.row_ids), np.nan)
+        values = self.table.column(code).combine_chunks()
+        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+    def labels(self, code: str) -> tuple[npt.NDArray[np.int64], list[str]]:
+        """A categorical variable's codes (-1 = missing) and the labels they index."""
+        if code not in self.table.column_names:
+            return np.full(len(self.row_ids), -1, dtype=np.int64), []
+        values = self.table.column(code).combine_chunks()
+        codes = values.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return codes, [str(v) for v in values.dictionary.to_pylist()]
+
+
+def _arrow_column(values: pd.Series) -> pa.Array:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = np.asarray(values.cat.codes.to_numpy(), dtype=np.int32)
+        indices = pa.array(codes, mask=codes < 0, type=pa.int32())
+        labels = pa.array([str(c) for c in values.cat.categories], type=pa.string())
+        return pa.DictionaryArray.from_arrays(indices, labels)
+    return pa.array(values.to_numpy(dtype=np.float64, na_value=np.nan), type=pa.float64())
+
+
+def _to_table(wide: pd.DataFrame, version: str, dictionary_hash: str, visit: str) -> pa.Table:
+    """The wide frame (index ``row_id``) as an Arrow table with the layer's metadata;
+    variables without a single value at the visit are left out."""
+    arrays = {"row_id": pa.array(wide.index.to_numpy(dtype=np.int64), type=pa.int64())}
+    for code in wide.columns:
+        if wide[code].notna().any():
+            arrays[str(code)] = _arrow_column(wide[code])
+    table = pa.table(arrays)
+    meta = dict(zip(_META, (LAYOUT, version, dictionary_hash, visit), strict=True))
+    return table.replace_schema_metadata({k: v.encode("utf-8") for k, v in meta.items()})
+
+
+def _write(path: Path, table: pa.Table) -> None:
+    """Write ``table`` next to ``path`` and move it in place: readers see the old file or
+    the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.{os.getpid()}.new")
+    with pa.OSFile(str(staged), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=max(table.num_rows, 1))
+    staged.replace(path)
+
+
+def _read(path: Path) -> pa.Table | None:
+    try:
+        with pa.memory_map(str(path), "r") as source:
+            return pa.ipc.open_file(source).read_all()
+    except (FileNotFoundError, pa.ArrowInvalid):
+        return None
+
+
+def _layer(table: pa.Table) -> Layer:
+    meta = table.schema.metadata or {}
+    return Layer(
+        version=meta.get(b"fedpsy.version", b"").decode("utf-8"),
+        dictionary_hash=meta.get(b"fedpsy.dictionary", b"").decode("utf-8"),
+        table=table,
+        row_ids=table.column("row_id").to_numpy(),
+    )
+
+
+def _held(conn: Connection, dictionary: Dictionary, visit: str) -> list[str]:
+    """The dictionary's variables with a value at ``visit`` (or person-level): the person
+    table's columns and the observations' variables there."""
+    o = t.observation.c
+    found = conn.execute(select(o.variable).distinct().where(o.visit.in_([visit, PERSON_LEVEL])))
+    held = set(found.scalars()) | set(PERSON_COLUMNS)
+    return [code for code in dictionary.variables if code in held]
+
+
+def build_layer(
+    engine: Engine, site: str, dictionary: Dictionary, visit: str, folder: Path
+) -> Layer:
+    """Read ``visit`` from the store, write its file and return it; the values and the
+    version they carry are read in one consistent state of the store."""
+    reader = StoreFrameSource(engine, site, dictionary)
+    for _ in range(ATTEMPTS):
+        with engine.connect() as conn:
+            before = store_version(conn)
+            codes = _held(conn, dictionary, visit)
+        wide = reader.frame(codes, visit, None)
+        with engine.connect() as conn:
+            after = store_version(conn)
+        if before == after:
+            table = _to_table(wide, before, dictionary.hash, visit)
+            _write(layer_path(folder, visit), table)
+            logger.info("columnar layer built", extra={"visit": visit, "rows": len(wide)})
+            return _layer(table)
+    # the store changed under every attempt: serve this read from the last values read,
+    # without keeping them (the next read builds again)
+    logger.info("columnar layer not kept: the store kept changing", extra={"visit": visit})
+    return _layer(_to_table(wide, "", dictionary.hash, visit))
+
+
+def open_layer(
+    engine: Engine,
+    site: str,
+    dictionary: Dictionary,
+    visit: str,
+    folder: Path,
+    cached: Layer | None = None,
+) -> Layer:
+    """The layer of ``visit`` at the store's current version: ``cached`` when it is
+    current, else the file when it is, else a fresh build."""
+    with engine.connect() as conn:
+        version = store_version(conn)
+    current = (version, dictionary.hash)
+    if cached is not None and (cached.version, cached.dictionary_hash) == current:
+        return cached
+    found = _file_layer(folder, visit)
+    if found is not None and (found.version, found.dictionary_hash) == current:
+        return found
+    return build_layer(engine, site, dictionary, visit, folder)
+
+
+def _file_layer(folder: Path, visit: str) -> Layer | None:
+    table = _read(layer_path(folder, visit))
+    if table is None:
+        return None
+    meta = table.schema.metadata or {}
+    if meta.get(b"fedpsy.layout") != LAYOUT.encode() or meta.get(b"fedpsy.visit") != visit.encode(
+        "utf-8"
+    ):
+        return None
+    return _layer(table)
+
+
+def refresh_columnar(
+    engine: Engine, site: str, dictionary: Dictionary, folder: Path, visits: list[str] | None = None
+) -> list[str]:
+    """Build the layer of every visit of the store (or of ``visits``) now, after a change
+    of its data; returns the visits built. Files of visits no longer in the store go."""
+    with engine.connect() as conn:
+        held = sorted(str(v) for v in conn.execute(select(t.visit.c.label).distinct()).scalars())
+    wanted = held if visits is None else [v for v in visits if v in held]
+    for visit in wanted:
+        build_layer(engine, site, dictionary, visit, folder)
+    if visits is None and folder.is_dir():
+        keep = {layer_path(folder, v).name for v in held}
+        for stale in folder.glob("*.arrow"):
+            if stale.name not in keep:
+                stale.unlink(missing_ok=True)
+    return wanted
+
+
+__all__ = ["Layer", "build_layer", "open_layer", "refresh_columnar", "store_version"]
