@@ -135,8 +135,8 @@ def ingest_persons(persons: int, root: Path, backend: str = "sqlite") -> dict[st
 
 def _values(stdout: str) -> int:
     """The value count ``fedpsy node ingest`` prints for a flat file."""
-    line = next(x for x in stdout.splitlines() if "values)" in x)
-    return int(line.rsplit("(", 1)[1].split()[0])
+    line = next(x for x in stdout.splitlines() if " values from " in x)
+    return int(line.split(": ", 1)[1].split(" values", 1)[0].replace(",", ""))
 
 
 def _compare(tmp: Path, csv: Path, backend: str) -> dict[str, Any]:

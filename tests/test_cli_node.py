@@ -381,7 +381,7 @@ def test_the_console_script_runs_node_commands_without_the_coordinator(
         text=True,
         check=True,
     )
-    assert "120 rows into person" in loaded.stdout
+    assert "120 rows into the person table" in loaded.stdout
     probe = (
         "import sys; from fedpsy.cli import main; sys.argv = ['fedpsy', 'node', 'status', "
         f"{str(node)!r}, '--json']\n"
