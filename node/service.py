@@ -218,7 +218,8 @@ class NodeService:
             check_cohort_values(step.cohort, self.node.dictionary)
             self._check_secure(task, step)
             # nothing leaves before the gate has judged the rows the step actually used
-            rows = SeparatedSource(project_source(self.frames, self.policy, task.project))
+            readable = project_source(self.frames, self.policy, task.project)
+            rows = SeparatedSource(readable, self.node.dictionary)
             computed = self.gate.compute(step, rows)
             self.gate.check(task.analysis, step, computed, self.node.dictionary.hash)
             release = self.releaser.release(task, step, computed)

@@ -16,6 +16,7 @@ from node.data.checks import Suppression
 from node.data.frame_memory import DataFrameSource
 from node.privacy.separation import SeparatedSource
 from schemas.cohort import All
+from schemas.dictionary import load_dictionary
 from schemas.errors import FedpsyError
 from tests.attacks.support import TARGET, Consortium, assert_details_clean, cond
 
@@ -75,11 +76,36 @@ def test_a_level_table_padded_by_its_own_levels_leaves_nothing(fresh: Consortium
 
 
 def test_selecting_by_other_variables_is_still_answered(fresh: Consortium) -> None:
-    """The rule does not stop ordinary subgroup questions."""
+    """The rule does not stop ordinary subgroup questions: other variables, or levels of a
+    categorical variable every row meets."""
     answer = fresh.run(
         {"analysis": "summary", "variables": ["madrs_total"], "cohort": _padded("sex", "==", "M")}
     )
     assert answer["status"] == "ok", answer["reason"]
+    levels = fresh.run(
+        {
+            "analysis": "ttest",
+            "variable": "madrs_total",
+            "group": "primary_diagnosis",
+            "cohort": {"all": [cond("primary_diagnosis", "in", ["F20", "F32"])]},
+        }
+    )
+    assert levels["status"] == "ok", levels["reason"]
+
+
+def test_a_numeric_range_on_the_released_variable_is_refused(fresh: Consortium) -> None:
+    """``age < 55`` with a histogram of age is a cut the grid of released edges does not
+    know."""
+    answer = fresh.run(
+        {
+            "analysis": "histogram",
+            "variable": "age",
+            "edges": [0, 40, 110],
+            "cohort": {"all": [cond("age", "<", 55)]},
+        }
+    )
+    assert answer["status"] == "refused", answer
+    assert set(answer["reason"]["sites"].values()) == {"cohort_on_released"}
 
 
 def test_a_harmonized_copy_counts_as_its_variable() -> None:
@@ -88,7 +114,7 @@ def test_a_harmonized_copy_counts_as_its_variable() -> None:
     frame = pd.DataFrame(
         {"person_id": ["p1", "p2"], "madrs_total": [20.0, 30.0], "madrs_total_combat": [0.1, 0.2]}
     )
-    source = SeparatedSource(DataFrameSource("a", frame, {}))
+    source = SeparatedSource(DataFrameSource("a", frame, {}), load_dictionary())
     cohort = All.model_validate({"all": [cond("madrs_total_combat", ">", 0)]})
     with pytest.raises(FedpsyError) as refused:
         source.frame(["madrs_total"], "baseline", cohort)

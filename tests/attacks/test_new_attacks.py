@@ -87,11 +87,6 @@ EDGE_CANDIDATES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="residual (docs/THREAT_MODEL.md): an existence probe, a zero cell against a "
-    "small one in a cohort shaped around a quasi-identifier; differential privacy covers it",
-)
 def test_empty_versus_small_bin_is_no_oracle(fresh: Consortium) -> None:
     """New: zero cells may leave, small ones may not — so a tracker cohort that can hold
     at most the target in one bin turns the refusal itself into the answer.
@@ -103,10 +98,10 @@ def test_empty_versus_small_bin_is_no_oracle(fresh: Consortium) -> None:
     (refused ``cell_too_small``, so the coordinator coarsens) for one ``k`` and a bin of 0
     (answered as asked) for the other: one request per ``k`` gives the target's ketamine
     use. The differencing guard is not involved (one request per cohort), the edges are on
-    any grid, the released-edges memory sees a first histogram. What would stop it:
-    treating 0 like 1..min_cell-1 for bins a cohort condition could have emptied, or
-    refusing cohorts with conditions that carve single persons out of a range (trackers,
-    Denning et al. 1979); in general only noise closes it."""
+    any grid, the released-edges memory sees a first histogram. What stops it: the cohort
+    compares ``age``, which the histogram releases, inside an ``any``
+    (``cohort_on_released``), so the tracker cannot carve the bins of the variable it
+    asks about."""
     chosen = None
     answers: dict[float, tuple[Any, ...]] = {}
     for edges in EDGE_CANDIDATES:
@@ -202,19 +197,15 @@ def test_zeroing_transform_is_no_value_difference(
     assert_details_clean(fresh.log)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="residual (docs/THREAT_MODEL.md): counts of two cohorts at edges one grid step "
-    "apart combine across cohorts; differential privacy covers it",
-)
 def test_released_edge_memory_is_not_evaded_by_a_new_cohort(fresh: Consortium) -> None:
     """New: the released-edges memory is per cohort, so the second histogram is asked on
     another cohort (edges on the grid). ``[0, 41, 110]`` on ``ketamine == 1``, then
     ``[0, 42, 110]`` on ``ketamine == 1 and age < 55`` (at least 5 persons away at each
     site, none of them below 42, so the row-level guard passes): the second first bin minus
-    the first is the number of users aged 41–42, the target's ketamine use. What would stop
-    it: remembering released edges per variable across cohorts (any cohort overlapping the
-    interval), or the row-level guard applied to the rows of every bin."""
+    the first is the number of users aged 41–42, the target's ketamine use. What stops this
+    form: the second cohort compares ``age``, which the histogram releases
+    (``cohort_on_released``). A variable tied to age (birth year) would still shift the
+    cohort; that residual is in docs/THREAT_MODEL.md."""
     users = cond("ketamine", "==", 1)
     first = fresh.run(
         {
