@@ -11,11 +11,12 @@ reads with a value
 
 * anywhere inside an ``any`` (a disjunction can add persons the comparison does not
   cover), or
-* at all, for a numeric variable (``in`` lists and ranges make the released moments a
-  frequency table of the listed values, and a range a histogram edge off the public grid).
+* with ``==``, ``!=``, ``in`` or ``not_in``, for a numeric variable (a list of values
+  makes the released moments a frequency table of those values).
 
-A categorical or binary variable may be narrowed to levels by conditions every row meets
-(the top-level ``all``): the counts per level that then leave are cells the gate checks. A
+Conditions every row meets (the top-level ``all``) may narrow a categorical or binary
+variable to levels (the counts per level that then leave are cells the gate checks) and a
+numeric one to a range (``age >= 18`` in a model of age: a range fixes no value). A
 ComBat-harmonized variable (``<code>_combat``, an affine map of ``<code>`` per site) counts
 as the variable it was made from; ``site`` is constant at a node; ``not_null`` and
 ``is_null`` fix no value (a study cohort of ``not_null`` conditions stays usable).
@@ -33,6 +34,7 @@ from schemas.errors import ErrorCode, FedpsyError, Refused
 
 EXEMPT = frozenset({"site"})
 PRESENCE = ("is_null", "not_null")
+RANGES = ("<", "<=", ">", ">=")
 LEVELLED = ("categorical", "binary")
 
 
@@ -41,16 +43,23 @@ def _base(code: str) -> str:
     return code.removesuffix(COMBAT)
 
 
-def compared(member: All | Any_ | Condition, within_any: bool = False) -> dict[str, bool]:
-    """Variables some condition of ``member`` compares with a value, each with whether one
-    such comparison lies inside an ``any``."""
+Comparison = tuple[bool, bool]
+"""Of one variable in a cohort: (compared inside an ``any``, compared by value)."""
+
+
+def compared(member: All | Any_ | Condition, within_any: bool = False) -> dict[str, Comparison]:
+    """Variables some condition of ``member`` compares with a value: whether one such
+    comparison lies inside an ``any``, and whether one is by value (not a range)."""
     if isinstance(member, Condition):
-        return {} if member.op in PRESENCE else {_base(member.var): within_any}
+        if member.op in PRESENCE:
+            return {}
+        return {_base(member.var): (within_any, member.op not in RANGES)}
     inside = within_any or isinstance(member, Any_)
-    found: dict[str, bool] = {}
+    found: dict[str, Comparison] = {}
     for part in member.all if isinstance(member, All) else member.any:
-        for code, disjunctive in compared(part, inside).items():
-            found[code] = found.get(code, False) or disjunctive
+        for code, (disjunctive, by_value) in compared(part, inside).items():
+            was = found.get(code, (False, False))
+            found[code] = (was[0] or disjunctive, was[1] or by_value)
     return found
 
 
@@ -67,20 +76,23 @@ class SeparatedSource(WrappedSource):
         except FedpsyError:
             return False
 
+    def _selects(self, code: str, tested: dict[str, Comparison]) -> bool:
+        """Whether the cohort selects rows by values of ``code`` in a way it may not."""
+        if _base(code) not in tested:
+            return False
+        disjunctive, by_value = tested[_base(code)]
+        return disjunctive or (by_value and not self._levelled(code))
+
     def check(self, variables: Sequence[str], cohort: Cohort | None) -> None:
         if cohort is None:
             return
         tested = compared(cohort)
-        both = sorted(
-            v
-            for v in set(variables) - EXEMPT
-            if _base(v) in tested and (tested[_base(v)] or not self._levelled(v))
-        )
+        both = sorted(v for v in set(variables) - EXEMPT if self._selects(v, tested))
         if both:
             raise Refused(
                 f"the cohort compares {', '.join(both)} with a value and this request "
-                "releases its values: select the rows by other variables (a categorical "
-                "variable may be narrowed to levels by conditions outside any 'any')",
+                "releases its values: select the rows by other variables (outside any 'any', a "
+                "categorical variable may be narrowed to levels and a numeric one to a range)",
                 code=ErrorCode.COHORT_ON_RELEASED,
             )
 

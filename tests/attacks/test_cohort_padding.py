@@ -93,19 +93,27 @@ def test_selecting_by_other_variables_is_still_answered(fresh: Consortium) -> No
     assert levels["status"] == "ok", levels["reason"]
 
 
-def test_a_numeric_range_on_the_released_variable_is_refused(fresh: Consortium) -> None:
-    """``age < 55`` with a histogram of age is a cut the grid of released edges does not
-    know."""
-    answer = fresh.run(
+def test_a_list_of_values_of_a_numeric_released_variable_is_refused(fresh: Consortium) -> None:
+    """``madrs_total in [18, 34, 37]`` in every row makes n, mean and SD three equations in
+    how many hold each score: a frequency table whose cells no rule checked. A range is
+    allowed (``age >= 18`` in a model of age)."""
+    listed = fresh.run(
         {
-            "analysis": "histogram",
-            "variable": "age",
-            "edges": [0, 40, 110],
-            "cohort": {"all": [cond("age", "<", 55)]},
+            "analysis": "summary",
+            "variables": ["madrs_total"],
+            "cohort": {"all": [cond("madrs_total", "in", [18, 34, 37])]},
         }
     )
-    assert answer["status"] == "refused", answer
-    assert set(answer["reason"]["sites"].values()) == {"cohort_on_released"}
+    assert listed["status"] == "refused", listed
+    assert set(listed["reason"]["sites"].values()) == {"cohort_on_released"}
+    ranged = fresh.run(
+        {
+            "analysis": "summary",
+            "variables": ["age"],
+            "cohort": {"all": [cond("age", ">=", 18)]},
+        }
+    )
+    assert ranged["status"] == "ok", ranged["reason"]
 
 
 def test_a_harmonized_copy_counts_as_its_variable() -> None:
@@ -115,7 +123,7 @@ def test_a_harmonized_copy_counts_as_its_variable() -> None:
         {"person_id": ["p1", "p2"], "madrs_total": [20.0, 30.0], "madrs_total_combat": [0.1, 0.2]}
     )
     source = SeparatedSource(DataFrameSource("a", frame, {}), load_dictionary())
-    cohort = All.model_validate({"all": [cond("madrs_total_combat", ">", 0)]})
+    cohort = All.model_validate({"all": [cond("madrs_total_combat", "in", [0.1])]})
     with pytest.raises(FedpsyError) as refused:
         source.frame(["madrs_total"], "baseline", cohort)
     assert refused.value.code == "cohort_on_released"
