@@ -62,7 +62,11 @@ async def site_counts(
     return out
 
 
-def catalog(nodes: Sequence[NodeRecord], counts: Counts | None = None) -> dict[str, Any]:
+def catalog(
+    nodes: Sequence[NodeRecord],
+    counts: Counts | None = None,
+    allowed: frozenset[str] | None = None,
+) -> dict[str, Any]:
     """``{"sites", "persons", "variables": [{code, label, type, unit, level, derived,
     sites, counts}]}``.
 
@@ -70,7 +74,8 @@ def catalog(nodes: Sequence[NodeRecord], counts: Counts | None = None) -> dict[s
     the shipped dictionary), ``differs`` (same code, other definition: jobs using it across
     sites are refused) or ``site-only`` (an extension variable of that site). ``counts``
     maps each site to the rounded number of persons with a value (``None``: suppressed or
-    not known); ``persons`` gives each site's rounded number of persons.
+    not known); ``persons`` gives each site's rounded number of persons. ``allowed``: the
+    codes to show (None: every code).
     """
     counts = counts or {}
     shipped = load_dictionary()
@@ -79,7 +84,7 @@ def catalog(nodes: Sequence[NodeRecord], counts: Counts | None = None) -> dict[s
     for node in nodes:
         codes += [c for c in node.variable_hashes if c not in codes]
     out = []
-    for code in codes:
+    for code in codes if allowed is None else [c for c in codes if c in allowed]:
         var = shipped.variables.get(code)
         sites: dict[str, str] = {}
         for node in nodes:

@@ -20,7 +20,7 @@ from coordinator.federation.receipts import sign_envelope
 from coordinator.federation.transport import NodeTransport, node_transport
 from coordinator.jobs.progress import SiteProgress
 from coordinator.jobs.runner import envelope, run_request
-from coordinator.jobs.scope import check_scope, resolve_project
+from coordinator.jobs.scope import check_scope, resolve_project, scoped_request
 from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, write_config
 from coordinator.settings import coordinator_settings
 from coordinator.store import jobs, models, registry
@@ -187,13 +187,25 @@ class Coordinator:
         await asyncio.to_thread(registry.touch_node, self.engine, node.site, info)
         return info.variable_hashes
 
-    def authorize(self, request: dict[str, Any], user: str | None) -> Project | None:
-        """The project ``request`` runs under; ``forbidden`` when it is outside the
-        researcher's projects or the project's analyses, variables or sites."""
+    def authorize(
+        self, request: dict[str, Any], user: str | None
+    ) -> tuple[Project | None, dict[str, Any]]:
+        """The project ``request`` runs under and the request as it runs (its defaults
+        bounded by the project); ``forbidden`` when it is outside the researcher's projects
+        or the project's analyses, variables (a ``predict`` model's too) or sites,
+        ``not_found`` for a ``predict`` model the researcher may not use."""
         project = resolve_project(self.engine, user, request)
-        if project is not None:
-            check_scope(project, request, [n.site for n in registry.list_nodes(self.engine)])
-        return project
+        if project is None:
+            return None, request
+        scoped = scoped_request(project, request)
+        resolved = models.with_model(self.engine, scoped, user)
+        if resolved.get("analysis") == "predict" and resolved.get("model") is None:
+            raise FedpsyError(
+                f"no model {resolved.get('model_id')!r} in the registry",
+                code=ErrorCode.NOT_FOUND,
+            )
+        check_scope(project, resolved, [n.site for n in registry.list_nodes(self.engine)])
+        return project, scoped
 
     async def run(
         self, request: dict[str, Any], user: str | None = None, job_id: str | None = None
@@ -209,7 +221,9 @@ class Coordinator:
         deadline = time.monotonic() + self.config.job_deadline_s
         async with self.transport.async_client() as client:
             try:
-                project = self.authorize(request, user)
+                project, request = self.authorize(request, user)
+                named = None if project is None else project.name
+                await asyncio.to_thread(jobs.set_project, self.engine, job_id, named)
                 if project is not None and project.sites is not None:
                     nodes = [n for n in nodes if n.site in project.sites]
                     if not nodes:
@@ -257,13 +271,20 @@ class Coordinator:
                     researcher=user,
                 )
 
-            # predict: the stored model
-            resolved = await asyncio.to_thread(models.with_model, self.engine, request)
+            # predict: the stored model, if the researcher may use it
+            resolved = await asyncio.to_thread(models.with_model, self.engine, request, user)
             try:
                 result = await run_request(resolved, hashes, federation_for, job_id, down)
             finally:
                 await progress.settled()
         result = sign_envelope(self.key, result)
-        await asyncio.to_thread(models.register, self.engine, job_id, request, result)
+        await asyncio.to_thread(
+            models.register,
+            self.engine,
+            job_id,
+            request,
+            result,
+            None if project is None else project.name,
+        )
         await asyncio.to_thread(jobs.finish_job, self.engine, job_id, result)
         return result

@@ -1,7 +1,8 @@
 """The consortium data-quality report: per variable × visit × site completeness, moments,
 shares and plausibility, the sites' temporal checks, and flags.
 
-One gathered ``temporal`` step (temporal counts and each site's visit labels), then one
+One gathered ``temporal`` step (temporal counts and each site's visit labels; left out when
+the request says ``temporal: false``), then one
 gathered ``quality`` step per visit (:mod:`schemas.steps.quality`); every number comes
 from a site's gate, suppressed where the gate would not let it leave. A site with fewer
 persons at a visit than its minimum cohort refuses that visit's step (``cohort_too_small``),
@@ -252,10 +253,12 @@ def _level(code: str) -> str:
 async def data_quality(request: DataQualityRequest, federation: Federation) -> DataQualityResult:
     """The report; see :mod:`schemas.analyses.data_quality` for its fields."""
     variables = request.variables or [c for c in load_dictionary().variables if c != "site"]
-    checks = await federation.gather(
-        TemporalStep(cohort=request.cohort, visit=request.visit), TemporalResult
-    )
-    held = {v for answer in checks.values() for v in answer.visits}
+    checks: dict[str, TemporalResult] = {}
+    if request.temporal:
+        checks = await federation.gather(
+            TemporalStep(cohort=request.cohort, visit=request.visit), TemporalResult
+        )
+    held = {v for a in checks.values() for v in a.visits} if request.temporal else {"baseline"}
     visits = list(request.visits or sorted(held, key=visit_order))
     persons: dict[str, dict[str, int]] = {}
     withheld: dict[str, dict[str, str]] = {}

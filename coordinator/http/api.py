@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from coordinator.catalog import catalog, site_counts
 from coordinator.federation.mailbox import Mailbox
 from coordinator.http.pull_api import pull_router
+from coordinator.jobs.scope import visible_variables
 from coordinator.service import Coordinator
 from coordinator.store import jobs, models, registry
 from coordinator.store.projects import projects_of
@@ -70,9 +71,17 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     async def submit(
         user: User, request: Annotated[dict[str, Any], Body()], wait: bool = False
     ) -> JSONResponse:
-        coordinator.authorize(request, user)  # forbidden (403) before anything is queued
+        # forbidden (403) before anything is queued; defaults bounded by the project
+        project, request = coordinator.authorize(request, user)
         job_id = uuid.uuid4().hex
-        await asyncio.to_thread(jobs.create_job, coordinator.engine, job_id, user, request)
+        await asyncio.to_thread(
+            jobs.create_job,
+            coordinator.engine,
+            job_id,
+            user,
+            request,
+            None if project is None else project.name,
+        )
         if wait:
             result = await coordinator.run(request, user, job_id)
             return JSONResponse(result.to_dict(), status_code=200)
@@ -83,12 +92,12 @@ def create_app(coordinator: Coordinator) -> FastAPI:
 
     @app.get("/v1/analyses")
     def job_list(user: User) -> list[dict[str, Any]]:
-        return [jobs.job_json(j) for j in jobs.list_jobs(coordinator.engine)]
+        return [jobs.job_json(j) for j in jobs.list_jobs(coordinator.engine, viewer=user)]
 
     @app.get("/v1/analyses/{job_id}")
     def job(user: User, job_id: str) -> dict[str, Any]:
-        found = jobs.get_job(coordinator.engine, job_id)
-        if found is None:
+        found = jobs.get_job(coordinator.engine, job_id, viewer=user)
+        if found is None:  # none, or not the researcher's to see: not confirmed either way
             raise FedpsyError(f"no job {job_id!r}", code=ErrorCode.NOT_FOUND)
         return jobs.job_json(found)
 
@@ -108,11 +117,11 @@ def create_app(coordinator: Coordinator) -> FastAPI:
 
     @app.get("/v1/models")
     def model_list(user: User, limit: int = 100) -> list[dict[str, Any]]:
-        return models.list_models(coordinator.engine, max(1, min(limit, 1000)))
+        return models.list_models(coordinator.engine, max(1, min(limit, 1000)), viewer=user)
 
     @app.get("/v1/models/{model_id}")
     def model(user: User, model_id: str) -> dict[str, Any]:
-        return models.get_model(coordinator.engine, model_id)
+        return models.get_model(coordinator.engine, model_id, viewer=user)
 
     @app.get("/v1/nodes")
     def nodes(user: User) -> list[dict[str, Any]]:
@@ -131,14 +140,16 @@ def create_app(coordinator: Coordinator) -> FastAPI:
 
     @app.get("/v1/catalog")
     async def variables(user: User, counts: bool = True) -> dict[str, Any]:
+        """The variables the researcher's projects allow, with their sites' counts."""
         nodes = registry.list_nodes(coordinator.engine)
+        allowed = visible_variables(projects_of(coordinator.engine, user))
         if not counts:
-            return catalog(nodes)
+            return catalog(nodes, allowed=allowed)
         cached = app.state.catalog_counts
         if cached is None or time.monotonic() - cached[0] > CATALOG_TTL_S:
             async with httpx.AsyncClient() as client:
                 cached = (time.monotonic(), await site_counts(coordinator.key, nodes, client))
             app.state.catalog_counts = cached
-        return catalog(nodes, cached[1])
+        return catalog(nodes, cached[1], allowed=allowed)
 
     return app

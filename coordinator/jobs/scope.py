@@ -5,6 +5,12 @@ project. A researcher outside the project, an analysis, variable or site the pro
 not allow is ``forbidden`` (HTTP 403), naming what is not allowed. A request that names no
 site runs at the project's sites only. The coordinator's operator (a request run in
 process, with no researcher) is bound only by the project the request names, if any.
+
+What a request leaves to defaults is bounded by the project too (:func:`scoped_request`):
+``data_quality`` is the one analysis whose variables may be left out (every other one
+names its variables); under a project restricted to some variables it reports those
+variables, and its temporal checks (which read the visit, event and drug-exposure tables)
+run only for a project open to every variable.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from sqlalchemy import Engine
 from coordinator.jobs.compat import PSEUDO
 from coordinator.store.projects import Project, get_project, projects_of
 from schemas.analyses import parse_request
+from schemas.analyses.data_quality import DataQualityRequest
 from schemas.cohort import All, Cohort, Condition, selected_sites
+from schemas.dictionary import load_dictionary
 from schemas.dictionary.loader import shipped_sections
 from schemas.errors import ErrorCode, FedpsyError
 
@@ -73,6 +81,32 @@ def allowed_variables(project: Project) -> frozenset[str] | None:
     return frozenset(codes)
 
 
+def scoped_request(project: Project, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with its defaulted variables bounded by ``project``: a ``data_quality``
+    request without ``variables`` under a project restricted to some variables asks the
+    shipped variables the project allows, and leaves the temporal checks out unless it asks
+    for them (which :func:`check_scope` refuses)."""
+    out = dict(data)
+    codes = allowed_variables(project)
+    if codes is None or out.get("analysis") != "data_quality":
+        return out
+    if out.get("variables") is None:
+        out["variables"] = [c for c in load_dictionary().variables if c in codes - PSEUDO]
+    out.setdefault("temporal", False)
+    return out
+
+
+def visible_variables(projects: Iterable[Project]) -> frozenset[str] | None:
+    """The codes some of ``projects`` allows (the catalog a researcher sees; None: all)."""
+    codes: set[str] = set(PSEUDO)
+    for project in projects:
+        allowed = allowed_variables(project)
+        if allowed is None:
+            return None
+        codes |= allowed
+    return frozenset(codes)
+
+
 def names_sites(cohort: Cohort | None) -> bool:
     """Whether the cohort selects sites (a top-level ``site`` condition)."""
     return isinstance(cohort, All) and any(
@@ -102,6 +136,12 @@ def check_scope(project: Project, data: Mapping[str, Any], sites: Iterable[str])
             outside["variables"] = extra
             allowed = ", ".join(project.variables or ()) or "none"
             problems.append(f"variable(s) {', '.join(extra)} (allowed: {allowed})")
+    if codes is not None and isinstance(request, DataQualityRequest) and request.temporal:
+        outside["checks"] = ["temporal"]
+        problems.append(
+            "the temporal checks of data_quality (visit, event and drug-exposure tables; "
+            'only for a project open to every variable: ask with "temporal": false)'
+        )
     if request is not None and project.sites is not None and names_sites(request.cohort):
         chosen = sorted(set(selected_sites(request.cohort, sorted(sites))) - set(project.sites))
         if chosen:
@@ -115,4 +155,11 @@ def check_scope(project: Project, data: Mapping[str, Any], sites: Iterable[str])
         )
 
 
-__all__ = ["allowed_variables", "check_scope", "names_sites", "resolve_project"]
+__all__ = [
+    "allowed_variables",
+    "check_scope",
+    "names_sites",
+    "resolve_project",
+    "scoped_request",
+    "visible_variables",
+]

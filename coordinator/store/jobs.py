@@ -5,6 +5,9 @@ A site's progress is a short state the federation reports as it goes (``running 
 the job finishes, its envelope settles every site: a site left out is ``left out (CODE)``,
 a site that refused or failed keeps that, and one still marked as busy is ``stopped when
 the job ended``.
+
+A job records the project it runs under: a researcher sees the jobs they submitted and
+the jobs of their projects (:func:`visible_to`), no others.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import ColumnElement, Engine, insert, or_, select, true, update
 
 from coordinator.store import tables as t
+from coordinator.store.projects import projects_of
 from schemas.envelope import Envelope
 from schemas.errors import CATALOG, EXIT_REFUSED, known_code
 
@@ -29,6 +33,7 @@ class Job(TypedDict):
 
     job_id: str
     user: str | None
+    project: str | None
     analysis: str
     status: str  # queued|running|ok|refused|error
     sites: dict[str, str]
@@ -39,12 +44,19 @@ class Job(TypedDict):
     finished_at: float | None
 
 
-def create_job(engine: Engine, job_id: str, user: str | None, request: dict[str, Any]) -> None:
+def create_job(
+    engine: Engine,
+    job_id: str,
+    user: str | None,
+    request: dict[str, Any],
+    project: str | None = None,
+) -> None:
     with engine.begin() as conn:
         conn.execute(
             insert(t.job).values(
                 job_id=job_id,
                 user_name=user,
+                project=project,
                 analysis=str(request.get("analysis", "?")),
                 request=json.dumps(request),
                 status="queued",
@@ -52,6 +64,12 @@ def create_job(engine: Engine, job_id: str, user: str | None, request: dict[str,
                 created_at=time.time(),
             )
         )
+
+
+def set_project(engine: Engine, job_id: str, project: str | None) -> None:
+    """Record the project the job runs under (once its request was authorized)."""
+    with engine.begin() as conn:
+        conn.execute(update(t.job).where(t.job.c.job_id == job_id).values(project=project))
 
 
 def set_site_status(engine: Engine, job_id: str, site: str, status: str) -> None:
@@ -116,19 +134,33 @@ def finish_job(engine: Engine, job_id: str, envelope: Envelope | Mapping[str, An
         )
 
 
-def get_job(engine: Engine, job_id: str) -> Job | None:
+def visible_to(engine: Engine, viewer: str | None) -> ColumnElement[bool]:
+    """The jobs ``viewer`` may see: those they submitted and those of their projects
+    (every job when ``viewer`` is None: the coordinator's operator)."""
+    if viewer is None:
+        return true()
+    mine = [p.name for p in projects_of(engine, viewer)]
+    return or_(t.job.c.user_name == viewer, t.job.c.project.in_(mine))
+
+
+def get_job(engine: Engine, job_id: str, viewer: str | None = None) -> Job | None:
+    """The job, None when there is none or ``viewer`` may not see it."""
+    query = select(t.job).where(t.job.c.job_id == job_id, visible_to(engine, viewer))
     with engine.connect() as conn:
-        row = conn.execute(select(t.job).where(t.job.c.job_id == job_id)).mappings().first()
+        row = conn.execute(query).mappings().first()
     return None if row is None else _public(dict(row))
 
 
-def list_jobs(engine: Engine, limit: int = 50) -> list[Job]:
+def list_jobs(engine: Engine, limit: int = 50, viewer: str | None = None) -> list[Job]:
+    """The newest jobs ``viewer`` may see."""
+    query = (
+        select(t.job)
+        .where(visible_to(engine, viewer))
+        .order_by(t.job.c.created_at.desc())
+        .limit(limit)
+    )
     with engine.connect() as conn:
-        rows = (
-            conn.execute(select(t.job).order_by(t.job.c.created_at.desc()).limit(limit))
-            .mappings()
-            .all()
-        )
+        rows = conn.execute(query).mappings().all()
     return [_public(dict(r)) for r in rows]
 
 
@@ -142,6 +174,7 @@ def _public(row: dict[str, Any]) -> Job:
     return {
         "job_id": row["job_id"],
         "user": row["user_name"],
+        "project": row["project"],
         "analysis": row["analysis"],
         "status": row["status"],
         "sites": json.loads(row["sites"] or "{}"),

@@ -5,6 +5,10 @@ weights) with the request, the sites and their rows, the app hash of the trainin
 and the test metrics, under the result's ``model_id``. Researchers download it with
 ``GET /v1/models/{model_id}``; a ``predict`` request names it by ``model_id`` and
 :func:`with_model` fills the model in before the job runs.
+
+A model belongs to the project it was trained under: only that project's members see it
+(``viewer``; a model of another project is ``not_found``, its existence not confirmed) or
+use it. ``viewer`` None is the coordinator's operator, who sees every model.
 """
 
 from __future__ import annotations
@@ -14,15 +18,20 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import ColumnElement, Engine, insert, select, true
 
 from coordinator.store import tables as t
+from coordinator.store.projects import projects_of
 from schemas.envelope import Envelope
 from schemas.errors import ErrorCode, FedpsyError
 
 
 def register(
-    engine: Engine, job_id: str | None, request: Mapping[str, Any], envelope: Envelope
+    engine: Engine,
+    job_id: str | None,
+    request: Mapping[str, Any],
+    envelope: Envelope,
+    project: str | None = None,
 ) -> str | None:
     """Store the model of a successful ``train`` envelope; returns its id (else None)."""
     if envelope.status != "ok" or envelope.analysis != "train":
@@ -42,6 +51,7 @@ def register(
                 metrics=json.dumps(result["metrics"]),
                 model=json.dumps(result["model"]),
                 created_at=time.time(),
+                project=project,
             )
         )
     return model_id
@@ -51,6 +61,7 @@ def _public(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "model_id": row["model_id"],
         "job_id": row["job_id"],
+        "project": row["project"],
         "kind": row["kind"],
         "request": json.loads(row["request"]),
         "sites": json.loads(row["sites"]),
@@ -61,29 +72,45 @@ def _public(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def get_model(engine: Engine, model_id: str) -> dict[str, Any]:
-    """A stored model with its provenance (``not_found`` when there is none)."""
+def visible_to(engine: Engine, viewer: str | None) -> ColumnElement[bool]:
+    """The models ``viewer`` may see and use: those of their projects (all: None)."""
+    if viewer is None:
+        return true()
+    return t.model.c.project.in_([p.name for p in projects_of(engine, viewer)])
+
+
+def get_model(engine: Engine, model_id: str, viewer: str | None = None) -> dict[str, Any]:
+    """A stored model with its provenance (``not_found`` when there is none or ``viewer``
+    may not see it)."""
+    query = select(t.model).where(t.model.c.model_id == model_id, visible_to(engine, viewer))
     with engine.connect() as conn:
-        row = conn.execute(select(t.model).where(t.model.c.model_id == model_id)).mappings().first()
+        row = conn.execute(query).mappings().first()
     if row is None:
         raise FedpsyError(f"no model {model_id!r} in the registry", code=ErrorCode.NOT_FOUND)
     return _public(dict(row))
 
 
-def list_models(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest models, without their weights."""
+def list_models(
+    engine: Engine, limit: int = 100, viewer: str | None = None
+) -> list[dict[str, Any]]:
+    """The newest models ``viewer`` may see, without their weights."""
+    query = (
+        select(t.model)
+        .where(visible_to(engine, viewer))
+        .order_by(t.model.c.created_at.desc())
+        .limit(limit)
+    )
     with engine.connect() as conn:
-        rows = (
-            conn.execute(select(t.model).order_by(t.model.c.created_at.desc()).limit(limit))
-            .mappings()
-            .all()
-        )
+        rows = conn.execute(query).mappings().all()
     return [{k: v for k, v in _public(dict(r)).items() if k != "model"} for r in rows]
 
 
-def with_model(engine: Engine, request: Mapping[str, Any]) -> dict[str, Any]:
+def with_model(
+    engine: Engine, request: Mapping[str, Any], viewer: str | None = None
+) -> dict[str, Any]:
     """``request``, a ``predict`` request with its stored model filled in (unchanged when
-    it carries a model or names none in the registry; the analysis then says so)."""
+    it carries a model or names none in the registry that ``viewer`` may use; the analysis
+    then says so)."""
     out = dict(request)
     model_id = out.get("model_id")
     if out.get("analysis") != "predict" or out.get("model") is not None:
@@ -92,11 +119,13 @@ def with_model(engine: Engine, request: Mapping[str, Any]) -> dict[str, Any]:
         return out
     with engine.connect() as conn:
         stored = conn.execute(
-            select(t.model.c.model).where(t.model.c.model_id == model_id)
+            select(t.model.c.model).where(
+                t.model.c.model_id == model_id, visible_to(engine, viewer)
+            )
         ).scalar()
     if stored is not None:
         out["model"] = json.loads(str(stored))
     return out
 
 
-__all__ = ["get_model", "list_models", "register", "with_model"]
+__all__ = ["get_model", "list_models", "register", "visible_to", "with_model"]

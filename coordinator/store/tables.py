@@ -31,6 +31,7 @@ job = Table(
     Column("job_id", String(64), primary_key=True),
     Column("user_name", String(64), nullable=True),
     Column("analysis", String(32), nullable=False),
+    Column("project", String(64), nullable=True),  # None: asked with no project (operator)
     Column("request", Text, nullable=False),
     Column("status", String(16), nullable=False),  # queued|running|ok|refused|error
     Column("sites", Text, nullable=False, default="{}"),  # JSON per-site status
@@ -61,6 +62,7 @@ model = Table(
     Column("metrics", Text, nullable=False),  # JSON
     Column("model", Text, nullable=False),  # JSON: spec, design, weights
     Column("created_at", Float, nullable=False),
+    Column("project", String(64), nullable=True),  # the project it was trained under
 )
 
 message = Table(  # the mailbox of pull nodes: signed requests queued, their answers

@@ -73,7 +73,7 @@ def new_analysis(
 ) -> HTMLResponse:
     mine = projects_of(coordinator(request).engine, user)
     chosen_project, forms, cat = project_scope(
-        mine, project, analysis_forms(), current_catalog(request)
+        mine, project, analysis_forms(), current_catalog(request, user)
     )
     chosen = forms.get(analysis) or next(iter(forms.values()), None)
     return render(

@@ -1,4 +1,6 @@
 """Dashboard pages that browse the consortium: overview, variable catalog, job list.
+A researcher sees the variables their projects allow and the jobs they may see
+(:func:`coordinator.store.jobs.visible_to`).
 
 Person counts (per site, per variable and site) are the rounded, suppressed counts the
 nodes released for the catalog (:mod:`coordinator.web.counts`).
@@ -12,7 +14,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from coordinator.catalog import Counts, catalog
+from coordinator.jobs.scope import visible_variables
 from coordinator.store import jobs, registry
+from coordinator.store.projects import projects_of
 from coordinator.web.counts import cached_counts
 from coordinator.web.overview import site_rows, when
 from coordinator.web.rendering import coordinator, render, web_user
@@ -48,16 +52,19 @@ def job_rows(found: list[jobs.Job]) -> list[dict[str, Any]]:
     ]
 
 
-def current_catalog(request: Request, counts: Counts | None = None) -> dict[str, Any]:
-    return catalog(registry.list_nodes(coordinator(request).engine), counts)
+def current_catalog(request: Request, user: str, counts: Counts | None = None) -> dict[str, Any]:
+    """The catalog of the variables ``user``'s projects allow."""
+    engine = coordinator(request).engine
+    allowed = visible_variables(projects_of(engine, user))
+    return catalog(registry.list_nodes(engine), counts, allowed)
 
 
 @router.get("/", response_class=HTMLResponse)
 async def overview(request: Request, user: User) -> HTMLResponse:
-    cat = current_catalog(request, await cached_counts(request))
+    cat = current_catalog(request, user, await cached_counts(request))
     engine = coordinator(request).engine
     sites = await site_rows(engine, cat)
-    recent = job_rows(jobs.list_jobs(engine, limit=5))
+    recent = job_rows(jobs.list_jobs(engine, limit=5, viewer=user))
     return render(
         request,
         "overview.html",
@@ -74,7 +81,7 @@ async def overview(request: Request, user: User) -> HTMLResponse:
 async def variable_catalog(
     request: Request, user: User, q: str = "", type: str = "", site: str = ""
 ) -> HTMLResponse:
-    cat = current_catalog(request, await cached_counts(request))
+    cat = current_catalog(request, user, await cached_counts(request))
     needle = q.strip().lower()
     shown = [
         v
@@ -100,5 +107,5 @@ async def variable_catalog(
 
 @router.get("/jobs", response_class=HTMLResponse)
 def job_list(request: Request, user: User) -> HTMLResponse:
-    found = job_rows(jobs.list_jobs(coordinator(request).engine, limit=100))
+    found = job_rows(jobs.list_jobs(coordinator(request).engine, limit=100, viewer=user))
     return render(request, "jobs.html", user=user, page="jobs", jobs=found)

@@ -40,14 +40,15 @@ REPORT_COLUMNS = (
 FLAG_COLUMNS = ("site", "variable", "visit", "rule", "value", "threshold", "suggestion")
 
 
-def _report_job(request: Request, job_id: str) -> jobs.Job | None:
-    """The chosen job if it is a finished data-quality report, else the latest such."""
+def _report_job(request: Request, user: str, job_id: str) -> jobs.Job | None:
+    """The chosen job if it is a finished data-quality report ``user`` may see, else the
+    latest such."""
     engine = coordinator(request).engine
     if job_id:
-        found = jobs.get_job(engine, job_id)
+        found = jobs.get_job(engine, job_id, viewer=user)
         candidates = [found] if found is not None else []
     else:
-        candidates = jobs.list_jobs(engine, limit=200)
+        candidates = jobs.list_jobs(engine, limit=200, viewer=user)
     for job in candidates:
         envelope = job["result"]
         if job["analysis"] == "data_quality" and envelope is not None and envelope.status == "ok":
@@ -93,7 +94,7 @@ def _flags(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 @router.get("/quality", response_class=HTMLResponse)
 def quality_page(request: Request, user: User, job: str = "") -> HTMLResponse:
-    found = _report_job(request, job)
+    found = _report_job(request, user, job)
     result = _result(found) if found is not None else None
     return render(
         request,
@@ -119,7 +120,7 @@ def _csv(columns: tuple[str, ...], rows: list[list[Any]], filename: str) -> Resp
 
 @router.get("/quality/{job_id}/{name}.csv")
 def quality_csv(request: Request, user: User, job_id: str, name: str) -> Response:
-    found = _report_job(request, job_id)
+    found = _report_job(request, user, job_id)
     if found is None or name not in ("report", "flags"):
         return render(
             request, "missing.html", status_code=404, user=user, page="quality", what=name

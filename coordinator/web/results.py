@@ -29,8 +29,9 @@ User = Annotated[str, Depends(web_user)]
 FINISHED = ("ok", "refused", "error")
 
 
-def _job(request: Request, job_id: str) -> jobs.Job | None:
-    return jobs.get_job(coordinator(request).engine, job_id)
+def _job(request: Request, user: str, job_id: str) -> jobs.Job | None:
+    """The job if ``user`` may see it (else None: the page says there is none)."""
+    return jobs.get_job(coordinator(request).engine, job_id, viewer=user)
 
 
 def _json(envelope: Envelope | None) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def _missing(request: Request, user: str, what: str) -> HTMLResponse:
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, user: User, job_id: str) -> HTMLResponse:
-    job = _job(request, job_id)
+    job = _job(request, user, job_id)
     if job is None:
         return _missing(request, user, f"job {job_id}")
     envelope = job["result"] if job["status"] in FINISHED else None
@@ -83,7 +84,7 @@ def _methods(request: Request, asked: dict[str, Any], envelope: Envelope | None)
 
 @router.get("/jobs/{job_id}/result.json")
 def result_json(request: Request, user: User, job_id: str) -> Response:
-    job = _job(request, job_id)
+    job = _job(request, user, job_id)
     if job is None or job["result"] is None:
         return _missing(request, user, f"a result of job {job_id}")
     return _download(
@@ -93,7 +94,7 @@ def result_json(request: Request, user: User, job_id: str) -> Response:
 
 @router.get("/jobs/{job_id}/tables/{name}.csv")
 def table_csv(request: Request, user: User, job_id: str, name: str) -> Response:
-    job = _job(request, job_id)
+    job = _job(request, user, job_id)
     table = find_table(_json(job["result"]), job["request"], name) if job else None
     if table is None:
         return _missing(request, user, f"table {name} of job {job_id}")
@@ -102,7 +103,7 @@ def table_csv(request: Request, user: User, job_id: str, name: str) -> Response:
 
 @router.get("/jobs/{job_id}/plots/{name}.{fmt}")
 def plot_data(request: Request, user: User, job_id: str, name: str, fmt: str) -> Response:
-    job = _job(request, job_id)
+    job = _job(request, user, job_id)
     found = find_plot(_json(job["result"]), job["request"], name) if job else None
     if found is None or fmt not in ("csv", "json"):
         return _missing(request, user, f"plot {name} of job {job_id}")

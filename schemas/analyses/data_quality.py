@@ -26,7 +26,9 @@ request to run next: a ``summary`` at that site, or a ``combat``): ``completenes
 the suggestion is that ComBat request); ``implausible`` and each temporal rule when its
 count is above zero (``value`` null: suppressed, 1 to the site's minimum cell − 1).
 ``variables`` default to every variable of the shipped dictionary; ``visits`` to every
-visit label some site holds (baseline, then by nominal time).
+visit label some site holds (baseline, then by nominal time). ``temporal`` false leaves the
+temporal checks out (``temporal`` is then empty, and ``visits`` default to ``baseline``,
+the labels the sites hold being an answer of those checks).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class DataQualityRequest(AnalysisBase):
     visits: list[str] | None = Field(default=None, min_length=1)
     completeness_threshold: float = Field(default=0.5, ge=0, le=1)
     smd_threshold: float = Field(default=0.5, gt=0)
+    temporal: bool = True
 
     def analysis_variables(self) -> set[str]:
         return set(self.variables or ())
