@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 from coordinator.service import Coordinator, open_state
-from coordinator.store import jobs, projects, registry
+from coordinator.store import jobs, models, projects, registry
 from coordinator.store import tables as t
 from coordinator.store.schema import (
     BASELINE,
@@ -238,6 +238,7 @@ def test_a_store_made_before_migrations_is_completed_and_stamped(
         job = jobs.get_job(engine, "job-old")
         assert job is not None and isinstance(job["result"], Envelope)
         assert json.dumps(job["result"].to_dict()) == json.dumps(OLD_ENVELOPE)
+        assert job["project"] == "default"  # its researcher's only project
         # the store works as a current one: a pull node, a job, a stored model
         registry.save_pull_node(engine, "kiel", "pem", "k" * 64)
         assert {n.site: n.mode for n in registry.list_nodes(engine)} == {
@@ -354,5 +355,70 @@ def test_a_store_of_the_previous_schema_gets_projects_with_its_users_in_default(
         assert registry.user_for_token(engine, "fpy_old") == "ada"
         command.downgrade(alembic_config(engine), BASELINE)  # the revision steps back too
         assert "project" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_a_store_of_the_projects_schema_gets_each_jobs_and_models_project(
+    store_url: str,
+) -> None:
+    """A coordinator made before jobs recorded their project (revision 0002) upgrades to
+    one where each job has the project its request named, else its researcher's only
+    project, else none (seen by its researcher alone), and each model its job's project;
+    each researcher then sees their own jobs and their projects' jobs and models."""
+    engine = shared_engine.open_engine(store_url)
+    try:
+        command.upgrade(alembic_config(engine), "0002")
+        projects.add_project(engine, "trd", variables=["age"])
+        ada = registry.add_user(engine, "ada")  # default only
+        registry.add_user(engine, "grace", "trd")  # trd only
+        registry.add_user(engine, "ivy", "trd")
+        projects.add_member(engine, "default", "ivy")  # both
+        with engine.begin() as conn:
+            for job_id, user, request in [
+                ("j-ada", "ada", {"analysis": "count"}),
+                ("j-grace", "grace", {"analysis": "count"}),
+                ("j-ivy-trd", "ivy", {"analysis": "count", "project": "trd"}),
+                ("j-ivy", "ivy", {"analysis": "count"}),
+            ]:
+                conn.execute(
+                    text(
+                        "INSERT INTO job (job_id, user_name, analysis, request, status, sites, "
+                        "created_at) VALUES (:job_id, :user, 'count', :request, 'ok', '{}', 1.0)"
+                    ),
+                    {"job_id": job_id, "user": user, "request": json.dumps(request)},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO model (model_id, job_id, kind, request, sites, app_hash, "
+                    "metrics, model, created_at) "
+                    "VALUES ('m1', 'j-grace', 'logistic', '{}', '{}', 'a', '{}', '{}', 1.0)"
+                )
+            )
+        upgrade(engine)
+        assert _revisions(engine)[VERSION_TABLE] == HEAD
+        assert _schema_diff(engine) == []
+        recorded = {j["job_id"]: j["project"] for j in jobs.list_jobs(engine)}
+        assert recorded == {
+            "j-ada": "default",
+            "j-grace": "trd",
+            "j-ivy-trd": "trd",
+            "j-ivy": None,  # in two projects, none named: only ivy sees it
+        }
+        seen = {
+            user: sorted(j["job_id"] for j in jobs.list_jobs(engine, viewer=user))
+            for user in ("ada", "grace", "ivy")
+        }
+        assert seen == {
+            "ada": ["j-ada"],
+            "grace": ["j-grace", "j-ivy-trd"],
+            "ivy": ["j-ada", "j-grace", "j-ivy", "j-ivy-trd"],
+        }
+        assert jobs.get_job(engine, "j-grace", viewer="ada") is None
+        assert [m["project"] for m in models.list_models(engine, viewer="grace")] == ["trd"]
+        assert models.list_models(engine, viewer="ada") == []
+        assert registry.user_for_token(engine, ada) == "ada"
+        command.downgrade(alembic_config(engine), "0002")  # the revision steps back too
+        assert "project" not in {c["name"] for c in inspect(engine).get_columns("job")}
     finally:
         engine.dispose()

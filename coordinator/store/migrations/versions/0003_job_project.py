@@ -30,9 +30,11 @@ def _named(raw: str) -> str | None:
 
 
 def upgrade() -> None:
-    op.add_column("job", sa.Column("project", sa.String(64), nullable=True))
-    op.add_column("model", sa.Column("project", sa.String(64), nullable=True))
     bind = op.get_bind()
+    # a store adopted at the baseline got its missing tables as they are defined now
+    for table in ("job", "model"):
+        if "project" not in {c["name"] for c in sa.inspect(bind).get_columns(table)}:
+            op.add_column(table, sa.Column("project", sa.String(64), nullable=True))
     memberships: dict[str, list[str]] = {}
     for project, user in bind.execute(sa.text("SELECT project, user_name FROM project_member")):
         memberships.setdefault(user, []).append(project)
