@@ -365,7 +365,8 @@ def test_a_store_of_the_projects_schema_gets_each_jobs_and_models_project(
     """A coordinator made before jobs recorded their project (revision 0002) upgrades to
     one where each job has the project its request named, else its researcher's only
     project, else none (seen by its researcher alone), and each model its job's project;
-    each researcher then sees their own jobs and their projects' jobs and models."""
+    each researcher then sees their own jobs and their projects' jobs and models (the
+    members of ``default`` also the operator's, run without a project)."""
     engine = shared_engine.open_engine(store_url)
     try:
         command.upgrade(alembic_config(engine), "0002")
@@ -380,6 +381,7 @@ def test_a_store_of_the_projects_schema_gets_each_jobs_and_models_project(
                 ("j-grace", "grace", {"analysis": "count"}),
                 ("j-ivy-trd", "ivy", {"analysis": "count", "project": "trd"}),
                 ("j-ivy", "ivy", {"analysis": "count"}),
+                ("j-operator", None, {"analysis": "count"}),
             ]:
                 conn.execute(
                     text(
@@ -392,7 +394,8 @@ def test_a_store_of_the_projects_schema_gets_each_jobs_and_models_project(
                 text(
                     "INSERT INTO model (model_id, job_id, kind, request, sites, app_hash, "
                     "metrics, model, created_at) "
-                    "VALUES ('m1', 'j-grace', 'logistic', '{}', '{}', 'a', '{}', '{}', 1.0)"
+                    "VALUES ('m1', 'j-grace', 'logistic', '{}', '{}', 'a', '{}', '{}', 1.0), "
+                    "('m0', NULL, 'logistic', '{}', '{}', 'a', '{}', '{}', 0.5)"
                 )
             )
         upgrade(engine)
@@ -404,19 +407,20 @@ def test_a_store_of_the_projects_schema_gets_each_jobs_and_models_project(
             "j-grace": "trd",
             "j-ivy-trd": "trd",
             "j-ivy": None,  # in two projects, none named: only ivy sees it
+            "j-operator": None,  # the operator's, no project: default's members see it
         }
         seen = {
             user: sorted(j["job_id"] for j in jobs.list_jobs(engine, viewer=user))
             for user in ("ada", "grace", "ivy")
         }
         assert seen == {
-            "ada": ["j-ada"],
+            "ada": ["j-ada", "j-operator"],
             "grace": ["j-grace", "j-ivy-trd"],
-            "ivy": ["j-ada", "j-grace", "j-ivy", "j-ivy-trd"],
+            "ivy": ["j-ada", "j-grace", "j-ivy", "j-ivy-trd", "j-operator"],
         }
         assert jobs.get_job(engine, "j-grace", viewer="ada") is None
         assert [m["project"] for m in models.list_models(engine, viewer="grace")] == ["trd"]
-        assert models.list_models(engine, viewer="ada") == []
+        assert [m["model_id"] for m in models.list_models(engine, viewer="ada")] == ["m0"]
         assert registry.user_for_token(engine, ada) == "ada"
         command.downgrade(alembic_config(engine), "0002")  # the revision steps back too
         assert "project" not in {c["name"] for c in inspect(engine).get_columns("job")}

@@ -7,7 +7,8 @@ a site that refused or failed keeps that, and one still marked as busy is ``stop
 the job ended``.
 
 A job records the project it runs under: a researcher sees the jobs they submitted and
-the jobs of their projects (:func:`visible_to`), no others.
+the jobs of their projects (:func:`visible_to`), no others; a job the coordinator's
+operator ran without a project counts as one of ``default``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, Engine, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, Engine, and_, insert, or_, select, true, update
 
 from coordinator.store import tables as t
-from coordinator.store.projects import projects_of
+from coordinator.store.projects import DEFAULT, projects_of
 from schemas.envelope import Envelope
 from schemas.errors import CATALOG, EXIT_REFUSED, known_code
 
@@ -135,12 +136,16 @@ def finish_job(engine: Engine, job_id: str, envelope: Envelope | Mapping[str, An
 
 
 def visible_to(engine: Engine, viewer: str | None) -> ColumnElement[bool]:
-    """The jobs ``viewer`` may see: those they submitted and those of their projects
-    (every job when ``viewer`` is None: the coordinator's operator)."""
+    """The jobs ``viewer`` may see: those they submitted, those of their projects, and
+    for members of ``default`` the jobs the operator ran without a project (every job when
+    ``viewer`` is None: the coordinator's operator)."""
     if viewer is None:
         return true()
     mine = [p.name for p in projects_of(engine, viewer)]
-    return or_(t.job.c.user_name == viewer, t.job.c.project.in_(mine))
+    seen = or_(t.job.c.user_name == viewer, t.job.c.project.in_(mine))
+    if DEFAULT in mine:
+        return or_(seen, and_(t.job.c.user_name.is_(None), t.job.c.project.is_(None)))
+    return seen
 
 
 def get_job(engine: Engine, job_id: str, viewer: str | None = None) -> Job | None:

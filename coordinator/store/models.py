@@ -8,7 +8,8 @@ and the test metrics, under the result's ``model_id``. Researchers download it w
 
 A model belongs to the project it was trained under: only that project's members see it
 (``viewer``; a model of another project is ``not_found``, its existence not confirmed) or
-use it. ``viewer`` None is the coordinator's operator, who sees every model.
+use it; a model the coordinator's operator trained without a project counts as one of
+``default``. ``viewer`` None is the operator, who sees every model.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, insert, select, true
+from sqlalchemy import ColumnElement, Engine, insert, or_, select, true
 
 from coordinator.store import tables as t
-from coordinator.store.projects import projects_of
+from coordinator.store.projects import DEFAULT, projects_of
 from schemas.envelope import Envelope
 from schemas.errors import ErrorCode, FedpsyError
 
@@ -73,10 +74,13 @@ def _public(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def visible_to(engine: Engine, viewer: str | None) -> ColumnElement[bool]:
-    """The models ``viewer`` may see and use: those of their projects (all: None)."""
+    """The models ``viewer`` may see and use: those of their projects, and for members of
+    ``default`` the models the operator trained without a project (all: None)."""
     if viewer is None:
         return true()
-    return t.model.c.project.in_([p.name for p in projects_of(engine, viewer)])
+    mine = [p.name for p in projects_of(engine, viewer)]
+    seen = t.model.c.project.in_(mine)
+    return or_(seen, t.model.c.project.is_(None)) if DEFAULT in mine else seen
 
 
 def get_model(engine: Engine, model_id: str, viewer: str | None = None) -> dict[str, Any]:
