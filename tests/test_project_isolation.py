@@ -29,8 +29,8 @@ TRAIN = {
     "project": "psy",
     "formula": "ketamine ~ age + madrs_total + sex",
     "rounds": 2,
-    "test_fraction": 0.3,
-    "validation_fraction": 0.3,
+    "test_fraction": 0.0,
+    "validation_fraction": 0.0,
     "per_site": False,
     "seed": 2,
 }
