@@ -137,13 +137,32 @@ def visit_counts(engine: Engine) -> dict[str, int]:
 
 
 class StoreChecks:
-    """The :class:`CheckedSource` side of a frame source over a node's store: its
-    thresholds, its dictionary, and the checks read from its CDM tables."""
+    """What the store and columnar frame sources share: the node's store, site, dictionary
+    and thresholds, and the :class:`CheckedSource` side read from its CDM tables."""
 
-    _engine: Engine
-    _dictionary: Dictionary
-    _min_label_count: int
-    _dominance_percent: float
+    def __init__(
+        self,
+        engine: Engine,
+        site: str,
+        dictionary: Dictionary,
+        min_label_count: int = 1,
+        split_salt: bytes = b"",
+        dominance_percent: float = 0.0,
+    ) -> None:
+        self._engine = engine
+        self._site = site
+        self._dictionary = dictionary
+        self._min_label_count = min_label_count
+        self._split_salt = split_salt
+        self._dominance_percent = dominance_percent
+
+    @property
+    def site(self) -> str:
+        return self._site
+
+    @property
+    def split_salt(self) -> bytes:
+        return self._split_salt
 
     @property
     def suppression(self) -> Suppression:

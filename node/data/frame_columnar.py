@@ -45,24 +45,11 @@ class ColumnarFrameSource(StoreChecks):
         split_salt: bytes = b"",
         dominance_percent: float = 0.0,
     ) -> None:
-        self._engine = engine
-        self._site = site
-        self._dictionary = dictionary
+        super().__init__(engine, site, dictionary, min_label_count, split_salt, dominance_percent)
         self._folder = folder
-        self._min_label_count = min_label_count
-        self._split_salt = split_salt
-        self._dominance_percent = dominance_percent
         self._layers: dict[str, Layer] = {}
         self._probes: dict[tuple[str, ...], pd.DataFrame] = {}
         self._lock = threading.Lock()
-
-    @property
-    def site(self) -> str:
-        return self._site
-
-    @property
-    def split_salt(self) -> bytes:
-        return self._split_salt
 
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
         wanted = list(dict.fromkeys(variables))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import CursorResult, Engine, select
+from sqlalchemy import CursorResult, select
 
 from node.data.checks import StoreChecks
 from node.data.domain import site_probe
@@ -22,7 +22,6 @@ from node.data.frame_memory import DataFrameSource
 from node.store import tables as t
 from node.store.tables import PERSON_LEVEL
 from schemas.cohort import Cohort
-from schemas.dictionary import Dictionary
 from schemas.errors import ErrorCode, FedpsyError
 
 PERSON_COLUMNS = ("sex", "birth_year", "primary_diagnosis")
@@ -39,30 +38,6 @@ def _tuples(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
 
 class StoreFrameSource(StoreChecks):
     """A FrameSource over the node's store."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        site: str,
-        dictionary: Dictionary,
-        min_label_count: int = 1,
-        split_salt: bytes = b"",
-        dominance_percent: float = 0.0,
-    ) -> None:
-        self._engine = engine
-        self._site = site
-        self._split_salt = split_salt
-        self._dictionary = dictionary
-        self._min_label_count = min_label_count
-        self._dominance_percent = dominance_percent
-
-    @property
-    def site(self) -> str:
-        return self._site
-
-    @property
-    def split_salt(self) -> bytes:
-        return self._split_salt
 
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
         wanted = list(dict.fromkeys(variables))
