@@ -41,6 +41,7 @@ from node.privacy.receipts import ReceiptSigner
 from node.privacy.release import Releaser, audit_form
 from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
+from node.steps.design_cache import DesignCache, JobScope, job_designs
 from node.tasks import GUARD_KEY, TaskStore
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
@@ -105,6 +106,7 @@ class NodeService:
         # a reopened node keeps its secure aggregation sessions (``secagg``)
         self.secagg = secagg or SecaggNode(node.dir, node.engine, identity)
         self.releaser = Releaser(self.policy, self.ledger, self.secagg, node.dictionary)
+        self.designs: DesignCache[Any] = DesignCache()  # a job's designs across its rounds
 
     @property
     def site(self) -> str:
@@ -218,7 +220,8 @@ class NodeService:
             self._check_secure(task, step)
             # nothing leaves before the gate has judged the rows the step actually used
             rows = project_source(self.frames, self.policy, task.project)
-            computed = self.gate.compute(step, rows)
+            with job_designs(self.designs, JobScope(task.job_id, task.project, task.researcher)):
+                computed = self.gate.compute(step, rows)
             self.gate.check(task.analysis, step, computed, self.node.dictionary.hash)
             release = self.releaser.release(task, step, computed)
         except FedpsyError as exc:
