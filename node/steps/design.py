@@ -126,9 +126,10 @@ def prepared(step: DesignStep, source: FrameSource) -> Prepared:
         "cohort": None if step.cohort is None else step.cohort.model_dump(mode="json"),
     }
     key = (scope, json.dumps(asked, sort_keys=True))
-    return cache.get_or_build(
+    kept: Prepared = cache.get_or_build(
         key, lambda: source.version(step.visit), lambda: Prepared.of(design_of(step, source))
     )
+    return kept
 
 
 def disclosure(design: Design) -> Disclosure:
