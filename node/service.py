@@ -220,7 +220,8 @@ class NodeService:
             self._check_secure(task, step)
             # nothing leaves before the gate has judged the rows the step actually used
             rows = project_source(self.frames, self.policy, task.project)
-            with job_designs(self.designs, JobScope(task.job_id, task.project, task.researcher)):
+            job = JobScope(key, task.job_id, task.project, task.researcher)
+            with job_designs(self.designs, job):
                 computed = self.gate.compute(step, rows)
             self.gate.check(task.analysis, step, computed, self.node.dictionary.hash)
             release = self.releaser.release(task, step, computed)

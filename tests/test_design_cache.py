@@ -42,9 +42,12 @@ def service(tmp_path: Path, store_url: str) -> Iterator[NodeService]:
         yield NodeService(node)
 
 
-def submit(service: NodeService, job: str, step: dict[str, Any]) -> TaskOutcome:
+def submit(
+    service: NodeService, job: str, step: dict[str, Any], signer: str = "coordinator-key"
+) -> TaskOutcome:
+    """``step`` as a task of ``job`` whose signature (by ``signer``) the API verified."""
     body = {"task_id": uuid.uuid4().hex, "job_id": job, "analysis": "glm", "step": step}
-    return service.submit(json.dumps(body).encode(), "coordinator-key")
+    return service.submit(json.dumps(body).encode(), signer)
 
 
 def columns(service: NodeService, cohort: dict[str, Any] | None = None) -> list[str]:
@@ -144,9 +147,12 @@ def test_another_job_or_cohort_never_gets_a_kept_design(service: NodeService) ->
     # the same formula on another cohort: in another job, and in the same job
     younger = score(service, uuid.uuid4().hex, score_step(names, 0.01, YOUNGER))
     assert score(service, job, score_step(names, 0.01, YOUNGER)) == pytest.approx(younger)
-    # the same formula and cohort in another job builds its own
+    # the same formula and cohort in another job builds its own, and so does the same
+    # job id signed by another coordinator's key
     score(service, uuid.uuid4().hex, score_step(names, 0.01, OLDER))
-    assert (service.designs.built, service.designs.reused) == (built + 3, 0)
+    other = submit(service, job, score_step(names, 0.01, OLDER), signer="another-key")
+    assert other.status == "answered"
+    assert (service.designs.built, service.designs.reused) == (built + 4, 0)
     score(service, job, score_step(names, 0.01, OLDER))
     assert service.designs.reused == 1
 

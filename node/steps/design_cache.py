@@ -8,16 +8,17 @@ weighted sums the query memory remembers — do not depend on ``β``, so a node 
 once per job and reuses them in the job's later rounds (:func:`node.steps.design.prepared`).
 
 **What a design is kept under.** The job as the signed task names it (its id, project and
-researcher: :class:`JobScope`), every field of the step the design depends on (formula,
-categories, columns, visit, cohort) and the data version of the frame source it was read
-from (the store's version and the dictionary hash:
-:meth:`node.data.frame_columnar.ColumnarFrameSource.version`). A round of another job —
-the same formula and cohort included — builds its own design, and so does a round of the
-same job asking another cohort. A design is kept only when the version read before its
-rows equals the version read after (no change of the store under the build), and the
-first round that sees a newer version drops every design of the older ones: a round after
-an ingest or a committed derivation answers from the new data, exactly as it would
-without this cache (a GLM's coordinator then stops the job when its rows changed).
+researcher, and the key that signed it: :class:`JobScope`), every field of the step the
+design depends on (formula, categories, columns, visit, cohort) and the data version of
+the frame source it was read from (the store's version and the dictionary hash:
+:class:`node.data.source.Versioned`). A round of another job — the same formula and
+cohort included — builds its own design, and so does a round of the same job asking
+another cohort. A design is kept only when the version read before its rows equals the
+version read after (no change of the store under the build), and the first round that
+sees another version drops every design of the old one: a round after an ingest or a
+committed derivation answers from the new data, exactly as it would without this cache
+(a GLM's coordinator then stops the job if its row count changed). Refusing such a round
+instead would make an answer depend on whether its design happened to be still kept.
 
 **What is not skipped.** Only the computation is reused: every round still passes the
 whole gate — the disclosure rules, the differencing guard and the query memory against
@@ -54,8 +55,10 @@ KEPT_DESIGNS = 32
 
 @dataclass(frozen=True)
 class JobScope:
-    """Whose rounds may share a design: one job of one project's researcher."""
+    """Whose rounds may share a design: one job of one project's researcher, signed by
+    one coordinator key."""
 
+    signer: str
     job_id: str
     project: str | None
     researcher: str | None
