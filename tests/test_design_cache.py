@@ -108,6 +108,18 @@ def test_later_rounds_of_a_job_reuse_its_design(service: NodeService) -> None:
     assert events.count("released") == 5  # column_moments and four rounds
 
 
+def test_a_design_is_kept_under_the_columns_it_has(service: NodeService) -> None:
+    job = uuid.uuid4().hex
+    moments = submit(service, job, {"step": "column_moments", "formula": FORMULA})
+    assert moments.result is not None
+    names = list(moments.result["columns"])
+    score(service, job, score_step(names, 0.0))  # the same columns, named
+    assert (service.designs.built, service.designs.reused) == (1, 1)
+    fewer = score(service, job, score_step(names[:-1], 0.0))  # a column dropped
+    assert (service.designs.built, service.designs.reused) == (2, 1)
+    np.testing.assert_allclose(fewer, expected_score(service, names[:-1], 0.0), rtol=1e-12)
+
+
 def test_an_ingest_between_rounds_gives_the_next_round_the_new_data(
     service: NodeService, tmp_path: Path
 ) -> None:
@@ -198,9 +210,9 @@ def test_a_glm_over_http_builds_each_design_once_per_site(tmp_path: Path) -> Non
         assert result["status"] == "ok", result
         rounds = result["result"]["iterations"]
         for service in consortium.services.values():
-            # column_moments (every column) and glm_score (the columns kept) each built
-            # once; every later glm_score round reused
-            assert service.designs.built == 2
-            assert service.designs.reused >= rounds
+            # built once by column_moments (every column); every glm_score round (the
+            # same columns) reused it
+            assert service.designs.built == 1
+            assert service.designs.reused >= rounds + 1
     finally:
         consortium.close()

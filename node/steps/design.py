@@ -19,7 +19,7 @@ import pandas as pd
 from node.data.formula import Design, Matrix, build_design
 from node.data.source import FrameSource, Versioned
 from node.steps.base import READ, USED, Computed, Query, Use
-from node.steps.design_cache import current_job
+from node.steps.design_cache import JobScope, current_job
 from node.steps.disclosure import (
     binary_cells,
     dominance_ratios,
@@ -118,16 +118,25 @@ def prepared(step: DesignStep, source: FrameSource) -> Prepared:
     if job is None or not isinstance(source, Versioned):
         return Prepared.of(design_of(step, source))
     cache, scope = job
-    asked = {
-        "formula": step.formula,
-        "categories": step.categories,
-        "columns": step.columns,
-        "visit": step.visit,
-        "cohort": None if step.cohort is None else step.cohort.model_dump(mode="json"),
-    }
-    key = (scope, json.dumps(asked, sort_keys=True))
+    cohort = None if step.cohort is None else step.cohort.model_dump(mode="json")
+
+    def key(columns: Sequence[str] | None) -> tuple[JobScope, str]:
+        asked = {
+            "formula": step.formula,
+            "categories": step.categories,
+            "columns": None if columns is None else list(columns),
+            "visit": step.visit,
+            "cohort": cohort,
+        }
+        return scope, json.dumps(asked, sort_keys=True)
+
+    # kept under the columns it has: a first round asking for every column (None) gives
+    # the later rounds naming those same columns their design
     kept: Prepared = cache.get_or_build(
-        key, lambda: source.version(step.visit), lambda: Prepared.of(design_of(step, source))
+        key(step.columns),
+        lambda: source.version(step.visit),
+        lambda: Prepared.of(design_of(step, source)),
+        kept_as=lambda built: key(built.design.columns),
     )
     return kept
 

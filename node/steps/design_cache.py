@@ -109,9 +109,10 @@ class DesignCache(Generic[T]):
         key: Hashable,
         version: Callable[[], str | None],
         build: Callable[[], T],
+        kept_as: Callable[[T], Hashable] | None = None,
     ) -> T:
-        """The value kept under ``(key, version())``, else ``build()`` (kept when the
-        version did not change while it ran)."""
+        """The value kept under ``(key, version())``, else ``build()``, kept (when the
+        version did not change while it ran) under ``kept_as(value)`` or ``key``."""
         before = version()
         if before is None:
             return build()
@@ -128,7 +129,8 @@ class DesignCache(Generic[T]):
         finally:
             for count in seen.counts:  # the running step's watcher sees them too
                 note_rows(count)
-        self._put((key, before), version() == before, _Kept(value, tuple(seen.counts)))
+        kept = (key if kept_as is None else kept_as(value), before)
+        self._put(kept, version() == before, _Kept(value, tuple(seen.counts)))
         return value
 
     def _get(self, key: tuple[Hashable, str]) -> _Kept[T] | None:
