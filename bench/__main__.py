@@ -12,6 +12,7 @@ BENCHMARKS = [
     "scale",
     "harmonization",
     "secagg",
+    "round_trips",
     "training",
     "load",
     "cli",

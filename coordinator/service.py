@@ -18,6 +18,7 @@ from coordinator.federation.http import Endpoint, HttpFederation
 from coordinator.federation.mailbox import STALE_S, Mailbox
 from coordinator.federation.receipts import sign_envelope
 from coordinator.federation.transport import NodeTransport, node_transport
+from coordinator.jobs.progress import SiteProgress
 from coordinator.jobs.runner import envelope, run_request
 from coordinator.jobs.scope import check_scope, resolve_project
 from coordinator.layout import CoordinatorConfig, CoordinatorDir, load_config, write_config
@@ -183,7 +184,7 @@ class Coordinator:
                 "the node presents a different key than the one pinned "
                 "at add-node; re-register it if the site rotated its key",
             )
-        registry.touch_node(self.engine, node.site, info)
+        await asyncio.to_thread(registry.touch_node, self.engine, node.site, info)
         return info.variable_hashes
 
     def authorize(self, request: dict[str, Any], user: str | None) -> Project | None:
@@ -200,9 +201,11 @@ class Coordinator:
         """Run one request over the registered nodes (those its project allows); returns
         the result envelope."""
         job_id = job_id or uuid.uuid4().hex
-        if jobs.get_job(self.engine, job_id) is None:
-            jobs.create_job(self.engine, job_id, user, request)
-        nodes = registry.list_nodes(self.engine)
+        # the store is written and read in worker threads: a commit on the event loop
+        # would hold up every other job this coordinator serves
+        if await asyncio.to_thread(jobs.get_job, self.engine, job_id) is None:
+            await asyncio.to_thread(jobs.create_job, self.engine, job_id, user, request)
+        nodes = await asyncio.to_thread(registry.list_nodes, self.engine)
         deadline = time.monotonic() + self.config.job_deadline_s
         async with self.transport.async_client() as client:
             try:
@@ -231,9 +234,10 @@ class Coordinator:
                         code=exc.code, detail=exc.detail, sites=exc.extra.get("sites")
                     ),
                 )
-                jobs.finish_job(self.engine, job_id, result)
+                await asyncio.to_thread(jobs.finish_job, self.engine, job_id, result)
                 return result
             by_site = {n.site: n for n in nodes}
+            progress = SiteProgress(self.engine, job_id)
 
             def federation_for(sites: list[str]) -> HttpFederation:
                 return HttpFederation(
@@ -247,17 +251,19 @@ class Coordinator:
                     client,
                     request_timeout=self.config.request_timeout_s,
                     deadline=deadline,
-                    on_site=lambda site, status: jobs.set_site_status(
-                        self.engine, job_id, site, status
-                    ),
+                    on_site=progress,
                     mailbox=Mailbox(self.engine),
                     project=None if project is None else project.name,
                     researcher=user,
                 )
 
-            resolved = models.with_model(self.engine, request)  # predict: the stored model
-            result = await run_request(resolved, hashes, federation_for, job_id, down)
+            # predict: the stored model
+            resolved = await asyncio.to_thread(models.with_model, self.engine, request)
+            try:
+                result = await run_request(resolved, hashes, federation_for, job_id, down)
+            finally:
+                await progress.settled()
         result = sign_envelope(self.key, result)
-        models.register(self.engine, job_id, request, result)
-        jobs.finish_job(self.engine, job_id, result)
+        await asyncio.to_thread(models.register, self.engine, job_id, request, result)
+        await asyncio.to_thread(jobs.finish_job, self.engine, job_id, result)
         return result

@@ -39,6 +39,7 @@ from node.privacy.projects import check_project, project_source
 from node.privacy.queries import QueryMemory
 from node.privacy.receipts import ReceiptSigner
 from node.privacy.release import Releaser, audit_form
+from node.privacy.separation import SeparatedSource
 from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
 from node.steps.design_cache import DesignCache, JobScope, job_designs
@@ -219,7 +220,8 @@ class NodeService:
             check_cohort_values(step.cohort, self.node.dictionary)
             self._check_secure(task, step)
             # nothing leaves before the gate has judged the rows the step actually used
-            rows = project_source(self.frames, self.policy, task.project)
+            readable = project_source(self.frames, self.policy, task.project)
+            rows = SeparatedSource(readable, self.node.dictionary)
             job = JobScope(key, task.job_id, task.project, task.researcher)
             with job_designs(self.designs, job):
                 computed = self.gate.compute(step, rows)

@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_CATEGORIES = "too_many_categories"
     ANALYSIS_NOT_ALLOWED = "analysis_not_allowed"
     DIFFERENCING = "differencing"
+    COHORT_ON_RELEASED = "cohort_on_released"
     SPLIT_TOO_SMALL = "split_too_small"
     DOMINANCE = "dominance"
     COLUMN_TOO_THIN = "column_too_thin"
@@ -149,6 +150,9 @@ CATALOG: dict[ErrorCode, ErrorKind] = {
         "The cohort differs from an earlier answered cohort by fewer than the minimum size.",
         EXIT_REFUSED,
         403,
+    ),
+    ErrorCode.COHORT_ON_RELEASED: ErrorKind(
+        "The cohort tests a variable whose values the request releases.", EXIT_REFUSED, 403
     ),
     ErrorCode.SPLIT_TOO_SMALL: ErrorKind(
         "A held-out training split is smaller than the site's minimum.", EXIT_REFUSED, 403

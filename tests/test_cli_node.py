@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -365,3 +367,31 @@ def test_a_site_with_only_scale_totals(tmp_path: Path) -> None:
     refused = _ingest(node, derived)
     assert refused.exit_code == 2
     assert "derived.csv, column 'qids_response': derived variable" in refused.output
+
+
+def test_the_console_script_runs_node_commands_without_the_coordinator(
+    synth_site: Path, tmp_path: Path
+) -> None:
+    fedpsy = str(Path(sys.executable).with_name("fedpsy"))
+    node = tmp_path / "node"
+    subprocess.run([fedpsy, "node", "init", str(node), "--site", "oslo"], check=True)
+    loaded = subprocess.run(
+        [fedpsy, "node", "ingest", str(node), str(synth_site / "person.csv")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "120 rows into the person table" in loaded.stdout
+    probe = (
+        "import sys; from fedpsy.cli import main; sys.argv = ['fedpsy', 'node', 'status', "
+        f"{str(node)!r}, '--json']\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    assert done.code in (0, None)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('coordinator')))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(shown[: shown.rindex("}") + 1])["tables"]["person"] == 120
+    assert shown.strip().endswith("[]")
+    usage = subprocess.run([fedpsy, "node", "ingest"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "Usage: fedpsy node ingest" in usage.stderr

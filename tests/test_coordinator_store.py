@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from coordinator.jobs.progress import SiteProgress
 from coordinator.service import Coordinator
 from coordinator.store import jobs, registry
 from coordinator.store import tables as t
@@ -38,3 +40,28 @@ def test_state_on_each_backend(tmp_path: Path, store_url: str) -> None:
     with Coordinator.open(tmp_path / "coord") as again:
         assert registry.user_for_token(again.engine, token) == "ada"
         assert [j["job_id"] for j in jobs.list_jobs(again.engine)] == ["job1"]
+
+
+def test_site_progress_reaches_the_store_latest_last(tmp_path: Path) -> None:
+    with Coordinator.create(tmp_path / "coord") as coord:
+        jobs.create_job(coord.engine, "job2", "ada", {"analysis": "glm"})
+        progress = SiteProgress(coord.engine, "job2")
+        seen: list[dict[str, str]] = []
+
+        async def job() -> None:
+            for round_ in range(1, 4):
+                for site in ("oslo", "paris"):
+                    progress(site, f"running round {round_}")
+                await asyncio.sleep(0)  # the event loop is free while the store is written
+                job = jobs.get_job(coord.engine, "job2")
+                assert job is not None
+                seen.append(job["sites"])
+                for site in ("oslo", "paris"):
+                    progress(site, f"answered round {round_}")
+            await progress.settled()
+
+        asyncio.run(job())
+        stored = jobs.get_job(coord.engine, "job2")
+    assert stored is not None and stored["status"] == "running"
+    assert stored["sites"] == {"oslo": "answered round 3", "paris": "answered round 3"}
+    assert len(seen) == 3

@@ -17,9 +17,14 @@ import pytest
 from node.audit import AuditLog
 from node.data.formula import build_design
 from node.data.frame_store import StoreFrameSource
+from node.privacy.projects import ProjectSource
+from node.privacy.separation import SeparatedSource
 from node.service import NodeService
 from node.site import NodeSite
+from node.steps.design import readable
 from node.steps.design_cache import DesignCache
+from schemas.cohort import All, Condition
+from schemas.errors import Refused
 from schemas.wire import TaskOutcome
 from tests.support.consortium import LocalConsortium, clinical_sites
 
@@ -183,6 +188,23 @@ def test_a_failing_round_on_a_reused_small_design_is_the_size_refusal(
     again = submit(service, job, step)
     assert service.designs.reused == 1
     assert again.reason == first.reason
+
+
+def test_every_wrapper_s_read_rule_applies_to_a_reused_design(service: NodeService) -> None:
+    """A round reusing its design reads no frame, so the read rules are applied to its
+    variables and cohort directly, through every wrapper down to the store's source."""
+    wrapped = SeparatedSource(
+        ProjectSource(service.frames, "p", frozenset({"age", "sex", "ketamine"})),
+        service.node.dictionary,
+    )
+    readable(wrapped, ["ketamine", "age", "sex"], None)
+    with pytest.raises(Refused) as outside:
+        readable(wrapped, ["ketamine", "age", "madrs_total"], None)
+    assert outside.value.code == "project_not_approved"
+    tested = All(all=[Condition(var="age", op="==", value=41)])  # fixes the value read
+    with pytest.raises(Refused) as selected:
+        readable(wrapped, ["ketamine", "age", "sex"], tested)
+    assert selected.value.code == "cohort_on_released"
 
 
 def test_kept_designs_are_bounded_and_read_only(service: NodeService) -> None:

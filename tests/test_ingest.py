@@ -3,12 +3,14 @@ naming file, row, column, value and rule, and the store is left exactly as it wa
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, func, select
 
+from fedpsy.synth import generate
 from node.ingest import ingest
 from node.ingest.mapping import load_mapping
 from node.store import tables as t
@@ -382,3 +384,34 @@ def test_parquet_loads_like_csv(store_engine: Engine, tmp_path: Path) -> None:
     with store_engine.connect() as conn:
         got = conn.execute(select(func.count()).select_from(t.observation)).scalar()
     assert got == 3  # two panss_p1 values, one age (the other is missing)
+
+
+def test_a_site_is_derived_in_batches_of_persons_as_in_one(
+    store_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (folder,) = generate(1, 120, 5, tmp_path / "synth").values()
+    dictionary = load_dictionary()
+    derived = sorted(dictionary.codes(source="derived"))
+    query = (
+        select(t.observation)
+        .where(t.observation.c.variable.in_(derived))
+        .order_by(t.observation.c.variable, t.observation.c.visit, t.observation.c.person_id)
+    )
+    rederive = import_module("node.ingest.rederive")  # the module, not the function
+    monkeypatch.setattr(rederive, "PERSON_BATCH", 7)  # 18 batches, the last one short
+    report = ingest(store_engine, dictionary, folder)
+    with store_engine.connect() as conn:
+        batched = pd.DataFrame(conn.execute(query).mappings().all())
+    # the same file again under another name is loaded again: every person is derived anew,
+    # now in one batch
+    again = tmp_path / "again"
+    again.mkdir()
+    for file in folder.iterdir():
+        again.joinpath(file.name).write_bytes(file.read_bytes() + b"\n")
+    monkeypatch.setattr(rederive, "PERSON_BATCH", 10_000)
+    whole = ingest(store_engine, dictionary, again)
+    with store_engine.connect() as conn:
+        at_once = pd.DataFrame(conn.execute(query).mappings().all())
+    assert report.derived_values == whole.derived_values == len(at_once) > 1000
+    assert len(set(batched["person_id"])) > 100
+    pd.testing.assert_frame_equal(batched, at_once)

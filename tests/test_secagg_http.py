@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -402,6 +403,34 @@ def test_sessions_and_conflicting_reveals_are_refused(consortium: LocalConsortiu
         task = SecureTask(session=session.session, round=1, participants=sorted(SIZES))
         with pytest.raises(SiteFailure, match="not the next round"):
             await fed.task("amsterdam", CountStep(), task)
+
+    with_federation(consortium, body)
+
+
+def test_one_session_serves_every_round_with_fresh_masks(consortium: LocalConsortium) -> None:
+    rounds = 3
+
+    async def body(fed: Recording) -> None:
+        totals = [await fed.sum(CountStep(), CountResult) for _ in range(rounds)]
+        assert len({t.n for t in totals}) == 1 and totals[0].n == sum(SIZES.values())
+        # one key exchange and one setup per site for the whole job; a task and an unmask
+        # per site per round
+        n = len(SIZES)
+        assert fed.trips == Counter(key=n, setup=n, task=rounds * n, unmask=rounds * n)
+        # the same count each round, masked differently each round
+        masked: dict[str, list[str]] = {}
+        for (site, _, _), answer in zip(fed.sent, fed.answers, strict=True):
+            masked.setdefault(site, []).append(SecureAnswer.model_validate(answer).masked)
+        assert all(len(set(vectors)) == rounds for vectors in masked.values())
+        # a round is used once and in order: replayed rounds and a skipped one are refused
+        session = fed._session
+        assert session is not None and session.round == rounds
+        for round_ in (*range(1, rounds + 1), rounds + 2):
+            task = SecureTask(session=session.session, round=round_, participants=sorted(SIZES))
+            with pytest.raises(SiteFailure, match="not the next round"):
+                await fed.task("berlin", CountStep(), task)
+        # the session goes on with the next round
+        assert (await fed.sum(CountStep(), CountResult)).n == totals[0].n
 
     with_federation(consortium, body)
 

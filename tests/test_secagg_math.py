@@ -163,3 +163,16 @@ def test_threshold_rule_needs_a_majority() -> None:
     assert [protocol.default_threshold(n) for n in (2, 3, 10, 20)] == [2, 2, 6, 11]
     assert protocol.threshold_ok(6, 10) and not protocol.threshold_ok(5, 10)
     assert not protocol.threshold_ok(11, 10)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.binary(min_size=SEED_BYTES, max_size=SEED_BYTES), st.integers(1, 1000))
+def test_pair_masks_differ_between_rounds_of_one_session(key: bytes, round_: int) -> None:
+    values = np.zeros(4)
+    zero_self = bytes(SEED_BYTES)
+    masks = [
+        protocol.mask(fp.encode(values, 2), zero_self, {"b": pair_seed(key, "s", r, "a", "b")}, "a")
+        for r in (round_, round_ + 1)
+    ]
+    assert fp.to_bytes(masks[0]) != fp.to_bytes(masks[1])
+    assert pair_seed(key, "s", round_, "a", "b") == pair_seed(key, "s", round_, "b", "a")

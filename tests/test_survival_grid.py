@@ -180,10 +180,9 @@ def test_by_trs_a_site_supporting_no_interval_is_named_or_dropped(demo: Demo) ->
     assert sorted(envelope["sites"]) == others
     assert_pooled(envelope, demo.rows(others, "trs"), "trs")
     assert all(demo.site_allows(s, kept, "trs") for s in others)
-    # the plot shows only what was estimated: from (0, 1) straight to each kept point,
-    # never survival 1.0 held up to the first one
+    # the plot shows only what was estimated: from (0, 1), stepping at the kept points only
     (plot,) = plots_for(envelope, km(GRID, group="trs"))
-    assert plot.spec["layer"][-1]["mark"]["interpolate"] == "linear"
+    assert plot.spec["layer"][-1]["mark"]["interpolate"] == "step-after"
     for label, curve in envelope["result"]["groups"].items():
         points = [(r["time"], r["survival"]) for r in plot.rows if r["group"] == label]
         assert points == [(0.0, 1.0), *zip(curve["time"], curve["survival"], strict=True)]

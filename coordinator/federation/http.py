@@ -11,7 +11,8 @@ masked vectors and learns only the sum. ``secure=False`` asks in the clear (a si
 policy requires secure aggregation refuses). With ``tolerate_dropouts`` a site that drops
 after the session started is recovered from (the round's sum is over the others) and left
 out of later steps; otherwise its failure fails the job as in the clear. ``on_receive``
-sees every payload a node sends back, for audits and tests.
+sees every payload a node sends back, for audits and tests; ``trips`` counts the requests
+sent to nodes by kind (the job's round trips, for benchmarks).
 
 A pull node (``Endpoint.mode == "pull"``) is reached through the coordinator's
 :class:`~coordinator.federation.mailbox.Mailbox` instead: the same signed request is queued for the
@@ -24,6 +25,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 R = TypeVar("R", bound=StepResult)
 T = TypeVar("T")
 TASKS = "/v1/tasks"
+SECAGG = "/v1/secagg/"
 Receiver = Callable[[str, str, dict[str, Any]], None]  # (site, kind, payload)
 
 
@@ -101,6 +104,8 @@ class HttpFederation:
     mailbox: Carrier | None = None  # needed when an endpoint is a pull node
     project: str | None = None  # who asks, told to every site in the signed task
     researcher: str | None = None
+    trips: Counter[str] = field(default_factory=Counter)
+    """Requests sent to nodes (each retry too), by :func:`trip_kind`: the job's round trips."""
     _rows: dict[str, int] = field(default_factory=dict)
     _session: SecureSession | None = None
     receipts: dict[str, Receipt] = field(default_factory=dict)  # each site's latest
@@ -178,6 +183,7 @@ class HttpFederation:
         async def call() -> dict[str, Any]:
             if endpoint.mode == "pull":
                 return _json(await self._send("GET", endpoint, path, b""))
+            self.trips[trip_kind("GET", path)] += 1
             timeout = max(min(self.request_timeout, self._remaining()), 0.01)
             return _json(await self.client.get(url + path, timeout=timeout))
 
@@ -263,6 +269,7 @@ class HttpFederation:
         self, method: str, endpoint: Endpoint, path: str, body: bytes
     ) -> httpx.Response:
         if endpoint.mode == "pull":
+            self.trips[trip_kind(method, path)] += 1
             return await self._exchange(method, endpoint.site, path, body)
         url = endpoint.url
         last: Exception | None = None
@@ -278,6 +285,7 @@ class HttpFederation:
             if body:
                 headers["Content-Type"] = "application/json"
             timeout = max(min(self.request_timeout, self._remaining()), 0.01)
+            self.trips[trip_kind(method, path)] += 1
             try:
                 return await self.client.request(
                     method, url + path, content=body, headers=headers, timeout=timeout
@@ -309,6 +317,18 @@ class HttpFederation:
         timeout = max(min(self.request_timeout, self._remaining()), 0.01)
         status, content = await self.mailbox.exchange(site, method, path, headers, body, timeout)
         return httpx.Response(status, content=content)
+
+
+def trip_kind(method: str, path: str) -> str:
+    """What a request to a node is for: ``task``, ``poll`` (a pending task's answer),
+    or the secure aggregation ``key``, ``setup`` and ``unmask``."""
+    if path == TASKS:
+        return "task"
+    if path.startswith(TASKS + "/"):
+        return "poll"
+    if path.startswith(SECAGG):
+        return path.removeprefix(SECAGG)
+    return f"{method} {path}"
 
 
 def _problem(response: httpx.Response) -> SiteFailure:

@@ -72,7 +72,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     ) -> JSONResponse:
         coordinator.authorize(request, user)  # forbidden (403) before anything is queued
         job_id = uuid.uuid4().hex
-        jobs.create_job(coordinator.engine, job_id, user, request)
+        await asyncio.to_thread(jobs.create_job, coordinator.engine, job_id, user, request)
         if wait:
             result = await coordinator.run(request, user, job_id)
             return JSONResponse(result.to_dict(), status_code=200)

@@ -55,10 +55,15 @@ def create_job(engine: Engine, job_id: str, user: str | None, request: dict[str,
 
 
 def set_site_status(engine: Engine, job_id: str, site: str, status: str) -> None:
+    set_sites_status(engine, job_id, {site: status})
+
+
+def set_sites_status(engine: Engine, job_id: str, statuses: Mapping[str, str]) -> None:
+    """Record the sites' latest statuses; the job is running from the first."""
     with engine.begin() as conn:
         raw = conn.execute(select(t.job.c.sites).where(t.job.c.job_id == job_id)).scalar()
         sites = json.loads(raw or "{}")
-        sites[site] = status
+        sites.update(statuses)
         conn.execute(
             update(t.job)
             .where(t.job.c.job_id == job_id)

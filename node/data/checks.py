@@ -11,16 +11,16 @@ before it starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from node.data.source import FrameSource
-from node.data.staging import DerivedFrameSource
+from node.data.source import FrameSource, innermost
 from node.store import tables as t
+from schemas.cohort import Cohort
 from schemas.dictionary import Dictionary
 from schemas.dictionary.model import Variable
 from schemas.errors import ErrorCode, FedpsyError
@@ -30,13 +30,24 @@ from schemas.steps.quality import TEMPORAL_RULES, nominal, visit_order
 @dataclass(frozen=True)
 class Suppression:
     """The site's thresholds a data-quality step suppresses by, from its policy: counts in
-    ``1 .. min_cell − 1`` and sums failing the p%-rule (``dominance_percent``)."""
+    ``1 .. min_cell − 1`` and sums failing the p%-rule (``dominance_percent``).
+
+    Under a cohort that selects rows (:meth:`within`) a zero is suppressed as well: a zero
+    holds for every subset, so a cohort of persons an earlier answer showed to have none,
+    plus one person, would otherwise tell that person's count by zero against suppressed.
+    Without such a cohort a zero describes the whole site and is released."""
 
     min_cell: int
     dominance_percent: float
+    zeros: bool = False
 
     def small(self, count: int) -> bool:
-        return 0 < count < self.min_cell
+        return count < self.min_cell and (count > 0 or self.zeros)
+
+    def within(self, cohort: Cohort | None) -> Suppression:
+        """These thresholds for a step under ``cohort`` (``site`` is constant at a node)."""
+        narrows = cohort is not None and bool(cohort.variables() - {"site"})
+        return replace(self, zeros=narrows)
 
     def dominated(self, ratios: tuple[float, ...]) -> bool:
         limit = self.dominance_percent / 100.0
@@ -64,9 +75,9 @@ class CheckedSource(Protocol):
 
 
 def checked_source(source: FrameSource) -> CheckedSource:
-    """``source`` (or the store source a derived-values wrapper holds) as a
+    """The store source inside ``source`` (under any wrappers) as a
     :class:`CheckedSource`; ``request_invalid`` for a source without CDM tables."""
-    inner = source.inner if isinstance(source, DerivedFrameSource) else source
+    inner = innermost(source)
     if not isinstance(inner, CheckedSource):
         raise FedpsyError(
             "this node holds no CDM tables to check; data quality is answered by a node "

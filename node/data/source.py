@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -50,3 +50,41 @@ class Versioned(Protocol):
         """A token that changes whenever the rows at ``visit`` may have changed (None:
         unknown; nothing built from them is kept)."""
         ...
+
+
+class WrappedSource:
+    """A FrameSource around another (``inner``): frames and probes pass through
+    :meth:`check` first; anything else (the data-quality checks, keeping derived values) is
+    the inner source's."""
+
+    def __init__(self, inner: FrameSource) -> None:
+        self.inner = inner
+
+    @property
+    def site(self) -> str:
+        return self.inner.site
+
+    @property
+    def split_salt(self) -> bytes:
+        return self.inner.split_salt
+
+    def check(self, variables: Sequence[str], cohort: Cohort | None) -> None:
+        """Raise when these variables may not be read under this cohort."""
+
+    def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
+        self.check(variables, cohort)
+        return self.inner.frame(variables, visit, cohort)
+
+    def domain(self, variables: Sequence[str]) -> pd.DataFrame | None:
+        self.check(variables, None)
+        return self.inner.domain(variables)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def innermost(source: object) -> object:
+    """``source`` with every wrapper (a source holding an ``inner`` one) taken off."""
+    while hasattr(source, "inner"):
+        source = source.inner
+    return source

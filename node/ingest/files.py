@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from node.cdm_variables.drugs import add_cpz
-from node.cdm_variables.scales import GIVEN_TOTALS, given_code
+from node.cdm_variables.scales import GIVEN_TOTALS
 from node.ingest.context import IngestContext
 from node.ingest.mapping import Mapping
+from node.ingest.melt import PersonValues, to_long
 from node.ingest.persons import PERSON_COLUMNS, Given, check_person_columns, write_person_columns
 from node.ingest.problems import Problem, Problems
 from node.ingest.reader import check_file, iter_chunks
@@ -25,8 +26,7 @@ from node.ingest.rules import ID_PATTERN, LABEL_PATTERN, Rule, pattern_rule, var
 from node.ingest.tablespec import TableSpec
 from node.ingest.upsert import upsert
 from node.store import tables as t
-from node.store.tables import PERSON_LEVEL
-from schemas.cdm import LONG_COLUMNS, LONG_KEY, OBSERVATIONS, VISIT
+from schemas.cdm import LONG_KEY, OBSERVATIONS, VISIT
 
 DEFAULT_VISIT = "baseline"
 
@@ -75,22 +75,39 @@ def _validate(
     return parsed
 
 
-def _duplicates(
-    file: str, keys: pd.DataFrame, first_row: int, seen: set[tuple[object, ...]], problems: Problems
-) -> None:
-    for idx, key in enumerate(keys.itertuples(index=False, name=None)):
-        if key in seen:
-            problems.add(
-                Problem(
-                    file,
-                    first_row + idx,
-                    ", ".join(keys.columns),
-                    " / ".join(map(str, key)),
-                    "duplicate key",
+class SeenKeys:
+    """The keys of the rows read so far, as 64-bit hashes (one small integer a row, not
+    the keys' text); a chunk whose keys are all new is checked without a loop. Two
+    different keys share a hash with odds of about rows² / 2⁶⁵: a file refused for a
+    duplicate it does not have, never a duplicate let through."""
+
+    def __init__(self) -> None:
+        self.hashes: set[int] = set()
+
+    def check(self, file: str, keys: pd.DataFrame, first_row: int, problems: Problems) -> None:
+        """Add a problem for each row whose key an earlier row had."""
+        text = keys.iloc[:, 0].astype(str)
+        for col in keys.columns[1:]:
+            text = text + "\x1f" + keys[col].astype(str)
+        hashes = pd.util.hash_array(text.to_numpy(dtype=object)).tolist()
+        if len(set(hashes)) == len(hashes) and self.hashes.isdisjoint(hashes):
+            self.hashes.update(hashes)
+            return
+        for idx, (digest, key) in enumerate(
+            zip(hashes, keys.itertuples(index=False, name=None), strict=True)
+        ):
+            if digest in self.hashes:
+                problems.add(
+                    Problem(
+                        file,
+                        first_row + idx,
+                        ", ".join(keys.columns),
+                        " / ".join(map(str, key)),
+                        "duplicate key",
+                    )
                 )
-            )
-        else:
-            seen.add(key)
+            else:
+                self.hashes.add(digest)
 
 
 def load_table_file(
@@ -113,7 +130,7 @@ def load_table_file(
     )
     if problems:
         return FileOutcome(file, spec.name, 0, 0)
-    seen: set[tuple[object, ...]] = set()
+    seen = SeenKeys()
     rows = 0
     for chunk in iter_chunks(path):
         frame = mapping.apply(chunk.frame)
@@ -133,7 +150,7 @@ def load_table_file(
         if problems:
             ctx.tick(len(frame))
             continue
-        _duplicates(file, parsed[list(spec.key)], chunk.first_row, seen, problems)
+        seen.check(file, parsed[list(spec.key)], chunk.first_row, problems)
         pids = parsed["person_id"]
         if spec.name == "person":
             fresh = [p for p in pids if p not in ctx.persons]
@@ -213,8 +230,8 @@ def load_flat_file(
     person_columns = [c for c in header if c in PERSON_COLUMNS]
     variables = [c for c in header if c not in (*OBSERVATIONS.names, *PERSON_COLUMNS)]
     person_level = {c for c in variables if ctx.dictionary.get(c).level == "person"}
-    seen: set[tuple[object, ...]] = set()
-    person_values: dict[tuple[str, str], object] = {}
+    seen = SeenKeys()
+    person_values: PersonValues = {}
     given: Given = {}
     rows = values = 0
     for chunk in iter_chunks(path):
@@ -228,12 +245,21 @@ def load_flat_file(
         )
         keys = pd.DataFrame({"person_id": parsed["person_id"], "visit": visits})
         if not problems:
-            _duplicates(file, keys, chunk.first_row, seen, problems)
+            seen.check(file, keys, chunk.first_row, problems)
         if problems:
             ctx.tick(len(frame))
             continue
-        long = _to_long(
-            file, keys, parsed, variables, person_level, person_values, chunk.first_row, problems
+        pids = keys["person_id"].to_numpy(dtype=object)
+        long = to_long(
+            file,
+            pids,
+            keys["visit"].to_numpy(dtype=object),
+            parsed,
+            variables,
+            person_level,
+            person_values,
+            chunk.first_row,
+            problems,
         )
         person_rows = check_person_columns(
             ctx, file, keys["person_id"], parsed, person_columns, chunk.first_row, given, problems
@@ -241,69 +267,14 @@ def load_flat_file(
         if problems:
             ctx.tick(len(frame))
             continue
-        ctx.create_persons(dict.fromkeys(keys["person_id"]), batch_id)
+        ctx.create_persons(dict.fromkeys(pids.tolist()), batch_id)
         write_person_columns(ctx, person_rows)
         visits_seen = keys.rename(columns=VISIT.rename).drop_duplicates()
         upsert(ctx.conn, t.visit, visits_seen, VISIT.store_key)  # day unknown yet
         long["batch_id"] = batch_id
         upsert(ctx.conn, t.observation, long, LONG_KEY)
-        ctx.touched.update(keys["person_id"])
+        ctx.touched.update(pids.tolist())
         rows += len(frame)
         values += len(long) + sum(int(parsed[c].notna().sum()) for c in person_columns)
         ctx.tick(len(frame))
     return FileOutcome(file, OBSERVATIONS.table, rows, values)
-
-
-def _to_long(
-    file: str,
-    keys: pd.DataFrame,
-    parsed: dict[str, pd.Series],
-    variables: list[str],
-    person_level: set[str],
-    person_values: dict[tuple[str, str], object],
-    first_row: int,
-    problems: Problems,
-) -> pd.DataFrame:
-    parts = []
-    for code in variables:
-        col = parsed[code]
-        present = col.notna().to_numpy()
-        if not present.any():
-            continue
-        pids = keys["person_id"].to_numpy()[present]
-        vals = col.to_numpy()[present]
-        is_text = not pd.api.types.is_numeric_dtype(col)
-        if code in person_level:
-            for i, (pid, val) in enumerate(zip(pids, vals, strict=True)):
-                old = person_values.setdefault((pid, code), val)
-                if old != val:
-                    row = first_row + int(np.flatnonzero(present)[i])
-                    problems.add(
-                        Problem(
-                            file,
-                            row,
-                            code,
-                            str(val),
-                            f"person-level variable given twice with different "
-                            f"values for person {pid}",
-                        )
-                    )
-            visit_labels = np.full(len(pids), PERSON_LEVEL, dtype=object)
-        else:
-            visit_labels = keys["visit"].to_numpy()[present]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "person_id": pids,
-                    "visit": visit_labels,
-                    "variable": given_code(code) if code in GIVEN_TOTALS else code,
-                    "value_num": None if is_text else vals.astype(float),
-                    "value_text": vals if is_text else None,
-                }
-            )
-        )
-    if not parts:
-        return pd.DataFrame(columns=list(LONG_COLUMNS))
-    long = pd.concat(parts, ignore_index=True)
-    long = long.drop_duplicates(subset=list(LONG_KEY))
-    return long.sort_values(["variable", "visit", "person_id"])  # the store's key order

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Table, delete, select
+from sqlalchemy import Column, ColumnElement, Connection, Select, Table, delete, select
 
 from node.cdm_variables import derive_site
 from node.cdm_variables.pipeline import FOLLOWUP_VARIABLE
@@ -16,6 +17,8 @@ from node.store import tables as t
 from schemas.dictionary import Dictionary
 
 IN_BATCH = 2_000
+PERSON_BATCH = 10_000
+"""Persons derived at a time when a load touched most of the site."""
 SOURCE_VARIABLES = (*PANSS_ITEMS, *QIDS_ITEMS, *GIVEN_CODES, FOLLOWUP_VARIABLE)
 """The observation variables the derivations read."""
 
@@ -25,35 +28,33 @@ def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
         yield list(ids[start : start + IN_BATCH])
 
 
+def _columns(table: Table) -> list[Column[Any]]:
+    """The table's columns without internal ids."""
+    internal = ("batch_id", "row_id", "exposure_id", "measure_id", "event_id")
+    return [c for c in table.c if c.name not in internal]
+
+
 def read_rows(
     conn: Connection, table: Table, ids: Sequence[str] | None, *extra: ColumnElement[bool]
 ) -> pd.DataFrame:
     """The rows of ``table`` (without internal ids) of the persons ``ids`` (every person
     when None), read ``IN`` lists of :data:`IN_BATCH` at a time."""
-    cols = [
-        c
-        for c in table.c
-        if c.name not in ("batch_id", "row_id", "exposure_id", "measure_id", "event_id")
-    ]
+    cols = _columns(table)
+    names = [c.name for c in cols]
     if ids is None:
-        return pd.DataFrame(
-            conn.execute(select(*cols).where(*extra)).mappings().all(),
-            columns=[c.name for c in cols],
-        )
+        return fetch_frame(conn, select(*cols).where(*extra), names)
     frames = [
-        pd.DataFrame(
-            conn.execute(select(*cols).where(table.c.person_id.in_(batch), *extra))
-            .mappings()
-            .all(),
-            columns=[c.name for c in cols],
-        )
+        fetch_frame(conn, select(*cols).where(table.c.person_id.in_(batch), *extra), names)
         for batch in _batches(ids)
     ]
-    return (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(columns=[c.name for c in cols])
-    )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
+
+
+def fetch_frame(conn: Connection, query: Select[Any], columns: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``query`` as a frame, fetched as the driver's plain tuples (building a
+    row object per row costs several times the query itself on large reads)."""
+    rows = conn.execute(query).cursor.fetchall()
+    return pd.DataFrame(rows, columns=list(columns))
 
 
 @dataclass(frozen=True)
@@ -79,32 +80,110 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(float(value))
 
 
+def _everyone(conn: Connection, sources: Sequence[str]) -> Iterator[tuple[pd.DataFrame, ...]]:
+    """Every person's rows (persons, visits, source observations, drugs, MRS, events),
+    :data:`PERSON_BATCH` persons at a time in ``person_id`` order: the persons and the
+    source observations stream sorted by person from the store (no index needed), the other
+    tables are read by ``person_id`` range, so memory follows the batch, not the site."""
+
+    def stream(query: Select[Any]) -> Any:
+        """The driver's cursor: rows as plain tuples, fetched as they are read (SQLite;
+        PostgreSQL's client cursor holds the result in libpq's compact form)."""
+        return conn.execute(query).cursor
+
+    def names(table: Table) -> list[str]:
+        return [c.name for c in _columns(table)]
+
+    people = stream(select(*_columns(t.person)).order_by(t.person.c.person_id))
+    observations = stream(
+        select(*_columns(t.observation))
+        .where(t.observation.c.variable.in_(sources))
+        .order_by(t.observation.c.person_id)
+    )
+    at = names(t.observation).index("person_id")
+    pending: list[Any] = []
+    while batch := people.fetchmany(PERSON_BATCH):
+        mine = {row[0] for row in batch}
+        taken: list[Any] = []
+        while True:  # the observations of this batch's persons come next, together
+            pending = pending or observations.fetchmany(IN_BATCH * 25)
+            k = _leading(pending, at, mine)
+            taken += pending[:k]
+            pending = pending[k:]
+            if pending or k == 0:
+                break
+        span = (batch[0][0], batch[-1][0])
+
+        def ranged(table: Table, span: tuple[str, str] = span) -> pd.DataFrame:
+            query = select(*_columns(table)).where(table.c.person_id.between(*span))
+            return fetch_frame(conn, query, names(table))
+
+        yield (
+            pd.DataFrame(batch, columns=names(t.person)),
+            ranged(t.visit),
+            pd.DataFrame(taken, columns=names(t.observation)),
+            ranged(t.drug_exposure),
+            ranged(t.mrs_measure),
+            ranged(t.event),
+        )
+
+
+def _leading(rows: list[Any], at: int, persons: set[str]) -> int:
+    """How many of the first ``rows`` belong to ``persons``: the persons of a batch are
+    consecutive in the order the rows come in, so membership only turns from true to false
+    along ``rows``, and a bisection finds where."""
+    lo, hi = 0, len(rows)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if rows[mid][at] in persons:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _some(
+    conn: Connection, ids: Sequence[str], sources: Sequence[str]
+) -> Iterator[tuple[pd.DataFrame, ...]]:
+    """The rows of the persons ``ids``, read in ``IN`` lists."""
+    yield (
+        read_rows(conn, t.person, ids),
+        read_rows(conn, t.visit, ids),
+        read_rows(conn, t.observation, ids, t.observation.c.variable.in_(sources)),
+        read_rows(conn, t.drug_exposure, ids),
+        read_rows(conn, t.mrs_measure, ids),
+        read_rows(conn, t.event, ids),
+    )
+
+
 def rederive(
     conn: Connection, dictionary: Dictionary, touched: Iterable[str], total_persons: int
 ) -> Rederived:
-    """Replace the derived values of ``touched`` persons."""
+    """Replace the derived values of ``touched`` persons (of every person when they are
+    most of the site: then the site is read in batches of persons, not all at once)."""
     ids = sorted(set(touched))
     if not ids:
         return Rederived()
-    scope: list[str] | None = None if len(ids) * 2 > total_persons else ids
-    sources = sorted(SOURCE_VARIABLES)
-    persons = read_rows(conn, t.person, scope)
-    visits = read_rows(conn, t.visit, scope)
-    obs = read_rows(conn, t.observation, scope, t.observation.c.variable.in_(sources))
-    drugs = read_rows(conn, t.drug_exposure, scope)
-    mrs = read_rows(conn, t.mrs_measure, scope)
-    events = read_rows(conn, t.event, scope)
-    any_drugs = conn.execute(select(t.drug_exposure.c.person_id).limit(1)).first() is not None
-    site = derive_site(persons, visits, obs, drugs, mrs, events, site_has_drug_rows=any_drugs)
-    derived = site.rows
     codes = sorted(dictionary.codes(source="derived"))
-    for batch in _batches(ids):
-        conn.execute(
-            delete(t.observation).where(
-                t.observation.c.person_id.in_(batch), t.observation.c.variable.in_(codes)
+    sources = sorted(SOURCE_VARIABLES)
+    if len(ids) * 2 > total_persons:
+        conn.execute(delete(t.observation).where(t.observation.c.variable.in_(codes)))
+        parts = _everyone(conn, sources)
+    else:
+        for batch in _batches(ids):
+            conn.execute(
+                delete(t.observation).where(
+                    t.observation.c.person_id.in_(batch), t.observation.c.variable.in_(codes)
+                )
             )
-        )
-    derived = derived[derived["variable"].isin(codes)]
-    derived = derived.assign(batch_id=None)
-    upsert(conn, t.observation, derived, ("person_id", "visit", "variable"))
-    return Rederived(len(derived), _warnings(site.given_conflicts, ids))
+        parts = _some(conn, ids, sources)
+    any_drugs = conn.execute(select(t.drug_exposure.c.person_id).limit(1)).first() is not None
+    values, warnings = 0, list[str]()
+    for persons, visits, obs, drugs, mrs, events in parts:
+        site = derive_site(persons, visits, obs, drugs, mrs, events, site_has_drug_rows=any_drugs)
+        derived = site.rows
+        derived = derived[derived["variable"].isin(codes)].assign(batch_id=None)
+        upsert(conn, t.observation, derived, ("person_id", "visit", "variable"))
+        values += len(derived)
+        warnings += _warnings(site.given_conflicts, ids)
+    return Rederived(values, tuple(warnings))

@@ -16,11 +16,8 @@ import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-import pandas as pd
-
-from node.data.source import FrameSource
+from node.data.source import FrameSource, WrappedSource
 from node.privacy.policy import Policy
 from schemas.cohort import Cohort
 from schemas.dictionary.loader import shipped_sections
@@ -118,23 +115,15 @@ def project_codes(policy: Policy, project: str | None) -> frozenset[str] | None:
     return frozenset(codes)
 
 
-class ProjectSource:
+class ProjectSource(WrappedSource):
     """The node's rows as a project may read them: only the variables its policy allows."""
 
     def __init__(self, inner: FrameSource, project: str | None, allowed: frozenset[str]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.project = project
         self.allowed = allowed
 
-    @property
-    def site(self) -> str:
-        return self.inner.site
-
-    @property
-    def split_salt(self) -> bytes:
-        return self.inner.split_salt
-
-    def _check(self, variables: Sequence[str], cohort: Cohort | None) -> None:
+    def check(self, variables: Sequence[str], cohort: Cohort | None) -> None:
         used = set(variables) | (cohort.variables() if cohort is not None else set())
         outside = sorted(used - self.allowed)
         if outside:
@@ -143,18 +132,6 @@ class ProjectSource:
                 "(its [project_variables] in policy.toml)",
                 code=ErrorCode.PROJECT_NOT_APPROVED,
             )
-
-    def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
-        self._check(variables, cohort)
-        return self.inner.frame(variables, visit, cohort)
-
-    def domain(self, variables: Sequence[str]) -> pd.DataFrame | None:
-        self._check(variables, None)
-        return self.inner.domain(variables)
-
-    def __getattr__(self, name: str) -> Any:
-        """Anything else (keeping derived values) is the inner source's."""
-        return getattr(self.inner, name)
 
 
 def project_source(source: FrameSource, policy: Policy, project: str | None) -> FrameSource:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from node.data.formula import Design, Matrix, build_design
-from node.data.source import FrameSource, Versioned
+from node.data.source import FrameSource, Versioned, WrappedSource
 from node.steps.base import READ, USED, Computed, Query, Use
 from node.steps.design_cache import JobScope, current_job
 from node.steps.disclosure import (
@@ -29,6 +29,7 @@ from node.steps.disclosure import (
     two_valued_masks,
     uses,
 )
+from schemas.cohort import Cohort
 from schemas.formula import variables_in_formula
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.design import (
@@ -111,6 +112,15 @@ class Prepared:
         return sum(a.nbytes for a in self.arrays())
 
 
+def readable(source: object, variables: list[str], cohort: Cohort | None) -> None:
+    """Every wrapper's read rule for these variables under this cohort (what reading a
+    frame checks), so that a round reusing its job's design is held to them too."""
+    while hasattr(source, "inner"):
+        if isinstance(source, WrappedSource):
+            source.check(variables, cohort)
+        source = source.inner
+
+
 def prepared(step: DesignStep, source: FrameSource) -> Prepared:
     """The design of ``step`` with its facts: built on the first round of a job, the
     job's own kept one on its later rounds (:mod:`node.steps.design_cache`)."""
@@ -118,6 +128,7 @@ def prepared(step: DesignStep, source: FrameSource) -> Prepared:
     if job is None or not isinstance(source, Versioned):
         return Prepared.of(design_of(step, source))
     cache, scope = job
+    readable(source, variables_in_formula(step.formula), step.cohort)
     cohort = None if step.cohort is None else step.cohort.model_dump(mode="json")
 
     def key(columns: Sequence[str] | None) -> tuple[JobScope, str]:

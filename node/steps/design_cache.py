@@ -21,7 +21,9 @@ committed derivation answers from the new data, exactly as it would without this
 instead would make an answer depend on whether its design happened to be still kept.
 
 **What is not skipped.** Only the computation is reused: every round still passes the
-whole gate — the disclosure rules, the differencing guard and the query memory against
+whole gate — the read rules of the sources the step reads through (a project's variables,
+a cohort testing a variable the step reads: :func:`node.steps.design.readable`), the
+disclosure rules, the differencing guard and the query memory against
 everything answered since, differential privacy and secure aggregation, the audit log
 and the ledger. A reused design's row counts are noted again (:mod:`node.data.watch`), so
 a round failing on a small cohort is refused as the first would have been. Its arrays

@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from node.data.checks import CheckedSource, checked_source
+from node.data.checks import CheckedSource, Suppression, checked_source
 from node.data.source import FrameSource
 from node.steps.base import READ, Computed, Query, Use
 from node.steps.disclosure import binary_cells, dominance_ratios, row_ids
@@ -58,9 +58,13 @@ def _frame(step: QualityStep | TemporalStep, source: FrameSource, codes: list[st
 
 
 def _variable(
-    code: str, column: pd.Series, checked: CheckedSource, index: np.ndarray, out: _Released
+    code: str,
+    column: pd.Series,
+    checked: CheckedSource,
+    rule: Suppression,
+    index: np.ndarray,
+    out: _Released,
 ) -> VariableQuality:
-    rule = checked.suppression
     present = column.notna().to_numpy()
     n = int(present.sum())
     if rule.small(n):
@@ -111,7 +115,8 @@ def quality(step: QualityStep, source: FrameSource) -> Computed:
     frame = _frame(step, source, codes)
     index = row_ids(frame.index)
     out = _Released()
-    variables = {code: _variable(code, frame[code], checked, index, out) for code in codes}
+    rule = checked.suppression.within(step.cohort)
+    variables = {code: _variable(code, frame[code], checked, rule, index, out) for code in codes}
     result = QualityResult(persons=len(frame), variables=variables)
     disclosure = Disclosure(rows=len(frame), cells=tuple(out.cells), dominance=tuple(out.ratios))
     used: tuple[Use, ...] = ((READ, index), *out.used) if len(frame) else ()
@@ -121,7 +126,7 @@ def quality(step: QualityStep, source: FrameSource) -> Computed:
 def temporal(step: TemporalStep, source: FrameSource) -> Computed:
     """Persons of the cohort failing each temporal check, and the site's visit labels."""
     checked = checked_source(source)
-    rule = checked.suppression
+    rule = checked.suppression.within(step.cohort)
     frame = _frame(step, source, [])
     index = row_ids(frame.index)
     flags = checked.temporal_flags().reindex(frame.index, fill_value=False)

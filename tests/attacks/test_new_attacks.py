@@ -87,11 +87,6 @@ EDGE_CANDIDATES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="residual (docs/THREAT_MODEL.md): an existence probe, a zero cell against a "
-    "small one in a cohort shaped around a quasi-identifier; differential privacy covers it",
-)
 def test_empty_versus_small_bin_is_no_oracle(fresh: Consortium) -> None:
     """New: zero cells may leave, small ones may not — so a tracker cohort that can hold
     at most the target in one bin turns the refusal itself into the answer.
@@ -103,10 +98,10 @@ def test_empty_versus_small_bin_is_no_oracle(fresh: Consortium) -> None:
     (refused ``cell_too_small``, so the coordinator coarsens) for one ``k`` and a bin of 0
     (answered as asked) for the other: one request per ``k`` gives the target's ketamine
     use. The differencing guard is not involved (one request per cohort), the edges are on
-    any grid, the released-edges memory sees a first histogram. What would stop it:
-    treating 0 like 1..min_cell-1 for bins a cohort condition could have emptied, or
-    refusing cohorts with conditions that carve single persons out of a range (trackers,
-    Denning et al. 1979); in general only noise closes it."""
+    any grid, the released-edges memory sees a first histogram. What stops it: the cohort
+    compares ``age``, which the histogram releases, inside an ``any``
+    (``cohort_on_released``), so the tracker cannot carve the bins of the variable it
+    asks about."""
     chosen = None
     answers: dict[float, tuple[Any, ...]] = {}
     for edges in EDGE_CANDIDATES:
