@@ -42,6 +42,7 @@ from node.privacy.release import Releaser, audit_form
 from node.privacy.separation import SeparatedSource
 from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
+from node.steps.design_cache import DesignCache, JobScope, job_designs
 from node.tasks import GUARD_KEY, TaskStore
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
@@ -106,6 +107,7 @@ class NodeService:
         # a reopened node keeps its secure aggregation sessions (``secagg``)
         self.secagg = secagg or SecaggNode(node.dir, node.engine, identity)
         self.releaser = Releaser(self.policy, self.ledger, self.secagg, node.dictionary)
+        self.designs: DesignCache[Any] = DesignCache()  # a job's designs across its rounds
 
     @property
     def site(self) -> str:
@@ -220,7 +222,9 @@ class NodeService:
             # nothing leaves before the gate has judged the rows the step actually used
             readable = project_source(self.frames, self.policy, task.project)
             rows = SeparatedSource(readable, self.node.dictionary)
-            computed = self.gate.compute(step, rows)
+            job = JobScope(key, task.job_id, task.project, task.researcher)
+            with job_designs(self.designs, job):
+                computed = self.gate.compute(step, rows)
             self.gate.check(task.analysis, step, computed, self.node.dictionary.hash)
             release = self.releaser.release(task, step, computed)
         except FedpsyError as exc:

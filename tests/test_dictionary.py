@@ -228,6 +228,15 @@ def test_hashes_follow_the_spec_and_are_stable(shipped: Dictionary) -> None:
     assert len(shipped.hash) == 64 and int(shipped.hash, 16) >= 0
 
 
+def test_the_hash_is_taken_once_and_a_changed_copy_takes_its_own(shipped: Dictionary) -> None:
+    first = shipped.hash
+    assert shipped.hash is first  # kept: the dictionary is frozen
+    kept = {code: v for code, v in shipped.variables.items() if code != "age"}
+    smaller = shipped.model_copy(update={"variables": kept})
+    assert smaller.hash == Dictionary(variables=kept).hash != first
+    assert shipped.model_copy().hash == first
+
+
 def test_plausibility_bounds_enter_the_hash_only_where_declared(shipped: Dictionary) -> None:
     """A variable without soft bounds hashes exactly as before they existed (its canonical
     JSON has no plausibility keys); one that declares them hashes them."""

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete
 
-from node.privacy.differencing import DifferencingGuard, difference_size, to_bits
+from node.privacy.differencing import DifferencingGuard, difference_size
+from node.steps.base import to_bits
 from node.store.tables import answered_cohort
 from schemas.errors import Refused
 

@@ -78,6 +78,12 @@ class ColumnarFrameSource(StoreChecks):
             self._probes[key] = site_probe(self._dictionary, self._site, key)
         return self._probes[key].copy()
 
+    def version(self, visit: str) -> str | None:
+        """The store's version and the dictionary hash the current layer of ``visit`` was
+        built under (None while the store keeps changing under the builder)."""
+        layer = self.layer(visit)
+        return f"{layer.version} {layer.dictionary_hash}" if layer.version else None
+
     def layer(self, visit: str) -> Layer:
         """The current layer of ``visit`` (built when the store has changed since)."""
         with self._lock:

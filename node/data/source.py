@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -38,6 +38,17 @@ class FrameSource(Protocol):
     def domain(self, variables: Sequence[str]) -> pd.DataFrame | None:
         """A probe frame over the variables' declared ranges (:mod:`node.data.domain`), or
         None for a source without a dictionary."""
+        ...
+
+
+@runtime_checkable
+class Versioned(Protocol):
+    """A frame source that tells the version of the data it reads (kept designs are
+    keyed by it: :mod:`node.steps.design_cache`)."""
+
+    def version(self, visit: str) -> str | None:
+        """A token that changes whenever the rows at ``visit`` may have changed (None:
+        unknown; nothing built from them is kept)."""
         ...
 
 

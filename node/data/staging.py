@@ -31,7 +31,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from node.data.source import FrameSource
+from node.data.source import FrameSource, Versioned
 from schemas.cohort import Cohort
 from schemas.dictionary.model import Variable
 from schemas.errors import ErrorCode, FedpsyError
@@ -171,6 +171,9 @@ class DerivedFrameSource:
 
     def domain(self, variables: Sequence[str]) -> pd.DataFrame | None:
         return self.inner.domain(variables)
+
+    def version(self, visit: str) -> str | None:
+        return self.inner.version(visit) if isinstance(self.inner, Versioned) else None
 
     def stage_derived(self, derived: DerivedValues) -> None:
         self._staged.put(derived)

@@ -32,12 +32,12 @@ import numpy as np
 
 from node.data.source import FrameSource
 from node.data.watch import watching
-from node.privacy.differencing import DifferencingGuard, to_bits
+from node.privacy.differencing import DifferencingGuard
 from node.privacy.gate import check_disclosure, refuse_small_cohort
 from node.privacy.intervals import IntervalMemory
 from node.privacy.policy import Policy
 from node.privacy.queries import QueryMemory
-from node.steps.base import READ, USED, Computed, Use
+from node.steps.base import READ, USED, Computed, Use, to_bits
 from node.steps.registry import run_step
 from schemas.cohort import All, Condition
 from schemas.errors import ErrorCode, FedpsyError
@@ -134,10 +134,8 @@ class Admission:
         if any(rows.size < self.policy.min_cohort for rows in counted):
             refuse_small_cohort(self.policy, step.step)
         check_disclosure(self.policy, analysis, step.step, computed.disclosure)
-        definition = definition_of(step)
-        for key, rows in computed.used:
-            if rows.size:
-                self.guard.check(rows, dictionary, key, definition)
+        sets = [(key, rows) for key, rows in computed.used if rows.size]
+        self.guard.check_all(sets, dictionary, definition_of(step))
         self.queries.admit(computed.queries, dictionary)
         if computed.intervals is not None:
             variable = computed.intervals.variable

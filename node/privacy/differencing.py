@@ -26,7 +26,9 @@ at least ``min_cohort`` persons apart.
 answer in between), then for every pair of remembered cohorts ``A``, ``B`` under one
 dictionary hash, ``|A Δ B| = 0`` or ``|A Δ B| >= min_cohort``. That is all it promises.
 Only ``size`` is compared in SQL first (``|A Δ B| >= ||A| - |B||``), so a check reads only
-the remembered cohorts whose size is within ``min_cohort - 1``.
+the remembered cohorts whose size is within ``min_cohort - 1``; all the sets of one answer
+are checked with one such read, and the differences to every remembered cohort read
+are counted in one vectorized pass.
 
 **What it does not cover** (the site's policy and review must):
 
@@ -56,44 +58,68 @@ the remembered cohorts whose size is within ``min_cohort - 1``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select
 
-from node.steps.base import READ
+from node.steps.base import READ, Bits, to_bits
 from node.store.locking import locked
 from node.store.tables import answered_cohort
 from schemas.errors import ErrorCode, Refused
 
 logger = logging.getLogger(__name__)
 
-Bits = npt.NDArray[np.uint8]
-
-
-def to_bits(row_ids: Iterable[int]) -> Bits:
-    """The cohort as a packed bitset: bit ``i`` set when row id ``i`` is in it."""
-    if isinstance(row_ids, np.ndarray):  # the steps' row ids: no element-wise iteration
-        ids = row_ids.astype(np.int64, copy=False).ravel()
-    else:
-        ids = np.fromiter(row_ids, dtype=np.int64)
-    if ids.size and int(ids.min()) < 0:
-        raise ValueError("row ids are non-negative integers")
-    flags = np.zeros(int(ids.max()) + 1 if ids.size else 0, dtype=bool)
-    flags[ids] = True
-    return np.packbits(flags)
-
 
 def difference_size(a: Bits, b: Bits) -> int:
     """``|A Δ B|`` for two packed bitsets of any lengths."""
-    width = max(a.size, b.size)
-    xor = np.bitwise_xor(np.pad(a, (0, width - a.size)), np.pad(b, (0, width - b.size)))
-    return int(np.unpackbits(xor).sum())
+    return int(difference_sizes(a, [b])[0])
+
+
+_ONES = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+"""Set bits of every byte value."""
+
+
+def difference_sizes(a: Bits, others: Sequence[Bits]) -> npt.NDArray[np.int64]:
+    """``|A Δ B|`` for every ``B`` of ``others`` (packed bitsets of any lengths), in one
+    vectorized pass."""
+    width = max([a.size, *(b.size for b in others)])
+    stacked = np.zeros((len(others), width), dtype=np.uint8)
+    for i, b in enumerate(others):
+        stacked[i, : b.size] = b
+    xor = np.bitwise_xor(stacked, np.pad(a, (0, width - a.size)))
+    return np.asarray(_ONES[xor].sum(axis=1), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _Set:
+    """One set of an answer: the variable its values are summed for, and its rows."""
+
+    variable: str
+    bits: Bits
+    size: int
+
+    @classmethod
+    def of(cls, variable: str, rows: Iterable[int]) -> _Set:
+        bits = to_bits(rows)
+        return cls(variable, bits, int(_ONES[bits].sum()))
+
+
+@dataclass(frozen=True)
+class _Stored:
+    variable: str
+    definition: str
+    size: int
+    bits: bytes
 
 
 class DifferencingGuard:
-    """Remembered answered cohorts and the rule that keeps new ones far from them."""
+    """Remembered answered cohorts and the rule that keeps new ones far from them.
+
+    Every set of an answer is checked and remembered with one read of the remembered
+    cohorts near any of them (by variable and size) and one write of the new ones."""
 
     def __init__(self, engine: Engine, min_cohort: int) -> None:
         if min_cohort < 1:
@@ -106,17 +132,24 @@ class DifferencingGuard:
     ) -> None:
         """Refuse (code ``differencing``) a cohort too close to a remembered one (of the same
         ``variable``: "" for counts, else the variable an answer summed over the rows)."""
-        bits = to_bits(row_ids)
+        self.check_all([(variable, row_ids)], dictionary_hash, definition)
+
+    def check_all(
+        self, sets: Iterable[tuple[str, Iterable[int]]], dictionary_hash: str, definition: str
+    ) -> None:
+        """:meth:`check` for every ``(variable, rows)`` of one answer."""
+        packed = [_Set.of(variable, rows) for variable, rows in sets]
         with self._engine.connect() as conn:
-            self._check(conn, bits, dictionary_hash, variable, definition)
+            self._refuse_close(packed, self._near(conn, packed, dictionary_hash), definition)
 
     def remember(
         self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "", definition: str = ""
     ) -> None:
         """Record an answered cohort (an identical one already remembered is not repeated)."""
-        bits = to_bits(row_ids)
+        packed = [_Set.of(variable, row_ids)]
         with locked(self._engine, answered_cohort) as conn:
-            self._remember(conn, bits, dictionary_hash, variable, definition)
+            near = self._near(conn, packed, dictionary_hash)
+            self._remember(conn, packed, near, dictionary_hash, definition)
 
     def admit(
         self, row_ids: Iterable[int], dictionary_hash: str, variable: str = "", definition: str = ""
@@ -135,12 +168,11 @@ class DifferencingGuard:
         transaction: each is checked against what earlier answers left, not against the
         others of the same answer (its rows read and rows used differ by its ``missing``,
         a count it releases anyway)."""
-        packed = [(variable, to_bits(rows)) for variable, rows in sets]
+        packed = [_Set.of(variable, rows) for variable, rows in sets]
         with locked(self._engine, answered_cohort) as conn:
-            for variable, bits in packed:
-                self._check(conn, bits, dictionary_hash, variable, definition)
-            for variable, bits in packed:
-                self._remember(conn, bits, dictionary_hash, variable, definition)
+            near = self._near(conn, packed, dictionary_hash)
+            self._refuse_close(packed, near, definition)
+            self._remember(conn, packed, near, dictionary_hash, definition)
 
     def count(self, dictionary_hash: str | None = None) -> int:
         """How many cohorts are remembered (for one dictionary hash, or in all)."""
@@ -150,22 +182,46 @@ class DifferencingGuard:
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def _check(
-        self, conn: Connection, bits: Bits, dictionary_hash: str, variable: str, definition: str
-    ) -> None:
-        size = int(np.unpackbits(bits).sum())
+    def _near(self, conn: Connection, packed: list[_Set], dictionary_hash: str) -> list[_Stored]:
+        """The remembered cohorts of the sets' variables whose size is within
+        ``min_cohort - 1`` of some set of that variable (``|A Δ B| >= ||A| - |B||``)."""
+        if not packed:
+            return []
         reach = self.min_cohort - 1
-        near = conn.execute(
-            select(answered_cohort.c.bits, answered_cohort.c.definition).where(
-                answered_cohort.c.dictionary_hash == dictionary_hash,
-                answered_cohort.c.variable == variable,
-                answered_cohort.c.size.between(size - reach, size + reach),
+        spans: dict[str, tuple[int, int]] = {}
+        for one in packed:
+            low, high = spans.get(one.variable, (one.size, one.size))
+            spans[one.variable] = (min(low, one.size), max(high, one.size))
+        c = answered_cohort.c
+        found = conn.execute(
+            select(c.variable, c.definition, c.size, c.bits).where(
+                c.dictionary_hash == dictionary_hash,
+                or_(
+                    *(
+                        and_(c.variable == v, c.size.between(low - reach, high + reach))
+                        for v, (low, high) in spans.items()
+                    )
+                ),
             )
         )
-        for stored, defined_by in near:
-            apart = difference_size(bits, np.frombuffer(stored, dtype=np.uint8))
-            redefined = apart == 0 and variable == READ and defined_by != definition
-            if 0 < apart <= reach or redefined:
+        return [_Stored(v, d, int(n), bytes(b)) for v, d, n, b in found]
+
+    def _refuse_close(self, packed: list[_Set], near: list[_Stored], definition: str) -> None:
+        reach = self.min_cohort - 1
+        for one in packed:
+            stored = [
+                s for s in near if s.variable == one.variable and abs(s.size - one.size) <= reach
+            ]
+            if not stored:
+                continue
+            apart = difference_sizes(
+                one.bits, [np.frombuffer(s.bits, dtype=np.uint8) for s in stored]
+            )
+            close = (apart > 0) & (apart <= reach)
+            if one.variable == READ:
+                redefined = np.array([s.definition != definition for s in stored])
+                close |= (apart == 0) & redefined
+            if bool(close.any()):
                 # one refusal for both: telling them apart would answer the question
                 logger.info("refused rows close to an answered cohort's")
                 raise Refused(
@@ -177,26 +233,30 @@ class DifferencingGuard:
                 )
 
     def _remember(
-        self, conn: Connection, bits: Bits, dictionary_hash: str, variable: str, definition: str
+        self,
+        conn: Connection,
+        packed: list[_Set],
+        near: list[_Stored],
+        dictionary_hash: str,
+        definition: str,
     ) -> None:
-        size = int(np.unpackbits(bits).sum())
-        blob = bits.tobytes()
-        same = conn.execute(
-            select(answered_cohort.c.cohort_id).where(
-                answered_cohort.c.dictionary_hash == dictionary_hash,
-                answered_cohort.c.variable == variable,
-                answered_cohort.c.definition == definition,
-                answered_cohort.c.size == size,
-                answered_cohort.c.bits == blob,
+        """Insert the sets not remembered yet under ``definition`` (``near`` holds every
+        remembered cohort of their variables and sizes)."""
+        known = {(s.variable, s.bits) for s in near if s.definition == definition}
+        fresh = []
+        for one in packed:
+            blob = one.bits.tobytes()
+            if (one.variable, blob) in known:
+                continue
+            known.add((one.variable, blob))
+            fresh.append(
+                {
+                    "dictionary_hash": dictionary_hash,
+                    "variable": one.variable,
+                    "definition": definition,
+                    "size": one.size,
+                    "bits": blob,
+                }
             )
-        ).first()
-        if same is None:
-            conn.execute(
-                insert(answered_cohort).values(
-                    dictionary_hash=dictionary_hash,
-                    variable=variable,
-                    definition=definition,
-                    size=size,
-                    bits=blob,
-                )
-            )
+        if fresh:
+            conn.execute(insert(answered_cohort), fresh)

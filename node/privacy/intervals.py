@@ -25,8 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from node.privacy.differencing import to_bits
-from node.steps.base import Intervals, Rows
+from node.steps.base import Intervals, Rows, to_bits
 from node.store.locking import locked
 from node.store.tables import released_interval
 from schemas.errors import ErrorCode, Refused

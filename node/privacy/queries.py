@@ -20,7 +20,6 @@ again (its pairs were checked when either was first admitted).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import zlib
 
@@ -28,8 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Engine, insert, select
 
-from node.privacy.differencing import to_bits
-from node.steps.base import Query
+from node.steps.base import Query, to_bits
 from node.steps.disclosure import max_leverage
 from node.store.locking import locked
 from node.store.tables import released_query
@@ -61,16 +59,22 @@ class QueryMemory:
         """Refuse when a new answer and a remembered one on the same variable isolate a
         row; else remember the new answers (in one locked transaction)."""
         c = released_query.c
+        asked = [(q, q.digest) for q in queries if q.rows.size and q.weights.shape[1]]
+        if not asked:
+            return
         with locked(self._engine, released_query) as conn:
+            found = conn.execute(
+                select(c.variable, c.digest).where(
+                    c.dictionary_hash == dictionary_hash,
+                    c.digest.in_([digest for _, digest in asked]),
+                )
+            )
+            known = {(str(variable), str(digest)) for variable, digest in found}
             fresh = []
-            for query in queries:
-                if not query.rows.size or not query.weights.shape[1]:
+            for query, digest in asked:
+                if (query.variable, digest) in known:
                     continue
                 key = (c.dictionary_hash == dictionary_hash, c.variable == query.variable)
-                digest = _digest(query)
-                known = conn.execute(select(c.query_id).where(*key, c.digest == digest)).first()
-                if known is not None:
-                    continue
                 for bits, columns, weights in conn.execute(
                     select(c.bits, c.columns, c.weights).where(*key)
                 ):
@@ -95,18 +99,9 @@ class QueryMemory:
                         digest=digest,
                         bits=to_bits(query.rows).tobytes(),
                         columns=int(query.weights.shape[1]),
-                        weights=zlib.compress(_packed(query)),
+                        weights=zlib.compress(query.packed_weights()),
                     )
                 )
-
-
-def _packed(query: Query) -> bytes:
-    return np.ascontiguousarray(query.weights, dtype=np.float32).tobytes()
-
-
-def _digest(query: Query) -> str:
-    packed = to_bits(query.rows).tobytes() + _packed(query)
-    return hashlib.sha256(query.variable.encode() + packed).hexdigest()
 
 
 def _stored(bits: bytes, columns: int, weights: bytes) -> Query:

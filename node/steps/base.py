@@ -8,8 +8,10 @@ gate checks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +20,7 @@ from node.data.source import FrameSource
 from schemas.steps.base import Disclosure, StepBase, StepResult
 
 Rows = npt.NDArray[np.int64]
+Bits = npt.NDArray[np.uint8]
 Use = tuple[str, Rows]
 """A variable and the rows whose values of it a result sums over, or :data:`READ` /
 :data:`USED` for rows a result counts: the rows it read (its cohort at its visit; their
@@ -25,6 +28,20 @@ number is ``n + missing``) and the rows it used (``n``). The two are kept apart:
 differ by the rows missing a value, a count the result releases anyway."""
 READ = ""
 USED = "#used"  # never a variable code
+
+
+def to_bits(row_ids: Iterable[int]) -> Bits:
+    """Rows as a packed bitset: bit ``i`` set when row id ``i`` is in it (the
+    differencing guard's and the query memory's form of a set of rows)."""
+    if isinstance(row_ids, np.ndarray):  # the steps' row ids: no element-wise iteration
+        ids = row_ids.astype(np.int64, copy=False).ravel()
+    else:
+        ids = np.fromiter(row_ids, dtype=np.int64)
+    if ids.size and int(ids.min()) < 0:
+        raise ValueError("row ids are non-negative integers")
+    flags = np.zeros(int(ids.max()) + 1 if ids.size else 0, dtype=bool)
+    flags[ids] = True
+    return np.packbits(flags)
 
 
 @dataclass(frozen=True)
@@ -35,6 +52,17 @@ class Query:
     variable: str
     rows: Rows
     weights: npt.NDArray[np.float64]
+
+    def packed_weights(self) -> bytes:
+        """The weights as the query memory stores them (float32)."""
+        return np.ascontiguousarray(self.weights, dtype=np.float32).tobytes()
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the variable, the rows' bitset and the packed weights: equal answers
+        have equal digests (taken once: a kept design's queries recur every round)."""
+        packed = to_bits(self.rows).tobytes() + self.packed_weights()
+        return hashlib.sha256(self.variable.encode() + packed).hexdigest()
 
 
 @dataclass(frozen=True)

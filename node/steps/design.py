@@ -8,15 +8,18 @@ the minimum rows for a model and the maximum parameters per row.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from node.data.formula import Design, Matrix, build_design
-from node.data.source import FrameSource
+from node.data.source import FrameSource, Versioned, WrappedSource
 from node.steps.base import READ, USED, Computed, Query, Use
+from node.steps.design_cache import JobScope, current_job
 from node.steps.disclosure import (
     binary_cells,
     dominance_ratios,
@@ -26,6 +29,7 @@ from node.steps.disclosure import (
     two_valued_masks,
     uses,
 )
+from schemas.cohort import Cohort
 from schemas.formula import variables_in_formula
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.design import (
@@ -78,6 +82,76 @@ def design_of(step: DesignStep, source: FrameSource) -> Design:
     return build_design(step.formula, frame, columns=step.columns, categories=step.categories)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A design and what its statistics reveal whatever the step's parameters (``β``, a
+    basis): its :func:`disclosure`, :func:`usage` and :func:`queries_of`."""
+
+    design: Design
+    disclosure: Disclosure
+    used: tuple[Use, ...]
+    queries: tuple[Query, ...]
+
+    @classmethod
+    def of(cls, design: Design) -> Prepared:
+        """``design`` with its facts, every array read-only (a kept design is shared by
+        the rounds of its job)."""
+        prepared = cls(design, disclosure(design), usage(design), queries_of(design))
+        for array in prepared.arrays():
+            array.flags.writeable = False
+        return prepared
+
+    def arrays(self) -> list[np.ndarray]:
+        d = self.design
+        held = [d.x, d.y, d.rows, d.read, *(rows for _, rows in self.used)]
+        held += [a for q in self.queries for a in (q.rows, q.weights)]
+        return list({id(a): a for a in held}.values())
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays())
+
+
+def readable(source: object, variables: list[str], cohort: Cohort | None) -> None:
+    """Every wrapper's read rule for these variables under this cohort (what reading a
+    frame checks), so that a round reusing its job's design is held to them too."""
+    while hasattr(source, "inner"):
+        if isinstance(source, WrappedSource):
+            source.check(variables, cohort)
+        source = source.inner
+
+
+def prepared(step: DesignStep, source: FrameSource) -> Prepared:
+    """The design of ``step`` with its facts: built on the first round of a job, the
+    job's own kept one on its later rounds (:mod:`node.steps.design_cache`)."""
+    job = current_job()
+    if job is None or not isinstance(source, Versioned):
+        return Prepared.of(design_of(step, source))
+    cache, scope = job
+    readable(source, variables_in_formula(step.formula), step.cohort)
+    cohort = None if step.cohort is None else step.cohort.model_dump(mode="json")
+
+    def key(columns: Sequence[str] | None) -> tuple[JobScope, str]:
+        asked = {
+            "formula": step.formula,
+            "categories": step.categories,
+            "columns": None if columns is None else list(columns),
+            "visit": step.visit,
+            "cohort": cohort,
+        }
+        return scope, json.dumps(asked, sort_keys=True)
+
+    # kept under the columns it has: a first round asking for every column (None) gives
+    # the later rounds naming those same columns their design
+    kept: Prepared = cache.get_or_build(
+        key(step.columns),
+        lambda: source.version(step.visit),
+        lambda: Prepared.of(design_of(step, source)),
+        kept_as=lambda built: key(built.design.columns),
+    )
+    return kept
+
+
 def disclosure(design: Design) -> Disclosure:
     """What a model's statistics on ``design`` reveal (:mod:`node.steps.disclosure`): rows used,
     parameters, the counts that two-valued columns carry (a level, an interaction of
@@ -117,9 +191,9 @@ def queries_of(design: Design, extra: tuple[str, ...] = ()) -> tuple[Query, ...]
     return tuple(queries + [Query(v, design.rows, with_y) for v in others])
 
 
-def computed(result: StepResult, design: Design) -> Computed:
-    """``result`` with the disclosure, usage and queries of ``design``."""
-    return Computed(result, disclosure(design), used=usage(design), queries=queries_of(design))
+def computed(result: StepResult, prepared: Prepared) -> Computed:
+    """``result`` with the disclosure, usage and queries of a prepared design."""
+    return Computed(result, prepared.disclosure, used=prepared.used, queries=prepared.queries)
 
 
 def basis(step: BasisStep, design: Design) -> Matrix:
@@ -131,7 +205,8 @@ def basis(step: BasisStep, design: Design) -> Matrix:
 
 def column_moments(step: ColumnMomentsStep, source: FrameSource) -> Computed:
     """``n``, ``Σx``, ``Σx²`` per design column and for the outcome."""
-    design = design_of(step, source)
+    ready = prepared(step, source)
+    design = ready.design
     x, y = design.x, design.y
     result = ColumnMomentsResult(
         columns=design.columns,
@@ -142,7 +217,7 @@ def column_moments(step: ColumnMomentsStep, source: FrameSource) -> Computed:
         y_sum=float(y.sum()),
         y_squares=float(y @ y),
     )
-    return computed(result, design)
+    return computed(result, ready)
 
 
 def _crossprod(step: CrossprodStep | LmmStatsStep, design: Design) -> dict[str, object]:
@@ -162,17 +237,18 @@ def _crossprod(step: CrossprodStep | LmmStatsStep, design: Design) -> dict[str, 
 
 def crossprod(step: CrossprodStep, source: FrameSource) -> Computed:
     """``ZᵀZ``, ``Zᵀỹ``, ``ỹᵀỹ``, ``Zᵀ1``, ``1ᵀỹ`` in the step's centered basis."""
-    design = design_of(step, source)
-    return computed(CrossprodResult.model_validate(_crossprod(step, design)), design)
+    ready = prepared(step, source)
+    return computed(CrossprodResult.model_validate(_crossprod(step, ready.design)), ready)
 
 
 def lmm_stats(step: LmmStatsStep, source: FrameSource) -> Computed:
     """The ``crossprod`` sums of this site alone (for a site random intercept)."""
-    design = design_of(step, source)
-    return computed(LmmStatsResult.model_validate(_crossprod(step, design)), design)
+    ready = prepared(step, source)
+    return computed(LmmStatsResult.model_validate(_crossprod(step, ready.design)), ready)
 
 
 __all__ = [
+    "Prepared",
     "basis",
     "column_moments",
     "computed",
@@ -180,6 +256,7 @@ __all__ = [
     "design_of",
     "disclosure",
     "lmm_stats",
+    "prepared",
     "queries_of",
     "usage",
 ]

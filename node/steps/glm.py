@@ -8,7 +8,7 @@ import numpy as np
 
 from node.data.source import FrameSource
 from node.steps.base import Computed
-from node.steps.design import basis, computed, design_of
+from node.steps.design import basis, computed, prepared
 from node.steps.math.family import check_outcome, evaluate
 from schemas.steps.glm import GlmScoreResult, GlmScoreStep
 
@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 def glm_score(step: GlmScoreStep, source: FrameSource) -> Computed:
     """``Zᵀ(y − μ)``, ``ZᵀWZ`` and the deviance of ``step.family`` at ``step.beta``."""
-    design = design_of(step, source)
+    ready = prepared(step, source)
+    design = ready.design
     check_outcome(step.family, design.y)
     z = basis(step, design)
     eta = z @ np.asarray(step.beta, dtype=np.float64)
@@ -32,7 +33,7 @@ def glm_score(step: GlmScoreStep, source: FrameSource) -> Computed:
         information=[[float(v) for v in row] for row in information],
         deviance=fitted.deviance,
     )
-    return computed(result, design)
+    return computed(result, ready)
 
 
 __all__ = ["glm_score"]

@@ -7,7 +7,7 @@ import math
 
 from node.data.source import FrameSource
 from node.steps.base import Computed
-from node.steps.design import design_of, disclosure, queries_of, usage
+from node.steps.design import prepared
 from node.steps.math.local_fit import fit_local
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.site_fit import SiteFitResult, SiteFitStep
@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 def site_fit(step: SiteFitStep, source: FrameSource) -> Computed:
     """Fit the formula on this site's rows and report ``step.term``."""
-    design = design_of(step, source)
+    ready = prepared(step, source)
+    design = ready.design
     if step.term not in design.columns:
         raise FedpsyError(
             f"term {step.term!r} is not a column of {step.formula!r}; its "
@@ -42,8 +43,8 @@ def site_fit(step: SiteFitStep, source: FrameSource) -> Computed:
         df_residual=fit.df_residual,
         converged=fit.converged,
     )
-    revealed = disclosure(design).model_copy(update={"parameters": len(fit.columns)})
-    return Computed(result, revealed, used=usage(design), queries=queries_of(design))
+    revealed = ready.disclosure.model_copy(update={"parameters": len(fit.columns)})
+    return Computed(result, revealed, used=ready.used, queries=ready.queries)
 
 
 __all__ = ["site_fit"]

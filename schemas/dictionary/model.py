@@ -17,6 +17,8 @@ import hashlib
 import json
 import math
 import numbers
+from collections.abc import Mapping
+from functools import cached_property
 from typing import Any, Literal, Self
 
 from pydantic import (
@@ -330,11 +332,17 @@ class Dictionary(BaseModel):
         """Each variable's content hash, by code."""
         return {code: variable.content_hash for code, variable in self.variables.items()}
 
-    @property
+    @cached_property
     def hash(self) -> str:
-        """sha256 hex of canonical JSON ``{"variables": sorted hashes, "version": …}``."""
+        """sha256 hex of canonical JSON ``{"variables": sorted hashes, "version": …}``
+        (taken once: the dictionary is frozen, and a copy takes it anew)."""
         hashes = sorted(self.variable_hashes().values())
         return sha256_hex(canonical_json({"variables": hashes, "version": self.version}))
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("hash", None)  # the copy's definitions may differ
+        return copied
 
     def get(self, code: str) -> Variable:
         """The variable named ``code``; an ``unknown_variable`` error suggests close codes."""
