@@ -199,6 +199,7 @@ def test_overview_shows_sites_and_their_state(page: Page, site: dict[str, Any]) 
 
 def test_catalog_search_filters_and_shows_availability(page: Page) -> None:
     page.click("nav >> text=Catalog")
+    page.wait_for_url("**/catalog")  # loaded: the search script listens for typing
     page.locator("#q").press_sequentially("madrs")
     visible = page.locator("#catalog tbody tr:visible")
     codes = [visible.nth(i).get_attribute("data-code") for i in range(visible.count())]
@@ -218,6 +219,7 @@ def test_catalog_search_filters_and_shows_availability(page: Page) -> None:
 
 def test_summary_built_in_the_form_matches_pooled(page: Page, site: dict[str, Any]) -> None:
     page.click("nav >> text=New analysis")
+    page.wait_for_url("**/analyses/new")  # loaded: the form's script listens for a choice
     page.select_option("#analysis", "ttest")
     page.wait_for_url("**/analyses/new?analysis=ttest")
     assert page.locator("#f-group").is_visible()
