@@ -170,7 +170,9 @@ def test_secure_training_reaches_the_pooled_auc_and_no_update_leaves_clear(
     assert auc_pooled > 0.7
     assert abs(auc_federated - auc_pooled) <= 0.01, (auc_federated, auc_pooled)
     assert result.metrics.n == y_test.size
-    assert result.metrics.auc is not None and result.metrics.auc_bins == 64
+    # the bins are as fine as every site's cells allow (the split is seeded with each
+    # node's secret, so how fine varies between consortia): at most the 64 asked for
+    assert result.metrics.auc is not None and 2 <= (result.metrics.auc_bins or 0) <= 64
     assert abs(result.metrics.auc - auc_federated) <= result.metrics.auc_error_bound + 1e-12
     assert result.metrics.auc_error_bound < 0.05
     assert result.metrics.brier == pytest.approx(float(((scores - y_test) ** 2).mean()))
