@@ -11,6 +11,7 @@ what each folder's ``env.py`` runs.
 
 from __future__ import annotations
 
+import threading
 from importlib import resources
 
 from alembic import context
@@ -19,6 +20,10 @@ from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_S = 30
+MIGRATING = threading.RLock()
+"""Held while Alembic runs: it keeps the running migration's context in module globals,
+so two stores opened at once in one process (a node and a coordinator, two threads) must
+migrate one after the other."""
 
 
 def open_engine(url: str) -> Engine:

@@ -426,3 +426,32 @@ def test_a_store_of_the_projects_schema_gets_each_jobs_and_models_project(
         assert "project" not in {c["name"] for c in inspect(engine).get_columns("job")}
     finally:
         engine.dispose()
+
+
+def test_stores_of_both_sides_migrate_at_once_in_one_process(tmp_path: Path) -> None:
+    """Alembic keeps a running migration's context in module globals: node and
+    coordinator stores opened by several threads at once (a served node, a coordinator's
+    worker threads, a CLI check) must all reach their newest revision."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import inspect
+
+    from coordinator.store import schema as coordinator_schema
+    from coordinator.store.tables import metadata as coordinator_tables
+    from node.store import schema as node_schema
+    from node.store.tables import metadata as node_tables
+    from schemas.engine import open_engine
+
+    def missing(i: int) -> set[str]:
+        side, tables = (
+            (node_schema, node_tables) if i % 2 else (coordinator_schema, coordinator_tables)
+        )
+        engine = open_engine(f"sqlite:///{tmp_path / f'store{i}.sqlite'}")
+        try:
+            side.upgrade(engine)
+            return set(tables.tables) - set(inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(missing, range(16))) == [set()] * 16

@@ -32,9 +32,10 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine) -> None:
     """Bring the store's schema to the newest revision (idempotent); a store made before
     migrations is adopted at the baseline first."""
-    if is_unversioned(engine):
-        adopt_unversioned(engine)
-    command.upgrade(alembic_config(engine), "head")
+    with store_engine.MIGRATING:
+        if is_unversioned(engine):
+            adopt_unversioned(engine)
+        command.upgrade(alembic_config(engine), "head")
 
 
 def is_unversioned(engine: Engine) -> bool:
@@ -50,7 +51,8 @@ def adopt_unversioned(engine: Engine) -> None:
     # only the baseline's tables the store lacks (checkfirst); later revisions add the rest
     metadata.create_all(engine, tables=[metadata.tables[name] for name in BASELINE_TABLES])
     add_mode_column(engine)
-    command.stamp(alembic_config(engine), BASELINE)
+    with store_engine.MIGRATING:
+        command.stamp(alembic_config(engine), BASELINE)
 
 
 def add_mode_column(engine: Engine) -> None:

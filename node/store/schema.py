@@ -16,4 +16,5 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Bring the store's schema to the newest revision (idempotent)."""
-    command.upgrade(alembic_config(engine), "head")
+    with store_engine.MIGRATING:
+        command.upgrade(alembic_config(engine), "head")
