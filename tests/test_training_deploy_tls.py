@@ -149,7 +149,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         with Coordinator.open(coord_dir) as coord:
             for site in REGISTERED:
                 coord.add_node(site, urls[site])
-        assert wait_until(lambda: online(home) == set(node_ids.values())), list_supernodes(home)
+        assert wait_until(lambda: online(home) == set(node_ids.values()), timeout=180), (
+            list_supernodes(home)
+        )
         # a bare SuperNode that trusts the CA but brings no registered key
         (root / "intruder").mkdir()
         with (root / "intruder.log").open("ab") as out:
