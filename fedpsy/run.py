@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from fedpsy.errors import cli_errors
+from fedpsy.json_files import read_object
 from schemas.errors import ErrorCode, FedpsyError
 
 if TYPE_CHECKING:
@@ -30,13 +31,7 @@ WIDE = 1000
 
 
 def read_request(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FedpsyError(f"{path}: {exc}", code=ErrorCode.REQUEST_INVALID) from None
-    if not isinstance(data, dict):
-        raise FedpsyError(f"{path}: a request is a JSON object", code=ErrorCode.REQUEST_INVALID)
-    return data
+    return read_object(path, "a request", ErrorCode.REQUEST_INVALID)
 
 
 def run_remote(url: str, token: str | None, request: dict[str, Any], poll: float = 0.5) -> Envelope:

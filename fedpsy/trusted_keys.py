@@ -3,7 +3,6 @@ keys a coordinator pinned, and the result JSON itself."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 
 from coordinator.service import Coordinator
 from coordinator.store import registry
+from fedpsy.json_files import read_object
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.keys import public_key_from_pem
 from schemas.result_check import TrustedKeys
@@ -20,13 +20,7 @@ COORDINATOR_KEY = "coordinator.pub"
 
 def read_result(path: Path) -> dict[str, Any]:
     """The envelope JSON object in ``path`` (``bad_input`` when it is not one)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise FedpsyError(f"{path}: {exc}", code=ErrorCode.BAD_INPUT) from None
-    if not isinstance(data, dict):
-        raise FedpsyError(f"{path}: a result is a JSON object", code=ErrorCode.BAD_INPUT)
-    return data
+    return read_object(path, "a result", ErrorCode.BAD_INPUT)
 
 
 def _pem(text: str | bytes, where: str) -> Any:
