@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 
 from node.ingest.context import IngestContext, Progress
+from node.ingest.derive_at_hand import AtHand, site_has_drug_rows
 from node.ingest.files import FileOutcome, load_flat_file, load_table_file
 from node.ingest.mapping import Mapping
 from node.ingest.problems import Problems, fail
@@ -104,6 +105,9 @@ def ingest(
     report = IngestReport()
     with engine.begin() as conn:
         ctx = IngestContext.open(conn, dictionary, progress)
+        if derive:
+            codes = frozenset(dictionary.codes(source="derived"))
+            ctx.at_hand = AtHand(codes, site_has_drug_rows(conn))
         for file, name in plan:
             digest = sha256_of(file)
             if ctx.find_batch(digest, name) is not None:
@@ -122,7 +126,7 @@ def ingest(
             report.files.append(outcome)
         if derive:
             total = conn.execute(select(func.count()).select_from(t.person)).scalar() or 0
-            rederived = rederive(conn, dictionary, ctx.touched, int(total))
+            rederived = rederive(conn, dictionary, ctx.touched, int(total), ctx.at_hand)
             report.derived_values, report.warnings = rederived.values, rederived.warnings
     log.info("ingest finished", extra={"files": len(report.files)})
     return report

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from node.ingest.derive_at_hand import AtHand
 from node.ingest.problems import Problem, Problems
 from node.store import tables as t
 from schemas.dictionary import Dictionary
@@ -25,6 +26,9 @@ class IngestContext:
     persons: dict[str, int] = field(default_factory=dict)
     next_row_id: int = 1
     touched: set[str] = field(default_factory=set)
+    """Persons whose derived variables are recomputed from the store at the end."""
+    at_hand: AtHand | None = None
+    """Persons derived during the load from the values at hand (None: no derivation)."""
 
     @classmethod
     def open(

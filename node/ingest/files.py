@@ -267,13 +267,19 @@ def load_flat_file(
         if problems:
             ctx.tick(len(frame))
             continue
-        ctx.create_persons(dict.fromkeys(pids.tolist()), batch_id)
+        persons = list(dict.fromkeys(pids.tolist()))
+        new = [p for p in persons if p not in ctx.persons]
+        ctx.create_persons(new, batch_id)
         write_person_columns(ctx, person_rows)
         visits_seen = keys.rename(columns=VISIT.rename).drop_duplicates()
         upsert(ctx.conn, t.visit, visits_seen, VISIT.store_key)  # day unknown yet
         long["batch_id"] = batch_id
         upsert(ctx.conn, t.observation, long, LONG_KEY)
-        ctx.touched.update(pids.tolist())
+        if ctx.at_hand is not None:
+            ctx.at_hand.derive(ctx.conn, new, long, visits_seen, person_rows)
+            ctx.touched.update(set(persons) - set(new))
+        else:
+            ctx.touched.update(persons)
         rows += len(frame)
         values += len(long) + sum(int(parsed[c].notna().sum()) for c in person_columns)
         ctx.tick(len(frame))

@@ -10,8 +10,8 @@ import pandas as pd
 from sqlalchemy import Column, ColumnElement, Connection, Select, Table, delete, select
 
 from node.cdm_variables import derive_site
-from node.cdm_variables.pipeline import FOLLOWUP_VARIABLE
-from node.cdm_variables.scales import CONFLICT_COLUMNS, GIVEN_CODES, PANSS_ITEMS, QIDS_ITEMS
+from node.cdm_variables.scales import CONFLICT_COLUMNS
+from node.ingest.derive_at_hand import SOURCE_VARIABLES, AtHand, site_has_drug_rows
 from node.ingest.upsert import upsert
 from node.store import tables as t
 from schemas.dictionary import Dictionary
@@ -19,8 +19,6 @@ from schemas.dictionary import Dictionary
 IN_BATCH = 2_000
 PERSON_BATCH = 10_000
 """Persons derived at a time when a load touched most of the site."""
-SOURCE_VARIABLES = (*PANSS_ITEMS, *QIDS_ITEMS, *GIVEN_CODES, FOLLOWUP_VARIABLE)
-"""The observation variables the derivations read."""
 
 
 def _batches(ids: Sequence[str]) -> Iterator[list[str]]:
@@ -157,33 +155,50 @@ def _some(
 
 
 def rederive(
-    conn: Connection, dictionary: Dictionary, touched: Iterable[str], total_persons: int
+    conn: Connection,
+    dictionary: Dictionary,
+    touched: Iterable[str],
+    total_persons: int,
+    at_hand: AtHand | None = None,
 ) -> Rederived:
     """Replace the derived values of ``touched`` persons (of every person when they are
-    most of the site: then the site is read in batches of persons, not all at once)."""
-    ids = sorted(set(touched))
+    most of the site: then the site is read in batches of persons, not all at once).
+
+    Persons ``at_hand`` derived during the load (and not touched again) keep those values;
+    the rest are read back from the store and derived.
+    """
+    any_drugs = site_has_drug_rows(conn)
+    done = at_hand.done(set(touched), any_drugs) if at_hand is not None else set()
+    ids = sorted(set(touched) | (set(at_hand.values) if at_hand is not None else set()))
     if not ids:
         return Rederived()
     codes = sorted(dictionary.codes(source="derived"))
     sources = sorted(SOURCE_VARIABLES)
-    if len(ids) * 2 > total_persons:
+    everyone = len(ids) * 2 > total_persons
+    if everyone and (total_persons - len(done)) * 2 > total_persons:
+        done = set()  # most of the site left: read it all, in batches of persons
         conn.execute(delete(t.observation).where(t.observation.c.variable.in_(codes)))
-        parts = _everyone(conn, sources)
+        parts: Iterator[tuple[pd.DataFrame, ...]] = _everyone(conn, sources)
     else:
-        for batch in _batches(ids):
+        left = ids if not everyone else conn.execute(select(t.person.c.person_id)).scalars()
+        rest = sorted(set(left) - done)
+        for batch in _batches(rest):
             conn.execute(
                 delete(t.observation).where(
                     t.observation.c.person_id.in_(batch), t.observation.c.variable.in_(codes)
                 )
             )
-        parts = _some(conn, ids, sources)
-    any_drugs = conn.execute(select(t.drug_exposure.c.person_id).limit(1)).first() is not None
-    values, warnings = 0, list[str]()
+        parts = _some(conn, rest, sources) if rest else iter(())
+    values = sum(at_hand.values[p] for p in done) if at_hand is not None else 0
+    conflicts = [c for c in at_hand.conflicts] if at_hand is not None and done else []
+    conflicts = [c.loc[c["person_id"].isin(done)] for c in conflicts]
     for persons, visits, obs, drugs, mrs, events in parts:
         site = derive_site(persons, visits, obs, drugs, mrs, events, site_has_drug_rows=any_drugs)
         derived = site.rows
         derived = derived[derived["variable"].isin(codes)].assign(batch_id=None)
         upsert(conn, t.observation, derived, ("person_id", "visit", "variable"))
         values += len(derived)
-        warnings += _warnings(site.given_conflicts, ids)
-    return Rederived(values, tuple(warnings))
+        conflicts.append(site.given_conflicts)
+    found = [c for c in conflicts if not c.empty]
+    warnings = _warnings(pd.concat(found, ignore_index=True), ids) if found else ()
+    return Rederived(values, warnings)

@@ -26,7 +26,7 @@ def _conflict(conn: Connection, columns: Sequence[str], key: Sequence[str]) -> s
     return f"ON CONFLICT ({target}) {action}"
 
 
-def _column_values(table: Table, name: str, values: pd.Series) -> list[Any]:
+def column_values(table: Table, name: str, values: pd.Series) -> list[Any]:
     """Python values (None for missing) the DB drivers accept; whole numbers parsed as
     floats go to integer columns as ints."""
     integer = isinstance(table.c[name].type, Integer)
@@ -41,7 +41,7 @@ def _rows(table: Table, frame: pd.DataFrame, columns: Sequence[str]) -> Iterator
     """The frame's rows as tuples, :data:`BATCH` at a time."""
     for start in range(0, len(frame), BATCH):
         part = frame.iloc[start : start + BATCH]
-        yield list(zip(*(_column_values(table, c, part[c]) for c in columns), strict=True))
+        yield list(zip(*(column_values(table, c, part[c]) for c in columns), strict=True))
 
 
 def _sqlite(conn: Connection, table: Table, frame: pd.DataFrame, key: Sequence[str]) -> None:
