@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import CursorResult, select
 
@@ -34,6 +35,30 @@ def _tuples(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
     rows = list(result.cursor.fetchall())
     result.close()
     return rows
+
+
+def _pivot(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    """``(person_id, variable, value_num, value_text)`` rows as one row per person and one
+    object column per variable (the number, else the text; NaN where the person has no
+    row), persons and variables sorted: a pivot done with one scatter per variable."""
+    if not rows:
+        return pd.DataFrame()
+    table = np.array(rows, dtype=object)
+    pids, variables, nums, texts = (np.ascontiguousarray(table[:, i]) for i in range(4))
+    values = np.where(pd.isna(nums), texts, nums)
+    person_codes, persons = pd.factorize(pids, sort=True)
+    variable_codes, names = pd.factorize(variables, sort=True)
+    cell = person_codes.astype(np.int64) * len(names) + variable_codes
+    if len(pd.unique(cell)) != len(cell):
+        raise ValueError("Index contains duplicate entries, cannot reshape")
+    columns = {}
+    for k, name in enumerate(names):
+        at = variable_codes == k
+        column = np.full(len(persons), np.nan, dtype=object)
+        column[person_codes[at]] = values[at]
+        columns[name] = column
+    index = pd.Index(persons, name="person_id")
+    return pd.DataFrame(columns, index=index, dtype=object).rename_axis(columns="variable")
 
 
 class StoreFrameSource(StoreChecks):
@@ -90,29 +115,18 @@ class StoreFrameSource(StoreChecks):
                 ),
                 columns=["person_id", "row_id", *person_cols],
             )
-            long = pd.DataFrame.from_records(
-                _tuples(
-                    conn.execute(
-                        select(o.person_id, o.variable, o.value_num, o.value_text).where(
-                            o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL])
-                        )
+            rows = _tuples(
+                conn.execute(
+                    select(o.person_id, o.variable, o.value_num, o.value_text).where(
+                        o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL])
                     )
-                ),
-                columns=["person_id", "variable", "value_num", "value_text"],
+                )
             )
         if people.empty:
             raise FedpsyError(
                 f"site {self._site!r} holds no data at visit {visit!r}", code=ErrorCode.NOT_FOUND
             )
-        long["value"] = (
-            long["value_num"].astype(object).where(long["value_num"].notna(), long["value_text"])
-        )
-        wide = (
-            long.pivot(index="person_id", columns="variable", values="value")
-            if not long.empty
-            else pd.DataFrame()
-        )
-        out = people.set_index("person_id").join(wide, how="left").reset_index()
+        out = people.set_index("person_id").join(_pivot(rows), how="left").reset_index()
         for code in obs_codes:
             if code not in out.columns:
                 out[code] = (

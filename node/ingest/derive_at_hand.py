@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Table, select
 from node.cdm_variables import derive_site
 from node.cdm_variables.pipeline import FOLLOWUP_VARIABLE
 from node.cdm_variables.scales import GIVEN_CODES, PANSS_ITEMS, QIDS_ITEMS
-from node.ingest.upsert import column_values, upsert
+from node.ingest.upsert import column_values, insert_new
 from node.store import tables as t
 
 SOURCE_VARIABLES = (*PANSS_ITEMS, *QIDS_ITEMS, *GIVEN_CODES, FOLLOWUP_VARIABLE)
@@ -83,7 +83,7 @@ class AtHand:
         )
         derived = site.rows
         derived = derived[derived["variable"].isin(self.codes)].assign(batch_id=None)
-        upsert(conn, t.observation, derived, ("person_id", "visit", "variable"))
+        insert_new(conn, t.observation, derived)
         self.values.update(dict.fromkeys(persons, 0))
         self.values.update(derived["person_id"].tolist())
         if not site.given_conflicts.empty:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Table
 
 from node.cdm_variables.drugs import add_cpz
 from node.cdm_variables.scales import GIVEN_TOTALS
@@ -24,7 +25,7 @@ from node.ingest.problems import Problem, Problems
 from node.ingest.reader import check_file, iter_chunks
 from node.ingest.rules import ID_PATTERN, LABEL_PATTERN, Rule, pattern_rule, variable_rule
 from node.ingest.tablespec import TableSpec
-from node.ingest.upsert import upsert
+from node.ingest.upsert import insert_new, upsert
 from node.store import tables as t
 from schemas.cdm import LONG_KEY, OBSERVATIONS, VISIT
 
@@ -176,6 +177,18 @@ def load_table_file(
     return FileOutcome(file, spec.name, rows, rows * (len(spec.columns) - len(spec.key)))
 
 
+def _write(
+    ctx: IngestContext, table: Table, rows: pd.DataFrame, key: tuple[str, ...], new: list[str]
+) -> None:
+    """Insert the rows of the persons ``new`` to the store as new keys, upsert the rest."""
+    fresh = rows["person_id"].isin(new).to_numpy()
+    if fresh.all():
+        insert_new(ctx.conn, table, rows)
+        return
+    insert_new(ctx.conn, table, rows[fresh])
+    upsert(ctx.conn, table, rows[~fresh], key)
+
+
 def flat_rules(ctx: IngestContext) -> dict[str, Rule]:
     """Rules of a flat file's fixed columns (:data:`schemas.cdm.OBSERVATIONS`), then one per
     person-table column, observation variable and scale total a site may give."""
@@ -272,9 +285,9 @@ def load_flat_file(
         ctx.create_persons(new, batch_id)
         write_person_columns(ctx, person_rows)
         visits_seen = keys.rename(columns=VISIT.rename).drop_duplicates()
-        upsert(ctx.conn, t.visit, visits_seen, VISIT.store_key)  # day unknown yet
+        _write(ctx, t.visit, visits_seen, VISIT.store_key, new)  # day unknown yet
         long["batch_id"] = batch_id
-        upsert(ctx.conn, t.observation, long, LONG_KEY)
+        _write(ctx, t.observation, long, LONG_KEY, new)
         if ctx.at_hand is not None:
             ctx.at_hand.derive(ctx.conn, new, long, visits_seen, person_rows)
             ctx.touched.update(set(persons) - set(new))

@@ -4,6 +4,8 @@ SQLite: rows go to the driver as plain tuples through one prepared ``INSERT … 
 DO UPDATE`` statement, :data:`BATCH` rows per call. PostgreSQL: rows are streamed with
 ``COPY`` into a temporary table dropped at commit, then moved with one ``INSERT … SELECT
 … ON CONFLICT DO UPDATE``; ``COPY`` costs a fraction of a parameterized insert per row.
+Rows whose keys are new for certain (:func:`insert_new`) skip the conflict handling: a
+plain ``INSERT`` on SQLite, ``COPY`` straight into the table on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -44,15 +46,28 @@ def _rows(table: Table, frame: pd.DataFrame, columns: Sequence[str]) -> Iterator
         yield list(zip(*(column_values(table, c, part[c]) for c in columns), strict=True))
 
 
-def _sqlite(conn: Connection, table: Table, frame: pd.DataFrame, key: Sequence[str]) -> None:
+def _sqlite(conn: Connection, table: Table, frame: pd.DataFrame, key: Sequence[str] | None) -> None:
     columns = [str(c) for c in frame.columns]
     quote = conn.dialect.identifier_preparer.quote
     sql = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)}) {_conflict(conn, columns, key)}"
+        f"VALUES ({', '.join('?' for _ in columns)})"
     )
+    if key is not None:
+        sql += f" {_conflict(conn, columns, key)}"
     for rows in _rows(table, frame, columns):
         conn.exec_driver_sql(sql, rows)
+
+
+def _copy(conn: Connection, table: Table, frame: pd.DataFrame, target: str) -> None:
+    """Stream the frame's rows into ``target`` (PostgreSQL ``COPY``)."""
+    quote = conn.dialect.identifier_preparer.quote
+    cols = ", ".join(quote(str(c)) for c in frame.columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {target} ({cols}) FROM STDIN") as copy:
+        for rows in _rows(table, frame, [str(c) for c in frame.columns]):
+            for row in rows:
+                copy.write_row(row)
 
 
 def _postgresql(conn: Connection, table: Table, frame: pd.DataFrame, key: Sequence[str]) -> None:
@@ -66,10 +81,7 @@ def _postgresql(conn: Connection, table: Table, frame: pd.DataFrame, key: Sequen
         f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
         f"SELECT {cols} FROM {quote(table.name)} WITH NO DATA"
     )
-    with cursor.copy(f"COPY {staging} ({cols}) FROM STDIN") as copy:
-        for rows in _rows(table, frame, columns):
-            for row in rows:
-                copy.write_row(row)
+    _copy(conn, table, frame, staging)
     cursor.execute(
         f"INSERT INTO {quote(table.name)} ({cols}) SELECT {cols} FROM {staging} "
         f"{_conflict(conn, columns, key)}"
@@ -85,3 +97,15 @@ def upsert(conn: Connection, table: Table, frame: pd.DataFrame, key: Sequence[st
         _postgresql(conn, table, frame, key)
     else:
         _sqlite(conn, table, frame, key)
+
+
+def insert_new(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
+    """Insert the rows of ``frame``, whose keys the table cannot hold yet (rows of persons
+    new to the store): no conflict handling; PostgreSQL copies them straight into the
+    table. A key that exists after all fails the insert, and with it the transaction."""
+    if frame.empty:
+        return
+    if conn.dialect.name == "postgresql":
+        _copy(conn, table, frame, conn.dialect.identifier_preparer.quote(table.name))
+    else:
+        _sqlite(conn, table, frame, None)
