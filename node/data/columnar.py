@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,20 +150,48 @@ def _held(conn: Connection, dictionary: Dictionary, visit: str) -> list[str]:
     table's columns and the observations' variables there."""
     o = t.observation.c
     found = conn.execute(select(o.variable).distinct().where(o.visit.in_([visit, PERSON_LEVEL])))
-    held = set(found.scalars()) | set(PERSON_COLUMNS)
+    return _codes(dictionary, set(found.scalars()))
+
+
+def _codes(dictionary: Dictionary, found: set[str]) -> list[str]:
+    held = found | set(PERSON_COLUMNS)
     return [code for code in dictionary.variables if code in held]
 
 
+Held = Callable[[str], list[str]]
+""":func:`_held` of any visit, as read at one version of the store."""
+
+
+def _held_by_visit(conn: Connection, dictionary: Dictionary) -> Held:
+    """:func:`_held` of every visit, from one pass over the observations."""
+    o = t.observation.c
+    found: dict[str, set[str]] = {}
+    for visit, variable in conn.execute(select(o.visit, o.variable).distinct()).all():
+        found.setdefault(str(visit), set()).add(str(variable))
+    person_level = found.get(PERSON_LEVEL, set())
+    return lambda visit: _codes(dictionary, found.get(visit, set()) | person_level)
+
+
 def build_layer(
-    engine: Engine, site: str, dictionary: Dictionary, visit: str, folder: Path
+    engine: Engine,
+    site: str,
+    dictionary: Dictionary,
+    visit: str,
+    folder: Path,
+    held: tuple[str, Held] | None = None,
 ) -> Layer:
     """Read ``visit`` from the store, write its file and return it; the values and the
-    version they carry are read in one consistent state of the store."""
+    version they carry are read in one consistent state of the store. ``held``: a store
+    version and the variables of each visit read at it, used while the store is still at
+    that version (several visits built in a row read the variables once)."""
     reader = StoreFrameSource(engine, site, dictionary)
     for _ in range(ATTEMPTS):
         with engine.connect() as conn:
             before = store_version(conn)
-            codes = _held(conn, dictionary, visit)
+            if held is not None and held[0] == before:
+                codes = held[1](visit)
+            else:
+                codes = _held(conn, dictionary, visit)
         wide = reader.frame(codes, visit, None)
         with engine.connect() as conn:
             after = store_version(conn)
@@ -216,10 +245,12 @@ def refresh_columnar(
     """Build the layer of every visit of the store (or of ``visits``) now, after a change
     of its data; returns the visits built. Files of visits no longer in the store go."""
     with engine.connect() as conn:
+        version = store_version(conn)
         held = sorted(str(v) for v in conn.execute(select(t.visit.c.label).distinct()).scalars())
+        variables = _held_by_visit(conn, dictionary)
     wanted = held if visits is None else [v for v in visits if v in held]
     for visit in wanted:
-        build_layer(engine, site, dictionary, visit, folder)
+        build_layer(engine, site, dictionary, visit, folder, (version, variables))
     if visits is None and folder.is_dir():
         keep = {layer_path(folder, v).name for v in held}
         for stale in folder.glob("*.arrow"):
