@@ -19,7 +19,7 @@ from node.config import (
     node_dictionary,
     save_config,
 )
-from node.data.columnar import refresh_columnar
+from node.data.columnar import refresh_columnar, write_layers
 from node.ingest import IngestReport, files_to_load, ingest, total_rows
 from node.ingest.context import Progress
 from node.ingest.mapping import load_mapping
@@ -108,8 +108,14 @@ class NodeSite:
         progress: Progress | None = None,
     ) -> IngestReport:
         report = ingest(self.engine, self.dictionary, path, table, load_mapping(mapping), progress)
+        content, report.content = report.content, None
         if not report.unchanged:
-            refresh_columnar(self.engine, self.config.site, self.dictionary, self.dir.columnar)
+            site, folder = self.config.site, self.dir.columnar
+            if (
+                content is None
+                or write_layers(self.engine, site, self.dictionary, folder, content) is None
+            ):
+                refresh_columnar(self.engine, site, self.dictionary, folder)
         return report
 
     def status(self) -> dict[str, Any]:

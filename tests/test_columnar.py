@@ -13,15 +13,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+from sqlalchemy import Engine, insert
 
+import node.site as site_module
 from fedpsy.synth import generate
-from node.data.columnar import layer_path, store_version
+from node.data.columnar import layer_path, refresh_columnar, store_version
 from node.data.frame_columnar import ColumnarFrameSource
 from node.data.frame_store import StoreFrameSource
 from node.data.staging import DerivedValues
+from node.ingest import reader
 from node.service import NodeService
 from node.site import NodeSite
+from node.store import tables as t
 from schemas.cohort import All, Condition
 from schemas.dictionary.model import Variable
 
@@ -131,3 +136,103 @@ def test_a_committed_derivation_changes_the_layer(node: NodeSite) -> None:
     inner = service.frames.inner
     assert isinstance(inner, ColumnarFrameSource)
     _assert_same_as_store(node, inner, service.policy.min_cell)
+
+
+def _flat_site(synth_site: Path, folder: Path) -> Path:
+    """The site's observations as one flat file, rows shuffled (a person's rows fall in
+    different chunks), with some person columns and given totals."""
+    flat = pd.read_csv(synth_site / "observations.csv").sample(frac=1.0, random_state=3)
+    person = pd.read_csv(synth_site / "person.csv")
+    flat = flat.merge(person[["person_id", "sex", "primary_diagnosis"]], on="person_id")
+    items = [f"panss_p{i}" for i in range(1, 8)]
+    flat["panss_positive"] = flat[items].sum(axis=1, min_count=7)
+    flat.loc[flat.index[::7], "panss_positive"] += 1  # disagrees with its items: items win
+    flat.loc[flat.index[::3], "panss_p2"] = np.nan  # incomplete items: the given total stands
+    folder.mkdir()
+    path = folder / "observations.csv"
+    flat.to_csv(path, index=False)
+    return path
+
+
+def test_a_first_load_builds_the_layer_from_the_values_at_hand(
+    tmp_path: Path, store_url: str, synth_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flat file into a store without persons: its layer is written from what the ingest
+    wrote (the store is not read back), and equals the layer built from the store."""
+    monkeypatch.setattr(reader, "CHUNK_ROWS", 97)
+    monkeypatch.setattr(reader.iter_chunks, "__defaults__", (97,))
+    path = _flat_site(synth_site, tmp_path / "flat")
+    url = None if store_url.startswith("sqlite") else store_url
+    with NodeSite.create(tmp_path / "node", "oslo", url) as node:
+        built: list[str] = []
+        real = site_module.refresh_columnar
+
+        def refresh(*args: object, **kwargs: object) -> list[str]:
+            built.append("store")
+            return real(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(site_module, "refresh_columnar", refresh)
+        report = node.ingest(path)
+        assert report.warnings and report.derived_values > 0
+        assert built == []  # not read back
+        at_hand = {p.name: p.read_bytes() for p in node.dir.columnar.glob("*.arrow")}
+        assert len(at_hand) == len(VISITS) + 3  # every visit of the synthetic site
+        for layer in at_hand:
+            (node.dir.columnar / layer).unlink()
+        refresh_columnar(node.engine, "oslo", node.dictionary, node.dir.columnar)
+        for name, data in at_hand.items():
+            mine, theirs = _table(data), _table((node.dir.columnar / name).read_bytes())
+            assert mine.schema.equals(theirs.schema, check_metadata=True)  # version too
+            pd.testing.assert_frame_equal(mine.to_pandas(), theirs.to_pandas())
+        frames = ColumnarFrameSource(node.engine, "oslo", node.dictionary, node.dir.columnar, 5)
+        _assert_same_as_store(node, frames, 5)
+
+        # a second load (the store holds persons now) reads the layer back from the store
+        report = node.ingest(_changed(synth_site, tmp_path / "changed"))
+        assert built == ["store"]
+        _assert_same_as_store(node, frames, 5)
+
+
+def _table(data: bytes) -> pa.Table:
+    return pa.ipc.open_file(pa.BufferReader(data)).read_all()
+
+
+def test_a_layer_at_hand_is_not_written_once_the_store_changed(
+    tmp_path: Path, store_url: str, synth_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values at hand carry the store version they make up; if another change was
+    committed in between, nothing is written and the layer is read from the store."""
+    url = None if store_url.startswith("sqlite") else store_url
+    path = _flat_site(synth_site, tmp_path / "flat")
+    with NodeSite.create(tmp_path / "node", "oslo", url) as node:
+        real = site_module.write_layers
+
+        def late(engine: Engine, *args: object) -> list[str] | None:
+            with engine.begin() as conn:  # another writer's batch lands first
+                conn.execute(
+                    insert(t.ingest_batch).values(
+                        batch_id=99,
+                        file_name="other.csv",
+                        sha256="0" * 64,
+                        table_name="observations",
+                        rows=0,
+                        outcome="loaded",
+                        loaded_at="2026-01-01T00:00:00+00:00",
+                        report="",
+                    )
+                )
+            written = real(engine, *args)  # type: ignore[arg-type]
+            assert written is None
+            return written
+
+        monkeypatch.setattr(site_module, "write_layers", late)
+        node.ingest(path)
+        with node.engine.connect() as conn:
+            version = store_version(conn)
+        for visit in VISITS:
+            table = pa.ipc.open_file(
+                pa.BufferReader(layer_path(node.dir.columnar, visit).read_bytes())
+            ).read_all()
+            assert table.schema.metadata[b"fedpsy.version"] == version.encode()
+        frames = ColumnarFrameSource(node.engine, "oslo", node.dictionary, node.dir.columnar, 5)
+        _assert_same_as_store(node, frames, 5)

@@ -415,3 +415,53 @@ def test_a_site_is_derived_in_batches_of_persons_as_in_one(
     assert report.derived_values == whole.derived_values == len(at_once) > 1000
     assert len(set(batched["person_id"])) > 100
     pd.testing.assert_frame_equal(batched, at_once)
+
+
+def test_new_persons_are_derived_from_the_values_at_hand_as_from_the_store(
+    store_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flat file of persons new to the store, rows shuffled over small chunks (most
+    persons derived from their chunk's values, those seen again from the store at the
+    end), derives the same values and warnings as reading every person back."""
+    (folder,) = generate(1, 120, 5, tmp_path / "synth").values()
+    flat = pd.read_csv(folder / "observations.csv").sample(frac=1.0, random_state=2)
+    flat = flat.merge(pd.read_csv(folder / "person.csv")[["person_id", "primary_diagnosis"]])
+    items = [f"panss_p{i}" for i in range(1, 8)]
+    flat["panss_positive"] = flat[items].sum(axis=1, min_count=7)
+    flat.loc[flat.index[::5], "panss_positive"] += 2  # disagrees with complete items
+    flat.loc[flat.index[::4], "panss_p3"] = None  # incomplete items: the given total stands
+    path = tmp_path / "observations.csv"
+    flat.to_csv(path, index=False)
+    reader = import_module("node.ingest.reader")
+    monkeypatch.setattr(reader.iter_chunks, "__defaults__", (61,))
+    dictionary = load_dictionary()
+    derived = sorted(dictionary.codes(source="derived"))
+    query = (
+        select(t.observation)
+        .where(t.observation.c.variable.in_(derived))
+        .order_by(t.observation.c.variable, t.observation.c.visit, t.observation.c.person_id)
+    )
+    at_hand = import_module("node.ingest.derive_at_hand")
+    calls: list[int] = []
+    real = at_hand.AtHand.derive
+
+    def counted(self: object, conn: object, persons: list[str], *args: object) -> object:
+        calls.append(len(persons))
+        return real(self, conn, persons, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(at_hand.AtHand, "derive", counted)
+    report = ingest(store_engine, dictionary, path)
+    assert sum(calls) == 120 and sum(n > 0 for n in calls) > 5  # new in its first chunk
+    with store_engine.connect() as conn:
+        loaded = pd.DataFrame(conn.execute(query).mappings().all())
+    # the same file again under another name: every person is derived from the store
+    again = tmp_path / "again.csv"
+    again.write_bytes(path.read_bytes() + b"\n")
+    calls.clear()
+    reread = ingest(store_engine, dictionary, again)
+    assert sum(calls) == 0
+    with store_engine.connect() as conn:
+        from_store = pd.DataFrame(conn.execute(query).mappings().all())
+    assert report.warnings and report.warnings == reread.warnings
+    assert report.derived_values == reread.derived_values == len(from_store) > 1000
+    pd.testing.assert_frame_equal(loaded, from_store)

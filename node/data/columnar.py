@@ -21,7 +21,11 @@ carries the version and the dictionary hash it was built under, and every read c
 them with the store's version of that moment and the reader's dictionary: a file (or a
 process's cached copy) of another version is never read, whichever process wrote it —
 the reader builds the visit anew. After an ingest (:func:`refresh_columnar`) and a
-derivation commit the visits are built at once, so the next step finds them ready.
+derivation commit the visits are built at once, so the next step finds them ready. After
+a load of flat files into a store without persons, the store holds exactly what the load
+wrote: :func:`write_layers` builds every visit from those values at hand
+(:mod:`node.ingest.written`) instead of reading them back, stamped with the version the
+load committed, and writes nothing if the store has moved on since.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +44,7 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, func, select
 
-from node.data.frame_store import PERSON_COLUMNS, StoreFrameSource
+from node.data.frame_store import PERSON_COLUMNS, StoreFrameSource, pivot_columns
 from node.store import tables as t
 from node.store.tables import PERSON_LEVEL
 from schemas.dictionary import Dictionary
@@ -206,6 +211,76 @@ def build_layer(
     return _layer(_to_table(wide, "", dictionary.hash, visit))
 
 
+@dataclass(frozen=True)
+class StoreContent:
+    """Everything the store holds, at hand (see :mod:`node.ingest.written`), at
+    ``version``: what :func:`write_layers` builds the layer from instead of reading it."""
+
+    version: str
+    people: list[tuple[Any, ...]]
+    """(visit label, person_id, row_id, *PERSON_COLUMNS) of every visit."""
+    person_id: npt.NDArray[np.object_]
+    """The observation rows: person, visit and variable (codes into ``visits`` and
+    ``variables``), number (NaN: none) and text."""
+    visit: npt.NDArray[np.int32]
+    visits: list[str]
+    variable: npt.NDArray[np.int32]
+    variables: list[str]
+    num: npt.NDArray[np.float64]
+    text: npt.NDArray[np.object_]
+
+
+def write_layers(
+    engine: Engine, site: str, dictionary: Dictionary, folder: Path, content: StoreContent
+) -> list[str] | None:
+    """Write the layer of every visit from ``content``, shaped as :func:`build_layer`
+    shapes what it reads (through :class:`StoreFrameSource`); files of other visits go.
+    None, and nothing written, when the store is no longer at ``content.version``."""
+    with engine.connect() as conn:
+        if store_version(conn) != content.version:
+            return None
+    reader = StoreFrameSource(engine, site, dictionary)
+    labels = sorted({str(p[0]) for p in content.people})
+    codes_of = {name: i for i, name in enumerate(content.variables)}
+    person_level = np.isin(content.visit, _code_of(content.visits, PERSON_LEVEL))
+    for visit in labels:
+        at = person_level | np.isin(content.visit, _code_of(content.visits, visit))
+        found = {content.variables[i] for i in np.unique(content.variable[at]).tolist()}
+        codes = _codes(dictionary, found)
+        wanted = [codes_of[c] for c in codes if c in codes_of and c not in PERSON_COLUMNS]
+        keep = at & np.isin(content.variable, wanted)
+        values = content.num[keep].astype(object)
+        missing = np.isnan(content.num[keep])
+        values[missing] = content.text[keep][missing]
+        variables = np.asarray(content.variables, dtype=object)[content.variable[keep]]
+        pivoted = pivot_columns(content.person_id[keep], variables, values)
+        person_cols = [c for c in PERSON_COLUMNS if c in codes]
+        at_cols = [3 + PERSON_COLUMNS.index(c) for c in person_cols]
+        people = pd.DataFrame.from_records(
+            [(p[1], p[2], *(p[i] for i in at_cols)) for p in content.people if p[0] == visit],
+            columns=["person_id", "row_id", *person_cols],
+        )
+        wide = reader.frame_of(people, pivoted, codes, visit)
+        table = _to_table(wide, content.version, dictionary.hash, visit)
+        _write(layer_path(folder, visit), table)
+        logger.info("columnar layer built", extra={"visit": visit, "rows": len(wide)})
+    _drop_others(folder, labels)
+    return labels
+
+
+def _code_of(names: list[str], name: str) -> list[int]:
+    return [names.index(name)] if name in names else []
+
+
+def _drop_others(folder: Path, visits: list[str]) -> None:
+    """Remove the files of visits other than ``visits``."""
+    if folder.is_dir():
+        keep = {layer_path(folder, v).name for v in visits}
+        for stale in folder.glob("*.arrow"):
+            if stale.name not in keep:
+                stale.unlink(missing_ok=True)
+
+
 def open_layer(
     engine: Engine,
     site: str,
@@ -251,12 +326,17 @@ def refresh_columnar(
     wanted = held if visits is None else [v for v in visits if v in held]
     for visit in wanted:
         build_layer(engine, site, dictionary, visit, folder, (version, variables))
-    if visits is None and folder.is_dir():
-        keep = {layer_path(folder, v).name for v in held}
-        for stale in folder.glob("*.arrow"):
-            if stale.name not in keep:
-                stale.unlink(missing_ok=True)
+    if visits is None:
+        _drop_others(folder, held)
     return wanted
 
 
-__all__ = ["Layer", "build_layer", "open_layer", "refresh_columnar", "store_version"]
+__all__ = [
+    "Layer",
+    "StoreContent",
+    "build_layer",
+    "open_layer",
+    "refresh_columnar",
+    "store_version",
+    "write_layers",
+]

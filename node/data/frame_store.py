@@ -45,7 +45,13 @@ def _pivot(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
         return pd.DataFrame()
     table = np.array(rows, dtype=object)
     pids, variables, nums, texts = (np.ascontiguousarray(table[:, i]) for i in range(4))
-    values = np.where(pd.isna(nums), texts, nums)
+    return pivot_columns(pids, variables, np.where(pd.isna(nums), texts, nums))
+
+
+def pivot_columns(pids: np.ndarray, variables: np.ndarray, values: np.ndarray) -> pd.DataFrame:
+    """:func:`_pivot` of rows given as columns (``values``: the number, else the text)."""
+    if not len(pids):
+        return pd.DataFrame()
     person_codes, persons = pd.factorize(pids, sort=True)
     variable_codes, names = pd.factorize(variables, sort=True)
     cell = person_codes.astype(np.int64) * len(names) + variable_codes
@@ -65,12 +71,38 @@ class StoreFrameSource(StoreChecks):
     """A FrameSource over the node's store."""
 
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
+        wanted, needed = self._needed(variables, cohort)
+        people, pivoted = self._read(needed, visit)
+        wide = self._wide(people, pivoted, needed, visit)
+        return self._framed(wide, wanted, needed, visit, cohort)
+
+    def frame_of(
+        self, people: pd.DataFrame, pivoted: pd.DataFrame, codes: Sequence[str], visit: str
+    ) -> pd.DataFrame:
+        """:meth:`frame` of ``codes`` at ``visit`` (every person, no cohort) from values
+        at hand: ``people`` and ``pivoted`` as :meth:`_read` would read them."""
+        wanted, needed = self._needed(codes, None)
+        wide = self._wide(people, pivoted, needed, visit)
+        return self._framed(wide, wanted, needed, visit, None)
+
+    def _needed(
+        self, variables: Sequence[str], cohort: Cohort | None
+    ) -> tuple[list[str], list[str]]:
         wanted = list(dict.fromkeys(variables))
         needed = set(wanted) | (cohort.variables() if cohort is not None else set())
         needed.discard("site")
         for code in sorted(needed):
             self._dictionary.get(code)  # unknown variables: a clear error naming them
-        wide = self._wide(sorted(needed), visit)
+        return wanted, sorted(needed)
+
+    def _framed(
+        self,
+        wide: pd.DataFrame,
+        wanted: list[str],
+        needed: list[str],
+        visit: str,
+        cohort: Cohort | None,
+    ) -> pd.DataFrame:
         categories = {
             code: self._categories(code, wide)
             for code in needed
@@ -99,8 +131,9 @@ class StoreFrameSource(StoreChecks):
         held = wide[code].dropna().astype(str).value_counts()
         return sorted(str(label) for label, n in held.items() if n >= self._min_label_count)
 
-    def _wide(self, codes: list[str], visit: str) -> pd.DataFrame:
-        """One row per person at ``visit`` (persons without the visit are absent)."""
+    def _read(self, codes: list[str], visit: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The persons with ``visit`` (id, row id and the person columns among ``codes``),
+        and their observation values of ``codes`` there or person-level, pivoted."""
         p, o, v = t.person.c, t.observation.c, t.visit.c
         obs_codes = [c for c in codes if c not in PERSON_COLUMNS]
         person_cols = [c for c in PERSON_COLUMNS if c in codes]
@@ -122,11 +155,18 @@ class StoreFrameSource(StoreChecks):
                     )
                 )
             )
+        return people, _pivot(rows)
+
+    def _wide(
+        self, people: pd.DataFrame, pivoted: pd.DataFrame, codes: list[str], visit: str
+    ) -> pd.DataFrame:
+        """One row per person at ``visit`` (persons without the visit are absent)."""
+        obs_codes = [c for c in codes if c not in PERSON_COLUMNS]
         if people.empty:
             raise FedpsyError(
                 f"site {self._site!r} holds no data at visit {visit!r}", code=ErrorCode.NOT_FOUND
             )
-        out = people.set_index("person_id").join(_pivot(rows), how="left").reset_index()
+        out = people.set_index("person_id").join(pivoted, how="left").reset_index()
         for code in obs_codes:
             if code not in out.columns:
                 out[code] = (

@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
+from node.data.columnar import StoreContent, store_version
 from node.ingest.context import IngestContext, Progress
 from node.ingest.derive_at_hand import AtHand, site_has_drug_rows
 from node.ingest.files import FileOutcome, load_flat_file, load_table_file
@@ -23,6 +24,7 @@ from node.ingest.problems import Problems, fail
 from node.ingest.reader import count_rows, sha256_of
 from node.ingest.rederive import rederive
 from node.ingest.tablespec import table_specs
+from node.ingest.written import Written
 from node.store import tables as t
 from schemas.cdm import OBSERVATIONS, TABLE_FILES
 from schemas.dictionary import Dictionary
@@ -40,6 +42,9 @@ class IngestReport:
     derived_values: int = 0
     warnings: tuple[str, ...] = ()
     """Given scale totals that disagree with their complete items (which win)."""
+    content: StoreContent | None = None
+    """The store's whole content after a load into a store without persons, at hand for
+    the columnar layer (:func:`node.data.columnar.write_layers`); None otherwise."""
 
     @property
     def unchanged(self) -> bool:
@@ -82,6 +87,10 @@ def files_to_load(path: Path, table: str | None) -> list[tuple[Path, str]]:
     return [(path, table)]
 
 
+def _batches(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(t.ingest_batch)).scalar() or 0)
+
+
 def total_rows(plan: list[tuple[Path, str]]) -> int:
     return sum(count_rows(p) for p, _ in plan)
 
@@ -105,6 +114,9 @@ def ingest(
     report = IngestReport()
     with engine.begin() as conn:
         ctx = IngestContext.open(conn, dictionary, progress)
+        batches = _batches(conn)
+        if not ctx.persons:
+            ctx.written = Written()
         if derive:
             codes = frozenset(dictionary.codes(source="derived"))
             ctx.at_hand = AtHand(codes, site_has_drug_rows(conn))
@@ -126,7 +138,12 @@ def ingest(
             report.files.append(outcome)
         if derive:
             total = conn.execute(select(func.count()).select_from(t.person)).scalar() or 0
-            rederived = rederive(conn, dictionary, ctx.touched, int(total), ctx.at_hand)
+            written = None if ctx.written is None else (ctx.written, ctx.persons)
+            rederived = rederive(conn, dictionary, ctx.touched, int(total), ctx.at_hand, written)
             report.derived_values, report.warnings = rederived.values, rederived.warnings
+        loaded = sum(not f.unchanged for f in report.files)
+        if ctx.written is not None and ctx.written.complete and _batches(conn) == batches + loaded:
+            # no other writer's batch in between: the store holds exactly what was written
+            report.content = ctx.written.content(store_version(conn), ctx.persons)
     log.info("ingest finished", extra={"files": len(report.files)})
     return report

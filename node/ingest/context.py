@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from node.ingest.derive_at_hand import AtHand
 from node.ingest.problems import Problem, Problems
+from node.ingest.written import Written
 from node.store import tables as t
 from schemas.dictionary import Dictionary
 
@@ -29,6 +30,8 @@ class IngestContext:
     """Persons whose derived variables are recomputed from the store at the end."""
     at_hand: AtHand | None = None
     """Persons derived during the load from the values at hand (None: no derivation)."""
+    written: Written | None = None
+    """The rows written, when the store held no person before (for the columnar layer)."""
 
     @classmethod
     def open(

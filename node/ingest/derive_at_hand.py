@@ -67,12 +67,13 @@ class AtHand:
         long: pd.DataFrame,
         visits: pd.DataFrame,
         person_rows: pd.DataFrame,
-    ) -> None:
+    ) -> pd.DataFrame | None:
         """Derive and write the variables of ``persons`` (new to the store in this chunk)
         from the chunk's LONG rows, its ``(person_id, label)`` visits and the person
-        columns it gave (:func:`node.ingest.persons.check_person_columns`)."""
+        columns it gave (:func:`node.ingest.persons.check_person_columns`); the rows
+        written."""
         if not persons:
-            return
+            return None
         mine = pd.Index(persons)
         site = derive_site(
             _persons(persons, person_rows),
@@ -88,6 +89,7 @@ class AtHand:
         self.values.update(derived["person_id"].tolist())
         if not site.given_conflicts.empty:
             self.conflicts.append(site.given_conflicts)
+        return derived
 
 
 _EMPTY = (t.drug_exposure, t.mrs_measure, t.event)

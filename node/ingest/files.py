@@ -120,6 +120,8 @@ def load_table_file(
     problems: Problems,
 ) -> FileOutcome:
     file = path.name
+    if ctx.written is not None:
+        ctx.written.give_up()  # the layer is read back from the store
     header = [mapping.columns.get(c, c) for c in check_file(path)]
     _check_columns(
         file,
@@ -288,8 +290,14 @@ def load_flat_file(
         _write(ctx, t.visit, visits_seen, VISIT.store_key, new)  # day unknown yet
         long["batch_id"] = batch_id
         _write(ctx, t.observation, long, LONG_KEY, new)
+        if ctx.written is not None:
+            ctx.written.observations(long, ctx.persons)
+            ctx.written.visit_rows(visits_seen)
+            ctx.written.person_rows(person_rows)
         if ctx.at_hand is not None:
-            ctx.at_hand.derive(ctx.conn, new, long, visits_seen, person_rows)
+            derived = ctx.at_hand.derive(ctx.conn, new, long, visits_seen, person_rows)
+            if ctx.written is not None and derived is not None:
+                ctx.written.observations(derived, ctx.persons, derived=True)
             ctx.touched.update(set(persons) - set(new))
         else:
             ctx.touched.update(persons)

@@ -13,6 +13,7 @@ from node.cdm_variables import derive_site
 from node.cdm_variables.scales import CONFLICT_COLUMNS
 from node.ingest.derive_at_hand import SOURCE_VARIABLES, AtHand, site_has_drug_rows
 from node.ingest.upsert import upsert
+from node.ingest.written import Written
 from node.store import tables as t
 from schemas.dictionary import Dictionary
 
@@ -160,12 +161,14 @@ def rederive(
     touched: Iterable[str],
     total_persons: int,
     at_hand: AtHand | None = None,
+    written: tuple[Written, dict[str, int]] | None = None,
 ) -> Rederived:
     """Replace the derived values of ``touched`` persons (of every person when they are
     most of the site: then the site is read in batches of persons, not all at once).
 
     Persons ``at_hand`` derived during the load (and not touched again) keep those values;
-    the rest are read back from the store and derived.
+    the rest are read back from the store and derived. ``written`` (with the persons' row
+    ids) is told which derived rows were replaced.
     """
     any_drugs = site_has_drug_rows(conn)
     done = at_hand.done(set(touched), any_drugs) if at_hand is not None else set()
@@ -178,6 +181,8 @@ def rederive(
     if everyone and (total_persons - len(done)) * 2 > total_persons:
         done = set()  # most of the site left: read it all, in batches of persons
         conn.execute(delete(t.observation).where(t.observation.c.variable.in_(codes)))
+        if written is not None:
+            written[0].drop_derived(None)
         parts: Iterator[tuple[pd.DataFrame, ...]] = _everyone(conn, sources)
     else:
         left = ids if not everyone else conn.execute(select(t.person.c.person_id)).scalars()
@@ -189,6 +194,8 @@ def rederive(
                 )
             )
         parts = _some(conn, rest, sources) if rest else iter(())
+        if written is not None:
+            written[0].drop_derived(written[1][p] for p in rest)
     values = sum(at_hand.values[p] for p in done) if at_hand is not None else 0
     conflicts = [c for c in at_hand.conflicts] if at_hand is not None and done else []
     conflicts = [c.loc[c["person_id"].isin(done)] for c in conflicts]
@@ -197,6 +204,8 @@ def rederive(
         derived = site.rows
         derived = derived[derived["variable"].isin(codes)].assign(batch_id=None)
         upsert(conn, t.observation, derived, ("person_id", "visit", "variable"))
+        if written is not None:
+            written[0].observations(derived, written[1], derived=True)
         values += len(derived)
         conflicts.append(site.given_conflicts)
     found = [c for c in conflicts if not c.empty]
