@@ -219,15 +219,32 @@ class StoreContent:
     version: str
     people: list[tuple[Any, ...]]
     """(visit label, person_id, row_id, *PERSON_COLUMNS) of every visit."""
-    person_id: npt.NDArray[np.object_]
-    """The observation rows: person, visit and variable (codes into ``visits`` and
-    ``variables``), number (NaN: none) and text."""
-    visit: npt.NDArray[np.int32]
+    person_ids: npt.NDArray[np.object_]
+    """The person id of each row id."""
+    row_id: npt.NDArray[np.int32]
+    """The observation rows: person (row id), visit and variable (codes into ``visits``
+    and ``variables``), number (NaN: none), and the text of the rows ``text_at``."""
+    visit: npt.NDArray[np.int16]
     visits: list[str]
-    variable: npt.NDArray[np.int32]
+    variable: npt.NDArray[np.int16]
     variables: list[str]
     num: npt.NDArray[np.float64]
+    text_at: npt.NDArray[np.int64]
     text: npt.NDArray[np.object_]
+
+    def values(self, rows: npt.NDArray[np.bool_]) -> npt.NDArray[np.object_]:
+        """The value of each of ``rows``: the number, else the text (else None)."""
+        values = self.num[rows].astype(object)
+        missing = np.flatnonzero(np.isnan(self.num[rows]))
+        at = np.flatnonzero(rows)[missing]
+        found = np.searchsorted(self.text_at, at)
+        inside = found < len(self.text_at)
+        hit = np.zeros(len(at), dtype=bool)
+        hit[inside] = self.text_at[found[inside]] == at[inside]
+        texts = np.full(len(at), None, dtype=object)
+        texts[hit] = self.text[found[hit]]
+        values[missing] = texts
+        return values
 
 
 def write_layers(
@@ -249,11 +266,9 @@ def write_layers(
         codes = _codes(dictionary, found)
         wanted = [codes_of[c] for c in codes if c in codes_of and c not in PERSON_COLUMNS]
         keep = at & np.isin(content.variable, wanted)
-        values = content.num[keep].astype(object)
-        missing = np.isnan(content.num[keep])
-        values[missing] = content.text[keep][missing]
         variables = np.asarray(content.variables, dtype=object)[content.variable[keep]]
-        pivoted = pivot_columns(content.person_id[keep], variables, values)
+        persons = content.person_ids[content.row_id[keep]]
+        pivoted = pivot_columns(persons, variables, content.values(keep))
         person_cols = [c for c in PERSON_COLUMNS if c in codes]
         at_cols = [3 + PERSON_COLUMNS.index(c) for c in person_cols]
         people = pd.DataFrame.from_records(

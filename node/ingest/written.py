@@ -3,7 +3,7 @@
 When the store holds no person before an ingest of flat files, every value it holds after
 the ingest is one the ingest wrote: the observation rows of each chunk, the derived rows,
 the visits and the person columns. :class:`Written` keeps them compactly (row ids and
-codes, 20 bytes a value; text only where there is some) so that the columnar layer
+codes, 16 bytes a value; text only where there is no number) so that the columnar layer
 (:func:`node.data.columnar.write_layers`) is built from them instead of being read back
 from the store. Beyond :data:`LIMIT` values, or when the ingest loads a table file (a
 person, visit, drug, MRS or event file), it gives up (:attr:`Written.complete` turns
@@ -25,7 +25,7 @@ from node.ingest.upsert import column_values
 from node.store import tables as t
 
 LIMIT = 5_000_000
-"""Values kept at most (about 100 MB); a larger load builds its layer from the store."""
+"""Values kept at most (about 80 MB); a larger load builds its layer from the store."""
 
 
 @dataclass
@@ -34,8 +34,16 @@ class _Part:
     visit: np.ndarray
     variable: np.ndarray
     num: np.ndarray
-    text: np.ndarray | None
+    text_at: np.ndarray
+    """Rows (of this part) without a number and their text, if any."""
+    text: np.ndarray
     derived: bool
+
+    def keep(self, rows: np.ndarray) -> None:
+        self.text = self.text[rows[self.text_at]]
+        self.text_at = (np.cumsum(rows) - 1)[self.text_at[rows[self.text_at]]]
+        self.row_id, self.visit = self.row_id[rows], self.visit[rows]
+        self.variable, self.num = self.variable[rows], self.num[rows]
 
 
 @dataclass
@@ -72,13 +80,11 @@ class Written:
         for known, column in zip(self._codes, ("visit", "variable"), strict=True):
             local, uniques = pd.factorize(rows[column].to_numpy(dtype=object))
             mapped = [known.setdefault(str(u), len(known)) for u in uniques.tolist()]
-            coded.append(np.asarray(mapped, dtype=np.int32)[local])
+            coded.append(np.asarray(mapped, dtype=np.int16)[local])
         nums = pd.to_numeric(rows["value_num"], errors="coerce").to_numpy(dtype=np.float64)
-        texts = rows["value_text"].to_numpy(dtype=object)
-        has_text = pd.notna(texts).any()
-        self._parts.append(
-            _Part(ids, coded[0], coded[1], nums, texts if has_text else None, derived)
-        )
+        text_at = np.flatnonzero(np.isnan(nums))
+        texts = rows["value_text"].to_numpy(dtype=object)[text_at]
+        self._parts.append(_Part(ids, coded[0], coded[1], nums, text_at, texts, derived))
 
     def drop_derived(self, row_ids: Iterable[int] | None) -> None:
         """Forget the derived rows kept of the persons ``row_ids`` (of everyone: None),
@@ -91,14 +97,7 @@ class Written:
         gone = np.fromiter(row_ids, dtype=np.int32)
         for part in self._parts:
             if part.derived:
-                keep = ~np.isin(part.row_id, gone)
-                part.row_id, part.visit, part.variable = (
-                    part.row_id[keep],
-                    part.visit[keep],
-                    part.variable[keep],
-                )
-                part.num = part.num[keep]
-                part.text = None if part.text is None else part.text[keep]
+                part.keep(~np.isin(part.row_id, gone))
 
     def visit_rows(self, rows: pd.DataFrame) -> None:
         """Keep visit rows written (``person_id``, ``label``)."""
@@ -121,29 +120,39 @@ class Written:
         for pid, label in self.visits:
             given = self.persons.get(pid, {})
             people.append((label, pid, row_ids[pid], *(given.get(c) for c in PERSON_COLUMNS)))
-        parts = self._parts
         by_row = np.empty(max(row_ids.values(), default=0) + 1, dtype=object)
         for pid, rid in row_ids.items():
             by_row[rid] = pid
-
-        def joined(name: str, dtype: Any) -> np.ndarray:
+        parts, self._parts = self._parts, []
+        starts = np.cumsum([0, *(len(p.num) for p in parts)])[:-1]
+        text_at = [p.text_at + start for p, start in zip(parts, starts, strict=True)]
+        columns = {}
+        for name, dtype in _COLUMNS.items():  # one column at a time: parts freed as joined
             arrays = [getattr(p, name) for p in parts]
-            return np.concatenate(arrays) if arrays else np.empty(0, dtype=dtype)
-
-        texts = [
-            p.text if p.text is not None else np.full(len(p.num), None, dtype=object) for p in parts
-        ]
+            for p in parts:
+                setattr(p, name, None)
+            columns[name] = np.concatenate(arrays) if arrays else np.empty(0, dtype=dtype)
         return StoreContent(
             version=version,
             people=people,
-            person_id=by_row[joined("row_id", np.int32)],
-            visit=joined("visit", np.int32),
+            person_ids=by_row,
+            row_id=columns["row_id"],
+            visit=columns["visit"],
             visits=list(self._codes[0]),
-            variable=joined("variable", np.int32),
+            variable=columns["variable"],
             variables=list(self._codes[1]),
-            num=joined("num", np.float64),
-            text=np.concatenate(texts) if texts else np.empty(0, dtype=object),
+            num=columns["num"],
+            text_at=np.concatenate(text_at) if text_at else np.empty(0, dtype=np.int64),
+            text=columns["text"],
         )
 
+
+_COLUMNS = {
+    "row_id": np.int32,
+    "visit": np.int16,
+    "variable": np.int16,
+    "num": np.float64,
+    "text": object,
+}
 
 __all__ = ["LIMIT", "Written"]
