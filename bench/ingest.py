@@ -3,11 +3,11 @@
 A synthetic site (``fedpsy synth --sites 1 --persons N``) has its flat
 ``observations.csv`` loaded by ``fedpsy node ingest NODE_DIR observations.csv`` — the
 console script in its own process, timed from start to exit: start-up, every cell
-validated, the rows written, derived variables recomputed, the transaction committed —
-into a fresh store, on SQLite and PostgreSQL. The baseline, in its own process too, is
-the plain pandas load of the same file: ``read_csv``, ``melt`` to the long table
-(person, visit, variable, value; empty cells dropped) and ``to_sql`` into a new SQLite
-file, without validation, keys or derivations. ratio = fedpsy's values/s ÷ the
+validated, the rows written, derived variables recomputed, the transaction committed, the
+columnar layer built — into a fresh store, on SQLite and PostgreSQL. The baseline, in its
+own process too, is the plain pandas load of the same file: ``read_csv``, ``melt`` to the
+long table (person, visit, variable, value; empty cells dropped) and ``to_sql`` into a new
+SQLite file, without validation, keys or derivations. ratio = fedpsy's values/s ÷ the
 baseline's, wall clock; the CPU seconds of each process are listed too (on a shared
 machine they move less than wall time). Peak RSS of the ingest process at two file sizes
 shows whether memory grows with the file.
