@@ -246,8 +246,9 @@ class NodeService:
             self.audit.append("pending", task.task_id, {"digest": _digest(leaving)}, asker)
             return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
         self.gate.admit(step, computed.used, self.node.dictionary.hash)  # atomic re-check
-        self.tasks.save(task.task_id, step.step, "answered", request, leaving)
+        # audited before it is stored: the stored answer can be fetched (GET /v1/tasks/…)
         receipt = self._released(task.task_id, leaving, request)
+        self.tasks.save(task.task_id, step.step, "answered", request, leaving, receipt)
         return TaskOutcome(
             task_id=task.task_id, site=self.site, status="answered", receipt=receipt, **leaving
         )
@@ -267,9 +268,8 @@ class NodeService:
             )
 
     def _released(self, task_id: str, leaving: dict[str, Any], request: dict[str, Any]) -> Receipt:
-        """Audit what left and sign its receipt (kept with the task)."""
+        """Sign the receipt of what leaves and audit it (the caller keeps it with the task)."""
         receipt = self.receipts.sign(task_id, request, leaving, self.node.dictionary.hash)
-        self.tasks.add_receipt(task_id, receipt)
         left = audit_form(leaving, request.get("secure"))
         entry = {"digest": _digest(leaving), "left": left, "receipt": receipt.model_dump()}
         self.audit.append("released", task_id, entry, _asker(request))
@@ -296,9 +296,10 @@ class NodeService:
         request = self.tasks.request_of(task_id) or {}
         used = unpack(self.tasks.stored_of(task_id).get(GUARD_KEY, []))
         self.gate.admit(parse_step(request["step"]), used, self.node.dictionary.hash)
+        stored = self.tasks.stored_of(task_id)
+        leaving = {"rows": stored.get("rows"), "result": stored.get("result")}
+        self.tasks.add_receipt(task_id, self._released(task_id, leaving, request))
         self.tasks.decide(task_id, "answered")
-        answered = self.outcome(task_id)
-        self._released(task_id, {"rows": answered.rows, "result": answered.result}, request)
         return self.outcome(task_id)
 
     # -- secure aggregation protocol messages --------------------------------------------

@@ -49,7 +49,11 @@ class TaskStore:
         status: str,
         request: dict[str, Any],
         result: dict[str, Any] | None,
+        receipt: Receipt | None = None,
     ) -> None:
+        """Store a task; an answered one with the receipt of what left."""
+        if receipt is not None:
+            result = (result or {}) | {RECEIPT_KEY: receipt.model_dump(mode="json")}
         now = time.time()
         with self._engine.begin() as conn:
             conn.execute(

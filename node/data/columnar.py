@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, Select, func, select
 
 from node.data.frame_store import PERSON_COLUMNS, StoreFrameSource
 from node.store import tables as t
@@ -57,11 +57,25 @@ def store_version(conn: Connection) -> str:
     """The store's data version: ``<batches>.<largest batch id>.<digest>`` of
     ``ingest_batch``, the digest of the newest batch's file hash and time (a store made
     anew under the same node directory does not take an older store's version)."""
-    b = t.ingest_batch.c
-    count, last = conn.execute(select(func.count(), func.max(b.batch_id))).one()
-    newest = conn.execute(select(b.sha256, b.loaded_at).where(b.batch_id == last)).first()
-    mark = hashlib.sha256(repr(tuple(newest or ())).encode("utf-8")).hexdigest()[:16]
+    count, last, sha256, loaded_at = conn.execute(_VERSION).one()
+    newest = () if last is None else (sha256, loaded_at)
+    mark = hashlib.sha256(repr(newest).encode("utf-8")).hexdigest()[:16]
     return f"{int(count)}.{int(last or 0)}.{mark}"
+
+
+def _version_query() -> Select[tuple[int, int | None, str | None, float | None]]:
+    b = t.ingest_batch.c
+    newest = select(t.ingest_batch).order_by(b.batch_id.desc()).limit(1).subquery()
+    return select(
+        func.count(),
+        func.max(b.batch_id),
+        select(newest.c.sha256).scalar_subquery(),
+        select(newest.c.loaded_at).scalar_subquery(),
+    ).select_from(t.ingest_batch)
+
+
+_VERSION = _version_query()
+"""One statement for :func:`store_version` (it runs before every read of the layer)."""
 
 
 def layer_path(folder: Path, visit: str) -> Path:
