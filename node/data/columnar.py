@@ -63,7 +63,7 @@ def store_version(conn: Connection) -> str:
     return f"{int(count)}.{int(last or 0)}.{mark}"
 
 
-def _version_query() -> Select[tuple[int, int | None, str | None, float | None]]:
+def _version_query() -> Select[int, int | None, str | None, float | None]:
     b = t.ingest_batch.c
     newest = select(t.ingest_batch).order_by(b.batch_id.desc()).limit(1).subquery()
     return select(
