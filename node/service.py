@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection
 
 from node.audit import Asker, AuditLog
 from node.auth.identity import load_identity, secret_salt
@@ -43,6 +44,7 @@ from node.privacy.separation import SeparatedSource
 from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
 from node.steps.design_cache import DesignCache, JobScope, job_designs
+from node.store.locking import RELEASE, locked
 from node.tasks import GUARD_KEY, TaskStore
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
@@ -245,10 +247,12 @@ class NodeService:
             self.tasks.save(task.task_id, step.step, "pending", request, stored)
             self.audit.append("pending", task.task_id, {"digest": _digest(leaving)}, asker)
             return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
-        self.gate.admit(step, computed.used, self.node.dictionary.hash)  # atomic re-check
-        # audited before it is stored: the stored answer can be fetched (GET /v1/tasks/…)
-        receipt = self._released(task.task_id, leaving, request)
-        self.tasks.save(task.task_id, step.step, "answered", request, leaving, receipt)
+        # the guard's atomic re-check, the audit of what leaves and the stored answer
+        # (which GET /v1/tasks/… returns) are one transaction: all of them or none
+        with locked(self.node.engine, *RELEASE) as conn:
+            self.gate.admit(step, computed.used, self.node.dictionary.hash, conn)
+            receipt = self._released(task.task_id, leaving, request, conn)
+            self.tasks.save(task.task_id, step.step, "answered", request, leaving, receipt, conn)
         return TaskOutcome(
             task_id=task.task_id, site=self.site, status="answered", receipt=receipt, **leaving
         )
@@ -267,12 +271,19 @@ class NodeService:
                 code=ErrorCode.SECURE_AGGREGATION_REQUIRED,
             )
 
-    def _released(self, task_id: str, leaving: dict[str, Any], request: dict[str, Any]) -> Receipt:
-        """Sign the receipt of what leaves and audit it (the caller keeps it with the task)."""
+    def _released(
+        self,
+        task_id: str,
+        leaving: dict[str, Any],
+        request: dict[str, Any],
+        conn: Connection | None = None,
+    ) -> Receipt:
+        """Sign the receipt of what leaves and audit it (in ``conn``'s transaction, if
+        given); the caller keeps it with the task."""
         receipt = self.receipts.sign(task_id, request, leaving, self.node.dictionary.hash)
         left = audit_form(leaving, request.get("secure"))
         entry = {"digest": _digest(leaving), "left": left, "receipt": receipt.model_dump()}
-        self.audit.append("released", task_id, entry, _asker(request))
+        self.audit.append("released", task_id, entry, _asker(request), conn)
         return receipt
 
     def outcome(self, task_id: str) -> TaskOutcome:

@@ -162,17 +162,30 @@ class DifferencingGuard:
         self.admit_all([(variable, row_ids)], dictionary_hash, definition)
 
     def admit_all(
-        self, sets: Iterable[tuple[str, Iterable[int]]], dictionary_hash: str, definition: str
+        self,
+        sets: Iterable[tuple[str, Iterable[int]]],
+        dictionary_hash: str,
+        definition: str,
+        conn: Connection | None = None,
     ) -> None:
         """:meth:`admit` for every ``(variable, rows)`` of one answer in one locked
-        transaction: each is checked against what earlier answers left, not against the
-        others of the same answer (its rows read and rows used differ by its ``missing``,
-        a count it releases anyway)."""
+        transaction (``conn``'s, which must hold the lock on ``answered_cohort``, else its
+        own): each is checked against what earlier answers left, not against the others
+        of the same answer (its rows read and rows used differ by its ``missing``, a count
+        it releases anyway)."""
         packed = [_Set.of(variable, rows) for variable, rows in sets]
-        with locked(self._engine, answered_cohort) as conn:
-            near = self._near(conn, packed, dictionary_hash)
-            self._refuse_close(packed, near, definition)
-            self._remember(conn, packed, near, dictionary_hash, definition)
+        if conn is None:
+            with locked(self._engine, answered_cohort) as own:
+                self._admit(own, packed, dictionary_hash, definition)
+        else:
+            self._admit(conn, packed, dictionary_hash, definition)
+
+    def _admit(
+        self, conn: Connection, packed: list[_Set], dictionary_hash: str, definition: str
+    ) -> None:
+        near = self._near(conn, packed, dictionary_hash)
+        self._refuse_close(packed, near, definition)
+        self._remember(conn, packed, near, dictionary_hash, definition)
 
     def count(self, dictionary_hash: str | None = None) -> int:
         """How many cohorts are remembered (for one dictionary hash, or in all)."""
