@@ -69,6 +69,14 @@ def utc_now() -> str:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """An entry to append: its kind and payload."""
+
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     """One entry as stored (``payload`` parsed from its canonical JSON)."""
 
@@ -176,6 +184,20 @@ class AuditLog:
             )
         )
         return AuditEntry(seq, at, kind, task_id, jsonlib.loads(payload_json), prev, digest, *who)
+
+    def append_all(
+        self,
+        entries: list[Entry],
+        task_id: str | None,
+        asker: Asker | None = None,
+        conn: Connection | None = None,
+    ) -> list[AuditEntry]:
+        """:meth:`append` each of ``entries`` in order, in one transaction (``conn``'s,
+        else its own)."""
+        if conn is None:
+            with locked(self._engine, audit_entry) as own:
+                return self.append_all(entries, task_id, asker, own)
+        return [self.append(e.kind, task_id, e.payload, asker, conn) for e in entries]
 
     def head(self) -> Anchor | None:
         """The newest entry's (seq, hash); None while the log is empty."""

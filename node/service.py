@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection
 
-from node.audit import Asker, AuditLog
+from node.audit import Asker, AuditLog, Entry
 from node.auth.identity import load_identity, secret_salt
 from node.auth.nonces import NonceStore
 from node.auth.trust import load_trusted
@@ -45,6 +45,7 @@ from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
 from node.steps.design_cache import DesignCache, JobScope, job_designs
 from node.store.locking import RELEASE, locked
+from node.store.tables import audit_entry
 from node.tasks import GUARD_KEY, TaskStore
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
@@ -209,7 +210,8 @@ class NodeService:
         request = task.model_dump(mode="json")
         asker = Asker(task.project, task.researcher)
         approval = {"project_approval": self.policy.project_approval}
-        self.audit.append("received", task.task_id, {"key": key, **request, **approval}, asker)
+        # the request's entry is written with its outcome, in the outcome's transaction
+        received = Entry("received", {"key": key, **request, **approval})
         try:
             step = parse_step(task.step)
             if not self.policy.allows(task.analysis):
@@ -229,30 +231,43 @@ class NodeService:
                 computed = self.gate.compute(step, rows)
             self.gate.check(task.analysis, step, computed, self.node.dictionary.hash)
             release = self.releaser.release(task, step, computed)
+            leaving = release.leaving()
+            if self.policy.approval_for(task.analysis) == "manual":
+                stored = release.stored() | {GUARD_KEY: pack(computed.used)}
+                with locked(self.node.engine, audit_entry) as conn:
+                    self.tasks.save(task.task_id, step.step, "pending", request, stored, None, conn)
+                    pending = Entry("pending", {"digest": _digest(leaving)})
+                    self.audit.append_all([received, pending], task.task_id, asker, conn)
+                return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
+            # the guard's atomic re-check, the audit of what leaves and the stored answer
+            # (which GET /v1/tasks/… returns) are one transaction: all of them or none
+            with locked(self.node.engine, *RELEASE) as conn:
+                self.gate.admit(step, computed.used, self.node.dictionary.hash, conn)
+                self.audit.append_all([received], task.task_id, asker, conn)
+                receipt = self._released(task.task_id, leaving, request, conn)
+                self.tasks.save(
+                    task.task_id, step.step, "answered", request, leaving, receipt, conn
+                )
         except FedpsyError as exc:
             if CATALOG[exc.code].exit_code != EXIT_REFUSED:
-                self.audit.append("error", task.task_id, {"code": exc.code}, asker)
+                error = Entry("error", {"code": exc.code})
+                self.audit.append_all([received, error], task.task_id, asker)
                 raise
             reason = {"code": exc.code, "detail": exc.detail or exc.message}
-            self.tasks.save(
-                task.task_id, task.step.get("step", "?"), "refused", request, {"reason": reason}
-            )
-            self.audit.append("refused", task.task_id, reason, asker)
+            with locked(self.node.engine, audit_entry) as conn:
+                name = task.step.get("step", "?")
+                self.tasks.save(
+                    task.task_id, name, "refused", request, {"reason": reason}, None, conn
+                )
+                refused = Entry("refused", reason)
+                self.audit.append_all([received, refused], task.task_id, asker, conn)
             return TaskOutcome(
                 task_id=task.task_id, site=self.site, status="refused", reason=reason
             )
-        leaving = release.leaving()
-        if self.policy.approval_for(task.analysis) == "manual":
-            stored = release.stored() | {GUARD_KEY: pack(computed.used)}
-            self.tasks.save(task.task_id, step.step, "pending", request, stored)
-            self.audit.append("pending", task.task_id, {"digest": _digest(leaving)}, asker)
-            return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
-        # the guard's atomic re-check, the audit of what leaves and the stored answer
-        # (which GET /v1/tasks/… returns) are one transaction: all of them or none
-        with locked(self.node.engine, *RELEASE) as conn:
-            self.gate.admit(step, computed.used, self.node.dictionary.hash, conn)
-            receipt = self._released(task.task_id, leaving, request, conn)
-            self.tasks.save(task.task_id, step.step, "answered", request, leaving, receipt, conn)
+        except Exception:
+            error = Entry("error", {"code": ErrorCode.INTERNAL})
+            self.audit.append_all([received, error], task.task_id, asker)
+            raise
         return TaskOutcome(
             task_id=task.task_id, site=self.site, status="answered", receipt=receipt, **leaving
         )

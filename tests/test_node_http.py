@@ -292,3 +292,30 @@ def test_a_release_that_cannot_be_stored_leaves_no_trace(
     assert answered.status == "answered" and answered.receipt is not None
     assert [e["task_id"] for e in released()[before:]] == [task_id]
     assert service.gate.guard.count() > remembered
+
+
+def test_a_task_that_fails_unexpectedly_is_audited_with_its_failure(
+    consortium: LocalConsortium, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request's entry is written with its outcome: a step that breaks with an
+    unexpected error still leaves ``received`` and ``error`` (internal), one after the
+    other, and nothing of it is stored as answered."""
+    service = consortium.services["alpha"]
+    body = task(COUNT, "count")
+    headers = sign_headers(consortium.coordinator.key, "POST", "/v1/tasks", body)
+    key = service.authenticate(headers, "POST", "/v1/tasks", body)
+    task_id = json.loads(body)["task_id"]
+
+    class Broken:
+        def release(self, *args: Any) -> None:
+            raise RuntimeError("bug")
+
+    monkeypatch.setattr(service, "releaser", Broken())
+    with pytest.raises(RuntimeError, match="bug"):
+        service.submit(body, key)
+    entries = AuditLog(service.node.engine).entries(json=True)
+    mine = [(e["seq"], e["kind"], e["payload"].get("code")) for e in entries]
+    mine = [m for m, e in zip(mine, entries, strict=True) if e["task_id"] == task_id]
+    assert [(kind, code) for _, kind, code in mine] == [("received", None), ("error", "internal")]
+    assert mine[1][0] == mine[0][0] + 1
+    assert service.tasks.get(task_id) is None
