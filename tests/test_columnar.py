@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from fedpsy.synth import generate
 from node.data.columnar import layer_path, store_version
@@ -22,6 +23,7 @@ from node.data.frame_store import StoreFrameSource
 from node.data.staging import DerivedValues
 from node.service import NodeService
 from node.site import NodeSite
+from node.store import tables as t
 from schemas.cohort import All, Condition
 from schemas.dictionary.model import Variable
 
@@ -131,3 +133,36 @@ def test_a_committed_derivation_changes_the_layer(node: NodeSite) -> None:
     inner = service.frames.inner
     assert isinstance(inner, ColumnarFrameSource)
     _assert_same_as_store(node, inner, service.policy.min_cell)
+
+
+def test_store_frames_hold_the_ingested_values(node: NodeSite, synth_site: Path) -> None:
+    """Each variable of the flat file, read from the store at each visit, is the file's
+    value for every person with the visit (text for the categorical ``rtms_protocol``;
+    person-level ``education_years`` and ``followup_days`` from the baseline row)."""
+    flat = pd.read_csv(synth_site / "observations.csv", dtype={"rtms_protocol": object})
+    with node.engine.connect() as conn:
+        person_of = dict(conn.execute(select(t.person.c.row_id, t.person.c.person_id)).all())
+    codes = [c for c in flat.columns if c not in ("person_id", "visit")]
+    person_level = [c for c in codes if node.dictionary.get(c).level == "person"]
+    assert {"education_years", "followup_days"} <= set(person_level)
+    first = flat[flat["visit"] == "baseline"].set_index("person_id")[person_level]
+    store = StoreFrameSource(node.engine, "oslo", node.dictionary)
+    for visit in VISITS:
+        expected = flat[flat["visit"] == visit].set_index("person_id")
+        expected = expected.drop(columns=person_level).join(first)
+        got = store.frame(codes, visit, None)
+        persons = [person_of[r] for r in got.index]
+        assert sorted(persons) == sorted(expected.index)
+        expected = expected.loc[persons]
+        for code in codes:
+            if code == "rtms_protocol":
+                want = expected[code].astype(object).where(expected[code].notna(), None)
+                have = got[code].astype(object).where(got[code].notna(), None)
+                assert want.tolist() == have.tolist(), code
+                assert expected[code].notna().sum() > 0 or visit == "baseline"
+            else:
+                np.testing.assert_array_equal(
+                    got[code].to_numpy(dtype=np.float64),
+                    expected[code].to_numpy(dtype=np.float64),
+                    err_msg=code,
+                )

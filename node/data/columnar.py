@@ -49,6 +49,9 @@ LAYOUT = "1"
 """The file layout; a file of another layout is rebuilt."""
 ATTEMPTS = 5
 """Builds tried while the store keeps changing under the reader."""
+GROUP = 12
+"""Variables read from the store and converted at a time: a build holds the Arrow
+columns made so far and one group's frame, not the whole visit's frame and its copies."""
 
 _META = (b"fedpsy.layout", b"fedpsy.version", b"fedpsy.dictionary", b"fedpsy.visit")
 
@@ -118,14 +121,42 @@ def _arrow_column(values: pd.Series) -> pa.Array:
     return pa.array(values.to_numpy(dtype=np.float64, na_value=np.nan), type=pa.float64())
 
 
-def _to_table(wide: pd.DataFrame, version: str, dictionary_hash: str, visit: str) -> pa.Table:
-    """The wide frame (index ``row_id``) as an Arrow table with the layer's metadata;
-    variables without a single value at the visit are left out."""
-    arrays = {"row_id": pa.array(wide.index.to_numpy(dtype=np.int64), type=pa.int64())}
-    for code in wide.columns:
-        if wide[code].notna().any():
-            arrays[str(code)] = _arrow_column(wide[code])
-    table = pa.table(arrays)
+def _arrays(wide: pd.DataFrame) -> dict[str, pa.Array]:
+    """The columns of ``wide`` with at least one value, as Arrow arrays."""
+    return {str(c): _arrow_column(wide[c]) for c in wide.columns if wide[c].notna().any()}
+
+
+def _read_columns(
+    reader: StoreFrameSource, codes: list[str], visit: str
+) -> tuple[npt.NDArray[np.int64], dict[str, pa.Array]] | None:
+    """The visit's row ids and the Arrow arrays of ``codes``, read :data:`GROUP` variables
+    at a time (each group's frame is converted and let go before the next is read); None
+    when the groups disagree on the rows (the store changed between two of them)."""
+    row_ids: npt.NDArray[np.int64] | None = None
+    arrays: dict[str, pa.Array] = {}
+    for start in range(0, max(len(codes), 1), GROUP):
+        part = reader.frame(codes[start : start + GROUP], visit, None)
+        ids = part.index.to_numpy(dtype=np.int64)
+        if row_ids is None:
+            row_ids = ids
+        elif not np.array_equal(ids, row_ids):
+            return None
+        arrays.update(_arrays(part))
+        del part
+    assert row_ids is not None
+    return row_ids, arrays
+
+
+def _to_table(
+    row_ids: npt.NDArray[np.int64],
+    columns: dict[str, pa.Array],
+    version: str,
+    dictionary_hash: str,
+    visit: str,
+) -> pa.Table:
+    """The row ids and the columns (variables with a value at the visit) as an Arrow
+    table with the layer's metadata."""
+    table = pa.table({"row_id": pa.array(row_ids, type=pa.int64()), **columns})
     meta = dict(zip(_META, (LAYOUT, version, dictionary_hash, visit), strict=True))
     return table.replace_schema_metadata({k: v.encode("utf-8") for k, v in meta.items()})
 
@@ -177,18 +208,20 @@ def build_layer(
         with engine.connect() as conn:
             before = store_version(conn)
             codes = _held(conn, dictionary, visit)
-        wide = reader.frame(codes, visit, None)
+        read = _read_columns(reader, codes, visit)
         with engine.connect() as conn:
             after = store_version(conn)
-        if before == after:
-            table = _to_table(wide, before, dictionary.hash, visit)
+        if before == after and read is not None:
+            table = _to_table(*read, before, dictionary.hash, visit)
             _write(layer_path(folder, visit), table)
-            logger.info("columnar layer built", extra={"visit": visit, "rows": len(wide)})
+            logger.info("columnar layer built", extra={"visit": visit, "rows": table.num_rows})
             return _layer(table)
-    # the store changed under every attempt: serve this read from the last values read,
+    # the store changed under every attempt: serve this read from the values of one read,
     # without keeping them (the next read builds again)
     logger.info("columnar layer not kept: the store kept changing", extra={"visit": visit})
-    return _layer(_to_table(wide, "", dictionary.hash, visit))
+    wide = reader.frame(codes, visit, None)
+    row_ids = wide.index.to_numpy(dtype=np.int64)
+    return _layer(_to_table(row_ids, _arrays(wide), "", dictionary.hash, visit))
 
 
 def open_layer(

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import CursorResult, select
+from sqlalchemy import Connection, CursorResult, select
 
 from node.data.checks import StoreChecks
 from node.data.domain import site_probe
@@ -75,8 +76,15 @@ class StoreFrameSource(StoreChecks):
         return sorted(str(label) for label, n in held.items() if n >= self._min_label_count)
 
     def _wide(self, codes: list[str], visit: str) -> pd.DataFrame:
-        """One row per person at ``visit`` (persons without the visit are absent)."""
-        p, o, v = t.person.c, t.observation.c, t.visit.c
+        """One row per person at ``visit`` (persons without the visit are absent).
+
+        Observations are read one variable at a time (the store's key leads with the
+        variable) and set into the persons' frame as a column: memory holds the frame and
+        one variable's rows, never the whole long table (a million persons' columnar
+        layer would otherwise need gigabytes). A variable's values are ``value_num``,
+        else ``value_text``: float64 when it has no text values, else objects (as the
+        categories and the conversion to numbers expect)."""
+        p = t.person.c
         obs_codes = [c for c in codes if c not in PERSON_COLUMNS]
         person_cols = [c for c in PERSON_COLUMNS if c in codes]
         with self._engine.connect() as conn:
@@ -84,40 +92,46 @@ class StoreFrameSource(StoreChecks):
                 _tuples(
                     conn.execute(
                         select(p.person_id, p.row_id, *(p[c] for c in person_cols)).where(
-                            p.person_id.in_(select(v.person_id).where(v.label == visit))
+                            p.person_id.in_(
+                                select(t.visit.c.person_id).where(t.visit.c.label == visit)
+                            )
                         )
                     )
                 ),
                 columns=["person_id", "row_id", *person_cols],
             )
-            long = pd.DataFrame.from_records(
-                _tuples(
-                    conn.execute(
-                        select(o.person_id, o.variable, o.value_num, o.value_text).where(
-                            o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL])
-                        )
-                    )
-                ),
-                columns=["person_id", "variable", "value_num", "value_text"],
-            )
-        if people.empty:
-            raise FedpsyError(
-                f"site {self._site!r} holds no data at visit {visit!r}", code=ErrorCode.NOT_FOUND
-            )
-        long["value"] = (
-            long["value_num"].astype(object).where(long["value_num"].notna(), long["value_text"])
-        )
-        wide = (
-            long.pivot(index="person_id", columns="variable", values="value")
-            if not long.empty
-            else pd.DataFrame()
-        )
-        out = people.set_index("person_id").join(wide, how="left").reset_index()
-        for code in obs_codes:
-            if code not in out.columns:
-                out[code] = (
-                    pd.NA if self._dictionary.get(code).type == "categorical" else float("nan")
+            if people.empty:
+                raise FedpsyError(
+                    f"site {self._site!r} holds no data at visit {visit!r}",
+                    code=ErrorCode.NOT_FOUND,
                 )
-        out["visit"] = visit
+            people = people.sort_values("person_id").reset_index(drop=True)
+            persons = pd.Index(people["person_id"].to_numpy(object))
+            for code in obs_codes:
+                people[code] = self._column(conn, code, visit, persons)
+        people["visit"] = visit
         # DataFrameSource numbers persons by sorted person_id: keep that order to map back
-        return out.sort_values("person_id").reset_index(drop=True)
+        return people
+
+    def _column(self, conn: Connection, code: str, visit: str, persons: pd.Index) -> pd.Series:
+        """``code``'s values at ``visit`` (or person-level) for ``persons``, in their order."""
+        o = t.observation.c
+        rows = _tuples(
+            conn.execute(
+                select(o.person_id, o.value_num, o.value_text).where(
+                    o.variable == code, o.visit.in_([visit, PERSON_LEVEL])
+                )
+            )
+        )
+        categorical = self._dictionary.get(code).type == "categorical"
+        if not rows:
+            return pd.Series(pd.NA if categorical else np.nan, index=range(len(persons)))
+        long = pd.DataFrame.from_records(rows, columns=["person_id", "value_num", "value_text"])
+        del rows
+        values: pd.Series = long["value_num"].astype(np.float64)
+        if categorical or long["value_text"].notna().any():
+            values = values.astype(object).where(values.notna(), long["value_text"])
+        held = pd.Series(values.to_numpy(), index=pd.Index(long["person_id"].to_numpy(object)))
+        if not held.index.is_unique:
+            raise ValueError(f"{code!r} has two values for a person at {visit!r}")
+        return pd.Series(held.reindex(persons).to_numpy(), index=range(len(persons)))
