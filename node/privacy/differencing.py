@@ -78,19 +78,18 @@ def difference_size(a: Bits, b: Bits) -> int:
     return int(difference_sizes(a, [b])[0])
 
 
-_ONES = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
-"""Set bits of every byte value."""
-
-
 def difference_sizes(a: Bits, others: Sequence[Bits]) -> npt.NDArray[np.int64]:
     """``|A Δ B|`` for every ``B`` of ``others`` (packed bitsets of any lengths), in one
-    vectorized pass."""
-    width = max([a.size, *(b.size for b in others)])
+    vectorized pass: 64 rows per word, one population count per word."""
+    width = -(-max([a.size, *(b.size for b in others)]) // 8) * 8  # whole 64-bit words
     stacked = np.zeros((len(others), width), dtype=np.uint8)
     for i, b in enumerate(others):
         stacked[i, : b.size] = b
-    xor = np.bitwise_xor(stacked, np.pad(a, (0, width - a.size)))
-    return np.asarray(_ONES[xor].sum(axis=1), dtype=np.int64)
+    padded = np.zeros(width, dtype=np.uint8)
+    padded[: a.size] = a
+    xor = np.bitwise_xor(stacked.view(np.uint64), padded.view(np.uint64))
+    counts: npt.NDArray[np.int64] = np.bitwise_count(xor).sum(axis=1, dtype=np.int64)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ class _Set:
     @classmethod
     def of(cls, variable: str, rows: Iterable[int]) -> _Set:
         bits = to_bits(rows)
-        return cls(variable, bits, int(_ONES[bits].sum()))
+        return cls(variable, bits, int(np.bitwise_count(bits).sum(dtype=np.int64)))
 
 
 @dataclass(frozen=True)
