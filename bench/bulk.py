@@ -3,10 +3,15 @@
 ``fedpsy synth`` and ``fedpsy node ingest`` validate every cell, which a benchmark of the
 analyses need not wait for at a million persons. :func:`bulk_site` writes a node's store
 tables directly — persons, their baseline visit, the observations the benchmarked
-analyses read (``age``, ``panss_total``, ``madrs_total`` at baseline, ``trs`` per person)
-— as one batch of ``ingest_batch``, then builds the node's columnar layer as an ingest
-would. Values follow the dictionary's ranges; ``trs`` depends on age and PANSS through a
-logistic model, so a binomial GLM has something to find.
+analyses read (``age``, ``panss_total``, ``madrs_total`` at baseline; ``trs``,
+``relapse`` and ``time_to_relapse`` per person) — as one batch of ``ingest_batch``, then
+builds the node's columnar layer as an ingest would. Values follow the dictionary's ranges;
+``trs`` depends on age and PANSS through a logistic model, so a binomial GLM has something
+to find; the first relapse comes after an exponential number of days (a yearly hazard of
+0.3, higher with PANSS) and is censored at a follow-up of 30 days to 5 years (so every
+interval of a Kaplan–Meier grid holds censored rows as well as events): ``relapse`` is
+its event indicator and ``time_to_relapse`` the day of the relapse or of the end of
+follow-up, as the node derives them from an event table.
 """
 
 from __future__ import annotations
@@ -35,11 +40,16 @@ def _values(persons: int, seed: int) -> dict[str, np.ndarray]:
     madrs = np.clip(rng.normal(22 + 0.05 * age, 7), 0, 60).round()
     madrs[rng.random(persons) < 0.1] = np.nan
     risk = 1.0 / (1.0 + np.exp(-(-2.0 + 0.015 * (age - 45) + 0.03 * (panss - 75))))
+    hazard = 0.3 / 365.25 * np.exp(0.02 * (panss - 75))
+    relapse_day = 1.0 + np.floor(rng.exponential(1.0, persons) / hazard)
+    followup = rng.integers(30, 1826, persons).astype(float)
     return {
         "age": age,
         "panss_total": panss,
         "madrs_total": madrs,
         "trs": (rng.random(persons) < risk).astype(float),
+        "relapse": (relapse_day <= followup).astype(float),
+        "time_to_relapse": np.minimum(relapse_day, followup),
         "sex": rng.choice(np.array(["F", "M"]), persons),
         "birth_year": rng.integers(1945, 2007, persons),
         "primary_diagnosis": rng.choice(np.array(["F20", "F25", "F31", "F32"]), persons),
@@ -104,6 +114,8 @@ def bulk_site(root: Path, name: str, persons: int, seed: int = 7) -> tuple[Site,
                 ("madrs_total", "baseline"),
                 ("panss_total", "baseline"),
                 ("trs", PERSON_LEVEL),
+                ("relapse", PERSON_LEVEL),
+                ("time_to_relapse", PERSON_LEVEL),
             ):
                 column = values[code]
                 rows = [

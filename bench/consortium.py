@@ -99,6 +99,12 @@ def _free_port() -> int:
         return port
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class ServedNodes:
     """``fedpsy node serve`` processes for ``sites``; ``urls[site]`` once started."""
@@ -126,14 +132,12 @@ class ServedNodes:
 
     def cpu_seconds(self, names: list[str] | None = None) -> float:
         """CPU time (user + system) the node processes have used so far (Linux /proc)."""
-        tick = os.sysconf("SC_CLK_TCK")
         wanted = set(names) if names is not None else {s.name for s in self.sites}
-        total = 0.0
-        for site, process in zip(self.sites, self._processes, strict=True):
-            if site.name in wanted:
-                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
-        return total
+        return sum(
+            process_cpu_seconds(process.pid)
+            for site, process in zip(self.sites, self._processes, strict=True)
+            if site.name in wanted
+        )
 
     def peak_rss_mb(self) -> dict[str, float]:
         """Each node process's peak resident memory so far, in MB (Linux ``VmHWM``)."""

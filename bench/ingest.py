@@ -59,12 +59,38 @@ class Run:
     stdout: str
 
 
+POLL = 0.01
+"""Seconds between two readings of a child's peak RSS."""
+
+
+def _peak_kb(pid: int) -> int | None:
+    """The process's own peak resident memory so far (``VmHWM``), None once it exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), None)
+    return None if line is None else int(line.split()[1])
+
+
 def measure(args: list[str]) -> Run:
-    """Run ``args`` as a child process; its wall time, CPU time and peak RSS."""
+    """Run ``args`` as a child process; its wall time, CPU time and peak RSS.
+
+    The peak is the child's ``VmHWM``, read every :data:`POLL` seconds until it exits,
+    not ``ru_maxrss``: Linux carries the high-water mark of the memory a process had
+    before its ``exec`` into ``ru_maxrss``, which for a child of this process is this
+    process's own peak (a bench that generated a large site would see it in every child).
+    """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)  # returns after exec
+        peak_kb = 0
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid != 0:
+                break
+            peak_kb = max(peak_kb, _peak_kb(proc.pid) or 0)
+            time.sleep(POLL)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -72,7 +98,8 @@ def measure(args: list[str]) -> Run:
         printed, problem = out.read(), err.read()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}): {problem[-500:]}")
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, printed)
+    peak = peak_kb / 1024 if peak_kb else float("nan")  # NaN: it exited before a reading
+    return Run(seconds, usage.ru_utime + usage.ru_stime, peak, printed)
 
 
 def fresh_store(backend: str, tmp: Path) -> tuple[str | None, Callable[[], None]]:
@@ -104,6 +131,44 @@ def synth_site(root: Path, persons: int, seed: int = 11) -> Path:
     return next(p for p in out.iterdir() if p.is_dir())
 
 
+def baseline_site(root: Path, persons: int, seed: int = 11) -> Path:
+    """A folder holding the person table and the baseline visit's observations of one
+    synthetic site of ``persons`` persons (:data:`bench.consortium.BASELINE_COLUMNS` and the
+    PANSS items, as :func:`bench.consortium._slim` keeps them): generated chunk by chunk
+    with :func:`fedpsy.synth.tables.make_chunk` from the random streams ``fedpsy synth
+    --sites 1`` uses (the same persons and values as its site's baseline rows) and appended
+    to the CSV files, so memory stays that of one chunk and no other table or visit is
+    written. Valid ingest input."""
+    # deferred: only this helper needs the generator
+    import numpy as np
+
+    from bench.consortium import BASELINE_COLUMNS
+    from fedpsy.synth import CHUNK_PERSONS
+    from fedpsy.synth.panss import ITEMS
+    from fedpsy.synth.sites import make_sites
+    from fedpsy.synth.tables import make_chunk
+    from fedpsy.synth.writer import TABLES, TableWriter
+
+    (site,) = make_sites(1, persons, seed)
+    out = root / f"baseline{persons}"
+    out.mkdir(parents=True)
+    columns = (*BASELINE_COLUMNS, *ITEMS)
+    person = TableWriter(out / "person.csv", TABLES["person"])
+    observations = TableWriter(out / "observations.csv", columns)
+    try:
+        for index, start in enumerate(range(0, persons, CHUNK_PERSONS)):
+            n = min(CHUNK_PERSONS, persons - start)
+            chunk = make_chunk(np.random.default_rng([seed, site.index, index]), site, start, n)
+            person.append(chunk.tables["person"])
+            flat = chunk.tables["observations"]
+            baseline = flat["visit"] == "baseline"
+            observations.append({c: flat[c][baseline] for c in columns})
+    finally:
+        person.close()
+        observations.close()
+    return out
+
+
 def ingest_cli(node_dir: Path, path: Path, database_url: str | None = None) -> Run:
     """``fedpsy node init`` (untimed), then ``fedpsy node ingest`` of ``path``, timed."""
     init = [FEDPSY, "node", "init", str(node_dir), "--site", "bench"]
@@ -133,10 +198,16 @@ def ingest_persons(persons: int, root: Path, backend: str = "sqlite") -> dict[st
     }
 
 
-def _values(stdout: str) -> int:
+def loaded_values(stdout: str) -> int:
     """The value count ``fedpsy node ingest`` prints for a flat file."""
     line = next(x for x in stdout.splitlines() if " values from " in x)
     return int(line.split(": ", 1)[1].split(" values", 1)[0].replace(",", ""))
+
+
+def derived_values(stdout: str) -> int:
+    """The derived values ``fedpsy node ingest`` says it recomputed."""
+    line = next(x for x in stdout.splitlines() if x.startswith("derived values recomputed"))
+    return int(line.rsplit(": ", 1)[1].replace(",", ""))
 
 
 def _compare(tmp: Path, csv: Path, backend: str) -> dict[str, Any]:
@@ -147,7 +218,7 @@ def _compare(tmp: Path, csv: Path, backend: str) -> dict[str, Any]:
         drop()
     base_url = f"sqlite:///{tmp / f'{uuid.uuid4().hex}.sqlite'}"
     base = measure([sys.executable, "-c", BASELINE, str(csv), base_url])
-    values = _values(ours.stdout)
+    values = loaded_values(ours.stdout)
     base_values = int(base.stdout.strip().splitlines()[-1])
     return {
         "backend": backend,

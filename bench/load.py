@@ -20,14 +20,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import cycle
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import func, select
 
-from bench.consortium import ServedNodes, _free_port, build_sites, trust
+from bench.consortium import ServedNodes, _free_port, build_sites, process_cpu_seconds, trust
 from bench.report import emit
 from coordinator.service import Coordinator
 from coordinator.store import registry
@@ -44,6 +46,7 @@ MIX: list[dict[str, Any]] = [
     {"analysis": "glm", "formula": "trs ~ age + sex + panss_total", "family": "binomial"},
 ]
 Timing = tuple[str, float, bool]  # analysis, seconds, answered ok
+T = TypeVar("T")
 FAILURES: list[str] = []
 """Why the requests that were not answered ok failed (analysis: status/code)."""
 
@@ -119,6 +122,26 @@ def _recorded_ok(coordinator: Coordinator) -> int:
         return int(conn.execute(query).scalar() or 0)
 
 
+@dataclass
+class Phase:
+    """Wall seconds of a phase and the CPU seconds every process spent in it."""
+
+    wall: float
+    cpu: float
+
+
+def _measured(served: ServedNodes, server: int, call: Callable[[], T]) -> tuple[T, Phase]:
+    """``call()`` with its wall time and the CPU time of the node processes, the
+    coordinator process (pid ``server``) and this one (the researchers) during it."""
+
+    def cpu() -> float:
+        return served.cpu_seconds() + process_cpu_seconds(server) + time.process_time()
+
+    start, used = time.perf_counter(), cpu()
+    out = call()
+    return out, Phase(time.perf_counter() - start, cpu() - used)
+
+
 def run() -> None:
     with tempfile.TemporaryDirectory() as name:
         root = Path(name)
@@ -131,13 +154,19 @@ def run() -> None:
                 coordinator.add_node(site.name, served.urls[site.name])
             server, url = _serve(coordinator)
             try:
-                alone = asyncio.run(_alone(url, token))
-                many, wall = asyncio.run(_many(url, token))
+                alone, quiet = _measured(
+                    served, server.pid, lambda: asyncio.run(_alone(url, token))
+                )
+                (many, wall), busy = _measured(
+                    served, server.pid, lambda: asyncio.run(_many(url, token))
+                )
             finally:
                 server.terminate()
                 server.wait(timeout=30)
         finished = _recorded_ok(coordinator) - 1  # less the warm-up
         coordinator.close()
+    cores = os.cpu_count() or 1
+    cpu_per_request = busy.cpu / len(many)
     single = {
         a["analysis"]: statistics.median(s for n, s, _ in alone if n == a["analysis"]) for a in MIX
     }
@@ -154,6 +183,9 @@ def run() -> None:
         "p95 ÷ mean": _percentile(latencies, 0.95) / mean,
         "errors": sum(1 for _, _, ok in alone + many if not ok),
         "lost": max(succeeded - finished, 0),
+        "CPU s/request": cpu_per_request,
+        "CPU bound req/s": cores / cpu_per_request,
+        "cores busy alone": quiet.cpu / quiet.wall,
     }
     emit(
         "load",
@@ -166,6 +198,11 @@ def run() -> None:
             + ", ".join(f"{a} {s:.2f} s" for a, s in single.items())
             + f"; mix mean {mean:.2f} s",
             "targets: req/s ≥ 1.5 ÷ mix mean; p95 ≤ 20 × mix mean; 0 errors; 0 lost",
+            "CPU s/request: CPU time of every process (3 nodes, coordinator, researchers) "
+            f"per request under load; CPU bound req/s: this machine's {cores} cores ÷ that, "
+            "the most any scheduling could reach; cores busy alone: the cores one request "
+            "at a time keeps busy (the nodes work in parallel), so concurrency can add at "
+            "most cores ÷ that",
             f"errors: {', '.join(FAILURES) or 'none'}",
             "every process (coordinator, 3 nodes, load generator) shares this machine's cores",
         ],

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.errors import ErrorCode, FedpsyError
 
@@ -29,6 +29,8 @@ class CoordinatorConfig(BaseModel):
     database_url: str | None = None
     job_deadline_s: float = 600.0
     request_timeout_s: float = 60.0
+    running_jobs: int = Field(4, ge=1)
+    """Jobs that run at once; later ones wait in line (``queued``) and start in order."""
     serve: dict[str, str | int | bool] | None = None  # [serve] table: coordinator/settings.py
 
 
@@ -76,6 +78,7 @@ def write_config(cdir: CoordinatorDir, database_url: str | None) -> CoordinatorC
     lines += [
         f"job_deadline_s = {config.job_deadline_s}",
         f"request_timeout_s = {config.request_timeout_s}",
+        f"running_jobs = {config.running_jobs}",
     ]
     cdir.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config

@@ -6,8 +6,10 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -61,6 +63,9 @@ class Coordinator:
     engine: Engine
     key: Ed25519PrivateKey
     transport: NodeTransport = field(default_factory=NodeTransport)  # TLS towards nodes
+    _slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = field(
+        default_factory=WeakKeyDictionary, repr=False
+    )
 
     @classmethod
     def create(cls, root: Path, database_url: str | None = None) -> Coordinator:
@@ -178,13 +183,14 @@ class Coordinator:
             return SiteFailure(
                 code, f"{node.url}/v1/info: {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
             )
-        if fingerprint(public_key_from_pem(info.public_key.encode())) != node.fingerprint:
+        if _fingerprint(info.public_key) != node.fingerprint:
             return SiteFailure(
                 ErrorCode.BAD_SIGNATURE,
                 "the node presents a different key than the one pinned "
                 "at add-node; re-register it if the site rotated its key",
             )
-        await asyncio.to_thread(registry.touch_node, self.engine, node.site, info)
+        if not registry.recorded(node, info):
+            await asyncio.to_thread(registry.touch_node, self.engine, node.site, info)
         return info.variable_hashes
 
     def authorize(
@@ -217,6 +223,19 @@ class Coordinator:
         # would hold up every other job this coordinator serves
         if await asyncio.to_thread(jobs.get_job, self.engine, job_id) is None:
             await asyncio.to_thread(jobs.create_job, self.engine, job_id, user, request)
+        async with self._slot():
+            return await self._run(request, user, job_id)
+
+    def _slot(self) -> asyncio.Semaphore:
+        """One of ``running_jobs`` places to run in (per event loop): a job beyond them
+        waits, queued, instead of sharing the nodes' CPUs with every other job, so each
+        job's rounds are not each queued behind all the others' steps."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._slots:
+            self._slots[loop] = asyncio.Semaphore(self.config.running_jobs)
+        return self._slots[loop]
+
+    async def _run(self, request: dict[str, Any], user: str | None, job_id: str) -> Envelope:
         nodes = await asyncio.to_thread(registry.list_nodes, self.engine)
         deadline = time.monotonic() + self.config.job_deadline_s
         async with self.transport.async_client() as client:
@@ -288,3 +307,9 @@ class Coordinator:
         )
         await asyncio.to_thread(jobs.finish_job, self.engine, job_id, result)
         return result
+
+
+@lru_cache(maxsize=256)
+def _fingerprint(public_key_pem: str) -> str:
+    """The fingerprint of the key a node's ``/v1/info`` presents (parsed once per key)."""
+    return fingerprint(public_key_from_pem(public_key_pem.encode()))

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
-from sqlalchemy import Engine, Row, insert, select
+from sqlalchemy import Connection, Engine, Row, insert, select
 
 from node.store.locking import locked
 from node.store.tables import audit_entry
@@ -66,6 +66,14 @@ def entry_hash(
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with microseconds (27 characters)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An entry to append: its kind and payload."""
+
+    kind: str
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -137,9 +145,15 @@ class AuditLog:
         task_id: str | None,
         payload: dict[str, Any],
         asker: Asker | None = None,
+        conn: Connection | None = None,
     ) -> AuditEntry:
         """Add an entry after the newest one and return it. ``asker``: the project and
-        researcher a task came from; they go into the hashed payload and their own columns."""
+        researcher a task came from; they go into the hashed payload and their own columns.
+        ``conn``: a transaction holding the table's lock (:func:`locked`) to append in,
+        with what else it writes; else the entry is a transaction of its own."""
+        if conn is None:
+            with locked(self._engine, audit_entry) as own:
+                return self.append(kind, task_id, payload, asker, own)
         if asker is not None:
             payload = {**payload, **asker.payload()}
         if not KIND_PATTERN.fullmatch(kind):
@@ -147,30 +161,43 @@ class AuditLog:
         if task_id is not None and not TASK_ID_PATTERN.fullmatch(task_id):
             raise ValueError("audit task_id must be 1-64 printable characters")
         payload_json = canonical_json(payload)
-        with locked(self._engine, audit_entry) as conn:
-            last = conn.execute(
-                select(audit_entry.c.seq, audit_entry.c.entry_hash)
-                .order_by(audit_entry.c.seq.desc())
-                .limit(1)
-            ).first()
-            seq, prev = (1, GENESIS_HASH) if last is None else (last.seq + 1, last.entry_hash)
-            at = utc_now()
-            digest = entry_hash(prev, seq, at, kind, task_id, payload_json)
-            conn.execute(
-                insert(audit_entry).values(
-                    seq=seq,
-                    at=at,
-                    kind=kind,
-                    task_id=task_id,
-                    payload=payload_json,
-                    prev_hash=prev,
-                    entry_hash=digest,
-                    project=None if asker is None else asker.project,
-                    researcher=None if asker is None else asker.researcher,
-                )
-            )
+        last = conn.execute(
+            select(audit_entry.c.seq, audit_entry.c.entry_hash)
+            .order_by(audit_entry.c.seq.desc())
+            .limit(1)
+        ).first()
+        seq, prev = (1, GENESIS_HASH) if last is None else (last.seq + 1, last.entry_hash)
+        at = utc_now()
+        digest = entry_hash(prev, seq, at, kind, task_id, payload_json)
         who = (None, None) if asker is None else (asker.project, asker.researcher)
+        conn.execute(
+            insert(audit_entry).values(
+                seq=seq,
+                at=at,
+                kind=kind,
+                task_id=task_id,
+                payload=payload_json,
+                prev_hash=prev,
+                entry_hash=digest,
+                project=who[0],
+                researcher=who[1],
+            )
+        )
         return AuditEntry(seq, at, kind, task_id, jsonlib.loads(payload_json), prev, digest, *who)
+
+    def append_all(
+        self,
+        entries: list[Entry],
+        task_id: str | None,
+        asker: Asker | None = None,
+        conn: Connection | None = None,
+    ) -> list[AuditEntry]:
+        """:meth:`append` each of ``entries`` in order, in one transaction (``conn``'s,
+        else its own)."""
+        if conn is None:
+            with locked(self._engine, audit_entry) as own:
+                return self.append_all(entries, task_id, asker, own)
+        return [self.append(e.kind, task_id, e.payload, asker, conn) for e in entries]
 
     def head(self) -> Anchor | None:
         """The newest entry's (seq, hash); None while the log is empty."""

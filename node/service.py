@@ -20,8 +20,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection
 
-from node.audit import Asker, AuditLog
+from node.audit import Asker, AuditLog, Entry
 from node.auth.identity import load_identity, secret_salt
 from node.auth.nonces import NonceStore
 from node.auth.trust import load_trusted
@@ -43,6 +44,8 @@ from node.privacy.separation import SeparatedSource
 from node.secagg.sessions import SecaggNode
 from node.site import NodeSite
 from node.steps.design_cache import DesignCache, JobScope, job_designs
+from node.store.locking import RELEASE, locked
+from node.store.tables import audit_entry
 from node.tasks import GUARD_KEY, TaskStore
 from schemas import __version__
 from schemas.errors import CATALOG, EXIT_REFUSED, ErrorCode, FedpsyError
@@ -207,7 +210,8 @@ class NodeService:
         request = task.model_dump(mode="json")
         asker = Asker(task.project, task.researcher)
         approval = {"project_approval": self.policy.project_approval}
-        self.audit.append("received", task.task_id, {"key": key, **request, **approval}, asker)
+        # the request's entry is written with its outcome, in the outcome's transaction
+        received = Entry("received", {"key": key, **request, **approval})
         try:
             step = parse_step(task.step)
             if not self.policy.allows(task.analysis):
@@ -227,27 +231,43 @@ class NodeService:
                 computed = self.gate.compute(step, rows)
             self.gate.check(task.analysis, step, computed, self.node.dictionary.hash)
             release = self.releaser.release(task, step, computed)
+            leaving = release.leaving()
+            if self.policy.approval_for(task.analysis) == "manual":
+                stored = release.stored() | {GUARD_KEY: pack(computed.used)}
+                with locked(self.node.engine, audit_entry) as conn:
+                    self.tasks.save(task.task_id, step.step, "pending", request, stored, None, conn)
+                    pending = Entry("pending", {"digest": _digest(leaving)})
+                    self.audit.append_all([received, pending], task.task_id, asker, conn)
+                return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
+            # the guard's atomic re-check, the audit of what leaves and the stored answer
+            # (which GET /v1/tasks/… returns) are one transaction: all of them or none
+            with locked(self.node.engine, *RELEASE) as conn:
+                self.gate.admit(step, computed.used, self.node.dictionary.hash, conn)
+                self.audit.append_all([received], task.task_id, asker, conn)
+                receipt = self._released(task.task_id, leaving, request, conn)
+                self.tasks.save(
+                    task.task_id, step.step, "answered", request, leaving, receipt, conn
+                )
         except FedpsyError as exc:
             if CATALOG[exc.code].exit_code != EXIT_REFUSED:
-                self.audit.append("error", task.task_id, {"code": exc.code}, asker)
+                error = Entry("error", {"code": exc.code})
+                self.audit.append_all([received, error], task.task_id, asker)
                 raise
             reason = {"code": exc.code, "detail": exc.detail or exc.message}
-            self.tasks.save(
-                task.task_id, task.step.get("step", "?"), "refused", request, {"reason": reason}
-            )
-            self.audit.append("refused", task.task_id, reason, asker)
+            with locked(self.node.engine, audit_entry) as conn:
+                name = task.step.get("step", "?")
+                self.tasks.save(
+                    task.task_id, name, "refused", request, {"reason": reason}, None, conn
+                )
+                refused = Entry("refused", reason)
+                self.audit.append_all([received, refused], task.task_id, asker, conn)
             return TaskOutcome(
                 task_id=task.task_id, site=self.site, status="refused", reason=reason
             )
-        leaving = release.leaving()
-        if self.policy.approval_for(task.analysis) == "manual":
-            stored = release.stored() | {GUARD_KEY: pack(computed.used)}
-            self.tasks.save(task.task_id, step.step, "pending", request, stored)
-            self.audit.append("pending", task.task_id, {"digest": _digest(leaving)}, asker)
-            return TaskOutcome(task_id=task.task_id, site=self.site, status="pending")
-        self.gate.admit(step, computed.used, self.node.dictionary.hash)  # atomic re-check
-        self.tasks.save(task.task_id, step.step, "answered", request, leaving)
-        receipt = self._released(task.task_id, leaving, request)
+        except Exception:
+            error = Entry("error", {"code": ErrorCode.INTERNAL})
+            self.audit.append_all([received, error], task.task_id, asker)
+            raise
         return TaskOutcome(
             task_id=task.task_id, site=self.site, status="answered", receipt=receipt, **leaving
         )
@@ -266,13 +286,19 @@ class NodeService:
                 code=ErrorCode.SECURE_AGGREGATION_REQUIRED,
             )
 
-    def _released(self, task_id: str, leaving: dict[str, Any], request: dict[str, Any]) -> Receipt:
-        """Audit what left and sign its receipt (kept with the task)."""
+    def _released(
+        self,
+        task_id: str,
+        leaving: dict[str, Any],
+        request: dict[str, Any],
+        conn: Connection | None = None,
+    ) -> Receipt:
+        """Sign the receipt of what leaves and audit it (in ``conn``'s transaction, if
+        given); the caller keeps it with the task."""
         receipt = self.receipts.sign(task_id, request, leaving, self.node.dictionary.hash)
-        self.tasks.add_receipt(task_id, receipt)
         left = audit_form(leaving, request.get("secure"))
         entry = {"digest": _digest(leaving), "left": left, "receipt": receipt.model_dump()}
-        self.audit.append("released", task_id, entry, _asker(request))
+        self.audit.append("released", task_id, entry, _asker(request), conn)
         return receipt
 
     def outcome(self, task_id: str) -> TaskOutcome:
@@ -296,9 +322,10 @@ class NodeService:
         request = self.tasks.request_of(task_id) or {}
         used = unpack(self.tasks.stored_of(task_id).get(GUARD_KEY, []))
         self.gate.admit(parse_step(request["step"]), used, self.node.dictionary.hash)
+        stored = self.tasks.stored_of(task_id)
+        leaving = {"rows": stored.get("rows"), "result": stored.get("result")}
+        self.tasks.add_receipt(task_id, self._released(task_id, leaving, request))
         self.tasks.decide(task_id, "answered")
-        answered = self.outcome(task_id)
-        self._released(task_id, {"rows": answered.rows, "result": answered.result}, request)
         return self.outcome(task_id)
 
     # -- secure aggregation protocol messages --------------------------------------------

@@ -19,7 +19,8 @@ from node.config import (
     node_dictionary,
     save_config,
 )
-from node.data.columnar import refresh_columnar, write_layers
+from node.data.columnar import refresh_columnar
+from node.data.layer_at_hand import write_layers
 from node.ingest import IngestReport, files_to_load, ingest, total_rows
 from node.ingest.context import Progress
 from node.ingest.mapping import load_mapping

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from node.store import tables as t
 from schemas.errors import ErrorCode
@@ -49,20 +49,29 @@ class TaskStore:
         status: str,
         request: dict[str, Any],
         result: dict[str, Any] | None,
+        receipt: Receipt | None = None,
+        conn: Connection | None = None,
     ) -> None:
+        """Store a task (in ``conn``'s transaction, else in its own); an answered one with
+        the receipt of what left."""
+        if receipt is not None:
+            result = (result or {}) | {RECEIPT_KEY: receipt.model_dump(mode="json")}
+        if conn is None:
+            with self._engine.begin() as own:
+                self.save(task_id, step, status, request, result, None, own)
+            return
         now = time.time()
-        with self._engine.begin() as conn:
-            conn.execute(
-                insert(t.task).values(
-                    task_id=task_id,
-                    step=step,
-                    status=status,
-                    request=json.dumps(request),
-                    result=None if result is None else json.dumps(result),
-                    created_at=now,
-                    decided_at=None if status == "pending" else now,
-                )
+        conn.execute(
+            insert(t.task).values(
+                task_id=task_id,
+                step=step,
+                status=status,
+                request=json.dumps(request),
+                result=None if result is None else json.dumps(result),
+                created_at=now,
+                decided_at=None if status == "pending" else now,
             )
+        )
 
     def decide(self, task_id: str, status: str) -> None:
         with self._engine.begin() as conn:

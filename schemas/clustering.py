@@ -16,13 +16,31 @@ import numpy.typing as npt
 Array = npt.NDArray[np.float64]
 Labels = npt.NDArray[np.int64]
 
+CHUNK_ROWS = 16_384
+"""Rows per block of :func:`nearest`. A block's product with the centers is small enough
+for BLAS to compute on one thread: one product of a million rows is spread over threads
+that, on a loaded machine, wait for each other (measured 0.5 s against 15 ms in blocks,
+the same numbers), and the distances never take more than a block's memory."""
+
 
 def nearest(x: Array, centers: Array) -> Labels:
     """Index of each row's nearest center (the first on ties)."""
-    if len(x) == 0:
-        return np.zeros(0, dtype=np.int64)
-    d = (centers * centers).sum(axis=1)[None, :] - 2.0 * (x @ centers.T)
-    return np.asarray(np.argmin(d, axis=1), dtype=np.int64)
+    labels = np.zeros(len(x), dtype=np.int64)
+    squares = (centers * centers).sum(axis=1)[None, :]
+    for start in range(0, len(x), CHUNK_ROWS):
+        block = x[start : start + CHUNK_ROWS]
+        d = squares - 2.0 * (block @ centers.T)
+        labels[start : start + len(block)] = np.argmin(d, axis=1)
+    return labels
+
+
+def cluster_sums(x: Array, labels: Labels, k: int) -> Array:
+    """Per cluster the sum of its rows (k × columns), each column's values added in row
+    order as ``np.add.at`` adds them, by ``np.bincount`` (which is much faster)."""
+    sums = np.zeros((k, x.shape[1]))
+    for q in range(x.shape[1]):
+        sums[:, q] = np.bincount(labels, weights=x[:, q], minlength=k)
+    return sums
 
 
 def kmeans_plus_plus(
@@ -62,8 +80,7 @@ def lloyd(
     labels = nearest(x, centers)
     for _ in range(max_iter):
         mass = np.bincount(labels, weights=w, minlength=len(centers))
-        sums = np.zeros_like(centers)
-        np.add.at(sums, labels, x * w[:, None])
+        sums = cluster_sums(x * w[:, None], labels, len(centers))
         centers = np.where(mass[:, None] > 0, sums / np.maximum(mass, 1e-300)[:, None], centers)
         new = nearest(x, centers)
         if np.array_equal(new, labels):
@@ -72,4 +89,4 @@ def lloyd(
     return centers, labels
 
 
-__all__ = ["kmeans_plus_plus", "lloyd", "nearest"]
+__all__ = ["cluster_sums", "kmeans_plus_plus", "lloyd", "nearest"]

@@ -54,7 +54,7 @@ def test_entries_and_json(store_engine: Engine) -> None:
 
 def test_the_api_is_append_only() -> None:
     public = {name for name in dir(AuditLog) if not name.startswith("_")}
-    assert public == {"append", "entries", "head", "verify"}
+    assert public == {"append", "append_all", "entries", "head", "verify"}
 
 
 def test_bad_kinds_task_ids_and_payloads_are_rejected(store_engine: Engine) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 
 import node.site as site_module
 from fedpsy.synth import generate
@@ -236,3 +236,36 @@ def test_a_layer_at_hand_is_not_written_once_the_store_changed(
             assert table.schema.metadata[b"fedpsy.version"] == version.encode()
         frames = ColumnarFrameSource(node.engine, "oslo", node.dictionary, node.dir.columnar, 5)
         _assert_same_as_store(node, frames, 5)
+
+
+def test_store_frames_hold_the_ingested_values(node: NodeSite, synth_site: Path) -> None:
+    """Each variable of the flat file, read from the store at each visit, is the file's
+    value for every person with the visit (text for the categorical ``rtms_protocol``;
+    person-level ``education_years`` and ``followup_days`` from the baseline row)."""
+    flat = pd.read_csv(synth_site / "observations.csv", dtype={"rtms_protocol": object})
+    with node.engine.connect() as conn:
+        person_of = dict(conn.execute(select(t.person.c.row_id, t.person.c.person_id)).all())
+    codes = [c for c in flat.columns if c not in ("person_id", "visit")]
+    person_level = [c for c in codes if node.dictionary.get(c).level == "person"]
+    assert {"education_years", "followup_days"} <= set(person_level)
+    first = flat[flat["visit"] == "baseline"].set_index("person_id")[person_level]
+    store = StoreFrameSource(node.engine, "oslo", node.dictionary)
+    for visit in VISITS:
+        expected = flat[flat["visit"] == visit].set_index("person_id")
+        expected = expected.drop(columns=person_level).join(first)
+        got = store.frame(codes, visit, None)
+        persons = [person_of[r] for r in got.index]
+        assert sorted(persons) == sorted(expected.index)
+        expected = expected.loc[persons]
+        for code in codes:
+            if code == "rtms_protocol":
+                want = expected[code].astype(object).where(expected[code].notna(), None)
+                have = got[code].astype(object).where(got[code].notna(), None)
+                assert want.tolist() == have.tolist(), code
+                assert expected[code].notna().sum() > 0 or visit == "baseline"
+            else:
+                np.testing.assert_array_equal(
+                    got[code].to_numpy(dtype=np.float64),
+                    expected[code].to_numpy(dtype=np.float64),
+                    err_msg=code,
+                )

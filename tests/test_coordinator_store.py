@@ -65,3 +65,31 @@ def test_site_progress_reaches_the_store_latest_last(tmp_path: Path) -> None:
     assert stored is not None and stored["status"] == "running"
     assert stored["sites"] == {"oslo": "answered round 3", "paris": "answered round 3"}
     assert len(seen) == 3
+
+
+def test_jobs_beyond_the_running_limit_wait_queued_in_order(tmp_path: Path) -> None:
+    with Coordinator.create(tmp_path / "coord") as coord:
+        assert coord.config.running_jobs == 4  # the default written to coordinator.toml
+        coord.config = coord.config.model_copy(update={"running_jobs": 1})
+
+        async def scenario() -> list[str]:
+            finished: list[str] = []
+
+            async def job(job_id: str) -> None:
+                await coord.run({"analysis": "count"}, None, job_id)
+                finished.append(job_id)
+
+            async with coord._slot():  # a job holds the only place
+                waiting = [asyncio.create_task(job(j)) for j in ("first", "second")]
+                await asyncio.sleep(0.5)
+                for job_id in ("first", "second"):
+                    stored = jobs.get_job(coord.engine, job_id)
+                    assert stored is not None and stored["status"] == "queued"
+                assert finished == []
+            await asyncio.gather(*waiting)
+            return finished
+
+        assert asyncio.run(scenario()) == ["first", "second"]
+        for job_id in ("first", "second"):  # no nodes registered: each ends with that error
+            stored = jobs.get_job(coord.engine, job_id)
+            assert stored is not None and stored["status"] == "error"

@@ -255,3 +255,67 @@ def test_trust_rejects_a_bad_key_file(consortium: LocalConsortium, tmp_path: Pat
     good = tmp_path / "other.pub"
     write_public_key(good, generate_private_key().public_key())
     assert add_trusted_key(consortium.nodes["alpha"].dir.root, good).fingerprint
+
+
+def test_a_release_that_cannot_be_stored_leaves_no_trace(
+    consortium: LocalConsortium, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard's memory, the audit entry of what left and the stored answer are one
+    transaction: when storing the answer fails, none of them remains, and the same task
+    sent again is answered once."""
+    service = consortium.services["alpha"]
+    body = task({"step": "moments", "variables": ["education_years"]})
+    headers = sign_headers(consortium.coordinator.key, "POST", "/v1/tasks", body)
+    key = service.authenticate(headers, "POST", "/v1/tasks", body)
+    task_id = json.loads(body)["task_id"]
+    log = AuditLog(service.node.engine)
+    remembered = service.gate.guard.count()
+
+    def released() -> list[dict[str, Any]]:
+        return [e for e in log.entries(json=True) if e["kind"] == "released"]
+
+    before = len(released())
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError("no space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(service.tasks, "save", full_disk)
+        with pytest.raises(OSError, match="no space"):
+            service.submit(body, key)
+    assert len(released()) == before
+    assert service.gate.guard.count() == remembered
+    assert service.tasks.get(task_id) is None
+    assert log.verify().ok
+
+    answered = service.submit(body, key)
+    assert answered.status == "answered" and answered.receipt is not None
+    assert [e["task_id"] for e in released()[before:]] == [task_id]
+    assert service.gate.guard.count() > remembered
+
+
+def test_a_task_that_fails_unexpectedly_is_audited_with_its_failure(
+    consortium: LocalConsortium, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request's entry is written with its outcome: a step that breaks with an
+    unexpected error still leaves ``received`` and ``error`` (internal), one after the
+    other, and nothing of it is stored as answered."""
+    service = consortium.services["alpha"]
+    body = task(COUNT, "count")
+    headers = sign_headers(consortium.coordinator.key, "POST", "/v1/tasks", body)
+    key = service.authenticate(headers, "POST", "/v1/tasks", body)
+    task_id = json.loads(body)["task_id"]
+
+    class Broken:
+        def release(self, *args: Any) -> None:
+            raise RuntimeError("bug")
+
+    monkeypatch.setattr(service, "releaser", Broken())
+    with pytest.raises(RuntimeError, match="bug"):
+        service.submit(body, key)
+    entries = AuditLog(service.node.engine).entries(json=True)
+    mine = [(e["seq"], e["kind"], e["payload"].get("code")) for e in entries]
+    mine = [m for m, e in zip(mine, entries, strict=True) if e["task_id"] == task_id]
+    assert [(kind, code) for _, kind, code in mine] == [("received", None), ("error", "internal")]
+    assert mine[1][0] == mine[0][0] + 1
+    assert service.tasks.get(task_id) is None

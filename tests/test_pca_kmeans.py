@@ -27,6 +27,7 @@ from schemas.analyses import parse_request
 from schemas.analyses.gmm import GmmResult
 from schemas.analyses.kmeans import KmeansResult
 from schemas.analyses.pca import PcaResult
+from schemas.clustering import CHUNK_ROWS, cluster_sums, nearest
 from schemas.errors import FedpsyError
 from tests.support.datasets import iris, wine
 from tests.support.federation import InProcessFederation, pooled, run_request, split_sites
@@ -415,3 +416,17 @@ def test_cluster_request_checks() -> None:
         run(sources, analysis="kmeans", variables=IRIS, k=40, min_size=10, candidates=3)
     with pytest.raises(FedpsyError, match="k:"):
         run(sources, analysis="gmm", variables=IRIS, k=[2, 2])
+
+
+def test_nearest_in_blocks_and_cluster_sums_equal_the_whole_computation() -> None:
+    """Rows spanning several of ``nearest``'s blocks get the labels of one product over
+    all rows, and ``cluster_sums`` adds exactly as ``np.add.at`` does."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2 * CHUNK_ROWS + 123, 3)) * [10.0, 1.0, 100.0]
+    centers = x[rng.choice(len(x), 7, replace=False)]
+    whole = np.argmin((centers * centers).sum(axis=1)[None, :] - 2.0 * (x @ centers.T), axis=1)
+    labels = nearest(x, centers)
+    assert np.array_equal(labels, whole) and len(np.unique(labels)) == 7
+    expected = np.zeros((8, 3))
+    np.add.at(expected, labels, x)
+    assert np.array_equal(cluster_sums(x, labels, 8), expected)  # an empty eighth cluster

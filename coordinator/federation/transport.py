@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from functools import cache
 
 import httpx
 
@@ -44,11 +45,16 @@ class NodeTransport:
     def _mounts(self) -> dict[str, PlainHttpRefused] | None:
         return {"http://": PlainHttpRefused()} if self.https_only else None
 
+    def _context(self) -> ssl.SSLContext | bool:
+        # loading the system's CA bundle costs milliseconds of CPU: once per process,
+        # not once per job
+        return _system_trust() if self.verify is True else self.verify
+
     def async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(verify=self.verify, mounts=self._mounts())
+        return httpx.AsyncClient(verify=self._context(), mounts=self._mounts())
 
     def client(self) -> httpx.Client:
-        return httpx.Client(verify=self.verify, mounts=self._mounts())
+        return httpx.Client(verify=self._context(), mounts=self._mounts())
 
     def check_url(self, url: str) -> None:
         """Refuse a node URL that this transport would refuse (for ``add-node``)."""
@@ -58,6 +64,12 @@ class NodeTransport:
                 "consortium CA configured; use the node's https:// URL",
                 code=ErrorCode.TLS_REQUIRED,
             )
+
+
+@cache
+def _system_trust() -> ssl.SSLContext:
+    """The context httpx builds for ``verify=True`` (its CA bundle), built once."""
+    return httpx.create_ssl_context()
 
 
 def node_transport(settings: CoordinatorSettings) -> NodeTransport:

@@ -18,6 +18,10 @@ from coordinator.store.projects import DEFAULT, get_project
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.wire import NodeInfo
 
+SEEN_WITHIN_S = 30.0
+"""A job rewrites a node's record (dictionary, policy, last seen) only when it changed or
+was last written longer ago than this."""
+
 
 @dataclass(frozen=True)
 class NodeRecord:
@@ -105,6 +109,18 @@ def list_nodes(engine: Engine) -> list[NodeRecord]:
     with engine.connect() as conn:
         rows = conn.execute(select(t.node).order_by(t.node.c.site)).mappings().all()
     return [_record(dict(r)) for r in rows]
+
+
+def recorded(node: NodeRecord, info: NodeInfo, within_s: float = SEEN_WITHIN_S) -> bool:
+    """Whether ``node``'s record already holds what ``info`` says and was seen within
+    ``within_s`` seconds (then a job need not write it again)."""
+    return (
+        node.last_seen is not None
+        and time.time() - node.last_seen < within_s
+        and node.dictionary_hash == info.dictionary_hash
+        and node.variable_hashes == info.variable_hashes
+        and node.policy == info.policy.model_dump(mode="json")
+    )
 
 
 def touch_node(engine: Engine, site: str, info: NodeInfo | None = None) -> None:

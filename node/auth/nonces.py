@@ -11,8 +11,9 @@ pruned without opening a replay gap.
 from __future__ import annotations
 
 import logging
+import math
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from node.store.tables import nonce as nonce_table
@@ -30,6 +31,7 @@ class NonceStore:
             raise ValueError("the nonce window must be positive")
         self._engine = engine
         self.window = window
+        self._pruned_at = -math.inf
 
     def seen(self, nonce: str) -> bool:
         """Whether ``nonce`` has been recorded (and not yet pruned)."""
@@ -43,23 +45,31 @@ class NonceStore:
         """Record ``nonce`` as used at ``now``; False when it was already recorded.
 
         Check and record are one INSERT against the primary key, so two requests racing
-        with the same nonce cannot both succeed. Expired entries are pruned first.
+        with the same nonce cannot both succeed. Expired entries are pruned in the same
+        transaction, at most once per tenth of the window (not a commit per request).
         """
-        self.prune(now)
+        prune = now - self._pruned_at >= self.window / 10
         try:
             with self._engine.begin() as conn:
+                if prune:
+                    self._prune(conn, now)
                 conn.execute(insert(nonce_table).values(nonce=nonce, seen_at=now))
         except IntegrityError:
             logger.info("nonce %s was already used", nonce)
             return False
+        if prune:
+            self._pruned_at = now
         return True
 
     def prune(self, now: float) -> int:
         """Forget nonces seen more than ``2·window`` before ``now``; how many went."""
         with self._engine.begin() as conn:
-            result = conn.execute(
-                delete(nonce_table).where(nonce_table.c.seen_at < now - 2 * self.window)
-            )
+            return self._prune(conn, now)
+
+    def _prune(self, conn: Connection, now: float) -> int:
+        result = conn.execute(
+            delete(nonce_table).where(nonce_table.c.seen_at < now - 2 * self.window)
+        )
         return int(result.rowcount)
 
     def __len__(self) -> int:

@@ -23,9 +23,9 @@ process's cached copy) of another version is never read, whichever process wrote
 the reader builds the visit anew. After an ingest (:func:`refresh_columnar`) and a
 derivation commit the visits are built at once, so the next step finds them ready. After
 a load of flat files into a store without persons, the store holds exactly what the load
-wrote: :func:`write_layers` builds every visit from those values at hand
-(:mod:`node.ingest.written`) instead of reading them back, stamped with the version the
-load committed, and writes nothing if the store has moved on since.
+wrote: :func:`node.data.layer_at_hand.write_layers` builds every visit from those values
+at hand (:mod:`node.ingest.written`) instead of reading them back, stamped with the
+version the load committed, and writes nothing if the store has moved on since.
 """
 
 from __future__ import annotations
@@ -36,15 +36,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, Select, func, select
 
-from node.data.frame_store import PERSON_COLUMNS, StoreFrameSource, pivot_columns
+from node.data.frame_store import PERSON_COLUMNS, StoreFrameSource
 from node.store import tables as t
 from node.store.tables import PERSON_LEVEL
 from schemas.dictionary import Dictionary
@@ -55,6 +54,9 @@ LAYOUT = "1"
 """The file layout; a file of another layout is rebuilt."""
 ATTEMPTS = 5
 """Builds tried while the store keeps changing under the reader."""
+GROUP = 12
+"""Variables read from the store and converted at a time: a build holds the Arrow
+columns made so far and one group's frame, not the whole visit's frame and its copies."""
 
 _META = (b"fedpsy.layout", b"fedpsy.version", b"fedpsy.dictionary", b"fedpsy.visit")
 
@@ -63,11 +65,25 @@ def store_version(conn: Connection) -> str:
     """The store's data version: ``<batches>.<largest batch id>.<digest>`` of
     ``ingest_batch``, the digest of the newest batch's file hash and time (a store made
     anew under the same node directory does not take an older store's version)."""
-    b = t.ingest_batch.c
-    count, last = conn.execute(select(func.count(), func.max(b.batch_id))).one()
-    newest = conn.execute(select(b.sha256, b.loaded_at).where(b.batch_id == last)).first()
-    mark = hashlib.sha256(repr(tuple(newest or ())).encode("utf-8")).hexdigest()[:16]
+    count, last, sha256, loaded_at = conn.execute(_VERSION).one()
+    newest = () if last is None else (sha256, loaded_at)
+    mark = hashlib.sha256(repr(newest).encode("utf-8")).hexdigest()[:16]
     return f"{int(count)}.{int(last or 0)}.{mark}"
+
+
+def _version_query() -> Select[int, int | None, str | None, float | None]:
+    b = t.ingest_batch.c
+    newest = select(t.ingest_batch).order_by(b.batch_id.desc()).limit(1).subquery()
+    return select(
+        func.count(),
+        func.max(b.batch_id),
+        select(newest.c.sha256).scalar_subquery(),
+        select(newest.c.loaded_at).scalar_subquery(),
+    ).select_from(t.ingest_batch)
+
+
+_VERSION = _version_query()
+"""One statement for :func:`store_version` (it runs before every read of the layer)."""
 
 
 def layer_path(folder: Path, visit: str) -> Path:
@@ -110,14 +126,42 @@ def _arrow_column(values: pd.Series) -> pa.Array:
     return pa.array(values.to_numpy(dtype=np.float64, na_value=np.nan), type=pa.float64())
 
 
-def _to_table(wide: pd.DataFrame, version: str, dictionary_hash: str, visit: str) -> pa.Table:
-    """The wide frame (index ``row_id``) as an Arrow table with the layer's metadata;
-    variables without a single value at the visit are left out."""
-    arrays = {"row_id": pa.array(wide.index.to_numpy(dtype=np.int64), type=pa.int64())}
-    for code in wide.columns:
-        if wide[code].notna().any():
-            arrays[str(code)] = _arrow_column(wide[code])
-    table = pa.table(arrays)
+def _arrays(wide: pd.DataFrame) -> dict[str, pa.Array]:
+    """The columns of ``wide`` with at least one value, as Arrow arrays."""
+    return {str(c): _arrow_column(wide[c]) for c in wide.columns if wide[c].notna().any()}
+
+
+def _read_columns(
+    reader: StoreFrameSource, codes: list[str], visit: str
+) -> tuple[npt.NDArray[np.int64], dict[str, pa.Array]] | None:
+    """The visit's row ids and the Arrow arrays of ``codes``, read :data:`GROUP` variables
+    at a time (each group's frame is converted and let go before the next is read); None
+    when the groups disagree on the rows (the store changed between two of them)."""
+    row_ids: npt.NDArray[np.int64] | None = None
+    arrays: dict[str, pa.Array] = {}
+    for start in range(0, max(len(codes), 1), GROUP):
+        part = reader.frame(codes[start : start + GROUP], visit, None)
+        ids = part.index.to_numpy(dtype=np.int64)
+        if row_ids is None:
+            row_ids = ids
+        elif not np.array_equal(ids, row_ids):
+            return None
+        arrays.update(_arrays(part))
+        del part
+    assert row_ids is not None
+    return row_ids, arrays
+
+
+def _to_table(
+    row_ids: npt.NDArray[np.int64],
+    columns: dict[str, pa.Array],
+    version: str,
+    dictionary_hash: str,
+    visit: str,
+) -> pa.Table:
+    """The row ids and the columns (variables with a value at the visit) as an Arrow
+    table with the layer's metadata."""
+    table = pa.table({"row_id": pa.array(row_ids, type=pa.int64()), **columns})
     meta = dict(zip(_META, (LAYOUT, version, dictionary_hash, visit), strict=True))
     return table.replace_schema_metadata({k: v.encode("utf-8") for k, v in meta.items()})
 
@@ -197,94 +241,20 @@ def build_layer(
                 codes = held[1](visit)
             else:
                 codes = _held(conn, dictionary, visit)
-        wide = reader.frame(codes, visit, None)
+        read = _read_columns(reader, codes, visit)
         with engine.connect() as conn:
             after = store_version(conn)
-        if before == after:
-            table = _to_table(wide, before, dictionary.hash, visit)
+        if before == after and read is not None:
+            table = _to_table(*read, before, dictionary.hash, visit)
             _write(layer_path(folder, visit), table)
-            logger.info("columnar layer built", extra={"visit": visit, "rows": len(wide)})
+            logger.info("columnar layer built", extra={"visit": visit, "rows": table.num_rows})
             return _layer(table)
-    # the store changed under every attempt: serve this read from the last values read,
+    # the store changed under every attempt: serve this read from the values of one read,
     # without keeping them (the next read builds again)
     logger.info("columnar layer not kept: the store kept changing", extra={"visit": visit})
-    return _layer(_to_table(wide, "", dictionary.hash, visit))
-
-
-@dataclass(frozen=True)
-class StoreContent:
-    """Everything the store holds, at hand (see :mod:`node.ingest.written`), at
-    ``version``: what :func:`write_layers` builds the layer from instead of reading it."""
-
-    version: str
-    people: list[tuple[Any, ...]]
-    """(visit label, person_id, row_id, *PERSON_COLUMNS) of every visit."""
-    person_ids: npt.NDArray[np.object_]
-    """The person id of each row id."""
-    row_id: npt.NDArray[np.int32]
-    """The observation rows: person (row id), visit and variable (codes into ``visits``
-    and ``variables``), number (NaN: none), and the text of the rows ``text_at``."""
-    visit: npt.NDArray[np.int16]
-    visits: list[str]
-    variable: npt.NDArray[np.int16]
-    variables: list[str]
-    num: npt.NDArray[np.float64]
-    text_at: npt.NDArray[np.int64]
-    text: npt.NDArray[np.object_]
-
-    def values(self, rows: npt.NDArray[np.bool_]) -> npt.NDArray[np.object_]:
-        """The value of each of ``rows``: the number, else the text (else None)."""
-        values = self.num[rows].astype(object)
-        missing = np.flatnonzero(np.isnan(self.num[rows]))
-        at = np.flatnonzero(rows)[missing]
-        found = np.searchsorted(self.text_at, at)
-        inside = found < len(self.text_at)
-        hit = np.zeros(len(at), dtype=bool)
-        hit[inside] = self.text_at[found[inside]] == at[inside]
-        texts = np.full(len(at), None, dtype=object)
-        texts[hit] = self.text[found[hit]]
-        values[missing] = texts
-        return values
-
-
-def write_layers(
-    engine: Engine, site: str, dictionary: Dictionary, folder: Path, content: StoreContent
-) -> list[str] | None:
-    """Write the layer of every visit from ``content``, shaped as :func:`build_layer`
-    shapes what it reads (through :class:`StoreFrameSource`); files of other visits go.
-    None, and nothing written, when the store is no longer at ``content.version``."""
-    with engine.connect() as conn:
-        if store_version(conn) != content.version:
-            return None
-    reader = StoreFrameSource(engine, site, dictionary)
-    labels = sorted({str(p[0]) for p in content.people})
-    codes_of = {name: i for i, name in enumerate(content.variables)}
-    person_level = np.isin(content.visit, _code_of(content.visits, PERSON_LEVEL))
-    for visit in labels:
-        at = person_level | np.isin(content.visit, _code_of(content.visits, visit))
-        found = {content.variables[i] for i in np.unique(content.variable[at]).tolist()}
-        codes = _codes(dictionary, found)
-        wanted = [codes_of[c] for c in codes if c in codes_of and c not in PERSON_COLUMNS]
-        keep = at & np.isin(content.variable, wanted)
-        variables = np.asarray(content.variables, dtype=object)[content.variable[keep]]
-        persons = content.person_ids[content.row_id[keep]]
-        pivoted = pivot_columns(persons, variables, content.values(keep))
-        person_cols = [c for c in PERSON_COLUMNS if c in codes]
-        at_cols = [3 + PERSON_COLUMNS.index(c) for c in person_cols]
-        people = pd.DataFrame.from_records(
-            [(p[1], p[2], *(p[i] for i in at_cols)) for p in content.people if p[0] == visit],
-            columns=["person_id", "row_id", *person_cols],
-        )
-        wide = reader.frame_of(people, pivoted, codes, visit)
-        table = _to_table(wide, content.version, dictionary.hash, visit)
-        _write(layer_path(folder, visit), table)
-        logger.info("columnar layer built", extra={"visit": visit, "rows": len(wide)})
-    _drop_others(folder, labels)
-    return labels
-
-
-def _code_of(names: list[str], name: str) -> list[int]:
-    return [names.index(name)] if name in names else []
+    wide = reader.frame(codes, visit, None)
+    row_ids = wide.index.to_numpy(dtype=np.int64)
+    return _layer(_to_table(row_ids, _arrays(wide), "", dictionary.hash, visit))
 
 
 def _drop_others(folder: Path, visits: list[str]) -> None:
@@ -348,10 +318,8 @@ def refresh_columnar(
 
 __all__ = [
     "Layer",
-    "StoreContent",
     "build_layer",
     "open_layer",
     "refresh_columnar",
     "store_version",
-    "write_layers",
 ]

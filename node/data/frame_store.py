@@ -10,12 +10,12 @@ categories, e.g. scanner ids) are its labels held by at least the site's minimum
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import CursorResult, select
+from sqlalchemy import Connection, CursorResult, select
 
 from node.data.checks import StoreChecks
 from node.data.domain import site_probe
@@ -37,53 +37,31 @@ def _tuples(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _pivot(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
-    """``(person_id, variable, value_num, value_text)`` rows as one row per person and one
-    object column per variable (the number, else the text; NaN where the person has no
-    row), persons and variables sorted: a pivot done with one scatter per variable."""
-    if not rows:
-        return pd.DataFrame()
-    table = np.array(rows, dtype=object)
-    pids, variables, nums, texts = (np.ascontiguousarray(table[:, i]) for i in range(4))
-    return pivot_columns(pids, variables, np.where(pd.isna(nums), texts, nums))
-
-
-def pivot_columns(pids: np.ndarray, variables: np.ndarray, values: np.ndarray) -> pd.DataFrame:
-    """:func:`_pivot` of rows given as columns (``values``: the number, else the text)."""
-    if not len(pids):
-        return pd.DataFrame()
-    person_codes, persons = pd.factorize(pids, sort=True)
-    variable_codes, names = pd.factorize(variables, sort=True)
-    cell = person_codes.astype(np.int64) * len(names) + variable_codes
-    if len(pd.unique(cell)) != len(cell):
-        raise ValueError("Index contains duplicate entries, cannot reshape")
-    columns = {}
-    for k, name in enumerate(names):
-        at = variable_codes == k
-        column = np.full(len(persons), np.nan, dtype=object)
-        column[person_codes[at]] = values[at]
-        columns[name] = column
-    index = pd.Index(persons, name="person_id")
-    return pd.DataFrame(columns, index=index, dtype=object).rename_axis(columns="variable")
-
-
 class StoreFrameSource(StoreChecks):
     """A FrameSource over the node's store."""
 
     def frame(self, variables: Sequence[str], visit: str, cohort: Cohort | None) -> pd.DataFrame:
         wanted, needed = self._needed(variables, cohort)
-        people, pivoted = self._read(needed, visit)
-        wide = self._wide(people, pivoted, needed, visit)
-        return self._framed(wide, wanted, needed, visit, cohort)
+        return self._framed(self._wide(needed, visit), wanted, needed, visit, cohort)
 
     def frame_of(
-        self, people: pd.DataFrame, pivoted: pd.DataFrame, codes: Sequence[str], visit: str
+        self, people: pd.DataFrame, held: HeldRows, codes: Sequence[str], visit: str
     ) -> pd.DataFrame:
-        """:meth:`frame` of ``codes`` at ``visit`` (every person, no cohort) from values
-        at hand: ``people`` and ``pivoted`` as :meth:`_read` would read them."""
+        """:meth:`frame` of ``codes`` at ``visit`` (every person, no cohort) from values at
+        hand: ``people`` as :meth:`_wide` reads them, and each variable's rows as
+        ``held(code)`` gives them (person ids, ``value_num`` as float64, ``value_text``)."""
         wanted, needed = self._needed(codes, None)
-        wide = self._wide(people, pivoted, needed, visit)
-        return self._framed(wide, wanted, needed, visit, None)
+        if people.empty:
+            raise FedpsyError(
+                f"site {self._site!r} holds no data at visit {visit!r}", code=ErrorCode.NOT_FOUND
+            )
+        people = people.sort_values("person_id").reset_index(drop=True)
+        persons = pd.Index(people["person_id"].to_numpy(object))
+        for code in needed:
+            if code not in PERSON_COLUMNS:
+                people[code] = self._values(code, visit, persons, *held(code))
+        people["visit"] = visit
+        return self._framed(people, wanted, needed, visit, None)
 
     def _needed(
         self, variables: Sequence[str], cohort: Cohort | None
@@ -131,10 +109,16 @@ class StoreFrameSource(StoreChecks):
         held = wide[code].dropna().astype(str).value_counts()
         return sorted(str(label) for label, n in held.items() if n >= self._min_label_count)
 
-    def _read(self, codes: list[str], visit: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The persons with ``visit`` (id, row id and the person columns among ``codes``),
-        and their observation values of ``codes`` there or person-level, pivoted."""
-        p, o, v = t.person.c, t.observation.c, t.visit.c
+    def _wide(self, codes: list[str], visit: str) -> pd.DataFrame:
+        """One row per person at ``visit`` (persons without the visit are absent).
+
+        Observations are read one variable at a time (the store's key leads with the
+        variable) and set into the persons' frame as a column: memory holds the frame and
+        one variable's rows, never the whole long table (a million persons' columnar
+        layer would otherwise need gigabytes). A variable's values are ``value_num``,
+        else ``value_text``: float64 when it has no text values, else objects (as the
+        categories and the conversion to numbers expect)."""
+        p = t.person.c
         obs_codes = [c for c in codes if c not in PERSON_COLUMNS]
         person_cols = [c for c in PERSON_COLUMNS if c in codes]
         with self._engine.connect() as conn:
@@ -142,36 +126,71 @@ class StoreFrameSource(StoreChecks):
                 _tuples(
                     conn.execute(
                         select(p.person_id, p.row_id, *(p[c] for c in person_cols)).where(
-                            p.person_id.in_(select(v.person_id).where(v.label == visit))
+                            p.person_id.in_(
+                                select(t.visit.c.person_id).where(t.visit.c.label == visit)
+                            )
                         )
                     )
                 ),
                 columns=["person_id", "row_id", *person_cols],
             )
-            rows = _tuples(
-                conn.execute(
-                    select(o.person_id, o.variable, o.value_num, o.value_text).where(
-                        o.variable.in_(obs_codes), o.visit.in_([visit, PERSON_LEVEL])
-                    )
+            if people.empty:
+                raise FedpsyError(
+                    f"site {self._site!r} holds no data at visit {visit!r}",
+                    code=ErrorCode.NOT_FOUND,
                 )
-            )
-        return people, _pivot(rows)
-
-    def _wide(
-        self, people: pd.DataFrame, pivoted: pd.DataFrame, codes: list[str], visit: str
-    ) -> pd.DataFrame:
-        """One row per person at ``visit`` (persons without the visit are absent)."""
-        obs_codes = [c for c in codes if c not in PERSON_COLUMNS]
-        if people.empty:
-            raise FedpsyError(
-                f"site {self._site!r} holds no data at visit {visit!r}", code=ErrorCode.NOT_FOUND
-            )
-        out = people.set_index("person_id").join(pivoted, how="left").reset_index()
-        for code in obs_codes:
-            if code not in out.columns:
-                out[code] = (
-                    pd.NA if self._dictionary.get(code).type == "categorical" else float("nan")
-                )
-        out["visit"] = visit
+            people = people.sort_values("person_id").reset_index(drop=True)
+            persons = pd.Index(people["person_id"].to_numpy(object))
+            for code in obs_codes:
+                people[code] = self._column(conn, code, visit, persons)
+        people["visit"] = visit
         # DataFrameSource numbers persons by sorted person_id: keep that order to map back
-        return out.sort_values("person_id").reset_index(drop=True)
+        return people
+
+    def _column(self, conn: Connection, code: str, visit: str, persons: pd.Index) -> pd.Series:
+        """``code``'s values at ``visit`` (or person-level) for ``persons``, in their order."""
+        o = t.observation.c
+        rows = _tuples(
+            conn.execute(
+                select(o.person_id, o.value_num, o.value_text).where(
+                    o.variable == code, o.visit.in_([visit, PERSON_LEVEL])
+                )
+            )
+        )
+        if not rows:
+            return self._values(code, visit, persons, np.empty(0, dtype=object), None, None)
+        long = pd.DataFrame.from_records(rows, columns=["person_id", "value_num", "value_text"])
+        del rows
+        return self._values(
+            code,
+            visit,
+            persons,
+            long["person_id"].to_numpy(object),
+            long["value_num"].astype(np.float64),
+            long["value_text"],
+        )
+
+    def _values(
+        self,
+        code: str,
+        visit: str,
+        persons: pd.Index,
+        ids: np.ndarray,
+        nums: pd.Series | None,
+        texts: pd.Series | None,
+    ) -> pd.Series:
+        """A variable's rows (person ids, numbers, texts) as its column for ``persons``."""
+        categorical = self._dictionary.get(code).type == "categorical"
+        if nums is None or texts is None or not len(ids):
+            return pd.Series(pd.NA if categorical else np.nan, index=range(len(persons)))
+        values: pd.Series = nums
+        if categorical or texts.notna().any():
+            values = values.astype(object).where(values.notna(), texts)
+        held = pd.Series(values.to_numpy(), index=pd.Index(ids))
+        if not held.index.is_unique:
+            raise ValueError(f"{code!r} has two values for a person at {visit!r}")
+        return pd.Series(held.reindex(persons).to_numpy(), index=range(len(persons)))
+
+
+HeldRows = Callable[[str], tuple[np.ndarray, pd.Series | None, pd.Series | None]]
+"""A variable's rows at a visit or person-level, at hand: person ids, numbers, texts."""

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, func, select
 
-from node.data.columnar import StoreContent, store_version
+from node.data.columnar import store_version
+from node.data.layer_at_hand import StoreContent
 from node.ingest.context import IngestContext, Progress
 from node.ingest.derive_at_hand import AtHand, site_has_drug_rows
 from node.ingest.files import FileOutcome, load_flat_file, load_table_file
@@ -44,7 +45,7 @@ class IngestReport:
     """Given scale totals that disagree with their complete items (which win)."""
     content: StoreContent | None = None
     """The store's whole content after a load into a store without persons, at hand for
-    the columnar layer (:func:`node.data.columnar.write_layers`); None otherwise."""
+    the columnar layer (:func:`node.data.layer_at_hand.write_layers`); None otherwise."""
 
     @property
     def unchanged(self) -> bool:

@@ -4,7 +4,7 @@ When the store holds no person before an ingest of flat files, every value it ho
 the ingest is one the ingest wrote: the observation rows of each chunk, the derived rows,
 the visits and the person columns. :class:`Written` keeps them compactly (row ids and
 codes, 16 bytes a value; text only where there is no number) so that the columnar layer
-(:func:`node.data.columnar.write_layers`) is built from them instead of being read back
+(:func:`node.data.layer_at_hand.write_layers`) is built from them instead of being read back
 from the store. Beyond :data:`LIMIT` values, or when the ingest loads a table file (a
 person, visit, drug, MRS or event file), it gives up (:attr:`Written.complete` turns
 false) and the layer is read back from the store as for any other ingest.
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from node.data.columnar import StoreContent
 from node.data.frame_store import PERSON_COLUMNS
+from node.data.layer_at_hand import StoreContent
 from node.ingest.upsert import column_values
 from node.store import tables as t
 
@@ -115,7 +115,7 @@ class Written:
             self.persons.setdefault(pid, {}).update({c: stored[c][i] for c in columns})
 
     def content(self, version: str, row_ids: dict[str, int]) -> StoreContent:
-        """The store's content as :func:`~node.data.columnar.write_layers` takes it."""
+        """The store's content as :func:`~node.data.layer_at_hand.write_layers` takes it."""
         people = []
         for pid, label in self.visits:
             given = self.persons.get(pid, {})

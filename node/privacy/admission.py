@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import Connection
 
 from node.data.source import FrameSource
 from node.data.watch import watching
@@ -142,10 +143,17 @@ class Admission:
             rows = next(rows for key, rows in computed.used if key == variable)
             self.intervals.admit(computed.intervals, rows, dictionary)
 
-    def admit(self, step: StepBase, used: tuple[Use, ...], dictionary: str) -> None:
-        """Check and remember every set of ``step`` in the guard, in one transaction."""
+    def admit(
+        self,
+        step: StepBase,
+        used: tuple[Use, ...],
+        dictionary: str,
+        conn: Connection | None = None,
+    ) -> None:
+        """Check and remember every set of ``step`` in the guard, in one transaction
+        (``conn``'s, holding the guard's lock, else its own)."""
         sets = [(key, rows) for key, rows in used if rows.size]
-        self.guard.admit_all(sets, dictionary, definition_of(step))
+        self.guard.admit_all(sets, dictionary, definition_of(step), conn)
 
 
 __all__ = ["Admission", "compute", "pack", "unpack"]

@@ -78,19 +78,18 @@ def difference_size(a: Bits, b: Bits) -> int:
     return int(difference_sizes(a, [b])[0])
 
 
-_ONES = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
-"""Set bits of every byte value."""
-
-
 def difference_sizes(a: Bits, others: Sequence[Bits]) -> npt.NDArray[np.int64]:
     """``|A Δ B|`` for every ``B`` of ``others`` (packed bitsets of any lengths), in one
-    vectorized pass."""
-    width = max([a.size, *(b.size for b in others)])
+    vectorized pass: 64 rows per word, one population count per word."""
+    width = -(-max([a.size, *(b.size for b in others)]) // 8) * 8  # whole 64-bit words
     stacked = np.zeros((len(others), width), dtype=np.uint8)
     for i, b in enumerate(others):
         stacked[i, : b.size] = b
-    xor = np.bitwise_xor(stacked, np.pad(a, (0, width - a.size)))
-    return np.asarray(_ONES[xor].sum(axis=1), dtype=np.int64)
+    padded = np.zeros(width, dtype=np.uint8)
+    padded[: a.size] = a
+    xor = np.bitwise_xor(stacked.view(np.uint64), padded.view(np.uint64))
+    counts: npt.NDArray[np.int64] = np.bitwise_count(xor).sum(axis=1, dtype=np.int64)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ class _Set:
     @classmethod
     def of(cls, variable: str, rows: Iterable[int]) -> _Set:
         bits = to_bits(rows)
-        return cls(variable, bits, int(_ONES[bits].sum()))
+        return cls(variable, bits, int(np.bitwise_count(bits).sum(dtype=np.int64)))
 
 
 @dataclass(frozen=True)
@@ -162,17 +161,30 @@ class DifferencingGuard:
         self.admit_all([(variable, row_ids)], dictionary_hash, definition)
 
     def admit_all(
-        self, sets: Iterable[tuple[str, Iterable[int]]], dictionary_hash: str, definition: str
+        self,
+        sets: Iterable[tuple[str, Iterable[int]]],
+        dictionary_hash: str,
+        definition: str,
+        conn: Connection | None = None,
     ) -> None:
         """:meth:`admit` for every ``(variable, rows)`` of one answer in one locked
-        transaction: each is checked against what earlier answers left, not against the
-        others of the same answer (its rows read and rows used differ by its ``missing``,
-        a count it releases anyway)."""
+        transaction (``conn``'s, which must hold the lock on ``answered_cohort``, else its
+        own): each is checked against what earlier answers left, not against the others
+        of the same answer (its rows read and rows used differ by its ``missing``, a count
+        it releases anyway)."""
         packed = [_Set.of(variable, rows) for variable, rows in sets]
-        with locked(self._engine, answered_cohort) as conn:
-            near = self._near(conn, packed, dictionary_hash)
-            self._refuse_close(packed, near, definition)
-            self._remember(conn, packed, near, dictionary_hash, definition)
+        if conn is None:
+            with locked(self._engine, answered_cohort) as own:
+                self._admit(own, packed, dictionary_hash, definition)
+        else:
+            self._admit(conn, packed, dictionary_hash, definition)
+
+    def _admit(
+        self, conn: Connection, packed: list[_Set], dictionary_hash: str, definition: str
+    ) -> None:
+        near = self._near(conn, packed, dictionary_hash)
+        self._refuse_close(packed, near, definition)
+        self._remember(conn, packed, near, dictionary_hash, definition)
 
     def count(self, dictionary_hash: str | None = None) -> int:
         """How many cohorts are remembered (for one dictionary hash, or in all)."""

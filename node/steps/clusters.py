@@ -24,7 +24,7 @@ from node.steps.base import READ, USED, Computed, Query
 from node.steps.disclosure import Rows, dominance_ratios, row_ids, uses
 from node.steps.levels import numeric_values
 from node.steps.math.mixture import weighted_log_density
-from schemas.clustering import kmeans_plus_plus, lloyd, nearest
+from schemas.clustering import cluster_sums, kmeans_plus_plus, lloyd, nearest
 from schemas.errors import ErrorCode, FedpsyError
 from schemas.steps.base import Disclosure, StepResult
 from schemas.steps.clusters import (
@@ -116,8 +116,7 @@ def kmeans_sums(step: KmeansSumsStep, source: FrameSource) -> Computed:
     labels = nearest(x, centers)
     k = len(centers)
     counts = np.bincount(labels, minlength=k)
-    sums = np.zeros_like(centers)
-    np.add.at(sums, labels, x)
+    sums = cluster_sums(x, labels, k)
     inertia = float(((x - centers[labels]) ** 2).sum())
     changed = 1
     if step.previous is not None:

@@ -19,15 +19,24 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, Table
 
+from node.store.tables import answered_cohort, audit_entry
+
+RELEASE = (answered_cohort, audit_entry)
+"""The tables a released answer writes under their locks (the differencing guard's
+memory, the audit log), in the order every transaction taking both locks them."""
+
 
 @contextmanager
-def locked(engine: Engine, table: Table) -> Iterator[Connection]:
-    """A connection in a transaction holding the write lock on ``table``; commits on exit."""
+def locked(engine: Engine, *tables: Table) -> Iterator[Connection]:
+    """A connection in a transaction holding the write lock on every one of ``tables``
+    (taken in the order given: callers taking several name them in one order, the
+    order of :data:`RELEASE`); commits on exit."""
     backend = engine.dialect.name
     with engine.begin() as conn:
         if backend == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif backend == "postgresql":
-            name = engine.dialect.identifier_preparer.format_table(table)
-            conn.exec_driver_sql(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
+            for table in tables:
+                name = engine.dialect.identifier_preparer.format_table(table)
+                conn.exec_driver_sql(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
         yield conn
