@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 
 from fedpsy.synth import generate
 from node.ingest import ingest
 from node.ingest.mapping import load_mapping
 from node.store import tables as t
-from schemas.dictionary import load_dictionary
+from schemas.dictionary import Dictionary, load_dictionary
 from schemas.errors import FedpsyError
 
 DICT = load_dictionary()
@@ -386,17 +387,22 @@ def test_parquet_loads_like_csv(store_engine: Engine, tmp_path: Path) -> None:
     assert got == 3  # two panss_p1 values, one age (the other is missing)
 
 
+def derived_rows(dictionary: Dictionary) -> Select[Any]:
+    """Every derived value in the store, in a fixed order."""
+    derived = sorted(dictionary.codes(source="derived"))
+    return (
+        select(t.observation)
+        .where(t.observation.c.variable.in_(derived))
+        .order_by(t.observation.c.variable, t.observation.c.visit, t.observation.c.person_id)
+    )
+
+
 def test_a_site_is_derived_in_batches_of_persons_as_in_one(
     store_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (folder,) = generate(1, 120, 5, tmp_path / "synth").values()
     dictionary = load_dictionary()
-    derived = sorted(dictionary.codes(source="derived"))
-    query = (
-        select(t.observation)
-        .where(t.observation.c.variable.in_(derived))
-        .order_by(t.observation.c.variable, t.observation.c.visit, t.observation.c.person_id)
-    )
+    query = derived_rows(dictionary)
     rederive = import_module("node.ingest.rederive")  # the module, not the function
     monkeypatch.setattr(rederive, "PERSON_BATCH", 7)  # 18 batches, the last one short
     report = ingest(store_engine, dictionary, folder)
@@ -435,12 +441,7 @@ def test_new_persons_are_derived_from_the_values_at_hand_as_from_the_store(
     reader = import_module("node.ingest.reader")
     monkeypatch.setattr(reader.iter_chunks, "__defaults__", (61,))
     dictionary = load_dictionary()
-    derived = sorted(dictionary.codes(source="derived"))
-    query = (
-        select(t.observation)
-        .where(t.observation.c.variable.in_(derived))
-        .order_by(t.observation.c.variable, t.observation.c.visit, t.observation.c.person_id)
-    )
+    query = derived_rows(dictionary)
     at_hand = import_module("node.ingest.derive_at_hand")
     calls: list[int] = []
     real = at_hand.AtHand.derive
