@@ -80,8 +80,12 @@ def test_jobs_beyond_the_running_limit_wait_queued_in_order(tmp_path: Path) -> N
                 finished.append(job_id)
 
             async with coord._slot():  # a job holds the only place
-                waiting = [asyncio.create_task(job(j)) for j in ("first", "second")]
-                await asyncio.sleep(0.5)
+                waiting = []
+                for job_id in ("first", "second"):  # the second comes once the first waits
+                    waiting.append(asyncio.create_task(job(job_id)))
+                    while jobs.get_job(coord.engine, job_id) is None:
+                        await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.2)
                 for job_id in ("first", "second"):
                     stored = jobs.get_job(coord.engine, job_id)
                     assert stored is not None and stored["status"] == "queued"
