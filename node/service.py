@@ -314,18 +314,20 @@ class NodeService:
             raise FedpsyError(
                 f"task {task_id} is {found.status}, not pending", code=ErrorCode.BAD_INPUT
             )
-        if not approve:
-            self.tasks.decide(task_id, "rejected")
-            asked = _asker(self.tasks.request_of(task_id) or {})
-            self.audit.append("rejected", task_id, {}, asked)
-            return self.outcome(task_id)
         request = self.tasks.request_of(task_id) or {}
-        used = unpack(self.tasks.stored_of(task_id).get(GUARD_KEY, []))
-        self.gate.admit(parse_step(request["step"]), used, self.node.dictionary.hash)
+        if not approve:
+            with locked(self.node.engine, audit_entry) as conn:
+                self.tasks.decide(task_id, "rejected", conn)
+                self.audit.append("rejected", task_id, {}, _asker(request), conn)
+            return self.outcome(task_id)
         stored = self.tasks.stored_of(task_id)
+        used = unpack(stored.get(GUARD_KEY, []))
         leaving = {"rows": stored.get("rows"), "result": stored.get("result")}
-        self.tasks.add_receipt(task_id, self._released(task_id, leaving, request))
-        self.tasks.decide(task_id, "answered")
+        # as for an automatic answer: the guard, the audit and the answer in one transaction
+        with locked(self.node.engine, *RELEASE) as conn:
+            self.gate.admit(parse_step(request["step"]), used, self.node.dictionary.hash, conn)
+            receipt = self._released(task_id, leaving, request, conn)
+            self.tasks.answer(task_id, stored, receipt, conn)
         return self.outcome(task_id)
 
     # -- secure aggregation protocol messages --------------------------------------------

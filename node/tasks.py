@@ -73,21 +73,30 @@ class TaskStore:
             )
         )
 
-    def decide(self, task_id: str, status: str) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(
-                update(t.task)
-                .where(t.task.c.task_id == task_id)
-                .values(status=status, decided_at=time.time())
-            )
+    def decide(self, task_id: str, status: str, conn: Connection | None = None) -> None:
+        """Record the site's decision on a pending task (in ``conn``'s transaction, else in
+        its own)."""
+        if conn is None:
+            with self._engine.begin() as own:
+                self.decide(task_id, status, own)
+            return
+        conn.execute(
+            update(t.task)
+            .where(t.task.c.task_id == task_id)
+            .values(status=status, decided_at=time.time())
+        )
 
-    def add_receipt(self, task_id: str, receipt: Receipt) -> None:
-        """Keep the receipt of a released answer with it (shown with the outcome)."""
-        stored = self.stored_of(task_id) | {RECEIPT_KEY: receipt.model_dump(mode="json")}
-        with self._engine.begin() as conn:
-            conn.execute(
-                update(t.task).where(t.task.c.task_id == task_id).values(result=json.dumps(stored))
-            )
+    def answer(
+        self, task_id: str, stored: dict[str, Any], receipt: Receipt, conn: Connection
+    ) -> None:
+        """Mark an approved task answered, the receipt of what left kept with what was
+        ``stored`` for it, in ``conn``'s transaction."""
+        result = stored | {RECEIPT_KEY: receipt.model_dump(mode="json")}
+        conn.execute(
+            update(t.task)
+            .where(t.task.c.task_id == task_id)
+            .values(status="answered", decided_at=time.time(), result=json.dumps(result))
+        )
 
     def pending(self) -> list[dict[str, Any]]:
         with self._engine.connect() as conn:
